@@ -1,0 +1,302 @@
+//! The message as every broker hands it to a command, and its JSON envelope.
+//!
+//! Backends build a [`Message`] from what they read; commands filter, print
+//! and export it without knowing where it came from. The envelope is the
+//! stable JSON shape of SPEC.md: the same field names on every broker, a body
+//! as text when it is UTF-8 and as base64 otherwise, so that `export` followed
+//! by `publish --format ndjson` reproduces body, headers and key exactly.
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+/// Header that carries how many times dlq has sent a message back.
+pub const REDRIVE_HEADER: &str = "dlq-redrive-count";
+
+/// Headers as the envelope shows them: names to JSON values, in broker order.
+/// Most brokers only have strings; RabbitMQ headers keep their AMQP type
+/// where JSON has one (numbers, booleans, tables, arrays).
+pub type Headers = Map<String, Value>;
+
+/// Why and from where a message was dead-lettered; every field may be unknown.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeadLetter {
+    pub reason: Option<String>,
+    pub source: Option<String>,
+    pub attempts: Option<u64>,
+    pub first_death_at: Option<SystemTime>,
+}
+
+/// One message read from a queue, topic or stream.
+#[derive(Debug, Clone, Default)]
+pub struct Message {
+    /// Stable ID, accepted by `peek` and `retry` (see SPEC.md, Message IDs).
+    pub id: String,
+    /// The queue, topic or stream it was read from.
+    pub queue: String,
+    pub timestamp: Option<SystemTime>,
+    pub headers: Headers,
+    pub key: Option<String>,
+    pub body: Vec<u8>,
+    pub dead_letter: DeadLetter,
+    /// The broker's own properties (RabbitMQ properties and x-death, SQS
+    /// attributes, Kafka partition and offset, NATS subject and sequence).
+    pub broker: Map<String, Value>,
+    /// Where `retry` sends it back to without `--to`, in the operator's words;
+    /// None when the message does not say.
+    pub redrive_to: Option<String>,
+}
+
+impl Message {
+    /// How many times dlq already sent this message back, from its header.
+    pub fn redrives(&self) -> u32 {
+        match self.headers.get(REDRIVE_HEADER) {
+            Some(Value::Number(n)) => n.as_u64().unwrap_or(0) as u32,
+            Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Age relative to `now`, when the broker gave a timestamp.
+    pub fn age(&self, now: SystemTime) -> Option<Duration> {
+        self.timestamp
+            .map(|t| now.duration_since(t).unwrap_or_default())
+    }
+
+    /// The body as text when it is valid UTF-8.
+    pub fn body_text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.body).ok()
+    }
+
+    /// A header's value as text: strings as they are, other JSON as JSON.
+    pub fn header_text(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(value_text)
+    }
+
+    /// The JSON envelope of SPEC.md.
+    pub fn envelope(&self) -> Value {
+        let (body, body_base64) = match self.body_text() {
+            Some(text) => (Value::String(text.to_owned()), Value::Null),
+            None => (Value::Null, Value::String(b64(&self.body))),
+        };
+        json!({
+            "id": self.id,
+            "queue": self.queue,
+            "timestamp": self.timestamp.map(rfc3339),
+            "size": self.body.len(),
+            "headers": self.headers,
+            "key": self.key,
+            "body": body,
+            "body_base64": body_base64,
+            "dead_letter": {
+                "reason": self.dead_letter.reason,
+                "source": self.dead_letter.source,
+                "attempts": self.dead_letter.attempts,
+                "first_death_at": self.dead_letter.first_death_at.map(rfc3339),
+            },
+            "broker": self.broker,
+        })
+    }
+}
+
+/// A message to publish, from `--body`, a file, standard input or an envelope.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutgoingMessage {
+    pub body: Vec<u8>,
+    pub headers: Headers,
+    pub key: Option<String>,
+    /// The `broker` object of a replayed envelope, for backends that can use
+    /// it (RabbitMQ properties, an SQS message group); empty otherwise.
+    pub broker: Map<String, Value>,
+    /// The input line it came from, for error messages; 0 when not line-based.
+    pub line: usize,
+}
+
+impl OutgoingMessage {
+    /// A message with just a body.
+    pub fn from_body(body: Vec<u8>) -> Self {
+        OutgoingMessage {
+            body,
+            ..Default::default()
+        }
+    }
+
+    /// Reads an envelope as `export` writes it. Errors say which field is wrong.
+    pub fn from_envelope(value: Value) -> Result<Self, String> {
+        let Value::Object(obj) = value else {
+            return Err("expected a JSON object (an envelope as `dlq export` writes it)".into());
+        };
+        let body = match (obj.get("body"), obj.get("body_base64")) {
+            (Some(Value::String(s)), _) => s.clone().into_bytes(),
+            (_, Some(Value::String(b))) => base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .map_err(|e| format!("field \"body_base64\" is not valid base64: {e}"))?,
+            (Some(Value::Null) | None, Some(Value::Null) | None) => Vec::new(),
+            (Some(_), _) => return Err("field \"body\" must be a string or null".into()),
+            (_, Some(_)) => return Err("field \"body_base64\" must be a string or null".into()),
+        };
+        let headers = match obj.get("headers") {
+            None | Some(Value::Null) => Headers::new(),
+            Some(Value::Object(h)) => h.clone(),
+            Some(_) => return Err("field \"headers\" must be an object".into()),
+        };
+        let key = match obj.get("key") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(k)) => Some(k.clone()),
+            Some(_) => return Err("field \"key\" must be a string or null".into()),
+        };
+        let broker = match obj.get("broker") {
+            Some(Value::Object(b)) => b.clone(),
+            None | Some(Value::Null) => Map::new(),
+            Some(_) => return Err("field \"broker\" must be an object".into()),
+        };
+        Ok(OutgoingMessage {
+            body,
+            headers,
+            key,
+            broker,
+            line: 0,
+        })
+    }
+
+    /// The outgoing copy of a message that is being sent back, with its
+    /// re-drive count raised by one.
+    pub fn redrive_of(message: &Message) -> Self {
+        let mut headers = message.headers.clone();
+        headers.insert(
+            REDRIVE_HEADER.into(),
+            Value::String((message.redrives() + 1).to_string()),
+        );
+        OutgoingMessage {
+            body: message.body.clone(),
+            headers,
+            key: message.key.clone(),
+            broker: message.broker.clone(),
+            line: 0,
+        }
+    }
+}
+
+/// A header value as text: strings as they are, anything else as JSON.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// RFC 3339 with milliseconds, in UTC: `2026-11-26T09:14:03.120Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Standard base64 with padding.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Message {
+        let mut headers = Headers::new();
+        headers.insert("tenant".into(), json!("acme"));
+        Message {
+            id: "3:1042".into(),
+            queue: "orders.dlq".into(),
+            timestamp: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_000_000_120)),
+            headers,
+            key: Some("order-1234".into()),
+            body: br#"{"order_id":1234}"#.to_vec(),
+            dead_letter: DeadLetter {
+                reason: Some("rejected".into()),
+                source: Some("orders".into()),
+                attempts: Some(3),
+                first_death_at: None,
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn envelope_has_every_field() {
+        let env = sample().envelope();
+        let keys: Vec<&str> = env
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "queue",
+                "timestamp",
+                "size",
+                "headers",
+                "key",
+                "body",
+                "body_base64",
+                "dead_letter",
+                "broker"
+            ]
+        );
+        assert_eq!(env["size"], 17);
+        assert_eq!(env["timestamp"], "2026-11-18T11:06:40.120Z");
+        assert_eq!(env["dead_letter"]["attempts"], 3);
+        assert!(env["dead_letter"]["first_death_at"].is_null());
+    }
+
+    #[test]
+    fn binary_body_goes_to_base64_and_back() {
+        let mut m = sample();
+        m.body = vec![0xff, 0x00, 0xfe, b'a'];
+        let env = m.envelope();
+        assert!(env["body"].is_null());
+        let back = OutgoingMessage::from_envelope(env).unwrap();
+        assert_eq!(back.body, m.body);
+    }
+
+    #[test]
+    fn envelope_round_trips_body_headers_key() {
+        let m = sample();
+        let back = OutgoingMessage::from_envelope(m.envelope()).unwrap();
+        assert_eq!(back.body, m.body);
+        assert_eq!(back.headers, m.headers);
+        assert_eq!(back.key, m.key);
+    }
+
+    #[test]
+    fn bad_envelopes_name_the_field() {
+        assert!(OutgoingMessage::from_envelope(json!([1]))
+            .unwrap_err()
+            .contains("object"));
+        assert!(OutgoingMessage::from_envelope(json!({"body": 5}))
+            .unwrap_err()
+            .contains("\"body\""));
+        assert!(OutgoingMessage::from_envelope(json!({"body_base64": "%%"}))
+            .unwrap_err()
+            .contains("body_base64"));
+        assert!(OutgoingMessage::from_envelope(json!({"headers": "x"}))
+            .unwrap_err()
+            .contains("headers"));
+        assert!(OutgoingMessage::from_envelope(json!({"key": 1}))
+            .unwrap_err()
+            .contains("key"));
+    }
+
+    #[test]
+    fn redrive_copy_counts_up() {
+        let mut m = sample();
+        assert_eq!(m.redrives(), 0);
+        let copy = OutgoingMessage::redrive_of(&m);
+        assert_eq!(copy.headers[REDRIVE_HEADER], "1");
+        m.headers = copy.headers;
+        assert_eq!(m.redrives(), 1);
+        m.headers.insert(REDRIVE_HEADER.into(), json!(4));
+        assert_eq!(m.redrives(), 4);
+    }
+}

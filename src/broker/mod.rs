@@ -1,0 +1,227 @@
+//! The one connection layer: the [`Broker`] trait, what a backend can do, and
+//! [`connect`], which picks the backend from the URL scheme.
+//!
+//! Commands are written against `dyn Broker` and never name a broker. Read
+//! paths hand messages to a visitor one at a time, so memory stays flat
+//! however deep the queue. Bulk paths (redrive, purge, publish) are whole
+//! operations on the trait, because each broker pipelines them its own way
+//! (publisher confirms, batch calls, async delivery, async acks); the shared
+//! rules they follow live in `select` (what to act on) and `bulk` (progress,
+//! pacing, Ctrl-C, backup, summary). What a backend cannot do is data in
+//! [`Capabilities`], so a command refuses early instead of failing halfway.
+
+pub mod message;
+
+pub mod kafka;
+pub mod nats;
+pub mod rabbitmq;
+pub mod sqs;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::bulk::{BulkContext, BulkReport};
+use crate::config::BrokerSettings;
+use crate::select::Selection;
+
+pub use message::{DeadLetter, Headers, Message, OutgoingMessage, REDRIVE_HEADER};
+
+/// What a backend supports; commands check it before they start.
+#[derive(Debug, Clone, Default)]
+pub struct Capabilities {
+    /// The broker's name as messages and errors show it ("rabbitmq").
+    pub name: &'static str,
+    /// A queue is a log read from a cursor (Kafka): purge moves the cursor.
+    pub cursor: bool,
+    /// `purge --delete-records` can truncate the log.
+    pub delete_records: bool,
+    /// `retry-all --native` can let the broker move messages server-side.
+    pub native_move: bool,
+    /// Reading raises a delivery counter (SQS ApproximateReceiveCount).
+    pub read_counts_as_receive: bool,
+}
+
+/// How to read a queue. Every field has a meaning on some brokers only; a
+/// backend ignores what does not apply to it.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Kafka: read the whole log instead of what follows dlq's cursor.
+    pub all: bool,
+    /// Kafka: the consumer group whose cursor marks what was handled.
+    pub group: Option<String>,
+    /// SQS: read a queue even though it has a RedrivePolicy of its own.
+    pub force: bool,
+    /// IDs the caller looks for: a hint that lets a backend fetch them
+    /// directly (Kafka offsets, NATS sequences) instead of scanning.
+    pub ids: Vec<String>,
+}
+
+/// Whether a visitor wants more messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Called with each message a read finds, in queue order.
+pub type Visitor<'a> = dyn FnMut(Message) -> Result<Flow> + Send + 'a;
+
+/// Options of `retry` and `retry-all`.
+#[derive(Debug, Clone, Default)]
+pub struct RedriveOptions {
+    pub read: ReadOptions,
+    /// Where to send instead of the message's origin.
+    pub to: Option<String>,
+    /// SQS: let the broker move messages server-side.
+    pub native: bool,
+}
+
+/// Options of `purge`.
+#[derive(Debug, Clone, Default)]
+pub struct PurgeOptions {
+    pub read: ReadOptions,
+    /// Kafka: also truncate the log with DeleteRecords.
+    pub delete_records: bool,
+}
+
+/// Options of `publish`; each applies to the brokers that have the notion.
+#[derive(Debug, Clone, Default)]
+pub struct PublishOptions {
+    /// RabbitMQ: exchange to publish through (default exchange when None).
+    pub exchange: Option<String>,
+    /// RabbitMQ: routing key (TARGET when None).
+    pub routing_key: Option<String>,
+    /// Kafka: message key, unless the input message has one.
+    pub key: Option<String>,
+    /// Kafka: partition to produce to.
+    pub partition: Option<i32>,
+    /// SQS FIFO: message group.
+    pub group_id: Option<String>,
+    /// SQS FIFO: deduplication ID.
+    pub dedup_id: Option<String>,
+    /// SQS: delivery delay.
+    pub delay: Option<Duration>,
+}
+
+/// Where `publish` reads its messages from; yields them one at a time.
+#[async_trait]
+pub trait MessageInput: Send {
+    /// The next message, an input error naming its line, or None at the end.
+    async fn next(&mut self) -> Option<Result<OutgoingMessage>>;
+}
+
+/// One queue, topic or stream in `dlq queues`.
+#[derive(Debug, Clone, Default)]
+pub struct QueueInfo {
+    pub name: String,
+    /// "queue", "topic" or "stream".
+    pub kind: String,
+    /// Messages in it, when the broker says.
+    pub depth: Option<u64>,
+    /// It is a dead-letter queue.
+    pub is_dlq: bool,
+    /// For a DLQ: the queues that dead-letter into it.
+    pub sources: Vec<String>,
+    /// For a source: its dead-letter queue.
+    pub dead_letter_queue: Option<String>,
+    /// The broker's own columns (consumers, in flight, partitions, ...).
+    pub extra: Map<String, Value>,
+}
+
+/// What `lag` is asked about.
+#[derive(Debug, Clone, Default)]
+pub struct LagQuery {
+    /// Groups, queues or streams; empty means every one the broker lists.
+    pub names: Vec<String>,
+    /// Kafka: narrow to one topic.
+    pub topic: Option<String>,
+}
+
+/// One row of the lag report.
+#[derive(Debug, Clone, Default)]
+pub struct LagRow {
+    /// The group, queue, stream or `STREAM/CONSUMER` the row is about.
+    pub name: String,
+    /// Messages waiting (Kafka: end minus committed; queues: ready/visible;
+    /// NATS: pending).
+    pub lag: u64,
+    /// Age of the oldest waiting message, when known.
+    pub oldest_age: Option<Duration>,
+    /// Depth of the dead-letter queue that serves it, when there is one.
+    pub dlq_depth: Option<u64>,
+    /// Thresholds are checked on this row (Kafka checks group totals, not
+    /// each partition).
+    pub checked: bool,
+    /// The broker's own columns, in display order.
+    pub extra: Map<String, Value>,
+}
+
+/// A broker backend. See the module docs for the shape.
+#[async_trait]
+pub trait Broker: Send + Sync {
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Every queue, topic or stream, with depth and dead-letter links.
+    async fn queues(&self) -> Result<Vec<QueueInfo>>;
+
+    /// How many messages a read of `queue` would go through, when known
+    /// cheaply; used for confirmation prompts and progress bars. It must
+    /// fail with a broker error when the queue does not exist.
+    async fn depth(&self, queue: &str, opts: &ReadOptions) -> Result<Option<u64>>;
+
+    /// Reads `queue` without changing it (SPEC.md, Non-destructive reads),
+    /// handing each message to `visit` until it returns [`Flow::Stop`] or the
+    /// messages present at the start have all been seen.
+    async fn browse(&self, queue: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()>;
+
+    /// Sends the selected messages back to their origin (or `opts.to`) and
+    /// removes each from `queue` only after its copy is confirmed.
+    async fn redrive(
+        &self,
+        queue: &str,
+        opts: &RedriveOptions,
+        selection: &Selection,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport>;
+
+    /// Removes the selected messages (all of them with the broker's own
+    /// operation when `selection.is_everything()` and there is no backup);
+    /// with `ctx.backup`, each message is saved before it is removed.
+    async fn purge(
+        &self,
+        queue: &str,
+        opts: &PurgeOptions,
+        selection: &Selection,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport>;
+
+    /// Publishes every message of `input` to `target`, each confirmed by the
+    /// broker before it counts. An input error stops the run: the report's
+    /// `stopped_by` holds it and `done` says how many went out before it.
+    async fn publish(
+        &self,
+        target: &str,
+        opts: &PublishOptions,
+        input: &mut dyn MessageInput,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport>;
+
+    /// The lag report rows.
+    async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>>;
+}
+
+/// Connects to the broker the settings name, by URL scheme.
+pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
+    match settings.scheme().as_str() {
+        "amqp" | "amqps" => rabbitmq::connect(settings).await,
+        "sqs" => sqs::connect(settings).await,
+        "kafka" => kafka::connect(settings).await,
+        "nats" | "tls" => nats::connect(settings).await,
+        other => Err(crate::exit::usage(format!(
+            "unsupported broker URL scheme {other:?}: use amqp://, amqps://, sqs://, kafka://, nats:// or tls://"
+        ))),
+    }
+}

@@ -1,0 +1,14 @@
+//! The rabbitmq backend (not built yet).
+
+use anyhow::Result;
+
+use super::Broker;
+use crate::config::BrokerSettings;
+
+/// Connects to rabbitmq.
+pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
+    Err(crate::exit::usage(format!(
+        "{}: rabbitmq support is not built into this dlq yet",
+        settings.display_url
+    )))
+}

@@ -1,0 +1,449 @@
+//! The command line, as clap derives it. `dlq completions` and `dlq man`
+//! generate from these same definitions, so help, completions and man pages
+//! never disagree.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::select::{parse_duration, parse_header};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    done
+  1    a lag threshold was exceeded (the tool itself worked)
+  2    usage or configuration error (bad flag, bad URL, unknown profile, no broker named)
+  3    partly done: some messages failed, the rest went through; the summary says which
+  4    broker error: cannot connect, authenticate, or find the queue; nothing changed
+  130  interrupted (Ctrl-C); the summary says what was done";
+
+const BROKERS: &str = "\
+Brokers (by URL scheme):
+  amqp://, amqps://   RabbitMQ         QUEUE is a queue
+  sqs://[REGION]      Amazon SQS       QUEUE is a queue name, URL or ARN
+  kafka://HOST:PORT   Kafka            QUEUE is a topic
+  nats://, tls://     NATS JetStream   QUEUE is a stream
+
+The broker is, first wins: --broker, DLQ_BROKER, --profile or DLQ_PROFILE, the
+default profile of the config file (--config, DLQ_CONFIG, or dlq/config.toml
+in the user's config directory).";
+
+/// Inspect and re-drive dead-letter queues on RabbitMQ, SQS, Kafka and NATS JetStream.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dlq",
+    version,
+    about = "Inspect and re-drive dead-letter queues on RabbitMQ, SQS, Kafka and NATS JetStream",
+    long_about = None,
+    after_help = "Examples:\n  dlq -b amqp://guest:guest@127.0.0.1:5672 queues\n  dlq list orders.dlq\n  dlq retry-all orders.dlq --yes\n  dlq lag --max-lag 1000 -o json",
+    after_long_help = format!("{BROKERS}\n\n{EXIT_CODES}"),
+    propagate_version = true,
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)
+    #[arg(short = 'b', long, global = true, value_name = "URL")]
+    pub broker: Option<String>,
+
+    /// Profile from the config file (env DLQ_PROFILE)
+    #[arg(short = 'p', long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Config file (env DLQ_CONFIG; default: dlq/config.toml in the user's config directory)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Output format: table on a terminal by default
+    #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+
+    /// When to color output (NO_COLOR is honoured with auto)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Print only data and errors: no progress, no summaries on stderr
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+
+    /// Say more: the cause chain of errors, broker details
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Bound on connecting and on each broker call, such as 10s or 1m
+    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+
+    /// SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Ndjson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// The whole input is one message
+    Raw,
+    /// One message per line
+    Lines,
+    /// One envelope per line, as `dlq export` writes them
+    Ndjson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BinaryFormat {
+    Hex,
+    Base64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    #[value(name = "powershell")]
+    PowerShell,
+    Elvish,
+}
+
+/// The filters shared by list, peek, retry-all, purge and export.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// At most N messages
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+
+    /// Only messages older than this, such as 7d or 12h
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub older_than: Option<Duration>,
+
+    /// Only messages newer than this, such as 30m
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub newer_than: Option<Duration>,
+
+    /// Only messages whose dead-letter reason contains REASON (case-insensitive)
+    #[arg(long, value_name = "REASON")]
+    pub reason: Option<String>,
+
+    /// Only messages with this header value (repeat for several)
+    #[arg(long = "header", value_parser = parse_header, value_name = "KEY=VALUE")]
+    pub headers: Vec<(String, String)>,
+
+    /// Only messages whose body contains TEXT
+    #[arg(long, value_name = "TEXT")]
+    pub grep: Option<String>,
+
+    /// Only messages dead-lettered from this queue, topic or subject
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+}
+
+/// How a queue is read; each flag applies to one broker.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReadArgs {
+    /// Kafka: dlq's cursor group for this topic (default dlq.<topic>)
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+
+    /// SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every queue, topic or stream with its depth; DLQs marked and linked to their sources
+    #[command(
+        after_help = "Examples:\n  dlq queues\n  dlq queues -o json | jq '.[] | select(.is_dlq)'"
+    )]
+    Queues,
+
+    /// One row per message: ID, age, dead-letter reason, source, attempts, size, body preview
+    #[command(
+        after_help = "Never removes, reorders or expires a message. On SQS, which has no true peek, \
+reading receives each message and makes it visible again at once: that raises its \
+ApproximateReceiveCount. On Kafka, shows what follows dlq's cursor unless --all.\n\n\
+Examples:\n  dlq list orders.dlq\n  dlq list orders.dlq --reason rejected --older-than 1h -o json"
+    )]
+    List {
+        /// Queue, topic or stream
+        queue: String,
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Kafka: the whole log, also what is before dlq's cursor
+        #[arg(long)]
+        all: bool,
+    },
+
+    /// Whole messages: properties, headers, dead-letter history, body
+    #[command(
+        after_help = "Without an ID, shows the first message (or --limit N of them) that the filters \
+match. Reads like `list`: nothing is removed (SQS: the receive count rises).\n\n\
+Examples:\n  dlq peek orders.dlq\n  dlq peek orders.dlq 3:1042 -o json"
+    )]
+    Peek {
+        /// Queue, topic or stream
+        queue: String,
+        /// Message IDs as `list` prints them
+        ids: Vec<String>,
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Kafka: the whole log, also what is before dlq's cursor
+        #[arg(long)]
+        all: bool,
+        /// How to show a body that is not UTF-8
+        #[arg(long, value_enum, default_value_t = BinaryFormat::Hex)]
+        binary: BinaryFormat,
+    },
+
+    /// Send messages back to where they came from (or --to), then take them off the DLQ
+    #[command(
+        after_help = "Each copy is published and confirmed by the broker before its original is \
+removed: a failure in between can leave a duplicate, never a loss.\n\n\
+Examples:\n  dlq retry orders.dlq 3f2a9c1d07be\n  dlq retry orders.dlq 3:1042 3:1043 --to orders.replay"
+    )]
+    Retry {
+        /// Queue, topic or stream
+        queue: String,
+        /// Message IDs as `list` prints them
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[command(flatten)]
+        redrive: RedriveArgs,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+
+    /// Send every message (or every match of the filters) back, then take them off the DLQ
+    #[command(
+        name = "retry-all",
+        after_help = "Each copy is published and confirmed by the broker before its original is \
+removed: a failure in between can leave a duplicate, never a loss. Asks first on a \
+terminal; without one, refuses unless --yes. Ctrl-C stops cleanly (exit 130).\n\n\
+Examples:\n  dlq retry-all orders.dlq --dry-run\n  dlq retry-all orders.dlq --reason rejected --rate 100 --yes"
+    )]
+    RetryAll {
+        /// Queue, topic or stream
+        queue: String,
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[command(flatten)]
+        redrive: RedriveArgs,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// At most N messages a second
+        #[arg(long, value_name = "N")]
+        rate: Option<f64>,
+        /// Do not ask for confirmation
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// SQS: let SQS move the messages server-side (StartMessageMoveTask); no filters
+        #[arg(long)]
+        native: bool,
+    },
+
+    /// Delete every message, or every match of the filters
+    #[command(
+        after_help = "A full purge uses the broker's own operation; a filtered purge removes only \
+the matches and leaves the rest in place and in order. With --backup, each message \
+is written and flushed to the file before it is removed. On Kafka, moves dlq's cursor \
+past the purged messages (--delete-records also truncates the log). Asks first on a \
+terminal; without one, refuses unless --yes.\n\n\
+Examples:\n  dlq purge orders.dlq --older-than 7d --backup dump.ndjson --yes\n  dlq purge orders.dlq --dry-run"
+    )]
+    Purge {
+        /// Queue, topic or stream
+        queue: String,
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Write each message as an NDJSON envelope to FILE before removing it
+        #[arg(long, value_name = "FILE")]
+        backup: Option<PathBuf>,
+        /// Do not ask for confirmation
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Print what would be purged; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Kafka: also truncate the log with DeleteRecords
+        #[arg(long)]
+        delete_records: bool,
+    },
+
+    /// Write messages as NDJSON envelopes to stdout or --out, without removing them
+    #[command(
+        after_help = "The envelopes can be replayed with `dlq publish TARGET --format ndjson`.\n\n\
+Examples:\n  dlq export orders.dlq --out orders.ndjson\n  dlq export orders.dlq --grep timeout | jq .body"
+    )]
+    Export {
+        /// Queue, topic or stream
+        queue: String,
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Kafka: the whole log, also what is before dlq's cursor
+        #[arg(long)]
+        all: bool,
+        /// Write to FILE instead of stdout
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+
+    /// Publish messages from --body, --file or standard input
+    #[command(
+        after_help = "TARGET is a queue on RabbitMQ (through the default exchange unless --exchange), \
+a queue on SQS, a topic on Kafka, a subject on NATS. Each message counts as published \
+only once the broker confirmed it. A malformed input line stops the run and names its line.\n\n\
+Examples:\n  dlq publish orders --body '{\"id\":1}' --header tenant=acme\n  cat fixtures.ndjson | dlq publish orders --format ndjson\n  dlq export orders.dlq | dlq publish orders --format ndjson"
+    )]
+    Publish(PublishArgs),
+
+    /// Consumer lag report, with thresholds that set the exit code
+    #[command(
+        after_help = "NAME is a consumer group on Kafka, a queue on RabbitMQ and SQS, a stream on NATS \
+(STREAM/CONSUMER for one consumer). Without NAME, every one the broker lists. When a \
+threshold is exceeded, each breach is listed on stderr and the exit code is 1.\n\n\
+Examples:\n  dlq lag --max-lag 1000 -o json\n  dlq lag orders --max-age 5m --max-dlq 0"
+    )]
+    Lag {
+        /// Groups, queues or streams
+        names: Vec<String>,
+        /// Kafka: only this topic
+        #[arg(long, value_name = "TOPIC")]
+        topic: Option<String>,
+        /// Fail (exit 1) when a lag is over N
+        #[arg(long, value_name = "N")]
+        max_lag: Option<u64>,
+        /// Fail (exit 1) when the oldest waiting message is older than this
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        max_age: Option<Duration>,
+        /// Fail (exit 1) when a dead-letter queue holds more than N messages
+        #[arg(long, value_name = "N")]
+        max_dlq: Option<u64>,
+        /// Refresh every INTERVAL until Ctrl-C
+        #[arg(long, value_parser = parse_duration, value_name = "INTERVAL")]
+        watch: Option<Duration>,
+    },
+
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  dlq completions bash > /etc/bash_completion.d/dlq\n  dlq completions zsh > ~/.zfunc/_dlq"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+
+    /// Print the man page, or write every page to a directory
+    #[command(
+        after_help = "Examples:\n  dlq man | man -l -\n  dlq man --dir /usr/local/share/man/man1"
+    )]
+    Man {
+        /// Write dlq.1 and one page per command into DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// Flags of `retry` and `retry-all`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RedriveArgs {
+    /// Send to TARGET (queue, topic or subject) instead of each message's origin
+    #[arg(long, value_name = "TARGET")]
+    pub to: Option<String>,
+
+    /// Skip messages that dlq already sent back N times
+    #[arg(long, value_name = "N")]
+    pub max_redrives: Option<u32>,
+
+    /// Print what would move where; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Flags of `publish`.
+#[derive(Debug, Args, Clone)]
+pub struct PublishArgs {
+    /// Queue (RabbitMQ, SQS), topic (Kafka) or subject (NATS)
+    pub target: String,
+
+    /// The message body
+    #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+    pub body: Option<String>,
+
+    /// Read messages from FILE
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// How the input splits into messages
+    #[arg(long, value_enum, default_value_t = InputFormat::Raw)]
+    pub format: InputFormat,
+
+    /// Publish each message N times
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub count: u64,
+
+    /// Add a header (repeat for several)
+    #[arg(long = "header", value_parser = parse_header, value_name = "KEY=VALUE")]
+    pub headers: Vec<(String, String)>,
+
+    /// Kafka: message key (an envelope's own key wins)
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+
+    /// Kafka: partition to produce to
+    #[arg(long, value_name = "N")]
+    pub partition: Option<i32>,
+
+    /// SQS FIFO: message group ID
+    #[arg(long, value_name = "ID")]
+    pub group_id: Option<String>,
+
+    /// SQS FIFO: deduplication ID (default: content-based or a fresh one)
+    #[arg(long, value_name = "ID")]
+    pub dedup_id: Option<String>,
+
+    /// SQS: delivery delay, such as 30s (at most 15m)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub delay: Option<Duration>,
+
+    /// RabbitMQ: exchange to publish through (default: the default exchange)
+    #[arg(long, value_name = "NAME")]
+    pub exchange: Option<String>,
+
+    /// RabbitMQ: routing key (default: TARGET)
+    #[arg(long, value_name = "KEY")]
+    pub routing_key: Option<String>,
+
+    /// At most N messages a second
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+}

@@ -1,0 +1,246 @@
+//! `dlq lag [NAME...]`: consumer lag, with thresholds that set the exit code.
+//!
+//! Each breach of `--max-lag`, `--max-age` or `--max-dlq` is one line on
+//! stderr and makes the exit code 1. `--watch` refreshes until Ctrl-C.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{json, Map, Value};
+
+use super::Ctx;
+use crate::broker::{LagQuery, LagRow};
+use crate::cli::OutputFormat;
+use crate::exit::Exit;
+use crate::output::human_age;
+use crate::sanitize::escape;
+
+/// The thresholds of one run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Thresholds {
+    pub max_lag: Option<u64>,
+    pub max_age: Option<Duration>,
+    pub max_dlq: Option<u64>,
+}
+
+/// One exceeded threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Breach {
+    pub name: String,
+    pub metric: &'static str,
+    pub value: f64,
+    pub threshold: f64,
+}
+
+impl Breach {
+    fn to_json(&self) -> Value {
+        json!({"name": self.name, "metric": self.metric, "value": self.value, "threshold": self.threshold})
+    }
+
+    fn line(&self) -> String {
+        match self.metric {
+            "oldest_age" => format!(
+                "{}: oldest message is {} old, over --max-age {}",
+                self.name,
+                human_age(Duration::from_secs_f64(self.value)),
+                human_age(Duration::from_secs_f64(self.threshold))
+            ),
+            "dlq_depth" => format!(
+                "{}: dead-letter queue holds {}, over --max-dlq {}",
+                self.name, self.value, self.threshold
+            ),
+            _ => format!(
+                "{}: lag {}, over --max-lag {}",
+                self.name, self.value, self.threshold
+            ),
+        }
+    }
+}
+
+/// Checks every row marked `checked` against the thresholds.
+pub fn breaches(rows: &[LagRow], t: &Thresholds) -> Vec<Breach> {
+    let mut out = Vec::new();
+    for r in rows.iter().filter(|r| r.checked) {
+        if let Some(max) = t.max_lag {
+            if r.lag > max {
+                out.push(Breach {
+                    name: r.name.clone(),
+                    metric: "lag",
+                    value: r.lag as f64,
+                    threshold: max as f64,
+                });
+            }
+        }
+        if let (Some(max), Some(age)) = (t.max_age, r.oldest_age) {
+            if age > max {
+                out.push(Breach {
+                    name: r.name.clone(),
+                    metric: "oldest_age",
+                    value: age.as_secs_f64().floor(),
+                    threshold: max.as_secs_f64(),
+                });
+            }
+        }
+        if let (Some(max), Some(depth)) = (t.max_dlq, r.dlq_depth) {
+            if depth > max {
+                out.push(Breach {
+                    name: r.name.clone(),
+                    metric: "dlq_depth",
+                    value: depth as f64,
+                    threshold: max as f64,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The stable JSON shape of one row.
+pub fn row_json(r: &LagRow) -> Value {
+    let mut obj = Map::new();
+    obj.insert("name".into(), json!(r.name));
+    obj.insert("lag".into(), json!(r.lag));
+    obj.insert(
+        "oldest_age_seconds".into(),
+        json!(r.oldest_age.map(|a| a.as_secs())),
+    );
+    obj.insert("dlq_depth".into(), json!(r.dlq_depth));
+    for (k, v) in &r.extra {
+        obj.entry(k.clone()).or_insert(v.clone());
+    }
+    Value::Object(obj)
+}
+
+pub async fn run(
+    ctx: &Ctx,
+    query: &LagQuery,
+    t: Thresholds,
+    watch: Option<Duration>,
+) -> Result<Exit> {
+    let broker = ctx.connect().await?;
+    if watch.is_some() {
+        ctx.interrupt.install();
+    }
+    loop {
+        let rows = broker.lag(query).await?;
+        let found = breaches(&rows, &t);
+        print(ctx, &rows, &found)?;
+        for b in &found {
+            eprintln!("dlq: threshold exceeded: {}", escape(&b.line(), false));
+        }
+        let code = if found.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::Threshold
+        };
+        let Some(every) = watch else { return Ok(code) };
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = ctx.interrupt.wait() => return Ok(Exit::Interrupted),
+        }
+        if ctx.printer.is_table() && ctx.printer.stdout_tty {
+            ctx.printer.line("")?;
+        }
+    }
+}
+
+fn print(ctx: &Ctx, rows: &[LagRow], found: &[Breach]) -> Result<()> {
+    let p = &ctx.printer;
+    match p.format {
+        OutputFormat::Json => p.json(&json!({
+            "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
+            "breaches": found.iter().map(Breach::to_json).collect::<Vec<_>>(),
+        })),
+        OutputFormat::Ndjson => {
+            for r in rows {
+                p.ndjson(&row_json(r))?;
+            }
+            Ok(())
+        }
+        OutputFormat::Table => {
+            if rows.is_empty() {
+                p.note("nothing to report");
+                return Ok(());
+            }
+            let mut keys: Vec<String> = Vec::new();
+            for r in rows {
+                for k in r.extra.keys() {
+                    if !keys.contains(k) {
+                        keys.push(k.clone());
+                    }
+                }
+            }
+            let mut header = vec!["NAME".to_string()];
+            header.extend(keys.iter().map(|k| k.to_uppercase().replace('_', " ")));
+            header.extend(["LAG", "OLDEST", "DLQ"].map(String::from));
+            let mut table = p.table(&header.iter().map(String::as_str).collect::<Vec<_>>());
+            for r in rows {
+                let mut cells = vec![escape(&r.name, false)];
+                for k in &keys {
+                    cells.push(r.extra.get(k).map(super::queues::cell).unwrap_or_default());
+                }
+                let breached = found.iter().any(|b| b.name == r.name) && r.checked;
+                let lag = r.lag.to_string();
+                cells.push(if breached { p.paint(&lag, "31") } else { lag });
+                cells.push(r.oldest_age.map(human_age).unwrap_or_else(|| "-".into()));
+                cells.push(
+                    r.dlq_depth
+                        .map(|d| d.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                );
+                table.add_row(cells);
+            }
+            p.print_table(&table)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, lag: u64, age: Option<u64>, dlq: Option<u64>, checked: bool) -> LagRow {
+        LagRow {
+            name: name.into(),
+            lag,
+            oldest_age: age.map(Duration::from_secs),
+            dlq_depth: dlq,
+            checked,
+            extra: Map::new(),
+        }
+    }
+
+    #[test]
+    fn thresholds_find_each_breach() {
+        let rows = vec![
+            row("a", 1500, Some(30), Some(0), true),
+            row("b", 10, Some(900), Some(3), true),
+            row("a/p0", 5000, None, None, false),
+        ];
+        let t = Thresholds {
+            max_lag: Some(1000),
+            max_age: Some(Duration::from_secs(300)),
+            max_dlq: Some(0),
+        };
+        let found = breaches(&rows, &t);
+        let got: Vec<(&str, &str)> = found.iter().map(|b| (b.name.as_str(), b.metric)).collect();
+        assert_eq!(
+            got,
+            vec![("a", "lag"), ("b", "oldest_age"), ("b", "dlq_depth")]
+        );
+        assert!(breaches(&rows, &Thresholds::default()).is_empty());
+        assert!(found[0].line().contains("over --max-lag 1000"));
+    }
+
+    #[test]
+    fn row_json_has_stable_fields() {
+        let mut r = row("orders", 3, Some(61), None, true);
+        r.extra.insert("consumers".into(), json!(2));
+        let v = row_json(&r);
+        assert_eq!(v["name"], "orders");
+        assert_eq!(v["lag"], 3);
+        assert_eq!(v["oldest_age_seconds"], 61);
+        assert!(v["dlq_depth"].is_null());
+        assert_eq!(v["consumers"], 2);
+    }
+}

@@ -1,0 +1,100 @@
+//! `dlq list QUEUE`: one row per message, read without changing the queue.
+
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use super::{read_options, selection, Ctx};
+use crate::broker::{Flow, Message};
+use crate::cli::{FilterArgs, ReadArgs};
+use crate::exit::Exit;
+use crate::output::{human_age, human_size};
+use crate::sanitize::{escape, preview};
+use crate::select::Decision;
+
+pub async fn run(
+    ctx: &Ctx,
+    queue: &str,
+    filters: &FilterArgs,
+    read: &ReadArgs,
+    all: bool,
+) -> Result<Exit> {
+    let broker = ctx.connect().await?;
+    let sel = selection(filters, None, None);
+    let opts = read_options(read, all, &[]);
+    let p = &ctx.printer;
+    let now = SystemTime::now();
+
+    if !p.is_table() {
+        let mut stream = p.stream();
+        let mut err = None;
+        broker
+            .browse(queue, &opts, &mut |m: Message| {
+                if sel.decide(&m) == Decision::Take {
+                    if let Err(e) = stream.push(&m.envelope()) {
+                        err = Some(e);
+                        return Ok(Flow::Stop);
+                    }
+                }
+                Ok(if sel.exhausted() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                })
+            })
+            .await?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        stream.finish()?;
+        return Ok(Exit::Ok);
+    }
+
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    broker
+        .browse(queue, &opts, &mut |m: Message| {
+            if sel.decide(&m) == Decision::Take {
+                rows.push(row(&m, now));
+            }
+            Ok(if sel.exhausted() {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
+        })
+        .await?;
+    if rows.is_empty() {
+        p.note(&format!(
+            "{}: no messages{}",
+            escape(queue, false),
+            if sel.filter.is_empty() { "" } else { " match" }
+        ));
+        return Ok(Exit::Ok);
+    }
+    let mut table = p.table(&["ID", "AGE", "REASON", "SOURCE", "ATTEMPTS", "SIZE", "BODY"]);
+    let count = rows.len();
+    for r in rows {
+        table.add_row(r);
+    }
+    p.print_table(&table)?;
+    p.note(&format!(
+        "{count} message{}",
+        if count == 1 { "" } else { "s" }
+    ));
+    Ok(Exit::Ok)
+}
+
+fn row(m: &Message, now: SystemTime) -> Vec<String> {
+    let dl = &m.dead_letter;
+    vec![
+        escape(&m.id, false),
+        m.age(now).map(human_age).unwrap_or_else(|| "?".into()),
+        escape(dl.reason.as_deref().unwrap_or("-"), false),
+        escape(dl.source.as_deref().unwrap_or("-"), false),
+        dl.attempts
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "-".into()),
+        human_size(m.body.len()),
+        preview(&m.body, 60),
+    ]
+}

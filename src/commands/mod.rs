@@ -1,0 +1,123 @@
+//! One file per command, each written against `dyn Broker`.
+//!
+//! [`Ctx`] carries what every command needs: the global flags, the printer,
+//! the Ctrl-C flag, and how to reach the broker. The helpers here are the
+//! rules that several commands share: building the selection from the
+//! filter flags, and asking before a bulk change.
+
+pub mod completions;
+pub mod export;
+pub mod lag;
+pub mod list;
+pub mod man;
+pub mod peek;
+pub mod publish;
+pub mod purge;
+pub mod queues;
+pub mod redrive;
+pub mod retry;
+pub mod retry_all;
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Result;
+
+use crate::broker::{self, Broker, ReadOptions};
+use crate::bulk::Interrupt;
+use crate::cli::{FilterArgs, GlobalArgs, ReadArgs};
+use crate::config::{self, BrokerSettings, Selector};
+use crate::exit::usage;
+use crate::output::Printer;
+use crate::select::{Filter, Selection};
+
+/// What every command gets.
+pub struct Ctx {
+    pub global: GlobalArgs,
+    pub printer: Printer,
+    pub interrupt: Interrupt,
+}
+
+impl Ctx {
+    /// The broker settings by the precedence of SPEC.md.
+    pub fn settings(&self) -> Result<BrokerSettings> {
+        let g = &self.global;
+        config::resolve(
+            &Selector {
+                broker: g.broker.clone(),
+                profile: g.profile.clone(),
+                config: g.config.clone(),
+                timeout: g.timeout,
+                endpoint_url: g.endpoint_url.clone(),
+                ..Default::default()
+            }
+            .with_env(),
+        )
+    }
+
+    /// Connects to the named broker.
+    pub async fn connect(&self) -> Result<Box<dyn Broker>> {
+        let settings = self.settings()?;
+        if self.printer.verbose > 0 {
+            self.printer
+                .note(&format!("dlq: connecting to {}", settings.display_url));
+        }
+        broker::connect(&settings).await
+    }
+
+    /// True when there is a person to ask: stdin and stderr are terminals.
+    pub fn interactive(&self) -> bool {
+        std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    }
+
+    /// Refuses a bulk change up front when nobody can be asked and `--yes`
+    /// was not given, before anything is touched.
+    pub fn require_consent(&self, yes: bool, dry_run: bool, what: &str) -> Result<()> {
+        if yes || dry_run || self.interactive() {
+            return Ok(());
+        }
+        Err(usage(format!(
+            "refusing to {what} without confirmation: there is no terminal to ask on; pass --yes (or --dry-run to see what it would do)"
+        )))
+    }
+
+    /// Asks a yes/no question on the terminal; anything but y/yes is no.
+    pub fn ask(&self, question: &str) -> Result<bool> {
+        let mut err = std::io::stderr().lock();
+        write!(err, "{question} [y/N] ")?;
+        err.flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+    }
+}
+
+/// The filter part of a selection.
+pub fn filter(args: &FilterArgs) -> Filter {
+    Filter {
+        older_than: args.older_than,
+        newer_than: args.newer_than,
+        reason: args.reason.clone(),
+        headers: args.headers.clone(),
+        grep: args.grep.clone(),
+        source: args.source.clone(),
+    }
+}
+
+/// How to read, from the per-broker read flags.
+pub fn read_options(read: &ReadArgs, all: bool, ids: &[String]) -> ReadOptions {
+    ReadOptions {
+        all,
+        group: read.group.clone(),
+        force: read.force,
+        ids: ids.to_vec(),
+    }
+}
+
+/// The selection for filter flags, IDs and `--max-redrives`.
+pub fn selection(
+    args: &FilterArgs,
+    ids: Option<Vec<String>>,
+    max_redrives: Option<u32>,
+) -> Selection {
+    Selection::new(ids, filter(args), args.limit, max_redrives)
+}

@@ -1,0 +1,211 @@
+//! `dlq peek QUEUE [ID...]`: whole messages, read without changing the queue.
+//!
+//! With IDs, each must name exactly one message. Without, the first message
+//! the filters match (or `--limit N` of them). Bodies show as pretty JSON,
+//! as text, or as hex/base64 when they are not UTF-8.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::{read_options, selection, Ctx};
+use crate::broker::message::{b64, rfc3339};
+use crate::broker::{Flow, Message};
+use crate::cli::{BinaryFormat, FilterArgs, ReadArgs};
+use crate::exit::{broker_msg, Exit};
+use crate::output::{human_age, human_size, Printer};
+use crate::sanitize::{escape, hex_dump};
+use crate::select::Decision;
+
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    ctx: &Ctx,
+    queue: &str,
+    ids: &[String],
+    filters: &FilterArgs,
+    read: &ReadArgs,
+    all: bool,
+    binary: BinaryFormat,
+) -> Result<Exit> {
+    let broker = ctx.connect().await?;
+    let messages = find(&*broker, queue, ids, filters, read, all).await?;
+    let p = &ctx.printer;
+    if !p.is_table() {
+        p.values(&messages.iter().map(Message::envelope).collect::<Vec<_>>())?;
+        return Ok(Exit::Ok);
+    }
+    if messages.is_empty() {
+        p.note(&format!(
+            "{}: no messages{}",
+            escape(queue, false),
+            if filters_given(filters) { " match" } else { "" }
+        ));
+    }
+    let now = SystemTime::now();
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            p.line("")?;
+        }
+        p.line(&card(p, m, now, binary))?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn filters_given(f: &FilterArgs) -> bool {
+    !super::filter(f).is_empty()
+}
+
+/// The messages `ids` name (each exactly once), or the first ones that match.
+pub async fn find(
+    broker: &dyn crate::broker::Broker,
+    queue: &str,
+    ids: &[String],
+    filters: &FilterArgs,
+    read: &ReadArgs,
+    all: bool,
+) -> Result<Vec<Message>> {
+    let mut args = filters.clone();
+    if ids.is_empty() && args.limit.is_none() {
+        args.limit = Some(1);
+    }
+    let wanted = (!ids.is_empty()).then(|| ids.to_vec());
+    let sel = selection(&args, wanted, None);
+    let opts = read_options(read, all || !ids.is_empty(), ids);
+    let mut found: Vec<Message> = Vec::new();
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    broker
+        .browse(queue, &opts, &mut |m: Message| {
+            if sel.decide(&m) == Decision::Take {
+                *seen.entry(m.id.clone()).or_default() += 1;
+                found.push(m);
+            }
+            // With IDs, read on: a second message with the same ID must be seen.
+            let done = if ids.is_empty() {
+                sel.exhausted()
+            } else {
+                false
+            };
+            Ok(if done { Flow::Stop } else { Flow::Continue })
+        })
+        .await?;
+    check_ids(queue, ids, &seen)?;
+    Ok(found)
+}
+
+/// Every ID must name exactly one message.
+pub fn check_ids(queue: &str, ids: &[String], seen: &HashMap<String, u32>) -> Result<()> {
+    let missing: Vec<&str> = ids
+        .iter()
+        .filter(|id| !seen.contains_key(*id))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(broker_msg(format!(
+            "no message with ID {} in {} (IDs as `dlq list {}` prints them)",
+            missing.join(", "),
+            escape(queue, false),
+            escape(queue, false)
+        )));
+    }
+    let ambiguous: Vec<&str> = ids
+        .iter()
+        .filter(|id| seen.get(*id).copied().unwrap_or(0) > 1)
+        .map(String::as_str)
+        .collect();
+    if !ambiguous.is_empty() {
+        return Err(broker_msg(format!(
+            "ID {} names more than one message in {} (identical content): use filters with retry-all or purge instead",
+            ambiguous.join(", "),
+            escape(queue, false)
+        )));
+    }
+    Ok(())
+}
+
+fn card(p: &Printer, m: &Message, now: SystemTime, binary: BinaryFormat) -> String {
+    let mut out = String::new();
+    let label = |s: &str| p.bold(&format!("{s:<12}"));
+    out.push_str(&p.paint(&format!("── message {} ", escape(&m.id, false)), "36"));
+    out.push('\n');
+    out.push_str(&format!("{}{}\n", label("queue"), escape(&m.queue, false)));
+    if let Some(t) = m.timestamp {
+        out.push_str(&format!(
+            "{}{} ({} ago)\n",
+            label("timestamp"),
+            rfc3339(t),
+            m.age(now).map(human_age).unwrap_or_default()
+        ));
+    }
+    out.push_str(&format!("{}{}\n", label("size"), human_size(m.body.len())));
+    if let Some(k) = &m.key {
+        out.push_str(&format!("{}{}\n", label("key"), escape(k, false)));
+    }
+    let dl = &m.dead_letter;
+    if dl.reason.is_some() || dl.source.is_some() || dl.attempts.is_some() {
+        out.push_str(&format!(
+            "{}reason {}, source {}, attempts {}{}\n",
+            label("dead letter"),
+            escape(dl.reason.as_deref().unwrap_or("?"), false),
+            escape(dl.source.as_deref().unwrap_or("?"), false),
+            dl.attempts
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "?".into()),
+            dl.first_death_at
+                .map(|t| format!(", first death {}", rfc3339(t)))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(to) = &m.redrive_to {
+        out.push_str(&format!("{}{}\n", label("retry goes"), escape(to, false)));
+    }
+    section(&mut out, p, "headers", &m.headers);
+    section(&mut out, p, "broker", &m.broker);
+    out.push_str(&p.bold("body"));
+    match m.body_text() {
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(json) if text.trim_start().starts_with(['{', '[']) => {
+                out.push_str(" (json)\n");
+                out.push_str(&escape(
+                    &serde_json::to_string_pretty(&json).unwrap_or_default(),
+                    true,
+                ));
+            }
+            _ => {
+                out.push_str(" (text)\n");
+                out.push_str(&escape(text, true));
+            }
+        },
+        None => match binary {
+            BinaryFormat::Hex => {
+                out.push_str(" (binary, hex)\n");
+                out.push_str(hex_dump(&m.body).trim_end());
+            }
+            BinaryFormat::Base64 => {
+                out.push_str(" (binary, base64)\n");
+                out.push_str(&b64(&m.body));
+            }
+        },
+    }
+    out
+}
+
+fn section(out: &mut String, p: &Printer, name: &str, map: &serde_json::Map<String, Value>) {
+    if map.is_empty() {
+        return;
+    }
+    out.push_str(&p.bold(name));
+    out.push('\n');
+    for (k, v) in map {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out.push_str(&format!(
+            "  {}: {}\n",
+            escape(k, false),
+            escape(&text, false)
+        ));
+    }
+}

@@ -1,0 +1,86 @@
+//! `dlq publish TARGET`: publish from `--body`, `--file` or standard input.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Result;
+use async_trait::async_trait;
+
+use super::Ctx;
+use crate::broker::{MessageInput, OutgoingMessage, PublishOptions};
+use crate::bulk::{BulkContext, Rate};
+use crate::cli::PublishArgs;
+use crate::exit::{usage, Exit};
+use crate::input::{self, Source};
+
+/// Remembers whether the input itself went wrong, so that a malformed first
+/// line is a usage error (exit 2) rather than a broker failure.
+struct Tracked<I> {
+    inner: I,
+    bad_input: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl<I: MessageInput> MessageInput for Tracked<I> {
+    async fn next(&mut self) -> Option<Result<OutgoingMessage>> {
+        let item = self.inner.next().await;
+        if matches!(item, Some(Err(_))) {
+            self.bad_input.store(true, Ordering::SeqCst);
+        }
+        item
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Exit> {
+    let source = match (&args.body, &args.file) {
+        (Some(b), _) => Source::Body(b.clone()),
+        (None, Some(f)) => Source::File(f.clone()),
+        (None, None) if !std::io::stdin().is_terminal() => Source::Stdin,
+        (None, None) => return Err(usage(
+            "nothing to publish: pass --body TEXT, --file PATH, or pipe messages on standard input",
+        )),
+    };
+    if let Some(r) = args.rate {
+        if r.is_nan() || r <= 0.0 {
+            return Err(usage(
+                "--rate must be a positive number of messages a second",
+            ));
+        }
+    }
+    let broker = ctx.connect().await?;
+    let opts = PublishOptions {
+        exchange: args.exchange.clone(),
+        routing_key: args.routing_key.clone(),
+        key: args.key.clone(),
+        partition: args.partition,
+        group_id: args.group_id.clone(),
+        dedup_id: args.dedup_id.clone(),
+        delay: args.delay,
+    };
+    let bad_input = Arc::new(AtomicBool::new(false));
+    let mut input = Tracked {
+        inner: input::open(source, args.format, args.count, args.headers.clone())?,
+        bad_input: bad_input.clone(),
+    };
+    ctx.interrupt.install();
+    let bulk = BulkContext {
+        progress: ctx.printer.progress(None, "publishing"),
+        interrupt: ctx.interrupt.clone(),
+        rate: args.rate.map(Rate::new),
+        backup: None,
+    };
+    let result = broker.publish(&args.target, &opts, &mut input, &bulk).await;
+    bulk.progress.finish();
+    let mut report = result?;
+    report.interrupted |= ctx.interrupt.is_set();
+    ctx.printer.summary(&report, "published")?;
+    if bad_input.load(Ordering::SeqCst)
+        && report.done == 0
+        && report.failed == 0
+        && !report.interrupted
+    {
+        return Ok(Exit::Usage);
+    }
+    Ok(report.exit())
+}

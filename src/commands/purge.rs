@@ -1,0 +1,115 @@
+//! `dlq purge QUEUE`: delete every message, or every match of the filters.
+//!
+//! Asks on a terminal, refuses without one unless `--yes`. `--backup FILE`
+//! saves each message before it goes. `--dry-run` lists what would go.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::{read_options, redrive, selection, Ctx};
+use crate::broker::{Flow, Message, PurgeOptions};
+use crate::bulk::{Backup, BulkContext, BulkReport};
+use crate::cli::{FilterArgs, ReadArgs};
+use crate::exit::{usage, Exit};
+use crate::sanitize::preview;
+use crate::select::Decision;
+
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    ctx: &Ctx,
+    queue: &str,
+    filters: &FilterArgs,
+    read: &ReadArgs,
+    backup: Option<&Path>,
+    yes: bool,
+    dry_run: bool,
+    delete_records: bool,
+) -> Result<Exit> {
+    ctx.require_consent(yes, dry_run, &format!("purge {queue}"))?;
+    let broker = ctx.connect().await?;
+    if delete_records && !broker.capabilities().cursor {
+        return Err(usage(format!(
+            "--delete-records applies to Kafka topics; {} removes purged messages anyway",
+            broker.capabilities().name
+        )));
+    }
+    let opts = PurgeOptions {
+        read: read_options(read, false, &[]),
+        delete_records,
+    };
+    let sel = selection(filters, None, None);
+
+    if dry_run {
+        let mut report = BulkReport {
+            dry_run: true,
+            ..Default::default()
+        };
+        let mut plan = Vec::new();
+        broker
+            .browse(queue, &opts.read, &mut |m: Message| {
+                if sel.decide(&m) == Decision::Take {
+                    report.done += 1;
+                    plan.push((m.id.clone(), preview(&m.body, 50), None));
+                }
+                Ok(if sel.exhausted() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                })
+            })
+            .await?;
+        redrive::print_plan(ctx, &plan, &report, "purged")?;
+        return Ok(Exit::Ok);
+    }
+
+    let depth = broker.depth(queue, &opts.read).await?;
+    let total = if sel.is_everything() {
+        depth
+    } else if !yes {
+        let mut n = 0;
+        let probe = selection(filters, None, None);
+        broker
+            .browse(queue, &opts.read, &mut |m: Message| {
+                if probe.decide(&m) == Decision::Take {
+                    n += 1;
+                }
+                Ok(if probe.exhausted() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                })
+            })
+            .await?;
+        Some(n)
+    } else {
+        None
+    };
+    if !yes {
+        let question = match total {
+            Some(n) => format!(
+                "Delete {n} message{} from {queue}?",
+                if n == 1 { "" } else { "s" }
+            ),
+            None => format!("Delete the messages of {queue}?"),
+        };
+        if !ctx.ask(&question)? {
+            ctx.printer.note("nothing changed");
+            return Ok(Exit::Ok);
+        }
+    }
+    let backup = backup.map(Backup::create).transpose()?;
+    ctx.interrupt.install();
+    let bulk = BulkContext {
+        progress: ctx.printer.progress(total, "purging"),
+        interrupt: ctx.interrupt.clone(),
+        rate: None,
+        backup,
+    };
+    let result = broker.purge(queue, &opts, &sel, &bulk).await;
+    bulk.progress.finish();
+    let mut report = result?;
+    report.interrupted |= ctx.interrupt.is_set();
+    ctx.printer.summary(&report, "purged")?;
+    Ok(report.exit())
+}

@@ -1,0 +1,103 @@
+//! `dlq queues`: every queue, topic or stream with its depth, dead-letter
+//! queues marked and linked to their sources.
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use super::Ctx;
+use crate::broker::QueueInfo;
+use crate::exit::Exit;
+use crate::sanitize::escape;
+
+pub async fn run(ctx: &Ctx) -> Result<Exit> {
+    let broker = ctx.connect().await?;
+    let mut queues = broker.queues().await?;
+    queues.sort_by(|a, b| a.name.cmp(&b.name));
+    let p = &ctx.printer;
+    if !p.is_table() {
+        p.values(&queues.iter().map(to_json).collect::<Vec<_>>())?;
+        return Ok(Exit::Ok);
+    }
+    if queues.is_empty() {
+        p.note("no queues");
+        return Ok(Exit::Ok);
+    }
+    let extra_keys = extra_columns(&queues);
+    let mut header = vec!["NAME", "TYPE", "DEPTH", "DLQ", "DEAD-LETTERS TO / FROM"];
+    header.extend(extra_keys.iter().map(String::as_str));
+    let upper: Vec<String> = header
+        .iter()
+        .map(|h| h.to_uppercase().replace('_', " "))
+        .collect();
+    let mut table = p.table(&upper.iter().map(String::as_str).collect::<Vec<_>>());
+    for q in &queues {
+        let link = if q.is_dlq {
+            if q.sources.is_empty() {
+                String::new()
+            } else {
+                format!("← {}", q.sources.join(", "))
+            }
+        } else {
+            q.dead_letter_queue
+                .as_ref()
+                .map(|d| format!("→ {d}"))
+                .unwrap_or_default()
+        };
+        let mut row = vec![
+            escape(&q.name, false),
+            q.kind.clone(),
+            q.depth.map(|d| d.to_string()).unwrap_or_else(|| "?".into()),
+            if q.is_dlq {
+                p.paint("DLQ", "33")
+            } else {
+                String::new()
+            },
+            escape(&link, false),
+        ];
+        for k in &extra_keys {
+            row.push(q.extra.get(k).map(cell).unwrap_or_default());
+        }
+        table.add_row(row);
+    }
+    p.print_table(&table)?;
+    Ok(Exit::Ok)
+}
+
+fn extra_columns(queues: &[QueueInfo]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for q in queues {
+        for k in q.extra.keys() {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    keys
+}
+
+/// A JSON value as a table cell.
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => escape(s, false),
+        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(", "),
+        other => escape(&other.to_string(), false),
+    }
+}
+
+/// The stable JSON shape of one queue.
+pub fn to_json(q: &QueueInfo) -> Value {
+    let mut v = json!({
+        "name": q.name,
+        "kind": q.kind,
+        "depth": q.depth,
+        "is_dlq": q.is_dlq,
+        "sources": q.sources,
+        "dead_letter_queue": q.dead_letter_queue,
+    });
+    let obj = v.as_object_mut().expect("object");
+    for (k, val) in &q.extra {
+        obj.entry(k.clone()).or_insert(val.clone());
+    }
+    v
+}

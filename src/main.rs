@@ -1,0 +1,59 @@
+//! The `dlq` binary: parse, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use dlq::bulk::Interrupt;
+use dlq::cli::Cli;
+use dlq::commands::Ctx;
+use dlq::exit::{code_for, Exit};
+use dlq::output::{is_broken_pipe, Printer};
+use dlq::secrets::scrub;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer::new(&cli.global);
+    let verbose = cli.global.verbose;
+    let ctx = Ctx {
+        global: cli.global.clone(),
+        printer,
+        interrupt: Interrupt::default(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dlq: error: cannot start the async runtime: {e}");
+            return Exit::Broker.into();
+        }
+    };
+    let result = runtime.block_on(dlq::run(cli, &ctx));
+    // Client libraries may keep background tasks; do not wait for them.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code.into(),
+        Err(err) if is_broken_pipe(&err) => Exit::Ok.into(),
+        Err(err) => {
+            let code = code_for(&err);
+            if code == Exit::Interrupted {
+                eprintln!("dlq: interrupted");
+            } else {
+                eprintln!("dlq: error: {}", scrub(&one_line(&format!("{err:#}"))));
+                if verbose > 0 {
+                    for cause in err.chain().skip(1) {
+                        eprintln!("  caused by: {}", scrub(&one_line(&cause.to_string())));
+                    }
+                }
+            }
+            code.into()
+        }
+    }
+}
+
+/// Errors from client libraries sometimes span lines; the contract is one.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

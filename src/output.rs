@@ -1,0 +1,301 @@
+//! One printer decides what goes where: data on stdout, everything else on
+//! stderr; tables for people, JSON and NDJSON for scripts.
+//!
+//! Tables fit the terminal and use plain columns when stdout is not a
+//! terminal. JSON lists are streamed element by element so a deep queue
+//! never has to fit in memory. Text reaching a terminal is sanitized. Color
+//! is used only when asked for, or on a terminal without `NO_COLOR`. A
+//! closed pipe (`dlq list q | head`) ends the run quietly.
+
+use std::io::{self, IsTerminal, Write};
+
+use anyhow::Result;
+use comfy_table::{presets, ContentArrangement, Table};
+use serde_json::Value;
+
+use crate::bulk::{BulkReport, Progress};
+use crate::cli::{ColorChoice, GlobalArgs, OutputFormat};
+use crate::sanitize;
+use crate::secrets;
+
+/// Where output goes and how it looks.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    pub format: OutputFormat,
+    pub color: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+    pub stdout_tty: bool,
+    pub stderr_tty: bool,
+}
+
+impl Printer {
+    pub fn new(global: &GlobalArgs) -> Self {
+        let stdout_tty = io::stdout().is_terminal();
+        let stderr_tty = io::stderr().is_terminal();
+        let color = match global.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        };
+        Printer {
+            format: global.output.unwrap_or(OutputFormat::Table),
+            color,
+            quiet: global.quiet,
+            verbose: global.verbose,
+            stdout_tty,
+            stderr_tty,
+        }
+    }
+
+    pub fn is_table(&self) -> bool {
+        self.format == OutputFormat::Table
+    }
+
+    /// A table styled for where stdout goes.
+    pub fn table(&self, header: &[&str]) -> Table {
+        let mut t = Table::new();
+        if self.stdout_tty {
+            t.load_preset(presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic);
+        } else {
+            t.load_preset(presets::NOTHING)
+                .set_content_arrangement(ContentArrangement::Disabled);
+        }
+        t.set_header(header.iter().map(|h| self.bold(h)).collect::<Vec<_>>());
+        t
+    }
+
+    /// Writes a line of data to stdout.
+    pub fn line(&self, text: &str) -> Result<()> {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{text}")?;
+        Ok(())
+    }
+
+    pub fn print_table(&self, table: &Table) -> Result<()> {
+        let text = table.to_string();
+        let text = if self.stdout_tty {
+            text
+        } else {
+            text.lines()
+                .map(str::trim_end)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        self.line(&text)
+    }
+
+    /// One JSON document on stdout, pretty-printed.
+    pub fn json(&self, value: &Value) -> Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        self.line(&self.safe_json(text))
+    }
+
+    /// One JSON object on one line of stdout.
+    pub fn ndjson(&self, value: &Value) -> Result<()> {
+        let text = serde_json::to_string(value)?;
+        self.line(&self.safe_json(text))
+    }
+
+    fn safe_json(&self, text: String) -> String {
+        if self.stdout_tty {
+            sanitize::escape_json_for_terminal(&text)
+        } else {
+            text
+        }
+    }
+
+    /// Data values in the chosen format: a JSON array, NDJSON lines.
+    pub fn values(&self, values: &[Value]) -> Result<()> {
+        match self.format {
+            OutputFormat::Ndjson => values.iter().try_for_each(|v| self.ndjson(v)),
+            _ => self.json(&Value::Array(values.to_vec())),
+        }
+    }
+
+    /// A streaming writer for a list of JSON values in the chosen format.
+    pub fn stream(&self) -> JsonStream<'_> {
+        JsonStream {
+            printer: self,
+            count: 0,
+        }
+    }
+
+    /// A note for people on stderr; silent with `-q`.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{}", secrets::scrub(text));
+        }
+    }
+
+    /// A warning on stderr; shown even with `-q`.
+    pub fn warn(&self, text: &str) {
+        eprintln!(
+            "{} {}",
+            self.paint_err("dlq: warning:", "33"),
+            secrets::scrub(text)
+        );
+    }
+
+    /// A progress bar on stderr when stderr is a terminal and not `-q`.
+    pub fn progress(&self, total: Option<u64>, verb: &str) -> Progress {
+        if self.stderr_tty && !self.quiet {
+            Progress::bar(total, verb)
+        } else {
+            Progress::hidden()
+        }
+    }
+
+    /// Prints a bulk command's closing summary: an object on stdout in JSON
+    /// modes, a line on stderr in table mode; failures are always listed.
+    pub fn summary(&self, report: &BulkReport, verb: &str) -> Result<()> {
+        match self.format {
+            OutputFormat::Json => self.json(&report.to_json(verb))?,
+            OutputFormat::Ndjson => self.ndjson(&report.to_json(verb))?,
+            OutputFormat::Table => {
+                let mut line = format!(
+                    "{}{verb} {}, skipped {}, failed {}",
+                    if report.dry_run {
+                        "dry run: would have "
+                    } else {
+                        ""
+                    },
+                    report.done,
+                    report.skipped,
+                    report.failed
+                );
+                if report.interrupted {
+                    line.push_str(" (interrupted)");
+                }
+                if !self.quiet || report.failed > 0 || report.interrupted {
+                    eprintln!("{}", secrets::scrub(&line));
+                }
+            }
+        }
+        for f in &report.failures {
+            eprintln!(
+                "  {}: {}",
+                sanitize::escape(&f.id, false),
+                secrets::scrub(&sanitize::escape(&f.error, false))
+            );
+        }
+        for n in &report.notes {
+            self.note(n);
+        }
+        if let Some(why) = &report.stopped_by {
+            eprintln!(
+                "{} {}",
+                self.paint_err("dlq: error:", "31"),
+                secrets::scrub(why)
+            );
+        }
+        Ok(())
+    }
+
+    pub fn bold(&self, s: &str) -> String {
+        self.paint(s, "1")
+    }
+
+    /// Wraps `s` in an ANSI style when color is on.
+    pub fn paint(&self, s: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    }
+
+    fn paint_err(&self, s: &str, code: &str) -> String {
+        if self.color && self.stderr_tty {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    }
+}
+
+/// Streams JSON values: `[a,b,...]` in JSON mode, one per line in NDJSON.
+pub struct JsonStream<'a> {
+    printer: &'a Printer,
+    count: u64,
+}
+
+impl JsonStream<'_> {
+    pub fn push(&mut self, value: &Value) -> Result<()> {
+        let p = self.printer;
+        if p.format == OutputFormat::Ndjson {
+            p.ndjson(value)?;
+        } else {
+            let text = serde_json::to_string_pretty(value)?;
+            let indented = text.replace('\n', "\n  ");
+            let lead = if self.count == 0 { "[\n  " } else { ",\n  " };
+            let mut out = io::stdout().lock();
+            write!(out, "{lead}{}", p.safe_json(indented))?;
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<u64> {
+        if self.printer.format != OutputFormat::Ndjson {
+            let mut out = io::stdout().lock();
+            writeln!(out, "{}", if self.count == 0 { "[]" } else { "\n]" })?;
+        }
+        Ok(self.count)
+    }
+}
+
+/// Human age: `45s`, `12m`, `3h`, `5d`.
+pub fn human_age(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// Human size: `187 B`, `1.0 KiB`, `1.0 MiB`.
+pub fn human_size(n: usize) -> String {
+    match n {
+        0..=1023 => format!("{n} B"),
+        1024..=1_048_575 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+    }
+}
+
+/// True when the error is a closed stdout pipe, which is not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ages_and_sizes() {
+        assert_eq!(human_age(Duration::from_secs(5)), "5s");
+        assert_eq!(human_age(Duration::from_secs(600)), "10m");
+        assert_eq!(human_age(Duration::from_secs(3 * 3600 + 120)), "3h02m");
+        assert_eq!(human_age(Duration::from_secs(2 * 86400 + 3600)), "2d01h");
+        assert_eq!(human_size(187), "187 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(1 << 20), "1.0 MiB");
+    }
+
+    #[test]
+    fn broken_pipe_is_recognised() {
+        let e = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe)).context("writing");
+        assert!(is_broken_pipe(&e));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+}

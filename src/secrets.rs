@@ -1,0 +1,123 @@
+//! Keeping secrets out of everything dlq prints.
+//!
+//! Passwords come from URLs, profiles and environment variables. Each one is
+//! registered here as soon as it is known, and every line that leaves the
+//! process through an error or a log passes [`scrub`], so a secret that a
+//! client library echoes back in an error message is masked too. URLs are
+//! shown through [`redact_url`], which masks the password part.
+
+use std::sync::Mutex;
+
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Remembers a secret so that [`scrub`] masks it.
+pub fn register(secret: &str) {
+    // Very short strings would mask ordinary text; they are masked in URLs only.
+    if secret.len() >= 3 {
+        let mut all = SECRETS.lock().unwrap();
+        if !all.iter().any(|s| s == secret) {
+            all.push(secret.to_owned());
+        }
+        let enc = percent_decode(secret);
+        if enc != secret && enc.len() >= 3 && !all.contains(&enc) {
+            all.push(enc);
+        }
+    }
+}
+
+/// Replaces every registered secret in `text` with `***`.
+pub fn scrub(text: &str) -> String {
+    let all = SECRETS.lock().unwrap();
+    let mut out = text.to_owned();
+    for s in all.iter() {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
+}
+
+/// `amqp://guest:secret@host/vhost` becomes `amqp://guest:***@host/vhost`.
+/// Works on any `scheme://user:password@rest` string, also ones a URL parser
+/// would reject, such as Kafka's comma-separated host lists.
+pub fn redact_url(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return scrub(url);
+    };
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let redacted = match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}:***{}", &userinfo[..colon], &authority[at..]),
+                None => authority.to_owned(),
+            }
+        }
+        None => authority.to_owned(),
+    };
+    scrub(&format!(
+        "{}{}{}",
+        &url[..start],
+        redacted,
+        &rest[authority_end..]
+    ))
+}
+
+/// Decodes `%XX` escapes; invalid ones stay as they are.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password_only() {
+        assert_eq!(
+            redact_url("amqp://guest:guest@localhost:5672/%2f"),
+            "amqp://guest:***@localhost:5672/%2f"
+        );
+        assert_eq!(redact_url("amqp://localhost"), "amqp://localhost");
+        assert_eq!(redact_url("nats://tok@host:4222"), "nats://tok@host:4222");
+        assert_eq!(
+            redact_url("kafka://u:p@a:9092,b:9092"),
+            "kafka://u:***@a:9092,b:9092"
+        );
+        assert_eq!(redact_url("amqp://u:p@ss@h/v?x=1"), "amqp://u:***@h/v?x=1");
+    }
+
+    #[test]
+    fn scrubs_registered_secrets() {
+        register("hunter2-secret");
+        assert_eq!(
+            scrub("login failed for hunter2-secret"),
+            "login failed for ***"
+        );
+        register("p%40ss-word");
+        assert_eq!(scrub("bad p@ss-word"), "bad ***");
+    }
+
+    #[test]
+    fn decodes_percent() {
+        assert_eq!(percent_decode("a%2Fb%zz"), "a/b%zz");
+        assert_eq!(percent_decode("%"), "%");
+    }
+}

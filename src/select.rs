@@ -1,0 +1,344 @@
+//! Which messages a command acts on: IDs, filters, `--limit`, `--max-redrives`.
+//!
+//! One [`Selection`] is built from the command line and handed to the
+//! backend, which asks [`Selection::decide`] about each message it reads.
+//! Keeping the rules here means `list`, `purge` and `retry-all` agree on what
+//! a filter matches on every broker. The selection is shared by the pipeline
+//! tasks of a backend, so its counters are atomics.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use crate::broker::Message;
+
+/// The filters shared by list, peek, retry-all, purge and export.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub older_than: Option<Duration>,
+    pub newer_than: Option<Duration>,
+    /// Case-insensitive substring of the dead-letter reason.
+    pub reason: Option<String>,
+    /// Every pair must equal a header's value (as text).
+    pub headers: Vec<(String, String)>,
+    /// Bytes the body must contain.
+    pub grep: Option<String>,
+    /// The dead-letter source queue, topic or subject, exactly.
+    pub source: Option<String>,
+}
+
+impl Filter {
+    /// True when no filter is set.
+    pub fn is_empty(&self) -> bool {
+        self.older_than.is_none()
+            && self.newer_than.is_none()
+            && self.reason.is_none()
+            && self.headers.is_empty()
+            && self.grep.is_none()
+            && self.source.is_none()
+    }
+
+    /// Whether a message passes every filter. A message without a timestamp
+    /// never matches an age filter: its age is unknown.
+    pub fn matches(&self, m: &Message, now: SystemTime) -> bool {
+        if let Some(min) = self.older_than {
+            match m.age(now) {
+                Some(age) if age >= min => {}
+                _ => return false,
+            }
+        }
+        if let Some(max) = self.newer_than {
+            match m.age(now) {
+                Some(age) if age < max => {}
+                _ => return false,
+            }
+        }
+        if let Some(want) = &self.reason {
+            let have = m.dead_letter.reason.as_deref().unwrap_or("");
+            if !have.to_lowercase().contains(&want.to_lowercase()) {
+                return false;
+            }
+        }
+        for (k, v) in &self.headers {
+            if m.header_text(k).as_deref() != Some(v.as_str()) {
+                return false;
+            }
+        }
+        if let Some(needle) = &self.grep {
+            if !contains(&m.body, needle.as_bytes()) {
+                return false;
+            }
+        }
+        if let Some(src) = &self.source {
+            if m.dead_letter.source.as_deref() != Some(src.as_str()) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What to do with one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Act on it.
+    Take,
+    /// It matches but must not be acted on; counted as skipped, with why.
+    Skip(String),
+    /// Not selected: leave it where it is, uncounted.
+    Leave,
+}
+
+/// IDs, filters and limits for one command run.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// Only these IDs, when given.
+    pub ids: Option<Vec<String>>,
+    pub filter: Filter,
+    pub limit: Option<u64>,
+    pub max_redrives: Option<u32>,
+    pub now: Option<SystemTime>,
+    taken: AtomicU64,
+    seen_ids: Mutex<HashMap<String, u64>>,
+}
+
+impl Selection {
+    /// Every message.
+    pub fn everything() -> Self {
+        Selection::default()
+    }
+
+    pub fn new(
+        ids: Option<Vec<String>>,
+        filter: Filter,
+        limit: Option<u64>,
+        max_redrives: Option<u32>,
+    ) -> Self {
+        Selection {
+            ids,
+            filter,
+            limit,
+            max_redrives,
+            now: Some(SystemTime::now()),
+            ..Default::default()
+        }
+    }
+
+    /// True when every message is selected and none skipped, so a backend may
+    /// use the broker's own bulk operation (queue.purge, PurgeQueue, ...).
+    pub fn is_everything(&self) -> bool {
+        self.ids.is_none()
+            && self.filter.is_empty()
+            && self.limit.is_none()
+            && self.max_redrives.is_none()
+    }
+
+    /// Decides about one message, counting it against `--limit` when taken.
+    /// Call it once per message read.
+    pub fn decide(&self, m: &Message) -> Decision {
+        if self.exhausted() {
+            return Decision::Leave;
+        }
+        if let Some(ids) = &self.ids {
+            if !ids.iter().any(|id| id == &m.id) {
+                return Decision::Leave;
+            }
+            *self
+                .seen_ids
+                .lock()
+                .unwrap()
+                .entry(m.id.clone())
+                .or_default() += 1;
+        }
+        let now = self.now.unwrap_or_else(SystemTime::now);
+        if !self.filter.matches(m, now) {
+            return Decision::Leave;
+        }
+        if let Some(max) = self.max_redrives {
+            let n = m.redrives();
+            if n >= max {
+                return Decision::Skip(format!(
+                    "already re-driven {n} times (--max-redrives {max})"
+                ));
+            }
+        }
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        Decision::Take
+    }
+
+    /// Gives back a taken slot, for a message a backend took but could not act on.
+    pub fn untake(&self) {
+        self.taken.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// True when nothing more can be taken: the limit is reached, or every
+    /// requested ID has been seen.
+    pub fn exhausted(&self) -> bool {
+        if let Some(limit) = self.limit {
+            if self.taken.load(Ordering::SeqCst) >= limit {
+                return true;
+            }
+        }
+        if let Some(ids) = &self.ids {
+            let seen = self.seen_ids.lock().unwrap();
+            return ids.iter().all(|id| seen.contains_key(id));
+        }
+        false
+    }
+
+    /// How many messages were taken so far.
+    pub fn taken(&self) -> u64 {
+        self.taken.load(Ordering::SeqCst)
+    }
+
+    /// The requested IDs that no message carried.
+    pub fn missing_ids(&self) -> Vec<String> {
+        let seen = self.seen_ids.lock().unwrap();
+        self.ids
+            .iter()
+            .flatten()
+            .filter(|id| !seen.contains_key(*id))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Parses `KEY=VALUE` for `--header`.
+pub fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// Parses a duration such as `30s`, `15m`, `7d` or `1h30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("empty duration: use a number with a unit, such as 30s, 15m, 7d".into());
+    }
+    if t.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "{t:?} has no unit: use s, m, h or d, as in {t}s or {t}m"
+        ));
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("{t:?} is not a duration ({e}): use 30s, 15m, 7d or 1h30m"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::message::{DeadLetter, REDRIVE_HEADER};
+    use serde_json::json;
+
+    fn msg(id: &str, age_secs: u64, body: &str) -> Message {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut m = Message {
+            id: id.into(),
+            timestamp: Some(now - Duration::from_secs(age_secs)),
+            body: body.as_bytes().to_vec(),
+            dead_letter: DeadLetter {
+                reason: Some("Rejected".into()),
+                source: Some("orders".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        m.headers.insert("tenant".into(), json!("acme"));
+        m
+    }
+
+    fn sel(filter: Filter) -> Selection {
+        let mut s = Selection::new(None, filter, None, None);
+        s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000));
+        s
+    }
+
+    #[test]
+    fn age_filters() {
+        let old = sel(Filter {
+            older_than: Some(Duration::from_secs(3600)),
+            ..Default::default()
+        });
+        assert_eq!(old.decide(&msg("a", 7200, "")), Decision::Take);
+        assert_eq!(old.decide(&msg("b", 60, "")), Decision::Leave);
+        let young = sel(Filter {
+            newer_than: Some(Duration::from_secs(3600)),
+            ..Default::default()
+        });
+        assert_eq!(young.decide(&msg("a", 7200, "")), Decision::Leave);
+        assert_eq!(young.decide(&msg("b", 60, "")), Decision::Take);
+        let mut no_ts = msg("c", 0, "");
+        no_ts.timestamp = None;
+        assert_eq!(old.decide(&no_ts), Decision::Leave);
+    }
+
+    #[test]
+    fn reason_header_grep_source() {
+        let s = sel(Filter {
+            reason: Some("reject".into()),
+            headers: vec![("tenant".into(), "acme".into())],
+            grep: Some("needle".into()),
+            source: Some("orders".into()),
+            ..Default::default()
+        });
+        assert_eq!(s.decide(&msg("a", 1, "hay needle hay")), Decision::Take);
+        assert_eq!(s.decide(&msg("b", 1, "hay")), Decision::Leave);
+        let mut other = msg("c", 1, "needle");
+        other.headers.insert("tenant".into(), json!("other"));
+        assert_eq!(s.decide(&other), Decision::Leave);
+    }
+
+    #[test]
+    fn limit_and_ids() {
+        let s = Selection::new(None, Filter::default(), Some(2), None);
+        assert_eq!(s.decide(&msg("a", 1, "")), Decision::Take);
+        assert!(!s.exhausted());
+        assert_eq!(s.decide(&msg("b", 1, "")), Decision::Take);
+        assert!(s.exhausted());
+        assert_eq!(s.decide(&msg("c", 1, "")), Decision::Leave);
+
+        let s = Selection::new(
+            Some(vec!["b".into(), "z".into()]),
+            Filter::default(),
+            None,
+            None,
+        );
+        assert_eq!(s.decide(&msg("a", 1, "")), Decision::Leave);
+        assert_eq!(s.decide(&msg("b", 1, "")), Decision::Take);
+        assert!(!s.exhausted());
+        assert_eq!(s.missing_ids(), vec!["z".to_string()]);
+    }
+
+    #[test]
+    fn max_redrives_skips() {
+        let s = Selection::new(None, Filter::default(), None, Some(2));
+        let mut m = msg("a", 1, "");
+        assert_eq!(s.decide(&m), Decision::Take);
+        m.headers.insert(REDRIVE_HEADER.into(), json!("2"));
+        assert!(matches!(s.decide(&m), Decision::Skip(_)));
+        assert!(!s.is_everything());
+        assert!(Selection::everything().is_everything());
+    }
+
+    #[test]
+    fn durations_and_headers_parse() {
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("7").unwrap_err().contains("no unit"));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_header("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+        assert!(parse_header("=x").is_err());
+        assert!(parse_header("nokey").is_err());
+    }
+}
