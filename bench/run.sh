@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every benchmark (or those named: rabbitmq sqs kafka nats) with its
+# baseline in the same run, and prints one table. Needs the brokers of
+# scripts/brokers/start-all.sh.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+brokers=("$@")
+[ ${#brokers[@]} -eq 0 ] && brokers=(rabbitmq sqs kafka nats)
+results=$(mktemp)
+for b in "${brokers[@]}"; do
+  echo "== $b" >&2
+  bash "$here/$b.sh" | tee -a "$results" >&2
+done
+echo
+echo "| broker | messages | dlq msg/s | baseline | baseline msg/s | ratio | dlq peak RSS |"
+echo "|---|---|---|---|---|---|---|"
+grep '^RESULT' "$results" | while read -r _ rest; do
+  eval "$rest"
+  printf '| %s | %s | %s | %s | %s | %s | %s MiB |\n' "$broker" "$messages" "$dlq_rate" "$baseline" "$baseline_rate" "$ratio" "$rss_mib"
+done
+echo
+echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB memory"
