@@ -77,11 +77,42 @@ impl Cursor {
         }
         format!("{TAG}{}", format_ranges(&self.handled))
     }
+}
 
-    /// Whether recording `extra` more scattered offsets keeps the metadata
-    /// under [`METADATA_LIMIT`] (each costs at most 21 characters).
-    pub fn fits(&self, extra: usize) -> bool {
-        self.metadata().len() + extra * 21 < METADATA_LIMIT
+/// What recording a run's handled offsets will cost in metadata, planned
+/// as messages are taken (before their deliveries are confirmed): offsets
+/// taken in order from the cursor cost nothing, each run of offsets after a
+/// gap costs one range.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    base: usize,
+    next: i64,
+    last: i64,
+    ranges: usize,
+}
+
+impl Budget {
+    pub fn new(cursor: &Cursor, low: i64) -> Self {
+        Budget {
+            base: cursor.metadata().len(),
+            next: cursor.start(low),
+            last: -2,
+            ranges: 0,
+        }
+    }
+
+    /// Plans to record `offset`; false when that could exceed the limit.
+    pub fn take(&mut self, cursor: &Cursor, offset: i64) -> bool {
+        while cursor.handled.contains(&self.next) {
+            self.next += 1;
+        }
+        if self.ranges == 0 && offset == self.next {
+            self.next = offset + 1;
+        } else if offset != self.last + 1 {
+            self.ranges += 1;
+        }
+        self.last = offset;
+        self.base + self.ranges * 21 < METADATA_LIMIT
     }
 }
 
@@ -193,12 +224,19 @@ mod tests {
     }
 
     #[test]
-    fn fits_guards_the_limit() {
-        let mut c = Cursor::from_committed(Some(0), "");
-        assert!(c.fits(10));
-        for o in (2..100_000).step_by(2) {
-            c.handled.insert(o);
+    fn budget_counts_ranges_after_a_gap() {
+        let c = Cursor::from_committed(Some(10), "");
+        let mut b = Budget::new(&c, 0);
+        for o in 10..10_000 {
+            assert!(b.take(&c, o));
         }
-        assert!(!c.fits(1));
+        let mut b = Budget::new(&c, 0);
+        let mut ok = true;
+        for o in (11..100_000).step_by(2) {
+            ok &= b.take(&c, o);
+        }
+        assert!(!ok);
+        let mut b = Budget::new(&c, 0);
+        assert!((12..5000).all(|o| b.take(&c, o)), "one range after one gap");
     }
 }

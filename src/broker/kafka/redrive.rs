@@ -25,7 +25,7 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::browse::{self, Plan};
-use super::cursor::Cursor;
+use super::cursor::{Budget, Cursor};
 use super::{blocking, cursor_group, envelope, Kafka, Part, Reader, NAME};
 use crate::broker::{Message, OutgoingMessage, PurgeOptions, RedriveOptions};
 use crate::bulk::{BulkContext, BulkReport};
@@ -45,11 +45,23 @@ struct Marks<'a> {
     committer: Reader,
     cursors: HashMap<i32, Cursor>,
     lows: HashMap<i32, i64>,
+    budgets: HashMap<i32, Budget>,
     dirty: bool,
     last_commit: Instant,
 }
 
 impl Marks<'_> {
+    /// Plans to mark `o` of partition `p`; false when the cursor's record
+    /// could outgrow Kafka's metadata limit.
+    fn budget(&mut self, p: i32, o: i64) -> bool {
+        let low = self.lows.get(&p).copied().unwrap_or(0);
+        let cursor = self.cursors.entry(p).or_default();
+        self.budgets
+            .entry(p)
+            .or_insert_with(|| Budget::new(cursor, low))
+            .take(cursor, o)
+    }
+
     fn mark(&mut self, p: i32, o: i64) {
         let low = self.lows.get(&p).copied().unwrap_or(0);
         self.cursors.entry(p).or_default().mark(o, low);
@@ -118,6 +130,7 @@ fn setup<'a>(kafka: &'a Kafka, topic: &str, group: &str) -> Result<(Reader, Mark
             committer,
             lows: parts.iter().map(|p| (p.partition, p.low)).collect(),
             cursors,
+            budgets: HashMap::new(),
             dirty: false,
             last_commit: Instant::now(),
         };
@@ -193,7 +206,7 @@ pub async fn redrive(
             }
             item = rx.recv() => item,
         };
-        let (p, _, m) = match item {
+        let (p, o, m) = match item {
             None => break,
             Some(Err(e)) => {
                 report.stopped_by = Some(format!("{e:#}"));
@@ -219,11 +232,8 @@ pub async fn redrive(
                     ctx.tick(1);
                     continue;
                 }
-                if !marks.cursors.get(&p).is_none_or(|c| c.fits(inflight.len() + 1)) {
-                    report.stopped_by = Some(format!(
-                        "{NAME}: too many messages handled out of order to record in dlq's cursor \
-                         (Kafka's offset metadata limit); re-drive the earlier messages of partition {p} or purge them, then run again"
-                    ));
+                if !marks.budget(p, o) {
+                    report.stopped_by = Some(too_scattered(p));
                     break;
                 }
                 ctx.pace().await;
@@ -251,6 +261,13 @@ pub async fn redrive(
     }
     marks.finish(&mut report);
     Ok(report)
+}
+
+fn too_scattered(p: i32) -> String {
+    format!(
+        "{NAME}: too many messages handled out of order to record in dlq's cursor (Kafka's \
+         offset metadata limit); handle or purge the earlier messages of partition {p}, then run again"
+    )
 }
 
 /// Queues one copy; when librdkafka's queue is full, waits for deliveries.
@@ -332,11 +349,14 @@ pub async fn purge(
                 }
                 Some(Ok((p, o, m))) => {
                     match sel.decide(&m) {
+                        Decision::Take if !marks.budget(p, o) => {
+                            report.stopped_by = Some(too_scattered(p));
+                        }
                         Decision::Take => batch.push((p, o, m)),
                         Decision::Skip(_) => report.skipped += 1,
                         Decision::Leave => {}
                     }
-                    sel.exhausted()
+                    sel.exhausted() || report.stopped_by.is_some()
                 }
             };
             if batch.len() >= 500 || (done_reading && !batch.is_empty()) {
