@@ -8,7 +8,9 @@
 //! reports per group the committed offset, end offset and lag of every
 //! partition it committed, a total row that carries the thresholds, the
 //! group's state and members, and the age of the first unconsumed record
-//! (fetched by offset, nothing committed). dlq's own cursor groups
+//! (fetched by offset, nothing committed), and the depth after dlq's cursor
+//! of the DLQ topics named after its topics (`orders` → `orders.dlq`, ...),
+//! which `--max-dlq` checks. dlq's own cursor groups
 //! (`dlq.*`) are left out unless named: they are not applications.
 
 use std::collections::{BTreeMap, HashMap};
@@ -197,6 +199,15 @@ pub fn depth(kafka: &Kafka, topic: &str, opts: &ReadOptions) -> Result<u64> {
 pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
     let c = kafka.consumer("dlq")?;
     let all_topics = topics(kafka, &c)?;
+    let mut dlqs_of: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, _) in &all_topics {
+        if is_dlq(name, &kafka.dlq_patterns) {
+            if let Some(src) = stripped(name) {
+                dlqs_of.entry(src.to_owned()).or_default().push(name.clone());
+            }
+        }
+    }
+    let mut dlq_depths: HashMap<String, u64> = HashMap::new();
     let topics: Vec<(String, Vec<i32>)> = match &q.topic {
         Some(t) => {
             let ps = kafka.partitions(&c, t)?;
@@ -273,6 +284,22 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
         let total: u64 = parts.iter().map(|(_, _, o, _, high)| (high - o).max(0) as u64).sum();
         let oldest = parts.iter().filter_map(|(t, p, ..)| age_of(t, *p)).max();
         let (state, members) = known.cloned().unwrap_or_else(|| ("Unknown".into(), 0));
+        let mut dlq_depth: Option<u64> = None;
+        let mut consumed: Vec<&String> = parts.iter().map(|(t, ..)| t).collect();
+        consumed.dedup();
+        for t in consumed {
+            for d in dlqs_of.get(t).into_iter().flatten() {
+                let n = match dlq_depths.get(d) {
+                    Some(n) => *n,
+                    None => {
+                        let n = depth(kafka, d, &ReadOptions::default())?;
+                        dlq_depths.insert(d.clone(), n);
+                        n
+                    }
+                };
+                *dlq_depth.get_or_insert(0) += n;
+            }
+        }
         let mut extra = Map::new();
         extra.insert("topic".into(), Value::Null);
         extra.insert("partition".into(), Value::Null);
@@ -284,7 +311,7 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
             name: group.clone(),
             lag: total,
             oldest_age: oldest,
-            dlq_depth: None,
+            dlq_depth,
             checked: true,
             extra,
         });

@@ -58,9 +58,13 @@ impl Quiet {
     /// The cause to show for a failed call: librdkafka's last reported
     /// error when there is one, else the call's own error.
     fn explain(&self, err: &KafkaError) -> String {
+        let said = match err.rdkafka_error_code() {
+            Some(code) => code.to_string(),
+            None => err.to_string(),
+        };
         match self.last() {
-            Some((_, reason)) if !reason.is_empty() => format!("{err} ({reason})"),
-            _ => err.to_string(),
+            Some((_, reason)) if !reason.is_empty() && reason != said => format!("{said}: {reason}"),
+            _ => said,
         }
     }
 

@@ -386,6 +386,16 @@ pub async fn purge(
     Ok(report)
 }
 
+fn refusal(e: &KafkaError) -> String {
+    match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::BrokerTransportFailure) => {
+            "the broker dropped the connection: it may not implement DeleteRecords".to_owned()
+        }
+        Some(code) => code.to_string(),
+        None => e.to_string(),
+    }
+}
+
 /// Truncates each partition up to the cursor with DeleteRecords; a broker
 /// that refuses leaves the cursor moved and says so in the report.
 async fn delete_records(
@@ -426,12 +436,12 @@ async fn delete_records(
     .await;
     let failure = match outcome {
         Err(_) => Some("no answer from the broker".to_owned()),
-        Ok(Err(e)) => Some(e.to_string()),
+        Ok(Err(e)) => Some(refusal(&e)),
         Ok(Ok(result)) => {
             let errs: HashSet<String> = result
                 .elements()
                 .iter()
-                .filter_map(|el| el.error().err().map(|e| e.to_string()))
+                .filter_map(|el| el.error().err().map(|e| refusal(&e)))
                 .collect();
             (!errs.is_empty()).then(|| errs.into_iter().collect::<Vec<_>>().join("; "))
         }
