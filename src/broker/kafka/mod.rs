@@ -225,7 +225,10 @@ impl Kafka {
             .set("auto.offset.reset", "earliest")
             .set("allow.auto.create.topics", "false")
             .set("queued.max.messages.kbytes", "8192")
-            .set("fetch.max.bytes", "8388608");
+            .set("fetch.max.bytes", "8388608")
+            .set("max.partition.fetch.bytes", "4194304")
+            // dlq reads up to end offsets it already knows: no long polls.
+            .set("fetch.wait.max.ms", "10");
         for (k, v) in self.base.config_map() {
             c.set(k, v);
         }
@@ -241,7 +244,7 @@ impl Kafka {
         c.set("enable.idempotence", "true")
             .set("linger.ms", "5")
             .set("queue.buffering.max.messages", "200000")
-            .set("queue.buffering.max.kbytes", "65536")
+            .set("queue.buffering.max.kbytes", "16384")
             .set("message.max.bytes", "16777216")
             .set("message.timeout.ms", "60000");
         for (k, v) in self.base.config_map() {

@@ -19,7 +19,7 @@ use crate::broker::{MessageInput, PublishOptions};
 use crate::bulk::{BulkContext, BulkReport};
 use crate::exit::usage;
 
-const WINDOW: usize = 20_000;
+const WINDOW: usize = 5_000;
 
 pub async fn publish(
     kafka: &Kafka,

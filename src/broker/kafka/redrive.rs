@@ -32,7 +32,7 @@ use crate::bulk::{BulkContext, BulkReport};
 use crate::select::{Decision, Selection};
 
 /// Unconfirmed deliveries in flight at most.
-const WINDOW: usize = 20_000;
+const WINDOW: usize = 5_000;
 /// How often the cursor is committed during a run.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
