@@ -33,7 +33,11 @@ fn url() -> String {
 fn k() -> std::process::Command {
     let path = std::env::temp_dir().join(format!("dlq-kafka-test-{}.toml", std::process::id()));
     if !path.exists() {
-        std::fs::write(&path, "[profiles.tansu.kafka]\n\"batch.num.messages\" = \"1\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[profiles.tansu.kafka]\n\"batch.num.messages\" = \"1\"\n",
+        )
+        .unwrap();
     }
     let mut c = dlq(&url());
     c.env("DLQ_CONFIG", &path).args(["-p", "tansu"]);
@@ -47,14 +51,17 @@ fn rt() -> tokio::runtime::Runtime {
 fn config() -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", common::kafka_bootstrap());
-    c.set("batch.num.messages", "1").set("message.max.bytes", "4000000");
+    c.set("batch.num.messages", "1")
+        .set("message.max.bytes", "4000000");
     c
 }
 
 fn create_topic(name: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = config().create().unwrap();
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let res = rt().block_on(admin.create_topics([&topic], &AdminOptions::new())).unwrap();
+    let res = rt()
+        .block_on(admin.create_topics([&topic], &AdminOptions::new()))
+        .unwrap();
     for r in res {
         r.unwrap();
     }
@@ -82,7 +89,10 @@ struct Rec {
 fn rec(key: &str, body: &[u8], headers: &[(&str, &[u8])]) -> Rec {
     Rec {
         key: Some(key.as_bytes().to_vec()),
-        headers: headers.iter().map(|(k, v)| (k.to_string(), Some(v.to_vec()))).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), Some(v.to_vec())))
+            .collect(),
         body: body.to_vec(),
     }
 }
@@ -96,7 +106,14 @@ fn dead(origin: &str, n: usize) -> Vec<Rec> {
                 format!("{{\"n\":{i}}}").as_bytes(),
                 &[
                     ("dlq-original-topic", origin.as_bytes()),
-                    ("dlq-reason", if i % 2 == 0 { b"even failure" } else { b"odd failure" }),
+                    (
+                        "dlq-reason",
+                        if i % 2 == 0 {
+                            b"even failure"
+                        } else {
+                            b"odd failure"
+                        },
+                    ),
                     ("tenant", b"acme"),
                     ("bin", &[0xff, 0x00, i as u8]),
                 ],
@@ -112,7 +129,10 @@ fn produce(topic: &str, recs: &[Rec], partition: Option<i32>) {
         for r in recs {
             let mut h = OwnedHeaders::new();
             for (k, v) in &r.headers {
-                h = h.insert(Header { key: k, value: v.as_deref() });
+                h = h.insert(Header {
+                    key: k,
+                    value: v.as_deref(),
+                });
             }
             let mut record = FutureRecord::to(topic).payload(&r.body).headers(h);
             if let Some(k) = &r.key {
@@ -121,7 +141,10 @@ fn produce(topic: &str, recs: &[Rec], partition: Option<i32>) {
             if let Some(p) = partition {
                 record = record.partition(p);
             }
-            producer.send(record, Duration::from_secs(10)).await.unwrap();
+            producer
+                .send(record, Duration::from_secs(10))
+                .await
+                .unwrap();
         }
     });
 }
@@ -138,27 +161,39 @@ fn consumer(group: &str) -> BaseConsumer {
 /// Every record of the topic, partition by partition, with its offset.
 fn read_all(topic: &str) -> Vec<(i32, i64, Rec)> {
     let c = consumer("dlq-test-reader");
-    let md = c.fetch_metadata(Some(topic), Duration::from_secs(5)).unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .unwrap();
     let parts: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
     let mut out = Vec::new();
     for p in parts {
-        let (low, high) = c.fetch_watermarks(topic, p, Duration::from_secs(5)).unwrap();
+        let (low, high) = c
+            .fetch_watermarks(topic, p, Duration::from_secs(5))
+            .unwrap();
         if low >= high {
             continue;
         }
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, p, Offset::Offset(low)).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Offset(low))
+            .unwrap();
         c.assign(&tpl).unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut next = low;
         while next < high {
-            assert!(Instant::now() < deadline, "reading {topic}/{p} timed out at {next}/{high}");
+            assert!(
+                Instant::now() < deadline,
+                "reading {topic}/{p} timed out at {next}/{high}"
+            );
             if let Some(m) = c.poll(Duration::from_millis(200)) {
                 let m = m.unwrap();
                 next = m.offset() + 1;
                 let headers = m
                     .headers()
-                    .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect())
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 out.push((
                     p,
@@ -195,13 +230,19 @@ fn commit(group: &str, topic: &str, offsets: &[(i32, i64)]) {
     let c = consumer(group);
     let mut tpl = TopicPartitionList::new();
     for (p, o) in offsets {
-        tpl.add_partition_offset(topic, *p, Offset::Offset(*o)).unwrap();
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*o))
+            .unwrap();
     }
     c.commit(&tpl, CommitMode::Sync).unwrap();
 }
 
 fn ids(run: &common::Run) -> Vec<String> {
-    run.json().as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect()
+    run.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn bodies(recs: &[(i32, i64, Rec)]) -> Vec<Vec<u8>> {
@@ -211,7 +252,8 @@ fn bodies(recs: &[(i32, i64, Rec)]) -> Vec<Vec<u8>> {
 /// The copy as it should arrive: the original plus the re-drive header.
 fn redriven(r: &Rec, count: &str) -> Rec {
     let mut r = r.clone();
-    r.headers.push(("dlq-redrive-count".into(), Some(count.as_bytes().to_vec())));
+    r.headers
+        .push(("dlq-redrive-count".into(), Some(count.as_bytes().to_vec())));
     r
 }
 
@@ -252,11 +294,19 @@ fn list_reads_without_moving_the_cursor() {
 
     let r = run(k().args(["queues", "-o", "json"]));
     let q: Vec<Value> = r.json().as_array().unwrap().clone();
-    let me = q.iter().find(|x| x["name"] == topic.as_str()).expect("topic listed");
+    let me = q
+        .iter()
+        .find(|x| x["name"] == topic.as_str())
+        .expect("topic listed");
     assert_eq!(me["is_dlq"], true);
     assert_eq!(me["depth"], 4);
-    assert!(me["sources"].as_array().unwrap().contains(&json!(origin)), "{me}");
-    assert!(q.iter().all(|x| !x["name"].as_str().unwrap().starts_with("__")));
+    assert!(
+        me["sources"].as_array().unwrap().contains(&json!(origin)),
+        "{me}"
+    );
+    assert!(q
+        .iter()
+        .all(|x| !x["name"].as_str().unwrap().starts_with("__")));
     assert_eq!(committed(&format!("dlq.{topic}"), &topic, 2), [-1, -1]);
     delete_topic(&topic);
     delete_topic(&origin);
@@ -292,7 +342,10 @@ fn retry_then_retry_all_redrives_each_once() {
     let got = read_all(&origin);
     let want: Vec<Rec> = recs.iter().map(|r| redriven(r, "1")).collect();
     let got_recs: Vec<Rec> = got.iter().map(|(_, _, r)| r.clone()).collect();
-    assert_eq!(got_recs, want, "keys, headers and bodies byte-identical, each once");
+    assert_eq!(
+        got_recs, want,
+        "keys, headers and bodies byte-identical, each once"
+    );
 
     let r = run(k().args(["retry-all", &topic, "--yes", "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
@@ -324,7 +377,10 @@ fn retry_ahead_of_the_cursor_is_recorded_or_reported() {
         assert_eq!(read_all(&origin).len(), 3);
     } else {
         // tansu 0.6.0 drops it; dlq must say so.
-        assert!(r.stderr.contains("did not keep") || r.stdout.contains("did not keep"), "{r:?}");
+        assert!(
+            r.stderr.contains("did not keep") || r.stdout.contains("did not keep"),
+            "{r:?}"
+        );
     }
     delete_topic(&topic);
     delete_topic(&origin);
@@ -342,10 +398,21 @@ fn filtered_retry_all_and_purge_leave_the_rest() {
     produce(&topic, &recs, Some(0));
 
     // Odd ones go back; even ones and the orphan stay (cursor can't pass 0:0).
-    let r = run(k().args(["retry-all", &topic, "--reason", "odd", "--yes", "-o", "json"]));
+    let r = run(k().args([
+        "retry-all",
+        &topic,
+        "--reason",
+        "odd",
+        "--yes",
+        "-o",
+        "json",
+    ]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["moved"], 2);
-    assert_eq!(bodies(&read_all(&origin)), [b"{\"n\":1}".to_vec(), b"{\"n\":3}".to_vec()]);
+    assert_eq!(
+        bodies(&read_all(&origin)),
+        [b"{\"n\":1}".to_vec(), b"{\"n\":3}".to_vec()]
+    );
     assert_eq!(committed(&format!("dlq.{topic}"), &topic, 1), [0]);
 
     // No origin and no --to: that message fails and stays.
@@ -357,16 +424,34 @@ fn filtered_retry_all_and_purge_leave_the_rest() {
     assert_eq!(read_all(&other)[0].2, redriven(&recs[4], "1"));
 
     // A missing target topic fails each message, nothing moves.
-    let r = run(k().args(["retry", &topic, "0:0", "--to", "no-such-topic-dlq-test", "-o", "json"]));
+    let r = run(k().args([
+        "retry",
+        &topic,
+        "0:0",
+        "--to",
+        "no-such-topic-dlq-test",
+        "-o",
+        "json",
+    ]));
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("not found"), "{r:?}");
 
     // Filtered purge: only the matches move past the cursor.
     let backup = tempfile::NamedTempFile::new().unwrap();
-    let r = run(k().args(["purge", &topic, "--grep", "\"n\":0", "--yes", "-o", "json", "--backup"]).arg(backup.path()));
+    let r = run(k()
+        .args([
+            "purge", &topic, "--grep", "\"n\":0", "--yes", "-o", "json", "--backup",
+        ])
+        .arg(backup.path()));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["purged"], 1);
-    assert_eq!(std::fs::read_to_string(backup.path()).unwrap().lines().count(), 1);
+    assert_eq!(
+        std::fs::read_to_string(backup.path())
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
     assert_eq!(committed(&format!("dlq.{topic}"), &topic, 1), [1]);
     let r = run(k().args(["list", &topic, "-o", "json"]));
     assert!(ids(&r).contains(&"0:2".to_owned()), "{r:?}");
@@ -391,25 +476,72 @@ fn filtered_retry_all_and_purge_leave_the_rest() {
 fn publish_each_format_with_keys() {
     let topic = unique("pub");
     create_topic(&topic, 3);
-    let r = run(k().args(["publish", &topic, "--body", "one", "--key", "K", "--header", "a=b", "--partition", "2"]));
+    let r = run(k().args([
+        "publish",
+        &topic,
+        "--body",
+        "one",
+        "--key",
+        "K",
+        "--header",
+        "a=b",
+        "--partition",
+        "2",
+    ]));
     assert_eq!(r.code, 0, "{r:?}");
-    let r = run_with_stdin(k().args(["publish", &topic, "--format", "lines", "--key", "L", "--partition", "2"]), b"two\nthree\n");
+    let r = run_with_stdin(
+        k().args([
+            "publish",
+            &topic,
+            "--format",
+            "lines",
+            "--key",
+            "L",
+            "--partition",
+            "2",
+        ]),
+        b"two\nthree\n",
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let env = json!({"body": null, "body_base64": "AP8=", "key": null, "headers": {"h": "v", "bin": {"base64": "/wA="}}, "broker": {"key_base64": "/wE="}});
     let env2 = json!({"body": "json", "key": "own", "headers": {}});
     let input = format!("{env}\n{env2}\n");
-    let r = run_with_stdin(k().args(["publish", &topic, "--format", "ndjson", "--key", "ignored", "--partition", "2"]), input.as_bytes());
+    let r = run_with_stdin(
+        k().args([
+            "publish",
+            &topic,
+            "--format",
+            "ndjson",
+            "--key",
+            "ignored",
+            "--partition",
+            "2",
+        ]),
+        input.as_bytes(),
+    );
     assert_eq!(r.code, 0, "{r:?}");
-    let r = run_with_stdin(k().args(["publish", &topic, "--format", "raw", "--partition", "2"]), b"raw\nbody");
+    let r = run_with_stdin(
+        k().args(["publish", &topic, "--format", "raw", "--partition", "2"]),
+        b"raw\nbody",
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let got: Vec<Rec> = read_all(&topic).into_iter().map(|(_, _, r)| r).collect();
     assert_eq!(got.len(), 6);
-    assert_eq!(got[0], Rec { key: Some(b"K".to_vec()), headers: vec![("a".into(), Some(b"b".to_vec()))], body: b"one".to_vec() });
+    assert_eq!(
+        got[0],
+        Rec {
+            key: Some(b"K".to_vec()),
+            headers: vec![("a".into(), Some(b"b".to_vec()))],
+            body: b"one".to_vec()
+        }
+    );
     assert_eq!(got[1].key.as_deref(), Some(&b"L"[..]));
     assert_eq!(got[2].body, b"three");
     assert_eq!(got[3].key.as_deref(), Some(&[0xff, 0x01][..]));
     assert_eq!(got[3].body, [0x00, 0xff]);
-    assert!(got[3].headers.contains(&("bin".into(), Some(vec![0xff, 0x00]))));
+    assert!(got[3]
+        .headers
+        .contains(&("bin".into(), Some(vec![0xff, 0x00]))));
     assert_eq!(got[4].key.as_deref(), Some(&b"own"[..]));
     assert_eq!(got[5].body, b"raw\nbody");
 
@@ -417,7 +549,10 @@ fn publish_each_format_with_keys() {
     let out = run(k().args(["export", &topic]));
     let copy = unique("pub-copy");
     create_topic(&copy, 1);
-    let r = run_with_stdin(k().args(["publish", &copy, "--format", "ndjson"]), out.stdout.as_bytes());
+    let r = run_with_stdin(
+        k().args(["publish", &copy, "--format", "ndjson"]),
+        out.stdout.as_bytes(),
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let again: Vec<Rec> = read_all(&copy).into_iter().map(|(_, _, r)| r).collect();
     assert_eq!(again, got);
@@ -438,7 +573,14 @@ fn edge_bodies_round_trip() {
     bodies_in.push(vec![b'z'; 1024 * 1024]);
     let recs: Vec<Rec> = bodies_in
         .iter()
-        .map(|b| Rec { key: None, headers: vec![("dlq-original-topic".into(), Some(origin.as_bytes().to_vec()))], body: b.clone() })
+        .map(|b| Rec {
+            key: None,
+            headers: vec![(
+                "dlq-original-topic".into(),
+                Some(origin.as_bytes().to_vec()),
+            )],
+            body: b.clone(),
+        })
         .collect();
     produce(&topic, &recs, Some(0));
     let r = run(k().args(["list", &topic]));
@@ -459,7 +601,9 @@ fn edge_bodies_round_trip() {
 fn lag_of_a_group_that_consumed_part() {
     let topic = unique("events");
     create_topic(&topic, 2);
-    let recs: Vec<Rec> = (0..10).map(|i| rec("k", format!("e{i}").as_bytes(), &[])).collect();
+    let recs: Vec<Rec> = (0..10)
+        .map(|i| rec("k", format!("e{i}").as_bytes(), &[]))
+        .collect();
     produce(&topic, &recs[..6], Some(0));
     produce(&topic, &recs[6..], Some(1));
     let group = unique("billing");
@@ -472,7 +616,14 @@ fn lag_of_a_group_that_consumed_part() {
     assert_eq!(total["lag"], 4);
     assert!(total["oldest_age_seconds"].is_number(), "{total}");
     let p0 = rows.iter().find(|x| x["partition"] == 0).unwrap();
-    assert_eq!((p0["current_offset"].clone(), p0["log_end_offset"].clone(), p0["lag"].clone()), (json!(2), json!(6), json!(4)));
+    assert_eq!(
+        (
+            p0["current_offset"].clone(),
+            p0["log_end_offset"].clone(),
+            p0["lag"].clone()
+        ),
+        (json!(2), json!(6), json!(4))
+    );
     let p1 = rows.iter().find(|x| x["partition"] == 1).unwrap();
     assert_eq!(p1["lag"], 0);
 
@@ -487,7 +638,14 @@ fn lag_of_a_group_that_consumed_part() {
     assert_eq!(r.code, 4, "{r:?}");
     let r = run(k().args(["lag", "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.json()["rows"].as_array().unwrap().iter().any(|x| x["name"] == group.as_str()), "{r:?}");
+    assert!(
+        r.json()["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["name"] == group.as_str()),
+        "{r:?}"
+    );
     delete_topic(&topic);
 }
 
@@ -536,20 +694,43 @@ fn sigkill_mid_retry_all_loses_nothing() {
     create_topic(&topic, 1);
     let n = 3000;
     let recs: Vec<Rec> = (0..n)
-        .map(|i| rec(&format!("k{i}"), format!("m{i:05}").as_bytes(), &[("dlq-original-topic", origin.as_bytes())]))
+        .map(|i| {
+            rec(
+                &format!("k{i}"),
+                format!("m{i:05}").as_bytes(),
+                &[("dlq-original-topic", origin.as_bytes())],
+            )
+        })
         .collect();
     let producer: FutureProducer = config().create().unwrap();
     rt().block_on(async {
         let futs: Vec<_> = recs
             .iter()
-            .map(|r| producer.send_result(FutureRecord::to(&topic).payload(&r.body).key(r.key.as_ref().unwrap()).headers(OwnedHeaders::new().insert(Header { key: "dlq-original-topic", value: Some(origin.as_bytes()) })).partition(0)).unwrap())
+            .map(|r| {
+                producer
+                    .send_result(
+                        FutureRecord::to(&topic)
+                            .payload(&r.body)
+                            .key(r.key.as_ref().unwrap())
+                            .headers(OwnedHeaders::new().insert(Header {
+                                key: "dlq-original-topic",
+                                value: Some(origin.as_bytes()),
+                            }))
+                            .partition(0),
+                    )
+                    .unwrap()
+            })
             .collect();
         for f in futs {
             f.await.unwrap().unwrap();
         }
     });
     let c = consumer("dlq-test-w");
-    assert_eq!(c.fetch_watermarks(&topic, 0, Duration::from_secs(5)).unwrap(), (0, n as i64));
+    assert_eq!(
+        c.fetch_watermarks(&topic, 0, Duration::from_secs(5))
+            .unwrap(),
+        (0, n as i64)
+    );
 
     let mut child = k()
         .args(["retry-all", &topic, "--yes", "--rate", "1500", "-q"])
@@ -558,7 +739,9 @@ fn sigkill_mid_retry_all_loses_nothing() {
         .spawn()
         .unwrap();
     wait_for("some messages moved", Duration::from_secs(30), || {
-        let (_, high) = c.fetch_watermarks(&origin, 0, Duration::from_secs(5)).ok()?;
+        let (_, high) = c
+            .fetch_watermarks(&origin, 0, Duration::from_secs(5))
+            .ok()?;
         (high > 500).then_some(())
     });
     child.kill().unwrap();
@@ -569,7 +752,10 @@ fn sigkill_mid_retry_all_loses_nothing() {
     // Everything before the cursor arrived; the rest stays after the cursor.
     for (i, r) in recs.iter().enumerate() {
         if (i as i64) < cursor {
-            assert!(moved.contains(&r.body), "message {i} before the cursor is on the origin");
+            assert!(
+                moved.contains(&r.body),
+                "message {i} before the cursor is on the origin"
+            );
         }
     }
     let r = run(k().args(["retry-all", &topic, "--yes", "-o", "json"]));
@@ -580,10 +766,16 @@ fn sigkill_mid_retry_all_loses_nothing() {
         *counts.entry(b.clone()).or_default() += 1;
     }
     for r in &recs {
-        assert!(counts.get(&r.body).copied().unwrap_or(0) >= 1, "nothing lost");
+        assert!(
+            counts.get(&r.body).copied().unwrap_or(0) >= 1,
+            "nothing lost"
+        );
     }
     let dups = all.len() - recs.len();
-    assert!(dups as i64 <= moved.len() as i64 - cursor.max(0), "duplicates only of confirmed-not-committed");
+    assert!(
+        dups as i64 <= moved.len() as i64 - cursor.max(0),
+        "duplicates only of confirmed-not-committed"
+    );
     delete_topic(&topic);
     delete_topic(&origin);
 }

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
 use rdkafka::consumer::Consumer;
-use rdkafka::Message as _;
 use rdkafka::error::KafkaError;
+use rdkafka::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Map, Value};
 
@@ -111,7 +111,10 @@ pub fn queues(kafka: &Kafka) -> Result<Vec<QueueInfo>> {
     let names: Vec<String> = out.iter().map(|q| q.name.clone()).collect();
     let mut links: Vec<(String, String)> = Vec::new();
     for q in out.iter_mut().filter(|q| q.is_dlq) {
-        if let Some(src) = origins.get(&q.name).and_then(|(_, m)| m.dead_letter.source.clone()) {
+        if let Some(src) = origins
+            .get(&q.name)
+            .and_then(|(_, m)| m.dead_letter.source.clone())
+        {
             q.sources.push(src);
         }
         if let Some(src) = stripped(&q.name) {
@@ -124,7 +127,10 @@ pub fn queues(kafka: &Kafka) -> Result<Vec<QueueInfo>> {
         }
     }
     for (src, dlq) in links {
-        if let Some(q) = out.iter_mut().find(|q| q.name == src && q.dead_letter_queue.is_none()) {
+        if let Some(q) = out
+            .iter_mut()
+            .find(|q| q.name == src && q.dead_letter_queue.is_none())
+        {
             q.dead_letter_queue = Some(dlq);
         }
     }
@@ -176,7 +182,10 @@ fn first_records(
     // Keyed by topic for queues, by topic and partition for lag.
     let mut by_topic = HashMap::new();
     for (k, v) in out {
-        by_topic.insert(k.split('\u{0}').next().unwrap_or_default().to_owned(), v.clone());
+        by_topic.insert(
+            k.split('\u{0}').next().unwrap_or_default().to_owned(),
+            v.clone(),
+        );
         by_topic.insert(k, v);
     }
     by_topic
@@ -203,7 +212,10 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
     for (name, _) in &all_topics {
         if is_dlq(name, &kafka.dlq_patterns) {
             if let Some(src) = stripped(name) {
-                dlqs_of.entry(src.to_owned()).or_default().push(name.clone());
+                dlqs_of
+                    .entry(src.to_owned())
+                    .or_default()
+                    .push(name.clone());
             }
         }
     }
@@ -221,13 +233,21 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
     let info: BTreeMap<String, (String, usize)> = listed
         .groups()
         .iter()
-        .map(|g| (g.name().to_owned(), (g.state().to_owned(), g.members().len())))
+        .map(|g| {
+            (
+                g.name().to_owned(),
+                (g.state().to_owned(), g.members().len()),
+            )
+        })
         .collect();
     let named = !q.names.is_empty();
     let groups: Vec<String> = if named {
         q.names.clone()
     } else {
-        info.keys().filter(|g| !g.starts_with("dlq.")).cloned().collect()
+        info.keys()
+            .filter(|g| !g.starts_with("dlq."))
+            .cloned()
+            .collect()
     };
     let mut tpl = TopicPartitionList::new();
     for (t, ps) in &topics {
@@ -254,7 +274,12 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
                     None => {
                         let v = c
                             .fetch_watermarks(el.topic(), el.partition(), kafka.timeout)
-                            .map_err(|e| kafka.fail(format!("reading offsets of {}/{}", el.topic(), el.partition()), &e))?;
+                            .map_err(|e| {
+                                kafka.fail(
+                                    format!("reading offsets of {}/{}", el.topic(), el.partition()),
+                                    &e,
+                                )
+                            })?;
                         ends.insert(key.clone(), v);
                         v
                     }
@@ -265,7 +290,9 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
         let known = info.get(&group);
         if parts.is_empty() && known.is_none() {
             if named {
-                return Err(broker_msg(format!("{NAME}: consumer group {group} not found")));
+                return Err(broker_msg(format!(
+                    "{NAME}: consumer group {group} not found"
+                )));
             }
             continue;
         }
@@ -281,7 +308,10 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
                 .get(&format!("{t}\u{0}{p}"))
                 .and_then(|(_, m)| m.age(now))
         };
-        let total: u64 = parts.iter().map(|(_, _, o, _, high)| (high - o).max(0) as u64).sum();
+        let total: u64 = parts
+            .iter()
+            .map(|(_, _, o, _, high)| (high - o).max(0) as u64)
+            .sum();
         let oldest = parts.iter().filter_map(|(t, p, ..)| age_of(t, *p)).max();
         let (state, members) = known.cloned().unwrap_or_else(|| ("Unknown".into(), 0));
         let mut dlq_depth: Option<u64> = None;
@@ -342,7 +372,14 @@ mod tests {
 
     #[test]
     fn dlq_names() {
-        for n in ["orders.dlq", "orders-dlq", "orders.DLT", "orders-dlt", "dlq.orders", "orders.deadletter"] {
+        for n in [
+            "orders.dlq",
+            "orders-dlq",
+            "orders.DLT",
+            "orders-dlt",
+            "dlq.orders",
+            "orders.deadletter",
+        ] {
             assert!(is_dlq(n, &[]), "{n}");
         }
         assert!(!is_dlq("orders", &[]));

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use rdkafka::consumer::Consumer;
-use rdkafka::Message as _;
 use rdkafka::error::KafkaError;
+use rdkafka::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
@@ -39,7 +39,13 @@ pub struct Plan {
 impl Plan {
     /// The plan for a read with these options: from the cursor unless `all`,
     /// or straight to the hinted IDs when every hint is a `P:O`.
-    pub fn new(topic: &str, parts: &[Part], cursors: &HashMap<i32, Cursor>, opts: &ReadOptions, stall: Duration) -> Plan {
+    pub fn new(
+        topic: &str,
+        parts: &[Part],
+        cursors: &HashMap<i32, Cursor>,
+        opts: &ReadOptions,
+        stall: Duration,
+    ) -> Plan {
         let mut plan = Plan {
             topic: topic.to_owned(),
             ranges: Vec::new(),
@@ -54,7 +60,8 @@ impl Plan {
             let mut exact: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
             for (p, o) in ids {
                 if let Some(part) = parts.iter().find(|x| x.partition == p) {
-                    let skipped = !opts.all && cursors.get(&p).is_some_and(|c| c.is_handled(o, part.low));
+                    let skipped =
+                        !opts.all && cursors.get(&p).is_some_and(|c| c.is_handled(o, part.low));
                     if o >= part.low && o < part.high && !skipped {
                         exact.entry(p).or_default().push(o);
                     }
@@ -137,7 +144,11 @@ fn assign(consumer: &Reader, topic: &str, p: i32, offset: i64) -> Result<(), Sto
 }
 
 /// Reads each partition's range in turn.
-fn read_ranges(consumer: &Reader, plan: &Plan, tx: &mpsc::Sender<Result<Read>>) -> Result<(), Stop> {
+fn read_ranges(
+    consumer: &Reader,
+    plan: &Plan,
+    tx: &mpsc::Sender<Result<Read>>,
+) -> Result<(), Stop> {
     let topic = &plan.topic;
     for &(p, start, end) in &plan.ranges {
         assign(consumer, topic, p, start)?;
@@ -210,7 +221,8 @@ fn read_exact(
                 match consumer.poll(Duration::from_millis(200)) {
                     Some(Ok(m)) if m.partition() == p && m.offset() == want => {
                         let msg = envelope::to_message(&m);
-                        tx.blocking_send(Ok((p, want, msg))).map_err(|_| Stop::Closed)?;
+                        tx.blocking_send(Ok((p, want, msg)))
+                            .map_err(|_| Stop::Closed)?;
                         break;
                     }
                     // Compacted away or a control record: it is not there.
@@ -232,7 +244,11 @@ fn read_exact(
 
 /// Everything a read needs, set up off the async workers: the consumer, the
 /// partitions' offsets, and the cursors.
-pub fn prepare(kafka: &Kafka, topic: &str, opts: &ReadOptions) -> Result<(Reader, Vec<Part>, HashMap<i32, Cursor>)> {
+pub fn prepare(
+    kafka: &Kafka,
+    topic: &str,
+    opts: &ReadOptions,
+) -> Result<(Reader, Vec<Part>, HashMap<i32, Cursor>)> {
     blocking(|| {
         let group = cursor_group(topic, opts);
         let consumer = kafka.consumer(&group)?;
@@ -244,7 +260,12 @@ pub fn prepare(kafka: &Kafka, topic: &str, opts: &ReadOptions) -> Result<(Reader
 }
 
 /// `list`, `peek`, `export`: hands each message to `visit`.
-pub async fn browse(kafka: &Kafka, topic: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()> {
+pub async fn browse(
+    kafka: &Kafka,
+    topic: &str,
+    opts: &ReadOptions,
+    visit: &mut Visitor<'_>,
+) -> Result<()> {
     let (consumer, parts, cursors) = prepare(kafka, topic, opts)?;
     let plan = Plan::new(topic, &parts, &cursors, opts, kafka.timeout);
     let mut rx = spawn(kafka, consumer, plan);

@@ -198,9 +198,15 @@ mod tests {
     fn stale_or_foreign_metadata_is_ignored() {
         let c = Cursor::from_committed(Some(8), "dlq1:5-7,9");
         assert_eq!(c.metadata(), "dlq1:9");
-        assert!(Cursor::from_committed(Some(1), "app state").handled.is_empty());
-        assert!(Cursor::from_committed(Some(1), "dlq1:5-x").handled.is_empty());
-        assert!(Cursor::from_committed(Some(1), "dlq1:9-5").handled.is_empty());
+        assert!(Cursor::from_committed(Some(1), "app state")
+            .handled
+            .is_empty());
+        assert!(Cursor::from_committed(Some(1), "dlq1:5-x")
+            .handled
+            .is_empty());
+        assert!(Cursor::from_committed(Some(1), "dlq1:9-5")
+            .handled
+            .is_empty());
     }
 
     #[test]

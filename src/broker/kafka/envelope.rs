@@ -34,7 +34,11 @@ const REASON_HEADERS: [&str; 6] = [
     "__connect.errors.exception.class.name",
     "__connect.errors.class.name",
 ];
-const ATTEMPTS_HEADERS: [&str; 3] = ["dlq-attempts", "retry_topic-attempts", "kafka_deliveryAttempt"];
+const ATTEMPTS_HEADERS: [&str; 3] = [
+    "dlq-attempts",
+    "retry_topic-attempts",
+    "kafka_deliveryAttempt",
+];
 const FIRST_DEATH_HEADERS: [&str; 2] = ["dlq-first-death-at", "kafka_dlt-original-timestamp"];
 
 /// Builds the message for one record read from `topic`.
@@ -249,7 +253,10 @@ mod tests {
         let attempts = 3i32.to_be_bytes();
         let raw: Vec<(&str, Option<&[u8]>)> = vec![
             ("kafka_dlt-original-topic", Some(b"orders")),
-            ("kafka_dlt-exception-fqcn", Some(b"java.lang.IllegalStateException")),
+            (
+                "kafka_dlt-exception-fqcn",
+                Some(b"java.lang.IllegalStateException"),
+            ),
             ("kafka_dlt-exception-message", Some(b"bad order")),
             ("kafka_dlt-original-timestamp", Some(&ts)),
             ("retry_topic-attempts", Some(&attempts)),
@@ -268,7 +275,10 @@ mod tests {
     fn connect_and_dlq_headers_fill_dead_letter() {
         let raw: Vec<(&str, Option<&[u8]>)> = vec![
             ("__connect.errors.topic", Some(b"payments")),
-            ("__connect.errors.exception.class.name", Some(b"DataException")),
+            (
+                "__connect.errors.exception.class.name",
+                Some(b"DataException"),
+            ),
         ];
         let d = dead_letter_of(&raw);
         assert_eq!(d.source.as_deref(), Some("payments"));
@@ -290,6 +300,9 @@ mod tests {
         assert_eq!(key_bytes(&m, Some("k")), Some(vec![0xff, 0]));
         m.key = Some("text".into());
         assert_eq!(key_bytes(&m, Some("k")), Some(b"text".to_vec()));
-        assert_eq!(key_bytes(&OutgoingMessage::default(), Some("k")), Some(b"k".to_vec()));
+        assert_eq!(
+            key_bytes(&OutgoingMessage::default(), Some("k")),
+            Some(b"k".to_vec())
+        );
     }
 }

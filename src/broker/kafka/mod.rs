@@ -31,8 +31,8 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{
-    Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions,
-    QueueInfo, ReadOptions, RedriveOptions, Visitor,
+    Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions, QueueInfo,
+    ReadOptions, RedriveOptions, Visitor,
 };
 use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
@@ -63,7 +63,9 @@ impl Quiet {
             None => err.to_string(),
         };
         match self.last() {
-            Some((_, reason)) if !reason.is_empty() && reason != said => format!("{said}: {reason}"),
+            Some((_, reason)) if !reason.is_empty() && reason != said => {
+                format!("{said}: {reason}")
+            }
             _ => said,
         }
     }
@@ -318,7 +320,12 @@ impl Kafka {
     }
 
     /// The committed cursor of each partition for the consumer's group.
-    fn cursors(&self, consumer: &Reader, topic: &str, parts: &[i32]) -> Result<HashMap<i32, Cursor>> {
+    fn cursors(
+        &self,
+        consumer: &Reader,
+        topic: &str,
+        parts: &[i32],
+    ) -> Result<HashMap<i32, Cursor>> {
         let mut tpl = TopicPartitionList::new();
         for &p in parts {
             tpl.add_partition(topic, p);
@@ -332,7 +339,10 @@ impl Kafka {
                 Offset::Offset(o) => Some(o),
                 _ => None,
             };
-            out.insert(el.partition(), Cursor::from_committed(offset, el.metadata()));
+            out.insert(
+                el.partition(),
+                Cursor::from_committed(offset, el.metadata()),
+            );
         }
         for &p in parts {
             out.entry(p).or_default();
@@ -428,7 +438,10 @@ mod tests {
 
     #[test]
     fn urls_become_bootstrap_servers() {
-        assert_eq!(bootstrap_servers("kafka://127.0.0.1:9092").unwrap(), "127.0.0.1:9092");
+        assert_eq!(
+            bootstrap_servers("kafka://127.0.0.1:9092").unwrap(),
+            "127.0.0.1:9092"
+        );
         assert_eq!(bootstrap_servers("kafka://a:1,b:2/").unwrap(), "a:1,b:2");
         assert_eq!(bootstrap_servers("kafka://u:p@a:1").unwrap(), "a:1");
         assert!(bootstrap_servers("kafka://host").is_err());

@@ -48,7 +48,11 @@ pub async fn publish(
         match r {
             (_, Ok(())) => report.done += 1,
             (n, Err(e)) => report.fail(
-                if n == 0 { "-".to_owned() } else { format!("line {n}") },
+                if n == 0 {
+                    "-".to_owned()
+                } else {
+                    format!("line {n}")
+                },
                 format!("{NAME}: producing to {topic}: {e}"),
             ),
         }
@@ -83,7 +87,9 @@ pub async fn publish(
             }
         }
         loop {
-            let mut record = FutureRecord::to(topic).payload(&msg.body).headers(headers.clone());
+            let mut record = FutureRecord::to(topic)
+                .payload(&msg.body)
+                .headers(headers.clone());
             if let Some(k) = &key {
                 record = record.key(k);
             }

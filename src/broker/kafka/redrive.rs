@@ -36,7 +36,8 @@ const WINDOW: usize = 5_000;
 /// How often the cursor is committed during a run.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
-type Delivery = Pin<Box<dyn Future<Output = (i32, i64, String, String, Result<(), String>)> + Send>>;
+type Delivery =
+    Pin<Box<dyn Future<Output = (i32, i64, String, String, Result<(), String>)> + Send>>;
 
 /// The cursors of one run and whether they changed since the last commit.
 struct Marks<'a> {
@@ -72,7 +73,10 @@ impl Marks<'_> {
         if !self.dirty {
             return Ok(());
         }
-        blocking(|| self.kafka.commit(&self.committer, &self.topic, &self.cursors))?;
+        blocking(|| {
+            self.kafka
+                .commit(&self.committer, &self.topic, &self.cursors)
+        })?;
         self.dirty = false;
         self.last_commit = Instant::now();
         Ok(())
@@ -242,7 +246,17 @@ pub async fn redrive(
                         settle(done, &mut marks, &mut report);
                     }
                 }
-                match send(&producer, &target, &m, &mut inflight, &mut marks, &mut report, &settle).await {
+                match send(
+                    &producer,
+                    &target,
+                    &m,
+                    &mut inflight,
+                    &mut marks,
+                    &mut report,
+                    &settle,
+                )
+                .await
+                {
                     Ok(fut) => inflight.push(fut),
                     Err(e) => {
                         report.fail(m.id, format!("{NAME}: producing to {target}: {e}"));
@@ -330,7 +344,11 @@ pub async fn purge(
         let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
         report.done = plan.count();
         for part in &parts {
-            marks.cursors.entry(part.partition).or_default().advance_to(part.high);
+            marks
+                .cursors
+                .entry(part.partition)
+                .or_default()
+                .advance_to(part.high);
         }
         marks.dirty = true;
         ctx.tick(report.done);
@@ -340,7 +358,11 @@ pub async fn purge(
         let mut rx = browse::spawn(kafka, reader, plan);
         let mut batch: Vec<(i32, i64, Message)> = Vec::new();
         loop {
-            let item = if ctx.interrupted() { None } else { rx.recv().await };
+            let item = if ctx.interrupted() {
+                None
+            } else {
+                rx.recv().await
+            };
             let done_reading = match item {
                 None => true,
                 Some(Err(e)) => {
@@ -409,12 +431,18 @@ async fn delete_records(
     for part in parts {
         if let Some(c) = cursors.get(&part.partition).and_then(|c| c.committed) {
             if c > part.low {
-                let _ = tpl.add_partition_offset(topic, part.partition, Offset::Offset(c.min(part.high)));
+                let _ = tpl.add_partition_offset(
+                    topic,
+                    part.partition,
+                    Offset::Offset(c.min(part.high)),
+                );
             }
         }
     }
     if tpl.count() == 0 {
-        report.notes.push("nothing to delete: the log starts at dlq's cursor already".into());
+        report
+            .notes
+            .push("nothing to delete: the log starts at dlq's cursor already".into());
         return;
     }
     let admin: Result<AdminClient<super::Quiet>, _> =
