@@ -74,13 +74,34 @@ p.flush()
 c.close()
 PY
 
+# CPU seconds tansu spent: both runs wait on the broker, which shares the cores.
+broker_cpu() {
+  local pid
+  pid=$(pidof tansu | awk '{print $1}')
+  [ -n "$pid" ] && awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$pid/stat" || echo 0
+}
+
+c0=$(broker_cpu)
 measure "$work/dlq" "$DLQ_BIN" -b "kafka://$BOOT" retry-all "$DLQ_TOPIC" --yes -q
 read -r dlq_s dlq_rss <"$work/dlq"
+c1=$(broker_cpu)
 measure "$work/base" "$py" "$work/replay.py"
 read -r base_s _ <"$work/base"
+c2=$(broker_cpu)
+# The same re-drive without the idempotent producer (as the loop produces),
+# from the start of the log under another cursor group.
+printf '[profiles.plain.kafka]\n"enable.idempotence" = "false"\n' >"$work/plain.toml"
+measure "$work/plain" env DLQ_CONFIG="$work/plain.toml" "$DLQ_BIN" -b "kafka://$BOOT" -p plain \
+  retry-all "$DLQ_TOPIC" --group "dlq-bench-plain-$tag" --yes -q
+read -r plain_s plain_rss <"$work/plain"
+c3=$(broker_cpu)
+echo "tansu CPU: dlq $(echo "$c1 - $c0" | bc)s, loop $(echo "$c2 - $c1" | bc)s, dlq non-idempotent $(echo "$c3 - $c2" | bc)s" >&2
 
 dlq_rate=$(rate "$N" "$dlq_s")
 base_rate=$(rate "$N" "$base_s")
 echo "dlq retry-all: $N in ${dlq_s}s = $dlq_rate msg/s, peak RSS $((dlq_rss / 1024)) MiB" >&2
+plain_rate=$(rate "$N" "$plain_s")
 echo "confluent-kafka replay loop: $N in ${base_s}s = $base_rate msg/s" >&2
+echo "dlq retry-all, enable.idempotence=false: $N in ${plain_s}s = $plain_rate msg/s" >&2
 result kafka "$N" "$dlq_rate" confluent-kafka-loop "$base_rate" "$dlq_rss" "tansu 0.6.0; DLQ filled one record per batch"
+result kafka "$N" "$plain_rate" confluent-kafka-loop "$base_rate" "$plain_rss" "dlq with enable.idempotence=false"

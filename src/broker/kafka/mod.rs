@@ -267,6 +267,8 @@ impl Kafka {
             match consumer.fetch_metadata(None, slice) {
                 Ok(_) => return Ok(()),
                 Err(e) => {
+                    // Error events (a refused SASL handshake) arrive through poll.
+                    let _ = consumer.poll(Duration::ZERO);
                     if self.quiet.hopeless() || Instant::now() >= deadline {
                         let why = self.quiet.explain(&e);
                         let waited = if self.quiet.hopeless() {
