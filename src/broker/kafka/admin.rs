@@ -18,7 +18,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
 use rdkafka::consumer::Consumer;
-use rdkafka::error::KafkaError;
 use rdkafka::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Map, Value};
@@ -161,22 +160,19 @@ fn first_records(
     let deadline = Instant::now() + bound;
     let mut missing = wants.len();
     while missing > 0 && Instant::now() < deadline {
-        match c.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                let key = format!("{}\u{0}{}", m.topic(), m.partition());
-                if !out.contains_key(&key)
-                    && wants
-                        .iter()
-                        .any(|(t, p, o)| t == m.topic() && *p == m.partition() && *o <= m.offset())
-                {
-                    out.insert(key, (m.partition(), envelope::to_message(&m)));
-                    missing -= 1;
-                    let mut done = TopicPartitionList::new();
-                    done.add_partition(m.topic(), m.partition());
-                    let _ = c.incremental_unassign(&done);
-                }
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            let key = format!("{}\u{0}{}", m.topic(), m.partition());
+            if !out.contains_key(&key)
+                && wants
+                    .iter()
+                    .any(|(t, p, o)| t == m.topic() && *p == m.partition() && *o <= m.offset())
+            {
+                out.insert(key, (m.partition(), envelope::to_message(&m)));
+                missing -= 1;
+                let mut done = TopicPartitionList::new();
+                done.add_partition(m.topic(), m.partition());
+                let _ = c.incremental_unassign(&done);
             }
-            Some(Err(KafkaError::PartitionEOF(_))) | Some(Err(_)) | None => {}
         }
     }
     // Keyed by topic for queues, by topic and partition for lag.

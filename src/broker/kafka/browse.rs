@@ -227,11 +227,12 @@ fn read_exact(
                     }
                     // Compacted away or a control record: it is not there.
                     Some(Ok(m)) if m.partition() == p && m.offset() > want => break,
-                    Some(Ok(_)) | Some(Err(KafkaError::PartitionEOF(_))) => {
-                        if Instant::now() > deadline {
-                            break;
-                        }
+                    Some(Ok(_)) | Some(Err(KafkaError::PartitionEOF(_)))
+                        if Instant::now() > deadline =>
+                    {
+                        break
                     }
+                    Some(Ok(_)) | Some(Err(KafkaError::PartitionEOF(_))) => {}
                     Some(Err(e)) => return Err(Stop::Kafka(format!("reading {topic}/{p}"), e)),
                     None if Instant::now() > deadline => break,
                     None => {}
