@@ -259,7 +259,8 @@ fn redriven(r: &Rec, count: &str) -> Rec {
 
 #[test]
 fn list_reads_without_moving_the_cursor() {
-    let (origin, topic) = (unique("orders"), unique("orders") + ".dlq");
+    let origin = unique("orders");
+    let topic = format!("{origin}.dlq");
     create_topic(&origin, 1);
     create_topic(&topic, 2);
     let recs = dead(&origin, 4);
@@ -356,6 +357,11 @@ fn retry_then_retry_all_redrives_each_once() {
     assert!(ids(&r).is_empty(), "{r:?}");
     let r = run(k().args(["list", &topic, "--all", "-o", "json"]));
     assert_eq!(ids(&r).len(), 6, "{r:?}");
+    assert_eq!(
+        committed(&format!("dlq.{topic}"), &topic, 1),
+        [6],
+        "list moves nothing"
+    );
     delete_topic(&topic);
     delete_topic(&origin);
 }
