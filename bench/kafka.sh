@@ -24,7 +24,13 @@ export BOOT=127.0.0.1:9092
 tag="bench-$$-$(date +%s)"
 export DLQ_TOPIC="$tag.dlq" ORIGIN="$tag-orders" REPLAY="$tag-replay" N
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+cleanup() {
+  rm -rf "$work"
+  "$py" -c 'import os; from confluent_kafka.admin import AdminClient
+a = AdminClient({"bootstrap.servers": os.environ["BOOT"]})
+[f.exception() for f in a.delete_topics([os.environ[v] for v in ("DLQ_TOPIC", "ORIGIN", "REPLAY")]).values()]' 2>/dev/null || true
+}
+trap cleanup EXIT
 
 "$py" - <<'PY'
 import os, time
