@@ -64,6 +64,8 @@ pub fn open(
         ),
         Source::Stdin => Box::new(std::io::stdin()),
     };
+    // An empty pipe is no message; an explicit --body "" or empty file is one.
+    let skip_empty = matches!(source, Source::Stdin);
     let (tx, rx) = mpsc::channel(256);
     std::thread::spawn(move || {
         let emit = |m: Result<OutgoingMessage>| -> bool {
@@ -80,7 +82,7 @@ pub fn open(
                 }
             }
         };
-        read_all(reader, format, emit);
+        read_all(reader, format, skip_empty, emit);
     });
     Ok(ChannelInput { rx })
 }
@@ -180,6 +182,11 @@ mod tests {
         let r = collect("a\nb\n", InputFormat::Raw);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].as_ref().unwrap().body, b"a\nb\n");
+    }
+
+    #[test]
+    fn empty_pipe_is_no_message() {
+        assert!(collect("", InputFormat::Raw).is_empty());
     }
 
     #[test]
