@@ -91,6 +91,7 @@ pub fn open(
 fn read_all(
     reader: Box<dyn Read + Send>,
     format: InputFormat,
+    skip_empty: bool,
     mut emit: impl FnMut(Result<OutgoingMessage>) -> bool,
 ) {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
