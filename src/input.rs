@@ -98,6 +98,7 @@ fn read_all(
     if format == InputFormat::Raw {
         let mut body = Vec::new();
         match reader.read_to_end(&mut body) {
+            Ok(0) if skip_empty => {}
             Ok(_) => {
                 emit(Ok(OutgoingMessage {
                     line: 1,
@@ -169,6 +170,7 @@ mod tests {
         read_all(
             Box::new(std::io::Cursor::new(input.as_bytes().to_vec())),
             format,
+            true,
             |m| {
                 let ok = m.is_ok();
                 out.push(m.map_err(|e| e.to_string()));
