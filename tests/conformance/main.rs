@@ -11,8 +11,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod fixture;
+mod kafka;
 mod nats;
 mod rabbitmq;
+mod sqs;
 mod suite;
 
 /// One test per broker and check, named `broker::check`.
@@ -36,4 +38,6 @@ macro_rules! conformance {
 conformance! {
     rabbitmq_suite => rabbitmq::Rabbit::new();
     nats_suite => nats::Nats::new();
+    sqs_suite => sqs::Sqs::new();
+    kafka_suite => kafka::Kafka::new();
 }
