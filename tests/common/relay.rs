@@ -43,11 +43,20 @@ impl Relay {
                     all.push(client.try_clone().unwrap());
                     all.push(server.try_clone().unwrap());
                 }
-                pump(client.try_clone().unwrap(), server.try_clone().unwrap(), Some(n.clone()));
+                pump(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    Some(n.clone()),
+                );
                 pump(server, client, None);
             }
         });
-        Relay { port, refuse, streams, sent }
+        Relay {
+            port,
+            refuse,
+            streams,
+            sent,
+        }
     }
 
     /// Drops every open connection; with `refuse_new`, later ones too.

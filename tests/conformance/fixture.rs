@@ -90,6 +90,41 @@ pub trait Fixture {
     fn lagging(&self) -> (String, Pair);
 
     fn cleanup(&self, pair: &Pair);
+
+    /// Messages in a fault test: enough that a kill lands midway.
+    fn bulk_size(&self) -> usize {
+        2000
+    }
+
+    /// How many SIGKILL points to try.
+    fn kill_points(&self) -> usize {
+        5
+    }
+
+    /// A `--rate` slow enough that a run is still going after 1.5 s.
+    fn slow_rate(&self) -> u32 {
+        500
+    }
+
+    /// Waits until messages a killed run held have come back (SQS: their
+    /// visibility timeout).
+    fn settle(&self, _pair: &Pair) {}
+
+    /// `HOST:PORT` of the broker, for a relay that cuts connections; None
+    /// where clients bypass a relay (Kafka reconnects to advertised hosts).
+    fn relay_target(&self) -> Option<String> {
+        None
+    }
+
+    /// `args()` with the broker reached through a relay on `port`.
+    fn args_via(&self, _port: u16) -> Vec<String> {
+        self.args()
+    }
+
+    /// A target name that does not exist.
+    fn missing_target(&self) -> String {
+        super::common::unique("no-such-target")
+    }
 }
 
 /// The edge bodies every broker that carries arbitrary bytes must carry.

@@ -10,6 +10,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod faults;
 mod fixture;
 mod kafka;
 mod nats;
@@ -31,6 +32,11 @@ macro_rules! conformance {
             #[test] fn max_redrives_skips() { suite::max_redrives_skips(&$make) }
             #[test] fn lag_threshold_exits_1() { suite::lag_threshold_exits_1(&$make) }
             #[test] fn unknown_queue_exits_4() { suite::unknown_queue_exits_4(&$make) }
+            #[test] fn fault_sigkill_during_retry_all() { faults::sigkill_during_retry_all_loses_nothing(&$make) }
+            #[test] fn fault_sigkill_during_purge_backup() { faults::sigkill_during_purge_backup_loses_nothing(&$make) }
+            #[test] fn fault_ctrl_c_stops_cleanly() { faults::ctrl_c_stops_cleanly(&$make) }
+            #[test] fn fault_connection_cut_then_rerun() { faults::connection_cut_midway_then_rerun_finishes(&$make) }
+            #[test] fn fault_missing_origin_keeps_messages() { faults::missing_origin_keeps_the_message(&$make) }
         }
     )*};
 }

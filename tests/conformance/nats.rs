@@ -157,6 +157,21 @@ impl Fixture for Nats {
         (pair.dlq.clone(), pair)
     }
 
+    fn relay_target(&self) -> Option<String> {
+        Some("127.0.0.1:4222".into())
+    }
+
+    fn args_via(&self, port: u16) -> Vec<String> {
+        vec!["-b".into(), format!("nats://127.0.0.1:{port}")]
+    }
+
+    fn missing_target(&self) -> String {
+        format!(
+            "no.stream.captures.{}",
+            common::unique("x").replace('-', "_")
+        )
+    }
+
     fn cleanup(&self, pair: &Pair) {
         self.rt.block_on(async {
             let _ = self.js.delete_stream(&pair.dlq).await;

@@ -237,6 +237,17 @@ impl Fixture for Rabbit {
         (pair.origin.clone(), pair)
     }
 
+    fn relay_target(&self) -> Option<String> {
+        Some("127.0.0.1:5672".into())
+    }
+
+    fn args_via(&self, port: u16) -> Vec<String> {
+        vec![
+            "-b".into(),
+            format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+        ]
+    }
+
     fn cleanup(&self, pair: &Pair) {
         let (_conn, ch) = self.channel();
         self.rt.block_on(async {

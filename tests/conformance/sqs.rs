@@ -256,6 +256,66 @@ impl Fixture for Sqs {
         (pair.origin.clone(), pair)
     }
 
+    fn bulk_size(&self) -> usize {
+        60
+    }
+
+    fn kill_points(&self) -> usize {
+        2
+    }
+
+    fn slow_rate(&self) -> u32 {
+        10
+    }
+
+    fn settle(&self, pair: &Pair) {
+        // Messages a killed run received come back when their visibility timeout ends.
+        for name in [&pair.dlq, &pair.origin] {
+            let url = self.url(name);
+            common::wait_for(
+                "in-flight messages to come back",
+                Duration::from_secs(180),
+                || {
+                    let out = self
+                        .rt
+                        .block_on(
+                            self.client
+                                .get_queue_attributes()
+                                .queue_url(&url)
+                                .attribute_names(
+                                    QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                                )
+                                .send(),
+                        )
+                        .ok()?;
+                    let n: u64 = out
+                        .attributes()?
+                        .get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?
+                        .parse()
+                        .ok()?;
+                    (n == 0).then_some(())
+                },
+            );
+        }
+    }
+
+    fn relay_target(&self) -> Option<String> {
+        Some(
+            common::sqs_endpoint()
+                .trim_start_matches("http://")
+                .to_owned(),
+        )
+    }
+
+    fn args_via(&self, port: u16) -> Vec<String> {
+        vec![
+            "-b".into(),
+            "sqs://us-east-1".into(),
+            "--endpoint-url".into(),
+            format!("http://127.0.0.1:{port}"),
+        ]
+    }
+
     fn cleanup(&self, pair: &Pair) {
         for name in [&pair.dlq, &pair.origin] {
             if let Ok(out) = self
