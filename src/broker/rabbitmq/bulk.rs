@@ -103,10 +103,9 @@ pub async fn redrive(
     sel: &Selection,
     ctx: &BulkContext,
 ) -> Result<BulkReport> {
-    if !sel.is_everything() {
-        rmq.check_returnable(queue, "re-drive selected messages of")
-            .await?;
-    }
+    let quorum = rmq
+        .check_returnable(queue, "re-drive selected messages of", !sel.is_everything())
+        .await?;
     if let Some(to) = &opts.to {
         rmq.require_queue(to).await?;
     }
@@ -123,7 +122,7 @@ pub async fn redrive(
     } else {
         Mode::Get
     };
-    let mut reader = Reader::new(read_ch.clone(), queue, mode, WINDOW, count);
+    let mut reader = Reader::new(read_ch.clone(), queue, mode, WINDOW, count).ordered_return(quorum);
     let mut report = BulkReport::default();
     let mut inflight: FuturesOrdered<Pending<InFlight>> = FuturesOrdered::new();
     let mut acks: Acks = FuturesUnordered::new();
@@ -164,7 +163,7 @@ pub async fn redrive(
             Decision::Leave => Some(()),
         };
         if keep.is_some() {
-            hold(&mut reader, &mut report).await;
+            hold(&mut reader, d.delivery_tag, &mut report).await;
             continue;
         }
         let origin = match (&opts.to, origin) {
@@ -178,7 +177,7 @@ pub async fn redrive(
                     &m.id,
                     "no origin recorded (no x-death or x-first-death-exchange header): pass --to QUEUE",
                 );
-                hold(&mut reader, &mut report).await;
+                hold(&mut reader, d.delivery_tag, &mut report).await;
                 continue;
             }
         };
@@ -199,7 +198,7 @@ pub async fn redrive(
                         origin.exchange
                     ),
                 );
-                hold(&mut reader, &mut report).await;
+                hold(&mut reader, d.delivery_tag, &mut report).await;
                 continue;
             }
         }
@@ -252,6 +251,11 @@ pub async fn redrive(
     }
     let _ = pub_ch.close(200, "re-drive done").await;
     // Everything not acked goes back, in its place.
+    if let Err(e) = reader.finish().await {
+        report
+            .stopped_by
+            .get_or_insert_with(|| format!("giving back the other messages: {e}"));
+    }
     let _ = read_ch.close(200, "re-drive done").await;
     Ok(report)
 }
@@ -263,8 +267,8 @@ fn redrive_count(m: &Message) -> String {
     }
 }
 
-async fn hold(reader: &mut Reader, report: &mut BulkReport) {
-    if let Err(e) = reader.hold().await {
+async fn hold(reader: &mut Reader, tag: u64, report: &mut BulkReport) {
+    if let Err(e) = reader.hold(tag).await {
         report
             .stopped_by
             .get_or_insert_with(|| format!("connection lost: {e}"));
@@ -290,14 +294,14 @@ async fn settle(
                     f.dest, ret.reply_code, ret.reply_text
                 ),
             );
-            hold(reader, report).await;
+            hold(reader, f.tag, report).await;
         }
         Ok(Confirmation::Nack(None)) => {
             report.fail(
                 f.id,
                 format!("{} refused the copy (nack: full with overflow reject-publish, or unavailable); the message stays", f.dest),
             );
-            hold(reader, report).await;
+            hold(reader, f.tag, report).await;
         }
         Err(e) => {
             report.fail(
@@ -337,10 +341,9 @@ pub async fn purge(
         ctx.tick(report.done);
         return Ok(report);
     }
-    if !sel.is_everything() {
-        rmq.check_returnable(queue, "purge selected messages of")
-            .await?;
-    }
+    let quorum = rmq
+        .check_returnable(queue, "purge selected messages of", !sel.is_everything())
+        .await?;
     let ch = rmq.channel(&op).await?;
     let count = rmq.ready_count(&ch, queue).await?;
     let mode = if sel.is_everything() {
@@ -348,7 +351,7 @@ pub async fn purge(
     } else {
         Mode::Get
     };
-    let mut reader = Reader::new(ch.clone(), queue, mode, WINDOW, count);
+    let mut reader = Reader::new(ch.clone(), queue, mode, WINDOW, count).ordered_return(quorum);
     let mut batch: Vec<(u64, Message)> = Vec::new();
     let mut acks: Acks = FuturesUnordered::new();
     let mut failure: Option<anyhow::Error> = None;
@@ -372,9 +375,9 @@ pub async fn purge(
             Decision::Take => batch.push((d.delivery_tag, m)),
             Decision::Skip(_) => {
                 report.skipped += 1;
-                hold(&mut reader, &mut report).await;
+                hold(&mut reader, d.delivery_tag, &mut report).await;
             }
-            Decision::Leave => hold(&mut reader, &mut report).await,
+            Decision::Leave => hold(&mut reader, d.delivery_tag, &mut report).await,
         }
         if batch.len() >= PURGE_BATCH {
             if let Err(e) = flush(&ch, &mut batch, &mut acks, ctx) {
@@ -390,6 +393,11 @@ pub async fn purge(
     }
     while let Some(a) = acks.next().await {
         count_acked(&mut report, ctx, a);
+    }
+    if let Err(e) = reader.finish().await {
+        report
+            .stopped_by
+            .get_or_insert_with(|| format!("giving back the other messages: {e}"));
     }
     let _ = ch.close(200, "purge done").await;
     if let Some(e) = failure {

@@ -171,17 +171,19 @@ impl RabbitMq {
     /// removal or return) and a quorum queue with a delivery limit (a
     /// returned message counts as a delivery and may be dead-lettered or
     /// dropped). Without the management API it cannot tell and says so.
-    async fn check_returnable(&self, queue: &str, what: &str) -> Result<()> {
+    /// Only a stream is refused when `refuse` is false. Says whether the
+    /// queue is a quorum queue.
+    async fn check_returnable(&self, queue: &str, what: &str, refuse: bool) -> Result<bool> {
         let stats = match self.admin.queue(queue).await {
             Ok(Some(s)) => s,
-            Ok(None) => return Ok(()),
+            Ok(None) => return Ok(false),
             Err(e) => {
                 if !self.warned.swap(true, std::sync::atomic::Ordering::SeqCst) {
                     eprintln!(
                         "dlq: warning: cannot check the type of queue '{queue}' ({e:#}); assuming a classic queue"
                     );
                 }
-                return Ok(());
+                return Ok(false);
             }
         };
         if stats.kind == "stream" {
@@ -189,7 +191,7 @@ impl RabbitMq {
                 "{NAME}: '{queue}' is a stream: dlq reads and removes messages of classic and quorum queues only; {what} is not supported on streams"
             )));
         }
-        if stats.kind == "quorum" {
+        if stats.kind == "quorum" && refuse {
             let limit = stats
                 .delivery_limit
                 .or(if self.admin.server_major().await >= 4 {
@@ -203,7 +205,7 @@ impl RabbitMq {
                 )));
             }
         }
-        Ok(())
+        Ok(stats.kind == "quorum")
     }
 }
 
@@ -214,7 +216,19 @@ impl Broker for RabbitMq {
     }
 
     async fn queues(&self) -> Result<Vec<QueueInfo>> {
-        let topo = self.admin.topology().await?;
+        let mut topo = self.admin.topology().await?;
+        // The API has no figures yet for a queue declared a moment ago.
+        if topo.queues.iter().any(|q| q.messages.is_none()) {
+            if let Ok(ch) = self.conn.create_channel().await {
+                for q in topo.queues.iter_mut().filter(|q| q.messages.is_none()) {
+                    match self.ready_count(&ch, &q.name).await {
+                        Ok(n) => q.messages = Some(n),
+                        Err(_) => break,
+                    }
+                }
+                let _ = ch.close(200, "depths").await;
+            }
+        }
         let sources = topo.sources();
         Ok(topo
             .queues
@@ -255,17 +269,19 @@ impl Broker for RabbitMq {
         _opts: &ReadOptions,
         visit: &mut Visitor<'_>,
     ) -> Result<()> {
-        self.check_returnable(queue, "read").await?;
+        let quorum = self.check_returnable(queue, "read", true).await?;
         let op = format!("reading queue '{queue}'");
         let ch = self.channel(&op).await?;
         let count = self.ready_count(&ch, queue).await?;
-        let mut reader = Reader::new(ch.clone(), queue, Mode::Get, WINDOW / 4, count);
+        let mut reader =
+            Reader::new(ch.clone(), queue, Mode::Get, WINDOW / 4, count).ordered_return(quorum);
         let outcome: Result<()> = async {
             while let Some(d) = reader
                 .next()
                 .await
                 .map_err(|e| amqp_error(&self.vhost, queue, &op, e))?
             {
+                reader.hold(d.delivery_tag).await.map_err(|e| amqp_error(&self.vhost, queue, &op, e))?;
                 let (m, _) = convert::message(queue, &d);
                 if visit(m)? == Flow::Stop {
                     break;
@@ -274,10 +290,10 @@ impl Broker for RabbitMq {
             Ok(())
         }
         .await;
-        // Closing the channel gives every message back, in its place.
-        let closed = ch.close(200, "browse done").await;
+        let given_back = reader.finish().await;
+        let _ = ch.close(200, "browse done").await;
         outcome?;
-        closed.map_err(|e| broker(NAME, format!("giving back the messages of '{queue}'"), e))
+        given_back.map_err(|e| broker(NAME, format!("giving back the messages of '{queue}'"), e))
     }
 
     async fn redrive(
