@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use async_nats::jetstream::context::AccountErrorKind;
+use async_nats::jetstream::context::RequestErrorKind;
+use serde_json::{json, Value};
 use async_nats::{ConnectErrorKind, ConnectOptions, ServerAddr};
 
 use super::{Nats, NAME};
@@ -149,31 +150,28 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
         .timeout(timeout)
         .max_ack_inflight(8192)
         .build(client.clone());
-    match tokio::time::timeout(timeout, js.query_account()).await {
-        Err(_) => {
-            return Err(broker(
-                NAME,
-                format!("asking {shown} for JetStream account info"),
-                format!("no answer within {}", show(timeout)),
-            ))
-        }
-        Ok(Err(e)) => {
-            let why = match e.kind() {
-                AccountErrorKind::JetStreamUnavailable => {
-                    "JetStream is not enabled on this server (start nats-server with -js, or enable JetStream for the account)".to_string()
-                }
-                AccountErrorKind::JetStream(err) if err.error_code().0 == 10039 => {
-                    "JetStream is not enabled for this account".to_string()
-                }
-                AccountErrorKind::TimedOut => format!(
-                    "no answer within {} (JetStream disabled, or no permission to use $JS.API)",
-                    show(timeout)
-                ),
-                _ => e.to_string(),
-            };
-            return Err(broker(NAME, format!("using JetStream on {shown}"), why));
-        }
-        Ok(Ok(_)) => {}
+    let asked = tokio::time::timeout(timeout, js.request::<_, _, Value>("INFO", &json!({}))).await;
+    let not_enabled = "JetStream is not enabled on this server or account (start nats-server with -js)";
+    let why = match asked {
+        Err(_) => Some(format!("no answer within {}", show(timeout))),
+        Ok(Err(e)) => Some(match e.kind() {
+            RequestErrorKind::NoResponders => not_enabled.to_string(),
+            RequestErrorKind::TimedOut => format!(
+                "no answer within {} (JetStream disabled, or no permission to use $JS.API)",
+                show(timeout)
+            ),
+            _ => e.to_string(),
+        }),
+        Ok(Ok(reply)) => reply.get("error").map(|err| {
+            if err["err_code"].as_u64() == Some(10039) || err["code"].as_u64() == Some(503) {
+                not_enabled.to_string()
+            } else {
+                err["description"].as_str().unwrap_or("error").to_string()
+            }
+        }),
+    };
+    if let Some(why) = why {
+        return Err(broker(NAME, format!("using JetStream on {shown}"), why));
     }
     Ok(Nats {
         client,
