@@ -62,10 +62,28 @@ pub async fn messages(js: &jetstream::Context, name: &str) -> Vec<(u64, String, 
     if state.messages == 0 {
         return out;
     }
+    use base64::Engine as _;
+    let b64 = |v: &serde_json::Value| base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or("")).unwrap();
     for seq in state.first_sequence..=state.last_sequence {
-        if let Ok(m) = s.get_raw_message(seq).await {
-            out.push((m.sequence, m.subject.to_string(), m.headers, m.payload.to_vec()));
+        let reply: serde_json::Value = js
+            .request(format!("STREAM.MSG.GET.{name}"), &serde_json::json!({"seq": seq}))
+            .await
+            .unwrap();
+        let m = &reply["message"];
+        if m.is_null() {
+            continue;
         }
+        // The client's raw-get parser keeps one value per header; parse here.
+        let mut headers = HeaderMap::new();
+        if m["hdrs"].is_string() {
+            let block = String::from_utf8(b64(&m["hdrs"])).unwrap();
+            for line in block.split("\r\n").skip(1) {
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.append(k.trim(), v.trim());
+                }
+            }
+        }
+        out.push((seq, m["subject"].as_str().unwrap().to_string(), headers, b64(&m["data"])));
     }
     out
 }

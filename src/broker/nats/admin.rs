@@ -17,7 +17,7 @@ use futures::stream::TryStreamExt;
 use serde_json::{json, Map, Value};
 
 use super::convert::{self, header};
-use super::rows::get_seq;
+use super::rows::{get_seq, raw_get};
 use super::subjects;
 use super::{is_not_found, Nats, NAME};
 use crate::broker::message::rfc3339;
@@ -112,7 +112,7 @@ async fn copy_source(
         .get_stream_no_info(name)
         .await
         .map_err(|e| broker(NAME, format!("opening stream '{name}'"), e))?;
-    let first = get_seq(&handle, name, info.config.allow_direct, info.state.first_sequence).await?;
+    let first = get_seq(&nats.js, &handle, name, info.config.allow_direct, info.state.first_sequence).await?;
     let Some(m) = first else { return Ok(None) };
     if let Some(s) = header(&m.headers, "Nats-Stream").filter(|s| s != name) {
         return Ok(Some(s.to_owned()));
@@ -235,16 +235,10 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
                 } else {
                     ci.config.filter_subject.clone()
                 };
-                match stream
-                    .raw_message_builder()
-                    .sequence(ci.ack_floor.stream_sequence + 1)
-                    .next_by_subject(filter)
-                    .send()
+                raw_get(&nats.js, &stream_name, ci.ack_floor.stream_sequence + 1, Some(&filter))
                     .await
-                {
-                    Ok(m) => Some(convert::from_nanos(m.time.unix_timestamp_nanos())),
-                    Err(_) => None,
-                }
+                    .ok()
+                    .map(|m| convert::from_nanos(m.time_nanos))
             } else {
                 None
             };

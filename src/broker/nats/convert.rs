@@ -99,6 +99,24 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|v| v.as_str())
 }
 
+/// A stored NATS header block (`NATS/1.0` line, then `Name: value` lines),
+/// repeated names kept in order.
+pub fn parse_header_block(block: &[u8]) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    let text = String::from_utf8_lossy(block);
+    for line in text.split("\r\n").skip(1) {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let (Ok(n), Ok(v)) = (
+            name.trim().parse::<async_nats::HeaderName>(),
+            value.trim().parse::<async_nats::HeaderValue>(),
+        ) else {
+            continue;
+        };
+        out.append(n, v);
+    }
+    out
+}
+
 /// Nanoseconds since the epoch as a time.
 pub fn from_nanos(nanos: i128) -> SystemTime {
     if nanos >= 0 {
@@ -150,6 +168,14 @@ mod tests {
         assert_eq!(header(&s, "Nats-Subject"), Some("orders.new"));
         assert!(header(&s, "Nats-Stream").is_none());
         assert_eq!(header(&s, "x"), Some("1"));
+    }
+
+    #[test]
+    fn header_blocks_keep_repeats() {
+        let h = parse_header_block(b"NATS/1.0\r\ntag: a\r\ntag: b\r\nx:1\r\n\r\n");
+        let tags: Vec<&str> = h.get_all("tag").map(|v| v.as_str()).collect();
+        assert_eq!(tags, ["a", "b"]);
+        assert_eq!(header(&h, "x"), Some("1"));
     }
 
     #[test]

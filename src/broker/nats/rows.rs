@@ -18,7 +18,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use anyhow::Result;
-use async_nats::jetstream::stream::{DirectGetErrorKind, RawMessageErrorKind, Stream};
+use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
+use base64::Engine as _;
 use async_nats::jetstream::{self, message::StreamMessage};
 use async_nats::HeaderMap;
 use futures::future::BoxFuture;
@@ -68,23 +69,16 @@ pub(super) struct Stored {
 }
 
 impl Stored {
-    fn from_raw(m: StreamMessage) -> Self {
+    fn from_direct(m: StreamMessage) -> Self {
         Stored {
             seq: m.sequence,
             subject: m.subject.to_string(),
-            headers: m.headers,
+            headers: convert::strip_direct_get(&m.headers),
             payload: m.payload.to_vec(),
             time_nanos: m.time.unix_timestamp_nanos(),
         }
     }
 
-    fn from_direct(m: StreamMessage) -> Self {
-        let headers = convert::strip_direct_get(&m.headers);
-        Stored {
-            headers,
-            ..Stored::from_raw(m)
-        }
-    }
 }
 
 /// Reads one stream by sequence; shared by the tasks of a window.
@@ -117,7 +111,7 @@ impl Getter {
 
     /// The message at `seq`, None when there is none.
     pub async fn get(&self, seq: u64) -> Result<Option<Stored>> {
-        get_seq(&self.stream, &self.name, self.direct, seq).await
+        get_seq(&self.js, &self.stream, &self.name, self.direct, seq).await
     }
 
     /// The sequence of the first message at or after `seq`.
@@ -137,16 +131,9 @@ impl Getter {
                 Err(e) => Err(broker(NAME, op(), e)),
             }
         } else {
-            match self
-                .stream
-                .raw_message_builder()
-                .sequence(seq)
-                .next_by_subject(">")
-                .send()
-                .await
-            {
-                Ok(m) => Ok(Some(m.sequence)),
-                Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
+            match raw_get(&self.js, &self.name, seq, Some(">")).await {
+                Ok(m) => Ok(Some(m.seq)),
+                Err(RawGetError::NoMessage) => Ok(None),
                 Err(e) => Err(broker(NAME, op(), e)),
             }
         }
@@ -315,7 +302,13 @@ impl Getter {
 }
 
 /// The message at `seq` of `stream`, None when there is none.
-pub(super) async fn get_seq(stream: &Stream<()>, name: &str, direct: bool, seq: u64) -> Result<Option<Stored>> {
+pub(super) async fn get_seq(
+    js: &jetstream::Context,
+    stream: &Stream<()>,
+    name: &str,
+    direct: bool,
+    seq: u64,
+) -> Result<Option<Stored>> {
     let op = || format!("reading stream '{name}' at sequence {seq}");
     if direct {
         match stream.direct_get(seq).await {
@@ -324,9 +317,9 @@ pub(super) async fn get_seq(stream: &Stream<()>, name: &str, direct: bool, seq: 
             Err(e) => Err(broker(NAME, op(), e)),
         }
     } else {
-        match stream.get_raw_message(seq).await {
-            Ok(m) => Ok(Some(Stored::from_raw(m))),
-            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
+        match raw_get(js, name, seq, None).await {
+            Ok(m) => Ok(Some(m)),
+            Err(RawGetError::NoMessage) => Ok(None),
             Err(e) => Err(broker(NAME, op(), e)),
         }
     }
@@ -334,20 +327,14 @@ pub(super) async fn get_seq(stream: &Stream<()>, name: &str, direct: bool, seq: 
 
 /// The original message an advisory points at; None when it or its stream is gone.
 async fn get_original(js: &jetstream::Context, stream: &str, seq: u64) -> Result<Option<Stored>> {
-    let Ok(handle) = js.get_stream_no_info(stream).await else {
-        return Ok(None);
-    };
-    match handle.get_raw_message(seq).await {
-        Ok(m) => Ok(Some(Stored::from_raw(m))),
-        Err(e) => match e.kind() {
-            RawMessageErrorKind::NoMessageFound => Ok(None),
-            RawMessageErrorKind::JetStream(err) if super::is_not_found(&err) => Ok(None),
-            _ => Err(broker(
-                NAME,
-                format!("reading the original message {stream} #{seq}"),
-                e,
-            )),
-        },
+    match raw_get(js, stream, seq, None).await {
+        Ok(m) => Ok(Some(m)),
+        Err(RawGetError::NoMessage | RawGetError::NoStream) => Ok(None),
+        Err(e) => Err(broker(
+            NAME,
+            format!("reading the original message {stream} #{seq}"),
+            e,
+        )),
     }
 }
 
@@ -446,4 +433,69 @@ impl Rows {
 fn window_for(bytes: u64, messages: u64) -> usize {
     let avg = bytes / messages.max(1);
     ((4 << 20) / avg.max(1)).clamp(8, MAX_WINDOW as u64) as usize
+}
+
+/// Why a STREAM.MSG.GET found nothing or failed.
+#[derive(Debug)]
+pub(super) enum RawGetError {
+    NoMessage,
+    NoStream,
+    Other(String),
+}
+
+impl std::fmt::Display for RawGetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RawGetError::NoMessage => f.write_str("no message found"),
+            RawGetError::NoStream => f.write_str("stream not found"),
+            RawGetError::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+/// STREAM.MSG.GET by sequence (or the next message at or after it on
+/// `next`), parsed here: the client's own parser keeps only the last value of
+/// a repeated header.
+pub(super) async fn raw_get(
+    js: &jetstream::Context,
+    stream: &str,
+    seq: u64,
+    next: Option<&str>,
+) -> Result<Stored, RawGetError> {
+    let request = match next {
+        Some(filter) => json!({"seq": seq, "next_by_subj": filter}),
+        None => json!({"seq": seq}),
+    };
+    let reply: Value = js
+        .request(format!("STREAM.MSG.GET.{stream}"), &request)
+        .await
+        .map_err(|e| RawGetError::Other(e.to_string()))?;
+    if let Some(err) = reply.get("error") {
+        return Err(match err["err_code"].as_u64() {
+            Some(10037) => RawGetError::NoMessage,
+            Some(10059) => RawGetError::NoStream,
+            _ => RawGetError::Other(err["description"].as_str().unwrap_or("error").to_owned()),
+        });
+    }
+    let m = &reply["message"];
+    let b64 = |v: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or(""))
+            .map_err(|e| RawGetError::Other(format!("bad base64 from the server: {e}")))
+    };
+    let headers = match m.get("hdrs") {
+        Some(Value::String(_)) => convert::parse_header_block(&b64(&m["hdrs"])?),
+        _ => HeaderMap::new(),
+    };
+    let time = m["time"].as_str().and_then(convert::parse_time).unwrap_or(std::time::UNIX_EPOCH);
+    Ok(Stored {
+        seq: m["seq"].as_u64().unwrap_or(seq),
+        subject: m["subject"].as_str().unwrap_or_default().to_owned(),
+        headers,
+        payload: b64(&m["data"])?,
+        time_nanos: time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0),
+    })
 }
