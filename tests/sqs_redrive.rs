@@ -38,17 +38,23 @@ fn retry_one_and_retry_all_keep_bodies_and_attributes() {
     let r = run(m.dlq().args(["retry-all", &dlq_name]));
     assert_eq!(r.code, 2, "{r:?}");
     // A dry run changes nothing and names the source.
-    let r = run(m.dlq().args(["retry-all", &dlq_name, "--dry-run", "-o", "json"]));
+    let r = run(m
+        .dlq()
+        .args(["retry-all", &dlq_name, "--dry-run", "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["plan"][0]["to"], src_name.as_str());
-    wait_for("DLQ visible again", Duration::from_secs(10), || (m.counts(&dlq) == (4, 0)).then_some(()));
+    wait_for("DLQ visible again", Duration::from_secs(10), || {
+        (m.counts(&dlq) == (4, 0)).then_some(())
+    });
 
     let listed = run(m.dlq().args(["list", &dlq_name, "-o", "json"])).json();
     let first = listed[0]["id"].as_str().unwrap().to_owned();
     let r = run(m.dlq().args(["retry", &dlq_name, &first, "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["moved"], 1);
-    let r = run(m.dlq().args(["retry-all", &dlq_name, "--yes", "-o", "json"]));
+    let r = run(m
+        .dlq()
+        .args(["retry-all", &dlq_name, "--yes", "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["moved"], 3);
     assert_eq!(m.counts(&dlq), (0, 0));
@@ -82,7 +88,9 @@ fn fifo_groups_and_order_survive_retry_all() {
             m.send(&dlq, &format!("{g}-{i}"), &[], Some(g));
         }
     }
-    let r = run(m.dlq().args(["retry-all", &dlq_name, "--yes", "-o", "json"]));
+    let r = run(m
+        .dlq()
+        .args(["retry-all", &dlq_name, "--yes", "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["moved"], 12);
     let mut per_group: HashMap<String, Vec<String>> = HashMap::new();
@@ -125,7 +133,9 @@ fn no_single_source_needs_to_and_missing_target_moves_nothing() {
     assert!(r.stderr.contains("--to"), "{r:?}");
     assert_eq!(m.counts(&dlq), (3, 0));
 
-    let r = run(m.dlq().args(["retry-all", &name, "--yes", "--to", "no-such-queue-xyz"]));
+    let r = run(m
+        .dlq()
+        .args(["retry-all", &name, "--yes", "--to", "no-such-queue-xyz"]));
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("not found"), "{r:?}");
     assert_eq!(m.counts(&dlq), (3, 0));
@@ -142,14 +152,28 @@ fn per_message_failures_leave_the_message_and_exit_3() {
     m.send(&dlq, "fine", &[], None);
     // Ten attributes already: the re-drive counter would make eleven.
     let names: Vec<String> = (0..10).map(|i| format!("h{i}")).collect();
-    let full: Vec<(&str, &str, &[u8])> = names.iter().map(|n| (n.as_str(), "String", &b"v"[..])).collect();
+    let full: Vec<(&str, &str, &[u8])> = names
+        .iter()
+        .map(|n| (n.as_str(), "String", &b"v"[..]))
+        .collect();
     let stuck = m.send(&dlq, "ten attributes", &full, None);
-    let r = run(m.dlq().args(["retry-all", &dlq_name, "--to", &target_name, "--yes", "-o", "json"]));
+    let r = run(m.dlq().args([
+        "retry-all",
+        &dlq_name,
+        "--to",
+        &target_name,
+        "--yes",
+        "-o",
+        "json",
+    ]));
     assert_eq!(r.code, 3, "{r:?}");
     let v = r.json();
     assert_eq!(v["moved"], 1);
     assert_eq!(v["failures"][0]["id"], stuck.as_str());
-    assert!(v["failures"][0]["error"].as_str().unwrap().contains("at most 10"));
+    assert!(v["failures"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("at most 10"));
     // The failed one is visible again on the DLQ at once.
     assert_eq!(m.counts(&dlq), (1, 0));
     assert_eq!(m.counts(&target), (1, 0));
@@ -169,25 +193,44 @@ fn target_deleted_midway_loses_nothing_still_on_the_dlq() {
     }
     let child = m
         .dlq()
-        .args(["retry-all", &dlq_name, "--to", &target_name, "--yes", "--rate", "10", "-o", "json"])
+        .args([
+            "retry-all",
+            &dlq_name,
+            "--to",
+            &target_name,
+            "--yes",
+            "--rate",
+            "10",
+            "-o",
+            "json",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("some moved", Duration::from_secs(30), || (m.counts(&target).0 >= 5).then_some(()));
+    wait_for("some moved", Duration::from_secs(30), || {
+        (m.counts(&target).0 >= 5).then_some(())
+    });
     m.delete_queue(&target);
     let out = child.wait_with_output().unwrap();
     let code = out.status.code().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(code, 3, "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        code,
+        3,
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let moved = v["moved"].as_u64().unwrap();
     assert!(v["failed"].as_u64().unwrap() >= 1);
     assert!(!v["failures"].as_array().unwrap().is_empty());
     // Everything not moved is still on the DLQ (visible again at once).
-    wait_for("the rest visible on the DLQ", Duration::from_secs(20), || {
-        (m.counts(&dlq).0 + moved == 40).then_some(())
-    });
+    wait_for(
+        "the rest visible on the DLQ",
+        Duration::from_secs(20),
+        || (m.counts(&dlq).0 + moved == 40).then_some(()),
+    );
     m.delete_queue(&dlq);
 }
 
@@ -205,18 +248,30 @@ fn sigkill_mid_retry_all_loses_nothing() {
     let mut child = m
         .dlq()
         .env("DLQ_SQS_VISIBILITY_TIMEOUT", "3")
-        .args(["retry-all", &dlq_name, "--to", &target_name, "--yes", "--rate", "20"])
+        .args([
+            "retry-all",
+            &dlq_name,
+            "--to",
+            &target_name,
+            "--yes",
+            "--rate",
+            "20",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("some moved", Duration::from_secs(30), || (m.counts(&target).0 >= 5).then_some(()));
+    wait_for("some moved", Duration::from_secs(30), || {
+        (m.counts(&target).0 >= 5).then_some(())
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     // In-flight messages come back after the (short) visibility timeout.
-    wait_for("in-flight messages to reappear", Duration::from_secs(30), || {
-        (m.counts(&dlq).1 == 0).then_some(())
-    });
+    wait_for(
+        "in-flight messages to reappear",
+        Duration::from_secs(30),
+        || (m.counts(&dlq).1 == 0).then_some(()),
+    );
     let mut found: HashSet<String> = HashSet::new();
     for q in [&dlq, &target] {
         for msg in m.take_all(q) {

@@ -77,17 +77,25 @@ impl Moto {
                 .send()
                 .await
                 .unwrap();
-            out.attributes().and_then(|a| a.get(&name)).cloned().unwrap_or_default()
+            out.attributes()
+                .and_then(|a| a.get(&name))
+                .cloned()
+                .unwrap_or_default()
         })
     }
 
     /// (visible, in flight).
     pub fn counts(&self, url: &str) -> (u64, u64) {
         (
-            self.attr(url, QueueAttributeName::ApproximateNumberOfMessages).parse().unwrap(),
-            self.attr(url, QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            self.attr(url, QueueAttributeName::ApproximateNumberOfMessages)
                 .parse()
                 .unwrap(),
+            self.attr(
+                url,
+                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            )
+            .parse()
+            .unwrap(),
         )
     }
 
@@ -177,7 +185,10 @@ impl Moto {
             }
             for m in batch {
                 let m_id = m.message_id().map(str::to_owned);
-                if !out.iter().any(|o| o.message_id().map(str::to_owned) == m_id) {
+                if !out
+                    .iter()
+                    .any(|o| o.message_id().map(str::to_owned) == m_id)
+                {
                     out.push(m);
                 }
             }

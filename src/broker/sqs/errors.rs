@@ -6,7 +6,8 @@
 //! connection refused) say which endpoint could not be reached. Every error
 //! here is a broker error (exit 4).
 
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 
 use crate::exit::broker;
 
@@ -20,41 +21,61 @@ pub fn is_not_found(code: &str) -> bool {
     )
 }
 
-/// The service's code and message, when the error came from the service.
-pub fn code_and_message<E: ProvideErrorMetadata, R>(
-    err: &SdkError<E, R>,
+/// The service's code and message, when the error came from the service
+/// and carries a code.
+pub fn code_and_message<E: ProvideErrorMetadata>(
+    err: &SdkError<E, HttpResponse>,
 ) -> Option<(String, String)> {
     match err {
         SdkError::ServiceError(e) => {
-            let e = e.err();
-            Some((
-                e.code().unwrap_or("Unknown").to_owned(),
-                e.message().unwrap_or("").to_owned(),
-            ))
+            let code = e.err().code()?;
+            Some((code.to_owned(), e.err().message().unwrap_or("").to_owned()))
         }
         _ => None,
     }
 }
 
 /// One line for an SDK error, without the operation.
-pub fn describe<E, R>(err: &SdkError<E, R>) -> String
+pub fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     if let Some((code, message)) = code_and_message(err) {
         return explain(&code, &message);
     }
     match err {
+        SdkError::ServiceError(e) => format!(
+            "the endpoint answered HTTP {} without an SQS error code (is it an SQS endpoint?)",
+            e.raw().status().as_u16()
+        ),
         SdkError::TimeoutError(_) => {
             "no answer within the timeout (is the endpoint reachable? see --timeout, --endpoint-url)".into()
         }
         SdkError::DispatchFailure(_) => format!(
             "cannot reach the endpoint ({}); check the region and --endpoint-url",
-            one_line(&DisplayErrorContext(err).to_string())
+            chain(err)
         ),
-        _ => one_line(&DisplayErrorContext(err).to_string()),
+        SdkError::ResponseError(e) => format!(
+            "the endpoint's answer is not an SQS response (HTTP {}); is it an SQS endpoint?",
+            e.raw().status().as_u16()
+        ),
+        _ => chain(err),
     }
+}
+
+/// An error and its sources on one line, each cause once, without the
+/// SDK's debug dump.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let text = one_line(&e.to_string());
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
 }
 
 /// A service error code and message in the operator's words.
@@ -84,10 +105,9 @@ pub fn explain(code: &str, message: &str) -> String {
 }
 
 /// A broker error (exit 4): "sqs: OPERATION: what went wrong".
-pub fn fail<E, R>(operation: &str, err: SdkError<E, R>) -> anyhow::Error
+pub fn fail<E>(operation: &str, err: SdkError<E, HttpResponse>) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     broker(NAME, operation, describe(&err))
 }

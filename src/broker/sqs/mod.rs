@@ -164,11 +164,16 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         match tokio::time::timeout(timeout, provider.provide_credentials()).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
+                let why = errors::chain(&e);
+                let why = if why.contains("no credentials found in chain") {
+                    "none found in the environment, the AWS profile, web identity, ECS or instance metadata".to_owned()
+                } else {
+                    why
+                };
                 return Err(broker_msg(format!(
-                    "sqs: loading AWS credentials: none found ({}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
-                     AWS_PROFILE, or run where an instance role is available",
-                    errors::one_line(&aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())
-                )))
+                    "sqs: loading AWS credentials: {why}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                     AWS_PROFILE (or the profile's aws_profile), or run where an instance role is available"
+                )));
             }
             Err(_) => {
                 return Err(broker_msg(format!(

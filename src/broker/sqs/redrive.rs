@@ -464,14 +464,18 @@ pub async fn native(
         Err(e) => {
             let unsupported = match super::errors::code_and_message(&e) {
                 Some((code, _)) => !is_known_refusal(&code),
-                None => matches!(&e, aws_sdk_sqs::error::SdkError::ResponseError(_)),
+                None => matches!(
+                    &e,
+                    aws_sdk_sqs::error::SdkError::ResponseError(_)
+                        | aws_sdk_sqs::error::SdkError::ServiceError(_)
+                ),
             };
             if unsupported {
                 return Err(broker(
                     NAME,
                     format!("moving {} server-side", dlq.name),
                     format!(
-                        "this endpoint does not support StartMessageMoveTask ({}); run without --native",
+                        "this endpoint does not support StartMessageMoveTask; run without --native (it answered: {})",
                         describe(&e)
                     ),
                 ));
