@@ -64,7 +64,7 @@ impl Cursor {
 
     /// Moves the cursor to `offset` (a full purge), dropping what is below.
     pub fn advance_to(&mut self, offset: i64) {
-        if self.committed.map_or(true, |c| c < offset) {
+        if self.committed.is_none_or(|c| c < offset) {
             self.committed = Some(offset);
             self.handled = self.handled.split_off(&offset);
         }
