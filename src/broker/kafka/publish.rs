@@ -28,6 +28,8 @@ pub async fn publish(
     input: &mut dyn MessageInput,
     ctx: &BulkContext,
 ) -> Result<BulkReport> {
+    // First, so that its producer ID is fetched while the topic is checked.
+    let producer = blocking(|| kafka.producer())?;
     let partitions = blocking(|| {
         let c = kafka.consumer("dlq")?;
         kafka.partitions(&c, topic)
@@ -40,7 +42,6 @@ pub async fn publish(
             )));
         }
     }
-    let producer = blocking(|| kafka.producer())?;
     let mut report = BulkReport::default();
     let mut inflight = FuturesUnordered::new();
     let mut line = 0usize;

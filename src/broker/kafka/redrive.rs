@@ -168,9 +168,10 @@ pub async fn redrive(
     ctx: &BulkContext,
 ) -> Result<BulkReport> {
     let group = cursor_group(topic, &opts.read);
+    // First, so that its producer ID is fetched while the cursor is read.
+    let producer = blocking(|| kafka.producer())?;
     let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
     let lookup = blocking(|| kafka.consumer(&group))?;
-    let producer = blocking(|| kafka.producer())?;
     let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
     let mut rx = browse::spawn(kafka, reader, plan);
     let mut topics = Topics {
