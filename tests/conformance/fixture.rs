@@ -121,6 +121,12 @@ pub trait Fixture {
         self.args()
     }
 
+    /// Checks this broker's test server cannot pass, with why: a gap of the
+    /// server (listed in the README), never of dlq.
+    fn server_gaps(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+
     /// A target name that does not exist.
     fn missing_target(&self) -> String {
         super::common::unique("no-such-target")

@@ -240,6 +240,15 @@ impl Fixture for Kafka {
         (group, pair)
     }
 
+    fn server_gaps(&self) -> Vec<(&'static str, &'static str)> {
+        const METADATA: &str = "tansu 0.6.0 drops offset-commit metadata, where dlq records messages handled out of order";
+        vec![
+            ("retry_one_moves_only_that_one", METADATA),
+            ("filtered_purge_keeps_the_rest", METADATA),
+            ("max_redrives_skips", METADATA),
+        ]
+    }
+
     fn cleanup(&self, pair: &Pair) {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)
