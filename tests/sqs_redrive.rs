@@ -283,3 +283,19 @@ fn sigkill_mid_retry_all_loses_nothing() {
     m.delete_queue(&dlq);
     m.delete_queue(&target);
 }
+
+#[test]
+fn native_move_is_refused_clearly_where_the_endpoint_lacks_it() {
+    let m = Moto::new();
+    let (_, src, dlq_name, dlq) = m.pair("sqs-native", false);
+    m.send(&dlq, "n", &[], None);
+    let r = run(m.dlq().args(["retry-all", &dlq_name, "--native", "--grep", "n", "--yes"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = run(m.dlq().args(["retry-all", &dlq_name, "--native", "--yes"]));
+    // moto has no StartMessageMoveTask; real SQS does.
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("does not support StartMessageMoveTask"), "{r:?}");
+    assert_eq!(m.counts(&dlq), (1, 0));
+    m.delete_queue(&src);
+    m.delete_queue(&dlq);
+}
