@@ -401,9 +401,12 @@ fn a_profile_carries_region_and_endpoint() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["rows"][0]["lag"], 1);
     // The endpoint in the URL works too.
-    let r = run(common::dlq(&format!("sqs://us-east-1?endpoint={}", common::sqs_endpoint()))
-        .envs(sqs_support::ENV)
-        .args(["lag", &name, "-o", "json"]));
+    let r = run(common::dlq(&format!(
+        "sqs://us-east-1?endpoint={}",
+        common::sqs_endpoint()
+    ))
+    .envs(sqs_support::ENV)
+    .args(["lag", &name, "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
     m.delete_queue(&url);
 }
