@@ -4,6 +4,8 @@
 //! Each test file is its own crate and uses only part of this module.
 #![allow(dead_code)]
 
+pub mod relay;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
