@@ -400,6 +400,12 @@ fn a_profile_carries_region_and_endpoint() {
         .args(["-p", "moto", "lag", &name, "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["rows"][0]["lag"], 1);
+    // aws-config's own endpoint variables are honoured.
+    let r = run(common::dlq("sqs://us-east-1")
+        .envs(sqs_support::ENV)
+        .env("AWS_ENDPOINT_URL_SQS", common::sqs_endpoint())
+        .args(["lag", &name, "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
     // The endpoint in the URL works too.
     let r = run(common::dlq(&format!(
         "sqs://us-east-1?endpoint={}",
