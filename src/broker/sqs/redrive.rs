@@ -497,8 +497,10 @@ pub async fn native(
         "SQS moved the messages server-side (StartMessageMoveTask, at most 500 a second)".into(),
     );
     let mut moved_before = 0u64;
+    let mut cancelled = false;
     loop {
-        if ctx.interrupted() {
+        if ctx.interrupted() && !cancelled {
+            cancelled = true;
             sqs.client
                 .cancel_message_move_task()
                 .task_handle(&handle)
