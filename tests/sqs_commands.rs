@@ -373,3 +373,46 @@ fn purge_filtered_keeps_the_rest_and_full_purge_empties() {
     });
     m.delete_queue(&url);
 }
+
+#[test]
+fn a_profile_carries_region_and_endpoint() {
+    let m = Moto::new();
+    let name = common::unique("sqs-profile");
+    let url = m.create(&name, &[]);
+    m.send(&url, "p", &[], None);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[profiles.moto]\nurl = \"sqs://\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
+            common::sqs_endpoint()
+        ),
+    )
+    .unwrap();
+    let r = run(std::process::Command::new(env!("CARGO_BIN_EXE_dlq"))
+        .envs(sqs_support::ENV)
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("DLQ_BROKER")
+        .env("DLQ_CONFIG", &cfg)
+        .args(["-p", "moto", "lag", &name, "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["rows"][0]["lag"], 1);
+    // aws-config's own endpoint variables are honoured.
+    let r = run(common::dlq("sqs://us-east-1")
+        .envs(sqs_support::ENV)
+        .env("AWS_ENDPOINT_URL_SQS", common::sqs_endpoint())
+        .args(["lag", &name, "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    // The endpoint in the URL works too.
+    let r = run(common::dlq(&format!(
+        "sqs://us-east-1?endpoint={}",
+        common::sqs_endpoint()
+    ))
+    .envs(sqs_support::ENV)
+    .args(["lag", &name, "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    m.delete_queue(&url);
+}

@@ -283,3 +283,80 @@ fn sigkill_mid_retry_all_loses_nothing() {
     m.delete_queue(&dlq);
     m.delete_queue(&target);
 }
+
+#[test]
+fn native_move_is_refused_clearly_where_the_endpoint_lacks_it() {
+    let m = Moto::new();
+    let (_, src, dlq_name, dlq) = m.pair("sqs-native", false);
+    m.send(&dlq, "n", &[], None);
+    let r = run(m
+        .dlq()
+        .args(["retry-all", &dlq_name, "--native", "--grep", "n", "--yes"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = run(m.dlq().args(["retry-all", &dlq_name, "--native", "--yes"]));
+    // moto has no StartMessageMoveTask; real SQS does.
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr.contains("does not support StartMessageMoveTask"),
+        "{r:?}"
+    );
+    assert_eq!(m.counts(&dlq), (1, 0));
+    m.delete_queue(&src);
+    m.delete_queue(&dlq);
+}
+
+#[test]
+fn filtered_retry_all_leaves_the_rest_and_max_redrives_skips() {
+    let m = Moto::new();
+    let dlq_name = common::unique("sqs-filter");
+    let dlq = m.create(&dlq_name, &[]);
+    let target_name = common::unique("sqs-filter-to");
+    let target = m.create(&target_name, &[]);
+    for i in 0..6 {
+        m.send(
+            &dlq,
+            &format!("{} {i}", if i % 2 == 0 { "even" } else { "odd" }),
+            &[],
+            None,
+        );
+    }
+    m.send(
+        &dlq,
+        "even but twice re-driven",
+        &[("dlq-redrive-count", "String", b"2")],
+        None,
+    );
+    let r = run(m.dlq().args([
+        "retry-all",
+        &dlq_name,
+        "--to",
+        &target_name,
+        "--grep",
+        "even",
+        "--max-redrives",
+        "2",
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["moved"], 3, "{r:?}");
+    assert_eq!(v["skipped"], 1, "{r:?}");
+    // The odd ones and the skipped one are visible again at once.
+    assert_eq!(m.counts(&dlq), (4, 0));
+    let moved: HashSet<String> = m
+        .take_all(&target)
+        .iter()
+        .map(|x| x.body().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        moved,
+        ["even 0", "even 2", "even 4"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
+    m.delete_queue(&dlq);
+    m.delete_queue(&target);
+}

@@ -50,6 +50,11 @@ impl Held {
             .insert(id.to_owned(), (receipt.to_owned(), Instant::now()));
     }
 
+    /// Whether a message is held.
+    pub fn contains(&self, id: &str) -> bool {
+        self.lock().contains_key(id)
+    }
+
     /// Refreshes the receipt of a message that came back.
     pub fn refresh(&self, id: &str, receipt: &str) {
         if let Some(entry) = self.lock().get_mut(id) {

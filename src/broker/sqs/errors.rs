@@ -89,7 +89,7 @@ pub fn explain(code: &str, message: &str) -> String {
         c if is_not_found(c) => format!("queue not found ({detail})"),
         "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch"
         | "IncompleteSignature" | "MissingAuthenticationToken" | "ExpiredToken" => {
-            format!("credentials rejected ({detail})")
+            format!("credentials rejected ({detail}); check the keys, and that the region is the queue's")
         }
         "AccessDenied" | "AccessDeniedException" | "KMS.AccessDeniedException" => {
             format!("access denied ({detail})")

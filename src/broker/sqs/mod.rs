@@ -108,6 +108,8 @@ fn is_region(s: &str) -> bool {
 pub struct Sqs {
     client: Client,
     caps: Capabilities,
+    /// The region in use, for "not found in REGION" messages.
+    region: String,
     /// Seconds a read keeps the messages it holds invisible before it
     /// extends them; also how long a killed run's messages stay hidden.
     visibility: i32,
@@ -192,7 +194,9 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         .and_then(|v| v.trim().parse::<i32>().ok())
         .filter(|v| (1..=43_200).contains(v))
         .unwrap_or(60);
+    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
     Ok(Box::new(Sqs {
+        region,
         client: Client::new(&config),
         caps: Capabilities {
             name: NAME,
@@ -255,7 +259,7 @@ impl Sqs {
             .queue_name(&name)
             .send()
             .await
-            .map_err(|e| fail(&format!("finding queue {name}"), e))?;
+            .map_err(|e| fail(&format!("finding queue {name} in {}", self.region), e))?;
         Ok(Queue {
             url: out.queue_url().unwrap_or_default().to_owned(),
             name,

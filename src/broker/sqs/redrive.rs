@@ -18,10 +18,10 @@
 //! `--native` hands the move to SQS (StartMessageMoveTask) and follows
 //! ListMessageMoveTasks; Ctrl-C cancels the task.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use aws_sdk_sqs::types::{
@@ -29,7 +29,7 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 
-use super::browse::{receive, single_source, Held};
+use super::browse::{change_visibility, receive, single_source, Held};
 use super::codec::{self, broker_str};
 use super::errors::{describe, explain, is_not_found};
 use super::{count, fail, Queue, Sqs, NAME};
@@ -62,7 +62,9 @@ struct Run<'a> {
     held: Held,
     at_start: u64,
     source: Option<String>,
-    seen: Mutex<HashSet<String>>,
+    /// Distinct messages received; the IDs themselves are only kept for
+    /// held messages, so memory stays flat however many are moved.
+    seen: AtomicU64,
     report: Mutex<BulkReport>,
     stop: AtomicBool,
 }
@@ -71,6 +73,7 @@ struct Run<'a> {
 struct Taken {
     msg: Message,
     receipt: String,
+    received: Instant,
 }
 
 pub async fn redrive(
@@ -141,7 +144,7 @@ async fn run(
         ctx,
         held: Held::new(sqs.visibility),
         source,
-        seen: Mutex::new(HashSet::new()),
+        seen: AtomicU64::new(0),
         report: Mutex::new(BulkReport::default()),
         stop: AtomicBool::new(false),
     };
@@ -157,7 +160,7 @@ impl Run<'_> {
     }
 
     fn done_reading(&self) -> bool {
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner()).len() as u64;
+        let seen = self.seen.load(Ordering::SeqCst);
         self.stop.load(Ordering::SeqCst)
             || self.ctx.interrupted()
             || self.selection.exhausted()
@@ -198,20 +201,17 @@ impl Run<'_> {
                 let (Some(id), Some(receipt)) = (m.message_id(), m.receipt_handle()) else {
                     continue;
                 };
-                let first_time = self
-                    .seen
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(id.to_owned());
-                if !first_time {
+                if self.held.contains(id) {
                     self.held.refresh(id, receipt);
                     continue;
                 }
+                self.seen.fetch_add(1, Ordering::SeqCst);
                 let msg = codec::to_message(m, &self.dlq.name, self.source.as_deref());
                 match self.selection.decide(&msg) {
                     Decision::Take => taken.push(Taken {
                         msg,
                         receipt: receipt.to_owned(),
+                        received: Instant::now(),
                     }),
                     Decision::Skip(_) => {
                         self.report().skipped += 1;
@@ -262,6 +262,12 @@ impl Run<'_> {
             }
             for _ in &group {
                 self.ctx.pace().await;
+            }
+            // A slow --rate must not let the batch reappear for another loop.
+            let half = Duration::from_secs(self.sqs.visibility as u64 / 2);
+            if group.iter().any(|(_, t)| t.received.elapsed() >= half) {
+                let receipts = group.iter().map(|(_, t)| t.receipt.clone()).collect();
+                change_visibility(self.sqs, &self.dlq, receipts, self.sqs.visibility).await;
             }
             let (entries, taken): (Vec<_>, Vec<_>) = group.into_iter().unzip();
             let sent = self
@@ -491,8 +497,10 @@ pub async fn native(
         "SQS moved the messages server-side (StartMessageMoveTask, at most 500 a second)".into(),
     );
     let mut moved_before = 0u64;
+    let mut cancelled = false;
     loop {
-        if ctx.interrupted() {
+        if ctx.interrupted() && !cancelled {
+            cancelled = true;
             sqs.client
                 .cancel_message_move_task()
                 .task_handle(&handle)
