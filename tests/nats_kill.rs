@@ -24,9 +24,13 @@ async fn sigkill_mid_retry_all_loses_nothing() {
     for i in 0..n {
         let h = headers(&[("dlq-original-subject", &format!("{subject}.orders"))]);
         acks.push(
-            js.publish_with_headers(format!("dlq.{subject}"), h, format!("msg-{i}").into_bytes().into())
-                .await
-                .unwrap(),
+            js.publish_with_headers(
+                format!("dlq.{subject}"),
+                h,
+                format!("msg-{i}").into_bytes().into(),
+            )
+            .await
+            .unwrap(),
         );
     }
     for a in acks {
@@ -48,7 +52,11 @@ async fn sigkill_mid_retry_all_loses_nothing() {
     assert!(moved < n, "the kill came too late to test anything");
 
     let mut seen = HashSet::new();
-    for (_, _, _, body) in messages(&js, &work).await.into_iter().chain(messages(&js, &dlq_name).await) {
+    for (_, _, _, body) in messages(&js, &work)
+        .await
+        .into_iter()
+        .chain(messages(&js, &dlq_name).await)
+    {
         seen.insert(String::from_utf8(body).unwrap());
     }
     for i in 0..n {

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use async_nats::jetstream::context::RequestErrorKind;
-use serde_json::{json, Value};
 use async_nats::{ConnectErrorKind, ConnectOptions, ServerAddr};
+use serde_json::{json, Value};
 
 use super::{Nats, NAME};
 use crate::broker::Capabilities;
@@ -44,9 +44,7 @@ fn bad_url(why: &str) -> anyhow::Error {
 
 /// Splits a `nats://` or `tls://` URL into servers and credentials.
 pub(super) fn parse(url: &str) -> Result<Target> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad_url("no scheme"))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad_url("no scheme"))?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "nats" && scheme != "tls" {
         return Err(bad_url(&format!("scheme {scheme:?}")));
@@ -84,10 +82,7 @@ pub(super) fn parse(url: &str) -> Result<Target> {
     };
     for host in hosts.split(',') {
         let host = host.trim();
-        let host = host
-            .split_once("://")
-            .map(|(_, h)| h)
-            .unwrap_or(host);
+        let host = host.split_once("://").map(|(_, h)| h).unwrap_or(host);
         if host.is_empty() {
             return Err(bad_url("no host"));
         }
@@ -151,7 +146,8 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
         .max_ack_inflight(8192)
         .build(client.clone());
     let asked = tokio::time::timeout(timeout, js.request::<_, _, Value>("INFO", &json!({}))).await;
-    let not_enabled = "JetStream is not enabled on this server or account (start nats-server with -js)";
+    let not_enabled =
+        "JetStream is not enabled on this server or account (start nats-server with -js)";
     let why = match asked {
         Err(_) => Some(format!("no answer within {}", show(timeout))),
         Ok(Err(e)) => Some(match e.kind() {
@@ -204,20 +200,30 @@ async fn options(settings: &BrokerSettings, target: &Target) -> Result<ConnectOp
     }
     if let Some(path) = &p.nkey_file {
         let seed = std::fs::read_to_string(path).map_err(|e| {
-            usage(format!("cannot read the NKey seed file {}: {e}", path.display()))
+            usage(format!(
+                "cannot read the NKey seed file {}: {e}",
+                path.display()
+            ))
         })?;
         let seed = seed
             .lines()
             .map(str::trim)
             .find(|l| l.starts_with('S') && !l.is_empty())
-            .ok_or_else(|| usage(format!("no NKey seed (a line starting with S) in {}", path.display())))?
+            .ok_or_else(|| {
+                usage(format!(
+                    "no NKey seed (a line starting with S) in {}",
+                    path.display()
+                ))
+            })?
             .to_string();
         secrets::register(&seed);
         o = o.nkey(seed);
     }
     let token = match &p.token_env {
         Some(var) => Some(std::env::var(var).map_err(|_| {
-            usage(format!("the profile's token_env names {var}, which is not set"))
+            usage(format!(
+                "the profile's token_env names {var}, which is not set"
+            ))
         })?),
         None => target.token.clone(),
     };

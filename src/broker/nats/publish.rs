@@ -146,7 +146,12 @@ fn settle(report: &mut BulkReport, ctx: &BulkContext, (id, r): (String, Result<(
 }
 
 /// Confirms core publishes: the server has read everything before the flush.
-async fn flush(nats: &Nats, report: &mut BulkReport, ctx: &BulkContext, unflushed: &mut u64) -> Result<()> {
+async fn flush(
+    nats: &Nats,
+    report: &mut BulkReport,
+    ctx: &BulkContext,
+    unflushed: &mut u64,
+) -> Result<()> {
     if *unflushed == 0 {
         return Ok(());
     }

@@ -67,7 +67,9 @@ pub(super) async fn run(
         let row = match rows.next().await {
             Ok(Some(row)) => row,
             Ok(None) => break,
-            Err(e) if report.done == 0 && report.failed == 0 && inflight.is_empty() => return Err(e),
+            Err(e) if report.done == 0 && report.failed == 0 && inflight.is_empty() => {
+                return Err(e)
+            }
             Err(e) => {
                 report.stopped_by = Some(format!("{e:#}"));
                 break;
@@ -84,7 +86,10 @@ pub(super) async fn run(
         }
         let subject = match (&opts.to, &row.origin) {
             (_, Origin::Missing(why)) => {
-                report.fail(&row.message.id, format!("cannot re-drive: {}", why.trim_start_matches("nothing: ")));
+                report.fail(
+                    &row.message.id,
+                    format!("cannot re-drive: {}", why.trim_start_matches("nothing: ")),
+                );
                 ctx.tick(1);
                 continue;
             }
@@ -118,7 +123,8 @@ pub(super) async fn run(
                 report.fail(&id, format!("publishing to {subject}: {e}"));
                 ctx.tick(1);
                 if nats.client.connection_state() != State::Connected {
-                    report.stopped_by = Some(format!("nats: lost the connection to the server: {e}"));
+                    report.stopped_by =
+                        Some(format!("nats: lost the connection to the server: {e}"));
                 }
             }
             Ok(ack) => {
@@ -148,7 +154,12 @@ pub(super) async fn run(
     Ok(report)
 }
 
-fn settle(nats: &Nats, report: &mut BulkReport, ctx: &BulkContext, (id, outcome): (String, Result<(), String>)) {
+fn settle(
+    nats: &Nats,
+    report: &mut BulkReport,
+    ctx: &BulkContext,
+    (id, outcome): (String, Result<(), String>),
+) {
     ctx.tick(1);
     match outcome {
         Ok(()) => report.done += 1,
@@ -185,7 +196,11 @@ fn copy_headers(queue: &str, row: &Row) -> Result<async_nats::HeaderMap, String>
 
 /// Deletes one message of a stream by sequence, without the slow secure
 /// erase; a message that is already gone counts as deleted.
-pub(super) async fn delete(js: &async_nats::jetstream::Context, stream: &str, seq: u64) -> Result<()> {
+pub(super) async fn delete(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    seq: u64,
+) -> Result<()> {
     let op = || format!("deleting sequence {seq} from stream '{stream}'");
     let reply: Value = js
         .request(
