@@ -63,6 +63,6 @@ async fn sigkill_mid_retry_all_loses_nothing() {
         assert!(seen.contains(&format!("msg-{i}")), "msg-{i} was lost");
     }
     let total = count(&js, &work).await + count(&js, &dlq_name).await;
-    assert!(total >= n as u64);
+    assert!(total >= n);
     delete(&js, &[&work, &dlq_name]).await;
 }
