@@ -430,3 +430,68 @@ fn credentials_and_jetstream_errors() {
     assert!(r.stderr.contains("JetStream is not enabled"), "{r:?}");
     assert!(!r.stderr.contains("s3cretpw"), "{r:?}");
 }
+
+/// retry-all removes a taken front with one purge: what a filter leaves, a
+/// message that fails, and everything after them must stay exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_all_keeps_left_and_failed_messages() {
+    let js = js().await;
+    let (work, dlq_name, subject) = setup(&js).await;
+    let url = nats_url();
+    let to_dlq = format!("dlq.{subject}");
+    let origin = format!("{subject}.orders");
+    for i in 0..10 {
+        let h = if i == 6 {
+            headers(&[])
+        } else {
+            headers(&[("dlq-original-subject", &origin)])
+        };
+        let kind = if i == 3 || i == 8 { "keep" } else { "go" };
+        publish(&js, &to_dlq, h, format!("{kind} {i}").as_bytes()).await;
+    }
+    // 3 and 8 are left by the filter, 6 has no origin and fails.
+    let r = run(dlq(&url).args([
+        "retry-all",
+        &dlq_name,
+        "--grep",
+        "go ",
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.json()["moved"], 7);
+    assert_eq!(r.json()["failed"], 1);
+    let left: Vec<String> = messages(&js, &dlq_name)
+        .await
+        .into_iter()
+        .map(|m| String::from_utf8(m.3).unwrap())
+        .collect();
+    assert_eq!(left, vec!["keep 3", "go 6", "keep 8"]);
+    let back: Vec<String> = messages(&js, &work)
+        .await
+        .into_iter()
+        .map(|m| String::from_utf8(m.3).unwrap())
+        .collect();
+    assert_eq!(
+        back,
+        vec!["go 0", "go 1", "go 2", "go 4", "go 5", "go 7", "go 9"]
+    );
+
+    // --limit 1 moves one: the rest stays.
+    let r = run(dlq(&url).args([
+        "retry-all",
+        &dlq_name,
+        "--limit",
+        "1",
+        "--to",
+        &origin,
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], 1);
+    assert_eq!(count(&js, &dlq_name).await, 2);
+    delete(&js, &[&work, &dlq_name]).await;
+}

@@ -66,3 +66,63 @@ async fn sigkill_mid_retry_all_loses_nothing() {
     assert!(total >= n);
     delete(&js, &[&work, &dlq_name]).await;
 }
+
+/// Ctrl-C in the middle of a retry-all: what is in flight is finished, the
+/// summary is printed, exit 130, nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_cleanly() {
+    let js = js().await;
+    let (work, subject) = names("INT");
+    let dlq_name = format!("{work}-DLQ");
+    stream(&js, &work, vec![format!("{subject}.>")], false).await;
+    stream(&js, &dlq_name, vec![format!("dlq.{subject}")], false).await;
+    let n = 2000u64;
+    for i in 0..n {
+        let h = headers(&[("dlq-original-subject", &format!("{subject}.orders"))]);
+        js.publish_with_headers(
+            format!("dlq.{subject}"),
+            h,
+            format!("msg-{i}").into_bytes().into(),
+        )
+        .await
+        .unwrap();
+    }
+    common::wait_for("the DLQ to fill", Duration::from_secs(30), || {
+        (futures::executor::block_on(count(&js, &dlq_name)) == n).then_some(())
+    });
+    let child = dlq(&nats_url())
+        .args([
+            "retry-all",
+            &dlq_name,
+            "--yes",
+            "--rate",
+            "500",
+            "-o",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_for("some messages to move", Duration::from_secs(60), || {
+        (futures::executor::block_on(count(&js, &work)) >= 100).then_some(())
+    });
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let moved = summary["moved"].as_u64().unwrap();
+    assert!(moved > 0 && moved < n, "{summary}");
+    // Everything confirmed was removed: the counts add up exactly.
+    assert_eq!(count(&js, &work).await, moved);
+    assert_eq!(count(&js, &dlq_name).await, n - moved);
+    delete(&js, &[&work, &dlq_name]).await;
+}
