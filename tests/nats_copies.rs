@@ -366,7 +366,7 @@ async fn errors_have_the_right_exit_codes() {
 struct Private(std::process::Child, u16);
 
 impl Private {
-    fn start() -> Option<Private> {
+    fn start(config: &std::path::Path) -> Option<Private> {
         let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())?;
@@ -376,16 +376,8 @@ impl Private {
             .ok()?
             .port();
         let child = std::process::Command::new(bin)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "--user",
-                "ops",
-                "--pass",
-                "s3cretpw",
-            ])
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-c"])
+            .arg(config)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -408,7 +400,17 @@ impl Drop for Private {
 
 #[test]
 fn credentials_and_jetstream_errors() {
-    let Some(server) = Private::start() else {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nats.conf");
+    std::fs::write(
+        &config,
+        r#"authorization { users = [
+            { user: ops, password: s3cretpw }
+            { user: ro, password: ropass, permissions: { publish: { deny: ["$JS.API.>"] } } }
+        ] }"#,
+    )
+    .unwrap();
+    let Some(server) = Private::start(&config) else {
         eprintln!("no nats-server binary: skipped");
         return;
     };
@@ -429,6 +431,10 @@ fn credentials_and_jetstream_errors() {
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("JetStream is not enabled"), "{r:?}");
     assert!(!r.stderr.contains("s3cretpw"), "{r:?}");
+    let r =
+        run(dlq(&format!("nats://ro:ropass@127.0.0.1:{port}")).args(["--timeout", "5s", "queues"]));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("permission violation"), "{r:?}");
 }
 
 /// retry-all removes a taken front with one purge: what a filter leaves, a
