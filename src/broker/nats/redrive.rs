@@ -16,13 +16,14 @@
 //! While every message read so far was taken and acknowledged (the usual
 //! `retry-all`), removing them one by one is not needed: they are the front
 //! of the stream, and one stream purge up to the first sequence not yet
-//! acknowledged removes them all ([`Front`]). The first message that must
+//! acknowledged removes them all ([`Front`]), every 4096 messages or 250 ms. The first message that must
 //! stay (left by a filter, skipped, failed) ends that: from there on each
 //! message is deleted by sequence after its ack.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use async_nats::connection::State;
@@ -41,8 +42,10 @@ use crate::select::{Decision, Selection};
 
 /// Publishes awaiting their ack (and then their delete) at most.
 const WINDOW: usize = 512;
-/// Acknowledged front messages gathered before a purge removes them.
+/// Acknowledged front messages gathered before a purge removes them...
 const PURGE_EVERY: usize = 4096;
+/// ...or the time they may wait for it.
+const PURGE_AFTER: Duration = Duration::from_millis(250);
 
 /// How one sent message ended.
 enum Outcome {
@@ -69,6 +72,8 @@ struct Front {
     acked: BTreeMap<u64, String>,
     /// The last sequence read.
     read_upto: u64,
+    /// When the front was last purged.
+    purged_at: Option<Instant>,
 }
 
 impl Front {
@@ -123,6 +128,7 @@ pub(super) async fn run(
         report: BulkReport::default(),
         front: Front {
             open: opts.read.ids.is_empty(),
+            purged_at: Some(Instant::now()),
             ..Default::default()
         },
         inflight: FuturesUnordered::new(),
@@ -322,9 +328,15 @@ impl Run<'_> {
     /// Purges the acknowledged front messages, every [`PURGE_EVERY`] or when
     /// `all`; on a failed purge each is deleted on its own instead.
     async fn purge_front(&mut self, all: bool) {
-        if self.front.acked.is_empty() || (!all && self.front.acked.len() < PURGE_EVERY) {
+        let due = self.front.acked.len() >= PURGE_EVERY
+            || self
+                .front
+                .purged_at
+                .is_some_and(|t| t.elapsed() >= PURGE_AFTER);
+        if self.front.acked.is_empty() || !(all || due) {
             return;
         }
+        self.front.purged_at = Some(Instant::now());
         let bound = self.front.bound();
         let below: Vec<u64> = self.front.acked.range(..bound).map(|(s, _)| *s).collect();
         if below.is_empty() {
