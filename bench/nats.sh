@@ -3,7 +3,8 @@
 # N messages of 1 KiB; times `dlq retry-all` back to the work stream, and in
 # the same run a one-at-a-time get, publish, delete loop in Python (nats-py)
 # over BASE_N messages. Prints one RESULT line.
-#   N (default 100000), BASE_N (default 10000), SIZE (default 1024)
+#   N (default 100000), BASE_N (default 10000), SIZE (default 1024),
+#   DIRECT (default 1: streams with allow_direct; 0: reads go through STREAM.MSG.GET)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -12,6 +13,7 @@ bash "$repo/scripts/brokers/nats.sh"
 N=${N:-100000}
 BASE_N=${BASE_N:-10000}
 SIZE=${SIZE:-1024}
+if [ "${DIRECT:-1}" = 1 ]; then direct=True; else direct=False; fi
 URL=${DLQ_BENCH_NATS:-nats://127.0.0.1:4222}
 id="b$$$(date +%s)"
 work="BENCH-$id"; dlqs="BENCH-$id-DLQ"
@@ -34,8 +36,8 @@ async def main(cmd):
     nc = await nats.connect("$URL")
     js = nc.jetstream()
     if cmd == "setup":
-        await js.add_stream(name="$work", subjects=["$wsub.>"], allow_direct=True)
-        await js.add_stream(name="$dlqs", subjects=["$dsub"], allow_direct=True)
+        await js.add_stream(name="$work", subjects=["$wsub.>"], allow_direct=$direct)
+        await js.add_stream(name="$dlqs", subjects=["$dsub"], allow_direct=$direct)
     elif cmd == "cleanup":
         for s in ("$work", "$dlqs"):
             try: await js.delete_stream(s)
@@ -48,10 +50,10 @@ async def main(cmd):
         n = 0
         t0 = time.monotonic()
         for seq in range(first, last + 1):
-            m = await js.get_msg("$dlqs", seq, direct=True)
+            m = await js.get_msg("$dlqs", seq, direct=$direct)
             hdrs = dict(m.headers or {})
             to = hdrs.get("dlq-original-subject")
-            for k in ("Nats-Stream", "Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp"):
+            for k in ("Nats-Stream", "Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp", "Nats-Expected-Stream"):
                 hdrs.pop(k, None)
             await js.publish(to, m.data, headers=hdrs)
             await js.delete_msg("$dlqs", seq)
@@ -81,4 +83,4 @@ fill "$BASE_N"
 read -r bn bsecs < <("$py" "$script" baseline)
 base_rate=$(rate "$bn" "$bsecs")
 echo "nats-py get/publish/delete loop: $bn in ${bsecs}s" >&2
-result nats "$N" "$dlq_rate" "nats-py get+publish+delete loop" "$base_rate" "$rss" "1 KiB bodies, allow_direct streams, baseline over $BASE_N"
+result nats "$N" "$dlq_rate" "nats-py get+publish+delete loop" "$base_rate" "$rss" "$SIZE-byte bodies, allow_direct=$direct, baseline over $BASE_N"
