@@ -1,0 +1,427 @@
+//! Re-drive and purge: take messages in order, act on the selected ones, ack
+//! each only when it is safe, give the rest back by closing the channel.
+//!
+//! Re-drive publishes each copy on a confirm channel with `mandatory` set, so
+//! an unroutable copy comes back as a failure instead of vanishing, and keeps
+//! a window of unconfirmed copies in flight. The original is acked only after
+//! its copy's confirm (ack, not returned). A nack, a return, a missing origin
+//! exchange: the original stays, unacked until the end, then given back in
+//! its place. A lost connection stops the run with the counts so far; any
+//! unacked message goes back to the queue by itself, so a kill at any point
+//! leaves at worst a duplicate of a confirmed copy. Purge acks the selected
+//! messages in batches, each batch written to the backup file first; a full
+//! purge without backup is one `queue.purge`.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+
+use anyhow::Result;
+use futures::stream::{FuturesOrdered, FuturesUnordered};
+use futures::{Future, FutureExt, StreamExt};
+use lapin::options::{
+    BasicAckOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueuePurgeOptions,
+};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::FieldTable;
+use lapin::{Channel, ExchangeKind};
+
+use super::convert::{self, Origin};
+use super::read::{Mode, Reader};
+use super::{amqp_error, RabbitMq, NAME, WINDOW};
+use crate::broker::{Message, OutgoingMessage, RedriveOptions, REDRIVE_HEADER};
+use crate::bulk::{BulkContext, BulkReport};
+use crate::exit::broker;
+use crate::select::{Decision, Selection};
+
+type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A copy waiting for its confirm.
+struct InFlight {
+    tag: u64,
+    id: String,
+    dest: String,
+    confirm: lapin::Result<Confirmation>,
+}
+
+/// Acks sent but not yet written: the ID and whether the write worked.
+type Acks = FuturesUnordered<Pending<(String, lapin::Result<()>)>>;
+
+fn ack(ch: &Channel, tag: u64, id: String) -> Pending<(String, lapin::Result<()>)> {
+    let ch = ch.clone();
+    Box::pin(async move {
+        let r = ch.basic_ack(tag, BasicAckOptions::default()).await;
+        (id, r)
+    })
+}
+
+fn count_acked(report: &mut BulkReport, ctx: &BulkContext, done: (String, lapin::Result<()>)) {
+    match done.1 {
+        Ok(()) => {
+            report.done += 1;
+            ctx.tick(1);
+        }
+        Err(e) => {
+            // The copy is out but the original stays: a duplicate, not a loss.
+            report.fail(done.0, format!("copy confirmed but the original could not be removed ({e}); it stays on the queue"));
+            report
+                .stopped_by
+                .get_or_insert_with(|| format!("connection lost: {e}"));
+        }
+    }
+}
+
+/// Whether an exchange exists, asked on a throwaway channel (a failed
+/// passive declare closes its channel).
+async fn exchange_exists(rmq: &RabbitMq, name: &str) -> Result<bool> {
+    let ch = rmq.channel(&format!("checking exchange '{name}'")).await?;
+    let r = ch
+        .exchange_declare(
+            name,
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    match r {
+        Ok(()) => {
+            let _ = ch.close(200, "checked").await;
+            Ok(true)
+        }
+        Err(e) if e.to_string().contains("NOT_FOUND") => Ok(false),
+        Err(e) => Err(broker(NAME, format!("checking exchange '{name}'"), e)),
+    }
+}
+
+pub async fn redrive(
+    rmq: &RabbitMq,
+    queue: &str,
+    opts: &RedriveOptions,
+    sel: &Selection,
+    ctx: &BulkContext,
+) -> Result<BulkReport> {
+    let quorum = rmq
+        .check_returnable(queue, "re-drive selected messages of", !sel.is_everything())
+        .await?;
+    if let Some(to) = &opts.to {
+        rmq.require_queue(to).await?;
+    }
+    let op = format!("re-driving from queue '{queue}'");
+    let read_ch = rmq.channel(&op).await?;
+    let count = rmq.ready_count(&read_ch, queue).await?;
+    let pub_ch = rmq.channel(&op).await?;
+    pub_ch
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|e| broker(NAME, &op, e))?;
+    let mode = if sel.is_everything() {
+        Mode::Consume
+    } else {
+        Mode::Get
+    };
+    let mut reader = Reader::new(read_ch.clone(), queue, mode, WINDOW, count).ordered_return(quorum);
+    let mut report = BulkReport::default();
+    let mut inflight: FuturesOrdered<Pending<InFlight>> = FuturesOrdered::new();
+    let mut acks: Acks = FuturesUnordered::new();
+    let mut exchanges: HashMap<String, bool> = HashMap::new();
+    let mut dropped_user_id = false;
+
+    loop {
+        while let Some(Some(f)) = inflight.next().now_or_never() {
+            settle(f, &read_ch, &mut reader, &mut acks, &mut report).await;
+        }
+        while let Some(Some(a)) = acks.next().now_or_never() {
+            count_acked(&mut report, ctx, a);
+        }
+        while inflight.len() >= usize::from(WINDOW) {
+            if let Some(f) = inflight.next().await {
+                settle(f, &read_ch, &mut reader, &mut acks, &mut report).await;
+            }
+        }
+        if ctx.interrupted() || sel.exhausted() || report.stopped_by.is_some() {
+            break;
+        }
+        let d = match reader.next().await {
+            Ok(Some(d)) => d,
+            Ok(None) => break,
+            Err(e) => {
+                report.stopped_by = Some(format!("{op}: {e}"));
+                break;
+            }
+        };
+        let (m, origin) = convert::message(queue, &d);
+        let keep = match sel.decide(&m) {
+            Decision::Take => None,
+            Decision::Skip(_) => {
+                report.skipped += 1;
+                ctx.tick(1);
+                Some(())
+            }
+            Decision::Leave => Some(()),
+        };
+        if keep.is_some() {
+            hold(&mut reader, d.delivery_tag, &mut report).await;
+            continue;
+        }
+        let origin = match (&opts.to, origin) {
+            (Some(to), _) => Origin {
+                exchange: String::new(),
+                routing_key: to.clone(),
+            },
+            (None, Some(o)) => o,
+            (None, None) => {
+                report.fail(
+                    &m.id,
+                    "no origin recorded (no x-death or x-first-death-exchange header): pass --to QUEUE",
+                );
+                hold(&mut reader, d.delivery_tag, &mut report).await;
+                continue;
+            }
+        };
+        if !origin.exchange.is_empty() {
+            let exists = match exchanges.get(&origin.exchange) {
+                Some(e) => *e,
+                None => {
+                    let e = exchange_exists(rmq, &origin.exchange).await?;
+                    exchanges.insert(origin.exchange.clone(), e);
+                    e
+                }
+            };
+            if !exists {
+                report.fail(
+                    &m.id,
+                    format!(
+                        "origin exchange '{}' does not exist any more: pass --to QUEUE",
+                        origin.exchange
+                    ),
+                );
+                hold(&mut reader, d.delivery_tag, &mut report).await;
+                continue;
+            }
+        }
+        let count = redrive_count(&m);
+        let (props, dropped) = convert::redrive_properties(&d.properties, &count, &rmq.user);
+        dropped_user_id |= dropped;
+        ctx.pace().await;
+        let published = pub_ch
+            .basic_publish(
+                &origin.exchange,
+                &origin.routing_key,
+                BasicPublishOptions {
+                    mandatory: true,
+                    immediate: false,
+                },
+                &d.data,
+                props,
+            )
+            .await;
+        match published {
+            Ok(pc) => {
+                let (tag, id, dest) = (d.delivery_tag, m.id, origin.describe());
+                inflight.push_back(Box::pin(async move {
+                    InFlight {
+                        tag,
+                        id,
+                        dest,
+                        confirm: pc.await,
+                    }
+                }));
+            }
+            Err(e) => {
+                report.fail(&m.id, format!("publishing the copy: {e}"));
+                report.stopped_by = Some(format!("{op}: publishing failed: {e}"));
+                break;
+            }
+        }
+    }
+    while let Some(f) = inflight.next().await {
+        settle(f, &read_ch, &mut reader, &mut acks, &mut report).await;
+    }
+    while let Some(a) = acks.next().await {
+        count_acked(&mut report, ctx, a);
+    }
+    if dropped_user_id {
+        report.notes.push(format!(
+            "the user_id property was dropped from copies whose user_id is not '{}' (RabbitMQ refuses it otherwise)",
+            rmq.user
+        ));
+    }
+    let _ = pub_ch.close(200, "re-drive done").await;
+    // Everything not acked goes back, in its place.
+    if let Err(e) = reader.finish().await {
+        report
+            .stopped_by
+            .get_or_insert_with(|| format!("giving back the other messages: {e}"));
+    }
+    let _ = read_ch.close(200, "re-drive done").await;
+    Ok(report)
+}
+
+fn redrive_count(m: &Message) -> String {
+    match OutgoingMessage::redrive_of(m).headers.get(REDRIVE_HEADER) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        _ => (m.redrives() + 1).to_string(),
+    }
+}
+
+async fn hold(reader: &mut Reader, tag: u64, report: &mut BulkReport) {
+    if let Err(e) = reader.hold(tag).await {
+        report
+            .stopped_by
+            .get_or_insert_with(|| format!("connection lost: {e}"));
+    }
+}
+
+async fn settle(
+    f: InFlight,
+    read_ch: &Channel,
+    reader: &mut Reader,
+    acks: &mut Acks,
+    report: &mut BulkReport,
+) {
+    match f.confirm {
+        Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => {
+            acks.push(ack(read_ch, f.tag, f.id));
+        }
+        Ok(Confirmation::Ack(Some(ret))) | Ok(Confirmation::Nack(Some(ret))) => {
+            report.fail(
+                f.id,
+                format!(
+                    "unroutable: nothing is bound to {} ({} {}); the message stays",
+                    f.dest, ret.reply_code, ret.reply_text
+                ),
+            );
+            hold(reader, f.tag, report).await;
+        }
+        Ok(Confirmation::Nack(None)) => {
+            report.fail(
+                f.id,
+                format!("{} refused the copy (nack: full with overflow reject-publish, or unavailable); the message stays", f.dest),
+            );
+            hold(reader, f.tag, report).await;
+        }
+        Err(e) => {
+            report.fail(
+                f.id,
+                format!(
+                    "no confirm for the copy to {}: {e}; the message stays",
+                    f.dest
+                ),
+            );
+            report
+                .stopped_by
+                .get_or_insert_with(|| format!("connection lost: {e}"));
+        }
+    }
+}
+
+/// Selected messages waiting to be acked (after the backup, when there is one).
+const PURGE_BATCH: usize = 256;
+
+pub async fn purge(
+    rmq: &RabbitMq,
+    queue: &str,
+    sel: &Selection,
+    ctx: &BulkContext,
+) -> Result<BulkReport> {
+    let op = format!("purging queue '{queue}'");
+    let mut report = BulkReport::default();
+    if sel.is_everything() && ctx.backup.is_none() {
+        let ch = rmq.channel(&op).await?;
+        rmq.ready_count(&ch, queue).await?;
+        let n = ch
+            .queue_purge(queue, QueuePurgeOptions::default())
+            .await
+            .map_err(|e| amqp_error(&rmq.vhost, queue, &op, e))?;
+        let _ = ch.close(200, "purged").await;
+        report.done = u64::from(n);
+        ctx.tick(report.done);
+        return Ok(report);
+    }
+    let quorum = rmq
+        .check_returnable(queue, "purge selected messages of", !sel.is_everything())
+        .await?;
+    let ch = rmq.channel(&op).await?;
+    let count = rmq.ready_count(&ch, queue).await?;
+    let mode = if sel.is_everything() {
+        Mode::Consume
+    } else {
+        Mode::Get
+    };
+    let mut reader = Reader::new(ch.clone(), queue, mode, WINDOW, count).ordered_return(quorum);
+    let mut batch: Vec<(u64, Message)> = Vec::new();
+    let mut acks: Acks = FuturesUnordered::new();
+    let mut failure: Option<anyhow::Error> = None;
+    loop {
+        while let Some(Some(a)) = acks.next().now_or_never() {
+            count_acked(&mut report, ctx, a);
+        }
+        if ctx.interrupted() || sel.exhausted() || report.stopped_by.is_some() {
+            break;
+        }
+        let d = match reader.next().await {
+            Ok(Some(d)) => d,
+            Ok(None) => break,
+            Err(e) => {
+                report.stopped_by = Some(format!("{op}: {e}"));
+                break;
+            }
+        };
+        let (m, _) = convert::message(queue, &d);
+        match sel.decide(&m) {
+            Decision::Take => batch.push((d.delivery_tag, m)),
+            Decision::Skip(_) => {
+                report.skipped += 1;
+                hold(&mut reader, d.delivery_tag, &mut report).await;
+            }
+            Decision::Leave => hold(&mut reader, d.delivery_tag, &mut report).await,
+        }
+        if batch.len() >= PURGE_BATCH {
+            if let Err(e) = flush(&ch, &mut batch, &mut acks, ctx) {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    if failure.is_none() {
+        if let Err(e) = flush(&ch, &mut batch, &mut acks, ctx) {
+            failure = Some(e);
+        }
+    }
+    while let Some(a) = acks.next().await {
+        count_acked(&mut report, ctx, a);
+    }
+    if let Err(e) = reader.finish().await {
+        report
+            .stopped_by
+            .get_or_insert_with(|| format!("giving back the other messages: {e}"));
+    }
+    let _ = ch.close(200, "purge done").await;
+    if let Some(e) = failure {
+        // Nothing of the failed batch was removed; say how far it got.
+        report.stopped_by = Some(format!("{e:#}"));
+    }
+    Ok(report)
+}
+
+/// Saves the batch to the backup (synced) and then acks it.
+fn flush(
+    ch: &Channel,
+    batch: &mut Vec<(u64, Message)>,
+    acks: &mut Acks,
+    ctx: &BulkContext,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    if let Some(b) = &ctx.backup {
+        b.save(batch.iter().map(|(_, m)| m))?;
+    }
+    for (tag, m) in batch.drain(..) {
+        acks.push(ack(ch, tag, m.id));
+    }
+    Ok(())
+}

@@ -1,0 +1,563 @@
+//! AMQP values to JSON and back, and a delivery to the shared [`Message`].
+//!
+//! Headers become plain JSON where JSON has the type (strings, numbers,
+//! booleans, tables, arrays); the rest is a one-key object so nothing is lost:
+//! a long string that is not UTF-8 and a byte array become `{"$bytes":
+//! BASE64}`, a timestamp `{"$timestamp": SECONDS}`, a decimal `{"$decimal":
+//! "12.50"}`. [`json_to_amqp`] reads those back, so an export replays with the
+//! same header values; a JSON integer becomes a signed 64-bit AMQP integer.
+//!
+//! The ID is the `message_id` property, else the first 12 hex digits of a
+//! SHA-256 over the body and every property and header that stays the same
+//! when RabbitMQ dead-letters the message again or dlq re-drives it, that is
+//! all of them except `expiration` (dropped on dead-lettering) and the
+//! headers `x-death`, `x-first-death-*`, `x-last-death-*`,
+//! `x-delivery-count` and `dlq-redrive-count`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use lapin::types::{AMQPValue, DecimalValue, FieldArray, FieldTable, LongString, ShortString};
+use lapin::BasicProperties;
+use serde_json::{json, Map, Number, Value};
+use sha2::{Digest, Sha256};
+
+use crate::broker::message::{b64, DeadLetter, Headers, Message, REDRIVE_HEADER};
+
+/// One message as a read hands it over: what the delivery frame said.
+pub struct Delivery {
+    pub delivery_tag: u64,
+    pub exchange: String,
+    pub routing_key: String,
+    pub redelivered: bool,
+    pub properties: BasicProperties,
+    pub data: Vec<u8>,
+}
+
+/// Where a re-drive without `--to` publishes a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub exchange: String,
+    pub routing_key: String,
+}
+
+impl Origin {
+    /// In the operator's words, as `Message::redrive_to` shows it.
+    pub fn describe(&self) -> String {
+        if self.exchange.is_empty() {
+            format!("queue '{}'", self.routing_key)
+        } else {
+            format!(
+                "exchange '{}' routing key '{}'",
+                self.exchange, self.routing_key
+            )
+        }
+    }
+}
+
+/// An AMQP field value as JSON.
+pub fn amqp_to_json(v: &AMQPValue) -> Value {
+    match v {
+        AMQPValue::Boolean(b) => Value::Bool(*b),
+        AMQPValue::ShortShortInt(n) => json!(n),
+        AMQPValue::ShortShortUInt(n) => json!(n),
+        AMQPValue::ShortInt(n) => json!(n),
+        AMQPValue::ShortUInt(n) => json!(n),
+        AMQPValue::LongInt(n) => json!(n),
+        AMQPValue::LongUInt(n) => json!(n),
+        AMQPValue::LongLongInt(n) => json!(n),
+        AMQPValue::Float(f) => Number::from_f64(f64::from(*f)).map_or(Value::Null, Value::Number),
+        AMQPValue::Double(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        AMQPValue::DecimalValue(d) => json!({ "$decimal": decimal_text(d) }),
+        AMQPValue::ShortString(s) => Value::String(s.as_str().to_owned()),
+        AMQPValue::LongString(s) => bytes_to_json(s.as_bytes()),
+        AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(amqp_to_json).collect()),
+        AMQPValue::Timestamp(t) => json!({ "$timestamp": t }),
+        AMQPValue::FieldTable(t) => Value::Object(table_to_json(t)),
+        AMQPValue::ByteArray(b) => json!({ "$bytes": b64(b.as_slice()) }),
+        AMQPValue::Void => Value::Null,
+    }
+}
+
+fn bytes_to_json(bytes: &[u8]) -> Value {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Value::String(s.to_owned()),
+        Err(_) => json!({ "$bytes": b64(bytes) }),
+    }
+}
+
+fn decimal_text(d: &DecimalValue) -> String {
+    let digits = d.value.to_string();
+    let scale = usize::from(d.scale);
+    if scale == 0 {
+        return digits;
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{int}.{frac}")
+}
+
+/// An AMQP table as a JSON object (keys in the table's order).
+pub fn table_to_json(t: &FieldTable) -> Map<String, Value> {
+    t.inner()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), amqp_to_json(v)))
+        .collect()
+}
+
+/// A JSON value as an AMQP field value, reading the `$bytes`, `$timestamp`
+/// and `$decimal` wrappers back.
+pub fn json_to_amqp(v: &Value) -> AMQPValue {
+    match v {
+        Value::Null => AMQPValue::Void,
+        Value::Bool(b) => AMQPValue::Boolean(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => AMQPValue::LongLongInt(i),
+            (None, Some(f)) => AMQPValue::Double(f),
+            (None, None) => AMQPValue::LongString(n.to_string().into()),
+        },
+        Value::String(s) => AMQPValue::LongString(LongString::from(s.as_bytes().to_vec())),
+        Value::Array(a) => AMQPValue::FieldArray(FieldArray::from(
+            a.iter().map(json_to_amqp).collect::<Vec<_>>(),
+        )),
+        Value::Object(o) => wrapped(o).unwrap_or_else(|| AMQPValue::FieldTable(json_to_table(o))),
+    }
+}
+
+fn wrapped(o: &Map<String, Value>) -> Option<AMQPValue> {
+    if o.len() != 1 {
+        return None;
+    }
+    let (k, v) = o.iter().next()?;
+    match (k.as_str(), v) {
+        ("$bytes", Value::String(s)) => base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .ok()
+            .map(|b| AMQPValue::LongString(b.into())),
+        ("$timestamp", Value::Number(n)) => n.as_u64().map(AMQPValue::Timestamp),
+        ("$decimal", Value::String(s)) => parse_decimal(s).map(AMQPValue::DecimalValue),
+        _ => None,
+    }
+}
+
+fn parse_decimal(s: &str) -> Option<DecimalValue> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let scale = u8::try_from(frac.len()).ok()?;
+    let value = format!("{int}{frac}").parse::<u32>().ok()?;
+    Some(DecimalValue { scale, value })
+}
+
+/// A JSON object as an AMQP table.
+pub fn json_to_table(o: &Map<String, Value>) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in o {
+        t.insert(ShortString::from(k.clone()), json_to_amqp(v));
+    }
+    t
+}
+
+/// Headers that change when a message is dead-lettered or re-driven; the
+/// content hash leaves them out.
+fn volatile_header(name: &str) -> bool {
+    name == "x-death"
+        || name == "x-delivery-count"
+        || name == REDRIVE_HEADER
+        || name.starts_with("x-first-death-")
+        || name.starts_with("x-last-death-")
+}
+
+fn text(s: &Option<ShortString>) -> Value {
+    s.as_ref()
+        .map_or(Value::Null, |s| Value::String(s.as_str().to_owned()))
+}
+
+/// The AMQP properties (all but headers) as JSON, every key present.
+pub fn properties_json(p: &BasicProperties) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("content_type".into(), text(p.content_type()));
+    m.insert("content_encoding".into(), text(p.content_encoding()));
+    m.insert("delivery_mode".into(), json!(p.delivery_mode()));
+    m.insert("priority".into(), json!(p.priority()));
+    m.insert("correlation_id".into(), text(p.correlation_id()));
+    m.insert("reply_to".into(), text(p.reply_to()));
+    m.insert("expiration".into(), text(p.expiration()));
+    m.insert("message_id".into(), text(p.message_id()));
+    m.insert("timestamp".into(), json!(p.timestamp()));
+    m.insert("type".into(), text(p.kind()));
+    m.insert("user_id".into(), text(p.user_id()));
+    m.insert("app_id".into(), text(p.app_id()));
+    m.insert("cluster_id".into(), text(p.cluster_id()));
+    m
+}
+
+/// The content hash ID (see the module docs).
+pub fn content_id(p: &BasicProperties, body: &[u8]) -> String {
+    let mut props = properties_json(p);
+    props.remove("expiration");
+    let headers: Map<String, Value> = p
+        .headers()
+        .as_ref()
+        .map(|h| {
+            table_to_json(h)
+                .into_iter()
+                .filter(|(k, _)| !volatile_header(k))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut hasher = Sha256::new();
+    hasher.update(Value::Object(props).to_string().as_bytes());
+    hasher.update([0]);
+    hasher.update(Value::Object(headers).to_string().as_bytes());
+    hasher.update([0]);
+    hasher.update(body);
+    let digest = hasher.finalize();
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn header<'a>(p: &'a BasicProperties, name: &str) -> Option<&'a AMQPValue> {
+    p.headers().as_ref()?.inner().get(name)
+}
+
+fn header_str(p: &BasicProperties, name: &str) -> Option<String> {
+    match header(p, name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+/// The `x-death` entries, most recent first, as RabbitMQ writes them.
+fn x_death(p: &BasicProperties) -> Vec<&FieldTable> {
+    match header(p, "x-death") {
+        Some(AMQPValue::FieldArray(a)) => a
+            .as_slice()
+            .iter()
+            .filter_map(|v| match v {
+                AMQPValue::FieldTable(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn entry_str(t: &FieldTable, key: &str) -> Option<String> {
+    match t.inner().get(key)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+fn entry_u64(t: &FieldTable, key: &str) -> Option<u64> {
+    match t.inner().get(key)? {
+        AMQPValue::LongLongInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::LongInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::LongUInt(n) => Some(u64::from(*n)),
+        AMQPValue::ShortInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::ShortUInt(n) => Some(u64::from(*n)),
+        AMQPValue::ShortShortInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::ShortShortUInt(n) => Some(u64::from(*n)),
+        AMQPValue::Timestamp(n) => Some(*n),
+        _ => None,
+    }
+}
+
+fn first_routing_key(t: &FieldTable) -> Option<String> {
+    match t.inner().get("routing-keys")? {
+        AMQPValue::FieldArray(a) => a.as_slice().iter().find_map(|v| match v {
+            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+fn secs(t: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(t)
+}
+
+/// The dead-letter history and the origin of a message, from `x-death` and
+/// the `x-first-death-*` headers.
+pub fn dead_letter(p: &BasicProperties) -> (DeadLetter, Option<Origin>) {
+    let deaths = x_death(p);
+    let first_queue = header_str(p, "x-first-death-queue");
+    let first_reason = header_str(p, "x-first-death-reason");
+    let first_exchange = header_str(p, "x-first-death-exchange");
+    // The entry of the first death: its queue and reason, else the oldest.
+    let first = deaths
+        .iter()
+        .find(|t| {
+            first_queue.is_some()
+                && entry_str(t, "queue") == first_queue
+                && (first_reason.is_none() || entry_str(t, "reason") == first_reason)
+        })
+        .or(deaths.last())
+        .copied();
+    let attempts: u64 = deaths.iter().filter_map(|t| entry_u64(t, "count")).sum();
+    let dl = DeadLetter {
+        reason: first_reason
+            .clone()
+            .or_else(|| first.and_then(|t| entry_str(t, "reason"))),
+        source: first_queue
+            .clone()
+            .or_else(|| first.and_then(|t| entry_str(t, "queue"))),
+        attempts: (!deaths.is_empty()).then_some(attempts),
+        first_death_at: first.and_then(|t| entry_u64(t, "time")).map(secs),
+    };
+    let exchange = first_exchange.or_else(|| first.and_then(|t| entry_str(t, "exchange")));
+    let origin = match exchange {
+        Some(ex) if ex.is_empty() => dl.source.clone().map(|q| Origin {
+            exchange: String::new(),
+            routing_key: q,
+        }),
+        Some(ex) => first.and_then(first_routing_key).map(|rk| Origin {
+            exchange: ex,
+            routing_key: rk,
+        }),
+        None => None,
+    };
+    (dl, origin)
+}
+
+/// The shared message for a delivery read from `queue`.
+pub fn message(queue: &str, d: &Delivery) -> (Message, Option<Origin>) {
+    let p = &d.properties;
+    let (dead_letter, origin) = dead_letter(p);
+    let id = match p.message_id() {
+        Some(id) if !id.as_str().is_empty() => id.as_str().to_owned(),
+        _ => content_id(p, &d.data),
+    };
+    let headers: Headers = p.headers().as_ref().map(table_to_json).unwrap_or_default();
+    let mut broker = properties_json(p);
+    broker.insert("exchange".into(), json!(d.exchange));
+    broker.insert("routing_key".into(), json!(d.routing_key));
+    broker.insert("redelivered".into(), json!(d.redelivered));
+    broker.insert(
+        "x_death".into(),
+        headers.get("x-death").cloned().unwrap_or(Value::Null),
+    );
+    // The publisher's timestamp, else when it last died (reached this queue).
+    let last_death = x_death(p)
+        .first()
+        .and_then(|t| entry_u64(t, "time"))
+        .map(secs);
+    let timestamp = p.timestamp().map(secs).or(last_death);
+    let m = Message {
+        id,
+        queue: queue.to_owned(),
+        timestamp,
+        headers,
+        key: None,
+        body: d.data.clone(),
+        dead_letter,
+        broker,
+        redrive_to: origin.as_ref().map(Origin::describe),
+    };
+    (m, origin)
+}
+
+/// AMQP properties from an envelope's `broker` object and headers, for
+/// `publish --format ndjson`. `user_id` is kept only when it names the
+/// connecting user: RabbitMQ refuses any other.
+pub fn properties_from_json(
+    broker: &Map<String, Value>,
+    headers: &Headers,
+    user: &str,
+) -> BasicProperties {
+    let s = |k: &str| broker.get(k).and_then(Value::as_str).map(ShortString::from);
+    let n = |k: &str| broker.get(k).and_then(Value::as_u64);
+    let mut p = BasicProperties::default();
+    if let Some(v) = s("content_type") {
+        p = p.with_content_type(v);
+    }
+    if let Some(v) = s("content_encoding") {
+        p = p.with_content_encoding(v);
+    }
+    p = p.with_delivery_mode(
+        n("delivery_mode")
+            .and_then(|d| u8::try_from(d).ok())
+            .unwrap_or(2),
+    );
+    if let Some(v) = n("priority").and_then(|d| u8::try_from(d).ok()) {
+        p = p.with_priority(v);
+    }
+    if let Some(v) = s("correlation_id") {
+        p = p.with_correlation_id(v);
+    }
+    if let Some(v) = s("reply_to") {
+        p = p.with_reply_to(v);
+    }
+    if let Some(v) = s("expiration") {
+        p = p.with_expiration(v);
+    }
+    if let Some(v) = s("message_id") {
+        p = p.with_message_id(v);
+    }
+    if let Some(v) = n("timestamp") {
+        p = p.with_timestamp(v);
+    }
+    if let Some(v) = s("type") {
+        p = p.with_type(v);
+    }
+    if let Some(v) = s("user_id").filter(|u| u.as_str() == user) {
+        p = p.with_user_id(v);
+    }
+    if let Some(v) = s("app_id") {
+        p = p.with_app_id(v);
+    }
+    if let Some(v) = s("cluster_id") {
+        p = p.with_cluster_id(v);
+    }
+    if !headers.is_empty() {
+        p = p.with_headers(json_to_table(headers));
+    }
+    p
+}
+
+/// The properties of a re-driven copy: the original's, every header kept
+/// (`x-death` too, so the history goes on), the re-drive counter set to
+/// `count`. `user_id` is dropped when it names another user, since RabbitMQ
+/// refuses to publish it; the returned flag says so.
+pub fn redrive_properties(p: &BasicProperties, count: &str, user: &str) -> (BasicProperties, bool) {
+    let mut headers = p.headers().clone().unwrap_or_default();
+    headers.insert(
+        ShortString::from(REDRIVE_HEADER),
+        AMQPValue::LongString(count.into()),
+    );
+    let foreign_user = p.user_id().as_ref().is_some_and(|u| u.as_str() != user);
+    if !foreign_user {
+        return (p.clone().with_headers(headers), false);
+    }
+    let mut out = BasicProperties::default().with_headers(headers);
+    macro_rules! copy {
+        ($get:ident, $set:ident) => {
+            if let Some(v) = p.$get() {
+                out = out.$set(v.clone());
+            }
+        };
+    }
+    copy!(content_type, with_content_type);
+    copy!(content_encoding, with_content_encoding);
+    copy!(delivery_mode, with_delivery_mode);
+    copy!(priority, with_priority);
+    copy!(correlation_id, with_correlation_id);
+    copy!(reply_to, with_reply_to);
+    copy!(expiration, with_expiration);
+    copy!(message_id, with_message_id);
+    copy!(timestamp, with_timestamp);
+    copy!(kind, with_type);
+    copy!(app_id, with_app_id);
+    copy!(cluster_id, with_cluster_id);
+    (out, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ls(s: &str) -> AMQPValue {
+        AMQPValue::LongString(s.into())
+    }
+
+    fn dead(
+        reason: &str,
+        queue: &str,
+        exchange: &str,
+        rk: &str,
+        count: i64,
+        time: u64,
+    ) -> AMQPValue {
+        let mut t = FieldTable::default();
+        t.insert("reason".into(), ls(reason));
+        t.insert("queue".into(), ls(queue));
+        t.insert("exchange".into(), ls(exchange));
+        t.insert(
+            "routing-keys".into(),
+            AMQPValue::FieldArray(vec![ls(rk)].into()),
+        );
+        t.insert("count".into(), AMQPValue::LongLongInt(count));
+        t.insert("time".into(), AMQPValue::Timestamp(time));
+        AMQPValue::FieldTable(t)
+    }
+
+    fn props(deaths: Vec<AMQPValue>, first_exchange: &str) -> BasicProperties {
+        let mut h = FieldTable::default();
+        h.insert("x-death".into(), AMQPValue::FieldArray(deaths.into()));
+        h.insert("x-first-death-queue".into(), ls("orders"));
+        h.insert("x-first-death-reason".into(), ls("rejected"));
+        h.insert("x-first-death-exchange".into(), ls(first_exchange));
+        h.insert("tenant".into(), ls("acme"));
+        BasicProperties::default().with_headers(h)
+    }
+
+    #[test]
+    fn dead_letter_from_x_death() {
+        let p = props(
+            vec![
+                dead("expired", "orders.retry", "retry", "orders", 2, 200),
+                dead("rejected", "orders", "orders-x", "order.created", 3, 100),
+            ],
+            "orders-x",
+        );
+        let (dl, origin) = dead_letter(&p);
+        assert_eq!(dl.reason.as_deref(), Some("rejected"));
+        assert_eq!(dl.source.as_deref(), Some("orders"));
+        assert_eq!(dl.attempts, Some(5));
+        assert_eq!(dl.first_death_at, Some(secs(100)));
+        let origin = origin.unwrap();
+        assert_eq!(
+            origin.describe(),
+            "exchange 'orders-x' routing key 'order.created'"
+        );
+    }
+
+    #[test]
+    fn default_exchange_means_the_queue() {
+        let p = props(vec![dead("rejected", "orders", "", "orders", 1, 5)], "");
+        let (_, origin) = dead_letter(&p);
+        assert_eq!(origin.unwrap().describe(), "queue 'orders'");
+        let (dl, origin) = dead_letter(&BasicProperties::default());
+        assert_eq!(dl, DeadLetter::default());
+        assert!(origin.is_none());
+    }
+
+    #[test]
+    fn id_ignores_dead_letter_headers() {
+        let a = props(vec![dead("rejected", "orders", "", "orders", 1, 5)], "");
+        let b = props(vec![dead("rejected", "orders", "", "orders", 4, 9)], "");
+        assert_eq!(content_id(&a, b"x"), content_id(&b, b"x"));
+        assert_ne!(content_id(&a, b"x"), content_id(&a, b"y"));
+        assert_eq!(content_id(&a, b"x").len(), 12);
+    }
+
+    #[test]
+    fn values_round_trip_through_json() {
+        let mut inner = FieldTable::default();
+        inner.insert("n".into(), AMQPValue::LongLongInt(-3));
+        let values = vec![
+            AMQPValue::Boolean(true),
+            AMQPValue::LongLongInt(42),
+            AMQPValue::Double(1.5),
+            ls("text"),
+            AMQPValue::LongString(vec![0xff, 0].into()),
+            AMQPValue::Timestamp(1_700_000_000),
+            AMQPValue::DecimalValue(DecimalValue {
+                scale: 2,
+                value: 1250,
+            }),
+            AMQPValue::FieldTable(inner),
+            AMQPValue::FieldArray(vec![ls("a"), AMQPValue::LongLongInt(1)].into()),
+        ];
+        for v in values {
+            let j = amqp_to_json(&v);
+            assert_eq!(json_to_amqp(&j), v, "{j}");
+        }
+        assert_eq!(
+            amqp_to_json(&AMQPValue::LongString(vec![0xff].into())),
+            json!({"$bytes": "/w=="})
+        );
+        assert_eq!(decimal_text(&DecimalValue { scale: 3, value: 5 }), "0.005");
+    }
+}

@@ -1,0 +1,410 @@
+//! The RabbitMQ backend: AMQP 0-9-1 through lapin for messages, the
+//! management HTTP API for what AMQP cannot list (queues, bindings, policies,
+//! lag figures).
+//!
+//! Reads take messages unacknowledged and give them back by closing the
+//! channel ([`read`]); re-drive and purge ack only what they removed
+//! ([`bulk`]); publishing goes through a confirm window ([`publish`]). Every
+//! AMQP error is turned into one line naming the operation, with exit 4 for
+//! the broker's refusals and exit 2 for a malformed URL.
+
+mod admin;
+mod bulk;
+mod convert;
+mod publish;
+mod read;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use async_trait::async_trait;
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use lapin::uri::AMQPUri;
+use lapin::{Channel, Connection, ConnectionProperties};
+use serde_json::json;
+
+use super::{
+    Broker, Capabilities, Flow, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions,
+    QueueInfo, ReadOptions, RedriveOptions, Visitor,
+};
+use crate::bulk::{BulkContext, BulkReport};
+use crate::config::BrokerSettings;
+use crate::exit::{broker, broker_msg, usage};
+use crate::select::Selection;
+use admin::{Admin, QueueStats};
+use read::{Mode, Reader};
+
+const NAME: &str = "rabbitmq";
+
+/// Messages in flight at once: pipelined gets, prefetch, unconfirmed publishes.
+const WINDOW: u16 = 512;
+
+pub struct RabbitMq {
+    conn: Connection,
+    admin: Admin,
+    vhost: String,
+    user: String,
+    caps: Capabilities,
+    warned: std::sync::atomic::AtomicBool,
+}
+
+/// Connects to RabbitMQ within `settings.timeout`.
+pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
+    let uri: AMQPUri = settings.url.parse().map_err(|e: String| {
+        usage(format!(
+            "bad RabbitMQ URL {}: {e} (expected amqp://USER:PASSWORD@HOST:PORT/VHOST)",
+            settings.display_url
+        ))
+    })?;
+    let vhost = uri.vhost.clone();
+    let user = uri.authority.userinfo.username.clone();
+    let password = uri.authority.userinfo.password.clone();
+    let host = uri.authority.host.clone();
+    let op = format!("connecting to {}", settings.display_url);
+    let props = ConnectionProperties::default().with_connection_name("dlq".into());
+    let conn =
+        match tokio::time::timeout(settings.timeout, Connection::connect_uri(uri, props)).await {
+            Err(_) => {
+                return Err(broker(
+                    NAME,
+                    op,
+                    format!(
+                        "no answer within {:?} (is RabbitMQ running there?)",
+                        settings.timeout
+                    ),
+                ))
+            }
+            Ok(Err(e)) => return Err(broker(NAME, op, connect_error(&e))),
+            Ok(Ok(c)) => c,
+        };
+    let base = settings
+        .profile
+        .management_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}:15672", bracket_host(&host)));
+    let admin = Admin::new(
+        base,
+        user.clone(),
+        password,
+        vhost.clone(),
+        settings.timeout,
+    )?;
+    Ok(Box::new(RabbitMq {
+        conn,
+        admin,
+        vhost,
+        user,
+        caps: Capabilities {
+            name: NAME,
+            ..Default::default()
+        },
+        warned: Default::default(),
+    }))
+}
+
+fn bracket_host(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// A connect failure in words: refused credentials, refused vhost, or the
+/// network error.
+fn connect_error(e: &lapin::Error) -> String {
+    let text = e.to_string();
+    if text.contains("ACCESS_REFUSED") || text.contains("403") {
+        "access refused: wrong user or password".into()
+    } else if text.contains("NOT_ALLOWED") || text.contains("530") {
+        "the vhost does not exist or the user may not use it".into()
+    } else {
+        text
+    }
+}
+
+/// The error of an AMQP call, with "queue not found" said plainly.
+pub(crate) fn amqp_error(vhost: &str, queue: &str, op: &str, e: lapin::Error) -> anyhow::Error {
+    let text = e.to_string();
+    if text.contains("NOT_FOUND") && text.contains("queue") {
+        return broker_msg(format!(
+            "{NAME}: queue '{queue}' not found in vhost '{vhost}'"
+        ));
+    }
+    broker(NAME, op, text)
+}
+
+impl RabbitMq {
+    async fn channel(&self, op: &str) -> Result<Channel> {
+        self.conn
+            .create_channel()
+            .await
+            .map_err(|e| broker(NAME, op, e))
+    }
+
+    /// Messages ready in `queue` (passive declare), or "not found" (exit 4).
+    async fn ready_count(&self, channel: &Channel, queue: &str) -> Result<u64> {
+        let q = channel
+            .queue_declare(
+                queue,
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| amqp_error(&self.vhost, queue, &format!("opening queue '{queue}'"), e))?;
+        Ok(u64::from(q.message_count()))
+    }
+
+    /// Fails unless the queue exists.
+    async fn require_queue(&self, queue: &str) -> Result<()> {
+        let ch = self.channel(&format!("checking queue '{queue}'")).await?;
+        let r = self.ready_count(&ch, queue).await;
+        let _ = ch.close(200, "checked").await;
+        r.map(|_| ())
+    }
+
+    /// Refuses reads that would change the queue: a stream (no per-message
+    /// removal or return) and a quorum queue with a delivery limit (a
+    /// returned message counts as a delivery and may be dead-lettered or
+    /// dropped). Without the management API it cannot tell and says so.
+    /// Only a stream is refused when `refuse` is false. Says whether the
+    /// queue is a quorum queue.
+    async fn check_returnable(&self, queue: &str, what: &str, refuse: bool) -> Result<bool> {
+        let stats = match self.admin.queue(queue).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                if !self.warned.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!(
+                        "dlq: warning: cannot check the type of queue '{queue}' ({e:#}); assuming a classic queue"
+                    );
+                }
+                return Ok(false);
+            }
+        };
+        if stats.kind == "stream" {
+            return Err(usage(format!(
+                "{NAME}: '{queue}' is a stream: dlq reads and removes messages of classic and quorum queues only; {what} is not supported on streams"
+            )));
+        }
+        if stats.kind == "quorum" && refuse {
+            let limit = stats
+                .delivery_limit
+                .or(if self.admin.server_major().await >= 4 {
+                    Some(20)
+                } else {
+                    None
+                });
+            if let Some(limit) = limit.filter(|l| *l >= 0) {
+                return Err(usage(format!(
+                    "{NAME}: refusing to {what} quorum queue '{queue}': it has a delivery limit of {limit}, and every message dlq reads and gives back counts as a delivery, so it could be dead-lettered or dropped; remove the limit (x-delivery-limit / policy delivery-limit) first, or move the messages with a full `dlq retry-all` or `dlq purge` without filters"
+                )));
+            }
+        }
+        Ok(stats.kind == "quorum")
+    }
+}
+
+#[async_trait]
+impl Broker for RabbitMq {
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    async fn queues(&self) -> Result<Vec<QueueInfo>> {
+        let mut topo = self.admin.topology().await?;
+        // The API has no figures yet for a queue declared a moment ago.
+        if topo.queues.iter().any(|q| q.messages.is_none()) {
+            if let Ok(ch) = self.conn.create_channel().await {
+                for q in topo.queues.iter_mut().filter(|q| q.messages.is_none()) {
+                    match self.ready_count(&ch, &q.name).await {
+                        Ok(n) => q.messages = Some(n),
+                        Err(_) => break,
+                    }
+                }
+                let _ = ch.close(200, "depths").await;
+            }
+        }
+        let sources = topo.sources();
+        Ok(topo
+            .queues
+            .iter()
+            .map(|q| {
+                let srcs: Vec<String> = sources
+                    .get(&q.name)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default();
+                let mut extra = serde_json::Map::new();
+                extra.insert("type".into(), json!(q.kind));
+                extra.insert("consumers".into(), json!(q.consumers));
+                extra.insert("ready".into(), json!(q.ready));
+                extra.insert("unacked".into(), json!(q.unacked));
+                QueueInfo {
+                    name: q.name.clone(),
+                    kind: "queue".into(),
+                    depth: q.messages.or(q.ready),
+                    is_dlq: !srcs.is_empty() || dlq_name(&q.name),
+                    sources: srcs,
+                    dead_letter_queue: topo.targets.get(&q.name).map(|t| t.join(", ")),
+                    extra,
+                }
+            })
+            .collect())
+    }
+
+    async fn depth(&self, queue: &str, _opts: &ReadOptions) -> Result<Option<u64>> {
+        let ch = self.channel(&format!("opening queue '{queue}'")).await?;
+        let n = self.ready_count(&ch, queue).await;
+        let _ = ch.close(200, "depth").await;
+        n.map(Some)
+    }
+
+    async fn browse(
+        &self,
+        queue: &str,
+        _opts: &ReadOptions,
+        visit: &mut Visitor<'_>,
+    ) -> Result<()> {
+        let quorum = self.check_returnable(queue, "read", true).await?;
+        let op = format!("reading queue '{queue}'");
+        let ch = self.channel(&op).await?;
+        let count = self.ready_count(&ch, queue).await?;
+        let mut reader =
+            Reader::new(ch.clone(), queue, Mode::Get, WINDOW / 4, count).ordered_return(quorum);
+        let outcome: Result<()> = async {
+            while let Some(d) = reader
+                .next()
+                .await
+                .map_err(|e| amqp_error(&self.vhost, queue, &op, e))?
+            {
+                reader.hold(d.delivery_tag).await.map_err(|e| amqp_error(&self.vhost, queue, &op, e))?;
+                let (m, _) = convert::message(queue, &d);
+                if visit(m)? == Flow::Stop {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        let given_back = reader.finish().await;
+        let _ = ch.close(200, "browse done").await;
+        outcome?;
+        given_back.map_err(|e| broker(NAME, format!("giving back the messages of '{queue}'"), e))
+    }
+
+    async fn redrive(
+        &self,
+        queue: &str,
+        opts: &RedriveOptions,
+        selection: &Selection,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        bulk::redrive(self, queue, opts, selection, ctx).await
+    }
+
+    async fn purge(
+        &self,
+        queue: &str,
+        _opts: &PurgeOptions,
+        selection: &Selection,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        bulk::purge(self, queue, selection, ctx).await
+    }
+
+    async fn publish(
+        &self,
+        target: &str,
+        opts: &PublishOptions,
+        input: &mut dyn MessageInput,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        publish::publish(self, target, opts, input, ctx).await
+    }
+
+    async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>> {
+        let topo = self.admin.topology().await?;
+        let by_name = |n: &str| topo.queues.iter().find(|q| q.name == n);
+        let picked: Vec<&QueueStats> = if query.names.is_empty() {
+            topo.queues.iter().collect()
+        } else {
+            query
+                .names
+                .iter()
+                .map(|n| {
+                    by_name(n).ok_or_else(|| {
+                        broker_msg(format!(
+                            "{NAME}: queue '{n}' not found in vhost '{}'",
+                            self.vhost
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        Ok(picked
+            .into_iter()
+            .map(|q| {
+                let dlq = topo.targets.get(&q.name).and_then(|t| t.first());
+                let mut extra = serde_json::Map::new();
+                extra.insert("type".into(), json!(q.kind));
+                extra.insert("ready".into(), json!(q.ready));
+                extra.insert("unacked".into(), json!(q.unacked));
+                extra.insert("consumers".into(), json!(q.consumers));
+                extra.insert("dead_letter_queue".into(), json!(dlq));
+                LagRow {
+                    name: q.name.clone(),
+                    lag: q.ready.unwrap_or(0),
+                    oldest_age: q
+                        .head_timestamp
+                        .map(|t| Duration::from_secs(now.saturating_sub(t))),
+                    dlq_depth: dlq
+                        .and_then(|d| by_name(d))
+                        .and_then(|d| d.messages.or(d.ready)),
+                    checked: true,
+                    extra,
+                }
+            })
+            .collect())
+    }
+}
+
+/// The usual names of dead-letter queues.
+fn dlq_name(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    lower.ends_with(".dlq")
+        || lower.ends_with(".dead")
+        || lower.ends_with("-dlq")
+        || lower.ends_with("_dlq")
+        || lower.starts_with("dlq.")
+        || lower.ends_with(".deadletter")
+        || lower.ends_with(".dead-letter")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dlq_names() {
+        for n in [
+            "orders.dlq",
+            "orders.DLQ",
+            "orders-dlq",
+            "dlq.orders",
+            "orders.dead",
+        ] {
+            assert!(dlq_name(n), "{n}");
+        }
+        for n in ["orders", "dlqueue", "orders.dlq.retry"] {
+            assert!(!dlq_name(n), "{n}");
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! list, peek, export, queues and depth on a real RabbitMQ: nothing changes,
+//! order is kept, IDs are stable, every body round-trips; the refusals and
+//! exit codes of a read.
+mod common;
+mod rabbitmq_support;
+
+use common::{edge_bodies, run, unique};
+use rabbitmq_support::{bodies, dlq, ls, table, Rmq};
+use serde_json::Value;
+
+use lapin::types::{AMQPValue, FieldTable};
+use rabbitmq_support::lapin;
+
+/// A DLQ holding `bodies` dead-lettered (rejected) from its work queue.
+fn filled(r: &Rmq, bodies: &[Vec<u8>]) -> (String, String) {
+    let (work, dlq) = r.dead_letter_pair("read");
+    for (i, b) in bodies.iter().enumerate() {
+        let props = lapin::BasicProperties::default()
+            .with_headers(table(&[("n", AMQPValue::LongLongInt(i as i64)), ("tenant", ls("acme"))]))
+            .with_content_type("application/octet-stream".into());
+        r.publish(&work, b, props);
+    }
+    r.reject(&work, bodies.len());
+    (work, dlq)
+}
+
+#[test]
+fn reads_change_nothing_and_keep_order() {
+    let r = Rmq::new();
+    let mut all = edge_bodies();
+    all.push(vec![b'z'; 1024 * 1024]);
+    let (work, dlq_q) = filled(&r, &all);
+    let before = r.peek_all(&dlq_q);
+    assert_eq!(bodies(&before), all);
+
+    let list1 = run(dlq().args(["-o", "json", "list", &dlq_q]));
+    assert_eq!(list1.code, 0, "{list1:?}");
+    let list2 = run(dlq().args(["-o", "ndjson", "list", &dlq_q]));
+    assert_eq!(list2.code, 0, "{list2:?}");
+    let export = run(dlq().args(["export", &dlq_q]));
+    assert_eq!(export.code, 0, "{export:?}");
+    let table_out = run(dlq().args(["list", &dlq_q]));
+    assert_eq!(table_out.code, 0, "{table_out:?}");
+
+    // Same count, same order, same content after four reads.
+    let after = r.peek_all(&dlq_q);
+    assert_eq!(after, before);
+
+    let envs = list1.json();
+    let envs = envs.as_array().unwrap();
+    assert_eq!(envs.len(), all.len());
+    let ids: Vec<&str> = envs.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let ids2: Vec<String> = list2.ndjson().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids, ids2, "IDs are stable between runs");
+    assert!(ids.iter().all(|id| id.len() == 12));
+
+    for (env, body) in envs.iter().zip(&all) {
+        for key in ["id", "queue", "timestamp", "size", "headers", "key", "body", "body_base64", "dead_letter", "broker"] {
+            assert!(env.get(key).is_some(), "missing {key}");
+        }
+        let got = match (&env["body"], &env["body_base64"]) {
+            (Value::String(s), Value::Null) => s.as_bytes().to_vec(),
+            (Value::Null, Value::String(b)) => {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.decode(b).unwrap()
+            }
+            other => panic!("bad body fields {other:?}"),
+        };
+        assert_eq!(&got, body);
+        assert_eq!(env["size"], body.len());
+        assert_eq!(env["queue"], dlq_q.as_str());
+        assert_eq!(env["dead_letter"]["reason"], "rejected");
+        assert_eq!(env["dead_letter"]["source"], work.as_str());
+        assert_eq!(env["dead_letter"]["attempts"], 1);
+        assert!(env["dead_letter"]["first_death_at"].is_string());
+        assert_eq!(env["headers"]["tenant"], "acme");
+        assert_eq!(env["broker"]["content_type"], "application/octet-stream");
+        assert!(env["broker"]["x_death"].is_array());
+        assert_eq!(env["key"], Value::Null);
+    }
+    // Export lines are the same envelopes.
+    assert_eq!(export.ndjson().len(), all.len());
+    // Control characters never reach the terminal raw.
+    assert!(!table_out.stdout.contains('\x1b'));
+
+    // peek by ID finds that message; an unknown ID is exit 4.
+    let one = run(dlq().args(["-o", "json", "peek", &dlq_q, ids[4]]));
+    assert_eq!(one.code, 0, "{one:?}");
+    assert_eq!(one.json()[0]["body"].as_str().unwrap().as_bytes(), &all[4][..]);
+    let card = run(dlq().args(["peek", &dlq_q, ids[3]]));
+    assert_eq!(card.code, 0, "{card:?}");
+    assert!(card.stdout.contains(&format!("queue '{work}'")), "{card:?}");
+    assert!(!card.stdout.contains('\x1b'));
+    let missing = run(dlq().args(["peek", &dlq_q, "000000000000"]));
+    assert_eq!(missing.code, 4, "{missing:?}");
+    assert_eq!(r.peek_all(&dlq_q), before);
+}
+
+#[test]
+fn message_id_property_is_the_id() {
+    let r = Rmq::new();
+    let q = unique("read-mid");
+    r.declare(&q, FieldTable::default());
+    r.publish(&q, b"a", lapin::BasicProperties::default().with_message_id("order-17".into()));
+    let out = run(dlq().args(["-o", "json", "list", &q]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()[0]["id"], "order-17");
+    assert_eq!(out.json()[0]["dead_letter"]["reason"], Value::Null);
+}
+
+#[test]
+fn queues_marks_dlqs_and_sources() {
+    let r = Rmq::new();
+    let (work, dlq_q) = r.dead_letter_pair("queues");
+    r.publish(&dlq_q, b"x", Default::default());
+    let all = common::wait_for("queue depth in the management API", std::time::Duration::from_secs(30), || {
+        let out = run(dlq().args(["-o", "json", "queues"]));
+        assert_eq!(out.code, 0, "{out:?}");
+        let all = out.json();
+        let depth = all.as_array().unwrap().iter().find(|q| q["name"] == dlq_q.as_str())?["depth"].clone();
+        (depth == 1).then_some(all)
+    });
+    let find = |n: &str| all.as_array().unwrap().iter().find(|q| q["name"] == n).cloned().unwrap();
+    let d = find(&dlq_q);
+    assert_eq!(d["is_dlq"], true);
+    assert_eq!(d["sources"][0], work.as_str());
+    assert_eq!(d["depth"], 1);
+    assert_eq!(d["type"], "classic");
+    let w = find(&work);
+    assert_eq!(w["is_dlq"], false);
+    assert_eq!(w["dead_letter_queue"], dlq_q.as_str());
+}
+
+#[test]
+fn quorum_queue_with_delivery_limit_is_refused() {
+    let r = Rmq::new();
+    let q = unique("read-quorum");
+    r.declare(
+        &q,
+        table(&[("x-queue-type", ls("quorum")), ("x-delivery-limit", AMQPValue::LongLongInt(3))]),
+    );
+    r.publish(&q, b"keep me", Default::default());
+    for args in [vec!["list", &q], vec!["peek", &q], vec!["export", &q]] {
+        let out = run(dlq().args(&args));
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains("delivery limit of 3"), "{out:?}");
+    }
+    let got = r.peek_all(&q);
+    assert_eq!(bodies(&got), vec![b"keep me".to_vec()]);
+}
+
+#[test]
+fn quorum_queue_without_limit_reads_in_order() {
+    let r = Rmq::new();
+    let q = unique("read-quorum-free");
+    r.declare(&q, table(&[("x-queue-type", ls("quorum"))]));
+    let want: Vec<Vec<u8>> = (0..300).map(|i| format!("m{i}").into_bytes()).collect();
+    r.publish_many(&q, want.clone());
+    let out = run(dlq().args(["-o", "json", "list", &q]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json().as_array().unwrap().len(), 300);
+    let out2 = run(dlq().args(["-o", "json", "list", &q]));
+    let ids = |v: Value| v.as_array().unwrap().iter().map(|e| e["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(out.json()), ids(out2.json()), "x-delivery-count does not change the ID");
+    assert_eq!(bodies(&r.peek_all(&q)), want);
+}
+
+#[test]
+fn errors_have_the_right_exit_codes() {
+    let missing = unique("no-such-queue");
+    let out = run(dlq().args(["list", &missing]));
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains(&format!("queue '{missing}' not found in vhost '/'")), "{out:?}");
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{out:?}");
+    let out = run(dlq().args(["lag", &missing]));
+    assert_eq!(out.code, 4, "{out:?}");
+
+    let secret = "s3cr3t-Pa55";
+    let out = run(common::dlq(&format!("amqp://guest:{secret}@127.0.0.1:5672/%2f")).args(["list", "x"]));
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("access refused"), "{out:?}");
+    assert!(!out.stderr.contains(secret) && !out.stdout.contains(secret), "{out:?}");
+    let out = run(common::dlq(&format!("amqp://guest:{secret}@127.0.0.1:5672/%2f")).args(["-v", "queues"]));
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(!out.stderr.contains(secret), "{out:?}");
+
+    let out = run(common::dlq("amqp://guest:guest@127.0.0.1:notaport/").args(["list", "x"]));
+    assert_eq!(out.code, 2, "{out:?}");
+
+    // Nothing listens on port 1: exit 4 within the timeout, not a hang.
+    let out = run(common::dlq("amqp://guest:guest@127.0.0.1:1/%2f").args(["--timeout", "3s", "list", "x"]));
+    assert_eq!(out.code, 4, "{out:?}");
+}
