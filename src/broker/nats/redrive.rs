@@ -29,6 +29,7 @@ use anyhow::Result;
 use async_nats::connection::State;
 use async_nats::jetstream::context::PublishErrorKind;
 use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
 use serde_json::{json, Value};
 
 use super::convert;
@@ -135,6 +136,12 @@ pub(super) async fn run(
     };
 
     loop {
+        // Settle what is ready (and send the deletes of acknowledged
+        // messages) on every turn, not only when the window is full: with
+        // `--rate` the window may never fill.
+        while let Some(Some(done)) = r.inflight.next().now_or_never() {
+            r.settle(done).await;
+        }
         while r.inflight.len() >= WINDOW {
             if let Some(done) = r.inflight.next().await {
                 r.settle(done).await;
