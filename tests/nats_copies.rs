@@ -342,6 +342,11 @@ async fn publish_formats_and_export_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_have_the_right_exit_codes() {
     let url = nats_url();
+    // A token in the URL never shows, not even with -v.
+    let with_token = url.replacen("nats://", "nats://tok3n-s3cret@", 1);
+    let r = run(dlq(&with_token).args(["-v", "queues"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains("tok3n-s3cret"), "{r:?}");
     let r = run(dlq(&url).args(["list", "NO-SUCH-STREAM-XYZ"]));
     assert_eq!(r.code, 4, "{r:?}");
     assert!(
