@@ -50,8 +50,11 @@ pub fn redact_url(url: &str) -> String {
     let redacted = match authority.rfind('@') {
         Some(at) => {
             let userinfo = &authority[..at];
+            let scheme = url[..start - 3].to_ascii_lowercase();
             match userinfo.find(':') {
                 Some(colon) => format!("{}:***{}", &userinfo[..colon], &authority[at..]),
+                // A bare userinfo is an auth token on NATS (`nats://TOKEN@host`).
+                None if scheme == "nats" || scheme == "tls" => format!("***{}", &authority[at..]),
                 None => authority.to_owned(),
             }
         }
@@ -96,7 +99,8 @@ mod tests {
             "amqp://guest:***@localhost:5672/%2f"
         );
         assert_eq!(redact_url("amqp://localhost"), "amqp://localhost");
-        assert_eq!(redact_url("nats://tok@host:4222"), "nats://tok@host:4222");
+        assert_eq!(redact_url("nats://tok@host:4222"), "nats://***@host:4222");
+        assert_eq!(redact_url("amqp://user@host"), "amqp://user@host");
         assert_eq!(
             redact_url("kafka://u:p@a:9092,b:9092"),
             "kafka://u:***@a:9092,b:9092"

@@ -15,7 +15,10 @@ async fn advisories_list_peek_retry_purge() {
     let h1 = headers(&[("tenant", "acme"), ("trace", "t-1")]);
     let (src, dlq_name, subject) = advisories(
         &js,
-        &[(b"first failure", h1.clone()), (b"second failure", headers(&[]))],
+        &[
+            (b"first failure", h1.clone()),
+            (b"second failure", headers(&[])),
+        ],
         &[(b"poison", headers(&[("kind", "bad")]))],
     )
     .await;
@@ -27,7 +30,12 @@ async fn advisories_list_peek_retry_purge() {
     let rows = r.json();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 3, "{rows:?}");
-    let by_body = |b: &str| rows.iter().find(|m| m["body"] == b).unwrap_or_else(|| panic!("{b} in {rows:?}")).clone();
+    let by_body = |b: &str| {
+        rows.iter()
+            .find(|m| m["body"] == b)
+            .unwrap_or_else(|| panic!("{b} in {rows:?}"))
+            .clone()
+    };
     let first = by_body("first failure");
     assert_eq!(first["dead_letter"]["reason"], "max_deliveries");
     assert_eq!(first["dead_letter"]["source"], src.as_str());
@@ -38,7 +46,13 @@ async fn advisories_list_peek_retry_purge() {
     assert_eq!(first["broker"]["original_missing"], false);
     assert_eq!(first["broker"]["advisory"]["consumer"], "worker");
     let poison = by_body("poison");
-    assert!(poison["dead_letter"]["reason"].as_str().unwrap().starts_with("terminated"), "{poison}");
+    assert!(
+        poison["dead_letter"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("terminated"),
+        "{poison}"
+    );
 
     // peek by ID shows the same message.
     let id = first["id"].as_str().unwrap().to_string();
@@ -65,7 +79,15 @@ async fn advisories_list_peek_retry_purge() {
     assert_eq!(hdrs.get("dlq-redrive-count").unwrap().as_str(), "1");
 
     // purge with a filter: only the terminated one goes.
-    let r = run(dlq(&url).args(["purge", &dlq_name, "--reason", "terminated", "--yes", "-o", "json"]));
+    let r = run(dlq(&url).args([
+        "purge",
+        &dlq_name,
+        "--reason",
+        "terminated",
+        "--yes",
+        "-o",
+        "json",
+    ]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["purged"], 1);
     assert_eq!(count(&js, &dlq_name).await, 1);
@@ -84,7 +106,12 @@ async fn advisories_list_peek_retry_purge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_original_is_reported_not_fatal() {
     let js = js().await;
-    let (src, dlq_name, _) = advisories(&js, &[(b"will vanish", headers(&[])), (b"also gone", headers(&[]))], &[]).await;
+    let (src, dlq_name, _) = advisories(
+        &js,
+        &[(b"will vanish", headers(&[])), (b"also gone", headers(&[]))],
+        &[],
+    )
+    .await;
     js.get_stream(&src).await.unwrap().purge().await.unwrap();
     let url = nats_url();
 
@@ -102,7 +129,13 @@ async fn missing_original_is_reported_not_fatal() {
     let r = run(dlq(&url).args(["retry-all", &dlq_name, "--yes", "-o", "json"]));
     assert_eq!(r.code, 4, "{r:?}");
     assert_eq!(r.json()["failed"], 2);
-    assert!(r.json()["failures"][0]["error"].as_str().unwrap().contains("gone"), "{r:?}");
+    assert!(
+        r.json()["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("gone"),
+        "{r:?}"
+    );
     assert_eq!(count(&js, &dlq_name).await, 2);
     let r = run(dlq(&url).args(["purge", &dlq_name, "--yes", "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
@@ -120,7 +153,14 @@ async fn queues_and_lag_link_the_dlq() {
     let r = run(dlq(&url).args(["queues", "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
     let all = r.json();
-    let find = |n: &str| all.as_array().unwrap().iter().find(|q| q["name"] == n).unwrap().clone();
+    let find = |n: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == n)
+            .unwrap()
+            .clone()
+    };
     let d = find(&dlq_name);
     assert_eq!(d["is_dlq"], true);
     assert_eq!(d["sources"], serde_json::json!([src]));
@@ -136,7 +176,13 @@ async fn queues_and_lag_link_the_dlq() {
     .await
     .unwrap();
     for i in 0..3 {
-        publish(&js, &format!("{subject}.new"), headers(&[]), format!("m{i}").as_bytes()).await;
+        publish(
+            &js,
+            &format!("{subject}.new"),
+            headers(&[]),
+            format!("m{i}").as_bytes(),
+        )
+        .await;
     }
     let name = format!("{src}/slow");
     let r = run(dlq(&url).args(["lag", &name, "-o", "json"]));

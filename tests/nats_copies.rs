@@ -90,30 +90,79 @@ async fn copies_list_peek_retry_purge() {
     assert_eq!(count(&js, &dlq_name).await, 5);
 
     // retry-all with a filter; the one without origin fails and stays.
-    let r = run(dlq(&url).args(["retry-all", &dlq_name, "--header", "tenant=other", "--yes", "-o", "json"]));
+    let r = run(dlq(&url).args([
+        "retry-all",
+        &dlq_name,
+        "--header",
+        "tenant=other",
+        "--yes",
+        "-o",
+        "json",
+    ]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["moved"], 2);
-    let r = run(dlq(&url).args(["retry-all", &dlq_name, "--grep", "no origin", "--yes", "-o", "json"]));
+    let r = run(dlq(&url).args([
+        "retry-all",
+        &dlq_name,
+        "--grep",
+        "no origin",
+        "--yes",
+        "-o",
+        "json",
+    ]));
     assert_eq!(r.code, 4, "{r:?}");
-    assert!(r.json()["failures"][0]["error"].as_str().unwrap().contains("--to"), "{r:?}");
+    assert!(
+        r.json()["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("--to"),
+        "{r:?}"
+    );
     // --to a subject no stream captures: failure, the message stays.
-    let r = run(dlq(&url).args(["retry", &dlq_name, "6", "--to", "nowhere.at.all", "-o", "json"]));
+    let r = run(dlq(&url).args([
+        "retry",
+        &dlq_name,
+        "6",
+        "--to",
+        "nowhere.at.all",
+        "-o",
+        "json",
+    ]));
     assert_eq!(r.code, 4, "{r:?}");
-    assert!(r.stdout.contains("no stream captures subject nowhere.at.all"), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("no stream captures subject nowhere.at.all"),
+        "{r:?}"
+    );
     // --to a captured subject works.
-    let r = run(dlq(&url).args(["retry", &dlq_name, "6", "--to", &format!("{subject}.manual"), "-o", "json"]));
+    let r = run(dlq(&url).args([
+        "retry",
+        &dlq_name,
+        "6",
+        "--to",
+        &format!("{subject}.manual"),
+        "-o",
+        "json",
+    ]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(count(&js, &work).await, 4);
 
     // purge with a backup, then a filtered purge leaves the rest in order.
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("b.ndjson");
-    let r = run(dlq(&url).args(["purge", &dlq_name, "--grep", "order 2", "--yes", "--backup"]).arg(&backup).args(["-o", "json"]));
+    let r = run(dlq(&url)
+        .args(["purge", &dlq_name, "--grep", "order 2", "--yes", "--backup"])
+        .arg(&backup)
+        .args(["-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["purged"], 1);
     let saved = std::fs::read_to_string(&backup).unwrap();
     assert!(saved.contains("order 2"), "{saved}");
-    let left: Vec<Vec<u8>> = messages(&js, &dlq_name).await.into_iter().map(|m| m.3).collect();
+    let left: Vec<Vec<u8>> = messages(&js, &dlq_name)
+        .await
+        .into_iter()
+        .map(|m| m.3)
+        .collect();
     assert_eq!(left, vec![b"order 4".to_vec()]);
     let r = run(dlq(&url).args(["purge", &dlq_name, "--yes", "-o", "json"]));
     assert_eq!(r.json()["purged"], 1, "{r:?}");
@@ -140,10 +189,22 @@ async fn republish_copies_go_back_to_their_subject() {
     .await
     .unwrap();
     stream(&js, &copies, vec![format!("{subject}.dead.>")], false).await;
-    publish(&js, &format!("{subject}.in.a"), headers(&[("k", "v")]), b"republished").await;
-    common::wait_for("the republished copy", std::time::Duration::from_secs(10), || {
-        futures::executor::block_on(count(&js, &copies)).eq(&1).then_some(())
-    });
+    publish(
+        &js,
+        &format!("{subject}.in.a"),
+        headers(&[("k", "v")]),
+        b"republished",
+    )
+    .await;
+    common::wait_for(
+        "the republished copy",
+        std::time::Duration::from_secs(10),
+        || {
+            futures::executor::block_on(count(&js, &copies))
+                .eq(&1)
+                .then_some(())
+        },
+    );
     let url = nats_url();
     let r = run(dlq(&url).args(["list", &copies, "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
@@ -152,7 +213,13 @@ async fn republish_copies_go_back_to_their_subject() {
     assert_eq!(row["dead_letter"]["source"], work.as_str());
     let r = run(dlq(&url).args(["queues", "-o", "json"]));
     let q = r.json();
-    let q = q.as_array().unwrap().iter().find(|q| q["name"] == copies.as_str()).unwrap().clone();
+    let q = q
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == copies.as_str())
+        .unwrap()
+        .clone();
     assert_eq!(q["is_dlq"], true);
     assert_eq!(q["sources"], serde_json::json!([work]));
     let r = run(dlq(&url).args(["retry-all", &copies, "--yes", "-o", "json"]));
@@ -173,20 +240,49 @@ async fn publish_formats_and_export_round_trip() {
     let url = nats_url();
     let target = format!("{subject}.in");
 
-    let r = run(dlq(&url).args(["publish", &target, "--body", "hello", "--header", "a=1", "--count", "2", "-o", "json"]));
+    let r = run(dlq(&url).args([
+        "publish", &target, "--body", "hello", "--header", "a=1", "--count", "2", "-o", "json",
+    ]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["published"], 2);
-    let r = run_with_stdin(dlq(&url).args(["publish", &target, "--format", "lines", "--header", "src=lines"]), b"l1\nl2\nl3\n");
+    let r = run_with_stdin(
+        dlq(&url).args([
+            "publish",
+            &target,
+            "--format",
+            "lines",
+            "--header",
+            "src=lines",
+        ]),
+        b"l1\nl2\nl3\n",
+    );
     assert_eq!(r.code, 0, "{r:?}");
-    let r = run_with_stdin(dlq(&url).args(["publish", &target, "--format", "raw"]), b"raw\nbody");
+    let r = run_with_stdin(
+        dlq(&url).args(["publish", &target, "--format", "raw"]),
+        b"raw\nbody",
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let env = serde_json::json!({"body": null, "body_base64": "AP8=", "headers": {"h": "x", "m": ["1", "2"]}});
-    let r = run_with_stdin(dlq(&url).args(["publish", &target, "--format", "ndjson"]), format!("{env}\nnot json\n").as_bytes());
+    let r = run_with_stdin(
+        dlq(&url).args(["publish", &target, "--format", "ndjson"]),
+        format!("{env}\nnot json\n").as_bytes(),
+    );
     assert_eq!(r.code, 3, "{r:?}");
     assert!(r.stderr.contains("line 2"), "{r:?}");
     let all = messages(&js, &name).await;
     let bodies: Vec<&[u8]> = all.iter().map(|m| m.3.as_slice()).collect();
-    assert_eq!(bodies, vec![&b"hello"[..], b"hello", b"l1", b"l2", b"l3", b"raw\nbody", &[0, 255]]);
+    assert_eq!(
+        bodies,
+        vec![
+            &b"hello"[..],
+            b"hello",
+            b"l1",
+            b"l2",
+            b"l3",
+            b"raw\nbody",
+            &[0, 255]
+        ]
+    );
     assert_eq!(all[0].2.get("a").unwrap().as_str(), "1");
     assert_eq!(all[3].2.get("src").unwrap().as_str(), "lines");
     let m: Vec<&str> = all[6].2.get_all("m").map(|v| v.as_str()).collect();
@@ -200,17 +296,40 @@ async fn publish_formats_and_export_round_trip() {
     let mut edges = edge_bodies();
     edges.push(big);
     for b in &edges {
-        publish(&js, &format!("{subject}.edge"), headers(&[("edge", "1")]), b).await;
+        publish(
+            &js,
+            &format!("{subject}.edge"),
+            headers(&[("edge", "1")]),
+            b,
+        )
+        .await;
     }
     let r = run(dlq(&url).args(["export", &name, "--header", "edge=1"]));
     assert_eq!(r.code, 0, "{r:?}");
-    let r = run_with_stdin(dlq(&url).args(["publish", &format!("{copy_subject}.x"), "--format", "ndjson", "-o", "json"]), r.stdout.as_bytes());
+    let r = run_with_stdin(
+        dlq(&url).args([
+            "publish",
+            &format!("{copy_subject}.x"),
+            "--format",
+            "ndjson",
+            "-o",
+            "json",
+        ]),
+        r.stdout.as_bytes(),
+    );
     assert_eq!(r.code, 0, "{r:?}");
-    let copied: Vec<Vec<u8>> = messages(&js, &copy).await.into_iter().map(|m| m.3).collect();
+    let copied: Vec<Vec<u8>> = messages(&js, &copy)
+        .await
+        .into_iter()
+        .map(|m| m.3)
+        .collect();
     assert_eq!(copied, edges);
     let r = run(dlq(&url).args(["list", &copy]));
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(!r.stdout.contains('\x1b'), "control characters must be escaped");
+    assert!(
+        !r.stdout.contains('\x1b'),
+        "control characters must be escaped"
+    );
 
     // No stream captures the subject: core publish with a note.
     let r = run(dlq(&url).args(["publish", "nobody.listens.here", "--body", "x"]));
@@ -223,9 +342,17 @@ async fn publish_formats_and_export_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_have_the_right_exit_codes() {
     let url = nats_url();
+    // A token in the URL never shows, not even with -v.
+    let with_token = url.replacen("nats://", "nats://tok3n-s3cret@", 1);
+    let r = run(dlq(&with_token).args(["-v", "queues"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains("tok3n-s3cret"), "{r:?}");
     let r = run(dlq(&url).args(["list", "NO-SUCH-STREAM-XYZ"]));
     assert_eq!(r.code, 4, "{r:?}");
-    assert!(r.stderr.contains("stream 'NO-SUCH-STREAM-XYZ' not found"), "{r:?}");
+    assert!(
+        r.stderr.contains("stream 'NO-SUCH-STREAM-XYZ' not found"),
+        "{r:?}"
+    );
     let r = run(dlq("nats://127.0.0.1:notaport").args(["queues"]));
     assert_eq!(r.code, 2, "{r:?}");
     let r = run(dlq("nats://127.0.0.1:1").args(["--timeout", "3s", "queues"]));
@@ -234,25 +361,37 @@ async fn errors_have_the_right_exit_codes() {
     let start = std::time::Instant::now();
     let r = run(dlq("nats://10.255.255.1:4222").args(["--timeout", "2s", "queues"]));
     assert_eq!(r.code, 4, "{r:?}");
-    assert!(start.elapsed() < std::time::Duration::from_secs(20), "{r:?}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{r:?}"
+    );
 }
 
 /// A private nats-server without JetStream and with a password.
 struct Private(std::process::Child, u16);
 
 impl Private {
-    fn start() -> Option<Private> {
-        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].into_iter().find(|p| std::path::Path::new(p).exists())?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    fn start(config: &std::path::Path) -> Option<Private> {
+        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
         let child = std::process::Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--user", "ops", "--pass", "s3cretpw"])
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-c"])
+            .arg(config)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .ok()?;
-        common::wait_for("the private nats-server", std::time::Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
+        common::wait_for(
+            "the private nats-server",
+            std::time::Duration::from_secs(10),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).ok(),
+        );
         Some(Private(child, port))
     }
 }
@@ -266,17 +405,104 @@ impl Drop for Private {
 
 #[test]
 fn credentials_and_jetstream_errors() {
-    let Some(server) = Private::start() else {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nats.conf");
+    std::fs::write(
+        &config,
+        r#"authorization { users = [
+            { user: ops, password: s3cretpw }
+            { user: ro, password: ropass, permissions: { publish: { deny: ["$JS.API.>"] } } }
+        ] }"#,
+    )
+    .unwrap();
+    let Some(server) = Private::start(&config) else {
         eprintln!("no nats-server binary: skipped");
         return;
     };
     let port = server.1;
-    let r = run(dlq(&format!("nats://ops:wrongpw@127.0.0.1:{port}")).args(["--timeout", "5s", "queues"]));
+    let r = run(dlq(&format!("nats://ops:wrongpw@127.0.0.1:{port}")).args([
+        "--timeout",
+        "5s",
+        "queues",
+    ]));
     assert_eq!(r.code, 4, "{r:?}");
     assert!(!r.stderr.contains("wrongpw"), "{r:?}");
     assert!(r.stderr.contains("authorization"), "{r:?}");
-    let r = run(dlq(&format!("nats://ops:s3cretpw@127.0.0.1:{port}")).args(["--timeout", "5s", "queues"]));
+    let r = run(dlq(&format!("nats://ops:s3cretpw@127.0.0.1:{port}")).args([
+        "--timeout",
+        "5s",
+        "queues",
+    ]));
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("JetStream is not enabled"), "{r:?}");
     assert!(!r.stderr.contains("s3cretpw"), "{r:?}");
+    let r =
+        run(dlq(&format!("nats://ro:ropass@127.0.0.1:{port}")).args(["--timeout", "5s", "queues"]));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("permission violation"), "{r:?}");
+}
+
+/// retry-all removes a taken front with one purge: what a filter leaves, a
+/// message that fails, and everything after them must stay exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_all_keeps_left_and_failed_messages() {
+    let js = js().await;
+    let (work, dlq_name, subject) = setup(&js).await;
+    let url = nats_url();
+    let to_dlq = format!("dlq.{subject}");
+    let origin = format!("{subject}.orders");
+    for i in 0..10 {
+        let h = if i == 6 {
+            headers(&[])
+        } else {
+            headers(&[("dlq-original-subject", &origin)])
+        };
+        let kind = if i == 3 || i == 8 { "keep" } else { "go" };
+        publish(&js, &to_dlq, h, format!("{kind} {i}").as_bytes()).await;
+    }
+    // 3 and 8 are left by the filter, 6 has no origin and fails.
+    let r = run(dlq(&url).args([
+        "retry-all",
+        &dlq_name,
+        "--grep",
+        "go ",
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.json()["moved"], 7);
+    assert_eq!(r.json()["failed"], 1);
+    let left: Vec<String> = messages(&js, &dlq_name)
+        .await
+        .into_iter()
+        .map(|m| String::from_utf8(m.3).unwrap())
+        .collect();
+    assert_eq!(left, vec!["keep 3", "go 6", "keep 8"]);
+    let back: Vec<String> = messages(&js, &work)
+        .await
+        .into_iter()
+        .map(|m| String::from_utf8(m.3).unwrap())
+        .collect();
+    assert_eq!(
+        back,
+        vec!["go 0", "go 1", "go 2", "go 4", "go 5", "go 7", "go 9"]
+    );
+
+    // --limit 1 moves one: the rest stays.
+    let r = run(dlq(&url).args([
+        "retry-all",
+        &dlq_name,
+        "--limit",
+        "1",
+        "--to",
+        &origin,
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], 1);
+    assert_eq!(count(&js, &dlq_name).await, 2);
+    delete(&js, &[&work, &dlq_name]).await;
 }

@@ -24,7 +24,12 @@ pub fn names(prefix: &str) -> (String, String) {
     (name, subject)
 }
 
-pub async fn stream(js: &jetstream::Context, name: &str, subjects: Vec<String>, direct: bool) -> stream::Stream {
+pub async fn stream(
+    js: &jetstream::Context,
+    name: &str,
+    subjects: Vec<String>,
+    direct: bool,
+) -> stream::Stream {
     js.create_stream(stream::Config {
         name: name.to_string(),
         subjects,
@@ -35,7 +40,12 @@ pub async fn stream(js: &jetstream::Context, name: &str, subjects: Vec<String>, 
     .unwrap_or_else(|e| panic!("creating stream {name}: {e}"))
 }
 
-pub async fn publish(js: &jetstream::Context, subject: &str, headers: HeaderMap, body: &[u8]) -> u64 {
+pub async fn publish(
+    js: &jetstream::Context,
+    subject: &str,
+    headers: HeaderMap,
+    body: &[u8],
+) -> u64 {
     js.publish_with_headers(subject.to_string(), headers, body.to_vec().into())
         .await
         .unwrap()
@@ -45,7 +55,14 @@ pub async fn publish(js: &jetstream::Context, subject: &str, headers: HeaderMap,
 }
 
 pub async fn count(js: &jetstream::Context, name: &str) -> u64 {
-    js.get_stream(name).await.unwrap().info().await.unwrap().state.messages
+    js.get_stream(name)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .messages
 }
 
 pub async fn delete(js: &jetstream::Context, names: &[&str]) {
@@ -55,7 +72,10 @@ pub async fn delete(js: &jetstream::Context, names: &[&str]) {
 }
 
 /// Every message of a stream, in order: (sequence, subject, headers, body).
-pub async fn messages(js: &jetstream::Context, name: &str) -> Vec<(u64, String, HeaderMap, Vec<u8>)> {
+pub async fn messages(
+    js: &jetstream::Context,
+    name: &str,
+) -> Vec<(u64, String, HeaderMap, Vec<u8>)> {
     let mut s = js.get_stream(name).await.unwrap();
     let state = s.info().await.unwrap().state.clone();
     let mut out = Vec::new();
@@ -63,10 +83,17 @@ pub async fn messages(js: &jetstream::Context, name: &str) -> Vec<(u64, String, 
         return out;
     }
     use base64::Engine as _;
-    let b64 = |v: &serde_json::Value| base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or("")).unwrap();
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or(""))
+            .unwrap()
+    };
     for seq in state.first_sequence..=state.last_sequence {
         let reply: serde_json::Value = js
-            .request(format!("STREAM.MSG.GET.{name}"), &serde_json::json!({"seq": seq}))
+            .request(
+                format!("STREAM.MSG.GET.{name}"),
+                &serde_json::json!({"seq": seq}),
+            )
             .await
             .unwrap();
         let m = &reply["message"];
@@ -83,7 +110,12 @@ pub async fn messages(js: &jetstream::Context, name: &str) -> Vec<(u64, String, 
                 }
             }
         }
-        out.push((seq, m["subject"].as_str().unwrap().to_string(), headers, b64(&m["data"])));
+        out.push((
+            seq,
+            m["subject"].as_str().unwrap().to_string(),
+            headers,
+            b64(&m["data"]),
+        ));
     }
     out
 }
@@ -128,7 +160,10 @@ pub async fn advisories(
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while count(js, &dlq).await < total as u64 {
-        assert!(Instant::now() < deadline, "the server never gave up on the messages");
+        assert!(
+            Instant::now() < deadline,
+            "the server never gave up on the messages"
+        );
         let mut batch = worker
             .fetch()
             .max_messages(100)

@@ -112,12 +112,20 @@ async fn copy_source(
         .get_stream_no_info(name)
         .await
         .map_err(|e| broker(NAME, format!("opening stream '{name}'"), e))?;
-    let first = get_seq(&nats.js, &handle, name, info.config.allow_direct, info.state.first_sequence).await?;
+    let first = get_seq(
+        &nats.js,
+        &handle,
+        name,
+        info.config.allow_direct,
+        info.state.first_sequence,
+    )
+    .await?;
     let Some(m) = first else { return Ok(None) };
     if let Some(s) = header(&m.headers, "Nats-Stream").filter(|s| s != name) {
         return Ok(Some(s.to_owned()));
     }
-    let original = header(&m.headers, "dlq-original-subject").or_else(|| header(&m.headers, "Nats-Subject"));
+    let original =
+        header(&m.headers, "dlq-original-subject").or_else(|| header(&m.headers, "Nats-Subject"));
     Ok(original
         .and_then(|s| subjects::stream_for(streams, s))
         .filter(|s| s != name)
@@ -134,13 +142,21 @@ async fn advisory_count(nats: &Nats, dlq: &str, stream: &str, consumer: &str) ->
     let filter = format!("$JS.EVENT.ADVISORY.CONSUMER.*.{stream}.{consumer}");
     let reply: Value = nats
         .js
-        .request(format!("STREAM.INFO.{dlq}"), &json!({"subjects_filter": filter}))
+        .request(
+            format!("STREAM.INFO.{dlq}"),
+            &json!({"subjects_filter": filter}),
+        )
         .await
         .map_err(|e| broker(NAME, format!("reading stream '{dlq}'"), e))?;
-    let subjects = reply["state"]["subjects"].as_object().cloned().unwrap_or_default();
+    let subjects = reply["state"]["subjects"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     Ok(subjects
         .iter()
-        .filter(|(s, _)| s.starts_with(subjects::MAX_DELIVERIES) || s.starts_with(subjects::MSG_TERMINATED))
+        .filter(|(s, _)| {
+            s.starts_with(subjects::MAX_DELIVERIES) || s.starts_with(subjects::MSG_TERMINATED)
+        })
         .filter_map(|(_, n)| n.as_u64())
         .sum())
 }
@@ -164,7 +180,10 @@ async fn dlq_depth(
     }
     if depth.is_none() {
         for q in topo {
-            if q.is_dlq && q.extra.get("pattern") == Some(&json!("copies")) && q.sources.iter().any(|s| s == stream) {
+            if q.is_dlq
+                && q.extra.get("pattern") == Some(&json!("copies"))
+                && q.sources.iter().any(|s| s == stream)
+            {
                 *depth.get_or_insert(0) += q.depth.unwrap_or(0);
             }
         }
@@ -193,9 +212,15 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
     let mut rows = Vec::new();
     for (stream_name, consumer, named) in wanted {
         let Some(info) = by_name.get(stream_name.as_str()) else {
-            return Err(broker_msg(format!("nats: stream '{stream_name}' not found")));
+            return Err(broker_msg(format!(
+                "nats: stream '{stream_name}' not found"
+            )));
         };
-        let stream = nats.js.get_stream_no_info(&stream_name).await.map_err(|e| broker(NAME, format!("opening stream '{stream_name}'"), e))?;
+        let stream = nats
+            .js
+            .get_stream_no_info(&stream_name)
+            .await
+            .map_err(|e| broker(NAME, format!("opening stream '{stream_name}'"), e))?;
         let consumers: Vec<async_nats::jetstream::consumer::Info> = match &consumer {
             Some(c) => match stream.consumer_info(c).await {
                 Ok(ci) => vec![ci],
@@ -204,13 +229,17 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
                         "nats: consumer '{c}' not found on stream '{stream_name}'"
                     )))
                 }
-                Err(e) => return Err(broker(NAME, format!("reading consumer '{stream_name}/{c}'"), e)),
+                Err(e) => {
+                    return Err(broker(
+                        NAME,
+                        format!("reading consumer '{stream_name}/{c}'"),
+                        e,
+                    ))
+                }
             },
-            None => stream
-                .consumers()
-                .try_collect()
-                .await
-                .map_err(|e| broker(NAME, format!("listing the consumers of '{stream_name}'"), e))?,
+            None => stream.consumers().try_collect().await.map_err(|e| {
+                broker(NAME, format!("listing the consumers of '{stream_name}'"), e)
+            })?,
         };
         if consumers.is_empty() && named {
             let mut extra = Map::new();
@@ -235,10 +264,15 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
                 } else {
                     ci.config.filter_subject.clone()
                 };
-                raw_get(&nats.js, &stream_name, ci.ack_floor.stream_sequence + 1, Some(&filter))
-                    .await
-                    .ok()
-                    .map(|m| convert::from_nanos(m.time_nanos))
+                raw_get(
+                    &nats.js,
+                    &stream_name,
+                    ci.ack_floor.stream_sequence + 1,
+                    Some(&filter),
+                )
+                .await
+                .ok()
+                .map(|m| convert::from_nanos(m.time_nanos))
             } else {
                 None
             };

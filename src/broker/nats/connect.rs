@@ -6,12 +6,13 @@
 //! Connecting also asks for the JetStream account info once, so that a server
 //! without JetStream is one clear error before any command starts.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
 use async_nats::jetstream::context::RequestErrorKind;
+use async_nats::{ConnectErrorKind, ConnectOptions, Event, ServerAddr, ServerError};
 use serde_json::{json, Value};
-use async_nats::{ConnectErrorKind, ConnectOptions, ServerAddr};
 
 use super::{Nats, NAME};
 use crate::broker::Capabilities;
@@ -44,9 +45,7 @@ fn bad_url(why: &str) -> anyhow::Error {
 
 /// Splits a `nats://` or `tls://` URL into servers and credentials.
 pub(super) fn parse(url: &str) -> Result<Target> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad_url("no scheme"))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad_url("no scheme"))?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "nats" && scheme != "tls" {
         return Err(bad_url(&format!("scheme {scheme:?}")));
@@ -84,10 +83,7 @@ pub(super) fn parse(url: &str) -> Result<Target> {
     };
     for host in hosts.split(',') {
         let host = host.trim();
-        let host = host
-            .split_once("://")
-            .map(|(_, h)| h)
-            .unwrap_or(host);
+        let host = host.split_once("://").map(|(_, h)| h).unwrap_or(host);
         if host.is_empty() {
             return Err(bad_url("no host"));
         }
@@ -118,7 +114,8 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
         .map(|s| s.parse::<ServerAddr>())
         .collect::<std::io::Result<_>>()
         .map_err(|e| bad_url(&e.to_string()))?;
-    let options = options(settings, &target).await?;
+    let violation: Violation = Arc::default();
+    let options = options(settings, &target, violation.clone()).await?;
     let shown = target.shown();
     let op = || format!("connecting to {shown}");
     let timeout = settings.timeout;
@@ -150,8 +147,15 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
         .timeout(timeout)
         .max_ack_inflight(8192)
         .build(client.clone());
-    let asked = tokio::time::timeout(timeout, js.request::<_, _, Value>("INFO", &json!({}))).await;
-    let not_enabled = "JetStream is not enabled on this server or account (start nats-server with -js)";
+    let empty = json!({});
+    let asked = tokio::select! {
+        asked = tokio::time::timeout(timeout, js.request::<_, _, Value>("INFO", &empty)) => asked,
+        text = denied(&violation) => {
+            return Err(broker(NAME, format!("using JetStream on {shown}"), format!("permission violation: {text}")));
+        }
+    };
+    let not_enabled =
+        "JetStream is not enabled on this server or account (start nats-server with -js)";
     let why = match asked {
         Err(_) => Some(format!("no answer within {}", show(timeout))),
         Ok(Err(e)) => Some(match e.kind() {
@@ -184,16 +188,30 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
 }
 
 /// Connect options from the URL's credentials and the profile.
-async fn options(settings: &BrokerSettings, target: &Target) -> Result<ConnectOptions> {
+async fn options(
+    settings: &BrokerSettings,
+    target: &Target,
+    violation: Violation,
+) -> Result<ConnectOptions> {
     let p = &settings.profile;
     let mut o = ConnectOptions::new()
         .name("dlq")
         .connection_timeout(settings.timeout)
         .request_timeout(Some(settings.timeout))
         .max_reconnects(Some(3))
-        // The client would otherwise log each reconnect attempt through tracing only;
-        // a lost server surfaces as failed requests within the timeout.
-        .event_callback(|_| async {});
+        // A denied publish only shows as an -ERR event; the request itself just times out.
+        .event_callback(move |event| {
+            let violation = violation.clone();
+            async move {
+                if let Event::ServerError(ServerError::Other(text)) = event {
+                    if text.to_lowercase().contains("permission") {
+                        if let Ok(mut v) = violation.lock() {
+                            *v = Some(text);
+                        }
+                    }
+                }
+            }
+        });
     if let Some(path) = &p.creds_file {
         o = o.credentials_file(path).await.map_err(|e| {
             usage(format!(
@@ -204,20 +222,30 @@ async fn options(settings: &BrokerSettings, target: &Target) -> Result<ConnectOp
     }
     if let Some(path) = &p.nkey_file {
         let seed = std::fs::read_to_string(path).map_err(|e| {
-            usage(format!("cannot read the NKey seed file {}: {e}", path.display()))
+            usage(format!(
+                "cannot read the NKey seed file {}: {e}",
+                path.display()
+            ))
         })?;
         let seed = seed
             .lines()
             .map(str::trim)
             .find(|l| l.starts_with('S') && !l.is_empty())
-            .ok_or_else(|| usage(format!("no NKey seed (a line starting with S) in {}", path.display())))?
+            .ok_or_else(|| {
+                usage(format!(
+                    "no NKey seed (a line starting with S) in {}",
+                    path.display()
+                ))
+            })?
             .to_string();
         secrets::register(&seed);
         o = o.nkey(seed);
     }
     let token = match &p.token_env {
         Some(var) => Some(std::env::var(var).map_err(|_| {
-            usage(format!("the profile's token_env names {var}, which is not set"))
+            usage(format!(
+                "the profile's token_env names {var}, which is not set"
+            ))
         })?),
         None => target.token.clone(),
     };
@@ -244,6 +272,19 @@ async fn options(settings: &BrokerSettings, target: &Target) -> Result<ConnectOp
         }
     }
     Ok(o)
+}
+
+/// The last permission violation the server reported.
+type Violation = Arc<Mutex<Option<String>>>;
+
+/// Waits until the server reports a permission violation.
+async fn denied(violation: &Violation) -> String {
+    loop {
+        if let Some(text) = violation.lock().ok().and_then(|v| v.clone()) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A duration as the user wrote it (`10s`, `500ms`).

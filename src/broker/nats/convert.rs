@@ -14,7 +14,12 @@ use crate::broker::Headers;
 
 /// Server-added headers of a direct-get reply: the server appends one value of
 /// each after the stored headers, so the last value of each is dropped.
-const DIRECT_GET_ADDED: [&str; 4] = ["Nats-Stream", "Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp"];
+const DIRECT_GET_ADDED: [&str; 4] = [
+    "Nats-Stream",
+    "Nats-Subject",
+    "Nats-Sequence",
+    "Nats-Time-Stamp",
+];
 
 /// Headers that would make JetStream reject, roll up or deduplicate a copy.
 pub fn is_control_header(name: &str) -> bool {
@@ -64,7 +69,10 @@ pub fn headers_to_json(headers: &HeaderMap) -> Headers {
 
 /// Envelope headers as NATS headers; `skip` drops names (case-insensitive).
 /// Fails on a name or value NATS cannot carry.
-pub fn headers_from_json(headers: &Headers, skip: impl Fn(&str) -> bool) -> Result<HeaderMap, String> {
+pub fn headers_from_json(
+    headers: &Headers,
+    skip: impl Fn(&str) -> bool,
+) -> Result<HeaderMap, String> {
     let mut out = HeaderMap::new();
     for (name, value) in headers {
         if skip(name) {
@@ -74,13 +82,16 @@ pub fn headers_from_json(headers: &Headers, skip: impl Fn(&str) -> bool) -> Resu
             .parse()
             .map_err(|_| format!("header name {name:?} cannot be sent over NATS"))?;
         let values: Vec<String> = match value {
-            Value::Array(items) => items.iter().map(crate::broker::message::value_text).collect(),
+            Value::Array(items) => items
+                .iter()
+                .map(crate::broker::message::value_text)
+                .collect(),
             other => vec![crate::broker::message::value_text(other)],
         };
         for v in values {
-            let hv: async_nats::HeaderValue = v
-                .parse()
-                .map_err(|_| format!("header {name:?} has a line break, which NATS cannot carry"))?;
+            let hv: async_nats::HeaderValue = v.parse().map_err(|_| {
+                format!("header {name:?} has a line break, which NATS cannot carry")
+            })?;
             out.append(hn.clone(), hv);
         }
     }
@@ -105,7 +116,9 @@ pub fn parse_header_block(block: &[u8]) -> HeaderMap {
     let mut out = HeaderMap::new();
     let text = String::from_utf8_lossy(block);
     for line in text.split("\r\n").skip(1) {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let (Ok(n), Ok(v)) = (
             name.trim().parse::<async_nats::HeaderName>(),
             value.trim().parse::<async_nats::HeaderValue>(),
@@ -154,7 +167,10 @@ mod tests {
         assert_eq!(j["tag"], json!(["a", "b"]));
         let back = headers_from_json(&j, |_| false).unwrap();
         assert_eq!(headers_to_json(&back), j);
-        assert!(headers_from_json(&j, |n| n == "tag").unwrap().get("tag").is_none());
+        assert!(headers_from_json(&j, |n| n == "tag")
+            .unwrap()
+            .get("tag")
+            .is_none());
     }
 
     #[test]

@@ -25,8 +25,8 @@ use async_nats::jetstream::{self, stream::Stream};
 use async_trait::async_trait;
 
 use super::{
-    Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions,
-    QueueInfo, ReadOptions, RedriveOptions, Visitor,
+    Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions, QueueInfo,
+    ReadOptions, RedriveOptions, Visitor,
 };
 use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
@@ -59,9 +59,9 @@ impl Nats {
         }
         match self.js.get_stream(name).await {
             Ok(s) => Ok(s),
-            Err(e) if is_not_found(&e) => Err(broker_msg(format!(
-                "nats: stream '{name}' not found"
-            ))),
+            Err(e) if is_not_found(&e) => {
+                Err(broker_msg(format!("nats: stream '{name}' not found")))
+            }
             Err(e) => Err(broker(NAME, format!("reading stream '{name}'"), e)),
         }
     }

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use anyhow::Result;
 use async_nats::jetstream::context::GetStreamByNameErrorKind;
 use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
 
 use super::convert;
 use super::subjects;
@@ -57,6 +58,9 @@ pub(super) async fn run(
     let mut unflushed = 0u64;
     let mut n = 0u64;
     loop {
+        while let Some(Some(done)) = inflight.next().now_or_never() {
+            settle(&mut report, ctx, done);
+        }
         while inflight.len() >= WINDOW {
             if let Some(done) = inflight.next().await {
                 settle(&mut report, ctx, done);
@@ -146,7 +150,12 @@ fn settle(report: &mut BulkReport, ctx: &BulkContext, (id, r): (String, Result<(
 }
 
 /// Confirms core publishes: the server has read everything before the flush.
-async fn flush(nats: &Nats, report: &mut BulkReport, ctx: &BulkContext, unflushed: &mut u64) -> Result<()> {
+async fn flush(
+    nats: &Nats,
+    report: &mut BulkReport,
+    ctx: &BulkContext,
+    unflushed: &mut u64,
+) -> Result<()> {
     if *unflushed == 0 {
         return Ok(());
     }

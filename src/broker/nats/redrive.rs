@@ -12,14 +12,24 @@
 //! dropped as a duplicate of the message that failed. `Nats-Expected-*` and
 //! `Nats-Rollup` are never forwarded. For an advisory row, the advisory is
 //! deleted from the DLQ stream; the original stays in its source stream.
+//!
+//! While every message read so far was taken and acknowledged (the usual
+//! `retry-all`), removing them one by one is not needed: they are the front
+//! of the stream, and one stream purge up to the first sequence not yet
+//! acknowledged removes them all ([`Front`]), every 4096 messages or 250 ms. The first message that must
+//! stay (left by a filter, skipped, failed) ends that: from there on each
+//! message is deleted by sequence after its ack.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use async_nats::connection::State;
 use async_nats::jetstream::context::PublishErrorKind;
 use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
 use serde_json::{json, Value};
 
 use super::convert;
@@ -33,8 +43,68 @@ use crate::select::{Decision, Selection};
 
 /// Publishes awaiting their ack (and then their delete) at most.
 const WINDOW: usize = 512;
+/// Acknowledged front messages gathered before a purge removes them...
+const PURGE_EVERY: usize = 4096;
+/// ...or the time they may wait for it.
+const PURGE_AFTER: Duration = Duration::from_millis(250);
 
-type Pending = Pin<Box<dyn Future<Output = (String, Result<(), String>)> + Send>>;
+/// How one sent message ended.
+enum Outcome {
+    /// Published and deleted from the DLQ.
+    Moved,
+    /// A front message was acknowledged; a purge removes it later.
+    Acked(u64, String),
+    /// Failed; the sequence is given for a front message.
+    Failed(Option<u64>, String, String),
+}
+
+type Pending = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// The re-driven messages at the front of the DLQ stream, removed by purge.
+#[derive(Default)]
+struct Front {
+    /// Still true while every message read was taken and sent.
+    open: bool,
+    /// The first sequence that must stay.
+    barrier: Option<u64>,
+    /// Front messages sent, ack not back yet.
+    unacked: BTreeSet<u64>,
+    /// Front messages acknowledged, not purged yet.
+    acked: BTreeMap<u64, String>,
+    /// The last sequence read.
+    read_upto: u64,
+    /// When the front was last purged.
+    purged_at: Option<Instant>,
+}
+
+impl Front {
+    /// Every stored message below this sequence is an acknowledged copy.
+    fn bound(&self) -> u64 {
+        let mut b = self.read_upto + 1;
+        if let Some(&u) = self.unacked.first() {
+            b = b.min(u);
+        }
+        if let Some(x) = self.barrier {
+            b = b.min(x);
+        }
+        b
+    }
+
+    /// `seq` must stay: nothing at or after it is purged.
+    fn block(&mut self, seq: u64) {
+        self.open = false;
+        self.barrier = Some(self.barrier.map_or(seq, |b| b.min(seq)));
+    }
+}
+
+struct Run<'a> {
+    nats: &'a Nats,
+    queue: &'a str,
+    ctx: &'a BulkContext,
+    report: BulkReport,
+    front: Front,
+    inflight: FuturesUnordered<Pending>,
+}
 
 pub(super) async fn run(
     nats: &Nats,
@@ -52,31 +122,59 @@ pub(super) async fn run(
     }
     let stream = nats.stream(queue).await?;
     let mut rows = Rows::open(nats, stream, &opts.read.ids).await?;
-    let mut report = BulkReport::default();
-    let mut inflight: FuturesUnordered<Pending> = FuturesUnordered::new();
+    let mut r = Run {
+        nats,
+        queue,
+        ctx,
+        report: BulkReport::default(),
+        front: Front {
+            open: opts.read.ids.is_empty(),
+            purged_at: Some(Instant::now()),
+            ..Default::default()
+        },
+        inflight: FuturesUnordered::new(),
+    };
 
     loop {
-        while inflight.len() >= WINDOW {
-            if let Some(done) = inflight.next().await {
-                settle(nats, &mut report, ctx, done);
+        // Settle what is ready (and send the deletes of acknowledged
+        // messages) on every turn, not only when the window is full: with
+        // `--rate` the window may never fill.
+        while let Some(Some(done)) = r.inflight.next().now_or_never() {
+            r.settle(done).await;
+        }
+        while r.inflight.len() >= WINDOW {
+            if let Some(done) = r.inflight.next().await {
+                r.settle(done).await;
             }
         }
-        if ctx.interrupted() || report.stopped_by.is_some() || sel.exhausted() {
+        if ctx.interrupted() || r.report.stopped_by.is_some() || sel.exhausted() {
             break;
         }
         let row = match rows.next().await {
             Ok(Some(row)) => row,
             Ok(None) => break,
-            Err(e) if report.done == 0 && report.failed == 0 && inflight.is_empty() => return Err(e),
+            Err(e)
+                if r.report.done == 0
+                    && r.report.failed == 0
+                    && r.inflight.is_empty()
+                    && r.front.acked.is_empty() =>
+            {
+                return Err(e)
+            }
             Err(e) => {
-                report.stopped_by = Some(format!("{e:#}"));
+                r.report.stopped_by = Some(format!("{e:#}"));
                 break;
             }
         };
+        r.front.read_upto = row.seq;
         match sel.decide(&row.message) {
-            Decision::Leave => continue,
+            Decision::Leave => {
+                r.front.block(row.seq);
+                continue;
+            }
             Decision::Skip(_) => {
-                report.skipped += 1;
+                r.front.block(row.seq);
+                r.report.skipped += 1;
                 ctx.tick(1);
                 continue;
             }
@@ -84,79 +182,197 @@ pub(super) async fn run(
         }
         let subject = match (&opts.to, &row.origin) {
             (_, Origin::Missing(why)) => {
-                report.fail(&row.message.id, format!("cannot re-drive: {}", why.trim_start_matches("nothing: ")));
-                ctx.tick(1);
+                r.fail_now(
+                    &row,
+                    format!("cannot re-drive: {}", why.trim_start_matches("nothing: ")),
+                );
                 continue;
             }
             (Some(to), _) => to.clone(),
             (None, Origin::Subject(s)) => s.clone(),
             (None, Origin::Unknown) => {
-                report.fail(
-                    &row.message.id,
-                    "no origin recorded (no dlq-original-subject or Nats-Subject header): pass --to",
+                r.fail_now(
+                    &row,
+                    "no origin recorded (no dlq-original-subject or Nats-Subject header): pass --to".into(),
                 );
-                ctx.tick(1);
                 continue;
             }
         };
         let headers = match copy_headers(queue, &row) {
             Ok(h) => h,
             Err(e) => {
-                report.fail(&row.message.id, e);
-                ctx.tick(1);
+                r.fail_now(&row, e);
                 continue;
             }
         };
         ctx.pace().await;
         let id = row.message.id.clone();
+        let seq = row.seq;
         let sent = nats
             .js
             .publish_with_headers(subject.clone(), headers, row.message.body.into())
             .await;
-        match sent {
+        let ack = match sent {
+            Ok(ack) => ack,
             Err(e) => {
-                report.fail(&id, format!("publishing to {subject}: {e}"));
+                r.front.block(seq);
+                r.report.fail(&id, format!("publishing to {subject}: {e}"));
                 ctx.tick(1);
                 if nats.client.connection_state() != State::Connected {
-                    report.stopped_by = Some(format!("nats: lost the connection to the server: {e}"));
+                    r.report.stopped_by =
+                        Some(format!("nats: lost the connection to the server: {e}"));
+                }
+                continue;
+            }
+        };
+        let front = r.front.open;
+        if front {
+            r.front.unacked.insert(seq);
+        }
+        let js = nats.js.clone();
+        let dlq = queue.to_owned();
+        r.inflight.push(Box::pin(async move {
+            let published = match ack.await {
+                Err(e) if e.kind() == PublishErrorKind::StreamNotFound => Err(format!(
+                    "no stream captures subject {subject}: the message stays on the DLQ"
+                )),
+                Err(e) => Err(format!(
+                    "publishing to {subject}: {e}: the message stays on the DLQ"
+                )),
+                Ok(_) => Ok(()),
+            };
+            match (published, front) {
+                (Err(e), true) => Outcome::Failed(Some(seq), id, e),
+                (Err(e), false) => Outcome::Failed(None, id, e),
+                (Ok(()), true) => Outcome::Acked(seq, id),
+                (Ok(()), false) => removed(&js, &dlq, seq, id, &subject).await,
+            }
+        }));
+    }
+    while let Some(done) = r.inflight.next().await {
+        r.settle(done).await;
+    }
+    r.purge_front(true).await;
+    while let Some(done) = r.inflight.next().await {
+        r.settle(done).await;
+    }
+    Ok(r.report)
+}
+
+/// Deletes a published message from the DLQ and says how that went.
+async fn removed(
+    js: &async_nats::jetstream::Context,
+    dlq: &str,
+    seq: u64,
+    id: String,
+    subject: &str,
+) -> Outcome {
+    match delete(js, dlq, seq).await {
+        Ok(()) => Outcome::Moved,
+        Err(e) => Outcome::Failed(
+            None,
+            id,
+            format!("published to {subject}, but removing it from {dlq} failed ({e:#}): it stays there as well"),
+        ),
+    }
+}
+
+impl Run<'_> {
+    /// A taken message that could not be sent: it stays, and so does the front.
+    fn fail_now(&mut self, row: &Row, error: String) {
+        self.front.block(row.seq);
+        self.report.fail(&row.message.id, error);
+        self.ctx.tick(1);
+    }
+
+    fn delete_later(&mut self, seq: u64, id: String) {
+        let js = self.nats.js.clone();
+        let dlq = self.queue.to_owned();
+        self.inflight.push(Box::pin(async move {
+            removed(&js, &dlq, seq, id, "its origin").await
+        }));
+    }
+
+    async fn settle(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Moved => {
+                self.ctx.tick(1);
+                self.report.done += 1;
+            }
+            Outcome::Acked(seq, id) => {
+                self.ctx.tick(1);
+                self.front.unacked.remove(&seq);
+                if self.front.barrier.is_some_and(|b| seq > b) {
+                    self.delete_later(seq, id);
+                } else {
+                    self.front.acked.insert(seq, id);
+                    self.purge_front(false).await;
                 }
             }
-            Ok(ack) => {
-                let js = nats.js.clone();
-                let dlq = queue.to_owned();
-                let seq = row.seq;
-                inflight.push(Box::pin(async move {
-                    let outcome = match ack.await {
-                        Err(e) if e.kind() == PublishErrorKind::StreamNotFound => Err(format!(
-                            "no stream captures subject {subject}: the message stays on the DLQ"
-                        )),
-                        Err(e) => Err(format!(
-                            "publishing to {subject}: {e}: the message stays on the DLQ"
-                        )),
-                        Ok(_) => delete(&js, &dlq, seq).await.map_err(|e| {
-                            format!("published to {subject}, but removing it from {dlq} failed ({e}): it stays there as well")
-                        }),
-                    };
-                    (id, outcome)
-                }));
+            Outcome::Failed(seq, id, error) => {
+                self.ctx.tick(1);
+                if let Some(seq) = seq {
+                    self.front.unacked.remove(&seq);
+                    self.front.block(seq);
+                    // Acknowledged messages past the failed one are no longer at the front.
+                    let past: Vec<u64> = self.front.acked.range(seq..).map(|(s, _)| *s).collect();
+                    for s in past {
+                        if let Some(i) = self.front.acked.remove(&s) {
+                            self.delete_later(s, i);
+                        }
+                    }
+                }
+                if self.report.stopped_by.is_none()
+                    && self.nats.client.connection_state() != State::Connected
+                {
+                    self.report.stopped_by = Some("nats: lost the connection to the server".into());
+                }
+                self.report.fail(id, error);
             }
         }
     }
-    while let Some(done) = inflight.next().await {
-        settle(nats, &mut report, ctx, done);
-    }
-    Ok(report)
-}
 
-fn settle(nats: &Nats, report: &mut BulkReport, ctx: &BulkContext, (id, outcome): (String, Result<(), String>)) {
-    ctx.tick(1);
-    match outcome {
-        Ok(()) => report.done += 1,
-        Err(e) => {
-            if report.stopped_by.is_none() && nats.client.connection_state() != State::Connected {
-                report.stopped_by = Some("nats: lost the connection to the server".into());
+    /// Purges the acknowledged front messages, every [`PURGE_EVERY`] or when
+    /// `all`; on a failed purge each is deleted on its own instead.
+    async fn purge_front(&mut self, all: bool) {
+        let due = self.front.acked.len() >= PURGE_EVERY
+            || self
+                .front
+                .purged_at
+                .is_some_and(|t| t.elapsed() >= PURGE_AFTER);
+        if self.front.acked.is_empty() || !(all || due) {
+            return;
+        }
+        self.front.purged_at = Some(Instant::now());
+        let bound = self.front.bound();
+        let below: Vec<u64> = self.front.acked.range(..bound).map(|(s, _)| *s).collect();
+        if below.is_empty() {
+            return;
+        }
+        let purged = match self.nats.js.get_stream_no_info(self.queue).await {
+            Ok(stream) => stream
+                .purge()
+                .sequence(bound)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match purged {
+            Ok(_) => {
+                for s in below {
+                    self.front.acked.remove(&s);
+                    self.report.done += 1;
+                }
             }
-            report.fail(id, e);
+            Err(_) => {
+                for s in below {
+                    if let Some(id) = self.front.acked.remove(&s) {
+                        self.delete_later(s, id);
+                    }
+                }
+                self.front.open = false;
+                self.front.barrier.get_or_insert(bound);
+            }
         }
     }
 }
@@ -185,7 +401,11 @@ fn copy_headers(queue: &str, row: &Row) -> Result<async_nats::HeaderMap, String>
 
 /// Deletes one message of a stream by sequence, without the slow secure
 /// erase; a message that is already gone counts as deleted.
-pub(super) async fn delete(js: &async_nats::jetstream::Context, stream: &str, seq: u64) -> Result<()> {
+pub(super) async fn delete(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    seq: u64,
+) -> Result<()> {
     let op = || format!("deleting sequence {seq} from stream '{stream}'");
     let reply: Value = js
         .request(

@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
-use base64::Engine as _;
 use async_nats::jetstream::{self, message::StreamMessage};
 use async_nats::HeaderMap;
+use base64::Engine as _;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
@@ -78,7 +78,6 @@ impl Stored {
             time_nanos: m.time.unix_timestamp_nanos(),
         }
     }
-
 }
 
 /// Reads one stream by sequence; shared by the tasks of a window.
@@ -231,7 +230,9 @@ impl Getter {
         let source = adv["stream"].as_str().unwrap_or_default().to_owned();
         let source_seq = adv["stream_seq"].as_u64().unwrap_or_default();
         let terminated = s.subject.starts_with(subjects::MSG_TERMINATED)
-            || adv["type"].as_str().is_some_and(|t| t.ends_with(".terminated"));
+            || adv["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(".terminated"));
         let reason = match (terminated, adv.get("reason").and_then(Value::as_str)) {
             (true, Some(text)) if !text.is_empty() => format!("terminated: {text}"),
             (true, _) => "terminated".to_owned(),
@@ -487,7 +488,10 @@ pub(super) async fn raw_get(
         Some(Value::String(_)) => convert::parse_header_block(&b64(&m["hdrs"])?),
         _ => HeaderMap::new(),
     };
-    let time = m["time"].as_str().and_then(convert::parse_time).unwrap_or(std::time::UNIX_EPOCH);
+    let time = m["time"]
+        .as_str()
+        .and_then(convert::parse_time)
+        .unwrap_or(std::time::UNIX_EPOCH);
     Ok(Stored {
         seq: m["seq"].as_u64().unwrap_or(seq),
         subject: m["subject"].as_str().unwrap_or_default().to_owned(),
