@@ -10,7 +10,7 @@
 use std::io::{self, IsTerminal, Write};
 
 use anyhow::Result;
-use comfy_table::{presets, ContentArrangement, Table};
+use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 use serde_json::Value;
 
 use crate::bulk::{BulkReport, Progress};
@@ -64,7 +64,18 @@ impl Printer {
             t.load_preset(presets::NOTHING)
                 .set_content_arrangement(ContentArrangement::Disabled);
         }
-        t.set_header(header.iter().map(|h| self.bold(h)).collect::<Vec<_>>());
+        if self.color {
+            // comfy-table measures styled cells correctly; raw escapes would be counted as text.
+            t.enforce_styling();
+        }
+        t.set_header(header.iter().map(|h| {
+            let c = Cell::new(h);
+            if self.color {
+                c.add_attribute(Attribute::Bold)
+            } else {
+                c
+            }
+        }));
         t
     }
 
@@ -193,6 +204,15 @@ impl Printer {
             );
         }
         Ok(())
+    }
+
+    /// A table cell, in `color` when color is on.
+    pub fn cell(&self, text: impl Into<String>, color: Option<Color>) -> Cell {
+        let c = Cell::new(text.into());
+        match color {
+            Some(col) if self.color => c.fg(col),
+            _ => c,
+        }
     }
 
     pub fn bold(&self, s: &str) -> String {

@@ -175,18 +175,29 @@ fn print(ctx: &Ctx, rows: &[LagRow], found: &[Breach]) -> Result<()> {
             header.extend(["LAG", "OLDEST", "DLQ"].map(String::from));
             let mut table = p.table(&header.iter().map(String::as_str).collect::<Vec<_>>());
             for r in rows {
-                let mut cells = vec![escape(&r.name, false)];
+                let mut cells = vec![p.cell(escape(&r.name, false), None)];
                 for k in &keys {
-                    cells.push(r.extra.get(k).map(super::queues::cell).unwrap_or_default());
+                    cells.push(p.cell(
+                        r.extra.get(k).map(super::queues::cell).unwrap_or_default(),
+                        None,
+                    ));
                 }
                 let breached = found.iter().any(|b| b.name == r.name) && r.checked;
-                let lag = r.lag.to_string();
-                cells.push(if breached { p.paint(&lag, "31") } else { lag });
-                cells.push(r.oldest_age.map(human_age).unwrap_or_else(|| "-".into()));
+                cells.push(p.cell(
+                    r.lag.to_string(),
+                    breached.then_some(comfy_table::Color::Red),
+                ));
+                cells.push(p.cell(
+                    r.oldest_age.map(human_age).unwrap_or_else(|| "-".into()),
+                    None,
+                ));
                 cells.push(
-                    r.dlq_depth
-                        .map(|d| d.to_string())
-                        .unwrap_or_else(|| "-".into()),
+                    p.cell(
+                        r.dlq_depth
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        None,
+                    ),
                 );
                 table.add_row(cells);
             }

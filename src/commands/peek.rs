@@ -197,7 +197,7 @@ fn section(out: &mut String, p: &Printer, name: &str, map: &serde_json::Map<Stri
     }
     out.push_str(&p.bold(name));
     out.push('\n');
-    for (k, v) in map {
+    for (k, v) in map.iter().filter(|(_, v)| !v.is_null()) {
         let text = match v {
             Value::String(s) => s.clone(),
             other => other.to_string(),

@@ -23,7 +23,7 @@ pub async fn run(ctx: &Ctx) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     let extra_keys = extra_columns(&queues);
-    let mut header = vec!["NAME", "TYPE", "DEPTH", "DLQ", "DEAD-LETTERS TO / FROM"];
+    let mut header = vec!["NAME", "KIND", "DEPTH", "DLQ", "DEAD-LETTERS TO / FROM"];
     header.extend(extra_keys.iter().map(String::as_str));
     let upper: Vec<String> = header
         .iter()
@@ -44,18 +44,20 @@ pub async fn run(ctx: &Ctx) -> Result<Exit> {
                 .unwrap_or_default()
         };
         let mut row = vec![
-            escape(&q.name, false),
-            q.kind.clone(),
-            q.depth.map(|d| d.to_string()).unwrap_or_else(|| "?".into()),
-            if q.is_dlq {
-                p.paint("DLQ", "33")
-            } else {
-                String::new()
-            },
-            escape(&link, false),
+            p.cell(escape(&q.name, false), None),
+            p.cell(q.kind.clone(), None),
+            p.cell(
+                q.depth.map(|d| d.to_string()).unwrap_or_else(|| "?".into()),
+                None,
+            ),
+            p.cell(
+                if q.is_dlq { "DLQ" } else { "" },
+                Some(comfy_table::Color::Yellow),
+            ),
+            p.cell(escape(&link, false), None),
         ];
         for k in &extra_keys {
-            row.push(q.extra.get(k).map(cell).unwrap_or_default());
+            row.push(p.cell(q.extra.get(k).map(cell).unwrap_or_default(), None));
         }
         table.add_row(row);
     }
