@@ -143,3 +143,18 @@ fn lag_thresholds() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.json()["rows"].as_array().unwrap().iter().any(|r| r["name"] == work.as_str()));
 }
+
+#[test]
+fn purge_with_backup_of_many() {
+    let r = Rmq::new();
+    let q = queue(&r, "purge-many");
+    let want: Vec<Vec<u8>> = (0..2000).map(|i| format!("p{i}").into_bytes()).collect();
+    r.publish_many(&q, want.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("b.ndjson");
+    let out = run(dlq().args(["-o", "json", "purge", &q, "--yes", "--backup", backup.to_str().unwrap()]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["purged"], 2000);
+    assert_eq!(r.count(&q), 0);
+    assert_eq!(std::fs::read_to_string(&backup).unwrap().lines().count(), 2000);
+}

@@ -210,3 +210,27 @@ fn sigkill_midway_loses_nothing() {
     let moved_twice = seen.values().filter(|c| **c > 1).count();
     assert!(moved_twice <= 1024, "duplicates only for the confirm window: {moved_twice}");
 }
+
+#[test]
+fn retry_all_many_more_than_the_window() {
+    let r = Rmq::new();
+    let dlq_q = unique("redrive-many.dlq");
+    let origin = unique("redrive-many");
+    r.declare(&dlq_q, FieldTable::default());
+    r.declare(&origin, FieldTable::default());
+    let want: Vec<Vec<u8>> = (0..3000).map(|i| format!("many-{i:05}").into_bytes()).collect();
+    r.publish_many(&dlq_q, want.clone());
+    let out = run(dlq().args(["-o", "json", "retry-all", &dlq_q, "--to", &origin, "--yes"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["moved"], 3000);
+    assert_eq!(r.count(&dlq_q), 0);
+    assert_eq!(bodies(&r.drain(&origin)), want);
+
+    // A filtered run over more messages than the window keeps the rest in order.
+    r.publish_many(&dlq_q, want.clone());
+    let out = run(dlq().args(["-o", "json", "retry-all", &dlq_q, "--to", &origin, "--grep=-00", "--yes"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["moved"], 1000);
+    let rest: Vec<Vec<u8>> = want.iter().filter(|b| !b.starts_with(b"many-00")).cloned().collect();
+    assert_eq!(bodies(&r.peek_all(&dlq_q)), rest);
+}

@@ -47,10 +47,17 @@ struct InFlight {
 /// Acks sent but not yet written: the ID and whether the write worked.
 type Acks = FuturesUnordered<Pending<(String, lapin::Result<()>)>>;
 
+/// Sends an ack now, on its own task: a lazy future would not go out while
+/// the loop waits for the next delivery, and without acks the prefetch
+/// window never reopens.
 fn ack(ch: &Channel, tag: u64, id: String) -> Pending<(String, lapin::Result<()>)> {
     let ch = ch.clone();
+    let task = tokio::spawn(async move { ch.basic_ack(tag, BasicAckOptions::default()).await });
     Box::pin(async move {
-        let r = ch.basic_ack(tag, BasicAckOptions::default()).await;
+        let r = match task.await {
+            Ok(r) => r,
+            Err(e) => Err(lapin::Error::IOError(std::sync::Arc::new(std::io::Error::other(e.to_string())))),
+        };
         (id, r)
     })
 }
