@@ -190,6 +190,11 @@ impl Reader {
         Ok(())
     }
 
+    /// Whether any message handed out is being kept (not to be acked).
+    pub fn keeps_any(&self) -> bool {
+        !self.held.is_empty()
+    }
+
     fn keep(&mut self, tag: u64) {
         match self.held.last_mut() {
             Some((_, end)) if *end + 1 == tag => *end = tag,
