@@ -184,7 +184,11 @@ pub async fn redrive(
     let op = format!("re-driving from queue '{queue}'");
     let read_ch = rmq.channel(&op).await?;
     let count = rmq.ready_count(&read_ch, queue).await?;
-    let pub_ch = rmq.channel(&op).await?;
+    let pub_conn = rmq.publisher().await?;
+    let pub_ch = pub_conn
+        .create_channel()
+        .await
+        .map_err(|e| broker(NAME, &op, e))?;
     pub_ch
         .confirm_select(ConfirmSelectOptions::default())
         .await
@@ -325,6 +329,7 @@ pub async fn redrive(
         ));
     }
     let _ = pub_ch.close(200, "re-drive done").await;
+    let _ = pub_conn.close(200, "re-drive done").await;
     // Everything not acked goes back, in its place.
     if let Err(e) = reader.finish().await {
         report

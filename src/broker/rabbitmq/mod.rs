@@ -42,6 +42,8 @@ const WINDOW: u16 = 512;
 
 pub struct RabbitMq {
     conn: Connection,
+    uri: AMQPUri,
+    settings: BrokerSettings,
     admin: Admin,
     vhost: String,
     user: String,
@@ -61,23 +63,7 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     let user = uri.authority.userinfo.username.clone();
     let password = uri.authority.userinfo.password.clone();
     let host = uri.authority.host.clone();
-    let op = format!("connecting to {}", settings.display_url);
-    let props = ConnectionProperties::default().with_connection_name("dlq".into());
-    let conn =
-        match tokio::time::timeout(settings.timeout, Connection::connect_uri(uri, props)).await {
-            Err(_) => {
-                return Err(broker(
-                    NAME,
-                    op,
-                    format!(
-                        "no answer within {:?} (is RabbitMQ running there?)",
-                        settings.timeout
-                    ),
-                ))
-            }
-            Ok(Err(e)) => return Err(broker(NAME, op, connect_error(&e))),
-            Ok(Ok(c)) => c,
-        };
+    let conn = open(&uri, settings, "dlq").await?;
     let base = settings
         .profile
         .management_url
@@ -92,6 +78,8 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     )?;
     Ok(Box::new(RabbitMq {
         conn,
+        uri,
+        settings: settings.clone(),
         admin,
         vhost,
         user,
@@ -108,6 +96,24 @@ fn bracket_host(host: &str) -> String {
         format!("[{host}]")
     } else {
         host.to_owned()
+    }
+}
+
+/// Opens one AMQP connection within the timeout.
+async fn open(uri: &AMQPUri, settings: &BrokerSettings, name: &str) -> Result<Connection> {
+    let op = format!("connecting to {}", settings.display_url);
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    match tokio::time::timeout(settings.timeout, Connection::connect_uri(uri.clone(), props)).await {
+        Err(_) => Err(broker(
+            NAME,
+            op,
+            format!(
+                "no answer within {:?} (is RabbitMQ running there?)",
+                settings.timeout
+            ),
+        )),
+        Ok(Err(e)) => Err(broker(NAME, op, connect_error(&e))),
+        Ok(Ok(c)) => Ok(c),
     }
 }
 
@@ -136,6 +142,12 @@ pub(crate) fn amqp_error(vhost: &str, queue: &str, op: &str, e: lapin::Error) ->
 }
 
 impl RabbitMq {
+    /// A second connection for publishing, so that the broker reads and
+    /// writes on two connection processes at once (as the shovel does).
+    async fn publisher(&self) -> Result<Connection> {
+        open(&self.uri, &self.settings, "dlq-publisher").await
+    }
+
     async fn channel(&self, op: &str) -> Result<Channel> {
         self.conn
             .create_channel()
