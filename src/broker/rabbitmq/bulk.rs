@@ -71,7 +71,11 @@ impl Acks {
                 }
             }
         });
-        Acks { tx, done, pending: 0 }
+        Acks {
+            tx,
+            done,
+            pending: 0,
+        }
     }
 
     fn push(&mut self, tag: u64, multiple: bool, ids: Vec<String>) {
@@ -198,7 +202,8 @@ pub async fn redrive(
     } else {
         Mode::Get
     };
-    let mut reader = Reader::new(read_ch.clone(), queue, mode, WINDOW, count).ordered_return(quorum);
+    let mut reader =
+        Reader::new(read_ch.clone(), queue, mode, WINDOW, count).ordered_return(quorum);
     let mut report = BulkReport::default();
     let mut inflight: FuturesOrdered<Pending<InFlight>> = FuturesOrdered::new();
     let mut acks = Acks::new(&read_ch);

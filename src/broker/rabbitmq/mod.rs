@@ -103,7 +103,12 @@ fn bracket_host(host: &str) -> String {
 async fn open(uri: &AMQPUri, settings: &BrokerSettings, name: &str) -> Result<Connection> {
     let op = format!("connecting to {}", settings.display_url);
     let props = ConnectionProperties::default().with_connection_name(name.into());
-    match tokio::time::timeout(settings.timeout, Connection::connect_uri(uri.clone(), props)).await {
+    match tokio::time::timeout(
+        settings.timeout,
+        Connection::connect_uri(uri.clone(), props),
+    )
+    .await
+    {
         Err(_) => Err(broker(
             NAME,
             op,
@@ -293,7 +298,10 @@ impl Broker for RabbitMq {
                 .await
                 .map_err(|e| amqp_error(&self.vhost, queue, &op, e))?
             {
-                reader.hold(d.delivery_tag).await.map_err(|e| amqp_error(&self.vhost, queue, &op, e))?;
+                reader
+                    .hold(d.delivery_tag)
+                    .await
+                    .map_err(|e| amqp_error(&self.vhost, queue, &op, e))?;
                 let (m, _) = convert::message(queue, &d);
                 if visit(m)? == Flow::Stop {
                     break;
