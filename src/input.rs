@@ -64,6 +64,8 @@ pub fn open(
         ),
         Source::Stdin => Box::new(std::io::stdin()),
     };
+    // An empty pipe is no message; an explicit --body "" or empty file is one.
+    let skip_empty = matches!(source, Source::Stdin);
     let (tx, rx) = mpsc::channel(256);
     std::thread::spawn(move || {
         let emit = |m: Result<OutgoingMessage>| -> bool {
@@ -80,7 +82,7 @@ pub fn open(
                 }
             }
         };
-        read_all(reader, format, emit);
+        read_all(reader, format, skip_empty, emit);
     });
     Ok(ChannelInput { rx })
 }
@@ -89,12 +91,14 @@ pub fn open(
 fn read_all(
     reader: Box<dyn Read + Send>,
     format: InputFormat,
+    skip_empty: bool,
     mut emit: impl FnMut(Result<OutgoingMessage>) -> bool,
 ) {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     if format == InputFormat::Raw {
         let mut body = Vec::new();
         match reader.read_to_end(&mut body) {
+            Ok(0) if skip_empty => {}
             Ok(_) => {
                 emit(Ok(OutgoingMessage {
                     line: 1,
@@ -166,6 +170,7 @@ mod tests {
         read_all(
             Box::new(std::io::Cursor::new(input.as_bytes().to_vec())),
             format,
+            true,
             |m| {
                 let ok = m.is_ok();
                 out.push(m.map_err(|e| e.to_string()));
@@ -180,6 +185,11 @@ mod tests {
         let r = collect("a\nb\n", InputFormat::Raw);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].as_ref().unwrap().body, b"a\nb\n");
+    }
+
+    #[test]
+    fn empty_pipe_is_no_message() {
+        assert!(collect("", InputFormat::Raw).is_empty());
     }
 
     #[test]

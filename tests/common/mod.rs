@@ -4,6 +4,8 @@
 //! Each test file is its own crate and uses only part of this module.
 #![allow(dead_code)]
 
+pub mod relay;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -11,7 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The broker URLs of the test brokers (overridable by environment).
 pub fn amqp_url() -> String {
-    std::env::var("DLQ_TEST_AMQP").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    std::env::var("DLQ_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 pub fn sqs_endpoint() -> String {
     std::env::var("DLQ_TEST_SQS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
@@ -26,8 +29,16 @@ pub fn nats_url() -> String {
 /// A name no other test (or earlier run) uses: `prefix-<pid>-<time>-<n>`.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() % 100_000_000;
-    format!("{prefix}-{}-{t}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        % 100_000_000;
+    format!(
+        "{prefix}-{}-{t}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// A `dlq` command with the environment cleared of dlq's own variables and
@@ -54,17 +65,29 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
     pub fn ndjson(&self) -> Vec<serde_json::Value> {
-        self.stdout.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 }
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -84,7 +107,12 @@ pub fn run(cmd: &mut Command) -> Run {
 
 /// Runs `cmd` with `input` on standard input.
 pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Run {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn dlq");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dlq");
     let mut stdin = child.stdin.take().unwrap();
     let data = input.to_vec();
     let writer = std::thread::spawn(move || {
@@ -116,7 +144,9 @@ pub fn edge_bodies() -> Vec<Vec<u8>> {
         Vec::new(),
         b"x".to_vec(),
         vec![0x00, 0xff, 0xfe, 0x80, 0x00, b'a'],
-        "esc \x1b[31mred\x1b[0m bell \x07 bidi \u{202e}txet".as_bytes().to_vec(),
+        "esc \x1b[31mred\x1b[0m bell \x07 bidi \u{202e}txet"
+            .as_bytes()
+            .to_vec(),
         "emoji 🎉 ünïcödé 日本語".as_bytes().to_vec(),
         br#"{"order_id":1234,"items":[1,2,3]}"#.to_vec(),
     ]

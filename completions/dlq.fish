@@ -1,0 +1,317 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_dlq_global_optspecs
+    string join \n b/broker= p/profile= config= o/output= color= q/quiet v/verbose timeout= endpoint-url= h/help V/version
+end
+
+function __fish_dlq_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_dlq_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_dlq_using_subcommand
+    set -l cmd (__fish_dlq_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c dlq -n "__fish_dlq_needs_command" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_needs_command" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_needs_command" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_needs_command" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+json\t''
+ndjson\t''"
+complete -c dlq -n "__fish_dlq_needs_command" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_needs_command" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_needs_command" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_needs_command" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_needs_command" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dlq -n "__fish_dlq_needs_command" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "queues" -d 'List every queue, topic or stream with its depth; DLQs marked and linked to their sources'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "list" -d 'One row per message: ID, age, dead-letter reason, source, attempts, size, body preview'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "peek" -d 'Whole messages: properties, headers, dead-letter history, body'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "retry" -d 'Send messages back to where they came from (or --to), then take them off the DLQ'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "retry-all" -d 'Send every message (or every match of the filters) back, then take them off the DLQ'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "purge" -d 'Delete every message, or every match of the filters'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "export" -d 'Write messages as NDJSON envelopes to stdout or --out, without removing them'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "publish" -d 'Publish messages from --body, --file or standard input'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "lag" -d 'Consumer lag report, with thresholds that set the exit code'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "man" -d 'Print the man page, or write every page to a directory'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+json\t''
+ndjson\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l limit -d 'At most N messages' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l newer-than -d 'Only messages newer than this, such as 30m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l header -d 'Only messages with this header value (repeat for several)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l grep -d 'Only messages whose body contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand list" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+json\t''
+ndjson\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l limit -d 'At most N messages' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l newer-than -d 'Only messages newer than this, such as 30m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l header -d 'Only messages with this header value (repeat for several)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l grep -d 'Only messages whose body contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l binary -d 'How to show a body that is not UTF-8' -r -f -a "hex\t''
+base64\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+json\t''
+ndjson\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l to -d 'Send to TARGET (queue, topic or subject) instead of each message\'s origin' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l max-redrives -d 'Skip messages that dlq already sent back N times' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+json\t''
+ndjson\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l dry-run -d 'Print what would move where; change nothing'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l limit -d 'At most N messages' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l newer-than -d 'Only messages newer than this, such as 30m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l header -d 'Only messages with this header value (repeat for several)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l grep -d 'Only messages whose body contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l to -d 'Send to TARGET (queue, topic or subject) instead of each message\'s origin' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l max-redrives -d 'Skip messages that dlq already sent back N times' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l rate -d 'At most N messages a second' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+json\t''
+ndjson\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l dry-run -d 'Print what would move where; change nothing'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s y -l yes -d 'Do not ask for confirmation'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l native -d 'SQS: let SQS move the messages server-side (StartMessageMoveTask); no filters'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l limit -d 'At most N messages' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l newer-than -d 'Only messages newer than this, such as 30m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l header -d 'Only messages with this header value (repeat for several)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l grep -d 'Only messages whose body contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l backup -d 'Write each message as an NDJSON envelope to FILE before removing it' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+json\t''
+ndjson\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -s y -l yes -d 'Do not ask for confirmation'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l dry-run -d 'Print what would be purged; change nothing'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l delete-records -d 'Kafka: also truncate the log with DeleteRecords'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l limit -d 'At most N messages' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l newer-than -d 'Only messages newer than this, such as 30m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l header -d 'Only messages with this header value (repeat for several)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l grep -d 'Only messages whose body contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l out -d 'Write to FILE instead of stdout' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand export" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand export" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+json\t''
+ndjson\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
+complete -c dlq -n "__fish_dlq_using_subcommand export" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand export" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand export" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand export" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l body -d 'The message body' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l file -d 'Read messages from FILE' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l format -d 'How the input splits into messages' -r -f -a "raw\t'The whole input is one message'
+lines\t'One message per line'
+ndjson\t'One envelope per line, as `dlq export` writes them'"
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l count -d 'Publish each message N times' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l header -d 'Add a header (repeat for several)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l key -d 'Kafka: message key (an envelope\'s own key wins)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l partition -d 'Kafka: partition to produce to' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l group-id -d 'SQS FIFO: message group ID' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l dedup-id -d 'SQS FIFO: deduplication ID (default: content-based or a fresh one)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l delay -d 'SQS: delivery delay, such as 30s (at most 15m)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l exchange -d 'RabbitMQ: exchange to publish through (default: the default exchange)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l routing-key -d 'RabbitMQ: routing key (default: TARGET)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l rate -d 'At most N messages a second' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+json\t''
+ndjson\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l topic -d 'Kafka: only this topic' -r
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l max-lag -d 'Fail (exit 1) when a lag is over N' -r
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l max-age -d 'Fail (exit 1) when the oldest waiting message is older than this' -r
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l max-dlq -d 'Fail (exit 1) when a dead-letter queue holds more than N messages' -r
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l watch -d 'Refresh every INTERVAL until Ctrl-C' -r
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+json\t''
+ndjson\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+json\t''
+ndjson\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand man" -l dir -d 'Write dlq.1 and one page per command into DIR' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand man" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand man" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand man" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand man" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+json\t''
+ndjson\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand man" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand man" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand man" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand man" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand man" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand man" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand man" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "queues" -d 'List every queue, topic or stream with its depth; DLQs marked and linked to their sources'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "list" -d 'One row per message: ID, age, dead-letter reason, source, attempts, size, body preview'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "peek" -d 'Whole messages: properties, headers, dead-letter history, body'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "retry" -d 'Send messages back to where they came from (or --to), then take them off the DLQ'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "retry-all" -d 'Send every message (or every match of the filters) back, then take them off the DLQ'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "purge" -d 'Delete every message, or every match of the filters'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "export" -d 'Write messages as NDJSON envelopes to stdout or --out, without removing them'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "publish" -d 'Publish messages from --body, --file or standard input'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "lag" -d 'Consumer lag report, with thresholds that set the exit code'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "man" -d 'Print the man page, or write every page to a directory'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

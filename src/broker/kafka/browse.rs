@@ -1,0 +1,280 @@
+//! Reading a topic from dlq's cursor (or its start) to the end offsets taken
+//! when the read begins, committing nothing.
+//!
+//! A reader thread owns a consumer that assigns one partition at a time (so
+//! messages come in partition order, then offset order) and hands each record,
+//! already turned into a [`Message`], through a small bounded channel: memory
+//! stays flat however long the log, and the async side never blocks on
+//! librdkafka. Offsets the cursor records as handled are left out unless the
+//! read is `--all`. With ID hints, the reader seeks straight to each offset.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
+use rdkafka::Message as _;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use super::cursor::Cursor;
+use super::{blocking, cursor_group, envelope, parse_id, Kafka, Part, Reader, NAME};
+use crate::broker::{Flow, Message, ReadOptions, Visitor};
+use crate::exit::broker;
+
+/// One record read: its partition and offset, and the message.
+pub type Read = (i32, i64, Message);
+
+/// What a reader goes through: per partition, where to start and the end
+/// offset (exclusive), offsets to leave out, or exact offsets to fetch.
+pub struct Plan {
+    pub topic: String,
+    pub ranges: Vec<(i32, i64, i64)>,
+    pub skip: HashMap<i32, BTreeSet<i64>>,
+    pub exact: Option<BTreeMap<i32, Vec<i64>>>,
+    pub stall: Duration,
+}
+
+impl Plan {
+    /// The plan for a read with these options: from the cursor unless `all`,
+    /// or straight to the hinted IDs when every hint is a `P:O`.
+    pub fn new(
+        topic: &str,
+        parts: &[Part],
+        cursors: &HashMap<i32, Cursor>,
+        opts: &ReadOptions,
+        stall: Duration,
+    ) -> Plan {
+        let mut plan = Plan {
+            topic: topic.to_owned(),
+            ranges: Vec::new(),
+            skip: HashMap::new(),
+            exact: None,
+            stall,
+        };
+        let hinted: Option<Vec<(i32, i64)>> = (!opts.ids.is_empty())
+            .then(|| opts.ids.iter().map(|id| parse_id(id)).collect())
+            .flatten();
+        if let Some(ids) = hinted {
+            let mut exact: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+            for (p, o) in ids {
+                if let Some(part) = parts.iter().find(|x| x.partition == p) {
+                    let skipped =
+                        !opts.all && cursors.get(&p).is_some_and(|c| c.is_handled(o, part.low));
+                    if o >= part.low && o < part.high && !skipped {
+                        exact.entry(p).or_default().push(o);
+                    }
+                }
+            }
+            for offsets in exact.values_mut() {
+                offsets.sort_unstable();
+                offsets.dedup();
+            }
+            plan.exact = Some(exact);
+            return plan;
+        }
+        for part in parts {
+            let cursor = cursors.get(&part.partition);
+            let start = match (opts.all, cursor) {
+                (false, Some(c)) => c.start(part.low),
+                _ => part.low,
+            };
+            if start < part.high {
+                plan.ranges.push((part.partition, start, part.high));
+            }
+            if let (false, Some(c)) = (opts.all, cursor) {
+                if !c.handled.is_empty() {
+                    plan.skip.insert(part.partition, c.handled.clone());
+                }
+            }
+        }
+        plan
+    }
+
+    /// Messages the plan goes through.
+    pub fn count(&self) -> u64 {
+        if let Some(exact) = &self.exact {
+            return exact.values().map(|v| v.len() as u64).sum();
+        }
+        self.ranges
+            .iter()
+            .map(|&(p, start, end)| {
+                let skipped = self.skip.get(&p).map_or(0, |s| s.range(start..end).count());
+                (end - start) as u64 - skipped as u64
+            })
+            .sum()
+    }
+}
+
+/// Starts the reader thread; its messages come through the returned channel,
+/// ending with an error if the read fails. Dropping the receiver stops it.
+pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> mpsc::Receiver<Result<Read>> {
+    let (tx, rx) = mpsc::channel(256);
+    let quiet = kafka.quiet.clone();
+    std::thread::spawn(move || {
+        let result = match plan.exact.clone() {
+            Some(exact) => read_exact(&consumer, &plan, &exact, &tx),
+            None => read_ranges(&consumer, &plan, &tx),
+        };
+        if let Err(e) = result {
+            let e = match e {
+                Stop::Closed => return,
+                Stop::Kafka(op, err) => broker(NAME, op, quiet.explain(&err)),
+                Stop::Stalled(msg) => crate::exit::broker_msg(msg),
+            };
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    rx
+}
+
+enum Stop {
+    /// The receiver went away: nobody wants more.
+    Closed,
+    Kafka(String, KafkaError),
+    Stalled(String),
+}
+
+fn assign(consumer: &Reader, topic: &str, p: i32, offset: i64) -> Result<(), Stop> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, p, Offset::Offset(offset))
+        .and_then(|_| consumer.assign(&tpl))
+        .map_err(|e| Stop::Kafka(format!("reading {topic}/{p}"), e))
+}
+
+/// Reads each partition's range in turn.
+fn read_ranges(
+    consumer: &Reader,
+    plan: &Plan,
+    tx: &mpsc::Sender<Result<Read>>,
+) -> Result<(), Stop> {
+    let topic = &plan.topic;
+    for &(p, start, end) in &plan.ranges {
+        assign(consumer, topic, p, start)?;
+        let skip = plan.skip.get(&p);
+        let mut next = start;
+        let mut last_progress = Instant::now();
+        while next < end {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => {
+                    last_progress = Instant::now();
+                    if m.partition() != p || m.offset() < next {
+                        continue;
+                    }
+                    if m.offset() >= end {
+                        break;
+                    }
+                    next = m.offset() + 1;
+                    if skip.is_some_and(|s| s.contains(&m.offset())) {
+                        continue;
+                    }
+                    let msg = envelope::to_message(&m);
+                    tx.blocking_send(Ok((p, m.offset(), msg)))
+                        .map_err(|_| Stop::Closed)?;
+                }
+                Some(Err(KafkaError::PartitionEOF(part))) if part == p => break,
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) => return Err(Stop::Kafka(format!("reading {topic}/{p}"), e)),
+                None => {
+                    if tx.is_closed() {
+                        return Err(Stop::Closed);
+                    }
+                    // Control records (transactions) take offsets but are never delivered.
+                    if position(consumer, topic, p).is_some_and(|pos| pos >= end) {
+                        break;
+                    }
+                    if last_progress.elapsed() > plan.stall {
+                        return Err(Stop::Stalled(format!(
+                            "{NAME}: reading {topic}/{p}: no record came for {} at offset {next} (end {end})",
+                            humantime::format_duration(plan.stall)
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn position(consumer: &Reader, topic: &str, p: i32) -> Option<i64> {
+    let pos = consumer.position().ok()?;
+    match pos.find_partition(topic, p)?.offset() {
+        Offset::Offset(o) => Some(o),
+        _ => None,
+    }
+}
+
+/// Fetches exactly the offsets asked for.
+fn read_exact(
+    consumer: &Reader,
+    plan: &Plan,
+    exact: &BTreeMap<i32, Vec<i64>>,
+    tx: &mpsc::Sender<Result<Read>>,
+) -> Result<(), Stop> {
+    let topic = &plan.topic;
+    for (&p, offsets) in exact {
+        for &want in offsets {
+            assign(consumer, topic, p, want)?;
+            let deadline = Instant::now() + plan.stall;
+            loop {
+                match consumer.poll(Duration::from_millis(200)) {
+                    Some(Ok(m)) if m.partition() == p && m.offset() == want => {
+                        let msg = envelope::to_message(&m);
+                        tx.blocking_send(Ok((p, want, msg)))
+                            .map_err(|_| Stop::Closed)?;
+                        break;
+                    }
+                    // Compacted away or a control record: it is not there.
+                    Some(Ok(m)) if m.partition() == p && m.offset() > want => break,
+                    Some(Ok(_)) | Some(Err(KafkaError::PartitionEOF(_)))
+                        if Instant::now() > deadline =>
+                    {
+                        break
+                    }
+                    Some(Ok(_)) | Some(Err(KafkaError::PartitionEOF(_))) => {}
+                    Some(Err(e)) => return Err(Stop::Kafka(format!("reading {topic}/{p}"), e)),
+                    None if Instant::now() > deadline => break,
+                    None => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Everything a read needs, set up off the async workers: the consumer, the
+/// partitions' offsets, and the cursors.
+pub fn prepare(
+    kafka: &Kafka,
+    topic: &str,
+    opts: &ReadOptions,
+) -> Result<(Reader, Vec<Part>, HashMap<i32, Cursor>)> {
+    blocking(|| {
+        let group = cursor_group(topic, opts);
+        let consumer = kafka.consumer(&group)?;
+        let partitions = kafka.partitions(&consumer, topic)?;
+        let parts = kafka.parts(&consumer, topic, &partitions)?;
+        let cursors = kafka.cursors(&consumer, topic, &partitions)?;
+        Ok((consumer, parts, cursors))
+    })
+}
+
+/// `list`, `peek`, `export`: hands each message to `visit`.
+pub async fn browse(
+    kafka: &Kafka,
+    topic: &str,
+    opts: &ReadOptions,
+    visit: &mut Visitor<'_>,
+) -> Result<()> {
+    let (consumer, parts, cursors) = prepare(kafka, topic, opts)?;
+    let plan = Plan::new(topic, &parts, &cursors, opts, kafka.timeout);
+    let mut rx = spawn(kafka, consumer, plan);
+    while let Some(item) = rx.recv().await {
+        let (_, _, m) = item?;
+        if visit(m)? == Flow::Stop {
+            break;
+        }
+    }
+    Ok(())
+}

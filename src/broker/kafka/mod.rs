@@ -1,0 +1,462 @@
+//! The Kafka backend, on rdkafka (librdkafka built in, with TLS and SASL).
+//!
+//! A Kafka DLQ is a log, so "removing" a message means moving dlq's cursor
+//! past it: a consumer group per DLQ topic (`dlq.<topic>`, or `--group`)
+//! whose committed offsets say what was handled, with out-of-order handled
+//! offsets in the commit metadata (see `cursor`). Reads assign partitions
+//! directly and never join the group or commit, so `list` changes nothing.
+//! Every librdkafka call that can block runs off the async workers; every
+//! client shares one quiet context that swallows librdkafka's own logging and
+//! keeps the last error it reported, so a failure is one line naming the
+//! cause. `connect` waits at most `--timeout` for the cluster's metadata.
+
+mod admin;
+mod browse;
+mod cursor;
+mod envelope;
+mod publish;
+mod redrive;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use async_trait::async_trait;
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{
+    Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions, QueueInfo,
+    ReadOptions, RedriveOptions, Visitor,
+};
+use crate::bulk::{BulkContext, BulkReport};
+use crate::config::BrokerSettings;
+use crate::exit::{broker, broker_msg, usage};
+use crate::select::Selection;
+use cursor::Cursor;
+
+const NAME: &str = "kafka";
+
+/// The context of every client: librdkafka's log lines go nowhere (they
+/// would repeat each reconnect attempt on stderr); its errors are kept so
+/// that a failed call can say why.
+#[derive(Clone, Default)]
+pub struct Quiet {
+    last_error: Arc<Mutex<Option<(KafkaError, String)>>>,
+}
+
+impl Quiet {
+    fn last(&self) -> Option<(KafkaError, String)> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// The cause to show for a failed call: librdkafka's last reported
+    /// error when there is one, else the call's own error.
+    fn explain(&self, err: &KafkaError) -> String {
+        let said = match err.rdkafka_error_code() {
+            Some(code) => code.to_string(),
+            None => err.to_string(),
+        };
+        match self.last() {
+            Some((_, reason)) if !reason.is_empty() && reason != said => {
+                format!("{said}: {reason}")
+            }
+            _ => said,
+        }
+    }
+
+    /// True once librdkafka reported a failure that waiting will not fix.
+    fn hopeless(&self) -> bool {
+        matches!(self.last(), Some((e, _)) if matches!(
+            e.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed)
+        ))
+    }
+}
+
+impl ClientContext for Quiet {
+    fn log(&self, _level: RDKafkaLogLevel, _fac: &str, _line: &str) {}
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some((error, reason.to_owned()));
+        }
+    }
+}
+
+impl ConsumerContext for Quiet {}
+
+pub type Reader = BaseConsumer<Quiet>;
+
+/// A connected Kafka cluster.
+pub struct Kafka {
+    base: ClientConfig,
+    quiet: Quiet,
+    timeout: Duration,
+    dlq_patterns: Vec<String>,
+    caps: Capabilities,
+}
+
+/// Connects to kafka: checks that the cluster answers within the timeout.
+pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
+    let base = client_config(settings)?;
+    let kafka = Kafka {
+        base,
+        quiet: Quiet::default(),
+        timeout: settings.timeout,
+        dlq_patterns: settings.profile.dlq_patterns.clone(),
+        caps: Capabilities {
+            name: NAME,
+            cursor: true,
+            delete_records: true,
+            native_move: false,
+            read_counts_as_receive: false,
+        },
+    };
+    let display = settings.display_url.clone();
+    blocking(|| {
+        let consumer = kafka.consumer("dlq")?;
+        kafka.wait_for_cluster(&consumer)
+    })
+    .map_err(|e| broker(NAME, format!("connecting to {display}"), format!("{e:#}")))?;
+    Ok(Box::new(kafka))
+}
+
+/// The librdkafka settings every client starts from: the URL's servers, the
+/// profile's properties, and the password from the profile's environment.
+fn client_config(settings: &BrokerSettings) -> Result<ClientConfig> {
+    let servers = bootstrap_servers(&settings.url)?;
+    let mut c = ClientConfig::new();
+    c.set("client.id", "dlq");
+    c.set_log_level(RDKafkaLogLevel::Emerg);
+    if let Some(user) = url_user(&settings.url) {
+        c.set("security.protocol", "SASL_PLAINTEXT");
+        c.set("sasl.mechanism", "PLAIN");
+        c.set("sasl.username", user);
+    }
+    for (k, v) in &settings.profile.kafka {
+        if k == "bootstrap.servers" || k == "metadata.broker.list" {
+            continue;
+        }
+        c.set(k, v);
+    }
+    c.set("bootstrap.servers", servers);
+    if let Some(pw) = &settings.password {
+        if !settings.profile.kafka.contains_key("sasl.password") {
+            c.set("sasl.password", pw);
+        }
+    }
+    Ok(c)
+}
+
+/// `kafka://[USER[:PASS]@]HOST:PORT[,HOST:PORT...][/]` to `HOST:PORT,...`.
+fn bootstrap_servers(url: &str) -> Result<String> {
+    let bad = |why: &str| {
+        usage(format!(
+            "bad Kafka URL {}: {why} (expected kafka://HOST:PORT[,HOST:PORT...])",
+            crate::secrets::redact_url(url)
+        ))
+    };
+    let rest = url
+        .split_once("://")
+        .map(|(_, r)| r)
+        .ok_or_else(|| bad("no scheme"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let mut out = Vec::new();
+    for h in hosts.split(',') {
+        let Some((host, port)) = h.rsplit_once(':') else {
+            return Err(bad(&format!("{h:?} has no port")));
+        };
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(bad(&format!("{h:?} is not HOST:PORT")));
+        }
+        out.push(h.to_owned());
+    }
+    Ok(out.join(","))
+}
+
+/// The SASL user name in the URL, when there is one.
+fn url_user(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    let user = userinfo.split(':').next()?;
+    (!user.is_empty()).then(|| crate::secrets::percent_decode(user))
+}
+
+/// Runs a blocking librdkafka call without stalling the async workers.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// "P:O" to its parts.
+fn parse_id(id: &str) -> Option<(i32, i64)> {
+    let (p, o) = id.split_once(':')?;
+    Some((p.trim().parse().ok()?, o.trim().parse().ok()?))
+}
+
+/// The cursor group of a topic.
+fn cursor_group(topic: &str, opts: &ReadOptions) -> String {
+    opts.group.clone().unwrap_or_else(|| format!("dlq.{topic}"))
+}
+
+/// One partition's offsets at the start of an operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Part {
+    pub partition: i32,
+    pub low: i64,
+    pub high: i64,
+}
+
+impl Kafka {
+    /// A consumer in `group` that never commits by itself and never joins.
+    fn consumer(&self, group: &str) -> Result<Reader> {
+        let mut c = ClientConfig::new();
+        c.set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "earliest")
+            .set("allow.auto.create.topics", "false")
+            .set("queued.max.messages.kbytes", "8192")
+            .set("fetch.max.bytes", "8388608")
+            .set("max.partition.fetch.bytes", "4194304")
+            // dlq reads up to end offsets it already knows: no long polls.
+            .set("fetch.wait.max.ms", "10");
+        for (k, v) in self.base.config_map() {
+            c.set(k, v);
+        }
+        c.set("group.id", group);
+        c.set_log_level(RDKafkaLogLevel::Emerg);
+        c.create_with_context(self.quiet.clone())
+            .map_err(|e| broker(NAME, "creating a consumer", e))
+    }
+
+    /// The producer: idempotent unless the profile says otherwise.
+    fn producer(&self) -> Result<FutureProducer<Quiet>> {
+        let mut c = ClientConfig::new();
+        c.set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("queue.buffering.max.messages", "200000")
+            .set("queue.buffering.max.kbytes", "16384")
+            .set("message.max.bytes", "16777216")
+            .set("message.timeout.ms", "60000");
+        for (k, v) in self.base.config_map() {
+            c.set(k, v);
+        }
+        c.set_log_level(RDKafkaLogLevel::Emerg);
+        c.create_with_context(self.quiet.clone())
+            .map_err(|e| broker(NAME, "creating a producer", e))
+    }
+
+    /// Fetches cluster metadata until it answers, an unfixable error (bad
+    /// credentials, TLS) is reported, or the timeout passes.
+    fn wait_for_cluster(&self, consumer: &Reader) -> Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let slice = left.min(Duration::from_millis(500));
+            match consumer.fetch_metadata(None, slice) {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    // Error events (a refused SASL handshake) arrive through poll.
+                    let _ = consumer.poll(Duration::ZERO);
+                    if self.quiet.hopeless() || Instant::now() >= deadline {
+                        let why = self.quiet.explain(&e);
+                        let waited = if self.quiet.hopeless() {
+                            String::new()
+                        } else {
+                            format!(" within {}", humantime::format_duration(self.timeout))
+                        };
+                        return Err(anyhow::anyhow!("no answer{waited}: {why}"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A broker error with librdkafka's reason.
+    fn fail(&self, op: impl std::fmt::Display, e: &KafkaError) -> anyhow::Error {
+        broker(NAME, op, self.quiet.explain(e))
+    }
+
+    /// The partitions of `topic`; an unknown topic is a broker error.
+    fn partitions(&self, consumer: &Reader, topic: &str) -> Result<Vec<i32>> {
+        let md = consumer
+            .fetch_metadata(Some(topic), self.timeout)
+            .map_err(|e| self.fail(format!("reading metadata of topic {topic}"), &e))?;
+        let t = md.topics().iter().find(|t| t.name() == topic);
+        match t {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                let mut ps: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+                ps.sort_unstable();
+                Ok(ps)
+            }
+            _ => Err(broker_msg(format!("{NAME}: topic {topic} not found"))),
+        }
+    }
+
+    /// Low and high watermarks of each partition.
+    fn parts(&self, consumer: &Reader, topic: &str, partitions: &[i32]) -> Result<Vec<Part>> {
+        partitions
+            .iter()
+            .map(|&p| {
+                let (low, high) = consumer
+                    .fetch_watermarks(topic, p, self.timeout)
+                    .map_err(|e| self.fail(format!("reading offsets of {topic}/{p}"), &e))?;
+                Ok(Part {
+                    partition: p,
+                    low,
+                    high,
+                })
+            })
+            .collect()
+    }
+
+    /// The committed cursor of each partition for the consumer's group.
+    fn cursors(
+        &self,
+        consumer: &Reader,
+        topic: &str,
+        parts: &[i32],
+    ) -> Result<HashMap<i32, Cursor>> {
+        let mut tpl = TopicPartitionList::new();
+        for &p in parts {
+            tpl.add_partition(topic, p);
+        }
+        let got = consumer
+            .committed_offsets(tpl, self.timeout)
+            .map_err(|e| self.fail(format!("reading dlq's cursor on {topic}"), &e))?;
+        let mut out = HashMap::new();
+        for el in got.elements() {
+            let offset = match el.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            };
+            out.insert(
+                el.partition(),
+                Cursor::from_committed(offset, el.metadata()),
+            );
+        }
+        for &p in parts {
+            out.entry(p).or_default();
+        }
+        Ok(out)
+    }
+
+    /// Commits the cursors of the partitions named (offset and metadata).
+    fn commit(&self, consumer: &Reader, topic: &str, cursors: &HashMap<i32, Cursor>) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (&p, c) in cursors {
+            let Some(offset) = c.committed else { continue };
+            let mut el = tpl.add_partition(topic, p);
+            el.set_offset(Offset::Offset(offset))
+                .map_err(|e| self.fail("building the commit", &e))?;
+            el.set_metadata(c.metadata());
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        let mut last = None;
+        // A commit right after the group's first read can meet a coordinator
+        // still loading; a few retries within the timeout ride over that.
+        let deadline = Instant::now() + self.timeout;
+        while Instant::now() < deadline {
+            match consumer.commit(&tpl, CommitMode::Sync) {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let e = last.unwrap_or(KafkaError::Canceled);
+        Err(self.fail(format!("committing dlq's cursor on {topic}"), &e))
+    }
+}
+
+#[async_trait]
+impl Broker for Kafka {
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    async fn queues(&self) -> Result<Vec<QueueInfo>> {
+        blocking(|| admin::queues(self))
+    }
+
+    async fn depth(&self, queue: &str, opts: &ReadOptions) -> Result<Option<u64>> {
+        blocking(|| admin::depth(self, queue, opts)).map(Some)
+    }
+
+    async fn browse(&self, queue: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()> {
+        browse::browse(self, queue, opts, visit).await
+    }
+
+    async fn redrive(
+        &self,
+        queue: &str,
+        opts: &RedriveOptions,
+        selection: &Selection,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        redrive::redrive(self, queue, opts, selection, ctx).await
+    }
+
+    async fn purge(
+        &self,
+        queue: &str,
+        opts: &PurgeOptions,
+        selection: &Selection,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        redrive::purge(self, queue, opts, selection, ctx).await
+    }
+
+    async fn publish(
+        &self,
+        target: &str,
+        opts: &PublishOptions,
+        input: &mut dyn MessageInput,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        publish::publish(self, target, opts, input, ctx).await
+    }
+
+    async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>> {
+        blocking(|| admin::lag(self, query))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_become_bootstrap_servers() {
+        assert_eq!(
+            bootstrap_servers("kafka://127.0.0.1:9092").unwrap(),
+            "127.0.0.1:9092"
+        );
+        assert_eq!(bootstrap_servers("kafka://a:1,b:2/").unwrap(), "a:1,b:2");
+        assert_eq!(bootstrap_servers("kafka://u:p@a:1").unwrap(), "a:1");
+        assert!(bootstrap_servers("kafka://host").is_err());
+        assert!(bootstrap_servers("kafka://:9092").is_err());
+        assert!(bootstrap_servers("kafka://h:port").is_err());
+        assert_eq!(url_user("kafka://alice:pw@a:1").as_deref(), Some("alice"));
+        assert_eq!(url_user("kafka://a:1"), None);
+    }
+
+    #[test]
+    fn ids_parse() {
+        assert_eq!(parse_id("3:1042"), Some((3, 1042)));
+        assert_eq!(parse_id("x"), None);
+        assert_eq!(parse_id("1:y"), None);
+    }
+}

@@ -1,0 +1,488 @@
+//! `retry`, `retry-all` and `purge`: act on messages read from the cursor,
+//! then move the cursor past what was handled.
+//!
+//! Re-drive keeps a window of unconfirmed deliveries in flight (librdkafka
+//! batches them) and marks a DLQ offset handled only when its copy's delivery
+//! is confirmed; the cursor (offset plus out-of-order record, see `cursor`)
+//! is committed every second and at the end. A SIGKILL can therefore only
+//! lose the marks of the last second: those messages are sent again by the
+//! next run (duplicates), never lost. Purge marks the selected messages
+//! handled once the backup holds them; a full purge without backup moves the
+//! cursor to the end offsets without reading, and `--delete-records` then
+//! truncates the log up to the cursor.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use futures::stream::{FuturesUnordered, StreamExt};
+use rdkafka::admin::{AdminClient, AdminOptions};
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::browse::{self, Plan};
+use super::cursor::{Budget, Cursor};
+use super::{blocking, cursor_group, envelope, Kafka, Part, Reader, NAME};
+use crate::broker::{Message, OutgoingMessage, PurgeOptions, RedriveOptions};
+use crate::bulk::{BulkContext, BulkReport};
+use crate::select::{Decision, Selection};
+
+/// Unconfirmed deliveries in flight at most.
+const WINDOW: usize = 5_000;
+/// How often the cursor is committed during a run.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
+
+type Delivery =
+    Pin<Box<dyn Future<Output = (i32, i64, String, String, Result<(), String>)> + Send>>;
+
+/// The cursors of one run and whether they changed since the last commit.
+struct Marks<'a> {
+    kafka: &'a Kafka,
+    topic: String,
+    committer: Reader,
+    cursors: HashMap<i32, Cursor>,
+    lows: HashMap<i32, i64>,
+    budgets: HashMap<i32, Budget>,
+    dirty: bool,
+    last_commit: Instant,
+}
+
+impl Marks<'_> {
+    /// Plans to mark `o` of partition `p`; false when the cursor's record
+    /// could outgrow Kafka's metadata limit.
+    fn budget(&mut self, p: i32, o: i64) -> bool {
+        let low = self.lows.get(&p).copied().unwrap_or(0);
+        let cursor = self.cursors.entry(p).or_default();
+        self.budgets
+            .entry(p)
+            .or_insert_with(|| Budget::new(cursor, low))
+            .take(cursor, o)
+    }
+
+    fn mark(&mut self, p: i32, o: i64) {
+        let low = self.lows.get(&p).copied().unwrap_or(0);
+        self.cursors.entry(p).or_default().mark(o, low);
+        self.dirty = true;
+    }
+
+    fn commit_now(&mut self) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        blocking(|| {
+            self.kafka
+                .commit(&self.committer, &self.topic, &self.cursors)
+        })?;
+        self.dirty = false;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    fn commit_due(&mut self) -> Result<()> {
+        if self.last_commit.elapsed() >= COMMIT_EVERY {
+            self.commit_now()?;
+        }
+        Ok(())
+    }
+
+    /// The closing commit; a failure stops the report rather than losing it.
+    fn finish(&mut self, report: &mut BulkReport) {
+        if let Err(e) = self.commit_now() {
+            report.stopped_by = Some(format!(
+                "{e:#}; messages handled since the last commit may be handled again by a later run"
+            ));
+            return;
+        }
+        self.check_metadata_kept(report);
+    }
+
+    /// Reads the cursor back: a broker that drops commit metadata loses the
+    /// record of out-of-order handled offsets, and the user must know.
+    fn check_metadata_kept(&self, report: &mut BulkReport) {
+        let recorded: usize = self.cursors.values().map(|c| c.handled.len()).sum();
+        if recorded == 0 {
+            return;
+        }
+        let parts: Vec<i32> = self.cursors.keys().copied().collect();
+        let Ok(back) = blocking(|| self.kafka.cursors(&self.committer, &self.topic, &parts)) else {
+            return;
+        };
+        let kept: usize = back.values().map(|c| c.handled.len()).sum();
+        if kept < recorded {
+            report.notes.push(format!(
+                "the broker did not keep dlq's record of {recorded} message(s) handled ahead of the cursor \
+                 (offset commit metadata): a later retry-all or list may show them again"
+            ));
+        }
+    }
+}
+
+fn setup<'a>(kafka: &'a Kafka, topic: &str, group: &str) -> Result<(Reader, Marks<'a>, Vec<Part>)> {
+    blocking(|| {
+        let committer = kafka.consumer(group)?;
+        let partitions = kafka.partitions(&committer, topic)?;
+        let parts = kafka.parts(&committer, topic, &partitions)?;
+        let cursors = kafka.cursors(&committer, topic, &partitions)?;
+        let reader = kafka.consumer(group)?;
+        let marks = Marks {
+            kafka,
+            topic: topic.to_owned(),
+            committer,
+            lows: parts.iter().map(|p| (p.partition, p.low)).collect(),
+            cursors,
+            budgets: HashMap::new(),
+            dirty: false,
+            last_commit: Instant::now(),
+        };
+        Ok((reader, marks, parts))
+    })
+}
+
+/// Which topics exist, asked once per name.
+struct Topics<'a> {
+    kafka: &'a Kafka,
+    reader: &'a Reader,
+    known: HashMap<String, bool>,
+}
+
+impl Topics<'_> {
+    fn exists(&mut self, topic: &str) -> bool {
+        if let Some(&known) = self.known.get(topic) {
+            return known;
+        }
+        let exists = blocking(|| self.kafka.partitions(self.reader, topic)).is_ok();
+        self.known.insert(topic.to_owned(), exists);
+        exists
+    }
+}
+
+pub async fn redrive(
+    kafka: &Kafka,
+    topic: &str,
+    opts: &RedriveOptions,
+    sel: &Selection,
+    ctx: &BulkContext,
+) -> Result<BulkReport> {
+    let group = cursor_group(topic, &opts.read);
+    // First, so that its producer ID is fetched while the cursor is read.
+    let producer = blocking(|| kafka.producer())?;
+    let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
+    let lookup = blocking(|| kafka.consumer(&group))?;
+    let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
+    let mut rx = browse::spawn(kafka, reader, plan);
+    let mut topics = Topics {
+        kafka,
+        reader: &lookup,
+        known: HashMap::new(),
+    };
+    let mut report = BulkReport::default();
+    let mut inflight: FuturesUnordered<Delivery> = FuturesUnordered::new();
+    let settle = |done: (i32, i64, String, String, Result<(), String>),
+                  marks: &mut Marks,
+                  report: &mut BulkReport| {
+        let (p, o, id, target, result) = done;
+        match result {
+            Ok(()) => {
+                marks.mark(p, o);
+                report.done += 1;
+            }
+            Err(e) => report.fail(id, format!("{NAME}: producing to {target}: {e}")),
+        }
+        ctx.tick(1);
+    };
+
+    loop {
+        if ctx.interrupted() {
+            break;
+        }
+        let item = tokio::select! {
+            biased;
+            Some(done) = inflight.next(), if !inflight.is_empty() => {
+                settle(done, &mut marks, &mut report);
+                if let Err(e) = marks.commit_due() {
+                    report.stopped_by = Some(format!("{e:#}"));
+                    break;
+                }
+                continue;
+            }
+            item = rx.recv() => item,
+        };
+        let (p, o, m) = match item {
+            None => break,
+            Some(Err(e)) => {
+                report.stopped_by = Some(format!("{e:#}"));
+                break;
+            }
+            Some(Ok(read)) => read,
+        };
+        match sel.decide(&m) {
+            Decision::Leave => {}
+            Decision::Skip(_) => report.skipped += 1,
+            Decision::Take => {
+                let Some(target) = opts.to.clone().or_else(|| m.redrive_to.clone()) else {
+                    report.fail(
+                        m.id,
+                        "no origin recorded (no dlq-original-topic, kafka_dlt-original-topic or \
+                         __connect.errors.topic header): pass --to",
+                    );
+                    ctx.tick(1);
+                    continue;
+                };
+                if !topics.exists(&target) {
+                    report.fail(m.id, format!("{NAME}: target topic {target} not found"));
+                    ctx.tick(1);
+                    continue;
+                }
+                if !marks.budget(p, o) {
+                    report.stopped_by = Some(too_scattered(p));
+                    break;
+                }
+                ctx.pace().await;
+                while inflight.len() >= WINDOW {
+                    if let Some(done) = inflight.next().await {
+                        settle(done, &mut marks, &mut report);
+                    }
+                }
+                match send(
+                    &producer,
+                    &target,
+                    &m,
+                    &mut inflight,
+                    &mut marks,
+                    &mut report,
+                    &settle,
+                )
+                .await
+                {
+                    Ok(fut) => inflight.push(fut),
+                    Err(e) => {
+                        report.fail(m.id, format!("{NAME}: producing to {target}: {e}"));
+                        ctx.tick(1);
+                    }
+                }
+            }
+        }
+        if sel.exhausted() {
+            break;
+        }
+    }
+    drop(rx);
+    while let Some(done) = inflight.next().await {
+        settle(done, &mut marks, &mut report);
+    }
+    marks.finish(&mut report);
+    Ok(report)
+}
+
+fn too_scattered(p: i32) -> String {
+    format!(
+        "{NAME}: too many messages handled out of order to record in dlq's cursor (Kafka's \
+         offset metadata limit); handle or purge the earlier messages of partition {p}, then run again"
+    )
+}
+
+/// Queues one copy; when librdkafka's queue is full, waits for deliveries.
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    producer: &rdkafka::producer::FutureProducer<super::Quiet>,
+    target: &str,
+    m: &Message,
+    inflight: &mut FuturesUnordered<Delivery>,
+    marks: &mut Marks<'_>,
+    report: &mut BulkReport,
+    settle: &impl Fn((i32, i64, String, String, Result<(), String>), &mut Marks, &mut BulkReport),
+) -> Result<Delivery, String> {
+    let out = OutgoingMessage::redrive_of(m);
+    let headers = envelope::headers_to_record(&out.headers)?;
+    let key = envelope::key_bytes(&out, None);
+    let (p, o) = super::parse_id(&m.id).unwrap_or((-1, -1));
+    loop {
+        let mut record = FutureRecord::to(target)
+            .payload(&out.body)
+            .headers(headers.clone());
+        if let Some(k) = &key {
+            record = record.key(k);
+        }
+        match producer.send_result(record) {
+            Ok(fut) => {
+                let id = m.id.clone();
+                let target = target.to_owned();
+                return Ok(Box::pin(async move {
+                    let result = match fut.await {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err((e, _))) => Err(e.to_string()),
+                        Err(_) => Err("the producer went away before confirming".to_owned()),
+                    };
+                    (p, o, id, target, result)
+                }));
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                match inflight.next().await {
+                    Some(done) => settle(done, marks, report),
+                    None => tokio::time::sleep(Duration::from_millis(5)).await,
+                }
+            }
+            Err((e, _)) => return Err(e.to_string()),
+        }
+    }
+}
+
+pub async fn purge(
+    kafka: &Kafka,
+    topic: &str,
+    opts: &PurgeOptions,
+    sel: &Selection,
+    ctx: &BulkContext,
+) -> Result<BulkReport> {
+    let group = cursor_group(topic, &opts.read);
+    let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
+    let mut report = BulkReport::default();
+    if sel.is_everything() && ctx.backup.is_none() {
+        let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
+        report.done = plan.count();
+        for part in &parts {
+            marks
+                .cursors
+                .entry(part.partition)
+                .or_default()
+                .advance_to(part.high);
+        }
+        marks.dirty = true;
+        ctx.tick(report.done);
+        marks.finish(&mut report);
+    } else {
+        let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
+        let mut rx = browse::spawn(kafka, reader, plan);
+        let mut batch: Vec<(i32, i64, Message)> = Vec::new();
+        loop {
+            let item = if ctx.interrupted() {
+                None
+            } else {
+                rx.recv().await
+            };
+            let done_reading = match item {
+                None => true,
+                Some(Err(e)) => {
+                    report.stopped_by = Some(format!("{e:#}"));
+                    true
+                }
+                Some(Ok((p, o, m))) => {
+                    match sel.decide(&m) {
+                        Decision::Take if !marks.budget(p, o) => {
+                            report.stopped_by = Some(too_scattered(p));
+                        }
+                        Decision::Take => batch.push((p, o, m)),
+                        Decision::Skip(_) => report.skipped += 1,
+                        Decision::Leave => {}
+                    }
+                    sel.exhausted() || report.stopped_by.is_some()
+                }
+            };
+            if batch.len() >= 500 || (done_reading && !batch.is_empty()) {
+                if let Some(b) = &ctx.backup {
+                    b.save(batch.iter().map(|(_, _, m)| m))?;
+                }
+                for (p, o, _) in batch.drain(..) {
+                    marks.mark(p, o);
+                    report.done += 1;
+                    ctx.tick(1);
+                }
+                if let Err(e) = marks.commit_due() {
+                    report.stopped_by = Some(format!("{e:#}"));
+                    break;
+                }
+            }
+            if done_reading {
+                break;
+            }
+        }
+        drop(rx);
+        marks.finish(&mut report);
+    }
+    if opts.delete_records && report.stopped_by.is_none() {
+        delete_records(kafka, topic, &parts, &marks.cursors, &mut report).await;
+    }
+    Ok(report)
+}
+
+fn refusal(e: &KafkaError) -> String {
+    match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::BrokerTransportFailure) => {
+            "the broker dropped the connection: it may not implement DeleteRecords".to_owned()
+        }
+        Some(code) => code.to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Truncates each partition up to the cursor with DeleteRecords; a broker
+/// that refuses leaves the cursor moved and says so in the report.
+async fn delete_records(
+    kafka: &Kafka,
+    topic: &str,
+    parts: &[Part],
+    cursors: &HashMap<i32, Cursor>,
+    report: &mut BulkReport,
+) {
+    let mut tpl = TopicPartitionList::new();
+    for part in parts {
+        if let Some(c) = cursors.get(&part.partition).and_then(|c| c.committed) {
+            if c > part.low {
+                let _ = tpl.add_partition_offset(
+                    topic,
+                    part.partition,
+                    Offset::Offset(c.min(part.high)),
+                );
+            }
+        }
+    }
+    if tpl.count() == 0 {
+        report
+            .notes
+            .push("nothing to delete: the log starts at dlq's cursor already".into());
+        return;
+    }
+    let admin: Result<AdminClient<super::Quiet>, _> =
+        kafka.base.create_with_context(kafka.quiet.clone());
+    let admin = match admin {
+        Ok(a) => a,
+        Err(e) => {
+            report.stopped_by = Some(format!("{NAME}: DeleteRecords: {e}"));
+            return;
+        }
+    };
+    let options = AdminOptions::new()
+        .request_timeout(Some(kafka.timeout))
+        .operation_timeout(Some(kafka.timeout));
+    let outcome = tokio::time::timeout(
+        kafka.timeout + Duration::from_secs(1),
+        admin.delete_records(&tpl, &options),
+    )
+    .await;
+    let failure = match outcome {
+        Err(_) => Some("no answer from the broker".to_owned()),
+        Ok(Err(e)) => Some(refusal(&e)),
+        Ok(Ok(result)) => {
+            let errs: HashSet<String> = result
+                .elements()
+                .iter()
+                .filter_map(|el| el.error().err().map(|e| refusal(&e)))
+                .collect();
+            (!errs.is_empty()).then(|| errs.into_iter().collect::<Vec<_>>().join("; "))
+        }
+    };
+    match failure {
+        None => report
+            .notes
+            .push(format!("deleted the records before dlq's cursor from {topic}")),
+        Some(why) => {
+            report.stopped_by = Some(format!(
+                "{NAME}: the broker did not delete records (DeleteRecords: {why}); dlq's cursor moved, the log was not truncated"
+            ))
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! `queues` and `lag`: streams, consumers, and which stream dead-letters
+//! where.
+//!
+//! A DLQ stream is one that captures consumer advisories (its sources are the
+//! streams whose advisories its subjects catch), or one whose name or
+//! subjects say `dlq` or `dead` (its source comes from the headers of its
+//! first message: `Nats-Stream`, or the stream capturing the original
+//! subject). `lag` reads consumer info only; the oldest pending message is
+//! read by sequence, which delivers nothing.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use anyhow::Result;
+use async_nats::jetstream::stream::Info;
+use futures::stream::TryStreamExt;
+use serde_json::{json, Map, Value};
+
+use super::convert::{self, header};
+use super::rows::{get_seq, raw_get};
+use super::subjects;
+use super::{is_not_found, Nats, NAME};
+use crate::broker::message::rfc3339;
+use crate::broker::{LagQuery, LagRow, QueueInfo};
+use crate::exit::{broker, broker_msg};
+
+/// Every stream's info.
+async fn infos(nats: &Nats) -> Result<Vec<Info>> {
+    nats.js
+        .streams()
+        .try_collect()
+        .await
+        .map_err(|e| broker(NAME, "listing streams", e))
+}
+
+fn named_dlq(info: &Info) -> bool {
+    let has = |s: &str| {
+        let l = s.to_lowercase();
+        l.contains("dlq") || l.contains("dead")
+    };
+    has(&info.config.name) || info.config.subjects.iter().any(|s| has(s))
+}
+
+/// The streams with their DLQ marks and links.
+async fn topology(nats: &Nats, infos: &[Info]) -> Result<Vec<QueueInfo>> {
+    let subject_map: Vec<(String, Vec<String>)> = infos
+        .iter()
+        .map(|i| (i.config.name.clone(), i.config.subjects.clone()))
+        .collect();
+    let mut out: Vec<QueueInfo> = Vec::new();
+    for info in infos {
+        let c = &info.config;
+        let advisories = subjects::captures_advisories(&c.subjects);
+        let is_dlq = advisories || named_dlq(info);
+        let mut sources = Vec::new();
+        if advisories {
+            sources = infos
+                .iter()
+                .map(|i| &i.config.name)
+                .filter(|n| *n != &c.name)
+                .filter(|n| subjects::captures_advisories_of(&c.subjects, n, "*"))
+                .cloned()
+                .collect();
+        } else if is_dlq && info.state.messages > 0 {
+            if let Some(src) = copy_source(nats, info, &subject_map).await? {
+                sources.push(src);
+            }
+        }
+        let mut extra = Map::new();
+        extra.insert("bytes".into(), json!(info.state.bytes));
+        extra.insert("subjects".into(), json!(c.subjects));
+        extra.insert("consumers".into(), json!(info.state.consumer_count));
+        extra.insert(
+            "pattern".into(),
+            match (is_dlq, advisories) {
+                (true, true) => json!("advisories"),
+                (true, false) => json!("copies"),
+                _ => Value::Null,
+            },
+        );
+        out.push(QueueInfo {
+            name: c.name.clone(),
+            kind: "stream".into(),
+            depth: Some(info.state.messages),
+            is_dlq,
+            sources,
+            dead_letter_queue: None,
+            extra,
+        });
+    }
+    let links: Vec<(String, String)> = out
+        .iter()
+        .flat_map(|q| q.sources.iter().map(|s| (s.clone(), q.name.clone())))
+        .collect();
+    for (source, dlq) in links {
+        if let Some(q) = out.iter_mut().find(|q| q.name == source) {
+            q.dead_letter_queue.get_or_insert(dlq);
+        }
+    }
+    Ok(out)
+}
+
+/// The source stream of a stream of copies, from its first message.
+async fn copy_source(
+    nats: &Nats,
+    info: &Info,
+    streams: &[(String, Vec<String>)],
+) -> Result<Option<String>> {
+    let name = &info.config.name;
+    let handle = nats
+        .js
+        .get_stream_no_info(name)
+        .await
+        .map_err(|e| broker(NAME, format!("opening stream '{name}'"), e))?;
+    let first = get_seq(&nats.js, &handle, name, info.config.allow_direct, info.state.first_sequence).await?;
+    let Some(m) = first else { return Ok(None) };
+    if let Some(s) = header(&m.headers, "Nats-Stream").filter(|s| s != name) {
+        return Ok(Some(s.to_owned()));
+    }
+    let original = header(&m.headers, "dlq-original-subject").or_else(|| header(&m.headers, "Nats-Subject"));
+    Ok(original
+        .and_then(|s| subjects::stream_for(streams, s))
+        .filter(|s| s != name)
+        .map(str::to_owned))
+}
+
+pub(super) async fn queues(nats: &Nats) -> Result<Vec<QueueInfo>> {
+    let infos = infos(nats).await?;
+    topology(nats, &infos).await
+}
+
+/// Messages a DLQ stream holds for `stream`'s consumer `consumer` (`*`: any).
+async fn advisory_count(nats: &Nats, dlq: &str, stream: &str, consumer: &str) -> Result<u64> {
+    let filter = format!("$JS.EVENT.ADVISORY.CONSUMER.*.{stream}.{consumer}");
+    let reply: Value = nats
+        .js
+        .request(format!("STREAM.INFO.{dlq}"), &json!({"subjects_filter": filter}))
+        .await
+        .map_err(|e| broker(NAME, format!("reading stream '{dlq}'"), e))?;
+    let subjects = reply["state"]["subjects"].as_object().cloned().unwrap_or_default();
+    Ok(subjects
+        .iter()
+        .filter(|(s, _)| s.starts_with(subjects::MAX_DELIVERIES) || s.starts_with(subjects::MSG_TERMINATED))
+        .filter_map(|(_, n)| n.as_u64())
+        .sum())
+}
+
+/// The DLQ depth for `stream`/`consumer`: advisories captured for it, or the
+/// depth of a stream of copies linked to the stream; None when no DLQ serves it.
+async fn dlq_depth(
+    nats: &Nats,
+    infos: &[Info],
+    topo: &[QueueInfo],
+    stream: &str,
+    consumer: &str,
+) -> Result<Option<u64>> {
+    let mut depth = None;
+    for info in infos {
+        let c = &info.config;
+        if c.name != stream && subjects::captures_advisories_of(&c.subjects, stream, consumer) {
+            let n = advisory_count(nats, &c.name, stream, consumer).await?;
+            *depth.get_or_insert(0) += n;
+        }
+    }
+    if depth.is_none() {
+        for q in topo {
+            if q.is_dlq && q.extra.get("pattern") == Some(&json!("copies")) && q.sources.iter().any(|s| s == stream) {
+                *depth.get_or_insert(0) += q.depth.unwrap_or(0);
+            }
+        }
+    }
+    Ok(depth)
+}
+
+pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
+    let infos = infos(nats).await?;
+    let topo = topology(nats, &infos).await?;
+    let by_name: HashMap<&str, &Info> = infos.iter().map(|i| (i.config.name.as_str(), i)).collect();
+    let mut wanted: Vec<(String, Option<String>, bool)> = Vec::new();
+    if query.names.is_empty() {
+        for i in &infos {
+            wanted.push((i.config.name.clone(), None, false));
+        }
+    } else {
+        for n in &query.names {
+            match n.split_once('/') {
+                Some((s, c)) => wanted.push((s.to_owned(), Some(c.to_owned()), true)),
+                None => wanted.push((n.clone(), None, true)),
+            }
+        }
+    }
+    let now = SystemTime::now();
+    let mut rows = Vec::new();
+    for (stream_name, consumer, named) in wanted {
+        let Some(info) = by_name.get(stream_name.as_str()) else {
+            return Err(broker_msg(format!("nats: stream '{stream_name}' not found")));
+        };
+        let stream = nats.js.get_stream_no_info(&stream_name).await.map_err(|e| broker(NAME, format!("opening stream '{stream_name}'"), e))?;
+        let consumers: Vec<async_nats::jetstream::consumer::Info> = match &consumer {
+            Some(c) => match stream.consumer_info(c).await {
+                Ok(ci) => vec![ci],
+                Err(e) if is_not_found(&e) => {
+                    return Err(broker_msg(format!(
+                        "nats: consumer '{c}' not found on stream '{stream_name}'"
+                    )))
+                }
+                Err(e) => return Err(broker(NAME, format!("reading consumer '{stream_name}/{c}'"), e)),
+            },
+            None => stream
+                .consumers()
+                .try_collect()
+                .await
+                .map_err(|e| broker(NAME, format!("listing the consumers of '{stream_name}'"), e))?,
+        };
+        if consumers.is_empty() && named {
+            let mut extra = Map::new();
+            extra.insert("stream".into(), json!(stream_name));
+            extra.insert("consumer".into(), Value::Null);
+            extra.insert("messages".into(), json!(info.state.messages));
+            rows.push(LagRow {
+                name: stream_name.clone(),
+                lag: 0,
+                oldest_age: None,
+                dlq_depth: dlq_depth(nats, &infos, &topo, &stream_name, "*").await?,
+                checked: true,
+                extra,
+            });
+            continue;
+        }
+        for ci in consumers {
+            let pending_total = ci.num_pending + ci.num_ack_pending as u64;
+            let oldest = if pending_total > 0 {
+                let filter = if ci.config.filter_subject.is_empty() {
+                    ">".to_owned()
+                } else {
+                    ci.config.filter_subject.clone()
+                };
+                raw_get(&nats.js, &stream_name, ci.ack_floor.stream_sequence + 1, Some(&filter))
+                    .await
+                    .ok()
+                    .map(|m| convert::from_nanos(m.time_nanos))
+            } else {
+                None
+            };
+            let mut extra = Map::new();
+            extra.insert("stream".into(), json!(stream_name));
+            extra.insert("consumer".into(), json!(ci.name));
+            extra.insert("ack_pending".into(), json!(ci.num_ack_pending));
+            extra.insert("redelivered".into(), json!(ci.num_redelivered));
+            extra.insert("waiting".into(), json!(ci.num_waiting));
+            extra.insert(
+                "last_active".into(),
+                json!(ci
+                    .delivered
+                    .last_active
+                    .map(|t| rfc3339(convert::from_nanos(t.unix_timestamp_nanos())))),
+            );
+            rows.push(LagRow {
+                name: format!("{stream_name}/{}", ci.name),
+                lag: ci.num_pending,
+                oldest_age: oldest.map(|t| now.duration_since(t).unwrap_or_default()),
+                dlq_depth: dlq_depth(nats, &infos, &topo, &stream_name, &ci.name).await?,
+                checked: true,
+                extra,
+            });
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,277 @@
+//! Naming and reaching a NATS server: the URL (`nats://`, `tls://`, several
+//! hosts separated by commas, user and password or a token in the userinfo),
+//! the profile's credentials, NKey seed, token and TLS files, and a bounded
+//! wait. async-nats does not read credentials from the URL, so they are taken
+//! out here and passed as options; the server list it gets has none.
+//! Connecting also asks for the JetStream account info once, so that a server
+//! without JetStream is one clear error before any command starts.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use async_nats::jetstream::context::RequestErrorKind;
+use serde_json::{json, Value};
+use async_nats::{ConnectErrorKind, ConnectOptions, ServerAddr};
+
+use super::{Nats, NAME};
+use crate::broker::Capabilities;
+use crate::config::BrokerSettings;
+use crate::exit::{broker, usage};
+use crate::secrets;
+
+/// What the URL names: servers without credentials, and the credentials.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Target {
+    pub servers: Vec<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    pub tls: bool,
+}
+
+impl Target {
+    /// The servers as errors may show them (never with credentials).
+    pub fn shown(&self) -> String {
+        self.servers.join(",")
+    }
+}
+
+fn bad_url(why: &str) -> anyhow::Error {
+    usage(format!(
+        "bad NATS URL: {why}; expected nats://HOST:PORT or tls://HOST:PORT, optionally with user:password@ or token@"
+    ))
+}
+
+/// Splits a `nats://` or `tls://` URL into servers and credentials.
+pub(super) fn parse(url: &str) -> Result<Target> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad_url("no scheme"))?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "nats" && scheme != "tls" {
+        return Err(bad_url(&format!("scheme {scheme:?}")));
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if rest.len() > authority.len() && !matches!(&rest[authority.len()..], "" | "/") {
+        return Err(bad_url("a NATS URL has no path or query"));
+    }
+    let mut target = Target {
+        tls: scheme == "tls",
+        ..Default::default()
+    };
+    let hosts = match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.split_once(':') {
+                Some((user, pass)) => {
+                    let user = secrets::percent_decode(user);
+                    let pass = secrets::percent_decode(pass);
+                    if user.is_empty() {
+                        target.token = Some(pass);
+                    } else {
+                        target.user = Some(user);
+                        target.password = Some(pass);
+                    }
+                }
+                None if !userinfo.is_empty() => {
+                    target.token = Some(secrets::percent_decode(userinfo))
+                }
+                None => {}
+            }
+            &authority[at + 1..]
+        }
+        None => authority,
+    };
+    for host in hosts.split(',') {
+        let host = host.trim();
+        let host = host
+            .split_once("://")
+            .map(|(_, h)| h)
+            .unwrap_or(host);
+        if host.is_empty() {
+            return Err(bad_url("no host"));
+        }
+        let parsed = url::Url::parse(&format!("{scheme}://{host}"))
+            .map_err(|e| bad_url(&format!("{host:?}: {e}")))?;
+        let name = parsed.host_str().filter(|h| !h.is_empty());
+        let Some(name) = name else {
+            return Err(bad_url(&format!("{host:?} has no host name")));
+        };
+        let port = parsed.port().unwrap_or(4222);
+        target.servers.push(format!("{scheme}://{name}:{port}"));
+    }
+    if let Some(t) = &target.token {
+        secrets::register(t);
+    }
+    if let Some(p) = &target.password {
+        secrets::register(p);
+    }
+    Ok(target)
+}
+
+/// Connects, within `settings.timeout`, and checks that JetStream answers.
+pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
+    let target = parse(&settings.url)?;
+    let addrs: Vec<ServerAddr> = target
+        .servers
+        .iter()
+        .map(|s| s.parse::<ServerAddr>())
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| bad_url(&e.to_string()))?;
+    let options = options(settings, &target).await?;
+    let shown = target.shown();
+    let op = || format!("connecting to {shown}");
+    let timeout = settings.timeout;
+    let client = match tokio::time::timeout(timeout, options.connect(addrs)).await {
+        Err(_) => {
+            return Err(broker(
+                NAME,
+                op(),
+                format!("no answer within {} (--timeout)", show(timeout)),
+            ))
+        }
+        Ok(Err(e)) => {
+            let why = match e.kind() {
+                ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
+                    "authorization violation: check the user, password, token or credentials"
+                        .to_string()
+                }
+                ConnectErrorKind::TimedOut => {
+                    format!("no answer within {} (--timeout)", show(timeout))
+                }
+                ConnectErrorKind::Tls => format!("TLS error: {e}"),
+                _ => e.to_string(),
+            };
+            return Err(broker(NAME, op(), secrets::scrub(&why)));
+        }
+        Ok(Ok(c)) => c,
+    };
+    let js = async_nats::jetstream::ContextBuilder::new()
+        .timeout(timeout)
+        .max_ack_inflight(8192)
+        .build(client.clone());
+    let asked = tokio::time::timeout(timeout, js.request::<_, _, Value>("INFO", &json!({}))).await;
+    let not_enabled = "JetStream is not enabled on this server or account (start nats-server with -js)";
+    let why = match asked {
+        Err(_) => Some(format!("no answer within {}", show(timeout))),
+        Ok(Err(e)) => Some(match e.kind() {
+            RequestErrorKind::NoResponders => not_enabled.to_string(),
+            RequestErrorKind::TimedOut => format!(
+                "no answer within {} (JetStream disabled, or no permission to use $JS.API)",
+                show(timeout)
+            ),
+            _ => e.to_string(),
+        }),
+        Ok(Ok(reply)) => reply.get("error").map(|err| {
+            if err["err_code"].as_u64() == Some(10039) || err["code"].as_u64() == Some(503) {
+                not_enabled.to_string()
+            } else {
+                err["description"].as_str().unwrap_or("error").to_string()
+            }
+        }),
+    };
+    if let Some(why) = why {
+        return Err(broker(NAME, format!("using JetStream on {shown}"), why));
+    }
+    Ok(Nats {
+        client,
+        js,
+        caps: Capabilities {
+            name: NAME,
+            ..Default::default()
+        },
+    })
+}
+
+/// Connect options from the URL's credentials and the profile.
+async fn options(settings: &BrokerSettings, target: &Target) -> Result<ConnectOptions> {
+    let p = &settings.profile;
+    let mut o = ConnectOptions::new()
+        .name("dlq")
+        .connection_timeout(settings.timeout)
+        .request_timeout(Some(settings.timeout))
+        .max_reconnects(Some(3))
+        // The client would otherwise log each reconnect attempt through tracing only;
+        // a lost server surfaces as failed requests within the timeout.
+        .event_callback(|_| async {});
+    if let Some(path) = &p.creds_file {
+        o = o.credentials_file(path).await.map_err(|e| {
+            usage(format!(
+                "cannot read the NATS credentials file {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    if let Some(path) = &p.nkey_file {
+        let seed = std::fs::read_to_string(path).map_err(|e| {
+            usage(format!("cannot read the NKey seed file {}: {e}", path.display()))
+        })?;
+        let seed = seed
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with('S') && !l.is_empty())
+            .ok_or_else(|| usage(format!("no NKey seed (a line starting with S) in {}", path.display())))?
+            .to_string();
+        secrets::register(&seed);
+        o = o.nkey(seed);
+    }
+    let token = match &p.token_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            usage(format!("the profile's token_env names {var}, which is not set"))
+        })?),
+        None => target.token.clone(),
+    };
+    if let Some(t) = token {
+        secrets::register(&t);
+        o = o.token(t);
+    }
+    if let (Some(u), Some(pw)) = (&target.user, &target.password) {
+        o = o.user_and_password(u.clone(), pw.clone());
+    }
+    if target.tls || p.tls_ca_file.is_some() || p.tls_cert_file.is_some() {
+        o = o.require_tls(true);
+    }
+    if let Some(ca) = &p.tls_ca_file {
+        o = o.add_root_certificates(ca.clone());
+    }
+    match (&p.tls_cert_file, &p.tls_key_file) {
+        (Some(c), Some(k)) => o = o.add_client_certificate(c.clone(), k.clone()),
+        (None, None) => {}
+        _ => {
+            return Err(usage(
+                "a TLS client certificate needs both tls_cert_file and tls_key_file in the profile",
+            ))
+        }
+    }
+    Ok(o)
+}
+
+/// A duration as the user wrote it (`10s`, `500ms`).
+pub(super) fn show(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_servers_and_credentials() {
+        let t = parse("nats://127.0.0.1:4222").unwrap();
+        assert_eq!(t.servers, vec!["nats://127.0.0.1:4222"]);
+        assert!(t.user.is_none() && t.token.is_none() && !t.tls);
+        let t = parse("nats://alice:s%40cret@host").unwrap();
+        assert_eq!(t.servers, vec!["nats://host:4222"]);
+        assert_eq!(t.user.as_deref(), Some("alice"));
+        assert_eq!(t.password.as_deref(), Some("s@cret"));
+        let t = parse("nats://tok3n@host:4223").unwrap();
+        assert_eq!(t.token.as_deref(), Some("tok3n"));
+        assert_eq!(t.servers, vec!["nats://host:4223"]);
+        let t = parse("tls://a:1,b:2").unwrap();
+        assert!(t.tls);
+        assert_eq!(t.servers, vec!["tls://a:1", "tls://b:2"]);
+        assert!(parse("nats://").is_err());
+        assert!(parse("nats://host:notaport").is_err());
+        assert!(parse("nats://host/path").is_err());
+    }
+}

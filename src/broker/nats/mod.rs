@@ -1,0 +1,135 @@
+//! The NATS JetStream backend: a QUEUE argument names a stream.
+//!
+//! Everything reads a stream by sequence (direct get when the stream allows
+//! it, else the STREAM.MSG.GET API), with a window of gets in flight, so no
+//! consumer is ever created on a stream that is only being read: nothing is
+//! acknowledged, nothing changes, memory stays flat. Two dead-letter patterns
+//! are recognised message by message (see `rows`): a stream of copies (the
+//! original subject in a `dlq-original-subject` or `Nats-Subject` header) and
+//! a stream of `MAX_DELIVERIES`/`MSG_TERMINATED` advisories, each pointing at
+//! a sequence of the source stream whose message is fetched and shown in its
+//! place. Re-drive publishes with JetStream acknowledgements in a window and
+//! deletes from the DLQ stream by sequence only after the ack.
+
+mod admin;
+mod connect;
+mod convert;
+mod publish;
+mod purge;
+mod redrive;
+mod rows;
+mod subjects;
+
+use anyhow::Result;
+use async_nats::jetstream::{self, stream::Stream};
+use async_trait::async_trait;
+
+use super::{
+    Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions,
+    QueueInfo, ReadOptions, RedriveOptions, Visitor,
+};
+use crate::bulk::{BulkContext, BulkReport};
+use crate::config::BrokerSettings;
+use crate::exit::{broker, broker_msg};
+use crate::select::Selection;
+
+/// The name errors and capabilities carry.
+const NAME: &str = "nats";
+
+/// Connects to nats.
+pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
+    Ok(Box::new(connect::open(settings).await?))
+}
+
+/// A connected client and its JetStream context.
+pub struct Nats {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    caps: Capabilities,
+}
+
+impl Nats {
+    /// The stream and its current info; a missing stream is exit 4 with a
+    /// message that names it.
+    async fn stream(&self, name: &str) -> Result<Stream> {
+        if name.is_empty() || name.contains(['.', '*', '>', ' ', '\t']) {
+            return Err(broker_msg(format!(
+                "nats: stream '{name}' not found (a stream name has no dots, spaces or wildcards)"
+            )));
+        }
+        match self.js.get_stream(name).await {
+            Ok(s) => Ok(s),
+            Err(e) if is_not_found(&e) => Err(broker_msg(format!(
+                "nats: stream '{name}' not found"
+            ))),
+            Err(e) => Err(broker(NAME, format!("reading stream '{name}'"), e)),
+        }
+    }
+}
+
+/// True when a JetStream error says the stream (or consumer) does not exist.
+fn is_not_found(e: &dyn std::fmt::Display) -> bool {
+    let text = e.to_string().to_lowercase();
+    text.contains("not found") || text.contains("10059") || text.contains("10014")
+}
+
+#[async_trait]
+impl Broker for Nats {
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    async fn queues(&self) -> Result<Vec<QueueInfo>> {
+        admin::queues(self).await
+    }
+
+    async fn depth(&self, queue: &str, _opts: &ReadOptions) -> Result<Option<u64>> {
+        let stream = self.stream(queue).await?;
+        Ok(Some(stream.cached_info().state.messages))
+    }
+
+    async fn browse(&self, queue: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()> {
+        let stream = self.stream(queue).await?;
+        let mut rows = rows::Rows::open(self, stream, &opts.ids).await?;
+        while let Some(row) = rows.next().await? {
+            if visit(row.message)? == super::Flow::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn redrive(
+        &self,
+        queue: &str,
+        opts: &RedriveOptions,
+        selection: &Selection,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        redrive::run(self, queue, opts, selection, ctx).await
+    }
+
+    async fn purge(
+        &self,
+        queue: &str,
+        opts: &PurgeOptions,
+        selection: &Selection,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        purge::run(self, queue, opts, selection, ctx).await
+    }
+
+    async fn publish(
+        &self,
+        target: &str,
+        _opts: &PublishOptions,
+        input: &mut dyn MessageInput,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        publish::run(self, target, input, ctx).await
+    }
+
+    async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>> {
+        admin::lag(self, query).await
+    }
+}

@@ -1,0 +1,100 @@
+//! `purge` on a stream: the stream purge for everything, else delete the
+//! selected sequences one by one and leave the rest in place.
+//!
+//! Selected rows are gathered in batches; each batch is written to the
+//! `--backup` file (synced) before any of it is deleted, then its deletes go
+//! out concurrently. For an advisory row the advisory is deleted, not the
+//! original in the source stream.
+
+use anyhow::Result;
+use futures::stream::{self, StreamExt};
+
+use super::redrive::delete;
+use super::rows::{Row, Rows};
+use super::{Nats, NAME};
+use crate::broker::PurgeOptions;
+use crate::bulk::{BulkContext, BulkReport};
+use crate::exit::broker;
+use crate::select::{Decision, Selection};
+
+/// Rows saved and deleted together.
+const BATCH: usize = 256;
+/// Deletes in flight within a batch.
+const CONCURRENT: usize = 64;
+
+pub(super) async fn run(
+    nats: &Nats,
+    queue: &str,
+    opts: &PurgeOptions,
+    sel: &Selection,
+    ctx: &BulkContext,
+) -> Result<BulkReport> {
+    let stream = nats.stream(queue).await?;
+    let mut report = BulkReport::default();
+    if sel.is_everything() && ctx.backup.is_none() && opts.read.ids.is_empty() {
+        let purged = stream
+            .purge()
+            .await
+            .map_err(|e| broker(NAME, format!("purging stream '{queue}'"), e))?;
+        report.done = purged.purged;
+        ctx.tick(purged.purged);
+        return Ok(report);
+    }
+    let mut rows = Rows::open(nats, stream, &opts.read.ids).await?;
+    let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
+    loop {
+        let next = if ctx.interrupted() || sel.exhausted() {
+            None
+        } else {
+            match rows.next().await {
+                Ok(r) => r,
+                Err(e) if report.done == 0 && batch.is_empty() => return Err(e),
+                Err(e) => {
+                    report.stopped_by = Some(format!("{e:#}"));
+                    None
+                }
+            }
+        };
+        let end = next.is_none();
+        if let Some(row) = next {
+            match sel.decide(&row.message) {
+                Decision::Take => batch.push(row),
+                Decision::Skip(_) => report.skipped += 1,
+                Decision::Leave => {}
+            }
+        }
+        if batch.len() >= BATCH || (end && !batch.is_empty()) {
+            flush(nats, queue, &mut batch, &mut report, ctx).await?;
+        }
+        if end {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+async fn flush(
+    nats: &Nats,
+    queue: &str,
+    batch: &mut Vec<Row>,
+    report: &mut BulkReport,
+    ctx: &BulkContext,
+) -> Result<()> {
+    if let Some(backup) = &ctx.backup {
+        backup.save(batch.iter().map(|r| &r.message))?;
+    }
+    let js = &nats.js;
+    let results: Vec<(String, Result<()>)> = stream::iter(batch.drain(..))
+        .map(|row| async move { (row.message.id, delete(js, queue, row.seq).await) })
+        .buffer_unordered(CONCURRENT)
+        .collect()
+        .await;
+    for (id, r) in results {
+        ctx.tick(1);
+        match r {
+            Ok(()) => report.done += 1,
+            Err(e) => report.fail(id, format!("{e:#}")),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,501 @@
+//! Reading a stream by sequence, and turning what is stored into dlq rows.
+//!
+//! [`Rows`] walks the sequences present at the start (first..last from the
+//! stream info) with a window of gets in flight, in order, so a deep stream
+//! reads fast and memory stays bounded by the window. Deleted sequences come
+//! back as "not found"; after a long run of them the walk jumps to the next
+//! stored message with one next-by-subject get. Reading by sequence never
+//! creates a consumer, so it works on every retention policy (an ordered
+//! consumer on a work-queue or interest stream could remove messages).
+//!
+//! A stored message becomes a [`Row`]: a copy (its own body and headers,
+//! origin from `dlq-original-subject` or `Nats-Subject`), or an advisory
+//! (`MAX_DELIVERIES`/`MSG_TERMINATED`), shown as the original message it
+//! points at, fetched from the source stream by sequence. When the original
+//! is gone the row still comes, with an empty body and `original_missing`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use anyhow::Result;
+use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
+use base64::Engine as _;
+use async_nats::jetstream::{self, message::StreamMessage};
+use async_nats::HeaderMap;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesOrdered, StreamExt, TryStreamExt};
+use serde_json::{json, Map, Value};
+use tokio::sync::OnceCell;
+
+use super::convert::{self, header};
+use super::subjects;
+use super::{Nats, NAME};
+use crate::broker::{DeadLetter, Message};
+use crate::exit::broker;
+
+/// Gets in flight at most; fewer for big messages (see `window_for`).
+const MAX_WINDOW: usize = 256;
+/// Consecutive missing sequences after which the walk jumps ahead.
+const JUMP_AFTER: usize = 64;
+
+/// Where a row goes back to without `--to`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Origin {
+    Subject(String),
+    /// No header names the original subject.
+    Unknown,
+    /// The advisory's original message is no longer in its stream.
+    Missing(String),
+}
+
+/// One message of a DLQ stream, as dlq shows and re-drives it.
+#[derive(Debug)]
+pub(super) struct Row {
+    pub message: Message,
+    /// The DLQ stream sequence (the ID).
+    pub seq: u64,
+    pub origin: Origin,
+    /// Stored time in nanoseconds, part of the re-drive copy's Nats-Msg-Id.
+    pub stored_nanos: i128,
+}
+
+/// A message as stored: subject, stored headers, body, time.
+pub(super) struct Stored {
+    pub seq: u64,
+    pub subject: String,
+    pub headers: HeaderMap,
+    pub payload: Vec<u8>,
+    pub time_nanos: i128,
+}
+
+impl Stored {
+    fn from_direct(m: StreamMessage) -> Self {
+        Stored {
+            seq: m.sequence,
+            subject: m.subject.to_string(),
+            headers: convert::strip_direct_get(&m.headers),
+            payload: m.payload.to_vec(),
+            time_nanos: m.time.unix_timestamp_nanos(),
+        }
+    }
+
+}
+
+/// Reads one stream by sequence; shared by the tasks of a window.
+pub(super) struct Getter {
+    js: jetstream::Context,
+    stream: Stream<()>,
+    name: String,
+    direct: bool,
+    /// Every stream's name and subjects, loaded when a copy needs its source.
+    streams: OnceCell<Vec<(String, Vec<String>)>>,
+}
+
+impl Getter {
+    pub async fn new(nats: &Nats, stream: &Stream) -> Result<Self> {
+        let info = stream.cached_info();
+        let name = info.config.name.clone();
+        let handle = nats
+            .js
+            .get_stream_no_info(&name)
+            .await
+            .map_err(|e| broker(NAME, format!("opening stream '{name}'"), e))?;
+        Ok(Getter {
+            js: nats.js.clone(),
+            stream: handle,
+            direct: info.config.allow_direct,
+            name,
+            streams: OnceCell::new(),
+        })
+    }
+
+    /// The message at `seq`, None when there is none.
+    pub async fn get(&self, seq: u64) -> Result<Option<Stored>> {
+        get_seq(&self.js, &self.stream, &self.name, self.direct, seq).await
+    }
+
+    /// The sequence of the first message at or after `seq`.
+    pub async fn next_from(&self, seq: u64) -> Result<Option<u64>> {
+        let op = || format!("reading stream '{}' from sequence {seq}", self.name);
+        if self.direct {
+            match self
+                .stream
+                .direct_get_builder()
+                .sequence(seq)
+                .next_by_subject(">")
+                .send()
+                .await
+            {
+                Ok(m) => Ok(Some(m.sequence)),
+                Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+                Err(e) => Err(broker(NAME, op(), e)),
+            }
+        } else {
+            match raw_get(&self.js, &self.name, seq, Some(">")).await {
+                Ok(m) => Ok(Some(m.seq)),
+                Err(RawGetError::NoMessage) => Ok(None),
+                Err(e) => Err(broker(NAME, op(), e)),
+            }
+        }
+    }
+
+    async fn streams(&self) -> Result<&[(String, Vec<String>)]> {
+        let list = self
+            .streams
+            .get_or_try_init(|| async {
+                let infos: Vec<_> = self
+                    .js
+                    .streams()
+                    .try_collect()
+                    .await
+                    .map_err(|e| broker(NAME, "listing streams", e))?;
+                Ok::<_, anyhow::Error>(
+                    infos
+                        .into_iter()
+                        .map(|i| (i.config.name, i.config.subjects))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .await?;
+        Ok(list)
+    }
+
+    /// Turns a stored message into a row.
+    pub async fn row(&self, stored: Stored) -> Result<Row> {
+        if stored.subject.starts_with("$JS.EVENT.ADVISORY.CONSUMER.") {
+            if let Ok(adv) = serde_json::from_slice::<Value>(&stored.payload) {
+                if adv.get("stream").and_then(Value::as_str).is_some()
+                    && adv.get("stream_seq").and_then(Value::as_u64).is_some()
+                {
+                    return self.advisory_row(stored, adv).await;
+                }
+            }
+        }
+        self.copy_row(stored).await
+    }
+
+    async fn copy_row(&self, s: Stored) -> Result<Row> {
+        let original = header(&s.headers, "dlq-original-subject")
+            .or_else(|| header(&s.headers, "Nats-Subject"))
+            .filter(|o| subjects::is_publishable(o))
+            .map(str::to_owned);
+        let source = match (header(&s.headers, "Nats-Stream"), &original) {
+            (Some(stream), _) => Some(stream.to_owned()),
+            (None, Some(subject)) => Some(
+                subjects::stream_for(self.streams().await?, subject)
+                    .filter(|n| *n != self.name)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| subject.clone()),
+            ),
+            (None, None) => None,
+        };
+        let time = convert::from_nanos(s.time_nanos);
+        let attempts = ["dlq-attempts", "Nats-Num-Delivered"]
+            .iter()
+            .find_map(|h| header(&s.headers, h))
+            .and_then(|v| v.trim().parse().ok());
+        let reason = ["dlq-reason", "dlq-error"]
+            .iter()
+            .find_map(|h| header(&s.headers, h))
+            .map(str::to_owned);
+        let mut broker_props = Map::new();
+        broker_props.insert("stream".into(), json!(self.name));
+        broker_props.insert("sequence".into(), json!(s.seq));
+        broker_props.insert("subject".into(), json!(s.subject));
+        broker_props.insert("pattern".into(), json!("copy"));
+        let message = Message {
+            id: s.seq.to_string(),
+            queue: self.name.clone(),
+            timestamp: Some(time),
+            headers: convert::headers_to_json(&s.headers),
+            key: None,
+            body: s.payload,
+            dead_letter: DeadLetter {
+                reason,
+                source,
+                attempts,
+                first_death_at: Some(time),
+            },
+            broker: broker_props,
+            redrive_to: original.clone(),
+        };
+        Ok(Row {
+            message,
+            seq: s.seq,
+            origin: original.map(Origin::Subject).unwrap_or(Origin::Unknown),
+            stored_nanos: s.time_nanos,
+        })
+    }
+
+    async fn advisory_row(&self, s: Stored, adv: Value) -> Result<Row> {
+        let source = adv["stream"].as_str().unwrap_or_default().to_owned();
+        let source_seq = adv["stream_seq"].as_u64().unwrap_or_default();
+        let terminated = s.subject.starts_with(subjects::MSG_TERMINATED)
+            || adv["type"].as_str().is_some_and(|t| t.ends_with(".terminated"));
+        let reason = match (terminated, adv.get("reason").and_then(Value::as_str)) {
+            (true, Some(text)) if !text.is_empty() => format!("terminated: {text}"),
+            (true, _) => "terminated".to_owned(),
+            (false, _) => "max_deliveries".to_owned(),
+        };
+        let died = adv["timestamp"]
+            .as_str()
+            .and_then(convert::parse_time)
+            .unwrap_or_else(|| convert::from_nanos(s.time_nanos));
+        let original = get_original(&self.js, &source, source_seq).await?;
+        let mut broker_props = Map::new();
+        broker_props.insert("stream".into(), json!(self.name));
+        broker_props.insert("sequence".into(), json!(s.seq));
+        broker_props.insert(
+            "subject".into(),
+            json!(original.as_ref().map(|o| o.subject.clone())),
+        );
+        broker_props.insert("pattern".into(), json!("advisory"));
+        broker_props.insert("advisory_subject".into(), json!(s.subject));
+        broker_props.insert("advisory".into(), adv.clone());
+        broker_props.insert("original_stream".into(), json!(source));
+        broker_props.insert("original_sequence".into(), json!(source_seq));
+        broker_props.insert("original_missing".into(), json!(original.is_none()));
+        let (origin, redrive_to, timestamp, headers, body) = match original {
+            Some(o) => (
+                Origin::Subject(o.subject.clone()),
+                Some(o.subject.clone()),
+                convert::from_nanos(o.time_nanos),
+                convert::headers_to_json(&o.headers),
+                o.payload,
+            ),
+            None => {
+                let why = format!(
+                    "nothing: the original message ({source} #{source_seq}) is gone from its stream"
+                );
+                (
+                    Origin::Missing(why.clone()),
+                    Some(why),
+                    convert::from_nanos(s.time_nanos),
+                    Map::new(),
+                    Vec::new(),
+                )
+            }
+        };
+        let message = Message {
+            id: s.seq.to_string(),
+            queue: self.name.clone(),
+            timestamp: Some(timestamp),
+            headers,
+            key: None,
+            body,
+            dead_letter: DeadLetter {
+                reason: Some(reason),
+                source: Some(source),
+                attempts: adv["deliveries"].as_u64(),
+                first_death_at: Some(died),
+            },
+            broker: broker_props,
+            redrive_to,
+        };
+        Ok(Row {
+            message,
+            seq: s.seq,
+            origin,
+            stored_nanos: s.time_nanos,
+        })
+    }
+}
+
+/// The message at `seq` of `stream`, None when there is none.
+pub(super) async fn get_seq(
+    js: &jetstream::Context,
+    stream: &Stream<()>,
+    name: &str,
+    direct: bool,
+    seq: u64,
+) -> Result<Option<Stored>> {
+    let op = || format!("reading stream '{name}' at sequence {seq}");
+    if direct {
+        match stream.direct_get(seq).await {
+            Ok(m) => Ok(Some(Stored::from_direct(m))),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(broker(NAME, op(), e)),
+        }
+    } else {
+        match raw_get(js, name, seq, None).await {
+            Ok(m) => Ok(Some(m)),
+            Err(RawGetError::NoMessage) => Ok(None),
+            Err(e) => Err(broker(NAME, op(), e)),
+        }
+    }
+}
+
+/// The original message an advisory points at; None when it or its stream is gone.
+async fn get_original(js: &jetstream::Context, stream: &str, seq: u64) -> Result<Option<Stored>> {
+    match raw_get(js, stream, seq, None).await {
+        Ok(m) => Ok(Some(m)),
+        Err(RawGetError::NoMessage | RawGetError::NoStream) => Ok(None),
+        Err(e) => Err(broker(
+            NAME,
+            format!("reading the original message {stream} #{seq}"),
+            e,
+        )),
+    }
+}
+
+/// The walk over a stream's sequences, one row at a time, in order.
+pub(super) struct Rows {
+    getter: Arc<Getter>,
+    next: u64,
+    last: u64,
+    window: usize,
+    ids: Option<VecDeque<u64>>,
+    misses: usize,
+    inflight: FuturesOrdered<BoxFuture<'static, Result<Option<Row>>>>,
+}
+
+impl Rows {
+    /// Starts a walk over what `stream` holds now; with `ids`, over those
+    /// sequences only (an ID that is not a number names no message).
+    pub async fn open(nats: &Nats, stream: Stream, ids: &[String]) -> Result<Rows> {
+        let info = stream.cached_info();
+        let state = &info.state;
+        let ids = (!ids.is_empty()).then(|| {
+            let mut seqs: Vec<u64> = ids.iter().filter_map(|i| i.trim().parse().ok()).collect();
+            seqs.sort_unstable();
+            seqs.dedup();
+            seqs.into_iter().collect::<VecDeque<u64>>()
+        });
+        let (next, last) = if state.messages == 0 {
+            (1, 0)
+        } else {
+            (state.first_sequence, state.last_sequence)
+        };
+        Ok(Rows {
+            getter: Arc::new(Getter::new(nats, &stream).await?),
+            next,
+            last,
+            window: window_for(state.bytes, state.messages),
+            ids,
+            misses: 0,
+            inflight: FuturesOrdered::new(),
+        })
+    }
+
+    fn fill(&mut self) {
+        while self.inflight.len() < self.window {
+            let seq = match &mut self.ids {
+                Some(ids) => match ids.pop_front() {
+                    Some(s) => s,
+                    None => return,
+                },
+                None => {
+                    if self.next > self.last || self.misses >= JUMP_AFTER {
+                        return;
+                    }
+                    self.next += 1;
+                    self.next - 1
+                }
+            };
+            let g = self.getter.clone();
+            self.inflight.push_back(Box::pin(async move {
+                match g.get(seq).await? {
+                    Some(stored) => Ok(Some(g.row(stored).await?)),
+                    None => Ok(None),
+                }
+            }));
+        }
+    }
+
+    /// The next row, None at the end of what was there at the start.
+    pub async fn next(&mut self) -> Result<Option<Row>> {
+        loop {
+            self.fill();
+            match self.inflight.next().await {
+                Some(result) => match result? {
+                    Some(row) => {
+                        self.misses = 0;
+                        return Ok(Some(row));
+                    }
+                    None => self.misses += 1,
+                },
+                None => {
+                    if self.ids.is_some() || self.next > self.last {
+                        return Ok(None);
+                    }
+                    self.misses = 0;
+                    match self.getter.next_from(self.next).await? {
+                        Some(seq) if seq <= self.last => self.next = seq,
+                        _ => return Ok(None),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Gets in flight for a stream of that size: about 4 MiB of bodies.
+fn window_for(bytes: u64, messages: u64) -> usize {
+    let avg = bytes / messages.max(1);
+    ((4 << 20) / avg.max(1)).clamp(8, MAX_WINDOW as u64) as usize
+}
+
+/// Why a STREAM.MSG.GET found nothing or failed.
+#[derive(Debug)]
+pub(super) enum RawGetError {
+    NoMessage,
+    NoStream,
+    Other(String),
+}
+
+impl std::fmt::Display for RawGetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RawGetError::NoMessage => f.write_str("no message found"),
+            RawGetError::NoStream => f.write_str("stream not found"),
+            RawGetError::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+/// STREAM.MSG.GET by sequence (or the next message at or after it on
+/// `next`), parsed here: the client's own parser keeps only the last value of
+/// a repeated header.
+pub(super) async fn raw_get(
+    js: &jetstream::Context,
+    stream: &str,
+    seq: u64,
+    next: Option<&str>,
+) -> Result<Stored, RawGetError> {
+    let request = match next {
+        Some(filter) => json!({"seq": seq, "next_by_subj": filter}),
+        None => json!({"seq": seq}),
+    };
+    let reply: Value = js
+        .request(format!("STREAM.MSG.GET.{stream}"), &request)
+        .await
+        .map_err(|e| RawGetError::Other(e.to_string()))?;
+    if let Some(err) = reply.get("error") {
+        return Err(match err["err_code"].as_u64() {
+            Some(10037) => RawGetError::NoMessage,
+            Some(10059) => RawGetError::NoStream,
+            _ => RawGetError::Other(err["description"].as_str().unwrap_or("error").to_owned()),
+        });
+    }
+    let m = &reply["message"];
+    let b64 = |v: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or(""))
+            .map_err(|e| RawGetError::Other(format!("bad base64 from the server: {e}")))
+    };
+    let headers = match m.get("hdrs") {
+        Some(Value::String(_)) => convert::parse_header_block(&b64(&m["hdrs"])?),
+        _ => HeaderMap::new(),
+    };
+    let time = m["time"].as_str().and_then(convert::parse_time).unwrap_or(std::time::UNIX_EPOCH);
+    Ok(Stored {
+        seq: m["seq"].as_u64().unwrap_or(seq),
+        subject: m["subject"].as_str().unwrap_or_default().to_owned(),
+        headers,
+        payload: b64(&m["data"])?,
+        time_nanos: time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0),
+    })
+}

@@ -1,0 +1,191 @@
+//! What SQS answers from queue attributes alone: `queues`, `lag`, `depth`,
+//! and the full purge. None of these receives a message.
+//!
+//! `queues` lists every queue (ListQueues, paginated) and reads each one's
+//! attributes (8 calls at once); a queue whose RedrivePolicy names a
+//! deadLetterTargetArn links the two, so a DLQ shows its sources without a
+//! ListDeadLetterSourceQueues call per queue. `lag` reads the same counts;
+//! SQS has no attribute for the age of the oldest message (that is a
+//! CloudWatch metric), so `oldest_age` stays unknown.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use aws_sdk_sqs::types::QueueAttributeName;
+use futures::StreamExt;
+use serde_json::{json, Map, Value};
+
+use super::{count, fail, name_of, Attributes, Queue, Sqs};
+use crate::broker::{LagQuery, LagRow, QueueInfo};
+use crate::bulk::BulkReport;
+
+/// Every queue URL (ListQueues, paginated).
+async fn list(sqs: &Sqs) -> Result<Vec<Queue>> {
+    let mut queues = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = sqs
+            .client
+            .list_queues()
+            .max_results(1000)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| fail("listing queues", e))?;
+        queues.extend(out.queue_urls().iter().map(|u| Queue {
+            url: u.clone(),
+            name: name_of(u),
+        }));
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(queues)
+}
+
+/// Attributes of many queues, several calls at once; a queue deleted
+/// between the list and the read is left out.
+async fn with_attributes(sqs: &Sqs, queues: Vec<Queue>) -> Result<Vec<(Queue, Attributes)>> {
+    let results: Vec<(Queue, Result<Attributes>)> = futures::stream::iter(queues)
+        .map(|q| async move {
+            let a = sqs.attributes(&q).await;
+            (q, a)
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let mut out = Vec::new();
+    for (q, a) in results {
+        match a {
+            Ok(a) => out.push((q, a)),
+            Err(e) if format!("{e}").contains("queue not found") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// The DLQ name a RedrivePolicy points at.
+fn dead_letter_target(attrs: &Attributes) -> Option<String> {
+    let policy = attrs.get(&QueueAttributeName::RedrivePolicy)?;
+    let v: Value = serde_json::from_str(policy).ok()?;
+    v["deadLetterTargetArn"].as_str().map(name_of)
+}
+
+fn counts(attrs: &Attributes) -> (u64, u64, u64) {
+    (
+        count(attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0),
+        count(
+            attrs,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        )
+        .unwrap_or(0),
+        count(
+            attrs,
+            QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+        )
+        .unwrap_or(0),
+    )
+}
+
+pub async fn queues(sqs: &Sqs) -> Result<Vec<QueueInfo>> {
+    let all = with_attributes(sqs, list(sqs).await?).await?;
+    let mut sources: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (q, a) in &all {
+        if let Some(dlq) = dead_letter_target(a) {
+            sources.entry(dlq).or_default().push(q.name.clone());
+        }
+    }
+    Ok(all
+        .iter()
+        .map(|(q, a)| {
+            let (visible, in_flight, delayed) = counts(a);
+            let mut extra = Map::new();
+            extra.insert("in_flight".into(), json!(in_flight));
+            extra.insert("delayed".into(), json!(delayed));
+            extra.insert("fifo".into(), json!(q.is_fifo()));
+            let from = sources.get(&q.name).cloned().unwrap_or_default();
+            QueueInfo {
+                name: q.name.clone(),
+                kind: "queue".into(),
+                depth: Some(visible),
+                is_dlq: !from.is_empty(),
+                sources: from,
+                dead_letter_queue: dead_letter_target(a),
+                extra,
+            }
+        })
+        .collect())
+}
+
+pub async fn depth(sqs: &Sqs, queue: &str) -> Result<Option<u64>> {
+    let q = sqs.queue(queue).await?;
+    let attrs = sqs.attributes(&q).await?;
+    Ok(count(
+        &attrs,
+        QueueAttributeName::ApproximateNumberOfMessages,
+    ))
+}
+
+pub async fn lag(sqs: &Sqs, query: &LagQuery) -> Result<Vec<LagRow>> {
+    let queues = if query.names.is_empty() {
+        list(sqs).await?
+    } else {
+        let mut qs = Vec::new();
+        for n in &query.names {
+            qs.push(sqs.queue(n).await?);
+        }
+        qs
+    };
+    let all = with_attributes(sqs, queues).await?;
+    let mut rows = Vec::new();
+    for (q, a) in &all {
+        let (visible, in_flight, delayed) = counts(a);
+        let dlq = dead_letter_target(a);
+        let dlq_depth = match &dlq {
+            Some(name) => match sqs.queue(name).await {
+                Ok(d) => count(
+                    &sqs.attributes(&d).await?,
+                    QueueAttributeName::ApproximateNumberOfMessages,
+                ),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let mut extra = Map::new();
+        extra.insert("in_flight".into(), json!(in_flight));
+        extra.insert("delayed".into(), json!(delayed));
+        extra.insert("dead_letter_queue".into(), json!(dlq));
+        rows.push(LagRow {
+            name: q.name.clone(),
+            lag: visible,
+            oldest_age: None,
+            dlq_depth,
+            checked: true,
+            extra,
+        });
+    }
+    Ok(rows)
+}
+
+/// PurgeQueue: every message at once, counted beforehand.
+pub async fn purge_all(sqs: &Sqs, queue: &str) -> Result<BulkReport> {
+    let q = sqs.queue(queue).await?;
+    let (visible, in_flight, delayed) = counts(&sqs.attributes(&q).await?);
+    sqs.client
+        .purge_queue()
+        .queue_url(&q.url)
+        .send()
+        .await
+        .map_err(|e| fail(&format!("purging {}", q.name), e))?;
+    Ok(BulkReport {
+        done: visible + in_flight + delayed,
+        notes: vec![
+            "PurgeQueue: SQS deletes the messages within 60 seconds, and allows one purge of a queue a minute"
+                .into(),
+            "the count is SQS's approximate number of messages before the purge".into(),
+        ],
+        ..Default::default()
+    })
+}

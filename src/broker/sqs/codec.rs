@@ -1,0 +1,238 @@
+//! An SQS message to dlq's envelope, and an outgoing message back to SQS.
+//!
+//! Message attributes become headers as text: String and Number values as
+//! they are, Binary values as standard base64. The SQS data type of every
+//! attribute that is not plain `String` is kept in
+//! `broker.MessageAttributeTypes` (`{"amount": "Number", "sig": "Binary"}`),
+//! so that `retry` and an `export` replayed by `publish --format ndjson` send
+//! each attribute back with its own type and bytes. System attributes
+//! (ApproximateReceiveCount, SentTimestamp, MessageGroupId, ...) go under
+//! `broker` as SQS gives them. SQS bodies are text from a restricted set of
+//! characters; [`body_text`] says why a body cannot be sent instead of
+//! letting it be mangled.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_sqs::primitives::Blob;
+use aws_sdk_sqs::types::{
+    Message as SqsMessage, MessageAttributeValue, MessageSystemAttributeName,
+};
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::broker::message::b64;
+use crate::broker::{DeadLetter, Headers, Message, OutgoingMessage};
+
+use super::name_of;
+
+/// Where the attribute types of a message are kept in `broker`.
+pub const TYPES_KEY: &str = "MessageAttributeTypes";
+
+/// SQS's limit on message attributes per message.
+pub const MAX_ATTRIBUTES: usize = 10;
+
+/// Builds the envelope of a received message. `source` is the DLQ's single
+/// source queue, used when the message does not name its own.
+pub fn to_message(m: &SqsMessage, queue: &str, source: Option<&str>) -> Message {
+    let mut broker = Map::new();
+    let mut sys: Vec<(String, String)> = m
+        .attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    sys.sort();
+    for (k, v) in &sys {
+        broker.insert(k.clone(), Value::String(v.clone()));
+    }
+    let sys_get = |name: MessageSystemAttributeName| {
+        m.attributes()
+            .and_then(|a| a.get(&name))
+            .map(String::as_str)
+    };
+    let timestamp = sys_get(MessageSystemAttributeName::SentTimestamp)
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
+    let attempts = sys_get(MessageSystemAttributeName::ApproximateReceiveCount)
+        .and_then(|c| c.parse::<u64>().ok());
+    let own_source = sys_get(MessageSystemAttributeName::DeadLetterQueueSourceArn).map(name_of);
+
+    let mut headers = Headers::new();
+    let mut types = Map::new();
+    if let Some(attrs) = m.message_attributes() {
+        let mut names: Vec<&String> = attrs.keys().collect();
+        names.sort();
+        for name in names {
+            let a = &attrs[name];
+            let data_type = a.data_type();
+            let value = if data_type.starts_with("Binary") {
+                b64(a.binary_value().map(|b| b.as_ref()).unwrap_or_default())
+            } else {
+                a.string_value().unwrap_or_default().to_owned()
+            };
+            if data_type != "String" {
+                types.insert(name.clone(), Value::String(data_type.to_owned()));
+            }
+            headers.insert(name.clone(), Value::String(value));
+        }
+    }
+    if !types.is_empty() {
+        broker.insert(TYPES_KEY.into(), Value::Object(types));
+    }
+    let source = own_source.or_else(|| source.map(str::to_owned));
+    Message {
+        id: m.message_id().unwrap_or_default().to_owned(),
+        queue: queue.to_owned(),
+        timestamp,
+        headers,
+        key: None,
+        body: m.body().unwrap_or_default().as_bytes().to_vec(),
+        dead_letter: DeadLetter {
+            reason: None,
+            source: source.clone(),
+            attempts,
+            first_death_at: None,
+        },
+        broker,
+        redrive_to: source,
+    }
+}
+
+/// The body as SQS text, or why SQS cannot carry it.
+pub fn body_text(body: &[u8]) -> Result<&str, String> {
+    let text = std::str::from_utf8(body).map_err(|_| {
+        "SQS message bodies are text and this body is not valid UTF-8 (binary); it cannot be sent to SQS".to_owned()
+    })?;
+    if text.is_empty() {
+        return Err("SQS does not accept an empty message body".into());
+    }
+    if let Some((at, c)) = text.char_indices().find(|(_, c)| !allowed(*c)) {
+        return Err(format!(
+            "SQS does not accept the character U+{:04X} (at byte {at}) in a message body; only tab, newline, \
+             carriage return and characters from U+0020 up are allowed",
+            c as u32
+        ));
+    }
+    Ok(text)
+}
+
+/// The characters SQS allows in a body: #x9 | #xA | #xD | #x20-#xD7FF |
+/// #xE000-#xFFFD | #x10000-#x10FFFF.
+fn allowed(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// The message attributes to send for an outgoing message; an error says
+/// why it cannot be sent rather than dropping an attribute.
+pub fn attributes(out: &OutgoingMessage) -> Result<HashMap<String, MessageAttributeValue>, String> {
+    if out.headers.len() > MAX_ATTRIBUTES {
+        return Err(format!(
+            "SQS allows at most {MAX_ATTRIBUTES} message attributes and this message would carry {} ({}); \
+             not sent rather than dropping one",
+            out.headers.len(),
+            if out.headers.contains_key(crate::broker::REDRIVE_HEADER) {
+                "with dlq's re-drive counter"
+            } else {
+                "headers"
+            }
+        ));
+    }
+    let types = out.broker.get(TYPES_KEY).and_then(Value::as_object);
+    let mut attrs = HashMap::new();
+    for (name, value) in &out.headers {
+        let declared = types
+            .and_then(|t| t.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let (data_type, text) = match (declared, value) {
+            (Some(t), v) => (t, crate::broker::message::value_text(v)),
+            (None, Value::String(s)) => ("String".to_owned(), s.clone()),
+            (None, Value::Number(n)) => ("Number".to_owned(), n.to_string()),
+            (None, other) => ("String".to_owned(), other.to_string()),
+        };
+        let builder = MessageAttributeValue::builder().data_type(&data_type);
+        let builder = if data_type.starts_with("Binary") {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| {
+                    format!("header {name:?} has type {data_type} but is not base64 ({e})")
+                })?;
+            builder.binary_value(Blob::new(bytes))
+        } else {
+            builder.string_value(text)
+        };
+        let value = builder
+            .build()
+            .map_err(|e| format!("header {name:?}: {e}"))?;
+        attrs.insert(name.clone(), value);
+    }
+    Ok(attrs)
+}
+
+/// Bytes a message counts against SQS's size limits: body plus every
+/// attribute's name, type and value.
+pub fn size(body: &str, attrs: &HashMap<String, MessageAttributeValue>) -> usize {
+    body.len()
+        + attrs
+            .iter()
+            .map(|(k, v)| {
+                k.len()
+                    + v.data_type().len()
+                    + v.string_value().map_or(0, str::len)
+                    + v.binary_value().map_or(0, |b| b.as_ref().len())
+            })
+            .sum::<usize>()
+}
+
+/// A string system attribute of the `broker` object (MessageGroupId, ...).
+pub fn broker_str<'a>(broker: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    broker
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bodies_sqs_cannot_carry() {
+        assert!(body_text(b"").is_err());
+        assert!(body_text(&[0xff, 0x00]).unwrap_err().contains("UTF-8"));
+        assert!(body_text(b"a\x00b").unwrap_err().contains("U+0000"));
+        assert!(body_text(b"bell \x07").is_err());
+        assert_eq!(
+            body_text("emoji 🎉\ttab".as_bytes()).unwrap(),
+            "emoji 🎉\ttab"
+        );
+    }
+
+    #[test]
+    fn attribute_types_round_trip() {
+        let mut out = OutgoingMessage::from_body(b"x".to_vec());
+        out.headers.insert("s".into(), json!("text"));
+        out.headers.insert("n".into(), json!("42"));
+        out.headers.insert("b".into(), json!(b64(&[0, 255])));
+        out.broker
+            .insert(TYPES_KEY.into(), json!({"n": "Number", "b": "Binary"}));
+        let a = attributes(&out).unwrap();
+        assert_eq!(a["s"].data_type(), "String");
+        assert_eq!(a["n"].data_type(), "Number");
+        assert_eq!(a["n"].string_value(), Some("42"));
+        assert_eq!(a["b"].binary_value().unwrap().as_ref(), &[0, 255]);
+    }
+
+    #[test]
+    fn too_many_attributes_fail() {
+        let mut out = OutgoingMessage::from_body(b"x".to_vec());
+        for i in 0..11 {
+            out.headers.insert(format!("h{i}"), json!("v"));
+        }
+        assert!(attributes(&out).unwrap_err().contains("at most 10"));
+    }
+}

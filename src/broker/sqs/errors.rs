@@ -1,0 +1,133 @@
+//! SDK errors to one line that names the operation and what to do.
+//!
+//! The service's own code and message are what an operator can act on
+//! (`QueueDoesNotExist`, `AccessDenied`, `PurgeQueueInProgress`), so they are
+//! printed instead of the SDK's debug dump; transport failures (timeout,
+//! connection refused) say which endpoint could not be reached. Every error
+//! here is a broker error (exit 4).
+
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+
+use crate::exit::broker;
+
+use super::NAME;
+
+/// Whether a service error code means the queue does not exist.
+pub fn is_not_found(code: &str) -> bool {
+    matches!(
+        code,
+        "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" | "NonExistentQueue"
+    )
+}
+
+/// The service's code and message, when the error came from the service
+/// and carries a code.
+pub fn code_and_message<E: ProvideErrorMetadata>(
+    err: &SdkError<E, HttpResponse>,
+) -> Option<(String, String)> {
+    match err {
+        SdkError::ServiceError(e) => {
+            let code = e.err().code()?;
+            Some((code.to_owned(), e.err().message().unwrap_or("").to_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// One line for an SDK error, without the operation.
+pub fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let Some((code, message)) = code_and_message(err) {
+        return explain(&code, &message);
+    }
+    match err {
+        SdkError::ServiceError(e) => format!(
+            "the endpoint answered HTTP {} without an SQS error code (is it an SQS endpoint?)",
+            e.raw().status().as_u16()
+        ),
+        SdkError::TimeoutError(_) => {
+            "no answer within the timeout (is the endpoint reachable? see --timeout, --endpoint-url)".into()
+        }
+        SdkError::DispatchFailure(_) => format!(
+            "cannot reach the endpoint ({}); check the region and --endpoint-url",
+            chain(err)
+        ),
+        SdkError::ResponseError(e) => format!(
+            "the endpoint's answer is not an SQS response (HTTP {}); is it an SQS endpoint?",
+            e.raw().status().as_u16()
+        ),
+        _ => chain(err),
+    }
+}
+
+/// An error and its sources on one line, each cause once, without the
+/// SDK's debug dump.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let text = one_line(&e.to_string());
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
+}
+
+/// A service error code and message in the operator's words.
+pub fn explain(code: &str, message: &str) -> String {
+    let detail = if message.is_empty() {
+        code.to_owned()
+    } else {
+        format!("{code}: {message}")
+    };
+    match code {
+        c if is_not_found(c) => format!("queue not found ({detail})"),
+        "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch"
+        | "IncompleteSignature" | "MissingAuthenticationToken" | "ExpiredToken" => {
+            format!("credentials rejected ({detail})")
+        }
+        "AccessDenied" | "AccessDeniedException" | "KMS.AccessDeniedException" => {
+            format!("access denied ({detail})")
+        }
+        "Throttling" | "ThrottlingException" | "RequestThrottled" | "OverLimit" => {
+            format!("throttled, still after retrying with backoff ({detail})")
+        }
+        "PurgeQueueInProgress" | "AWS.SimpleQueueService.PurgeQueueInProgress" => format!(
+            "a purge of this queue is already in progress; SQS allows one purge a minute: try again in a minute ({detail})"
+        ),
+        _ => detail,
+    }
+}
+
+/// A broker error (exit 4): "sqs: OPERATION: what went wrong".
+pub fn fail<E>(operation: &str, err: SdkError<E, HttpResponse>) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    broker(NAME, operation, describe(&err))
+}
+
+/// Collapses a multi-line error text into one line.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_read_as_words() {
+        assert!(
+            explain("AWS.SimpleQueueService.NonExistentQueue", "x").starts_with("queue not found")
+        );
+        assert!(explain("AccessDenied", "no").starts_with("access denied"));
+        assert!(explain("PurgeQueueInProgress", "").contains("one purge a minute"));
+        assert_eq!(explain("Odd", "thing"), "Odd: thing");
+    }
+}

@@ -1,0 +1,553 @@
+//! `retry`, `retry-all` and filtered `purge`: receive, act in batches of 10,
+//! delete only what is safe, give the rest back.
+//!
+//! Several pipelines run at once (8 for a standard queue), each looping
+//! ReceiveMessage (10) → SendMessageBatch to the target → DeleteMessageBatch
+//! of exactly the entries whose send succeeded. A FIFO DLQ gets one pipeline,
+//! so that order within a message group is kept: SQS hands out a group's
+//! messages in order and no more of the group while some are in flight.
+//! Messages that are not selected, skipped or failed are held invisible
+//! (so no pipeline receives them twice) and made visible again all at once
+//! when the run ends, on error and on Ctrl-C too; on a FIFO queue this also
+//! means a group's later messages never overtake one that stays. A killed run
+//! loses nothing: what was not deleted reappears after the visibility timeout.
+//! A request that fails as a whole (the target queue was deleted, the
+//! connection is gone) stops every pipeline; the report lists the messages
+//! of that batch as failures and says why it stopped.
+//!
+//! `--native` hands the move to SQS (StartMessageMoveTask) and follows
+//! ListMessageMoveTasks; Ctrl-C cancels the task.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
+};
+
+use super::browse::{receive, single_source, Held};
+use super::codec::{self, broker_str};
+use super::errors::{describe, explain, is_not_found};
+use super::{count, fail, Queue, Sqs, NAME};
+use crate::broker::{Message, OutgoingMessage, PurgeOptions, RedriveOptions};
+use crate::bulk::{BulkContext, BulkReport};
+use crate::exit::{broker, broker_msg, usage};
+use crate::select::{Decision, Selection};
+
+/// Pipelines for a standard queue.
+const PIPELINES: usize = 8;
+
+/// SQS's limit on the total size of one SendMessageBatch request.
+const BATCH_BYTES: usize = 1_048_576;
+
+/// What a run does with the messages it takes.
+enum Action {
+    /// Copy to this queue, then delete.
+    Redrive(Queue),
+    /// Save to the backup, then delete.
+    Purge,
+}
+
+/// State shared by the pipelines of one run.
+struct Run<'a> {
+    sqs: &'a Sqs,
+    dlq: Queue,
+    action: Action,
+    selection: &'a Selection,
+    ctx: &'a BulkContext,
+    held: Held,
+    at_start: u64,
+    source: Option<String>,
+    seen: Mutex<HashSet<String>>,
+    report: Mutex<BulkReport>,
+    stop: AtomicBool,
+}
+
+/// A taken message and the handle that deletes it.
+struct Taken {
+    msg: Message,
+    receipt: String,
+}
+
+pub async fn redrive(
+    sqs: &Sqs,
+    queue: &str,
+    opts: &RedriveOptions,
+    selection: &Selection,
+    ctx: &BulkContext,
+) -> Result<BulkReport> {
+    let (dlq, attrs) = sqs.readable(queue, opts.read.force).await?;
+    let source = single_source(sqs, &dlq).await?;
+    let target = match (&opts.to, &source) {
+        (Some(to), _) => sqs.queue(to).await?,
+        (None, Some(s)) => s.clone(),
+        (None, None) => {
+            let n = sqs.sources_of(&dlq).await?.len();
+            return Err(usage(format!(
+                "{}: {}; pass --to QUEUE to say where its messages go (nothing changed)",
+                dlq.name,
+                if n == 0 {
+                    "no queue names it as its dead-letter queue".to_owned()
+                } else {
+                    format!("{n} queues name it as their dead-letter queue")
+                }
+            )));
+        }
+    };
+    run(
+        sqs,
+        dlq,
+        &attrs,
+        source.map(|s| s.name),
+        Action::Redrive(target),
+        selection,
+        ctx,
+    )
+    .await
+}
+
+pub async fn purge(
+    sqs: &Sqs,
+    queue: &str,
+    opts: &PurgeOptions,
+    selection: &Selection,
+    ctx: &BulkContext,
+) -> Result<BulkReport> {
+    let (dlq, attrs) = sqs.readable(queue, opts.read.force).await?;
+    let source = single_source(sqs, &dlq).await?.map(|s| s.name);
+    run(sqs, dlq, &attrs, source, Action::Purge, selection, ctx).await
+}
+
+async fn run(
+    sqs: &Sqs,
+    dlq: Queue,
+    attrs: &super::Attributes,
+    source: Option<String>,
+    action: Action,
+    selection: &Selection,
+    ctx: &BulkContext,
+) -> Result<BulkReport> {
+    let pipelines = if dlq.is_fifo() { 1 } else { PIPELINES };
+    let run = Run {
+        sqs,
+        at_start: count(attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0),
+        dlq,
+        action,
+        selection,
+        ctx,
+        held: Held::new(sqs.visibility),
+        source,
+        seen: Mutex::new(HashSet::new()),
+        report: Mutex::new(BulkReport::default()),
+        stop: AtomicBool::new(false),
+    };
+    futures::future::join_all((0..pipelines).map(|_| run.pipeline())).await;
+    run.held.release_all(sqs, &run.dlq).await;
+    let report = run.report.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(report)
+}
+
+impl Run<'_> {
+    fn report(&self) -> std::sync::MutexGuard<'_, BulkReport> {
+        self.report.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn done_reading(&self) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner()).len() as u64;
+        self.stop.load(Ordering::SeqCst)
+            || self.ctx.interrupted()
+            || self.selection.exhausted()
+            || (self.at_start > 0 && seen >= self.at_start)
+    }
+
+    /// Stops every pipeline, recording why.
+    fn halt(&self, why: String) {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut r = self.report();
+        if r.stopped_by.is_none() {
+            r.stopped_by = Some(why);
+        }
+    }
+
+    /// Gives a message back at the end and records its failure.
+    fn fail(&self, t: &Taken, error: impl Into<String>) {
+        self.held.hold(&t.msg.id, &t.receipt);
+        self.report().fail(t.msg.id.clone(), error);
+        self.ctx.tick(1);
+    }
+
+    async fn pipeline(&self) {
+        while !self.done_reading() {
+            self.held.extend_due(self.sqs, &self.dlq).await;
+            let batch = match receive(self.sqs, &self.dlq, self.sqs.visibility).await {
+                Ok(b) => b,
+                Err(e) => {
+                    self.halt(format!("{e:#}"));
+                    return;
+                }
+            };
+            if batch.is_empty() {
+                return;
+            }
+            let mut taken = Vec::new();
+            for m in &batch {
+                let (Some(id), Some(receipt)) = (m.message_id(), m.receipt_handle()) else {
+                    continue;
+                };
+                let first_time = self
+                    .seen
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.to_owned());
+                if !first_time {
+                    self.held.refresh(id, receipt);
+                    continue;
+                }
+                let msg = codec::to_message(m, &self.dlq.name, self.source.as_deref());
+                match self.selection.decide(&msg) {
+                    Decision::Take => taken.push(Taken {
+                        msg,
+                        receipt: receipt.to_owned(),
+                    }),
+                    Decision::Skip(_) => {
+                        self.report().skipped += 1;
+                        self.held.hold(id, receipt);
+                    }
+                    Decision::Leave => self.held.hold(id, receipt),
+                }
+            }
+            if taken.is_empty() {
+                continue;
+            }
+            match &self.action {
+                Action::Redrive(target) => self.send_and_delete(target, taken).await,
+                Action::Purge => self.save_and_delete(taken).await,
+            }
+        }
+    }
+
+    /// Copies a batch to the target; deletes exactly what was copied.
+    async fn send_and_delete(&self, target: &Queue, taken: Vec<Taken>) {
+        let mut ready: Vec<(SendMessageBatchRequestEntry, Taken, usize)> = Vec::new();
+        for t in taken {
+            match entry_for(&t.msg, target, ready.len()) {
+                Ok((entry, size)) => ready.push((entry, t, size)),
+                Err(e) => self.fail(&t, e),
+            }
+        }
+        // Split by SQS's total request size; a big message goes alone.
+        let mut groups: Vec<Vec<(SendMessageBatchRequestEntry, Taken)>> = Vec::new();
+        let mut bytes = 0;
+        for (entry, t, size) in ready {
+            if groups.is_empty() || bytes + size > BATCH_BYTES {
+                groups.push(Vec::new());
+                bytes = 0;
+            }
+            bytes += size;
+            if let Some(g) = groups.last_mut() {
+                g.push((entry, t));
+            }
+        }
+        for group in groups {
+            if self.stop.load(Ordering::SeqCst) {
+                for (_, t) in &group {
+                    self.held.hold(&t.msg.id, &t.receipt);
+                    self.selection.untake();
+                }
+                continue;
+            }
+            for _ in &group {
+                self.ctx.pace().await;
+            }
+            let (entries, taken): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+            let sent = self
+                .sqs
+                .client
+                .send_message_batch()
+                .queue_url(&target.url)
+                .set_entries(Some(entries.clone()))
+                .send()
+                .await;
+            let by_id: HashMap<&str, &Taken> =
+                entries.iter().map(|e| e.id()).zip(taken.iter()).collect();
+            match sent {
+                Err(e) => {
+                    let why = format!("sending to {}: {}", target.name, describe(&e));
+                    for t in &taken {
+                        self.fail(t, why.clone());
+                    }
+                    self.halt(format!("{NAME}: {why}"));
+                }
+                Ok(out) => {
+                    for f in out.failed() {
+                        if let Some(t) = by_id.get(f.id()) {
+                            self.fail(
+                                t,
+                                format!(
+                                    "sending to {}: {}",
+                                    target.name,
+                                    explain(f.code(), f.message().unwrap_or(""))
+                                ),
+                            );
+                        }
+                    }
+                    let copied: Vec<&Taken> = out
+                        .successful()
+                        .iter()
+                        .filter_map(|s| by_id.get(s.id()).copied())
+                        .collect();
+                    self.delete(&copied, &format!("copied to {}", target.name))
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Saves a batch to the backup (synced), then deletes it.
+    async fn save_and_delete(&self, taken: Vec<Taken>) {
+        if let Some(backup) = &self.ctx.backup {
+            if let Err(e) = backup.save(taken.iter().map(|t| &t.msg)) {
+                for t in &taken {
+                    self.fail(t, format!("not deleted: {e:#}"));
+                }
+                self.halt(format!("{e:#}"));
+                return;
+            }
+        }
+        let all: Vec<&Taken> = taken.iter().collect();
+        self.delete(&all, "").await;
+    }
+
+    /// Deletes messages from the DLQ; each success counts as done.
+    async fn delete(&self, items: &[&Taken], copied: &str) {
+        if items.is_empty() {
+            return;
+        }
+        let entries: Vec<DeleteMessageBatchRequestEntry> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&t.receipt)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let why = |detail: String| {
+            if copied.is_empty() {
+                format!("deleting from {}: {detail}", self.dlq.name)
+            } else {
+                format!(
+                    "{copied}, but deleting from {} failed ({detail}): it is now in both queues",
+                    self.dlq.name
+                )
+            }
+        };
+        match self
+            .sqs
+            .client
+            .delete_message_batch()
+            .queue_url(&self.dlq.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Err(e) => {
+                let detail = describe(&e);
+                for t in items {
+                    self.fail(t, why(detail.clone()));
+                }
+                self.halt(format!("{NAME}: {}", why(detail)));
+            }
+            Ok(out) => {
+                let failed: HashMap<&str, String> = out
+                    .failed()
+                    .iter()
+                    .map(|f| (f.id(), explain(f.code(), f.message().unwrap_or(""))))
+                    .collect();
+                let mut done = 0;
+                for (i, t) in items.iter().enumerate() {
+                    match failed.get(i.to_string().as_str()) {
+                        Some(detail) => self.fail(t, why(detail.clone())),
+                        None => done += 1,
+                    }
+                }
+                self.report().done += done;
+                self.ctx.tick(done);
+            }
+        }
+    }
+}
+
+/// The SendMessageBatch entry for the copy of a message, with its size.
+fn entry_for(
+    msg: &Message,
+    target: &Queue,
+    index: usize,
+) -> Result<(SendMessageBatchRequestEntry, usize), String> {
+    let out = OutgoingMessage::redrive_of(msg);
+    let body = codec::body_text(&out.body)?;
+    let attrs = codec::attributes(&out)?;
+    let size = codec::size(body, &attrs);
+    let mut entry = SendMessageBatchRequestEntry::builder()
+        .id(index.to_string())
+        .message_body(body)
+        .set_message_attributes(Some(attrs).filter(|a| !a.is_empty()));
+    if target.is_fifo() {
+        let group = broker_str(
+            &out.broker,
+            MessageSystemAttributeName::MessageGroupId.as_str(),
+        )
+        .ok_or_else(|| {
+            format!(
+                "{} is a FIFO queue and this message has no MessageGroupId to keep",
+                target.name
+            )
+        })?;
+        entry = entry
+            .message_group_id(group)
+            .message_deduplication_id(fresh_dedup_id(&msg.id, msg.redrives() + 1));
+    }
+    let entry = entry.build().map_err(|e| e.to_string())?;
+    Ok((entry, size))
+}
+
+/// A deduplication ID no earlier copy used: the message ID, the re-drive
+/// count and the time, so SQS does not drop the copy as a duplicate.
+pub(crate) fn fresh_dedup_id(id: &str, redrives: u32) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let mut s = format!("{id}-r{redrives}-{nanos}");
+    s.retain(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    s.truncate(128);
+    s
+}
+
+/// `retry-all --native`: StartMessageMoveTask, followed to its end.
+pub async fn native(
+    sqs: &Sqs,
+    queue: &str,
+    opts: &RedriveOptions,
+    ctx: &BulkContext,
+) -> Result<BulkReport> {
+    let dlq = sqs.queue(queue).await?;
+    let arn = |attrs: super::Attributes, q: &Queue| {
+        attrs
+            .get(&QueueAttributeName::QueueArn)
+            .cloned()
+            .ok_or_else(|| broker_msg(format!("{NAME}: {} has no QueueArn attribute", q.name)))
+    };
+    let source_arn = arn(sqs.attributes(&dlq).await?, &dlq)?;
+    let destination_arn = match &opts.to {
+        Some(to) => {
+            let q = sqs.queue(to).await?;
+            Some(arn(sqs.attributes(&q).await?, &q)?)
+        }
+        None => None,
+    };
+    let started = sqs
+        .client
+        .start_message_move_task()
+        .source_arn(&source_arn)
+        .set_destination_arn(destination_arn)
+        .send()
+        .await;
+    let handle = match started {
+        Ok(out) => out.task_handle().unwrap_or_default().to_owned(),
+        Err(e) => {
+            let unsupported = match super::errors::code_and_message(&e) {
+                Some((code, _)) => !is_known_refusal(&code),
+                None => matches!(
+                    &e,
+                    aws_sdk_sqs::error::SdkError::ResponseError(_)
+                        | aws_sdk_sqs::error::SdkError::ServiceError(_)
+                ),
+            };
+            if unsupported {
+                return Err(broker(
+                    NAME,
+                    format!("moving {} server-side", dlq.name),
+                    format!(
+                        "this endpoint does not support StartMessageMoveTask; run without --native (it answered: {})",
+                        describe(&e)
+                    ),
+                ));
+            }
+            return Err(fail(
+                &format!("starting a message move task on {}", dlq.name),
+                e,
+            ));
+        }
+    };
+    let mut report = BulkReport::default();
+    report.notes.push(
+        "SQS moved the messages server-side (StartMessageMoveTask, at most 500 a second)".into(),
+    );
+    let mut moved_before = 0u64;
+    loop {
+        if ctx.interrupted() {
+            sqs.client
+                .cancel_message_move_task()
+                .task_handle(&handle)
+                .send()
+                .await
+                .map_err(|e| fail("cancelling the message move task", e))?;
+            report.notes.push("the move task was cancelled".into());
+        }
+        let tasks = sqs
+            .client
+            .list_message_move_tasks()
+            .source_arn(&source_arn)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| fail(&format!("following the move task of {}", dlq.name), e))?;
+        let Some(task) = tasks.results().first() else {
+            break;
+        };
+        let moved = task.approximate_number_of_messages_moved().max(0) as u64;
+        ctx.tick(moved.saturating_sub(moved_before));
+        moved_before = moved.max(moved_before);
+        report.done = moved_before;
+        match task.status().unwrap_or("") {
+            "RUNNING" | "CANCELLING" => {}
+            "FAILED" => {
+                report.stopped_by = Some(format!(
+                    "the move task failed: {}",
+                    task.failure_reason().unwrap_or("no reason given")
+                ));
+                break;
+            }
+            _ => break,
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(report)
+}
+
+/// Errors of StartMessageMoveTask that mean "supported, but not now".
+fn is_known_refusal(code: &str) -> bool {
+    is_not_found(code)
+        || matches!(
+            code,
+            "AccessDenied"
+                | "AccessDeniedException"
+                | "ResourceNotFoundException"
+                | "UnsupportedOperation"
+                | "InvalidParameterValue"
+                | "InvalidAddress"
+                | "InvalidSecurity"
+                | "RequestThrottled"
+                | "ThrottlingException"
+                | "InvalidClientTokenId"
+                | "UnrecognizedClientException"
+                | "SignatureDoesNotMatch"
+        )
+}

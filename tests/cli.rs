@@ -1,0 +1,218 @@
+//! The command line without a broker: usage errors, configuration,
+//! precedence, secrets, and refusals that must happen before anything is
+//! touched.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{run, run_with_stdin, Run};
+
+fn bare() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
+    c.env_remove("DLQ_BROKER")
+        .env_remove("DLQ_PROFILE")
+        .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    c
+}
+
+fn dlq(args: &[&str]) -> Run {
+    run(bare().args(args))
+}
+
+#[test]
+fn no_broker_named_is_a_usage_error_that_says_how() {
+    let home = tempfile::tempdir().unwrap();
+    let r = run(bare()
+        .env_remove("DLQ_CONFIG")
+        .env("XDG_CONFIG_HOME", home.path())
+        .args(["list", "q"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.starts_with("dlq: error: no broker named"), "{r:?}");
+    assert!(r.stderr.contains("--broker"), "{r:?}");
+    assert_eq!(r.stderr.lines().count(), 1, "one line: {r:?}");
+}
+
+#[test]
+fn bad_urls_are_usage_errors() {
+    for url in ["localhost:5672", "http://example", "://x", ""] {
+        let r = dlq(&["-b", url, "queues"]);
+        assert_eq!(r.code, 2, "{url}: {r:?}");
+        assert!(r.stderr.starts_with("dlq: error:"), "{r:?}");
+    }
+}
+
+#[test]
+fn bad_flags_and_values_are_usage_errors() {
+    assert_eq!(dlq(&["list"]).code, 2);
+    assert_eq!(dlq(&["nosuchcommand"]).code, 2);
+    assert_eq!(
+        dlq(&["-b", "amqp://h", "list", "q", "--older-than", "7"]).code,
+        2
+    );
+    assert_eq!(
+        dlq(&["-b", "amqp://h", "list", "q", "--header", "novalue"]).code,
+        2
+    );
+    assert_eq!(dlq(&["-b", "amqp://h", "-o", "xml", "list", "q"]).code, 2);
+}
+
+#[test]
+fn unknown_profile_lists_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[profiles.prod]\nurl = \"amqp://h\"\n[profiles.stage]\nurl = \"amqp://h\"\n",
+    )
+    .unwrap();
+    let r = run(bare()
+        .env("DLQ_CONFIG", &cfg)
+        .args(["-p", "nope", "queues"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("unknown profile \"nope\"") && r.stderr.contains("prod, stage"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn malformed_config_names_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "[profiles.prod\nurl = 1\n").unwrap();
+    let r = run(bare().args(["--config"]).arg(&cfg).args(["queues"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("config file") && r.stderr.contains("line"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn bulk_changes_without_a_terminal_need_yes() {
+    // Refused before connecting: the broker here does not even exist.
+    for args in [
+        vec!["-b", "amqp://guest:guest@127.0.0.1:1", "retry-all", "q"],
+        vec!["-b", "amqp://guest:guest@127.0.0.1:1", "purge", "q"],
+    ] {
+        let r = dlq(&args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains("--yes"), "{r:?}");
+    }
+}
+
+#[test]
+fn password_never_shows_in_errors() {
+    let r = dlq(&[
+        "-b",
+        "amqp://admin:Sup3rS3cret@127.0.0.1:1/%2f",
+        "-v",
+        "--timeout",
+        "2s",
+        "queues",
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(
+        !r.stderr.contains("Sup3rS3cret") && !r.stdout.contains("Sup3rS3cret"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn password_from_env_never_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "default = \"x\"\n[profiles.x]\nurl = \"amqp://ops@127.0.0.1:1\"\npassword_env = \"DLQ_TEST_PW\"\n").unwrap();
+    let r = run(bare()
+        .env("DLQ_CONFIG", &cfg)
+        .env("DLQ_TEST_PW", "EnvS3cretPw")
+        .args(["-v", "--timeout", "2s", "queues"]));
+    assert_ne!(r.code, 0);
+    assert!(!r.stderr.contains("EnvS3cretPw"), "{r:?}");
+    let r = run(bare().env("DLQ_CONFIG", &cfg).args(["queues"]));
+    assert_eq!(r.code, 2, "unset password variable: {r:?}");
+    assert!(r.stderr.contains("DLQ_TEST_PW"), "{r:?}");
+}
+
+#[test]
+fn dlq_broker_beats_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "[profiles.default]\nurl = \"bogus://from-profile\"\n").unwrap();
+    // The profile's URL would be a usage error; DLQ_BROKER's is not even read from the file.
+    let r = run(bare()
+        .env("DLQ_CONFIG", &cfg)
+        .env("DLQ_BROKER", "ftp://from-env")
+        .args(["queues"]));
+    assert!(r.stderr.contains("from-env"), "{r:?}");
+    let r = run(bare()
+        .env("DLQ_CONFIG", &cfg)
+        .env("DLQ_BROKER", "ftp://from-env")
+        .args(["-b", "ftp://from-flag", "queues"]));
+    assert!(r.stderr.contains("from-flag"), "{r:?}");
+    let r = run(bare().env("DLQ_CONFIG", &cfg).args(["queues"]));
+    assert!(r.stderr.contains("from-profile"), "{r:?}");
+}
+
+#[test]
+fn publish_rejects_a_bad_rate_before_connecting() {
+    let r = run_with_stdin(
+        bare().args(["-b", "amqp://127.0.0.1:1", "publish", "q", "--rate", "0"]),
+        b"x",
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+}
+
+#[test]
+fn help_documents_exit_codes_and_examples() {
+    let r = dlq(&["--help"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout.contains("Exit codes") && r.stdout.contains("130"),
+        "{}",
+        r.stdout
+    );
+    for cmd in [
+        "queues",
+        "list",
+        "peek",
+        "retry",
+        "retry-all",
+        "purge",
+        "export",
+        "publish",
+        "lag",
+        "completions",
+        "man",
+    ] {
+        let r = dlq(&[cmd, "--help"]);
+        assert_eq!(r.code, 0, "{cmd}");
+        assert!(
+            r.stdout.contains("Examples:"),
+            "{cmd} --help has no example"
+        );
+    }
+}
+
+#[test]
+fn completions_and_man_print() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let r = dlq(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}");
+        assert!(r.stdout.contains("dlq"), "{shell}");
+    }
+    let r = dlq(&["man"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout.contains(".TH dlq"),
+        "{}",
+        &r.stdout[..200.min(r.stdout.len())]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(bare().args(["man", "--dir"]).arg(dir.path()));
+    assert_eq!(r.code, 0);
+    assert!(dir.path().join("dlq-retry-all.1").exists());
+}

@@ -1,0 +1,96 @@
+//! A TCP relay for fault tests: dlq connects through it to the real broker,
+//! and the test cuts every connection at a moment of its choosing while the
+//! broker stays up.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+pub struct Relay {
+    pub port: u16,
+    refuse: Arc<AtomicBool>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+    /// Bytes relayed from the client to the broker so far.
+    pub sent: Arc<AtomicU64>,
+}
+
+impl Relay {
+    /// Listens on a free loopback port and relays each connection to `target`.
+    pub fn start(target: &str) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
+        let port = listener.local_addr().unwrap().port();
+        let refuse = Arc::new(AtomicBool::new(false));
+        let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let sent = Arc::new(AtomicU64::new(0));
+        let target = target.to_owned();
+        let (r, s, n) = (refuse.clone(), streams.clone(), sent.clone());
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if r.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&target) else {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                };
+                {
+                    let mut all = s.lock().unwrap();
+                    all.push(client.try_clone().unwrap());
+                    all.push(server.try_clone().unwrap());
+                }
+                pump(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    Some(n.clone()),
+                );
+                pump(server, client, None);
+            }
+        });
+        Relay {
+            port,
+            refuse,
+            streams,
+            sent,
+        }
+    }
+
+    /// Drops every open connection; with `refuse_new`, later ones too.
+    pub fn cut(&self, refuse_new: bool) {
+        self.refuse.store(refuse_new, Ordering::SeqCst);
+        for s in self.streams.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Accepts connections again after `cut(true)`.
+    pub fn heal(&self) {
+        self.refuse.store(false, Ordering::SeqCst);
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<AtomicU64>>) {
+    thread::spawn(move || {
+        let _ = from.set_read_timeout(Some(Duration::from_secs(600)));
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    if let Some(c) = &count {
+                        c.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+    });
+}

@@ -1,0 +1,469 @@
+//! The checks, each written once for every broker.
+
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::common::{self, Run};
+use super::fixture::{Fixture, Msg};
+
+const REDRIVE: &str = "dlq-redrive-count";
+
+fn dlq(f: &dyn Fixture, args: &[&str]) -> Run {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
+    c.env_remove("DLQ_BROKER")
+        .env_remove("DLQ_PROFILE")
+        .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
+        .env("NO_COLOR", "1")
+        .args(f.args())
+        .args(args)
+        .stdin(Stdio::null());
+    common::run(&mut c)
+}
+
+fn ok(f: &dyn Fixture, args: &[&str]) -> Run {
+    let r = dlq(f, args);
+    assert_eq!(r.code, 0, "{} {args:?}: {r:?}", f.name());
+    r
+}
+
+/// The header names the suite compares: those the test set, and the re-drive counter.
+fn keep(msgs: &[Msg]) -> Vec<String> {
+    let mut k: Vec<String> = msgs
+        .iter()
+        .flat_map(|m| m.headers.keys().cloned())
+        .collect();
+    k.push(REDRIVE.into());
+    k.sort();
+    k.dedup();
+    k
+}
+
+fn norm(f: &dyn Fixture, msgs: &[Msg], keep: &[String]) -> Vec<Msg> {
+    let mut out: Vec<Msg> = msgs
+        .iter()
+        .map(|m| {
+            let mut m = m.only_headers(keep);
+            if !f.has_keys() {
+                m.key = None;
+            }
+            m
+        })
+        .collect();
+    if !f.ordered() {
+        out.sort();
+    }
+    out
+}
+
+fn assert_same(f: &dyn Fixture, what: &str, have: &[Msg], want: &[Msg]) {
+    let k = keep(want);
+    let (h, w) = (norm(f, have, &k), norm(f, want, &k));
+    assert_eq!(
+        h.len(),
+        w.len(),
+        "{}: {what}: {} messages, expected {}",
+        f.name(),
+        h.len(),
+        w.len()
+    );
+    for (i, (a, b)) in h.iter().zip(&w).enumerate() {
+        assert!(
+            a == b,
+            "{}: {what}: message {i} differs\n have: {}\n want: {}",
+            f.name(),
+            show(a),
+            show(b)
+        );
+    }
+}
+
+fn show(m: &Msg) -> String {
+    let body = if m.body.len() > 80 {
+        format!("<{} bytes>", m.body.len())
+    } else {
+        format!("{:?}", String::from_utf8_lossy(&m.body))
+    };
+    format!("body {body} headers {:?} key {:?}", m.headers, m.key)
+}
+
+fn without_redrive(msgs: &[Msg], expect_count: &str) -> Vec<Msg> {
+    msgs.iter()
+        .map(|m| {
+            let mut m = m.clone();
+            assert_eq!(
+                m.headers.remove(REDRIVE).as_deref(),
+                Some(expect_count),
+                "re-drive header on {}",
+                show(&m)
+            );
+            m
+        })
+        .collect()
+}
+
+fn envelope_body(v: &Value) -> Vec<u8> {
+    match (&v["body"], &v["body_base64"]) {
+        (Value::String(s), _) => s.as_bytes().to_vec(),
+        (_, Value::String(b)) => base64::engine::general_purpose::STANDARD.decode(b).unwrap(),
+        _ => panic!("envelope without body: {v}"),
+    }
+}
+
+fn ids(r: &Run) -> Vec<String> {
+    r.json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+pub fn list_peek_export_change_nothing(f: &dyn Fixture) {
+    let msgs = f.edge_messages();
+    let pair = f.dead_letters(&msgs);
+    assert_same(f, "setup", &f.read_dlq(&pair), &msgs);
+
+    let first = ok(f, &["list", &pair.dlq, "-o", "json"]);
+    let a = ids(&first);
+    assert_eq!(a.len(), msgs.len(), "{}: list count", f.name());
+    let mut unique = a.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), a.len(), "{}: IDs are unique: {a:?}", f.name());
+    for e in first.json().as_array().unwrap() {
+        for field in [
+            "id",
+            "queue",
+            "timestamp",
+            "size",
+            "headers",
+            "key",
+            "body",
+            "body_base64",
+            "dead_letter",
+            "broker",
+        ] {
+            assert!(
+                e.get(field).is_some(),
+                "{}: envelope lacks {field}: {e}",
+                f.name()
+            );
+        }
+    }
+    let b = ids(&ok(f, &["list", &pair.dlq, "-o", "json"]));
+    if f.ordered() {
+        assert_eq!(a, b, "{}: IDs stable and in order between runs", f.name());
+    } else {
+        let (mut a2, mut b2) = (a.clone(), b.clone());
+        a2.sort();
+        b2.sort();
+        assert_eq!(a2, b2, "{}: IDs stable between runs", f.name());
+    }
+
+    let listed = first.json();
+    let target = &listed[1];
+    let peek = ok(
+        f,
+        &[
+            "peek",
+            &pair.dlq,
+            target["id"].as_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    );
+    let peeked = peek.json();
+    assert_eq!(
+        peeked.as_array().unwrap().len(),
+        1,
+        "{}: peek one ID",
+        f.name()
+    );
+    assert_eq!(
+        envelope_body(&peeked[0]),
+        envelope_body(target),
+        "{}: peek body",
+        f.name()
+    );
+    ok(f, &["peek", &pair.dlq]);
+
+    let export = ok(f, &["export", &pair.dlq]);
+    let lines = export.ndjson();
+    assert_eq!(lines.len(), msgs.len(), "{}: export count", f.name());
+    let mut exported: Vec<Vec<u8>> = lines.iter().map(envelope_body).collect();
+    let mut want: Vec<Vec<u8>> = msgs.iter().map(|m| m.body.clone()).collect();
+    if !f.ordered() {
+        exported.sort();
+        want.sort();
+    }
+    assert!(exported == want, "{}: exported bodies differ", f.name());
+
+    assert_same(f, "after list, peek and export", &f.read_dlq(&pair), &msgs);
+    assert!(
+        f.read_origin(&pair).is_empty(),
+        "{}: reads sent something to the origin",
+        f.name()
+    );
+    f.cleanup(&pair);
+}
+
+pub fn retry_all_moves_each_message_once_intact(f: &dyn Fixture) {
+    let msgs = f.edge_messages();
+    let pair = f.dead_letters(&msgs);
+    let r = ok(f, &["retry-all", &pair.dlq, "--yes", "-o", "json"]);
+    let s = r.json();
+    assert_eq!(s["moved"], msgs.len(), "{}: {r:?}", f.name());
+    assert_eq!(s["failed"], 0);
+    assert_eq!(s["dry_run"], false);
+    assert!(
+        f.read_dlq(&pair).is_empty(),
+        "{}: DLQ not empty after retry-all",
+        f.name()
+    );
+    let origin = f.read_origin(&pair);
+    assert_same(
+        f,
+        "origin after retry-all",
+        &without_redrive(&origin, "1"),
+        &msgs,
+    );
+    // Nothing left to move: a second run moves nothing.
+    let again = ok(f, &["retry-all", &pair.dlq, "--yes", "-o", "json"]);
+    assert_eq!(again.json()["moved"], 0, "{}: second retry-all", f.name());
+    f.cleanup(&pair);
+}
+
+pub fn retry_one_moves_only_that_one(f: &dyn Fixture) {
+    let msgs: Vec<Msg> = (0..3)
+        .map(|i| {
+            Msg::new(format!("retry-one {i}"))
+                .header("idx", &i.to_string())
+                .key(&format!("k{i}"))
+        })
+        .collect();
+    let pair = f.dead_letters(&msgs);
+    let listed = ok(f, &["list", &pair.dlq, "-o", "json"]).json();
+    let target = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["body"] == "retry-one 1")
+        .expect("listed")
+        .clone();
+    let r = ok(
+        f,
+        &[
+            "retry",
+            &pair.dlq,
+            target["id"].as_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(r.json()["moved"], 1, "{}: {r:?}", f.name());
+    assert_same(
+        f,
+        "DLQ after retry of one",
+        &f.read_dlq(&pair),
+        &[msgs[0].clone(), msgs[2].clone()],
+    );
+    assert_same(
+        f,
+        "origin after retry of one",
+        &without_redrive(&f.read_origin(&pair), "1"),
+        &[msgs[1].clone()],
+    );
+    let missing = dlq(f, &["retry", &pair.dlq, "no-such-id-42"]);
+    assert_eq!(missing.code, 4, "{}: unknown ID: {missing:?}", f.name());
+    f.cleanup(&pair);
+}
+
+pub fn dry_runs_touch_nothing(f: &dyn Fixture) {
+    let msgs: Vec<Msg> = (0..4)
+        .map(|i| Msg::new(format!("dry {i}")).header("idx", &i.to_string()))
+        .collect();
+    let pair = f.dead_letters(&msgs);
+    let r = ok(f, &["retry-all", &pair.dlq, "--dry-run", "-o", "json"]);
+    assert_eq!(r.json()["dry_run"], true);
+    assert_eq!(r.json()["moved"], 4, "{}: would move", f.name());
+    let r = ok(f, &["purge", &pair.dlq, "--dry-run", "-o", "json"]);
+    assert_eq!(r.json()["purged"], 4);
+    assert_eq!(r.json()["dry_run"], true);
+    let refused = dlq(f, &["retry-all", &pair.dlq]);
+    assert_eq!(
+        refused.code,
+        2,
+        "{}: no terminal, no --yes: {refused:?}",
+        f.name()
+    );
+    let refused = dlq(f, &["purge", &pair.dlq]);
+    assert_eq!(
+        refused.code,
+        2,
+        "{}: no terminal, no --yes: {refused:?}",
+        f.name()
+    );
+    assert_same(f, "DLQ after dry runs", &f.read_dlq(&pair), &msgs);
+    assert!(f.read_origin(&pair).is_empty());
+    f.cleanup(&pair);
+}
+
+pub fn filtered_purge_keeps_the_rest(f: &dyn Fixture) {
+    let msgs: Vec<Msg> = (0..6)
+        .map(|i| {
+            Msg::new(format!("purge {i}"))
+                .header("kind", if i % 2 == 0 { "junk" } else { "keep" })
+                .header("idx", &i.to_string())
+        })
+        .collect();
+    let pair = f.dead_letters(&msgs);
+    let r = ok(
+        f,
+        &[
+            "purge",
+            &pair.dlq,
+            "--header",
+            "kind=junk",
+            "--yes",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(r.json()["purged"], 3, "{}: {r:?}", f.name());
+    let rest: Vec<Msg> = msgs
+        .iter()
+        .filter(|m| m.headers["kind"] == "keep")
+        .cloned()
+        .collect();
+    assert_same(f, "DLQ after filtered purge", &f.read_dlq(&pair), &rest);
+    let r = ok(
+        f,
+        &[
+            "purge", &pair.dlq, "--grep", "purge 3", "--yes", "-o", "json",
+        ],
+    );
+    assert_eq!(r.json()["purged"], 1);
+    assert_same(
+        f,
+        "DLQ after grep purge",
+        &f.read_dlq(&pair),
+        &[rest[0].clone(), rest[2].clone()],
+    );
+    f.cleanup(&pair);
+}
+
+pub fn backup_replays_exactly(f: &dyn Fixture) {
+    let msgs = f.edge_messages();
+    let pair = f.dead_letters(&msgs);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.ndjson");
+    let file_s = file.to_str().unwrap();
+    let r = ok(
+        f,
+        &[
+            "purge", &pair.dlq, "--backup", file_s, "--yes", "-o", "json",
+        ],
+    );
+    assert_eq!(r.json()["purged"], msgs.len(), "{}: {r:?}", f.name());
+    assert!(
+        f.read_dlq(&pair).is_empty(),
+        "{}: DLQ not empty after purge",
+        f.name()
+    );
+    let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+    assert_eq!(lines, msgs.len(), "{}: backup lines", f.name());
+
+    let target = f.empty_target();
+    let r = ok(
+        f,
+        &[
+            "publish",
+            &target.origin,
+            "--file",
+            file_s,
+            "--format",
+            "ndjson",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(r.json()["published"], msgs.len(), "{}: {r:?}", f.name());
+    assert_same(f, "replayed backup", &f.read_origin(&target), &msgs);
+    f.cleanup(&target);
+    f.cleanup(&pair);
+}
+
+pub fn max_redrives_skips(f: &dyn Fixture) {
+    let msgs: Vec<Msg> = (0..4)
+        .map(|i| {
+            let m = Msg::new(format!("redriven {i}")).header("idx", &i.to_string());
+            if i < 2 {
+                m.header(REDRIVE, "2")
+            } else {
+                m
+            }
+        })
+        .collect();
+    let pair = f.dead_letters(&msgs);
+    let r = ok(
+        f,
+        &[
+            "retry-all",
+            &pair.dlq,
+            "--max-redrives",
+            "2",
+            "--yes",
+            "-o",
+            "json",
+        ],
+    );
+    let s = r.json();
+    assert_eq!(
+        (s["moved"].as_u64(), s["skipped"].as_u64()),
+        (Some(2), Some(2)),
+        "{}: {r:?}",
+        f.name()
+    );
+    assert_same(f, "DLQ keeps the skipped", &f.read_dlq(&pair), &msgs[..2]);
+    f.cleanup(&pair);
+}
+
+pub fn lag_threshold_exits_1(f: &dyn Fixture) {
+    let (name, pair) = f.lagging();
+    let r = dlq(f, &["lag", &name, "--max-lag", "0", "-o", "json"]);
+    assert_eq!(r.code, 1, "{}: {r:?}", f.name());
+    let v = r.json();
+    assert!(
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["lag"].as_u64() >= Some(1)),
+        "{}: {r:?}",
+        f.name()
+    );
+    assert!(!v["breaches"].as_array().unwrap().is_empty());
+    assert!(
+        r.stderr.contains("threshold"),
+        "{}: breach on stderr: {r:?}",
+        f.name()
+    );
+    let r = dlq(f, &["lag", &name, "--max-lag", "100000000", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}: {r:?}", f.name());
+    f.cleanup(&pair);
+}
+
+pub fn unknown_queue_exits_4(f: &dyn Fixture) {
+    let name = common::unique("no-such-queue");
+    for cmd in [
+        vec!["list", &name],
+        vec!["retry-all", &name, "--yes"],
+        vec!["purge", &name, "--yes"],
+    ] {
+        let r = dlq(f, &cmd);
+        assert_eq!(r.code, 4, "{}: {cmd:?}: {r:?}", f.name());
+        assert_eq!(r.stderr.lines().count(), 1, "{}: one line: {r:?}", f.name());
+    }
+}

@@ -1,0 +1,282 @@
+//! The stream-of-copies pattern on a real NATS server, plus publish,
+//! exports, confirmations and the edge bodies.
+
+mod common;
+#[path = "nats/support.rs"]
+mod support;
+
+use async_nats::jetstream::stream;
+use common::{dlq, edge_bodies, nats_url, run, run_with_stdin};
+use support::*;
+
+/// A work stream and a DLQ stream of copies carrying `dlq-original-subject`.
+async fn setup(js: &async_nats::jetstream::Context) -> (String, String, String) {
+    let (work, subject) = names("WORK");
+    let dlq_name = format!("{work}-DLQ");
+    stream(js, &work, vec![format!("{subject}.>")], true).await;
+    stream(js, &dlq_name, vec![format!("dlq.{subject}")], true).await;
+    (work, dlq_name, subject)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_list_peek_retry_purge() {
+    let js = js().await;
+    let (work, dlq_name, subject) = setup(&js).await;
+    let url = nats_url();
+    let to_dlq = format!("dlq.{subject}");
+    for i in 0..5 {
+        let mut h = headers(&[
+            ("dlq-original-subject", &format!("{subject}.orders")),
+            ("tenant", if i % 2 == 0 { "acme" } else { "other" }),
+            ("Nats-Msg-Id", &format!("order-{i}")),
+        ]);
+        h.append("tag", "a");
+        h.append("tag", "b");
+        publish(&js, &to_dlq, h, format!("order {i}").as_bytes()).await;
+    }
+    publish(&js, &to_dlq, headers(&[]), b"no origin").await;
+
+    let r = run(dlq(&url).args(["list", &dlq_name, "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let rows = r.json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    assert_eq!(rows[0]["id"], "1");
+    assert_eq!(rows[0]["body"], "order 0");
+    assert_eq!(rows[0]["headers"]["tag"], serde_json::json!(["a", "b"]));
+    assert_eq!(rows[0]["dead_letter"]["source"], work.as_str());
+    assert_eq!(rows[0]["broker"]["subject"], to_dlq.as_str());
+    assert_eq!(rows[0]["broker"]["sequence"], 1);
+    assert!(rows[0]["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(rows[5]["dead_letter"]["source"].is_null());
+    let r = run(dlq(&url).args(["list", &dlq_name, "-o", "ndjson", "--header", "tenant=acme"]));
+    assert_eq!(r.ndjson().len(), 3, "{r:?}");
+    let r = run(dlq(&url).args(["list", &dlq_name]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("order 0"), "{r:?}");
+
+    let r = run(dlq(&url).args(["peek", &dlq_name, "2", "-o", "json"]));
+    assert_eq!(r.json()[0]["body"], "order 1");
+    let r = run(dlq(&url).args(["peek", &dlq_name, "99"]));
+    assert_eq!(r.code, 4, "{r:?}");
+
+    // Without --yes and without a terminal: refused, nothing changed.
+    let r = run(dlq(&url).args(["retry-all", &dlq_name]));
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = run(dlq(&url).args(["purge", &dlq_name]));
+    assert_eq!(r.code, 2, "{r:?}");
+    // Dry runs change nothing.
+    let r = run(dlq(&url).args(["retry-all", &dlq_name, "--dry-run", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["plan"][0]["to"], format!("{subject}.orders"));
+    let r = run(dlq(&url).args(["purge", &dlq_name, "--dry-run"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(count(&js, &dlq_name).await, 6);
+
+    // retry one: same subject, body and headers; the ID is gone from the DLQ.
+    let r = run(dlq(&url).args(["retry", &dlq_name, "1", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], 1);
+    let back = messages(&js, &work).await;
+    assert_eq!(back.len(), 1);
+    let (_, subj, h, body) = &back[0];
+    assert_eq!(subj, &format!("{subject}.orders"));
+    assert_eq!(body, b"order 0");
+    assert_eq!(h.get("tenant").unwrap().as_str(), "acme");
+    let tags: Vec<&str> = h.get_all("tag").map(|v| v.as_str()).collect();
+    assert_eq!(tags, ["a", "b"]);
+    assert_eq!(h.get("dlq-redrive-count").unwrap().as_str(), "1");
+    assert_eq!(h.get("dlq-original-msg-id").unwrap().as_str(), "order-0");
+    assert_eq!(count(&js, &dlq_name).await, 5);
+
+    // retry-all with a filter; the one without origin fails and stays.
+    let r = run(dlq(&url).args(["retry-all", &dlq_name, "--header", "tenant=other", "--yes", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], 2);
+    let r = run(dlq(&url).args(["retry-all", &dlq_name, "--grep", "no origin", "--yes", "-o", "json"]));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.json()["failures"][0]["error"].as_str().unwrap().contains("--to"), "{r:?}");
+    // --to a subject no stream captures: failure, the message stays.
+    let r = run(dlq(&url).args(["retry", &dlq_name, "6", "--to", "nowhere.at.all", "-o", "json"]));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stdout.contains("no stream captures subject nowhere.at.all"), "{r:?}");
+    // --to a captured subject works.
+    let r = run(dlq(&url).args(["retry", &dlq_name, "6", "--to", &format!("{subject}.manual"), "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(count(&js, &work).await, 4);
+
+    // purge with a backup, then a filtered purge leaves the rest in order.
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("b.ndjson");
+    let r = run(dlq(&url).args(["purge", &dlq_name, "--grep", "order 2", "--yes", "--backup"]).arg(&backup).args(["-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["purged"], 1);
+    let saved = std::fs::read_to_string(&backup).unwrap();
+    assert!(saved.contains("order 2"), "{saved}");
+    let left: Vec<Vec<u8>> = messages(&js, &dlq_name).await.into_iter().map(|m| m.3).collect();
+    assert_eq!(left, vec![b"order 4".to_vec()]);
+    let r = run(dlq(&url).args(["purge", &dlq_name, "--yes", "-o", "json"]));
+    assert_eq!(r.json()["purged"], 1, "{r:?}");
+    assert_eq!(count(&js, &dlq_name).await, 0);
+
+    delete(&js, &[&work, &dlq_name]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn republish_copies_go_back_to_their_subject() {
+    let js = js().await;
+    let (work, subject) = names("REPUB");
+    let copies = format!("{work}-DEAD");
+    js.create_stream(stream::Config {
+        name: work.clone(),
+        subjects: vec![format!("{subject}.in.>")],
+        republish: Some(stream::Republish {
+            source: format!("{subject}.in.>"),
+            destination: format!("{subject}.dead.>"),
+            headers_only: false,
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    stream(&js, &copies, vec![format!("{subject}.dead.>")], false).await;
+    publish(&js, &format!("{subject}.in.a"), headers(&[("k", "v")]), b"republished").await;
+    common::wait_for("the republished copy", std::time::Duration::from_secs(10), || {
+        futures::executor::block_on(count(&js, &copies)).eq(&1).then_some(())
+    });
+    let url = nats_url();
+    let r = run(dlq(&url).args(["list", &copies, "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let row = &r.json()[0];
+    assert_eq!(row["headers"]["Nats-Subject"], format!("{subject}.in.a"));
+    assert_eq!(row["dead_letter"]["source"], work.as_str());
+    let r = run(dlq(&url).args(["queues", "-o", "json"]));
+    let q = r.json();
+    let q = q.as_array().unwrap().iter().find(|q| q["name"] == copies.as_str()).unwrap().clone();
+    assert_eq!(q["is_dlq"], true);
+    assert_eq!(q["sources"], serde_json::json!([work]));
+    let r = run(dlq(&url).args(["retry-all", &copies, "--yes", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let back = messages(&js, &work).await;
+    assert_eq!(back.len(), 2);
+    assert_eq!(back[1].1, format!("{subject}.in.a"));
+    assert_eq!(back[1].3, b"republished");
+    assert_eq!(back[1].2.get("k").unwrap().as_str(), "v");
+    delete(&js, &[&work, &copies]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_formats_and_export_round_trip() {
+    let js = js().await;
+    let (name, subject) = names("PUB");
+    stream(&js, &name, vec![format!("{subject}.>")], false).await;
+    let url = nats_url();
+    let target = format!("{subject}.in");
+
+    let r = run(dlq(&url).args(["publish", &target, "--body", "hello", "--header", "a=1", "--count", "2", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["published"], 2);
+    let r = run_with_stdin(dlq(&url).args(["publish", &target, "--format", "lines", "--header", "src=lines"]), b"l1\nl2\nl3\n");
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run_with_stdin(dlq(&url).args(["publish", &target, "--format", "raw"]), b"raw\nbody");
+    assert_eq!(r.code, 0, "{r:?}");
+    let env = serde_json::json!({"body": null, "body_base64": "AP8=", "headers": {"h": "x", "m": ["1", "2"]}});
+    let r = run_with_stdin(dlq(&url).args(["publish", &target, "--format", "ndjson"]), format!("{env}\nnot json\n").as_bytes());
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("line 2"), "{r:?}");
+    let all = messages(&js, &name).await;
+    let bodies: Vec<&[u8]> = all.iter().map(|m| m.3.as_slice()).collect();
+    assert_eq!(bodies, vec![&b"hello"[..], b"hello", b"l1", b"l2", b"l3", b"raw\nbody", &[0, 255]]);
+    assert_eq!(all[0].2.get("a").unwrap().as_str(), "1");
+    assert_eq!(all[3].2.get("src").unwrap().as_str(), "lines");
+    let m: Vec<&str> = all[6].2.get_all("m").map(|v| v.as_str()).collect();
+    assert_eq!(m, ["1", "2"]);
+
+    // The edge bodies survive export then publish --format ndjson exactly.
+    let (copy, copy_subject) = names("PUBCOPY");
+    stream(&js, &copy, vec![format!("{copy_subject}.>")], true).await;
+    let mut big = vec![b'z'; 1024 * 1024 - 1024];
+    big[0] = b'{';
+    let mut edges = edge_bodies();
+    edges.push(big);
+    for b in &edges {
+        publish(&js, &format!("{subject}.edge"), headers(&[("edge", "1")]), b).await;
+    }
+    let r = run(dlq(&url).args(["export", &name, "--header", "edge=1"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run_with_stdin(dlq(&url).args(["publish", &format!("{copy_subject}.x"), "--format", "ndjson", "-o", "json"]), r.stdout.as_bytes());
+    assert_eq!(r.code, 0, "{r:?}");
+    let copied: Vec<Vec<u8>> = messages(&js, &copy).await.into_iter().map(|m| m.3).collect();
+    assert_eq!(copied, edges);
+    let r = run(dlq(&url).args(["list", &copy]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains('\x1b'), "control characters must be escaped");
+
+    // No stream captures the subject: core publish with a note.
+    let r = run(dlq(&url).args(["publish", "nobody.listens.here", "--body", "x"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("nothing stored"), "{r:?}");
+
+    delete(&js, &[&name, &copy]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_have_the_right_exit_codes() {
+    let url = nats_url();
+    let r = run(dlq(&url).args(["list", "NO-SUCH-STREAM-XYZ"]));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("stream 'NO-SUCH-STREAM-XYZ' not found"), "{r:?}");
+    let r = run(dlq("nats://127.0.0.1:notaport").args(["queues"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = run(dlq("nats://127.0.0.1:1").args(["--timeout", "3s", "queues"]));
+    assert_eq!(r.code, 4, "{r:?}");
+    // A blackholed address: the timeout bounds the wait.
+    let start = std::time::Instant::now();
+    let r = run(dlq("nats://10.255.255.1:4222").args(["--timeout", "2s", "queues"]));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(20), "{r:?}");
+}
+
+/// A private nats-server without JetStream and with a password.
+struct Private(std::process::Child, u16);
+
+impl Private {
+    fn start() -> Option<Private> {
+        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].into_iter().find(|p| std::path::Path::new(p).exists())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let child = std::process::Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--user", "ops", "--pass", "s3cretpw"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        common::wait_for("the private nats-server", std::time::Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Some(Private(child, port))
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn credentials_and_jetstream_errors() {
+    let Some(server) = Private::start() else {
+        eprintln!("no nats-server binary: skipped");
+        return;
+    };
+    let port = server.1;
+    let r = run(dlq(&format!("nats://ops:wrongpw@127.0.0.1:{port}")).args(["--timeout", "5s", "queues"]));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(!r.stderr.contains("wrongpw"), "{r:?}");
+    assert!(r.stderr.contains("authorization"), "{r:?}");
+    let r = run(dlq(&format!("nats://ops:s3cretpw@127.0.0.1:{port}")).args(["--timeout", "5s", "queues"]));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("JetStream is not enabled"), "{r:?}");
+    assert!(!r.stderr.contains("s3cretpw"), "{r:?}");
+}

@@ -1,0 +1,201 @@
+//! The broker stopped and started again in the middle of a `retry-all`, for
+//! the brokers whose data survives a restart (RabbitMQ, NATS JetStream). dlq
+//! must report it (exit 3 or 4 with the counts), lose nothing, and a rerun
+//! must finish the job.
+//!
+//! This file is its own test binary with one test, so no other test sees the
+//! broker go away. RabbitMQ is stopped with `rabbitmqctl stop_app` (the node
+//! process stays); NATS runs as a server of the test's own on another port.
+
+#![allow(dead_code)]
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "conformance/fixture.rs"]
+mod fixture;
+#[path = "conformance/nats.rs"]
+mod nats;
+#[path = "conformance/rabbitmq.rs"]
+mod rabbitmq;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fixture::{Fixture, Msg};
+
+fn spawn_dlq(args: &[String], extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_dlq"))
+        .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
+        .args(args)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn check(f: &dyn Fixture, pair: &fixture::Pair, msgs: &[Msg], what: &str) {
+    let mut seen: Vec<Vec<u8>> = f
+        .read_dlq(pair)
+        .into_iter()
+        .chain(f.read_origin(pair))
+        .map(|m| m.body)
+        .collect();
+    seen.sort();
+    seen.dedup();
+    let lost: Vec<_> = msgs
+        .iter()
+        .filter(|m| seen.binary_search(&m.body).is_err())
+        .take(3)
+        .collect();
+    assert!(lost.is_empty(), "{}: {what}: lost {lost:?}", f.name());
+}
+
+fn restart_midway(f: &dyn Fixture, stop: impl FnOnce(), start: impl FnOnce()) {
+    let msgs: Vec<Msg> = (0..3000)
+        .map(|i| Msg::new(format!("restart {i:05}")))
+        .collect();
+    let pair = f.dead_letters(&msgs);
+    let child = spawn_dlq(
+        &f.args(),
+        &[
+            "retry-all",
+            &pair.dlq,
+            "--yes",
+            "--rate",
+            "1000",
+            "-o",
+            "json",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    stop();
+    let out = child.wait_with_output().unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    start();
+    assert!(
+        [3, 4].contains(&code),
+        "{}: exit {code}: {stderr}",
+        f.name()
+    );
+    assert!(
+        stderr.contains("dlq: error:"),
+        "{}: reports the failure: {stderr}",
+        f.name()
+    );
+    check(f, &pair, &msgs, "after the restart");
+    let rerun = spawn_dlq(&f.args(), &["retry-all", &pair.dlq, "--yes", "-q"])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(
+        rerun.status.code(),
+        Some(0),
+        "{}: rerun: {}",
+        f.name(),
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    assert!(
+        f.read_dlq(&pair).is_empty(),
+        "{}: rerun empties the DLQ",
+        f.name()
+    );
+    check(f, &pair, &msgs, "after the rerun");
+    f.cleanup(&pair);
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let st = Command::new("rabbitmqctl")
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .expect("rabbitmqctl");
+    assert!(st.success(), "rabbitmqctl {args:?}");
+}
+
+fn rabbit_restart() {
+    let f = rabbitmq::Rabbit::new();
+    restart_midway(
+        &f,
+        || rabbitmqctl(&["stop_app"]),
+        || {
+            rabbitmqctl(&["start_app"]);
+            rabbitmqctl(&["await_startup"]);
+        },
+    );
+}
+
+/// A NATS server of this test's own, so stopping it disturbs nobody.
+struct OwnNats {
+    child: Option<Child>,
+    store: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnNats {
+    fn start(store: tempfile::TempDir, port: u16) -> Self {
+        let bin = if std::path::Path::new("/usr/sbin/nats-server").exists() {
+            "/usr/sbin/nats-server"
+        } else {
+            "nats-server"
+        };
+        let child = Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server");
+        common::wait_for("own nats-server", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ())
+        });
+        OwnNats {
+            child: Some(child),
+            store,
+            port,
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn nats_restart() {
+    let port = 4299;
+    let server = std::sync::Arc::new(std::sync::Mutex::new(OwnNats::start(
+        tempfile::tempdir().unwrap(),
+        port,
+    )));
+    std::env::set_var("DLQ_TEST_NATS", format!("nats://127.0.0.1:{port}"));
+    let f = nats::Nats::new();
+    let (s1, s2) = (server.clone(), server.clone());
+    restart_midway(
+        &f,
+        move || s1.lock().unwrap().stop(),
+        move || {
+            let mut g = s2.lock().unwrap();
+            let store = std::mem::replace(&mut g.store, tempfile::tempdir().unwrap());
+            let port = g.port;
+            *g = OwnNats::start(store, port);
+        },
+    );
+}
+
+#[test]
+fn broker_restart_midway_loses_nothing_and_a_rerun_finishes() {
+    rabbit_restart();
+    nats_restart();
+}
