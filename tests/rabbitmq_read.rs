@@ -166,7 +166,7 @@ fn queues_marks_dlqs_and_sources() {
     assert_eq!(d["is_dlq"], true);
     assert_eq!(d["sources"][0], work.as_str());
     assert_eq!(d["depth"], 1);
-    assert_eq!(d["type"], "classic");
+    assert_eq!(d["queue_type"], "classic");
     let w = find(&work);
     assert_eq!(w["is_dlq"], false);
     assert_eq!(w["dead_letter_queue"], dlq_q.as_str());

@@ -256,7 +256,7 @@ impl Broker for RabbitMq {
                     .map(|s| s.iter().cloned().collect())
                     .unwrap_or_default();
                 let mut extra = serde_json::Map::new();
-                extra.insert("type".into(), json!(q.kind));
+                extra.insert("queue_type".into(), json!(q.kind));
                 extra.insert("consumers".into(), json!(q.consumers));
                 extra.insert("ready".into(), json!(q.ready));
                 extra.insert("unacked".into(), json!(q.unacked));
@@ -374,7 +374,7 @@ impl Broker for RabbitMq {
             .map(|q| {
                 let dlq = topo.targets.get(&q.name).and_then(|t| t.first());
                 let mut extra = serde_json::Map::new();
-                extra.insert("type".into(), json!(q.kind));
+                extra.insert("queue_type".into(), json!(q.kind));
                 extra.insert("ready".into(), json!(q.ready));
                 extra.insert("unacked".into(), json!(q.unacked));
                 extra.insert("consumers".into(), json!(q.consumers));
