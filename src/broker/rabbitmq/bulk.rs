@@ -215,7 +215,8 @@ pub async fn redrive(
         while let Some(Some(f)) = inflight.next().now_or_never() {
             settle(f, &mut confirmed, &mut reader, &mut report).await;
         }
-        while inflight.len() >= usize::from(WINDOW) {
+        // Half the prefetch: the broker keeps delivering while confirms are awaited.
+        while inflight.len() >= usize::from(WINDOW / 2) {
             if let Some(f) = inflight.next().await {
                 settle(f, &mut confirmed, &mut reader, &mut report).await;
             }
