@@ -210,6 +210,7 @@ pub async fn redrive(
     let mut confirmed: Vec<(u64, String)> = Vec::new();
     let mut exchanges: HashMap<String, bool> = HashMap::new();
     let mut dropped_user_id = false;
+    let mut batch: Vec<Outgoing> = Vec::new();
 
     loop {
         while let Some(Some(f)) = inflight.next().now_or_never() {
@@ -290,37 +291,34 @@ pub async fn redrive(
         let (props, dropped) = convert::redrive_properties(&d.properties, &count, &rmq.user);
         dropped_user_id |= dropped;
         ctx.pace().await;
-        let published = pub_ch
-            .basic_publish(
-                &origin.exchange,
-                &origin.routing_key,
-                BasicPublishOptions {
-                    mandatory: true,
-                    immediate: false,
-                },
-                &d.data,
-                props,
+        batch.push(Outgoing {
+            tag: d.delivery_tag,
+            id: m.id,
+            origin,
+            props,
+            data: d.data,
+        });
+        if batch.len() >= PUBLISH_BATCH {
+            publish_batch(
+                &pub_ch,
+                &mut batch,
+                &mut inflight,
+                &mut reader,
+                &mut report,
+                &op,
             )
             .await;
-        match published {
-            Ok(pc) => {
-                let (tag, id, dest) = (d.delivery_tag, m.id, origin.describe());
-                inflight.push_back(Box::pin(async move {
-                    InFlight {
-                        tag,
-                        id,
-                        dest,
-                        confirm: pc.await,
-                    }
-                }));
-            }
-            Err(e) => {
-                report.fail(&m.id, format!("publishing the copy: {e}"));
-                report.stopped_by = Some(format!("{op}: publishing failed: {e}"));
-                break;
-            }
         }
     }
+    publish_batch(
+        &pub_ch,
+        &mut batch,
+        &mut inflight,
+        &mut reader,
+        &mut report,
+        &op,
+    )
+    .await;
     while let Some(f) = inflight.next().await {
         settle(f, &mut confirmed, &mut reader, &mut report).await;
     }
@@ -344,6 +342,71 @@ pub async fn redrive(
     }
     let _ = read_ch.close(200, "re-drive done").await;
     Ok(report)
+}
+
+/// Copies handed to lapin together, so their frames go out in one write.
+const PUBLISH_BATCH: usize = 16;
+
+/// A copy waiting to be published.
+struct Outgoing {
+    tag: u64,
+    id: String,
+    origin: Origin,
+    props: lapin::BasicProperties,
+    data: Vec<u8>,
+}
+
+/// Publishes the batch in order (join_all polls a short list in order, and a
+/// publish queues its frames on its first poll), then tracks each confirm.
+async fn publish_batch(
+    pub_ch: &Channel,
+    batch: &mut Vec<Outgoing>,
+    inflight: &mut FuturesOrdered<Pending<InFlight>>,
+    reader: &mut Reader,
+    report: &mut BulkReport,
+    op: &str,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let sends = batch.iter().map(|o| {
+        pub_ch.basic_publish(
+            &o.origin.exchange,
+            &o.origin.routing_key,
+            BasicPublishOptions {
+                mandatory: true,
+                immediate: false,
+            },
+            &o.data,
+            o.props.clone(),
+        )
+    });
+    let results = futures::future::join_all(sends).await;
+    for (o, r) in batch.drain(..).zip(results) {
+        match r {
+            Ok(pc) => {
+                let (tag, id, dest) = (o.tag, o.id, o.origin.describe());
+                inflight.push_back(Box::pin(async move {
+                    InFlight {
+                        tag,
+                        id,
+                        dest,
+                        confirm: pc.await,
+                    }
+                }));
+            }
+            Err(e) => {
+                report.fail(
+                    &o.id,
+                    format!("publishing the copy: {e}; the message stays"),
+                );
+                report
+                    .stopped_by
+                    .get_or_insert_with(|| format!("{op}: publishing failed: {e}"));
+                hold(reader, o.tag, report).await;
+            }
+        }
+    }
 }
 
 fn redrive_count(m: &Message) -> String {
