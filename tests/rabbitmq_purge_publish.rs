@@ -5,8 +5,8 @@ mod common;
 mod rabbitmq_support;
 
 use common::{run, run_with_stdin, unique};
-use rabbitmq_support::{bodies, dlq, lapin, ls, table, Rmq};
 use lapin::types::{AMQPValue, FieldTable};
+use rabbitmq_support::{bodies, dlq, lapin, ls, table, Rmq};
 
 fn queue(r: &Rmq, prefix: &str) -> String {
     let q = unique(prefix);
@@ -18,7 +18,9 @@ fn queue(r: &Rmq, prefix: &str) -> String {
 fn filtered_purge_keeps_the_rest_in_order() {
     let r = Rmq::new();
     let q = queue(&r, "purge-filter");
-    let want: Vec<Vec<u8>> = (0..10).map(|i| format!("{} {i}", if i % 3 == 0 { "junk" } else { "keep" }).into_bytes()).collect();
+    let want: Vec<Vec<u8>> = (0..10)
+        .map(|i| format!("{} {i}", if i % 3 == 0 { "junk" } else { "keep" }).into_bytes())
+        .collect();
     r.publish_many(&q, want.clone());
     let out = run(dlq().args(["purge", &q]));
     assert_eq!(out.code, 2, "no --yes without a terminal: {out:?}");
@@ -28,7 +30,11 @@ fn filtered_purge_keeps_the_rest_in_order() {
     let out = run(dlq().args(["-o", "json", "purge", &q, "--grep", "junk", "--yes"]));
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.json()["purged"], 4);
-    let kept: Vec<Vec<u8>> = want.iter().filter(|b| b.starts_with(b"keep")).cloned().collect();
+    let kept: Vec<Vec<u8>> = want
+        .iter()
+        .filter(|b| b.starts_with(b"keep"))
+        .cloned()
+        .collect();
     assert_eq!(bodies(&r.peek_all(&q)), kept);
 
     // A full purge is queue.purge.
@@ -65,9 +71,21 @@ fn purge_backup_replays_exactly() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(r.count(&q), 0);
     let text = std::fs::read(&backup).unwrap();
-    assert_eq!(text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count(), all.len());
+    assert_eq!(
+        text.split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count(),
+        all.len()
+    );
 
-    let out = run(dlq().args(["publish", &q, "--format", "ndjson", "--file", backup.to_str().unwrap()]));
+    let out = run(dlq().args([
+        "publish",
+        &q,
+        "--format",
+        "ndjson",
+        "--file",
+        backup.to_str().unwrap(),
+    ]));
     assert_eq!(out.code, 0, "{out:?}");
     let after = r.peek_all(&q);
     assert_eq!(bodies(&after), all);
@@ -82,21 +100,43 @@ fn purge_backup_replays_exactly() {
 fn publish_formats_and_errors() {
     let r = Rmq::new();
     let q = queue(&r, "publish");
-    let out = run_with_stdin(dlq().args(["publish", &q, "--format", "raw"]), b"one\nmessage");
+    let out = run_with_stdin(
+        dlq().args(["publish", &q, "--format", "raw"]),
+        b"one\nmessage",
+    );
     assert_eq!(out.code, 0, "{out:?}");
-    let out = run_with_stdin(dlq().args(["publish", &q, "--format", "lines", "--header", "k=v"]), b"a\nb\n");
+    let out = run_with_stdin(
+        dlq().args(["publish", &q, "--format", "lines", "--header", "k=v"]),
+        b"a\nb\n",
+    );
     assert_eq!(out.code, 0, "{out:?}");
     let out = run(dlq().args(["publish", &q, "--body", "x", "--count", "3"]));
     assert_eq!(out.code, 0, "{out:?}");
     let got = r.drain(&q);
-    assert_eq!(bodies(&got), vec![b"one\nmessage".to_vec(), b"a".to_vec(), b"b".to_vec(), b"x".to_vec(), b"x".to_vec(), b"x".to_vec()]);
+    assert_eq!(
+        bodies(&got),
+        vec![
+            b"one\nmessage".to_vec(),
+            b"a".to_vec(),
+            b"b".to_vec(),
+            b"x".to_vec(),
+            b"x".to_vec(),
+            b"x".to_vec()
+        ]
+    );
     assert_eq!(got[1].header("k"), Some(ls("v")));
     assert_eq!(got[0].props.delivery_mode(), &Some(2));
 
     let input = b"{\"body\":\"first\",\"headers\":{\"h\":1}}\n{\"body\":\"second\"}\nnot json\n{\"body\":\"never\"}\n";
-    let out = run_with_stdin(dlq().args(["-o", "json", "publish", &q, "--format", "ndjson"]), input);
+    let out = run_with_stdin(
+        dlq().args(["-o", "json", "publish", &q, "--format", "ndjson"]),
+        input,
+    );
     assert_ne!(out.code, 0, "{out:?}");
-    assert!(out.stderr.contains("line 3") || out.stdout.contains("line 3"), "{out:?}");
+    assert!(
+        out.stderr.contains("line 3") || out.stdout.contains("line 3"),
+        "{out:?}"
+    );
     assert_eq!(out.json()["published"], 2);
     let got = r.drain(&q);
     assert_eq!(bodies(&got), vec![b"first".to_vec(), b"second".to_vec()]);
@@ -105,10 +145,31 @@ fn publish_formats_and_errors() {
     // A missing queue is exit 4; an unroutable exchange publish is a failure.
     let out = run(dlq().args(["publish", &unique("publish-missing"), "--body", "x"]));
     assert_eq!(out.code, 4, "{out:?}");
-    let out = run(dlq().args(["-o", "json", "publish", "t", "--exchange", "amq.direct", "--routing-key", &unique("nobody"), "--body", "x"]));
+    let out = run(dlq().args([
+        "-o",
+        "json",
+        "publish",
+        "t",
+        "--exchange",
+        "amq.direct",
+        "--routing-key",
+        &unique("nobody"),
+        "--body",
+        "x",
+    ]));
     assert_eq!(out.code, 4, "{out:?}");
-    assert!(out.json()["failures"][0]["error"].as_str().unwrap().contains("unroutable"));
-    let out = run(dlq().args(["publish", "t", "--exchange", &unique("no-exchange"), "--body", "x"]));
+    assert!(out.json()["failures"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("unroutable"));
+    let out = run(dlq().args([
+        "publish",
+        "t",
+        "--exchange",
+        &unique("no-exchange"),
+        "--body",
+        "x",
+    ]));
     assert_eq!(out.code, 4, "{out:?}");
 }
 
@@ -117,14 +178,23 @@ fn lag_thresholds() {
     let r = Rmq::new();
     let (work, dlq_q) = r.dead_letter_pair("lag");
     for i in 0..3 {
-        r.publish(&work, format!("m{i}").as_bytes(), lapin::BasicProperties::default().with_timestamp(1_000_000_000));
+        r.publish(
+            &work,
+            format!("m{i}").as_bytes(),
+            lapin::BasicProperties::default().with_timestamp(1_000_000_000),
+        );
     }
     r.publish(&dlq_q, b"dead", Default::default());
     // The management API refreshes its figures every few seconds.
-    common::wait_for("management stats", std::time::Duration::from_secs(30), || {
-        let out = run(dlq().args(["-o", "json", "lag", &work]));
-        (out.json()["rows"][0]["lag"] == 3 && out.json()["rows"][0]["dlq_depth"] == 1).then_some(())
-    });
+    common::wait_for(
+        "management stats",
+        std::time::Duration::from_secs(30),
+        || {
+            let out = run(dlq().args(["-o", "json", "lag", &work]));
+            (out.json()["rows"][0]["lag"] == 3 && out.json()["rows"][0]["dlq_depth"] == 1)
+                .then_some(())
+        },
+    );
     let out = run(dlq().args(["-o", "json", "lag", &work, &dlq_q]));
     assert_eq!(out.code, 0, "{out:?}");
     let row = &out.json()["rows"][0];
@@ -141,5 +211,35 @@ fn lag_thresholds() {
     assert_eq!(out.code, 0, "{out:?}");
     let out = run(dlq().args(["-o", "json", "lag"]));
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.json()["rows"].as_array().unwrap().iter().any(|r| r["name"] == work.as_str()));
+    assert!(out.json()["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == work.as_str()));
+}
+
+#[test]
+fn purge_with_backup_of_many() {
+    let r = Rmq::new();
+    let q = queue(&r, "purge-many");
+    let want: Vec<Vec<u8>> = (0..2000).map(|i| format!("p{i}").into_bytes()).collect();
+    r.publish_many(&q, want.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("b.ndjson");
+    let out = run(dlq().args([
+        "-o",
+        "json",
+        "purge",
+        &q,
+        "--yes",
+        "--backup",
+        backup.to_str().unwrap(),
+    ]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["purged"], 2000);
+    assert_eq!(r.count(&q), 0);
+    assert_eq!(
+        std::fs::read_to_string(&backup).unwrap().lines().count(),
+        2000
+    );
 }

@@ -9,12 +9,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{run, unique, wait_for};
-use rabbitmq_support::{bodies, dlq, lapin, ls, table, Rmq};
 use lapin::types::{AMQPValue, FieldTable};
+use rabbitmq_support::{bodies, dlq, lapin, ls, table, Rmq};
 
 fn props(i: usize) -> lapin::BasicProperties {
     lapin::BasicProperties::default()
-        .with_headers(table(&[("n", AMQPValue::LongLongInt(i as i64)), ("tenant", ls("acme"))]))
+        .with_headers(table(&[
+            ("n", AMQPValue::LongLongInt(i as i64)),
+            ("tenant", ls("acme")),
+        ]))
         .with_content_type("text/plain".into())
         .with_correlation_id(format!("corr-{i}").into())
         .with_priority(3)
@@ -24,7 +27,9 @@ fn props(i: usize) -> lapin::BasicProperties {
 
 fn filled(r: &Rmq, n: usize) -> (String, String, Vec<Vec<u8>>) {
     let (work, dlq_q) = r.dead_letter_pair("redrive");
-    let bodies: Vec<Vec<u8>> = (0..n).map(|i| format!("body {i} \u{1F389}").into_bytes()).collect();
+    let bodies: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("body {i} \u{1F389}").into_bytes())
+        .collect();
     for (i, b) in bodies.iter().enumerate() {
         r.publish(&work, b, props(i));
     }
@@ -35,7 +40,12 @@ fn filled(r: &Rmq, n: usize) -> (String, String, Vec<Vec<u8>>) {
 fn ids(q: &str) -> Vec<String> {
     let out = run(dlq().args(["-o", "json", "list", q]));
     assert_eq!(out.code, 0, "{out:?}");
-    out.json().as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
+    out.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -72,7 +82,11 @@ fn retry_all_puts_everything_back_identical() {
         assert_eq!(got.header("n"), Some(AMQPValue::LongLongInt(i as i64)));
         assert_eq!(got.header("tenant"), Some(ls("acme")));
         assert_eq!(got.header("dlq-redrive-count"), Some(ls("1")));
-        assert_eq!(got.header("x-death"), orig.header("x-death"), "history kept");
+        assert_eq!(
+            got.header("x-death"),
+            orig.header("x-death"),
+            "history kept"
+        );
     }
 }
 
@@ -84,20 +98,36 @@ fn retry_one_id_and_filters_leave_the_rest_in_order() {
     let out = run(dlq().args(["retry", &dlq_q, &ids[2]]));
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(bodies(&r.peek_all(&work)), vec![want[2].clone()]);
-    let rest = vec![want[0].clone(), want[1].clone(), want[3].clone(), want[4].clone()];
+    let rest = vec![
+        want[0].clone(),
+        want[1].clone(),
+        want[3].clone(),
+        want[4].clone(),
+    ];
     assert_eq!(bodies(&r.peek_all(&dlq_q)), rest);
 
     // A filtered retry-all moves only the match; the others keep their order.
     let out = run(dlq().args(["retry-all", &dlq_q, "--grep", "body 3", "--yes"]));
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(bodies(&r.peek_all(&dlq_q)), vec![want[0].clone(), want[1].clone(), want[4].clone()]);
+    assert_eq!(
+        bodies(&r.peek_all(&dlq_q)),
+        vec![want[0].clone(), want[1].clone(), want[4].clone()]
+    );
 
     // --max-redrives skips what was already sent back.
     let again = r.drain(&work);
     for g in &again {
         r.publish(&dlq_q, &g.body, g.props.clone());
     }
-    let out = run(dlq().args(["-o", "json", "retry-all", &dlq_q, "--max-redrives", "1", "--yes"]));
+    let out = run(dlq().args([
+        "-o",
+        "json",
+        "retry-all",
+        &dlq_q,
+        "--max-redrives",
+        "1",
+        "--yes",
+    ]));
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.json()["moved"], 3);
     assert_eq!(out.json()["skipped"], 2);
@@ -129,7 +159,10 @@ fn unknown_origin_fails_and_stays() {
     let out = run(dlq().args(["-o", "json", "retry-all", &q, "--yes"]));
     assert_eq!(out.code, 4, "{out:?}");
     assert_eq!(out.json()["failed"], 1);
-    assert!(out.json()["failures"][0]["error"].as_str().unwrap().contains("--to"));
+    assert!(out.json()["failures"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("--to"));
     assert_eq!(r.count(&q), 1);
 }
 
@@ -161,7 +194,13 @@ fn origin_refusing_leaves_messages_on_the_dlq() {
     assert_eq!(out.code, 4, "{out:?}");
     let s = out.json();
     assert_eq!(s["failed"], 2);
-    assert!(s["failures"][0]["error"].as_str().unwrap().contains("refused"), "{s}");
+    assert!(
+        s["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused"),
+        "{s}"
+    );
     assert_eq!(bodies(&r.peek_all(&dlq_q)), want[..2].to_vec());
 
     // Room for one: partly done, exit 3, the other stays.
@@ -182,10 +221,21 @@ fn sigkill_midway_loses_nothing() {
     r.declare(&dlq_q, FieldTable::default());
     r.declare(&origin, FieldTable::default());
     let n = 10_000;
-    let want: Vec<Vec<u8>> = (0..n).map(|i| format!("kill-{i:05}").into_bytes()).collect();
+    let want: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("kill-{i:05}").into_bytes())
+        .collect();
     r.publish_many(&dlq_q, want.clone());
     let mut child = dlq()
-        .args(["-q", "retry-all", &dlq_q, "--to", &origin, "--yes", "--rate", "4000"])
+        .args([
+            "-q",
+            "retry-all",
+            &dlq_q,
+            "--to",
+            &origin,
+            "--yes",
+            "--rate",
+            "4000",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -208,5 +258,98 @@ fn sigkill_midway_loses_nothing() {
         assert!(seen.contains_key(b), "lost {}", String::from_utf8_lossy(b));
     }
     let moved_twice = seen.values().filter(|c| **c > 1).count();
-    assert!(moved_twice <= 1024, "duplicates only for the confirm window: {moved_twice}");
+    assert!(
+        moved_twice <= 1024,
+        "duplicates only for the confirm window: {moved_twice}"
+    );
+}
+
+#[test]
+fn retry_all_many_more_than_the_window() {
+    let r = Rmq::new();
+    let dlq_q = unique("redrive-many.dlq");
+    let origin = unique("redrive-many");
+    r.declare(&dlq_q, FieldTable::default());
+    r.declare(&origin, FieldTable::default());
+    let want: Vec<Vec<u8>> = (0..3000)
+        .map(|i| format!("many-{i:05}").into_bytes())
+        .collect();
+    r.publish_many(&dlq_q, want.clone());
+    let out = run(dlq().args(["-o", "json", "retry-all", &dlq_q, "--to", &origin, "--yes"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["moved"], 3000);
+    assert_eq!(r.count(&dlq_q), 0);
+    assert_eq!(bodies(&r.drain(&origin)), want);
+
+    // A filtered run over more messages than the window keeps the rest in order.
+    r.publish_many(&dlq_q, want.clone());
+    let out = run(dlq().args([
+        "-o",
+        "json",
+        "retry-all",
+        &dlq_q,
+        "--to",
+        &origin,
+        "--grep=-00",
+        "--yes",
+    ]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["moved"], 1000);
+    let rest: Vec<Vec<u8>> = want
+        .iter()
+        .filter(|b| !b.starts_with(b"many-00"))
+        .cloned()
+        .collect();
+    assert_eq!(bodies(&r.peek_all(&dlq_q)), rest);
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_loses_nothing() {
+    let r = Rmq::new();
+    let dlq_q = unique("redrive-int.dlq");
+    let origin = unique("redrive-int");
+    r.declare(&dlq_q, FieldTable::default());
+    r.declare(&origin, FieldTable::default());
+    let want: Vec<Vec<u8>> = (0..3000)
+        .map(|i| format!("int-{i:05}").into_bytes())
+        .collect();
+    r.publish_many(&dlq_q, want.clone());
+    let child = dlq()
+        .args([
+            "-o",
+            "json",
+            "retry-all",
+            &dlq_q,
+            "--to",
+            &origin,
+            "--yes",
+            "--rate",
+            "500",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("some messages to move", Duration::from_secs(30), || {
+        (r.count(&origin) >= 100).then_some(())
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let moved = summary["moved"].as_u64().unwrap() as usize;
+    // Everything is in exactly one place: the moved ones on the origin, the
+    // rest back on the DLQ in order.
+    assert_eq!(r.count(&origin) as usize, moved);
+    assert_eq!(bodies(&r.drain(&origin)), want[..moved].to_vec());
+    assert_eq!(bodies(&r.peek_all(&dlq_q)), want[moved..].to_vec());
 }

@@ -54,7 +54,9 @@ impl Rmq {
                 .await
                 .expect("RabbitMQ on 127.0.0.1:5672 (scripts/brokers/rabbitmq.sh)");
             let ch = conn.create_channel().await.unwrap();
-            ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+            ch.confirm_select(ConfirmSelectOptions::default())
+                .await
+                .unwrap();
             (conn, ch)
         });
         Rmq {
@@ -150,9 +152,12 @@ impl Rmq {
                     .await
                     .unwrap()
                     .expect("a message to reject");
-                ch.basic_reject(m.delivery.delivery_tag, BasicRejectOptions { requeue: false })
-                    .await
-                    .unwrap();
+                ch.basic_reject(
+                    m.delivery.delivery_tag,
+                    BasicRejectOptions { requeue: false },
+                )
+                .await
+                .unwrap();
             }
             ch.close(200, "done").await.unwrap();
         });

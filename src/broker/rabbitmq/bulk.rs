@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::pin::Pin;
 
 use anyhow::Result;
-use futures::stream::{FuturesOrdered, FuturesUnordered};
+use futures::stream::FuturesOrdered;
 use futures::{Future, FutureExt, StreamExt};
 use lapin::options::{
     BasicAckOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
@@ -25,6 +25,7 @@ use lapin::options::{
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 use lapin::{Channel, ExchangeKind};
+use tokio::sync::mpsc;
 
 use super::convert::{self, Origin};
 use super::read::{Mode, Reader};
@@ -44,26 +45,101 @@ struct InFlight {
     confirm: lapin::Result<Confirmation>,
 }
 
-/// Acks sent but not yet written: the ID and whether the write worked.
-type Acks = FuturesUnordered<Pending<(String, lapin::Result<()>)>>;
+/// What one ack covered: the IDs, and whether it was written.
+type Acked = (Vec<String>, lapin::Result<()>);
 
-fn ack(ch: &Channel, tag: u64, id: String) -> Pending<(String, lapin::Result<()>)> {
-    let ch = ch.clone();
-    Box::pin(async move {
-        let r = ch.basic_ack(tag, BasicAckOptions::default()).await;
-        (id, r)
-    })
+/// Sends acks in order on a task of its own: eagerly, since a lazy future
+/// would not go out while the loop waits for the next delivery (and without
+/// acks the prefetch window never reopens), and in order, since a `multiple`
+/// ack overtaken by a later one names an unknown tag and closes the channel.
+struct Acks {
+    tx: mpsc::UnboundedSender<(u64, bool, Vec<String>)>,
+    done: mpsc::UnboundedReceiver<Acked>,
+    pending: usize,
 }
 
-fn count_acked(report: &mut BulkReport, ctx: &BulkContext, done: (String, lapin::Result<()>)) {
+impl Acks {
+    fn new(ch: &Channel) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(u64, bool, Vec<String>)>();
+        let (done_tx, done) = mpsc::unbounded_channel();
+        let ch = ch.clone();
+        tokio::spawn(async move {
+            while let Some((tag, multiple, ids)) = rx.recv().await {
+                let r = ch.basic_ack(tag, BasicAckOptions { multiple }).await;
+                if done_tx.send((ids, r)).is_err() {
+                    break;
+                }
+            }
+        });
+        Acks {
+            tx,
+            done,
+            pending: 0,
+        }
+    }
+
+    fn push(&mut self, tag: u64, multiple: bool, ids: Vec<String>) {
+        // The task only ends with the runtime, so a send cannot fail here.
+        if self.tx.send((tag, multiple, ids)).is_ok() {
+            self.pending += 1;
+        }
+    }
+
+    /// Acks already written.
+    fn ready(&mut self) -> Vec<Acked> {
+        let mut out = Vec::new();
+        while let Ok(a) = self.done.try_recv() {
+            self.pending -= 1;
+            out.push(a);
+        }
+        out
+    }
+
+    /// Waits for every ack sent.
+    async fn all(&mut self) -> Vec<Acked> {
+        let mut out = Vec::new();
+        while self.pending > 0 {
+            match self.done.recv().await {
+                Some(a) => {
+                    self.pending -= 1;
+                    out.push(a);
+                }
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+/// Acks confirmed originals: with nothing kept on the channel, one
+/// `multiple` ack up to the highest tag (every lower tag is confirmed too);
+/// otherwise one ack each.
+fn ack_confirmed(confirmed: &mut Vec<(u64, String)>, kept: bool, acks: &mut Acks) {
+    if confirmed.is_empty() {
+        return;
+    }
+    if kept {
+        for (tag, id) in confirmed.drain(..) {
+            acks.push(tag, false, vec![id]);
+        }
+    } else {
+        let top = confirmed.iter().map(|(t, _)| *t).max().unwrap_or(0);
+        let ids = confirmed.drain(..).map(|(_, id)| id).collect();
+        acks.push(top, true, ids);
+    }
+}
+
+fn count_acked(report: &mut BulkReport, ctx: &BulkContext, done: Acked) {
     match done.1 {
         Ok(()) => {
-            report.done += 1;
-            ctx.tick(1);
+            report.done += done.0.len() as u64;
+            ctx.tick(done.0.len() as u64);
         }
         Err(e) => {
             // The copy is out but the original stays: a duplicate, not a loss.
-            report.fail(done.0, format!("copy confirmed but the original could not be removed ({e}); it stays on the queue"));
+            for id in done.0 {
+                report.fail(id, format!("copy confirmed but the original could not be removed ({e}); it stays on the queue"));
+            }
             report
                 .stopped_by
                 .get_or_insert_with(|| format!("connection lost: {e}"));
@@ -112,7 +188,11 @@ pub async fn redrive(
     let op = format!("re-driving from queue '{queue}'");
     let read_ch = rmq.channel(&op).await?;
     let count = rmq.ready_count(&read_ch, queue).await?;
-    let pub_ch = rmq.channel(&op).await?;
+    let pub_conn = rmq.publisher().await?;
+    let pub_ch = pub_conn
+        .create_channel()
+        .await
+        .map_err(|e| broker(NAME, &op, e))?;
     pub_ch
         .confirm_select(ConfirmSelectOptions::default())
         .await
@@ -122,24 +202,29 @@ pub async fn redrive(
     } else {
         Mode::Get
     };
-    let mut reader = Reader::new(read_ch.clone(), queue, mode, WINDOW, count).ordered_return(quorum);
+    let mut reader =
+        Reader::new(read_ch.clone(), queue, mode, WINDOW, count).ordered_return(quorum);
     let mut report = BulkReport::default();
     let mut inflight: FuturesOrdered<Pending<InFlight>> = FuturesOrdered::new();
-    let mut acks: Acks = FuturesUnordered::new();
+    let mut acks = Acks::new(&read_ch);
+    let mut confirmed: Vec<(u64, String)> = Vec::new();
     let mut exchanges: HashMap<String, bool> = HashMap::new();
     let mut dropped_user_id = false;
+    let mut batch: Vec<Outgoing> = Vec::new();
 
     loop {
         while let Some(Some(f)) = inflight.next().now_or_never() {
-            settle(f, &read_ch, &mut reader, &mut acks, &mut report).await;
+            settle(f, &mut confirmed, &mut reader, &mut report).await;
         }
-        while let Some(Some(a)) = acks.next().now_or_never() {
-            count_acked(&mut report, ctx, a);
-        }
-        while inflight.len() >= usize::from(WINDOW) {
+        // Half the prefetch: the broker keeps delivering while confirms are awaited.
+        while inflight.len() >= usize::from(WINDOW / 2) {
             if let Some(f) = inflight.next().await {
-                settle(f, &read_ch, &mut reader, &mut acks, &mut report).await;
+                settle(f, &mut confirmed, &mut reader, &mut report).await;
             }
+        }
+        ack_confirmed(&mut confirmed, reader.keeps_any(), &mut acks);
+        for a in acks.ready() {
+            count_acked(&mut report, ctx, a);
         }
         if ctx.interrupted() || sel.exhausted() || report.stopped_by.is_some() {
             break;
@@ -206,21 +291,101 @@ pub async fn redrive(
         let (props, dropped) = convert::redrive_properties(&d.properties, &count, &rmq.user);
         dropped_user_id |= dropped;
         ctx.pace().await;
-        let published = pub_ch
-            .basic_publish(
-                &origin.exchange,
-                &origin.routing_key,
-                BasicPublishOptions {
-                    mandatory: true,
-                    immediate: false,
-                },
-                &d.data,
-                props,
+        batch.push(Outgoing {
+            tag: d.delivery_tag,
+            id: m.id,
+            origin,
+            props,
+            data: d.data,
+        });
+        if batch.len() >= PUBLISH_BATCH {
+            publish_batch(
+                &pub_ch,
+                &mut batch,
+                &mut inflight,
+                &mut reader,
+                &mut report,
+                &op,
             )
             .await;
-        match published {
+        }
+    }
+    publish_batch(
+        &pub_ch,
+        &mut batch,
+        &mut inflight,
+        &mut reader,
+        &mut report,
+        &op,
+    )
+    .await;
+    while let Some(f) = inflight.next().await {
+        settle(f, &mut confirmed, &mut reader, &mut report).await;
+    }
+    ack_confirmed(&mut confirmed, reader.keeps_any(), &mut acks);
+    for a in acks.all().await {
+        count_acked(&mut report, ctx, a);
+    }
+    if dropped_user_id {
+        report.notes.push(format!(
+            "the user_id property was dropped from copies whose user_id is not '{}' (RabbitMQ refuses it otherwise)",
+            rmq.user
+        ));
+    }
+    let _ = pub_ch.close(200, "re-drive done").await;
+    let _ = pub_conn.close(200, "re-drive done").await;
+    // Everything not acked goes back, in its place.
+    if let Err(e) = reader.finish().await {
+        report
+            .stopped_by
+            .get_or_insert_with(|| format!("giving back the other messages: {e}"));
+    }
+    let _ = read_ch.close(200, "re-drive done").await;
+    Ok(report)
+}
+
+/// Copies handed to lapin together, so their frames go out in one write.
+const PUBLISH_BATCH: usize = 16;
+
+/// A copy waiting to be published.
+struct Outgoing {
+    tag: u64,
+    id: String,
+    origin: Origin,
+    props: lapin::BasicProperties,
+    data: Vec<u8>,
+}
+
+/// Publishes the batch in order (join_all polls a short list in order, and a
+/// publish queues its frames on its first poll), then tracks each confirm.
+async fn publish_batch(
+    pub_ch: &Channel,
+    batch: &mut Vec<Outgoing>,
+    inflight: &mut FuturesOrdered<Pending<InFlight>>,
+    reader: &mut Reader,
+    report: &mut BulkReport,
+    op: &str,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let sends = batch.iter().map(|o| {
+        pub_ch.basic_publish(
+            &o.origin.exchange,
+            &o.origin.routing_key,
+            BasicPublishOptions {
+                mandatory: true,
+                immediate: false,
+            },
+            &o.data,
+            o.props.clone(),
+        )
+    });
+    let results = futures::future::join_all(sends).await;
+    for (o, r) in batch.drain(..).zip(results) {
+        match r {
             Ok(pc) => {
-                let (tag, id, dest) = (d.delivery_tag, m.id, origin.describe());
+                let (tag, id, dest) = (o.tag, o.id, o.origin.describe());
                 inflight.push_back(Box::pin(async move {
                     InFlight {
                         tag,
@@ -231,33 +396,17 @@ pub async fn redrive(
                 }));
             }
             Err(e) => {
-                report.fail(&m.id, format!("publishing the copy: {e}"));
-                report.stopped_by = Some(format!("{op}: publishing failed: {e}"));
-                break;
+                report.fail(
+                    &o.id,
+                    format!("publishing the copy: {e}; the message stays"),
+                );
+                report
+                    .stopped_by
+                    .get_or_insert_with(|| format!("{op}: publishing failed: {e}"));
+                hold(reader, o.tag, report).await;
             }
         }
     }
-    while let Some(f) = inflight.next().await {
-        settle(f, &read_ch, &mut reader, &mut acks, &mut report).await;
-    }
-    while let Some(a) = acks.next().await {
-        count_acked(&mut report, ctx, a);
-    }
-    if dropped_user_id {
-        report.notes.push(format!(
-            "the user_id property was dropped from copies whose user_id is not '{}' (RabbitMQ refuses it otherwise)",
-            rmq.user
-        ));
-    }
-    let _ = pub_ch.close(200, "re-drive done").await;
-    // Everything not acked goes back, in its place.
-    if let Err(e) = reader.finish().await {
-        report
-            .stopped_by
-            .get_or_insert_with(|| format!("giving back the other messages: {e}"));
-    }
-    let _ = read_ch.close(200, "re-drive done").await;
-    Ok(report)
 }
 
 fn redrive_count(m: &Message) -> String {
@@ -277,14 +426,13 @@ async fn hold(reader: &mut Reader, tag: u64, report: &mut BulkReport) {
 
 async fn settle(
     f: InFlight,
-    read_ch: &Channel,
+    confirmed: &mut Vec<(u64, String)>,
     reader: &mut Reader,
-    acks: &mut Acks,
     report: &mut BulkReport,
 ) {
     match f.confirm {
         Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => {
-            acks.push(ack(read_ch, f.tag, f.id));
+            confirmed.push((f.tag, f.id));
         }
         Ok(Confirmation::Ack(Some(ret))) | Ok(Confirmation::Nack(Some(ret))) => {
             report.fail(
@@ -353,10 +501,10 @@ pub async fn purge(
     };
     let mut reader = Reader::new(ch.clone(), queue, mode, WINDOW, count).ordered_return(quorum);
     let mut batch: Vec<(u64, Message)> = Vec::new();
-    let mut acks: Acks = FuturesUnordered::new();
+    let mut acks = Acks::new(&ch);
     let mut failure: Option<anyhow::Error> = None;
     loop {
-        while let Some(Some(a)) = acks.next().now_or_never() {
+        for a in acks.ready() {
             count_acked(&mut report, ctx, a);
         }
         if ctx.interrupted() || sel.exhausted() || report.stopped_by.is_some() {
@@ -380,18 +528,18 @@ pub async fn purge(
             Decision::Leave => hold(&mut reader, d.delivery_tag, &mut report).await,
         }
         if batch.len() >= PURGE_BATCH {
-            if let Err(e) = flush(&ch, &mut batch, &mut acks, ctx) {
+            if let Err(e) = flush(&mut batch, reader.keeps_any(), &mut acks, ctx) {
                 failure = Some(e);
                 break;
             }
         }
     }
     if failure.is_none() {
-        if let Err(e) = flush(&ch, &mut batch, &mut acks, ctx) {
+        if let Err(e) = flush(&mut batch, reader.keeps_any(), &mut acks, ctx) {
             failure = Some(e);
         }
     }
-    while let Some(a) = acks.next().await {
+    for a in acks.all().await {
         count_acked(&mut report, ctx, a);
     }
     if let Err(e) = reader.finish().await {
@@ -409,8 +557,8 @@ pub async fn purge(
 
 /// Saves the batch to the backup (synced) and then acks it.
 fn flush(
-    ch: &Channel,
     batch: &mut Vec<(u64, Message)>,
+    kept: bool,
     acks: &mut Acks,
     ctx: &BulkContext,
 ) -> Result<()> {
@@ -420,8 +568,7 @@ fn flush(
     if let Some(b) = &ctx.backup {
         b.save(batch.iter().map(|(_, m)| m))?;
     }
-    for (tag, m) in batch.drain(..) {
-        acks.push(ack(ch, tag, m.id));
-    }
+    let mut confirmed: Vec<(u64, String)> = batch.drain(..).map(|(tag, m)| (tag, m.id)).collect();
+    ack_confirmed(&mut confirmed, kept, acks);
     Ok(())
 }

@@ -171,7 +171,8 @@ fn text(s: &Option<ShortString>) -> Value {
         .map_or(Value::Null, |s| Value::String(s.as_str().to_owned()))
 }
 
-/// The AMQP properties (all but headers) as JSON, every key present.
+/// The AMQP properties (all but headers) as JSON, every key present (null
+/// when unset).
 pub fn properties_json(p: &BasicProperties) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("content_type".into(), text(p.content_type()));
@@ -330,14 +331,17 @@ pub fn message(queue: &str, d: &Delivery) -> (Message, Option<Origin>) {
         _ => content_id(p, &d.data),
     };
     let headers: Headers = p.headers().as_ref().map(table_to_json).unwrap_or_default();
-    let mut broker = properties_json(p);
+    // Only the properties the message has; the envelope stays short.
+    let mut broker: Map<String, Value> = properties_json(p)
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .collect();
     broker.insert("exchange".into(), json!(d.exchange));
     broker.insert("routing_key".into(), json!(d.routing_key));
     broker.insert("redelivered".into(), json!(d.redelivered));
-    broker.insert(
-        "x_death".into(),
-        headers.get("x-death").cloned().unwrap_or(Value::Null),
-    );
+    if let Some(x) = headers.get("x-death") {
+        broker.insert("x_death".into(), x.clone());
+    }
     // The publisher's timestamp, else when it last died (reached this queue).
     let last_death = x_death(p)
         .first()

@@ -42,6 +42,8 @@ const WINDOW: u16 = 512;
 
 pub struct RabbitMq {
     conn: Connection,
+    uri: AMQPUri,
+    settings: BrokerSettings,
     admin: Admin,
     vhost: String,
     user: String,
@@ -61,28 +63,19 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     let user = uri.authority.userinfo.username.clone();
     let password = uri.authority.userinfo.password.clone();
     let host = uri.authority.host.clone();
-    let op = format!("connecting to {}", settings.display_url);
-    let props = ConnectionProperties::default().with_connection_name("dlq".into());
-    let conn =
-        match tokio::time::timeout(settings.timeout, Connection::connect_uri(uri, props)).await {
-            Err(_) => {
-                return Err(broker(
-                    NAME,
-                    op,
-                    format!(
-                        "no answer within {:?} (is RabbitMQ running there?)",
-                        settings.timeout
-                    ),
-                ))
-            }
-            Ok(Err(e)) => return Err(broker(NAME, op, connect_error(&e))),
-            Ok(Ok(c)) => c,
-        };
+    let conn = open(&uri, settings, "dlq").await?;
     let base = settings
         .profile
         .management_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}:15672", bracket_host(&host)));
+        .unwrap_or_else(|| {
+            // The management plugin's usual listeners: 15672, or 15671 with TLS.
+            if settings.scheme() == "amqps" {
+                format!("https://{}:15671", bracket_host(&host))
+            } else {
+                format!("http://{}:15672", bracket_host(&host))
+            }
+        });
     let admin = Admin::new(
         base,
         user.clone(),
@@ -92,6 +85,8 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     )?;
     Ok(Box::new(RabbitMq {
         conn,
+        uri,
+        settings: settings.clone(),
         admin,
         vhost,
         user,
@@ -108,6 +103,29 @@ fn bracket_host(host: &str) -> String {
         format!("[{host}]")
     } else {
         host.to_owned()
+    }
+}
+
+/// Opens one AMQP connection within the timeout.
+async fn open(uri: &AMQPUri, settings: &BrokerSettings, name: &str) -> Result<Connection> {
+    let op = format!("connecting to {}", settings.display_url);
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    match tokio::time::timeout(
+        settings.timeout,
+        Connection::connect_uri(uri.clone(), props),
+    )
+    .await
+    {
+        Err(_) => Err(broker(
+            NAME,
+            op,
+            format!(
+                "no answer within {:?} (is RabbitMQ running there?)",
+                settings.timeout
+            ),
+        )),
+        Ok(Err(e)) => Err(broker(NAME, op, connect_error(&e))),
+        Ok(Ok(c)) => Ok(c),
     }
 }
 
@@ -136,6 +154,12 @@ pub(crate) fn amqp_error(vhost: &str, queue: &str, op: &str, e: lapin::Error) ->
 }
 
 impl RabbitMq {
+    /// A second connection for publishing, so that the broker reads and
+    /// writes on two connection processes at once (as the shovel does).
+    async fn publisher(&self) -> Result<Connection> {
+        open(&self.uri, &self.settings, "dlq-publisher").await
+    }
+
     async fn channel(&self, op: &str) -> Result<Channel> {
         self.conn
             .create_channel()
@@ -239,7 +263,7 @@ impl Broker for RabbitMq {
                     .map(|s| s.iter().cloned().collect())
                     .unwrap_or_default();
                 let mut extra = serde_json::Map::new();
-                extra.insert("type".into(), json!(q.kind));
+                extra.insert("queue_type".into(), json!(q.kind));
                 extra.insert("consumers".into(), json!(q.consumers));
                 extra.insert("ready".into(), json!(q.ready));
                 extra.insert("unacked".into(), json!(q.unacked));
@@ -281,7 +305,10 @@ impl Broker for RabbitMq {
                 .await
                 .map_err(|e| amqp_error(&self.vhost, queue, &op, e))?
             {
-                reader.hold(d.delivery_tag).await.map_err(|e| amqp_error(&self.vhost, queue, &op, e))?;
+                reader
+                    .hold(d.delivery_tag)
+                    .await
+                    .map_err(|e| amqp_error(&self.vhost, queue, &op, e))?;
                 let (m, _) = convert::message(queue, &d);
                 if visit(m)? == Flow::Stop {
                     break;
@@ -354,7 +381,7 @@ impl Broker for RabbitMq {
             .map(|q| {
                 let dlq = topo.targets.get(&q.name).and_then(|t| t.first());
                 let mut extra = serde_json::Map::new();
-                extra.insert("type".into(), json!(q.kind));
+                extra.insert("queue_type".into(), json!(q.kind));
                 extra.insert("ready".into(), json!(q.ready));
                 extra.insert("unacked".into(), json!(q.unacked));
                 extra.insert("consumers".into(), json!(q.consumers));

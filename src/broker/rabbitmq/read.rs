@@ -23,8 +23,8 @@
 //! of more than 32 returns, in no particular order (the batch becomes an
 //! Erlang map); batches up to 32 keep their order. So on a quorum queue the
 //! kept messages are nacked one by one, in queue order, 16 at a time, each
-//! group followed by a round trip and a short pause so the queue has applied
-//! it before the next: slower (about 3,000 a second), but in order.
+//! group awaited until the queue counts those messages as ready again before
+//! the next goes out: slower, but in order.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -145,8 +145,7 @@ impl Reader {
             }
             // Deliveries still buffered count for the nack below.
             let mut c = c;
-            while let Ok(Some(Ok(d))) =
-                tokio::time::timeout(Duration::from_secs(5), c.next()).await
+            while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(5), c.next()).await
             {
                 self.last_tag = self.last_tag.max(d.delivery_tag);
                 self.keep(d.delivery_tag);
@@ -154,9 +153,17 @@ impl Reader {
         }
         if self.ordered_return {
             self.held.sort_unstable();
-            let tags = self.held.iter().flat_map(|(a, b)| *a..=*b).collect::<Vec<_>>();
+            let tags = self
+                .held
+                .iter()
+                .flat_map(|(a, b)| *a..=*b)
+                .collect::<Vec<_>>();
             // Frames go out in the order the futures are first polled, which
-            // join_all does in order for small batches.
+            // join_all does in order for small batches. Each group waits
+            // until the queue counts it as ready again (applied), so no
+            // returns pile up into one unordered batch.
+            let base = u64::from(queue_ready(&self.channel, &self.queue).await?);
+            let mut returned = 0u64;
             for chunk in tags.chunks(16) {
                 let nacks = chunk.iter().map(|t| {
                     self.channel.basic_nack(
@@ -170,8 +177,13 @@ impl Reader {
                 for r in futures::future::join_all(nacks).await {
                     r?;
                 }
-                queue_ready(&self.channel, &self.queue).await?;
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                returned += chunk.len() as u64;
+                let deadline = std::time::Instant::now() + Duration::from_secs(2);
+                while u64::from(queue_ready(&self.channel, &self.queue).await?) < base + returned
+                    && std::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
             }
             self.held.clear();
             return Ok(());
@@ -188,6 +200,11 @@ impl Reader {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Whether any message handed out is being kept (not to be acked).
+    pub fn keeps_any(&self) -> bool {
+        !self.held.is_empty()
     }
 
     fn keep(&mut self, tag: u64) {
