@@ -64,18 +64,14 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     let password = uri.authority.userinfo.password.clone();
     let host = uri.authority.host.clone();
     let conn = open(&uri, settings, "dlq").await?;
-    let base = settings
-        .profile
-        .management_url
-        .clone()
-        .unwrap_or_else(|| {
-            // The management plugin's usual listeners: 15672, or 15671 with TLS.
-            if settings.scheme() == "amqps" {
-                format!("https://{}:15671", bracket_host(&host))
-            } else {
-                format!("http://{}:15672", bracket_host(&host))
-            }
-        });
+    let base = settings.profile.management_url.clone().unwrap_or_else(|| {
+        // The management plugin's usual listeners: 15672, or 15671 with TLS.
+        if settings.scheme() == "amqps" {
+            format!("https://{}:15671", bracket_host(&host))
+        } else {
+            format!("http://{}:15672", bracket_host(&host))
+        }
+    });
     let admin = Admin::new(
         base,
         user.clone(),
