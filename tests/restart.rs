@@ -5,7 +5,9 @@
 //!
 //! This file is its own test binary with one test, so no other test sees the
 //! broker go away. RabbitMQ is stopped with `rabbitmqctl stop_app` (the node
-//! process stays); NATS runs as a server of the test's own on another port.
+//! process stays), and separately has every connection closed with
+//! `rabbitmqctl close_connection`; NATS runs as a server of the test's own
+//! on another port.
 
 #![allow(dead_code)]
 
@@ -194,8 +196,34 @@ fn nats_restart() {
     );
 }
 
+/// `rabbitmqctl close_connection` on every client connection, the broker up.
+fn rabbit_close_connections() {
+    let f = rabbitmq::Rabbit::new();
+    restart_midway(
+        &f,
+        || {
+            let out = Command::new("rabbitmqctl")
+                .args(["-q", "list_connections", "pid"])
+                .output()
+                .expect("rabbitmqctl");
+            for pid in String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.starts_with('<'))
+            {
+                let _ = Command::new("rabbitmqctl")
+                    .args(["close_connection", pid, "closed by the dlq fault test"])
+                    .stdout(Stdio::null())
+                    .status();
+            }
+        },
+        || {},
+    );
+}
+
 #[test]
 fn broker_restart_midway_loses_nothing_and_a_rerun_finishes() {
+    rabbit_close_connections();
     rabbit_restart();
     nats_restart();
 }
