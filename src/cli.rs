@@ -201,7 +201,8 @@ Examples:\n  dlq list orders.dlq\n  dlq list orders.dlq --reason rejected --olde
     /// Whole messages: properties, headers, dead-letter history, body
     #[command(
         after_help = "Without an ID, shows the first message (or --limit N of them) that the filters \
-match. Reads like `list`: nothing is removed (SQS: the receive count rises).\n\n\
+match. Reads like `list`: nothing is removed. SQS has no true peek: each message is received \
+and made visible again at once, which raises its ApproximateReceiveCount.\n\n\
 Examples:\n  dlq peek orders.dlq\n  dlq peek orders.dlq 3:1042 -o json"
     )]
     Peek {
@@ -299,7 +300,9 @@ Examples:\n  dlq purge orders.dlq --older-than 7d --backup dump.ndjson --yes\n  
 
     /// Write messages as NDJSON envelopes to stdout or --out, without removing them
     #[command(
-        after_help = "The envelopes can be replayed with `dlq publish TARGET --format ndjson`.\n\n\
+        after_help = "The envelopes can be replayed with `dlq publish TARGET --format ndjson`. \
+Nothing is removed. SQS has no true peek: each message is received and made visible again at \
+once, which raises its ApproximateReceiveCount.\n\n\
 Examples:\n  dlq export orders.dlq --out orders.ndjson\n  dlq export orders.dlq --grep timeout | jq .body"
     )]
     Export {

@@ -15,20 +15,40 @@ pub struct Relay {
     streams: Arc<Mutex<Vec<TcpStream>>>,
     /// Bytes relayed from the client to the broker so far.
     pub sent: Arc<AtomicU64>,
+    target: Arc<Mutex<Option<String>>>,
 }
 
 impl Relay {
     /// Listens on a free loopback port and relays each connection to `target`.
     pub fn start(target: &str) -> Relay {
+        let relay = Relay::start_deferred();
+        relay.forward_to(target);
+        relay
+    }
+
+    /// Listens now; connections wait until [`Relay::forward_to`] names the
+    /// target (a broker that must advertise the relay's port needs it first).
+    pub fn start_deferred() -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
         let port = listener.local_addr().unwrap().port();
         let refuse = Arc::new(AtomicBool::new(false));
         let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let sent = Arc::new(AtomicU64::new(0));
-        let target = target.to_owned();
-        let (r, s, n) = (refuse.clone(), streams.clone(), sent.clone());
+        let target: Arc<Mutex<Option<String>>> = Arc::default();
+        let (r, s, n, t) = (
+            refuse.clone(),
+            streams.clone(),
+            sent.clone(),
+            target.clone(),
+        );
         thread::spawn(move || {
             for client in listener.incoming() {
+                let target = loop {
+                    if let Some(t) = t.lock().unwrap().clone() {
+                        break t;
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                };
                 let Ok(client) = client else { continue };
                 if r.load(Ordering::SeqCst) {
                     let _ = client.shutdown(Shutdown::Both);
@@ -56,7 +76,13 @@ impl Relay {
             refuse,
             streams,
             sent,
+            target,
         }
+    }
+
+    /// Sets where connections go.
+    pub fn forward_to(&self, target: &str) {
+        *self.target.lock().unwrap() = Some(target.to_owned());
     }
 
     /// Drops every open connection; with `refuse_new`, later ones too.
