@@ -84,8 +84,11 @@ fn restart_midway(f: &dyn Fixture, stop: impl FnOnce(), start: impl FnOnce()) {
         "{}: exit {code}: {stderr}",
         f.name()
     );
+    // Either the run stopped with an error, or each failed message is listed.
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let listed = summary["failed"].as_u64().unwrap_or(0) > 0 || summary["stopped_by"].is_string();
     assert!(
-        stderr.contains("dlq: error:"),
+        stderr.contains("dlq: error:") || listed,
         "{}: reports the failure: {stderr}",
         f.name()
     );
