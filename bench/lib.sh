@@ -18,6 +18,7 @@ export DLQ_BIN
 measure() {
   local out=$1; shift
   command -v /usr/bin/time >/dev/null || apt_install time
+  command -v bc >/dev/null || apt_install bc
   local t0 t1
   t0=$(date +%s.%N)
   /usr/bin/time -f '%M' -o "$out.rss" "$@"

@@ -8,6 +8,8 @@ set -euo pipefail
 if ! command -v rabbitmq-server >/dev/null 2>&1; then
   apt_install rabbitmq-server
 fi
+# The readiness check here and the tests read the management API with curl.
+command -v curl >/dev/null 2>&1 || apt_install curl
 if ! port_open 127.0.0.1 5672; then
   log "starting rabbitmq-server"
   RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 rabbitmq-server -detached
