@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::exit::usage;
 use crate::secrets;
+use crate::url_parts::UrlParts;
 
 /// The config file.
 #[derive(Debug, Default, Deserialize)]
@@ -282,40 +283,23 @@ fn resolve_url(
 }
 
 fn userinfo_password(url: &str) -> Option<String> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let userinfo = &authority[..authority.rfind('@')?];
-    let (_, pw) = userinfo.split_once(':')?;
-    Some(secrets::percent_decode(pw))
+    UrlParts::split(url)?.password()
 }
 
 fn userinfo_user(url: &str) -> Option<String> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let userinfo = &authority[..authority.rfind('@')?];
-    Some(secrets::percent_decode(
-        userinfo.split(':').next().unwrap_or(""),
-    ))
+    UrlParts::split(url)?.user()
 }
 
 /// Puts `password` into the URL's userinfo (percent-encoded), keeping the user.
 fn with_password(url: &str, password: &str) -> String {
-    let Some(i) = url.find("://") else {
+    let Some(p) = UrlParts::split(url) else {
         return url.to_owned();
     };
-    let (head, rest) = (&url[..i + 3], &url[i + 3..]);
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
     let enc: String = url::form_urlencoded::byte_serialize(password.as_bytes())
         .collect::<String>()
         .replace('+', "%20");
-    match authority.rfind('@') {
-        Some(at) => {
-            let user = authority[..at].split(':').next().unwrap_or("");
-            format!("{head}{user}:{enc}{}{tail}", &authority[at..])
-        }
-        None => format!("{head}:{enc}@{authority}{tail}"),
-    }
+    let user = p.userinfo.map_or("", |u| u.split(':').next().unwrap_or(""));
+    format!("{}://{user}:{enc}@{}{}", p.scheme, p.hosts, p.tail)
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 
 use std::sync::Mutex;
 
+use crate::url_parts::UrlParts;
+
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Remembers a secret so that [`scrub`] masks it.
@@ -41,31 +43,20 @@ pub fn scrub(text: &str) -> String {
 /// Works on any `scheme://user:password@rest` string, also ones a URL parser
 /// would reject, such as Kafka's comma-separated host lists.
 pub fn redact_url(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else {
+    let Some(p) = UrlParts::split(url) else {
         return scrub(url);
     };
-    let rest = &url[start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let redacted = match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let scheme = url[..start - 3].to_ascii_lowercase();
-            match userinfo.find(':') {
-                Some(colon) => format!("{}:***{}", &userinfo[..colon], &authority[at..]),
-                // A bare userinfo is an auth token on NATS (`nats://TOKEN@host`).
-                None if scheme == "nats" || scheme == "tls" => format!("***{}", &authority[at..]),
-                None => authority.to_owned(),
-            }
-        }
-        None => authority.to_owned(),
+    let scheme = p.scheme.to_ascii_lowercase();
+    let userinfo = match p.userinfo {
+        Some(u) => match u.find(':') {
+            Some(colon) => format!("{}:***@", &u[..colon]),
+            // A bare userinfo is an auth token on NATS (`nats://TOKEN@host`).
+            None if scheme == "nats" || scheme == "tls" => "***@".to_owned(),
+            None => format!("{u}@"),
+        },
+        None => String::new(),
     };
-    scrub(&format!(
-        "{}{}{}",
-        &url[..start],
-        redacted,
-        &rest[authority_end..]
-    ))
+    scrub(&format!("{}://{userinfo}{}{}", p.scheme, p.hosts, p.tail))
 }
 
 /// Decodes `%XX` escapes; invalid ones stay as they are.

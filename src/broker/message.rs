@@ -129,8 +129,7 @@ impl OutgoingMessage {
         };
         let body = match (obj.get("body"), obj.get("body_base64")) {
             (Some(Value::String(s)), _) => s.clone().into_bytes(),
-            (_, Some(Value::String(b))) => base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
+            (_, Some(Value::String(b))) => b64_decode(b)
                 .map_err(|e| format!("field \"body_base64\" is not valid base64: {e}"))?,
             (Some(Value::Null) | None, Some(Value::Null) | None) => Vec::new(),
             (Some(_), _) => return Err("field \"body\" must be a string or null".into()),
@@ -194,6 +193,11 @@ pub fn rfc3339(t: SystemTime) -> String {
 /// Standard base64 with padding.
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes what [`b64`] writes; surrounding whitespace is ignored.
+pub fn b64_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    base64::engine::general_purpose::STANDARD.decode(text.trim())
 }
 
 #[cfg(test)]

@@ -12,12 +12,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
 use rdkafka::message::{Header, Headers as _, OwnedHeaders, Timestamp};
 
 use serde_json::{json, Map, Value};
 
-use crate::broker::message::b64;
+use crate::broker::message::{b64, b64_decode};
 use crate::broker::{DeadLetter, Headers, Message, OutgoingMessage};
 
 /// Headers that name the topic a message was first published to.
@@ -139,8 +138,7 @@ pub fn headers_to_record(headers: &Headers) -> Result<OwnedHeaders, String> {
                         return Err(format!("header {name:?}: \"base64\" must be a string"));
                     };
                     Some(
-                        base64::engine::general_purpose::STANDARD
-                            .decode(b.trim())
+                        b64_decode(b)
                             .map_err(|e| format!("header {name:?} is not valid base64: {e}"))?,
                     )
                 }
@@ -162,7 +160,7 @@ pub fn key_bytes(m: &OutgoingMessage, fallback: Option<&str>) -> Option<Vec<u8>>
         return Some(k.clone().into_bytes());
     }
     if let Some(Value::String(b)) = m.broker.get("key_base64") {
-        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b.trim()) {
+        if let Ok(bytes) = b64_decode(b) {
             return Some(bytes);
         }
     }

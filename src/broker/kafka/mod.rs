@@ -38,6 +38,7 @@ use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
 use crate::exit::{broker, broker_msg, usage};
 use crate::select::Selection;
+use crate::url_parts::UrlParts;
 use cursor::Cursor;
 
 const NAME: &str = "kafka";
@@ -165,14 +166,9 @@ fn bootstrap_servers(url: &str) -> Result<String> {
             crate::secrets::redact_url(url)
         ))
     };
-    let rest = url
-        .split_once("://")
-        .map(|(_, r)| r)
-        .ok_or_else(|| bad("no scheme"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let parts = UrlParts::split(url).ok_or_else(|| bad("no scheme"))?;
     let mut out = Vec::new();
-    for h in hosts.split(',') {
+    for h in parts.hosts.split(',') {
         let Some((host, port)) = h.rsplit_once(':') else {
             return Err(bad(&format!("{h:?} has no port")));
         };
@@ -186,11 +182,7 @@ fn bootstrap_servers(url: &str) -> Result<String> {
 
 /// The SASL user name in the URL, when there is one.
 fn url_user(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let userinfo = authority.rsplit_once('@')?.0;
-    let user = userinfo.split(':').next()?;
-    (!user.is_empty()).then(|| crate::secrets::percent_decode(user))
+    UrlParts::split(url)?.user().filter(|u| !u.is_empty())
 }
 
 /// Runs a blocking librdkafka call without stalling the async workers.

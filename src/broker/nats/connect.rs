@@ -19,6 +19,7 @@ use crate::broker::Capabilities;
 use crate::config::BrokerSettings;
 use crate::exit::{broker, usage};
 use crate::secrets;
+use crate::url_parts::UrlParts;
 
 /// What the URL names: servers without credentials, and the credentials.
 #[derive(Debug, Default, PartialEq)]
@@ -45,43 +46,35 @@ fn bad_url(why: &str) -> anyhow::Error {
 
 /// Splits a `nats://` or `tls://` URL into servers and credentials.
 pub(super) fn parse(url: &str) -> Result<Target> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad_url("no scheme"))?;
-    let scheme = scheme.to_ascii_lowercase();
+    let parts = UrlParts::split(url).ok_or_else(|| bad_url("no scheme"))?;
+    let scheme = parts.scheme.to_ascii_lowercase();
     if scheme != "nats" && scheme != "tls" {
         return Err(bad_url(&format!("scheme {scheme:?}")));
     }
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    if rest.len() > authority.len() && !matches!(&rest[authority.len()..], "" | "/") {
+    if !matches!(parts.tail, "" | "/") {
         return Err(bad_url("a NATS URL has no path or query"));
     }
     let mut target = Target {
         tls: scheme == "tls",
         ..Default::default()
     };
-    let hosts = match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            match userinfo.split_once(':') {
-                Some((user, pass)) => {
-                    let user = secrets::percent_decode(user);
-                    let pass = secrets::percent_decode(pass);
-                    if user.is_empty() {
-                        target.token = Some(pass);
-                    } else {
-                        target.user = Some(user);
-                        target.password = Some(pass);
-                    }
+    if let Some(userinfo) = parts.userinfo {
+        match userinfo.split_once(':') {
+            Some((user, pass)) => {
+                let user = secrets::percent_decode(user);
+                let pass = secrets::percent_decode(pass);
+                if user.is_empty() {
+                    target.token = Some(pass);
+                } else {
+                    target.user = Some(user);
+                    target.password = Some(pass);
                 }
-                None if !userinfo.is_empty() => {
-                    target.token = Some(secrets::percent_decode(userinfo))
-                }
-                None => {}
             }
-            &authority[at + 1..]
+            None if !userinfo.is_empty() => target.token = Some(secrets::percent_decode(userinfo)),
+            None => {}
         }
-        None => authority,
-    };
-    for host in hosts.split(',') {
+    }
+    for host in parts.hosts.split(',') {
         let host = host.trim();
         let host = host.split_once("://").map(|(_, h)| h).unwrap_or(host);
         if host.is_empty() {

@@ -21,7 +21,6 @@ use anyhow::Result;
 use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
 use async_nats::jetstream::{self, message::StreamMessage};
 use async_nats::HeaderMap;
-use base64::Engine as _;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
@@ -30,6 +29,7 @@ use tokio::sync::OnceCell;
 use super::convert::{self, header};
 use super::subjects;
 use super::{Nats, NAME};
+use crate::broker::message::b64_decode;
 use crate::broker::{DeadLetter, Message};
 use crate::exit::broker;
 
@@ -480,8 +480,7 @@ pub(super) async fn raw_get(
     }
     let m = &reply["message"];
     let b64 = |v: &Value| {
-        base64::engine::general_purpose::STANDARD
-            .decode(v.as_str().unwrap_or(""))
+        b64_decode(v.as_str().unwrap_or(""))
             .map_err(|e| RawGetError::Other(format!("bad base64 from the server: {e}")))
     };
     let headers = match m.get("hdrs") {

@@ -16,13 +16,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
 use lapin::types::{AMQPValue, DecimalValue, FieldArray, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 use serde_json::{json, Map, Number, Value};
 use sha2::{Digest, Sha256};
 
-use crate::broker::message::{b64, DeadLetter, Headers, Message, REDRIVE_HEADER};
+use crate::broker::message::{b64, b64_decode, DeadLetter, Headers, Message, REDRIVE_HEADER};
 
 /// One message as a read hands it over: what the delivery frame said.
 pub struct Delivery {
@@ -130,10 +129,7 @@ fn wrapped(o: &Map<String, Value>) -> Option<AMQPValue> {
     }
     let (k, v) = o.iter().next()?;
     match (k.as_str(), v) {
-        ("$bytes", Value::String(s)) => base64::engine::general_purpose::STANDARD
-            .decode(s.trim())
-            .ok()
-            .map(|b| AMQPValue::LongString(b.into())),
+        ("$bytes", Value::String(s)) => b64_decode(s).ok().map(|b| AMQPValue::LongString(b.into())),
         ("$timestamp", Value::Number(n)) => n.as_u64().map(AMQPValue::Timestamp),
         ("$decimal", Value::String(s)) => parse_decimal(s).map(AMQPValue::DecimalValue),
         _ => None,

@@ -18,10 +18,9 @@ use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::{
     Message as SqsMessage, MessageAttributeValue, MessageSystemAttributeName,
 };
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::broker::message::b64;
+use crate::broker::message::{b64, b64_decode};
 use crate::broker::{DeadLetter, Headers, Message, OutgoingMessage};
 
 use super::name_of;
@@ -155,11 +154,9 @@ pub fn attributes(out: &OutgoingMessage) -> Result<HashMap<String, MessageAttrib
         };
         let builder = MessageAttributeValue::builder().data_type(&data_type);
         let builder = if data_type.starts_with("Binary") {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(text.trim())
-                .map_err(|e| {
-                    format!("header {name:?} has type {data_type} but is not base64 ({e})")
-                })?;
+            let bytes = b64_decode(&text).map_err(|e| {
+                format!("header {name:?} has type {data_type} but is not base64 ({e})")
+            })?;
             builder.binary_value(Blob::new(bytes))
         } else {
             builder.string_value(text)
