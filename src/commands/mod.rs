@@ -22,13 +22,13 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Result;
 
-use crate::broker::{self, Broker, ReadOptions};
+use crate::broker::{self, Broker, Flow, Message, ReadOptions};
 use crate::bulk::Interrupt;
 use crate::cli::{FilterArgs, GlobalArgs, ReadArgs};
 use crate::config::{self, BrokerSettings, Selector};
 use crate::exit::usage;
 use crate::output::Printer;
-use crate::select::{Filter, Selection};
+use crate::select::{Decision, Filter, Selection};
 
 /// What every command gets.
 pub struct Ctx {
@@ -80,6 +80,23 @@ impl Ctx {
         )))
     }
 
+    /// Asks whether to `verb` (Delete, Re-drive) `total` messages of `queue`;
+    /// says "nothing changed" when the answer is no.
+    pub fn confirm(&self, verb: &str, queue: &str, total: Option<u64>) -> Result<bool> {
+        let question = match total {
+            Some(n) => format!(
+                "{verb} {n} message{} from {queue}?",
+                if n == 1 { "" } else { "s" }
+            ),
+            None => format!("{verb} the messages of {queue}?"),
+        };
+        let yes = self.ask(&question)?;
+        if !yes {
+            self.printer.note("nothing changed");
+        }
+        Ok(yes)
+    }
+
     /// Asks a yes/no question on the terminal; anything but y/yes is no.
     pub fn ask(&self, question: &str) -> Result<bool> {
         let mut err = std::io::stderr().lock();
@@ -120,4 +137,40 @@ pub fn selection(
     max_redrives: Option<u32>,
 ) -> Selection {
     Selection::new(ids, filter(args), args.limit, max_redrives)
+}
+
+/// How many messages a bulk run will go through, for the question and the
+/// progress bar: the depth when every message is selected; with filters, the
+/// matches of a read-only pass, made only when a person is asked (`!yes`).
+/// Reading the depth first also fails early on an unknown queue.
+pub async fn expected_total(
+    broker: &dyn Broker,
+    queue: &str,
+    read: &ReadOptions,
+    filters: &FilterArgs,
+    max_redrives: Option<u32>,
+    yes: bool,
+) -> Result<Option<u64>> {
+    let depth = broker.depth(queue, read).await?;
+    let probe = selection(filters, None, max_redrives);
+    if probe.is_everything() {
+        return Ok(depth);
+    }
+    if yes {
+        return Ok(None);
+    }
+    let mut n = 0u64;
+    broker
+        .browse(queue, read, &mut |m: Message| {
+            if probe.decide(&m) == Decision::Take {
+                n += 1;
+            }
+            Ok(if probe.exhausted() {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
+        })
+        .await?;
+    Ok(Some(n))
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{read_options, redrive, selection, Ctx};
+use super::{expected_total, read_options, redrive, selection, Ctx};
 use crate::broker::{Flow, Message, PurgeOptions};
 use crate::bulk::{Backup, BulkContext, BulkReport};
 use crate::cli::{FilterArgs, ReadArgs};
@@ -63,40 +63,9 @@ pub async fn run(
         return Ok(Exit::Ok);
     }
 
-    let depth = broker.depth(queue, &opts.read).await?;
-    let total = if sel.is_everything() {
-        depth
-    } else if !yes {
-        let mut n = 0;
-        let probe = selection(filters, None, None);
-        broker
-            .browse(queue, &opts.read, &mut |m: Message| {
-                if probe.decide(&m) == Decision::Take {
-                    n += 1;
-                }
-                Ok(if probe.exhausted() {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
-                })
-            })
-            .await?;
-        Some(n)
-    } else {
-        None
-    };
-    if !yes {
-        let question = match total {
-            Some(n) => format!(
-                "Delete {n} message{} from {queue}?",
-                if n == 1 { "" } else { "s" }
-            ),
-            None => format!("Delete the messages of {queue}?"),
-        };
-        if !ctx.ask(&question)? {
-            ctx.printer.note("nothing changed");
-            return Ok(Exit::Ok);
-        }
+    let total = expected_total(&*broker, queue, &opts.read, filters, None, yes).await?;
+    if !yes && !ctx.confirm("Delete", queue, total)? {
+        return Ok(Exit::Ok);
     }
     let backup = backup.map(Backup::create).transpose()?;
     ctx.interrupt.install();

@@ -5,11 +5,10 @@
 
 use anyhow::Result;
 
-use super::{read_options, redrive, selection, Ctx};
-use crate::broker::{Flow, Message, RedriveOptions};
+use super::{expected_total, read_options, redrive, selection, Ctx};
+use crate::broker::RedriveOptions;
 use crate::cli::{FilterArgs, ReadArgs, RedriveArgs};
 use crate::exit::{usage, Exit};
-use crate::select::Decision;
 
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
@@ -58,57 +57,10 @@ pub async fn run(
     if args.dry_run {
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;
     }
-    let total = if yes {
-        broker
-            .depth(queue, &opts.read)
-            .await?
-            .filter(|_| sel.is_everything())
-    } else {
-        count(&*broker, queue, &sel, &opts, filters).await?
-    };
-    if !yes {
-        let question = match total {
-            Some(n) => format!(
-                "Re-drive {n} message{} from {queue}?",
-                if n == 1 { "" } else { "s" }
-            ),
-            None => format!("Re-drive the messages of {queue}?"),
-        };
-        if !ctx.ask(&question)? {
-            ctx.printer.note("nothing changed");
-            return Ok(Exit::Ok);
-        }
+    let total =
+        expected_total(&*broker, queue, &opts.read, filters, args.max_redrives, yes).await?;
+    if !yes && !ctx.confirm("Re-drive", queue, total)? {
+        return Ok(Exit::Ok);
     }
-    let sel = selection(filters, None, args.max_redrives);
     redrive::execute(ctx, &*broker, queue, &sel, &opts, rate, total).await
-}
-
-/// How many messages the run will go through: the depth, or for a filtered
-/// run the matches of a read-only pass.
-pub async fn count(
-    broker: &dyn crate::broker::Broker,
-    queue: &str,
-    sel: &crate::select::Selection,
-    opts: &RedriveOptions,
-    filters: &FilterArgs,
-) -> Result<Option<u64>> {
-    let depth = broker.depth(queue, &opts.read).await?;
-    if sel.is_everything() {
-        return Ok(depth);
-    }
-    let probe = super::selection(filters, None, sel.max_redrives);
-    let mut n = 0u64;
-    broker
-        .browse(queue, &opts.read, &mut |m: Message| {
-            if probe.decide(&m) == Decision::Take {
-                n += 1;
-            }
-            Ok(if probe.exhausted() {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            })
-        })
-        .await?;
-    Ok(Some(n))
 }
