@@ -11,6 +11,12 @@ use dlq::exit::{code_for, Exit};
 use dlq::output::{is_broken_pipe, Printer};
 use dlq::secrets::scrub;
 
+/// Bulk paths allocate a little per message on several threads; mimalloc
+/// spends about a third less CPU on it than the system allocator, which
+/// leaves more of the host to a broker running beside dlq.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let printer = Printer::new(&cli.global);

@@ -218,11 +218,11 @@ fn lag_thresholds() {
         .any(|r| r["name"] == work.as_str()));
 }
 
-#[test]
-fn purge_with_backup_of_many() {
+/// Fills a queue, purges it all with a backup, and checks the queue is
+/// empty and the backup holds every body, in order.
+fn purge_all_with_backup_keeps_everything(prefix: &str, want: Vec<Vec<u8>>) {
     let r = Rmq::new();
-    let q = queue(&r, "purge-many");
-    let want: Vec<Vec<u8>> = (0..2000).map(|i| format!("p{i}").into_bytes()).collect();
+    let q = queue(&r, prefix);
     r.publish_many(&q, want.clone());
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("b.ndjson");
@@ -236,10 +236,32 @@ fn purge_with_backup_of_many() {
         backup.to_str().unwrap(),
     ]));
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.json()["purged"], 2000);
+    assert_eq!(out.json()["purged"], want.len());
     assert_eq!(r.count(&q), 0);
-    assert_eq!(
-        std::fs::read_to_string(&backup).unwrap().lines().count(),
-        2000
-    );
+    let saved: Vec<Vec<u8>> = std::fs::read_to_string(&backup)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["body"].as_str().unwrap().as_bytes().to_vec()
+        })
+        .collect();
+    assert!(saved == want, "backup bodies or order differ");
+}
+
+#[test]
+fn purge_with_backup_of_many() {
+    let want = (0..2000).map(|i| format!("p{i}").into_bytes()).collect();
+    purge_all_with_backup_keeps_everything("purge-many", want);
+}
+
+#[test]
+fn purge_with_backup_of_mixed_sizes_keeps_order() {
+    // Small, 40 of 1 MiB, small: the read window widens, then narrows.
+    let want = (0..300)
+        .map(|i| format!("s{i}").into_bytes())
+        .chain((0..40).map(|i| vec![b'a' + (i % 26) as u8; 1024 * 1024]))
+        .chain((300..600).map(|i| format!("s{i}").into_bytes()))
+        .collect();
+    purge_all_with_backup_keeps_everything("purge-sizes", want);
 }

@@ -37,6 +37,8 @@ pub struct QueueStats {
     pub messages: Option<u64>,
     pub ready: Option<u64>,
     pub unacked: Option<u64>,
+    /// Bytes of the bodies of the ready messages.
+    pub ready_bytes: Option<u64>,
     pub consumers: Option<u64>,
     /// Seconds since the epoch of the head message's `timestamp` property.
     pub head_timestamp: Option<u64>,
@@ -106,6 +108,7 @@ fn stats(q: &Value) -> QueueStats {
         messages: u("messages"),
         ready: u("messages_ready"),
         unacked: u("messages_unacknowledged"),
+        ready_bytes: u("message_bytes_ready"),
         consumers: u("consumers"),
         head_timestamp: u("head_message_timestamp"),
         dead_letter_exchange: s(arg_or_policy(

@@ -28,9 +28,9 @@ use lapin::{Channel, ExchangeKind};
 use tokio::sync::mpsc;
 
 use super::convert::{self, Origin};
-use super::read::{Mode, Reader};
+use super::read::{Mode, Reader, HOLDS_PER_CONSUMER};
 use super::{amqp_error, RabbitMq, NAME, WINDOW};
-use crate::broker::{Message, OutgoingMessage, RedriveOptions, REDRIVE_HEADER};
+use crate::broker::{Message, RedriveOptions};
 use crate::bulk::{BulkContext, BulkReport};
 use crate::exit::broker;
 use crate::select::{Decision, Selection};
@@ -179,7 +179,7 @@ pub async fn redrive(
     sel: &Selection,
     ctx: &BulkContext,
 ) -> Result<BulkReport> {
-    let quorum = rmq
+    let plan = rmq
         .check_returnable(queue, "re-drive selected messages of", !sel.is_everything())
         .await?;
     if let Some(to) = &opts.to {
@@ -202,8 +202,11 @@ pub async fn redrive(
     } else {
         Mode::Get
     };
-    let mut reader =
-        Reader::new(read_ch.clone(), queue, mode, WINDOW, count).ordered_return(quorum);
+    let mut reader = Reader::new(read_ch.clone(), queue, mode, WINDOW, count)
+        .fit_to(plan.mean)
+        .ordered_return(plan.quorum);
+    // A paced run publishes each copy when its turn comes.
+    let paced = ctx.rate.is_some();
     let mut report = BulkReport::default();
     let mut inflight: FuturesOrdered<Pending<InFlight>> = FuturesOrdered::new();
     let mut acks = Acks::new(&read_ch);
@@ -216,8 +219,9 @@ pub async fn redrive(
         while let Some(Some(f)) = inflight.next().now_or_never() {
             settle(f, &mut confirmed, &mut reader, &mut report).await;
         }
-        // Half the prefetch: the broker keeps delivering while confirms are awaited.
-        while inflight.len() >= usize::from(WINDOW / 2) {
+        let (in_flight, batch_size) = budget(reader.window(), paced);
+        // The broker keeps delivering while confirms are awaited.
+        while inflight.len() >= in_flight {
             if let Some(f) = inflight.next().await {
                 settle(f, &mut confirmed, &mut reader, &mut report).await;
             }
@@ -229,7 +233,7 @@ pub async fn redrive(
         if ctx.interrupted() || sel.exhausted() || report.stopped_by.is_some() {
             break;
         }
-        let d = match reader.next().await {
+        let mut d = match reader.next().await {
             Ok(Some(d)) => d,
             Ok(None) => break,
             Err(e) => {
@@ -237,7 +241,7 @@ pub async fn redrive(
                 break;
             }
         };
-        let (m, origin) = convert::message(queue, &d);
+        let (m, origin) = convert::message(queue, &mut d);
         let keep = match sel.decide(&m) {
             Decision::Take => None,
             Decision::Skip(_) => {
@@ -287,7 +291,7 @@ pub async fn redrive(
                 continue;
             }
         }
-        let count = redrive_count(&m);
+        let count = (m.redrives() + 1).to_string();
         let (props, dropped) = convert::redrive_properties(&d.properties, &count, &rmq.user);
         dropped_user_id |= dropped;
         ctx.pace().await;
@@ -296,9 +300,9 @@ pub async fn redrive(
             id: m.id,
             origin,
             props,
-            data: d.data,
+            data: m.body,
         });
-        if batch.len() >= PUBLISH_BATCH {
+        if batch.len() >= batch_size {
             publish_batch(
                 &pub_ch,
                 &mut batch,
@@ -344,8 +348,20 @@ pub async fn redrive(
     Ok(report)
 }
 
-/// Copies handed to lapin together, so their frames go out in one write.
-const PUBLISH_BATCH: usize = 16;
+/// Of a prefetch window: the copies awaiting their confirm at most (three
+/// quarters), and the copies handed to lapin together so their frames go
+/// out in one write (a sixteenth). A destination queue confirms persistent
+/// messages when it syncs, so a deep window keeps it busy between syncs.
+/// The prefetch covers these and the messages held before the reader
+/// restarts its consumer (an eighth), or the broker would stop delivering
+/// while the loop waits for a delivery.
+fn budget(window: u16, paced: bool) -> (usize, usize) {
+    let w = usize::from(window);
+    let batch = if paced { 1 } else { (w / 16).max(1) };
+    let in_flight = (w * 3 / 4).max(1);
+    debug_assert!(in_flight + batch + w / HOLDS_PER_CONSUMER <= w.max(3));
+    (in_flight, batch)
+}
 
 /// A copy waiting to be published.
 struct Outgoing {
@@ -406,13 +422,6 @@ async fn publish_batch(
                 hold(reader, o.tag, report).await;
             }
         }
-    }
-}
-
-fn redrive_count(m: &Message) -> String {
-    match OutgoingMessage::redrive_of(m).headers.get(REDRIVE_HEADER) {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        _ => (m.redrives() + 1).to_string(),
     }
 }
 
@@ -489,7 +498,7 @@ pub async fn purge(
         ctx.tick(report.done);
         return Ok(report);
     }
-    let quorum = rmq
+    let plan = rmq
         .check_returnable(queue, "purge selected messages of", !sel.is_everything())
         .await?;
     let ch = rmq.channel(&op).await?;
@@ -499,7 +508,9 @@ pub async fn purge(
     } else {
         Mode::Get
     };
-    let mut reader = Reader::new(ch.clone(), queue, mode, WINDOW, count).ordered_return(quorum);
+    let mut reader = Reader::new(ch.clone(), queue, mode, WINDOW, count)
+        .fit_to(plan.mean)
+        .ordered_return(plan.quorum);
     let mut batch: Vec<(u64, Message)> = Vec::new();
     let mut acks = Acks::new(&ch);
     let mut failure: Option<anyhow::Error> = None;
@@ -510,7 +521,7 @@ pub async fn purge(
         if ctx.interrupted() || sel.exhausted() || report.stopped_by.is_some() {
             break;
         }
-        let d = match reader.next().await {
+        let mut d = match reader.next().await {
             Ok(Some(d)) => d,
             Ok(None) => break,
             Err(e) => {
@@ -518,7 +529,7 @@ pub async fn purge(
                 break;
             }
         };
-        let (m, _) = convert::message(queue, &d);
+        let (m, _) = convert::message(queue, &mut d);
         match sel.decide(&m) {
             Decision::Take => batch.push((d.delivery_tag, m)),
             Decision::Skip(_) => {
@@ -527,7 +538,9 @@ pub async fn purge(
             }
             Decision::Leave => hold(&mut reader, d.delivery_tag, &mut report).await,
         }
-        if batch.len() >= PURGE_BATCH {
+        // Within the prefetch beside the held messages, or the batch would
+        // wait for a delivery the broker holds back.
+        if batch.len() >= PURGE_BATCH.min(usize::from(reader.window()) / 2).max(1) {
             if let Err(e) = flush(&mut batch, reader.keeps_any(), &mut acks, ctx) {
                 failure = Some(e);
                 break;
@@ -571,4 +584,23 @@ fn flush(
     let mut confirmed: Vec<(u64, String)> = batch.drain(..).map(|(tag, m)| (tag, m.id)).collect();
     ack_confirmed(&mut confirmed, kept, acks);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_fits_the_prefetch() {
+        for w in [2u16, 3, 8, 32, 100, 512, 4096, u16::MAX] {
+            for paced in [false, true] {
+                let (in_flight, batch) = budget(w, paced);
+                let held = usize::from(w) / HOLDS_PER_CONSUMER;
+                assert!(in_flight >= 1 && batch >= 1, "{w}");
+                assert!(in_flight + batch + held <= usize::from(w).max(3), "{w}");
+            }
+        }
+        assert_eq!(budget(4096, false), (3072, 256));
+        assert_eq!(budget(4096, true), (3072, 1));
+    }
 }

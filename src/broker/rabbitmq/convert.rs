@@ -188,27 +188,61 @@ pub fn properties_json(p: &BasicProperties) -> Map<String, Value> {
 }
 
 /// The content hash ID (see the module docs).
-pub fn content_id(p: &BasicProperties, body: &[u8]) -> String {
-    let mut props = properties_json(p);
-    props.remove("expiration");
-    let headers: Map<String, Value> = p
-        .headers()
-        .as_ref()
-        .map(|h| {
-            table_to_json(h)
-                .into_iter()
-                .filter(|(k, _)| !volatile_header(k))
-                .collect()
-        })
-        .unwrap_or_default();
+#[cfg(test)]
+fn content_id(p: &BasicProperties, body: &[u8]) -> String {
+    let headers = p.headers().as_ref().map(table_to_json).unwrap_or_default();
+    id_of(&properties_json(p), &headers, body)
+}
+
+/// The content hash over properties and headers already in JSON: the
+/// compact JSON of each, without the keys that change on the way.
+fn id_of(props: &Map<String, Value>, headers: &Map<String, Value>, body: &[u8]) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(Value::Object(props).to_string().as_bytes());
+    // Without `expiration`, in the order `Map::remove` leaves (the last key
+    // takes its place): the order IDs have always been computed over.
+    let mut stable: Vec<(&String, &Value)> = props.iter().collect();
+    if let Some(i) = stable.iter().position(|(k, _)| *k == "expiration") {
+        stable.swap_remove(i);
+    }
+    // Writing into a hasher cannot fail.
+    let _ = serde_json::to_writer(HashWriter(&mut hasher), &Entries(&stable));
     hasher.update([0]);
-    hasher.update(Value::Object(headers).to_string().as_bytes());
+    let _ = serde_json::to_writer(HashWriter(&mut hasher), &Except(headers, volatile_header));
     hasher.update([0]);
     hasher.update(body);
     let digest = hasher.finalize();
     digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Borrowed entries serialized as one JSON object.
+struct Entries<'a>(&'a [(&'a String, &'a Value)]);
+
+impl serde::Serialize for Entries<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().copied())
+    }
+}
+
+/// A JSON object without the keys `skip` names, serialized in place.
+struct Except<'a>(&'a Map<String, Value>, fn(&str) -> bool);
+
+impl serde::Serialize for Except<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().filter(|(k, _)| !(self.1)(k)))
+    }
+}
+
+/// Feeds serialized JSON straight into the hash, without a string between.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn header<'a>(p: &'a BasicProperties, name: &str) -> Option<&'a AMQPValue> {
@@ -318,20 +352,19 @@ pub fn dead_letter(p: &BasicProperties) -> (DeadLetter, Option<Origin>) {
     (dl, origin)
 }
 
-/// The shared message for a delivery read from `queue`.
-pub fn message(queue: &str, d: &Delivery) -> (Message, Option<Origin>) {
+/// The shared message for a delivery read from `queue`; the body moves into
+/// it, the tag and properties stay.
+pub fn message(queue: &str, d: &mut Delivery) -> (Message, Option<Origin>) {
     let p = &d.properties;
     let (dead_letter, origin) = dead_letter(p);
+    let headers: Headers = p.headers().as_ref().map(table_to_json).unwrap_or_default();
+    let props = properties_json(p);
     let id = match p.message_id() {
         Some(id) if !id.as_str().is_empty() => id.as_str().to_owned(),
-        _ => content_id(p, &d.data),
+        _ => id_of(&props, &headers, &d.data),
     };
-    let headers: Headers = p.headers().as_ref().map(table_to_json).unwrap_or_default();
     // Only the properties the message has; the envelope stays short.
-    let mut broker: Map<String, Value> = properties_json(p)
-        .into_iter()
-        .filter(|(_, v)| !v.is_null())
-        .collect();
+    let mut broker: Map<String, Value> = props.into_iter().filter(|(_, v)| !v.is_null()).collect();
     broker.insert("exchange".into(), json!(d.exchange));
     broker.insert("routing_key".into(), json!(d.routing_key));
     broker.insert("redelivered".into(), json!(d.redelivered));
@@ -350,7 +383,7 @@ pub fn message(queue: &str, d: &Delivery) -> (Message, Option<Origin>) {
         timestamp,
         headers,
         key: None,
-        body: d.data.clone(),
+        body: std::mem::take(&mut d.data),
         dead_letter,
         broker,
         redrive_to: origin.as_ref().map(Origin::describe),
@@ -530,6 +563,35 @@ mod tests {
         assert_eq!(content_id(&a, b"x"), content_id(&b, b"x"));
         assert_ne!(content_id(&a, b"x"), content_id(&a, b"y"));
         assert_eq!(content_id(&a, b"x").len(), 12);
+    }
+
+    #[test]
+    fn id_is_the_hash_of_the_compact_json() {
+        // IDs must not change between releases: the hash is over the
+        // compact JSON text of the stable properties and headers.
+        let p = props(vec![dead("rejected", "orders", "", "orders", 1, 5)], "")
+            .with_content_type("text/plain".into())
+            .with_expiration("60000".into());
+        let mut h = p.headers().clone().unwrap_or_default();
+        h.insert("tenant".into(), ls("ünï \"q\"\n"));
+        let p = p.with_headers(h);
+        let mut props = properties_json(&p);
+        props.remove("expiration");
+        let headers: Map<String, Value> = table_to_json(p.headers().as_ref().unwrap())
+            .into_iter()
+            .filter(|(k, _)| !volatile_header(k))
+            .collect();
+        let mut hasher = Sha256::new();
+        hasher.update(Value::Object(props).to_string().as_bytes());
+        hasher.update([0]);
+        hasher.update(Value::Object(headers).to_string().as_bytes());
+        hasher.update([0]);
+        hasher.update(b"body");
+        let want: String = hasher.finalize()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(content_id(&p, b"body"), want);
     }
 
     #[test]

@@ -8,11 +8,12 @@
 //!
 //! Memory stays flat however deep the queue: lapin buffers consumer
 //! deliveries without bound, so the reader keeps at most a window of messages
-//! in flight. [`Mode::Get`] pipelines a window of `basic.get`s (which ignore
+//! in flight, and fits the window to the message size (about 16 MiB of
+//! messages; see [`Reader::fit_to`]). [`Mode::Get`] pipelines a window of `basic.get`s (which ignore
 //! prefetch), right for reads that keep every message unacknowledged.
 //! [`Mode::Consume`] is faster for bulk removal: a consumer with a prefetch of
 //! one window; a message the caller keeps (see [`Reader::hold`]) still holds
-//! a prefetch slot, so after half a window of those the consumer is cancelled
+//! a prefetch slot, so after an eighth of a window of those the consumer is cancelled
 //! and, once its buffered deliveries are drained, a fresh one starts after
 //! them.
 //!
@@ -40,6 +41,23 @@ use lapin::{Channel, Consumer};
 
 use super::convert::Delivery;
 
+/// Bytes of messages a window may hold: it narrows for big messages.
+const WINDOW_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The narrowest window, and the first one while message sizes are unknown.
+const MIN_WINDOW: u16 = 32;
+
+/// A window that keeps about [`WINDOW_BYTES`] of messages of `size` bytes
+/// in flight, at least [`MIN_WINDOW`].
+fn window_for(size: u64) -> u16 {
+    (WINDOW_BYTES / size.max(1)).clamp(u64::from(MIN_WINDOW), u64::from(u16::MAX)) as u16
+}
+
+/// A consumer is restarted after holding this fraction of the window
+/// (`window / HOLDS_PER_CONSUMER` messages), so held messages never fill
+/// its prefetch.
+pub const HOLDS_PER_CONSUMER: usize = 8;
+
 type GetFuture = Pin<Box<dyn Future<Output = lapin::Result<Option<BasicGetMessage>>> + Send>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +71,14 @@ pub struct Reader {
     queue: String,
     mode: Mode,
     window: u16,
+    /// The widest window asked for.
+    cap: u16,
+    /// Whether the window has been fitted to a delivery's size yet.
+    sized: bool,
+    /// The largest body read so far.
+    largest: u64,
+    /// A new prefetch to set before the next consumer starts.
+    qos_due: bool,
     /// Messages present at the start; the read ends after this many.
     limit: u64,
     requested: u64,
@@ -95,6 +121,10 @@ impl Reader {
             queue: queue.to_owned(),
             mode,
             window: window.max(2),
+            cap: window.max(2),
+            sized: true,
+            largest: 0,
+            qos_due: true,
             limit,
             requested: 0,
             received: 0,
@@ -111,6 +141,46 @@ impl Reader {
         }
     }
 
+    /// Fits the window to the message size: to `mean` bytes when the
+    /// queue's mean is known, else narrow until the first delivery shows a
+    /// size; then narrower whenever a bigger message comes, so the messages
+    /// in flight stay near [`WINDOW_BYTES`] however big they are.
+    pub fn fit_to(mut self, mean: Option<u64>) -> Self {
+        self.window = match mean {
+            Some(m) => window_for(m).min(self.cap),
+            None => MIN_WINDOW.min(self.cap),
+        };
+        self.sized = mean.is_some();
+        self
+    }
+
+    /// Messages in flight at most now.
+    pub fn window(&self) -> u16 {
+        self.window
+    }
+
+    /// Narrows (or, on the first delivery, sets) the window for a body of
+    /// `size` bytes. A consumer keeps the prefetch it started with, so it
+    /// is replaced by one with the new prefetch after its deliveries.
+    async fn fit(&mut self, size: u64) -> lapin::Result<()> {
+        self.largest = self.largest.max(size);
+        let want = window_for(self.largest).min(self.cap);
+        if want == self.window || (self.sized && want > self.window) {
+            self.sized = true;
+            return Ok(());
+        }
+        self.sized = true;
+        self.window = want;
+        self.qos_due = true;
+        if self.mode == Mode::Consume && self.consumer.is_some() && !self.cancelling {
+            self.cancelling = true;
+            self.channel
+                .basic_cancel(&self.consumer_tag, BasicCancelOptions::default())
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The next message in queue order, None after the last one present at
     /// the start (or when the queue ran dry).
     pub async fn next(&mut self) -> lapin::Result<Option<Delivery>> {
@@ -124,6 +194,7 @@ impl Reader {
         if let Some(d) = &d {
             self.received += 1;
             self.last_tag = self.last_tag.max(d.delivery_tag);
+            self.fit(d.data.len() as u64).await?;
         }
         Ok(d)
     }
@@ -222,7 +293,9 @@ impl Reader {
             return Ok(());
         }
         self.held_in_consumer += 1;
-        if !self.cancelling && self.held_in_consumer >= u32::from(self.window / 2) {
+        if !self.cancelling
+            && self.held_in_consumer >= (u32::from(self.window) / HOLDS_PER_CONSUMER as u32).max(1)
+        {
             self.cancelling = true;
             self.channel
                 .basic_cancel(&self.consumer_tag, BasicCancelOptions::default())
@@ -256,10 +329,11 @@ impl Reader {
     async fn next_consumed(&mut self) -> lapin::Result<Option<Delivery>> {
         loop {
             if self.consumer.is_none() {
-                if self.consumers_started == 0 {
+                if self.qos_due {
                     self.channel
                         .basic_qos(self.window, BasicQosOptions { global: false })
                         .await?;
+                    self.qos_due = false;
                 }
                 self.consumers_started += 1;
                 self.consumer_tag =
@@ -309,5 +383,20 @@ async fn queue_ready(channel: &Channel, queue: &str) -> lapin::Result<u32> {
             )
             .await?;
         Ok(q.message_count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_holds_about_16_mib() {
+        assert_eq!(window_for(1024), 16 * 1024);
+        assert_eq!(window_for(64 * 1024), 256);
+        // Never narrower than MIN_WINDOW, even for 128 MiB messages.
+        assert_eq!(window_for(1024 * 1024), MIN_WINDOW);
+        assert_eq!(window_for(128 * 1024 * 1024), MIN_WINDOW);
+        assert_eq!(window_for(0), u16::MAX);
     }
 }
