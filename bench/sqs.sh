@@ -70,7 +70,11 @@ PY
 measure "$tmp/dlq" "$DLQ_BIN" -b sqs://us-east-1 --endpoint-url "$ep" retry-all bench-dlq-dlq --yes -q
 read -r secs rss <"$tmp/dlq"
 moved=$("$py" "$tmp/sqs.py" depth "$ep" 0 bench-dlq)
-[ "$moved" = "$n" ] || { echo "dlq moved $moved of $n" >&2; exit 1; }
+left=$("$py" "$tmp/sqs.py" depth "$ep" 0 bench-dlq-dlq)
+# Standard queues deliver at least once, and moto can hand one message to two
+# concurrent receives: an extra copy is reported, a missing one fails the run.
+[ "$left" = 0 ] && [ "$moved" -ge "$n" ] || { echo "dlq moved $moved of $n, $left left on the DLQ" >&2; exit 1; }
+[ "$moved" = "$n" ] || echo "note: $((moved - n)) duplicate copies (at-least-once delivery)" >&2
 dlq_rate=$(rate "$n" "$secs")
 
 # (a) one message at a time
