@@ -273,7 +273,7 @@ fn list_reads_without_moving_the_cursor() {
     let first = &r.json()[0];
     assert_eq!(first["key"], "k0");
     assert_eq!(first["headers"]["tenant"], "acme");
-    assert_eq!(first["headers"]["bin"], json!({"base64": "/wAA"}));
+    assert_eq!(first["headers"]["bin"], json!({"$bytes": "/wAA"}));
     assert_eq!(first["dead_letter"]["source"], origin.as_str());
     assert_eq!(first["dead_letter"]["reason"], "even failure");
     assert_eq!(first["broker"]["partition"], 0);
@@ -509,7 +509,7 @@ fn publish_each_format_with_keys() {
         b"two\nthree\n",
     );
     assert_eq!(r.code, 0, "{r:?}");
-    let env = json!({"body": null, "body_base64": "AP8=", "key": null, "headers": {"h": "v", "bin": {"base64": "/wA="}}, "broker": {"key_base64": "/wE="}});
+    let env = json!({"body": null, "body_base64": "AP8=", "key": null, "headers": {"h": "v", "bin": {"$bytes": "/wA="}, "old": {"base64": "AQ=="}}, "broker": {"key_base64": "/wE="}});
     let env2 = json!({"body": "json", "key": "own", "headers": {}});
     let input = format!("{env}\n{env2}\n");
     let r = run_with_stdin(
@@ -548,6 +548,8 @@ fn publish_each_format_with_keys() {
     assert!(got[3]
         .headers
         .contains(&("bin".into(), Some(vec![0xff, 0x00]))));
+    // The shape older exports wrote is read too.
+    assert!(got[3].headers.contains(&("old".into(), Some(vec![0x01]))));
     assert_eq!(got[4].key.as_deref(), Some(&b"own"[..]));
     assert_eq!(got[5].body, b"raw\nbody");
 

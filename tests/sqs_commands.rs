@@ -38,7 +38,7 @@ fn list_peek_export_leave_every_message_visible() {
     assert!(e["dead_letter"]["reason"].is_null());
     assert!(e["key"].is_null());
     assert_eq!(e["headers"]["tenant"], "acme");
-    assert_eq!(e["headers"]["sig"], "AQL/");
+    assert_eq!(e["headers"]["sig"], serde_json::json!({"$bytes": "AQL/"}));
     assert_eq!(e["broker"]["MessageAttributeTypes"]["sig"], "Binary");
     assert!(e["broker"]["SentTimestamp"].is_string());
     assert!(e["timestamp"].is_string());
@@ -207,7 +207,8 @@ fn publish_in_each_format() {
     );
     assert_eq!(r.code, 0, "{r:?}");
     let env = serde_json::json!({
-        "body": "from an envelope", "headers": {"sig": "AP8=", "n": "7", "s": "text"},
+        "body": "from an envelope",
+        "headers": {"sig": "AP8=", "n": "7", "s": "text", "raw": {"$bytes": "AQI="}},
         "broker": {"MessageAttributeTypes": {"sig": "Binary", "n": "Number"}}
     });
     let r = run_with_stdin(
@@ -232,7 +233,9 @@ fn publish_in_each_format() {
         .find(|g| g.body() == Some("from an envelope"))
         .unwrap();
     let a = attrs_of(e);
+    // Declared Binary with plain base64 (older exports), and `$bytes` alone.
     assert_eq!(a["sig"], ("Binary".into(), vec![0, 255]));
+    assert_eq!(a["raw"], ("Binary".into(), vec![1, 2]));
     assert_eq!(a["n"], ("Number".into(), b"7".to_vec()));
     assert_eq!(a["s"], ("String".into(), b"text".to_vec()));
 

@@ -200,6 +200,27 @@ pub fn b64_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
     base64::engine::general_purpose::STANDARD.decode(text.trim())
 }
 
+/// A header value that is bytes, not text, on every broker: `{"$bytes": BASE64}`.
+pub fn bytes_value(bytes: &[u8]) -> Value {
+    let mut o = Map::new();
+    o.insert("$bytes".into(), Value::String(b64(bytes)));
+    Value::Object(o)
+}
+
+/// The bytes of a header value [`bytes_value`] wrote (or, from older
+/// Kafka exports, `{"base64": ...}`); None when the value is not one.
+pub fn value_bytes(v: &Value) -> Option<Result<Vec<u8>, String>> {
+    let o = v.as_object().filter(|o| o.len() == 1)?;
+    let (k, inner) = o.iter().next()?;
+    if k != "$bytes" && k != "base64" {
+        return None;
+    }
+    Some(match inner {
+        Value::String(s) => b64_decode(s).map_err(|e| format!("\"{k}\" is not valid base64: {e}")),
+        _ => Err(format!("\"{k}\" must be a base64 string")),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +243,23 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn bytes_values_round_trip() {
+        let v = bytes_value(&[0, 255, 1]);
+        assert_eq!(v, json!({"$bytes": "AP8B"}));
+        assert_eq!(value_bytes(&v), Some(Ok(vec![0, 255, 1])));
+        assert_eq!(
+            value_bytes(&json!({"base64": "AP8B"})),
+            Some(Ok(vec![0, 255, 1]))
+        );
+        assert!(matches!(
+            value_bytes(&json!({"$bytes": "%%"})),
+            Some(Err(_))
+        ));
+        assert_eq!(value_bytes(&json!("AP8B")), None);
+        assert_eq!(value_bytes(&json!({"$bytes": "AP8B", "x": 1})), None);
     }
 
     #[test]

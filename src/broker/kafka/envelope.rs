@@ -5,7 +5,8 @@
 //! chosen to round-trip exactly through `export` and `publish --format ndjson`
 //! (and through `retry`): a UTF-8 key is the `key` string, any other key is
 //! `key: null` plus `broker.key_base64`; a UTF-8 header value is a string, a
-//! binary one `{"base64": "..."}`, a null one `null`, and a name that repeats
+//! binary one `{"$bytes": BASE64}` as on every broker (`{"base64": ...}` from
+//! older exports is read too), a null one `null`, and a name that repeats
 //! becomes an array of those values in order. The dead-letter fields come from
 //! the header conventions of dlq itself (`dlq-*`), Spring Kafka
 //! (`kafka_dlt-*`) and Kafka Connect (`__connect.errors.*`).
@@ -16,7 +17,7 @@ use rdkafka::message::{Header, Headers as _, OwnedHeaders, Timestamp};
 
 use serde_json::{json, Map, Value};
 
-use crate::broker::message::{b64, b64_decode};
+use crate::broker::message::{b64, b64_decode, bytes_value, value_bytes};
 use crate::broker::{DeadLetter, Headers, Message, OutgoingMessage};
 
 /// Headers that name the topic a message was first published to.
@@ -93,7 +94,7 @@ fn header_value(v: Option<&[u8]>) -> Value {
         None => Value::Null,
         Some(bytes) => match std::str::from_utf8(bytes) {
             Ok(s) => Value::String(s.to_owned()),
-            Err(_) => json!({ "base64": b64(bytes) }),
+            Err(_) => bytes_value(bytes),
         },
     }
 }
@@ -133,16 +134,10 @@ pub fn headers_to_record(headers: &Headers) -> Result<OwnedHeaders, String> {
             let bytes: Option<Vec<u8>> = match v {
                 Value::Null => None,
                 Value::String(s) => Some(s.clone().into_bytes()),
-                Value::Object(o) if o.len() == 1 && o.contains_key("base64") => {
-                    let Some(Value::String(b)) = o.get("base64") else {
-                        return Err(format!("header {name:?}: \"base64\" must be a string"));
-                    };
-                    Some(
-                        b64_decode(b)
-                            .map_err(|e| format!("header {name:?} is not valid base64: {e}"))?,
-                    )
-                }
-                other => Some(other.to_string().into_bytes()),
+                other => match value_bytes(other) {
+                    Some(bytes) => Some(bytes.map_err(|e| format!("header {name:?}: {e}"))?),
+                    None => Some(other.to_string().into_bytes()),
+                },
             };
             out = out.insert(Header {
                 key: name,
@@ -227,7 +222,7 @@ mod tests {
         ];
         let json = headers_to_json(&raw);
         assert_eq!(json["a"], json!(["x", "y"]));
-        assert_eq!(json["b"], json!({"base64": "/wAB"}));
+        assert_eq!(json["b"], json!({"$bytes": "/wAB"}));
         assert!(json["c"].is_null());
         let back = headers_to_record(&json).unwrap();
         let got: Vec<(String, Option<Vec<u8>>)> = back

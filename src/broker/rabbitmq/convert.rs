@@ -21,7 +21,9 @@ use lapin::BasicProperties;
 use serde_json::{json, Map, Number, Value};
 use sha2::{Digest, Sha256};
 
-use crate::broker::message::{b64, b64_decode, DeadLetter, Headers, Message, REDRIVE_HEADER};
+use crate::broker::message::{
+    bytes_value, value_bytes, DeadLetter, Headers, Message, REDRIVE_HEADER,
+};
 
 /// One message as a read hands it over: what the delivery frame said.
 pub struct Delivery {
@@ -73,7 +75,7 @@ pub fn amqp_to_json(v: &AMQPValue) -> Value {
         AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(amqp_to_json).collect()),
         AMQPValue::Timestamp(t) => json!({ "$timestamp": t }),
         AMQPValue::FieldTable(t) => Value::Object(table_to_json(t)),
-        AMQPValue::ByteArray(b) => json!({ "$bytes": b64(b.as_slice()) }),
+        AMQPValue::ByteArray(b) => bytes_value(b.as_slice()),
         AMQPValue::Void => Value::Null,
     }
 }
@@ -81,7 +83,7 @@ pub fn amqp_to_json(v: &AMQPValue) -> Value {
 fn bytes_to_json(bytes: &[u8]) -> Value {
     match std::str::from_utf8(bytes) {
         Ok(s) => Value::String(s.to_owned()),
-        Err(_) => json!({ "$bytes": b64(bytes) }),
+        Err(_) => bytes_value(bytes),
     }
 }
 
@@ -129,7 +131,9 @@ fn wrapped(o: &Map<String, Value>) -> Option<AMQPValue> {
     }
     let (k, v) = o.iter().next()?;
     match (k.as_str(), v) {
-        ("$bytes", Value::String(s)) => b64_decode(s).ok().map(|b| AMQPValue::LongString(b.into())),
+        ("$bytes", _) => value_bytes(&Value::Object(o.clone()))?
+            .ok()
+            .map(|b| AMQPValue::LongString(b.into())),
         ("$timestamp", Value::Number(n)) => n.as_u64().map(AMQPValue::Timestamp),
         ("$decimal", Value::String(s)) => parse_decimal(s).map(AMQPValue::DecimalValue),
         _ => None,

@@ -1,7 +1,7 @@
 //! An SQS message to dlq's envelope, and an outgoing message back to SQS.
 //!
-//! Message attributes become headers as text: String and Number values as
-//! they are, Binary values as standard base64. The SQS data type of every
+//! Message attributes become headers: String and Number values as text,
+//! Binary values as `{"$bytes": BASE64}` as on every broker. The SQS data type of every
 //! attribute that is not plain `String` is kept in
 //! `broker.MessageAttributeTypes` (`{"amount": "Number", "sig": "Binary"}`),
 //! so that `retry` and an `export` replayed by `publish --format ndjson` send
@@ -20,7 +20,7 @@ use aws_sdk_sqs::types::{
 };
 use serde_json::{Map, Value};
 
-use crate::broker::message::{b64, b64_decode};
+use crate::broker::message::{b64_decode, bytes_value, value_bytes};
 use crate::broker::{DeadLetter, Headers, Message, OutgoingMessage};
 
 use super::name_of;
@@ -68,14 +68,14 @@ pub fn to_message(m: &SqsMessage, queue: &str, source: Option<&str>) -> Message 
             let a = &attrs[name];
             let data_type = a.data_type();
             let value = if data_type.starts_with("Binary") {
-                b64(a.binary_value().map(|b| b.as_ref()).unwrap_or_default())
+                bytes_value(a.binary_value().map(|b| b.as_ref()).unwrap_or_default())
             } else {
-                a.string_value().unwrap_or_default().to_owned()
+                Value::String(a.string_value().unwrap_or_default().to_owned())
             };
             if data_type != "String" {
                 types.insert(name.clone(), Value::String(data_type.to_owned()));
             }
-            headers.insert(name.clone(), Value::String(value));
+            headers.insert(name.clone(), value);
         }
     }
     if !types.is_empty() {
@@ -146,17 +146,25 @@ pub fn attributes(out: &OutgoingMessage) -> Result<HashMap<String, MessageAttrib
             .and_then(|t| t.get(name))
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let (data_type, text) = match (declared, value) {
-            (Some(t), v) => (t, crate::broker::message::value_text(v)),
-            (None, Value::String(s)) => ("String".to_owned(), s.clone()),
-            (None, Value::Number(n)) => ("Number".to_owned(), n.to_string()),
-            (None, other) => ("String".to_owned(), other.to_string()),
+        let bytes = value_bytes(value)
+            .transpose()
+            .map_err(|e| format!("header {name:?}: {e}"))?;
+        let (data_type, text) = match (declared, value, &bytes) {
+            (Some(t), v, _) => (t, crate::broker::message::value_text(v)),
+            (None, _, Some(_)) => ("Binary".to_owned(), String::new()),
+            (None, Value::String(s), None) => ("String".to_owned(), s.clone()),
+            (None, Value::Number(n), None) => ("Number".to_owned(), n.to_string()),
+            (None, other, None) => ("String".to_owned(), other.to_string()),
         };
         let builder = MessageAttributeValue::builder().data_type(&data_type);
         let builder = if data_type.starts_with("Binary") {
-            let bytes = b64_decode(&text).map_err(|e| {
-                format!("header {name:?} has type {data_type} but is not base64 ({e})")
-            })?;
+            // `{"$bytes": ...}`, or plain base64 text as older exports wrote it.
+            let bytes = match bytes {
+                Some(b) => b,
+                None => b64_decode(&text).map_err(|e| {
+                    format!("header {name:?} has type {data_type} but is not base64 ({e})")
+                })?,
+            };
             builder.binary_value(Blob::new(bytes))
         } else {
             builder.string_value(text)
@@ -214,14 +222,23 @@ mod tests {
         let mut out = OutgoingMessage::from_body(b"x".to_vec());
         out.headers.insert("s".into(), json!("text"));
         out.headers.insert("n".into(), json!("42"));
-        out.headers.insert("b".into(), json!(b64(&[0, 255])));
-        out.broker
-            .insert(TYPES_KEY.into(), json!({"n": "Number", "b": "Binary"}));
+        out.headers.insert("b".into(), bytes_value(&[0, 255]));
+        // Plain base64 under a declared Binary type, as older exports wrote it.
+        out.headers.insert("old".into(), json!("AP8="));
+        // `$bytes` without a declared type is Binary too.
+        out.headers.insert("raw".into(), bytes_value(&[7]));
+        out.broker.insert(
+            TYPES_KEY.into(),
+            json!({"n": "Number", "b": "Binary", "old": "Binary"}),
+        );
         let a = attributes(&out).unwrap();
         assert_eq!(a["s"].data_type(), "String");
         assert_eq!(a["n"].data_type(), "Number");
         assert_eq!(a["n"].string_value(), Some("42"));
         assert_eq!(a["b"].binary_value().unwrap().as_ref(), &[0, 255]);
+        assert_eq!(a["old"].binary_value().unwrap().as_ref(), &[0, 255]);
+        assert_eq!(a["raw"].data_type(), "Binary");
+        assert_eq!(a["raw"].binary_value().unwrap().as_ref(), &[7]);
     }
 
     #[test]
