@@ -31,7 +31,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::stream::FuturesOrdered;
-use futures::{Future, StreamExt};
+use futures::{Future, FutureExt, StreamExt};
 use lapin::message::BasicGetMessage;
 use lapin::options::{
     BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions,
@@ -354,7 +354,12 @@ impl Reader {
             let Some(consumer) = self.consumer.as_mut() else {
                 continue;
             };
-            match tokio::time::timeout(Duration::from_secs(2), consumer.next()).await {
+            // A delivery already buffered needs no timer (one per message adds up).
+            let next = match consumer.next().now_or_never() {
+                Some(ready) => Ok(ready),
+                None => tokio::time::timeout(Duration::from_secs(2), consumer.next()).await,
+            };
+            match next {
                 Ok(Some(Ok(d))) => return Ok(Some(from_lapin(d))),
                 Ok(Some(Err(e))) => return Err(e),
                 // Cancelled and drained: start the next consumer after it.
