@@ -27,7 +27,7 @@ use lapin::types::FieldTable;
 use lapin::{Channel, ExchangeKind};
 use tokio::sync::mpsc;
 
-use super::convert::{self, Origin};
+use super::convert::{self, Delivery, Origin};
 use super::read::{Mode, Reader, HOLDS_PER_CONSUMER};
 use super::{amqp_error, RabbitMq, NAME, WINDOW};
 use crate::broker::{Message, RedriveOptions};
@@ -147,6 +147,28 @@ fn count_acked(report: &mut BulkReport, ctx: &BulkContext, done: Acked) {
     }
 }
 
+/// A full run reads with a consumer (faster); a filtered one with gets,
+/// which no prefetch limits however many messages it leaves in place.
+fn bulk_mode(sel: &Selection) -> Mode {
+    if sel.is_everything() {
+        Mode::Consume
+    } else {
+        Mode::Get
+    }
+}
+
+/// The next delivery; None after the last one, or when reading failed
+/// (the report says so).
+async fn next_delivery(reader: &mut Reader, report: &mut BulkReport, op: &str) -> Option<Delivery> {
+    match reader.next().await {
+        Ok(d) => d,
+        Err(e) => {
+            report.stopped_by = Some(format!("{op}: {e}"));
+            None
+        }
+    }
+}
+
 /// Whether an exchange exists, asked on a throwaway channel (a failed
 /// passive declare closes its channel).
 async fn exchange_exists(rmq: &RabbitMq, name: &str) -> Result<bool> {
@@ -197,14 +219,7 @@ pub async fn redrive(
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .map_err(|e| broker(NAME, &op, e))?;
-    let mode = if sel.is_everything() {
-        Mode::Consume
-    } else {
-        Mode::Get
-    };
-    let mut reader = Reader::new(read_ch.clone(), queue, mode, WINDOW, count)
-        .fit_to(plan.mean)
-        .ordered_return(plan.quorum);
+    let mut reader = plan.reader(&read_ch, queue, bulk_mode(sel), WINDOW, count);
     // A paced run publishes each copy when its turn comes.
     let paced = ctx.rate.is_some();
     let mut report = BulkReport::default();
@@ -233,13 +248,8 @@ pub async fn redrive(
         if ctx.interrupted() || sel.exhausted() || report.stopped_by.is_some() {
             break;
         }
-        let mut d = match reader.next().await {
-            Ok(Some(d)) => d,
-            Ok(None) => break,
-            Err(e) => {
-                report.stopped_by = Some(format!("{op}: {e}"));
-                break;
-            }
+        let Some(mut d) = next_delivery(&mut reader, &mut report, &op).await else {
+            break;
         };
         let (m, origin) = convert::message(queue, &mut d);
         let keep = match sel.decide(&m) {
@@ -503,14 +513,7 @@ pub async fn purge(
         .await?;
     let ch = rmq.channel(&op).await?;
     let count = rmq.ready_count(&ch, queue).await?;
-    let mode = if sel.is_everything() {
-        Mode::Consume
-    } else {
-        Mode::Get
-    };
-    let mut reader = Reader::new(ch.clone(), queue, mode, WINDOW, count)
-        .fit_to(plan.mean)
-        .ordered_return(plan.quorum);
+    let mut reader = plan.reader(&ch, queue, bulk_mode(sel), WINDOW, count);
     let mut batch: Vec<(u64, Message)> = Vec::new();
     let mut acks = Acks::new(&ch);
     let mut failure: Option<anyhow::Error> = None;
@@ -521,13 +524,8 @@ pub async fn purge(
         if ctx.interrupted() || sel.exhausted() || report.stopped_by.is_some() {
             break;
         }
-        let mut d = match reader.next().await {
-            Ok(Some(d)) => d,
-            Ok(None) => break,
-            Err(e) => {
-                report.stopped_by = Some(format!("{op}: {e}"));
-                break;
-            }
+        let Some(mut d) = next_delivery(&mut reader, &mut report, &op).await else {
+            break;
         };
         let (m, _) = convert::message(queue, &mut d);
         match sel.decide(&m) {

@@ -22,7 +22,7 @@ use serde_json::{json, Map, Number, Value};
 use sha2::{Digest, Sha256};
 
 use crate::broker::message::{
-    bytes_value, value_bytes, DeadLetter, Headers, Message, REDRIVE_HEADER,
+    b64_decode, bytes_value, DeadLetter, Headers, Message, REDRIVE_HEADER,
 };
 
 /// One message as a read hands it over: what the delivery frame said.
@@ -131,9 +131,7 @@ fn wrapped(o: &Map<String, Value>) -> Option<AMQPValue> {
     }
     let (k, v) = o.iter().next()?;
     match (k.as_str(), v) {
-        ("$bytes", _) => value_bytes(&Value::Object(o.clone()))?
-            .ok()
-            .map(|b| AMQPValue::LongString(b.into())),
+        ("$bytes", Value::String(s)) => b64_decode(s).ok().map(|b| AMQPValue::LongString(b.into())),
         ("$timestamp", Value::Number(n)) => n.as_u64().map(AMQPValue::Timestamp),
         ("$decimal", Value::String(s)) => parse_decimal(s).map(AMQPValue::DecimalValue),
         _ => None,
@@ -211,7 +209,11 @@ fn id_of(props: &Map<String, Value>, headers: &Map<String, Value>, body: &[u8]) 
     // Writing into a hasher cannot fail.
     let _ = serde_json::to_writer(HashWriter(&mut hasher), &Entries(&stable));
     hasher.update([0]);
-    let _ = serde_json::to_writer(HashWriter(&mut hasher), &Except(headers, volatile_header));
+    let stable: Vec<(&String, &Value)> = headers
+        .iter()
+        .filter(|(k, _)| !volatile_header(k))
+        .collect();
+    let _ = serde_json::to_writer(HashWriter(&mut hasher), &Entries(&stable));
     hasher.update([0]);
     hasher.update(body);
     let digest = hasher.finalize();
@@ -224,15 +226,6 @@ struct Entries<'a>(&'a [(&'a String, &'a Value)]);
 impl serde::Serialize for Entries<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(self.0.iter().copied())
-    }
-}
-
-/// A JSON object without the keys `skip` names, serialized in place.
-struct Except<'a>(&'a Map<String, Value>, fn(&str) -> bool);
-
-impl serde::Serialize for Except<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().filter(|(k, _)| !(self.1)(k)))
     }
 }
 

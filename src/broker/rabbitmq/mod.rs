@@ -52,6 +52,16 @@ struct ReadPlan {
     mean: Option<u64>,
 }
 
+impl ReadPlan {
+    /// A reader of the first `count` messages of `queue`: at most `cap` in
+    /// flight, fewer for big messages, giving back one by one on a quorum queue.
+    fn reader(&self, channel: &Channel, queue: &str, mode: Mode, cap: u16, count: u64) -> Reader {
+        Reader::new(channel.clone(), queue, mode, cap, count)
+            .fit_to(self.mean)
+            .ordered_return(self.quorum)
+    }
+}
+
 pub struct RabbitMq {
     conn: Connection,
     uri: AMQPUri,
@@ -326,9 +336,7 @@ impl Broker for RabbitMq {
         let op = format!("reading queue '{queue}'");
         let ch = self.channel(&op).await?;
         let count = self.ready_count(&ch, queue).await?;
-        let mut reader = Reader::new(ch.clone(), queue, Mode::Get, WINDOW / 4, count)
-            .fit_to(plan.mean)
-            .ordered_return(plan.quorum);
+        let mut reader = plan.reader(&ch, queue, Mode::Get, WINDOW / 4, count);
         let outcome: Result<()> = async {
             while let Some(mut d) = reader
                 .next()

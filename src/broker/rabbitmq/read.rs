@@ -172,6 +172,13 @@ impl Reader {
         self.sized = true;
         self.window = want;
         self.qos_due = true;
+        self.replace_consumer().await
+    }
+
+    /// Cancels the consumer, if one runs: once its buffered deliveries are
+    /// taken, [`Reader::next`] starts a fresh one after them (with the new
+    /// prefetch, when one is due). Its unacked messages stay where they are.
+    async fn replace_consumer(&mut self) -> lapin::Result<()> {
         if self.mode == Mode::Consume && self.consumer.is_some() && !self.cancelling {
             self.cancelling = true;
             self.channel
@@ -293,13 +300,8 @@ impl Reader {
             return Ok(());
         }
         self.held_in_consumer += 1;
-        if !self.cancelling
-            && self.held_in_consumer >= (u32::from(self.window) / HOLDS_PER_CONSUMER as u32).max(1)
-        {
-            self.cancelling = true;
-            self.channel
-                .basic_cancel(&self.consumer_tag, BasicCancelOptions::default())
-                .await?;
+        if self.held_in_consumer >= (u32::from(self.window) / HOLDS_PER_CONSUMER as u32).max(1) {
+            self.replace_consumer().await?;
         }
         Ok(())
     }

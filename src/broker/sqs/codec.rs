@@ -149,13 +149,15 @@ pub fn attributes(out: &OutgoingMessage) -> Result<HashMap<String, MessageAttrib
         let bytes = value_bytes(value)
             .transpose()
             .map_err(|e| format!("header {name:?}: {e}"))?;
-        let (data_type, text) = match (declared, value, &bytes) {
-            (Some(t), v, _) => (t, crate::broker::message::value_text(v)),
-            (None, _, Some(_)) => ("Binary".to_owned(), String::new()),
-            (None, Value::String(s), None) => ("String".to_owned(), s.clone()),
-            (None, Value::Number(n), None) => ("Number".to_owned(), n.to_string()),
-            (None, other, None) => ("String".to_owned(), other.to_string()),
-        };
+        let data_type = declared.unwrap_or_else(|| {
+            match (value, &bytes) {
+                (_, Some(_)) => "Binary",
+                (Value::Number(_), None) => "Number",
+                _ => "String",
+            }
+            .to_owned()
+        });
+        let text = crate::broker::message::value_text(value);
         let builder = MessageAttributeValue::builder().data_type(&data_type);
         let builder = if data_type.starts_with("Binary") {
             // `{"$bytes": ...}`, or plain base64 text as older exports wrote it.
