@@ -216,6 +216,31 @@ fn lag_thresholds() {
         .unwrap()
         .iter()
         .any(|r| r["name"] == work.as_str()));
+
+    // --watch reports again and again until Ctrl-C, then exits 130.
+    let child = dlq()
+        .args(["-o", "json", "lag", &work, "--watch", "200ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let reports: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(reports.len() >= 2, "one report per refresh: {reports:?}");
+    for rep in &reports {
+        assert_eq!(rep["rows"][0]["name"], work.as_str());
+        assert_eq!(rep["rows"][0]["lag"], 3);
+    }
 }
 
 /// Fills a queue, purges it all with a backup, and checks the queue is
