@@ -196,15 +196,12 @@ async fn republish_copies_go_back_to_their_subject() {
         b"republished",
     )
     .await;
-    common::wait_for(
+    wait_until(
         "the republished copy",
         std::time::Duration::from_secs(10),
-        || {
-            futures::executor::block_on(count(&js, &copies))
-                .eq(&1)
-                .then_some(())
-        },
-    );
+        || async { (count(&js, &copies).await == 1).then_some(()) },
+    )
+    .await;
     let url = nats_url();
     let r = run(dlq(&url).args(["list", &copies, "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");

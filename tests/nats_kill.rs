@@ -43,10 +43,11 @@ async fn sigkill_mid_retry_all_loses_nothing() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let moved = common::wait_for("some messages to move", Duration::from_secs(60), || {
-        let c = futures::executor::block_on(count(&js, &work));
+    let moved = wait_until("some messages to move", Duration::from_secs(60), || async {
+        let c = count(&js, &work).await;
         (c >= 200).then_some(c)
-    });
+    })
+    .await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(moved < n, "the kill came too late to test anything");
@@ -87,9 +88,10 @@ async fn ctrl_c_stops_cleanly() {
         .await
         .unwrap();
     }
-    common::wait_for("the DLQ to fill", Duration::from_secs(30), || {
-        (futures::executor::block_on(count(&js, &dlq_name)) == n).then_some(())
-    });
+    wait_until("the DLQ to fill", Duration::from_secs(30), || async {
+        (count(&js, &dlq_name).await == n).then_some(())
+    })
+    .await;
     let child = dlq(&nats_url())
         .args([
             "retry-all",
@@ -104,9 +106,10 @@ async fn ctrl_c_stops_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    common::wait_for("some messages to move", Duration::from_secs(60), || {
-        (futures::executor::block_on(count(&js, &work)) >= 100).then_some(())
-    });
+    wait_until("some messages to move", Duration::from_secs(60), || async {
+        (count(&js, &work).await >= 100).then_some(())
+    })
+    .await;
     std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -236,9 +239,10 @@ async fn lost_server_midway_loses_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    common::wait_for("some messages to move", Duration::from_secs(60), || {
-        (futures::executor::block_on(count(&js, "WORK")) >= 300).then_some(())
-    });
+    wait_until("some messages to move", Duration::from_secs(60), || async {
+        (count(&js, "WORK").await >= 300).then_some(())
+    })
+    .await;
     server.down();
     let started = std::time::Instant::now();
     let out = child.wait_with_output().unwrap();

@@ -10,6 +10,25 @@ use futures::StreamExt;
 
 use crate::common;
 
+/// Polls `check` until it returns Some or the deadline passes, without
+/// blocking the runtime the NATS client needs to get its answers.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub async fn js() -> jetstream::Context {
     let client = async_nats::connect(common::nats_url().trim_start_matches("nats://"))
         .await
