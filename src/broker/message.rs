@@ -26,6 +26,31 @@ pub struct DeadLetter {
     pub source: Option<String>,
     pub attempts: Option<u64>,
     pub first_death_at: Option<SystemTime>,
+    /// Exception class or error code, when the convention records one.
+    pub error_type: Option<String>,
+    /// The dead-letter convention read (`rabbitmq`, `spring-kafka`, ...).
+    pub convention: Option<&'static str>,
+    /// Where `retry` sends it without `--to`, when the message says.
+    pub origin: Option<Origin>,
+}
+
+/// What kind of thing an [`Origin`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OriginKind {
+    Queue,
+    Exchange,
+    Topic,
+    Subject,
+}
+
+/// Where a dead-lettered message came from, as `retry` would send it back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Origin {
+    pub kind: OriginKind,
+    pub name: String,
+    /// RabbitMQ: the routing key to publish with through `name` (an exchange).
+    pub routing_key: Option<String>,
 }
 
 /// One message read from a queue, topic or stream.
@@ -94,6 +119,9 @@ impl Message {
                 "source": self.dead_letter.source,
                 "attempts": self.dead_letter.attempts,
                 "first_death_at": self.dead_letter.first_death_at.map(rfc3339),
+                "error_type": self.dead_letter.error_type,
+                "convention": self.dead_letter.convention,
+                "origin": self.dead_letter.origin,
             },
             "broker": self.broker,
         })
@@ -239,7 +267,7 @@ mod tests {
                 reason: Some("rejected".into()),
                 source: Some("orders".into()),
                 attempts: Some(3),
-                first_death_at: None,
+                ..Default::default()
             },
             ..Default::default()
         }

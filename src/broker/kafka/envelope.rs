@@ -204,6 +204,7 @@ pub fn dead_letter_of(raw: &[(&str, Option<&[u8]>)]) -> DeadLetter {
             .and_then(integer)
             .and_then(|n| u64::try_from(n).ok()),
         first_death_at,
+        ..Default::default()
     }
 }
 

@@ -214,6 +214,7 @@ impl Getter {
                 source,
                 attempts,
                 first_death_at: Some(time),
+                ..Default::default()
             },
             broker: broker_props,
             redrive_to: original.clone(),
@@ -289,6 +290,7 @@ impl Getter {
                 source: Some(source),
                 attempts: adv["deliveries"].as_u64(),
                 first_death_at: Some(died),
+                ..Default::default()
             },
             broker: broker_props,
             redrive_to,

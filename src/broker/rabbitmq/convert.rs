@@ -333,6 +333,7 @@ pub fn dead_letter(p: &BasicProperties) -> (DeadLetter, Option<Origin>) {
             .or_else(|| first.and_then(|t| entry_str(t, "queue"))),
         attempts: (!deaths.is_empty()).then_some(attempts),
         first_death_at: first.and_then(|t| entry_u64(t, "time")).map(secs),
+        ..Default::default()
     };
     let exchange = first_exchange.or_else(|| first.and_then(|t| entry_str(t, "exchange")));
     let origin = match exchange {

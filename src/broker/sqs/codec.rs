@@ -94,6 +94,7 @@ pub fn to_message(m: &SqsMessage, queue: &str, source: Option<&str>) -> Message 
             source: source.clone(),
             attempts,
             first_death_at: None,
+            ..Default::default()
         },
         broker,
         redrive_to: source,
