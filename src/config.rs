@@ -15,6 +15,7 @@ use anyhow::Result;
 use serde::Deserialize;
 
 use crate::exit::usage;
+use crate::output::Warner;
 use crate::secrets;
 use crate::url_parts::UrlParts;
 
@@ -80,6 +81,8 @@ pub struct BrokerSettings {
     pub timeout: Duration,
     /// `--endpoint-url` (SQS), which beats the profile's.
     pub endpoint_url: Option<String>,
+    /// Where the backend's warnings go.
+    pub warner: Warner,
 }
 
 impl BrokerSettings {
@@ -279,6 +282,7 @@ fn resolve_url(
         profile_name,
         timeout,
         endpoint_url,
+        warner: Warner::default(),
     })
 }
 

@@ -40,11 +40,17 @@ pub enum Kind {
     Interrupted,
 }
 
-/// An error with a known kind and a one-line message.
+/// The error a failure came from, kept for `-v`.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error with a known kind and a one-line message. The message already
+/// says what went wrong; `source` is the library error behind it, which
+/// `-v` prints as the cause chain.
 #[derive(Debug)]
 pub struct Tagged {
     pub kind: Kind,
     pub message: String,
+    pub source: Option<Cause>,
 }
 
 impl fmt::Display for Tagged {
@@ -53,14 +59,43 @@ impl fmt::Display for Tagged {
     }
 }
 
-impl std::error::Error for Tagged {}
+impl std::error::Error for Tagged {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// A usage or configuration error (exit 2).
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Tagged {
         kind: Kind::Usage,
         message: message.into(),
+        source: None,
     })
+}
+
+/// The line `main` prints: the chain's messages up to the first tagged one
+/// (which already says what its cause was), joined by ": ".
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in err.chain() {
+        parts.push(cause.to_string());
+        if cause.downcast_ref::<Tagged>().is_some() {
+            break;
+        }
+    }
+    parts.join(": ")
+}
+
+/// What `-v` adds: the causes past the one-line message.
+pub fn causes(err: &anyhow::Error) -> Vec<String> {
+    let tagged = err
+        .chain()
+        .position(|c| c.downcast_ref::<Tagged>().is_some());
+    let skip = tagged.map_or(1, |i| i + 1);
+    err.chain().skip(skip).map(|c| c.to_string()).collect()
 }
 
 /// A broker error (exit 4): `broker("rabbitmq", "opening queue orders", cause)`
@@ -69,6 +104,22 @@ pub fn broker(name: &str, operation: impl fmt::Display, cause: impl fmt::Display
     anyhow::Error::new(Tagged {
         kind: Kind::Broker,
         message: format!("{name}: {operation}: {cause}"),
+        source: None,
+    })
+}
+
+/// A broker error (exit 4) that says `what` went wrong in words and keeps
+/// the library error `source` for `-v`.
+pub fn broker_with(
+    name: &str,
+    operation: impl fmt::Display,
+    what: impl fmt::Display,
+    source: impl Into<Cause>,
+) -> anyhow::Error {
+    anyhow::Error::new(Tagged {
+        kind: Kind::Broker,
+        message: format!("{name}: {operation}: {what}"),
+        source: Some(source.into()),
     })
 }
 
@@ -77,6 +128,7 @@ pub fn broker_msg(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Tagged {
         kind: Kind::Broker,
         message: message.into(),
+        source: None,
     })
 }
 
@@ -85,6 +137,7 @@ pub fn interrupted() -> anyhow::Error {
     anyhow::Error::new(Tagged {
         kind: Kind::Interrupted,
         message: "interrupted".into(),
+        source: None,
     })
 }
 
@@ -168,6 +221,22 @@ mod tests {
             e.to_string(),
             "kafka: listing offsets for group billing: timed out"
         );
+    }
+
+    #[test]
+    fn cause_is_kept_for_verbose_and_out_of_the_line() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by peer");
+        let e = broker_with("nats", "connecting to nats://h:4222", "cannot connect", io)
+            .context("reading stream 'x'");
+        assert_eq!(
+            one_line(&e),
+            "reading stream 'x': nats: connecting to nats://h:4222: cannot connect"
+        );
+        assert_eq!(causes(&e), ["refused by peer"]);
+        assert_eq!(code_for(&e), Exit::Broker);
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(one_line(&plain), "outer: inner");
+        assert_eq!(causes(&plain), ["inner"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use clap::Parser;
 use dlq::bulk::Interrupt;
 use dlq::cli::Cli;
 use dlq::commands::Ctx;
-use dlq::exit::{code_for, Exit};
+use dlq::exit::{self, code_for, Exit};
 use dlq::output::{is_broken_pipe, Printer};
 use dlq::secrets::scrub;
 
@@ -47,10 +47,10 @@ fn main() -> ExitCode {
             if code == Exit::Interrupted {
                 eprintln!("dlq: interrupted");
             } else {
-                eprintln!("dlq: error: {}", scrub(&one_line(&format!("{err:#}"))));
+                eprintln!("dlq: error: {}", scrub(&flat(&exit::one_line(&err))));
                 if verbose > 0 {
-                    for cause in err.chain().skip(1) {
-                        eprintln!("  caused by: {}", scrub(&one_line(&cause.to_string())));
+                    for cause in exit::causes(&err) {
+                        eprintln!("  caused by: {}", scrub(&flat(&cause)));
                     }
                 }
             }
@@ -60,6 +60,6 @@ fn main() -> ExitCode {
 }
 
 /// Errors from client libraries sometimes span lines; the contract is one.
-fn one_line(s: &str) -> String {
+fn flat(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -18,6 +18,29 @@ use crate::cli::{ColorChoice, GlobalArgs, OutputFormat};
 use crate::sanitize;
 use crate::secrets;
 
+/// Where a backend's warnings go: the printer's, once a command set it.
+#[derive(Clone, Default)]
+pub struct Warner(Option<Printer>);
+
+impl Warner {
+    pub fn new(printer: &Printer) -> Self {
+        Warner(Some(printer.clone()))
+    }
+
+    pub fn warn(&self, text: &str) {
+        match &self.0 {
+            Some(p) => p.warn(text),
+            None => eprintln!("dlq: warning: {}", secrets::scrub(text)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Warner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Warner")
+    }
+}
+
 /// Where output goes and how it looks.
 #[derive(Debug, Clone)]
 pub struct Printer {

@@ -216,3 +216,113 @@ fn completions_and_man_print() {
     assert_eq!(r.code, 0);
     assert!(dir.path().join("dlq-retry-all.1").exists());
 }
+
+/// Every broker-specific flag on every broker: honoured flags get past the
+/// check (and then fail to connect to a closed port, exit 4); the others are
+/// refused before connecting (exit 2) in one line naming flag and broker.
+#[test]
+fn broker_specific_flags_are_honoured_or_refused_on_every_broker() {
+    // Closed ports: reaching the broker would be exit 4, not 2.
+    let brokers = [
+        ("rabbitmq", "amqp://guest:guest@127.0.0.1:1/%2f"),
+        ("sqs", "sqs://us-east-1?endpoint=http://127.0.0.1:1"),
+        ("kafka", "kafka://127.0.0.1:1"),
+        ("nats", "nats://127.0.0.1:1"),
+    ];
+    // (flag, the brokers that honour it, a command line that uses it)
+    let table: &[(&str, &[&str], &[&str])] = &[
+        (
+            "--key",
+            &["kafka"],
+            &["publish", "t", "--body", "x", "--key", "k"],
+        ),
+        (
+            "--partition",
+            &["kafka"],
+            &["publish", "t", "--body", "x", "--partition", "0"],
+        ),
+        (
+            "--group-id",
+            &["sqs"],
+            &["publish", "t", "--body", "x", "--group-id", "g"],
+        ),
+        (
+            "--dedup-id",
+            &["sqs"],
+            &["publish", "t", "--body", "x", "--dedup-id", "d"],
+        ),
+        (
+            "--delay",
+            &["sqs"],
+            &["publish", "t", "--body", "x", "--delay", "5s"],
+        ),
+        (
+            "--exchange",
+            &["rabbitmq"],
+            &["publish", "t", "--body", "x", "--exchange", "e"],
+        ),
+        (
+            "--routing-key",
+            &["rabbitmq"],
+            &["publish", "t", "--body", "x", "--routing-key", "r"],
+        ),
+        (
+            "--endpoint-url",
+            &["sqs"],
+            &["--endpoint-url", "http://127.0.0.1:1", "queues"],
+        ),
+        (
+            "--native",
+            &["sqs"],
+            &["retry-all", "q", "--native", "--yes"],
+        ),
+        (
+            "--delete-records",
+            &["kafka"],
+            &["purge", "q", "--delete-records", "--yes"],
+        ),
+        ("--group", &["kafka"], &["list", "q", "--group", "g"]),
+        ("--all", &["kafka"], &["export", "q", "--all"]),
+        ("--force", &["sqs"], &["peek", "q", "--force"]),
+        ("--topic", &["kafka"], &["lag", "--topic", "t"]),
+    ];
+    for (flag, honoured, args) in table {
+        for (name, url) in brokers {
+            let r = run(bare()
+                .args(["-b", url, "--timeout", "2s"])
+                .args(*args)
+                .env("AWS_ACCESS_KEY_ID", "x")
+                .env("AWS_SECRET_ACCESS_KEY", "x"));
+            if honoured.contains(&name) {
+                assert_ne!(r.code, 2, "{flag} on {name} must be accepted: {r:?}");
+            } else {
+                assert_eq!(r.code, 2, "{flag} on {name} must be refused: {r:?}");
+                let only = honoured.join(" and ");
+                assert_eq!(
+                    r.stderr.trim(),
+                    format!("dlq: error: {flag} applies to {only} only, not {name}"),
+                    "{r:?}"
+                );
+            }
+        }
+    }
+}
+
+/// A profile setting of another broker is a configuration error.
+#[test]
+fn profile_settings_of_another_broker_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[profiles.q]\nurl = \"nats://127.0.0.1:1\"\nregion = \"eu-west-1\"\n",
+    )
+    .unwrap();
+    let r = run(bare().env("DLQ_CONFIG", &cfg).args(["-p", "q", "queues"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("setting `region` applies to sqs only, not nats"),
+        "{r:?}"
+    );
+}

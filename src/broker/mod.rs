@@ -10,6 +10,9 @@
 //! pacing, Ctrl-C, backup, summary). What a backend cannot do is data in
 //! [`Capabilities`], so a command refuses early instead of failing halfway.
 
+pub mod capability;
+#[cfg(test)]
+pub mod memory;
 pub mod message;
 
 pub mod kafka;
@@ -27,22 +30,10 @@ use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
 use crate::select::Selection;
 
-pub use message::{DeadLetter, Headers, Message, Origin, OriginKind, OutgoingMessage, REDRIVE_HEADER};
-
-/// What a backend supports; commands check it before they start.
-#[derive(Debug, Clone, Default)]
-pub struct Capabilities {
-    /// The broker's name as messages and errors show it ("rabbitmq").
-    pub name: &'static str,
-    /// A queue is a log read from a cursor (Kafka): purge moves the cursor.
-    pub cursor: bool,
-    /// `purge --delete-records` can truncate the log.
-    pub delete_records: bool,
-    /// `retry-all --native` can let the broker move messages server-side.
-    pub native_move: bool,
-    /// Reading raises a delivery counter (SQS ApproximateReceiveCount).
-    pub read_counts_as_receive: bool,
-}
+pub use capability::{Capabilities, Flag, Setting};
+pub use message::{
+    DeadLetter, Headers, Message, Origin, OriginKind, OutgoingMessage, REDRIVE_HEADER,
+};
 
 /// How to read a queue. Every field has a meaning on some brokers only; a
 /// backend ignores what does not apply to it.
@@ -75,8 +66,6 @@ pub struct RedriveOptions {
     pub read: ReadOptions,
     /// Where to send instead of the message's origin.
     pub to: Option<String>,
-    /// SQS: let the broker move messages server-side.
-    pub native: bool,
 }
 
 /// Options of `purge`.
@@ -187,9 +176,8 @@ pub trait Broker: Send + Sync {
         ctx: &BulkContext,
     ) -> Result<BulkReport>;
 
-    /// Removes the selected messages (all of them with the broker's own
-    /// operation when `selection.is_everything()` and there is no backup);
-    /// with `ctx.backup`, each message is saved before it is removed.
+    /// Removes the selected messages, one by one; with `ctx.backup`, each
+    /// message is saved before it is removed.
     async fn purge(
         &self,
         queue: &str,
@@ -197,6 +185,39 @@ pub trait Broker: Send + Sync {
         selection: &Selection,
         ctx: &BulkContext,
     ) -> Result<BulkReport>;
+
+    /// Removes every message of `queue` with the broker's own operation
+    /// (queue.purge, PurgeQueue, stream purge; on a log, the cursor moves to
+    /// its end). The command calls it when `capabilities().purge_all` and
+    /// nothing is filtered or backed up.
+    async fn purge_all(
+        &self,
+        queue: &str,
+        opts: &PurgeOptions,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        let _ = (queue, opts, ctx);
+        Err(unsupported(
+            self.capabilities(),
+            "purge a whole queue at once",
+        ))
+    }
+
+    /// Lets the broker itself move every message of `queue` to its origin
+    /// (or `opts.to`), followed to its end. The command calls it for
+    /// `retry-all --native` when `capabilities().native_move`.
+    async fn native_move(
+        &self,
+        queue: &str,
+        opts: &RedriveOptions,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        let _ = (queue, opts, ctx);
+        Err(unsupported(
+            self.capabilities(),
+            "move messages server-side",
+        ))
+    }
 
     /// Publishes every message of `input` to `target`, each confirmed by the
     /// broker before it counts. An input error stops the run: the report's
@@ -211,6 +232,11 @@ pub trait Broker: Send + Sync {
 
     /// The lag report rows.
     async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>>;
+}
+
+/// The error of an operation a backend does not have.
+fn unsupported(caps: &Capabilities, what: &str) -> anyhow::Error {
+    crate::exit::usage(format!("{} cannot {what}", caps.name))
 }
 
 /// Connects to the broker the settings name, by URL scheme.

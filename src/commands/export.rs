@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use super::{read_options, selection, Ctx};
+use super::{read_flags, read_options, selection, Ctx};
 use crate::broker::{Flow, Message};
 use crate::cli::{FilterArgs, ReadArgs};
 use crate::exit::{usage, Exit};
@@ -21,6 +21,7 @@ pub async fn run(
     all: bool,
     out: Option<&Path>,
 ) -> Result<Exit> {
+    ctx.check(&read_flags(read, all))?;
     let mut writer: Box<dyn Write + Send> = match out {
         Some(path) => {
             Box::new(BufWriter::new(File::create(path).map_err(|e| {
@@ -29,7 +30,7 @@ pub async fn run(
         }
         None => Box::new(BufWriter::new(std::io::stdout())),
     };
-    let broker = ctx.connect().await?;
+    let broker = ctx.connect_with(&read_flags(read, all)).await?;
     let sel = selection(filters, None, None);
     let opts = read_options(read, all, &[]);
     let mut count = 0u64;

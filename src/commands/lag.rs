@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::{json, Map, Value};
 
 use super::Ctx;
-use crate::broker::{LagQuery, LagRow};
+use crate::broker::{Flag, LagQuery, LagRow};
 use crate::cli::OutputFormat;
 use crate::exit::Exit;
 use crate::output::human_age;
@@ -117,7 +117,9 @@ pub async fn run(
     t: Thresholds,
     watch: Option<Duration>,
 ) -> Result<Exit> {
-    let broker = ctx.connect().await?;
+    let broker = ctx
+        .connect_with(&[(Flag::Topic, query.topic.is_some())])
+        .await?;
     if watch.is_some() {
         ctx.interrupt.install();
     }

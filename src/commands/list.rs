@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
-use super::{read_options, selection, Ctx};
+use super::{read_flags, read_options, selection, Ctx};
 use crate::broker::{Flow, Message};
 use crate::cli::{FilterArgs, ReadArgs};
 use crate::exit::Exit;
@@ -19,7 +19,7 @@ pub async fn run(
     read: &ReadArgs,
     all: bool,
 ) -> Result<Exit> {
-    let broker = ctx.connect().await?;
+    let broker = ctx.connect_with(&read_flags(read, all)).await?;
     let sel = selection(filters, None, None);
     let opts = read_options(read, all, &[]);
     let p = &ctx.printer;

@@ -18,16 +18,19 @@ pub mod redrive;
 pub mod retry;
 pub mod retry_all;
 
+#[cfg(test)]
+mod tests;
+
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Result;
 
-use crate::broker::{self, Broker, Flow, Message, ReadOptions};
+use crate::broker::{self, capability, Broker, Capabilities, Flag, Flow, Message, ReadOptions};
 use crate::bulk::Interrupt;
 use crate::cli::{FilterArgs, GlobalArgs, ReadArgs};
 use crate::config::{self, BrokerSettings, Selector};
 use crate::exit::usage;
-use crate::output::Printer;
+use crate::output::{Printer, Warner};
 use crate::select::{Decision, Filter, Selection};
 
 /// What every command gets.
@@ -35,6 +38,9 @@ pub struct Ctx {
     pub global: GlobalArgs,
     pub printer: Printer,
     pub interrupt: Interrupt,
+    /// In-process tests of the commands run against this instead of a URL.
+    #[cfg(test)]
+    pub memory: Option<broker::memory::Memory>,
 }
 
 impl Ctx {
@@ -54,9 +60,42 @@ impl Ctx {
         )
     }
 
-    /// Connects to the named broker.
+    /// Connects to the named broker; the command takes no broker-specific flag.
     pub async fn connect(&self) -> Result<Box<dyn Broker>> {
-        let settings = self.settings()?;
+        self.connect_with(&[]).await
+    }
+
+    /// The capabilities of the named broker, once the broker-specific flags
+    /// given (`(flag, was it given)`) and the profile's settings are checked
+    /// against them; nothing is contacted.
+    pub fn check(&self, flags: &[(Flag, bool)]) -> Result<(BrokerSettings, &'static Capabilities)> {
+        #[cfg(test)]
+        if self.memory.is_some() {
+            let caps = &broker::memory::CAPABILITIES;
+            capability::check_flags(caps, flags)?;
+            let settings =
+                BrokerSettings::from_url("amqp://memory", std::time::Duration::from_secs(1))?;
+            return Ok((settings, caps));
+        }
+        let mut settings = self.settings()?;
+        settings.warner = Warner::new(&self.printer);
+        let caps = capability::for_scheme(&settings.scheme())?;
+        capability::check_flags(
+            caps,
+            &[(Flag::EndpointUrl, self.global.endpoint_url.is_some())],
+        )?;
+        capability::check_flags(caps, flags)?;
+        capability::check_settings(caps, &settings.profile, settings.profile_name.as_deref())?;
+        Ok((settings, caps))
+    }
+
+    /// Connects after [`Ctx::check`].
+    pub async fn connect_with(&self, flags: &[(Flag, bool)]) -> Result<Box<dyn Broker>> {
+        let (settings, _) = self.check(flags)?;
+        #[cfg(test)]
+        if let Some(m) = &self.memory {
+            return Ok(Box::new(m.clone()));
+        }
         if self.printer.verbose > 0 {
             self.printer
                 .note(&format!("dlq: connecting to {}", settings.display_url));
@@ -118,6 +157,15 @@ pub fn filter(args: &FilterArgs) -> Filter {
         grep: args.grep.clone(),
         source: args.source.clone(),
     }
+}
+
+/// The broker-specific read flags given, for [`Ctx::check`].
+pub fn read_flags(read: &ReadArgs, all: bool) -> [(Flag, bool); 3] {
+    [
+        (Flag::Group, read.group.is_some()),
+        (Flag::Force, read.force),
+        (Flag::All, all),
+    ]
 }
 
 /// How to read, from the per-broker read flags.

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 use serde_json::Value;
 
-use super::{read_options, selection, Ctx};
+use super::{read_flags, read_options, selection, Ctx};
 use crate::broker::message::{b64, rfc3339};
 use crate::broker::{Flow, Message};
 use crate::cli::{BinaryFormat, FilterArgs, ReadArgs};
@@ -29,7 +29,7 @@ pub async fn run(
     all: bool,
     binary: BinaryFormat,
 ) -> Result<Exit> {
-    let broker = ctx.connect().await?;
+    let broker = ctx.connect_with(&read_flags(read, all)).await?;
     let messages = find(&*broker, queue, ids, filters, read, all).await?;
     let p = &ctx.printer;
     if !p.is_table() {

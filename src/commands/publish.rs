@@ -8,7 +8,7 @@ use anyhow::Result;
 use async_trait::async_trait;
 
 use super::Ctx;
-use crate::broker::{MessageInput, OutgoingMessage, PublishOptions};
+use crate::broker::{Flag, MessageInput, OutgoingMessage, PublishOptions};
 use crate::bulk::{BulkContext, Rate};
 use crate::cli::PublishArgs;
 use crate::exit::{usage, Exit};
@@ -48,7 +48,17 @@ pub async fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Exit> {
             ));
         }
     }
-    let broker = ctx.connect().await?;
+    let broker = ctx
+        .connect_with(&[
+            (Flag::Key, args.key.is_some()),
+            (Flag::Partition, args.partition.is_some()),
+            (Flag::GroupId, args.group_id.is_some()),
+            (Flag::DedupId, args.dedup_id.is_some()),
+            (Flag::Delay, args.delay.is_some()),
+            (Flag::Exchange, args.exchange.is_some()),
+            (Flag::RoutingKey, args.routing_key.is_some()),
+        ])
+        .await?;
     let opts = PublishOptions {
         exchange: args.exchange.clone(),
         routing_key: args.routing_key.clone(),

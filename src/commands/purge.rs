@@ -7,11 +7,11 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{expected_total, read_options, redrive, selection, Ctx};
-use crate::broker::{Flow, Message, PurgeOptions};
+use super::{expected_total, read_flags, read_options, redrive, selection, Ctx};
+use crate::broker::{Flag, Flow, Message, PurgeOptions};
 use crate::bulk::{Backup, BulkContext, BulkReport};
 use crate::cli::{FilterArgs, ReadArgs};
-use crate::exit::{usage, Exit};
+use crate::exit::Exit;
 use crate::sanitize::preview;
 use crate::select::Decision;
 
@@ -26,14 +26,11 @@ pub async fn run(
     dry_run: bool,
     delete_records: bool,
 ) -> Result<Exit> {
+    let mut flags = read_flags(read, false).to_vec();
+    flags.push((Flag::DeleteRecords, delete_records));
+    ctx.check(&flags)?;
     ctx.require_consent(yes, dry_run, &format!("purge {queue}"))?;
-    let broker = ctx.connect().await?;
-    if delete_records && !broker.capabilities().cursor {
-        return Err(usage(format!(
-            "--delete-records applies to Kafka topics; {} removes purged messages anyway",
-            broker.capabilities().name
-        )));
-    }
+    let broker = ctx.connect_with(&flags).await?;
     let opts = PurgeOptions {
         read: read_options(read, false, &[]),
         delete_records,
@@ -75,7 +72,13 @@ pub async fn run(
         rate: None,
         backup,
     };
-    let result = broker.purge(queue, &opts, &sel, &bulk).await;
+    // The broker's own operation, where it has one and nothing is kept or left.
+    let whole = sel.is_everything() && bulk.backup.is_none() && broker.capabilities().purge_all;
+    let result = if whole {
+        broker.purge_all(queue, &opts, &bulk).await
+    } else {
+        broker.purge(queue, &opts, &sel, &bulk).await
+    };
     bulk.progress.finish();
     let mut report = result?;
     report.interrupted |= ctx.interrupt.is_set();

@@ -108,6 +108,23 @@ pub fn print_plan(
     Ok(())
 }
 
+/// Who moves the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// dlq itself, copy by copy.
+    Dlq,
+    /// The broker, server-side (`--native`).
+    Broker,
+}
+
+/// How a re-drive runs: who moves, how fast, how many are expected.
+#[derive(Debug, Clone, Copy)]
+pub struct Drive {
+    pub via: Via,
+    pub rate: Option<f64>,
+    pub total: Option<u64>,
+}
+
 /// Runs the re-drive and prints its summary.
 pub async fn execute(
     ctx: &Ctx,
@@ -115,8 +132,7 @@ pub async fn execute(
     queue: &str,
     sel: &Selection,
     opts: &RedriveOptions,
-    rate: Option<f64>,
-    total: Option<u64>,
+    Drive { via, rate, total }: Drive,
 ) -> Result<Exit> {
     ctx.interrupt.install();
     let bulk = BulkContext {
@@ -125,7 +141,10 @@ pub async fn execute(
         rate: rate.map(Rate::new),
         backup: None,
     };
-    let result = broker.redrive(queue, opts, sel, &bulk).await;
+    let result = match via {
+        Via::Dlq => broker.redrive(queue, opts, sel, &bulk).await,
+        Via::Broker => broker.native_move(queue, opts, &bulk).await,
+    };
     bulk.progress.finish();
     let mut report = result?;
     for id in sel.missing_ids() {

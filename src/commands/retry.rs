@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::{read_options, redrive, Ctx};
+use super::{read_flags, read_options, redrive, Ctx};
 use crate::broker::{Flow, Message, RedriveOptions};
 use crate::cli::{ReadArgs, RedriveArgs};
 use crate::exit::Exit;
@@ -20,11 +20,10 @@ pub async fn run(
     args: &RedriveArgs,
     read: &ReadArgs,
 ) -> Result<Exit> {
-    let broker = ctx.connect().await?;
+    let broker = ctx.connect_with(&read_flags(read, false)).await?;
     let opts = RedriveOptions {
         read: read_options(read, true, ids),
         to: args.to.clone(),
-        native: false,
     };
 
     let mut seen: HashMap<String, u32> = HashMap::new();
@@ -42,16 +41,12 @@ pub async fn run(
     if args.dry_run {
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;
     }
-    redrive::execute(
-        ctx,
-        &*broker,
-        queue,
-        &sel,
-        &opts,
-        None,
-        Some(ids.len() as u64),
-    )
-    .await
+    let drive = redrive::Drive {
+        via: redrive::Via::Dlq,
+        rate: None,
+        total: Some(ids.len() as u64),
+    };
+    redrive::execute(ctx, &*broker, queue, &sel, &opts, drive).await
 }
 
 fn dedup(ids: &[String]) -> Vec<String> {

@@ -5,8 +5,9 @@
 
 use anyhow::Result;
 
-use super::{expected_total, read_options, redrive, selection, Ctx};
-use crate::broker::RedriveOptions;
+use super::redrive::{Drive, Via};
+use super::{expected_total, read_flags, read_options, redrive, selection, Ctx};
+use crate::broker::{Flag, RedriveOptions};
 use crate::cli::{FilterArgs, ReadArgs, RedriveArgs};
 use crate::exit::{usage, Exit};
 
@@ -28,31 +29,24 @@ pub async fn run(
             ));
         }
     }
+    let mut flags = read_flags(read, false).to_vec();
+    flags.push((Flag::Native, native));
+    ctx.check(&flags)?;
     ctx.require_consent(
         yes,
         args.dry_run,
         &format!("re-drive every message of {queue}"),
     )?;
-    let broker = ctx.connect().await?;
-    let caps = broker.capabilities();
     let sel = selection(filters, None, args.max_redrives);
-    if native {
-        if !caps.native_move {
-            return Err(usage(format!(
-                "--native: {} cannot move messages server-side; run without --native",
-                caps.name
-            )));
-        }
-        if !sel.is_everything() {
-            return Err(usage(
-                "--native moves every message: it takes no filters, --limit or --max-redrives",
-            ));
-        }
+    if native && !sel.is_everything() {
+        return Err(usage(
+            "--native moves every message: it takes no filters, --limit or --max-redrives",
+        ));
     }
+    let broker = ctx.connect_with(&flags).await?;
     let opts = RedriveOptions {
         read: read_options(read, false, &[]),
         to: args.to.clone(),
-        native,
     };
     if args.dry_run {
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;
@@ -62,5 +56,14 @@ pub async fn run(
     if !yes && !ctx.confirm("Re-drive", queue, total)? {
         return Ok(Exit::Ok);
     }
-    redrive::execute(ctx, &*broker, queue, &sel, &opts, rate, total).await
+    let via = if native { Via::Broker } else { Via::Dlq };
+    redrive::execute(
+        ctx,
+        &*broker,
+        queue,
+        &sel,
+        &opts,
+        Drive { via, rate, total },
+    )
+    .await
 }

@@ -30,18 +30,38 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::capability::{Flag, Setting};
 use super::{
     Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions, QueueInfo,
     ReadOptions, RedriveOptions, Visitor,
 };
 use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
-use crate::exit::{broker, broker_msg, usage};
+use crate::exit::{broker, broker_msg, broker_with, usage};
 use crate::select::Selection;
 use crate::url_parts::UrlParts;
 use cursor::Cursor;
 
 const NAME: &str = "kafka";
+
+/// What this backend can do, and the flags and settings it honours.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    name: NAME,
+    cursor: true,
+    delete_records: true,
+    native_move: false,
+    purge_all: true,
+    read_counts_as_receive: false,
+    flags: &[
+        Flag::Key,
+        Flag::Partition,
+        Flag::DeleteRecords,
+        Flag::Group,
+        Flag::All,
+        Flag::Topic,
+    ],
+    settings: &[Setting::PasswordEnv, Setting::Kafka, Setting::DlqPatterns],
+};
 
 /// The context of every client: librdkafka's log lines go nowhere (they
 /// would repeat each reconnect attempt on stderr); its errors are kept so
@@ -114,20 +134,17 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         quiet: Quiet::default(),
         timeout: settings.timeout,
         dlq_patterns: settings.profile.dlq_patterns.clone(),
-        caps: Capabilities {
-            name: NAME,
-            cursor: true,
-            delete_records: true,
-            native_move: false,
-            read_counts_as_receive: false,
-        },
+        caps: CAPABILITIES,
     };
     let display = settings.display_url.clone();
     blocking(|| {
         let consumer = kafka.consumer("dlq")?;
         kafka.wait_for_cluster(&consumer)
     })
-    .map_err(|e| broker(NAME, format!("connecting to {display}"), format!("{e:#}")))?;
+    .map_err(|e| {
+        let what = format!("{e:#}");
+        broker_with(NAME, format!("connecting to {display}"), what, e)
+    })?;
     Ok(Box::new(kafka))
 }
 
@@ -409,6 +426,15 @@ impl Broker for Kafka {
         ctx: &BulkContext,
     ) -> Result<BulkReport> {
         redrive::purge(self, queue, opts, selection, ctx).await
+    }
+
+    async fn purge_all(
+        &self,
+        queue: &str,
+        opts: &PurgeOptions,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        redrive::purge_all(self, queue, opts, ctx).await
     }
 
     async fn publish(

@@ -331,6 +331,34 @@ async fn send(
     }
 }
 
+/// A whole-topic purge: dlq's cursor moves to the end of every partition.
+pub async fn purge_all(
+    kafka: &Kafka,
+    topic: &str,
+    opts: &PurgeOptions,
+    ctx: &BulkContext,
+) -> Result<BulkReport> {
+    let group = cursor_group(topic, &opts.read);
+    let (_, mut marks, parts) = setup(kafka, topic, &group)?;
+    let mut report = BulkReport::default();
+    let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
+    report.done = plan.count();
+    for part in &parts {
+        marks
+            .cursors
+            .entry(part.partition)
+            .or_default()
+            .advance_to(part.high);
+    }
+    marks.dirty = true;
+    ctx.tick(report.done);
+    marks.finish(&mut report);
+    if opts.delete_records && report.stopped_by.is_none() {
+        delete_records(kafka, topic, &parts, &marks.cursors, &mut report).await;
+    }
+    Ok(report)
+}
+
 pub async fn purge(
     kafka: &Kafka,
     topic: &str,
@@ -341,20 +369,7 @@ pub async fn purge(
     let group = cursor_group(topic, &opts.read);
     let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
     let mut report = BulkReport::default();
-    if sel.is_everything() && ctx.backup.is_none() {
-        let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
-        report.done = plan.count();
-        for part in &parts {
-            marks
-                .cursors
-                .entry(part.partition)
-                .or_default()
-                .advance_to(part.high);
-        }
-        marks.dirty = true;
-        ctx.tick(report.done);
-        marks.finish(&mut report);
-    } else {
+    {
         let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
         let mut rx = browse::spawn(kafka, reader, plan);
         let mut batch: Vec<(i32, i64, Message)> = Vec::new();

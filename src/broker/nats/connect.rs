@@ -15,9 +15,8 @@ use async_nats::{ConnectErrorKind, ConnectOptions, Event, ServerAddr, ServerErro
 use serde_json::{json, Value};
 
 use super::{Nats, NAME};
-use crate::broker::Capabilities;
 use crate::config::BrokerSettings;
-use crate::exit::{broker, usage};
+use crate::exit::{broker, broker_with, usage};
 use crate::secrets;
 use crate::url_parts::UrlParts;
 
@@ -132,7 +131,7 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
                 ConnectErrorKind::Tls => format!("TLS error: {e}"),
                 _ => e.to_string(),
             };
-            return Err(broker(NAME, op(), secrets::scrub(&why)));
+            return Err(broker_with(NAME, op(), secrets::scrub(&why), e));
         }
         Ok(Ok(c)) => c,
     };
@@ -173,10 +172,7 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
     Ok(Nats {
         client,
         js,
-        caps: Capabilities {
-            name: NAME,
-            ..Default::default()
-        },
+        caps: super::CAPABILITIES,
     })
 }
 

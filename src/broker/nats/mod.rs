@@ -24,6 +24,7 @@ use anyhow::Result;
 use async_nats::jetstream::{self, stream::Stream};
 use async_trait::async_trait;
 
+use super::capability::Setting;
 use super::{
     Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions, QueueInfo,
     ReadOptions, RedriveOptions, Visitor,
@@ -35,6 +36,26 @@ use crate::select::Selection;
 
 /// The name errors and capabilities carry.
 const NAME: &str = "nats";
+
+/// What this backend can do, and the flags and settings it honours.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    name: NAME,
+    cursor: false,
+    delete_records: false,
+    native_move: false,
+    purge_all: true,
+    read_counts_as_receive: false,
+    flags: &[],
+    settings: &[
+        Setting::PasswordEnv,
+        Setting::CredsFile,
+        Setting::NkeyFile,
+        Setting::TokenEnv,
+        Setting::TlsCaFile,
+        Setting::TlsCertFile,
+        Setting::TlsKeyFile,
+    ],
+};
 
 /// Connects to nats.
 pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
@@ -117,6 +138,15 @@ impl Broker for Nats {
         ctx: &BulkContext,
     ) -> Result<BulkReport> {
         purge::run(self, queue, opts, selection, ctx).await
+    }
+
+    async fn purge_all(
+        &self,
+        queue: &str,
+        _opts: &PurgeOptions,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        purge::all(self, queue, ctx).await
     }
 
     async fn publish(

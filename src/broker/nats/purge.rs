@@ -22,6 +22,20 @@ const BATCH: usize = 256;
 /// Deletes in flight within a batch.
 const CONCURRENT: usize = 64;
 
+/// A whole-stream purge with JetStream's own operation.
+pub(super) async fn all(nats: &Nats, queue: &str, ctx: &BulkContext) -> Result<BulkReport> {
+    let stream = nats.stream(queue).await?;
+    let purged = stream
+        .purge()
+        .await
+        .map_err(|e| broker(NAME, format!("purging stream '{queue}'"), e))?;
+    ctx.tick(purged.purged);
+    Ok(BulkReport {
+        done: purged.purged,
+        ..Default::default()
+    })
+}
+
 pub(super) async fn run(
     nats: &Nats,
     queue: &str,
@@ -31,15 +45,6 @@ pub(super) async fn run(
 ) -> Result<BulkReport> {
     let stream = nats.stream(queue).await?;
     let mut report = BulkReport::default();
-    if sel.is_everything() && ctx.backup.is_none() && opts.read.ids.is_empty() {
-        let purged = stream
-            .purge()
-            .await
-            .map_err(|e| broker(NAME, format!("purging stream '{queue}'"), e))?;
-        report.done = purged.purged;
-        ctx.tick(purged.purged);
-        return Ok(report);
-    }
     let mut rows = Rows::open(nats, stream, &opts.read.ids).await?;
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
     loop {

@@ -488,6 +488,23 @@ async fn settle(
 /// Selected messages waiting to be acked (after the backup, when there is one).
 const PURGE_BATCH: usize = 256;
 
+/// A whole-queue purge with queue.purge.
+pub async fn purge_all(rmq: &RabbitMq, queue: &str, ctx: &BulkContext) -> Result<BulkReport> {
+    let op = format!("purging queue '{queue}'");
+    let ch = rmq.channel(&op).await?;
+    rmq.ready_count(&ch, queue).await?;
+    let n = ch
+        .queue_purge(queue, QueuePurgeOptions::default())
+        .await
+        .map_err(|e| amqp_error(&rmq.vhost, queue, &op, e))?;
+    let _ = ch.close(200, "purged").await;
+    ctx.tick(u64::from(n));
+    Ok(BulkReport {
+        done: u64::from(n),
+        ..Default::default()
+    })
+}
+
 pub async fn purge(
     rmq: &RabbitMq,
     queue: &str,
@@ -496,18 +513,6 @@ pub async fn purge(
 ) -> Result<BulkReport> {
     let op = format!("purging queue '{queue}'");
     let mut report = BulkReport::default();
-    if sel.is_everything() && ctx.backup.is_none() {
-        let ch = rmq.channel(&op).await?;
-        rmq.ready_count(&ch, queue).await?;
-        let n = ch
-            .queue_purge(queue, QueuePurgeOptions::default())
-            .await
-            .map_err(|e| amqp_error(&rmq.vhost, queue, &op, e))?;
-        let _ = ch.close(200, "purged").await;
-        report.done = u64::from(n);
-        ctx.tick(report.done);
-        return Ok(report);
-    }
     let plan = rmq
         .check_returnable(queue, "purge selected messages of", !sel.is_everything())
         .await?;

@@ -24,18 +24,31 @@ use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, ConnectionProperties};
 use serde_json::json;
 
+use super::capability::{Flag, Setting};
 use super::{
     Broker, Capabilities, Flow, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions,
     QueueInfo, ReadOptions, RedriveOptions, Visitor,
 };
 use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
-use crate::exit::{broker, broker_msg, usage};
+use crate::exit::{broker, broker_msg, broker_with, usage};
 use crate::select::Selection;
 use admin::{Admin, QueueStats};
 use read::{Mode, Reader};
 
 const NAME: &str = "rabbitmq";
+
+/// What this backend can do, and the flags and settings it honours.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    name: NAME,
+    cursor: false,
+    delete_records: false,
+    native_move: false,
+    purge_all: true,
+    read_counts_as_receive: false,
+    flags: &[Flag::Exchange, Flag::RoutingKey],
+    settings: &[Setting::PasswordEnv, Setting::ManagementUrl],
+};
 
 /// Messages in flight at most: prefetch and unconfirmed copies in bulk
 /// work, unconfirmed publishes, pipelined gets (a quarter). Reads narrow it
@@ -113,10 +126,7 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         admin,
         vhost,
         user,
-        caps: Capabilities {
-            name: NAME,
-            ..Default::default()
-        },
+        caps: CAPABILITIES,
         warned: Default::default(),
     }))
 }
@@ -151,7 +161,7 @@ async fn open(uri: &AMQPUri, settings: &BrokerSettings, name: &str) -> Result<Co
                 settings.timeout
             ),
         )),
-        Ok(Err(e)) => Err(broker(NAME, op, connect_error(&e))),
+        Ok(Err(e)) => Err(broker_with(NAME, op, connect_error(&e), e)),
         Ok(Ok(c)) => Ok(c),
     }
 }
@@ -235,9 +245,9 @@ impl RabbitMq {
             Ok(None) => return Ok(unknown),
             Err(e) => {
                 if !self.warned.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                    eprintln!(
-                        "dlq: warning: cannot check the type of queue '{queue}' ({e:#}); assuming a classic queue"
-                    );
+                    self.settings.warner.warn(&format!(
+                        "cannot check the type of queue '{queue}' ({e:#}); assuming a classic queue"
+                    ));
                 }
                 return Ok(unknown);
             }
@@ -379,6 +389,15 @@ impl Broker for RabbitMq {
         ctx: &BulkContext,
     ) -> Result<BulkReport> {
         bulk::purge(self, queue, selection, ctx).await
+    }
+
+    async fn purge_all(
+        &self,
+        queue: &str,
+        _opts: &PurgeOptions,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        bulk::purge_all(self, queue, ctx).await
     }
 
     async fn publish(

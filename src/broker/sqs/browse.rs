@@ -89,11 +89,11 @@ impl Held {
         let receipts: Vec<String> = self.lock().drain().map(|(_, (r, _))| r).collect();
         let failed = change_visibility(sqs, q, receipts, 0).await;
         if failed > 0 {
-            eprintln!(
-                "dlq: warning: sqs: {failed} message(s) of {} could not be made visible again now; \
+            sqs.warner.warn(&format!(
+                "sqs: {failed} message(s) of {} could not be made visible again now; \
                  they reappear when their visibility timeout ({} s) ends",
                 q.name, self.visibility
-            );
+            ));
         }
     }
 }

@@ -9,7 +9,7 @@
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 
-use crate::exit::broker;
+use crate::exit::broker_with;
 
 use super::NAME;
 
@@ -107,9 +107,10 @@ pub fn explain(code: &str, message: &str) -> String {
 /// A broker error (exit 4): "sqs: OPERATION: what went wrong".
 pub fn fail<E>(operation: &str, err: SdkError<E, HttpResponse>) -> anyhow::Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    broker(NAME, operation, describe(&err))
+    let what = describe(&err);
+    broker_with(NAME, operation, what, err)
 }
 
 /// Collapses a multi-line error text into one line.

@@ -25,6 +25,7 @@ use aws_sdk_sqs::config::ProvideCredentials;
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
 
+use super::capability::{Flag, Setting};
 use super::{
     Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions, QueueInfo,
     ReadOptions, RedriveOptions, Visitor,
@@ -38,6 +39,25 @@ pub(crate) use errors::fail;
 
 /// The broker's name in messages and errors.
 pub(crate) const NAME: &str = "sqs";
+
+/// What this backend can do, and the flags and settings it honours.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    name: NAME,
+    cursor: false,
+    delete_records: false,
+    native_move: true,
+    purge_all: true,
+    read_counts_as_receive: true,
+    flags: &[
+        Flag::GroupId,
+        Flag::DedupId,
+        Flag::Delay,
+        Flag::EndpointUrl,
+        Flag::Native,
+        Flag::Force,
+    ],
+    settings: &[Setting::Region, Setting::EndpointUrl, Setting::AwsProfile],
+};
 
 /// What `sqs://...` says.
 #[derive(Debug, Default, PartialEq)]
@@ -107,6 +127,7 @@ fn is_region(s: &str) -> bool {
 /// The SQS backend: one SDK client, shared by the pipeline tasks.
 pub struct Sqs {
     client: Client,
+    warner: crate::output::Warner,
     caps: Capabilities,
     /// The region in use, for "not found in REGION" messages.
     region: String,
@@ -198,13 +219,8 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     Ok(Box::new(Sqs {
         region,
         client: Client::new(&config),
-        caps: Capabilities {
-            name: NAME,
-            cursor: false,
-            delete_records: false,
-            native_move: true,
-            read_counts_as_receive: true,
-        },
+        warner: settings.warner.clone(),
+        caps: CAPABILITIES,
         visibility,
     }))
 }
@@ -359,9 +375,6 @@ impl Broker for Sqs {
         selection: &Selection,
         ctx: &BulkContext,
     ) -> Result<BulkReport> {
-        if opts.native {
-            return redrive::native(self, queue, opts, ctx).await;
-        }
         redrive::redrive(self, queue, opts, selection, ctx).await
     }
 
@@ -372,10 +385,25 @@ impl Broker for Sqs {
         selection: &Selection,
         ctx: &BulkContext,
     ) -> Result<BulkReport> {
-        if selection.is_everything() && ctx.backup.is_none() {
-            return admin::purge_all(self, queue).await;
-        }
         redrive::purge(self, queue, opts, selection, ctx).await
+    }
+
+    async fn purge_all(
+        &self,
+        queue: &str,
+        _opts: &PurgeOptions,
+        _ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        admin::purge_all(self, queue).await
+    }
+
+    async fn native_move(
+        &self,
+        queue: &str,
+        opts: &RedriveOptions,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        redrive::native(self, queue, opts, ctx).await
     }
 
     async fn publish(

@@ -1,0 +1,54 @@
+//! Broker errors read as one line naming broker and operation; `-v` adds the
+//! cause chain under it, and no secret shows in either.
+
+mod common;
+
+use common::{amqp_url, dlq, run};
+
+/// Every broker: an unknown host is exit 4 in one line; `-v` adds causes.
+#[test]
+fn unknown_host_is_one_line_and_verbose_shows_the_causes() {
+    for url in [
+        "amqp://guest:guest@no-such-host.invalid:5672/%2f",
+        "nats://no-such-host.invalid:4222",
+        "kafka://no-such-host.invalid:9092",
+        "sqs://us-east-1?endpoint=http://no-such-host.invalid:1",
+    ] {
+        let quiet = run(dlq(url)
+            .args(["--timeout", "3s", "queues"])
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "x"));
+        assert_eq!(quiet.code, 4, "{url}: {quiet:?}");
+        assert_eq!(quiet.stderr.lines().count(), 1, "{url}: {quiet:?}");
+        assert!(quiet.stderr.starts_with("dlq: error: "), "{quiet:?}");
+        let loud = run(dlq(url)
+            .args(["-v", "--timeout", "3s", "queues"])
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "x"));
+        assert_eq!(loud.code, 4, "{url}: {loud:?}");
+        assert!(
+            loud.stderr.lines().any(|l| l.starts_with("  caused by: ")),
+            "{url}: -v shows the chain: {loud:?}"
+        );
+        let line = quiet.stderr.trim();
+        assert!(loud.stderr.contains(line), "same line with -v: {loud:?}");
+    }
+}
+
+/// RabbitMQ: a wrong password is exit 4, one line that says so; `-v` shows
+/// the broker's refusal; the password appears nowhere.
+#[test]
+fn wrong_password_on_rabbitmq_shows_the_chain_not_the_password() {
+    let url = amqp_url().replacen("guest:guest@", "guest:Wr0ngPassw0rd@", 1);
+    let r = run(dlq(&url).args(["-v", "queues"]));
+    assert_eq!(r.code, 4, "{r:?}");
+    let first = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("dlq: error:"))
+        .unwrap();
+    assert!(first.contains("access refused"), "{r:?}");
+    assert!(r.stderr.contains("  caused by: "), "{r:?}");
+    assert!(r.stderr.contains("ACCESS_REFUSED"), "{r:?}");
+    assert!(!r.stderr.contains("Wr0ngPassw0rd") && !r.stdout.contains("Wr0ngPassw0rd"));
+}
