@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark (or those named: rabbitmq sqs kafka nats) with its
-# baseline in the same run, and prints one table. Needs the brokers of
+# baseline in the same run, and prints one table. With RTT=20ms, also the
+# RabbitMQ bulk commands through a delay line at 0 ms and at RTT. Needs the brokers of
 # scripts/brokers/start-all.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,5 +19,16 @@ grep '^RESULT' "$results" | while read -r _ rest; do
   eval "$rest"
   printf '| %s | %s | %s | %s | %s | %s | %s MiB |\n' "$broker" "$messages" "$dlq_rate" "$baseline" "$baseline_rate" "$ratio" "$rss_mib"
 done
+if [ -n "${RTT:-}" ]; then
+  echo "== distance (RTT=$RTT)" >&2
+  bash "$here/distance.sh" | tee -a "$results" >&2
+  echo
+  echo "| broker | command | messages | msg/s at 0 ms | msg/s at RTT | RTT | ratio | peak RSS |"
+  echo "|---|---|---|---|---|---|---|---|"
+  grep '^DISTANCE' "$results" | while read -r _ rest; do
+    eval "$rest"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s MiB |\n' "$broker" "$command" "$messages" "$rate_0ms" "$rate_rtt" "$rtt" "$ratio" "$rss_mib"
+  done
+fi
 echo
 echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB memory"
