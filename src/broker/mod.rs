@@ -27,7 +27,9 @@ use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
 use crate::select::Selection;
 
-pub use message::{DeadLetter, Headers, Message, Origin, OriginKind, OutgoingMessage, REDRIVE_HEADER};
+pub use message::{
+    DeadLetter, Headers, Message, Origin, OriginKind, OutgoingMessage, REDRIVE_HEADER,
+};
 
 /// What a backend supports; commands check it before they start.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +79,8 @@ pub struct RedriveOptions {
     pub to: Option<String>,
     /// SQS: let the broker move messages server-side.
     pub native: bool,
+    /// What changes on each copy (`--set-header`, `--transform`, `edit`).
+    pub rewrite: crate::rewrite::Rewrite,
 }
 
 /// Options of `purge`.

@@ -9,6 +9,7 @@ use super::{expected_total, read_options, redrive, selection, Ctx};
 use crate::broker::RedriveOptions;
 use crate::cli::{FilterArgs, ReadArgs, RedriveArgs};
 use crate::exit::{usage, Exit};
+use crate::rewrite::Rewrite;
 
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
@@ -27,6 +28,16 @@ pub async fn run(
                 "--rate must be a positive number of messages a second",
             ));
         }
+    }
+    let rewrite = Rewrite::new(
+        &args.set_headers,
+        &args.unset_headers,
+        args.transform.as_deref(),
+    )?;
+    if native && !rewrite.is_identity() {
+        return Err(usage(
+            "--native moves messages as they are: it takes no --set-header, --unset-header or --transform",
+        ));
     }
     ctx.require_consent(
         yes,
@@ -53,6 +64,7 @@ pub async fn run(
         read: read_options(read, false, &[]),
         to: args.to.clone(),
         native,
+        rewrite,
     };
     if args.dry_run {
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;

@@ -154,6 +154,25 @@ pub fn json_to_table(o: &Map<String, Value>) -> FieldTable {
     t
 }
 
+/// The headers of a rewritten copy as an AMQP table: a header whose JSON
+/// form did not change keeps its original AMQP value (and integer width).
+pub fn rewritten_headers(p: &BasicProperties, copy: &Map<String, Value>) -> FieldTable {
+    let original = p.headers().clone().unwrap_or_default();
+    let mut t = FieldTable::default();
+    for (k, v) in copy {
+        let kept = original
+            .inner()
+            .iter()
+            .find(|(name, a)| name.as_str() == k && amqp_to_json(a) == *v)
+            .map(|(_, a)| a.clone());
+        t.insert(
+            ShortString::from(k.clone()),
+            kept.unwrap_or_else(|| json_to_amqp(v)),
+        );
+    }
+    t
+}
+
 /// Headers that change when a message is dead-lettered or re-driven; the
 /// content hash leaves them out.
 fn volatile_header(name: &str) -> bool {
