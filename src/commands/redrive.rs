@@ -163,7 +163,9 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
                         Ok(copy) => (
                             copy.headers
                                 .iter()
-                                .map(|(k, v)| format!("{k}: {}", value_text(v)))
+                                .map(|(k, v)| {
+                                    format!("{k}: {}", preview(value_text(v).as_bytes(), 60))
+                                })
                                 .collect::<Vec<_>>()
                                 .join("\n"),
                             preview(&copy.body, 2000),
