@@ -224,7 +224,13 @@ fn rewrite_and_edit_refusals_come_before_connecting() {
     for args in [
         vec!["retry", "q", "id", "--transform", ".a |"],
         vec!["retry-all", "q", "--yes", "--transform", "nosuchfn(1)"],
-        vec!["retry-all", "q", "--yes", "--set-header", "dlq-redrive-count=0"],
+        vec![
+            "retry-all",
+            "q",
+            "--yes",
+            "--set-header",
+            "dlq-redrive-count=0",
+        ],
         vec!["retry", "q", "id", "--unset-header", "dlq-redrive-count"],
         vec!["retry-all", "q", "--yes", "--set-header", "novalue"],
         vec!["edit", "q", "id"],
@@ -233,7 +239,10 @@ fn rewrite_and_edit_refusals_come_before_connecting() {
         full.extend(&args);
         let r = dlq(&full);
         assert_eq!(r.code, 2, "{args:?}: {r:?}");
-        assert!(r.stderr.starts_with("dlq: error:") || r.stderr.starts_with("error:"), "{r:?}");
+        assert!(
+            r.stderr.starts_with("dlq: error:") || r.stderr.starts_with("error:"),
+            "{r:?}"
+        );
     }
     let r = dlq(&["-b", b, "retry-all", "q", "--yes", "--transform", ".a |"]);
     assert!(r.stderr.contains("expected"), "jaq's message: {r:?}");

@@ -31,6 +31,7 @@ use async_nats::jetstream::context::PublishErrorKind;
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use super::convert;
 use super::rows::{Origin, Row, Rows};
@@ -397,10 +398,17 @@ fn copy_of(
         }
     }
     let mut headers = convert::headers_from_json(&out.headers, convert::is_control_header)?;
-    headers.insert(
-        "Nats-Msg-Id",
-        format!("dlq:{queue}:{}:{}", row.seq, row.stored_nanos).as_str(),
-    );
+    let mut msg_id = format!("dlq:{queue}:{}:{}", row.seq, row.stored_nanos);
+    if !rewrite.is_identity() {
+        // A rewritten copy must not be dropped as a duplicate of an earlier, unrewritten one.
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(&out.headers).unwrap_or_default());
+        h.update(&out.body);
+        let digest = h.finalize();
+        msg_id.push(':');
+        msg_id.extend(digest.iter().take(6).map(|b| format!("{b:02x}")));
+    }
+    headers.insert("Nats-Msg-Id", msg_id.as_str());
     Ok((headers, out.body))
 }
 
