@@ -12,9 +12,11 @@ use serde_json::Value;
 use super::common::{self, Run};
 use super::fixture::{Fixture, Msg};
 
-fn edit(f: &dyn Fixture, editor: &str, args: &[&str]) -> Run {
+fn edit(f: &dyn Fixture, tmp: &Path, editor: &str, args: &[&str]) -> Run {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
-    c.env_remove("DLQ_BROKER")
+    // A file kept after a parse error lands in the test's own directory.
+    c.env("TMPDIR", tmp)
+        .env_remove("DLQ_BROKER")
         .env_remove("DLQ_PROFILE")
         .env_remove("VISUAL")
         .env("EDITOR", editor)
@@ -106,10 +108,10 @@ pub fn edit_sends_the_edited_copy(f: &dyn Fixture) {
         );
     };
 
-    let r = edit(f, &fixer, &[&pair.dlq, &id]);
+    let r = edit(f, dir.path(), &fixer, &[&pair.dlq, &id]);
     assert_eq!(r.code, 2, "{}: no terminal, no --yes: {r:?}", f.name());
     untouched("refused");
-    let r = edit(f, "true", &[&pair.dlq, &id, "--yes"]);
+    let r = edit(f, dir.path(), "true", &[&pair.dlq, &id, "--yes"]);
     assert_eq!(r.code, 0, "{}: {r:?}", f.name());
     assert!(
         r.stderr.contains("unchanged: nothing sent"),
@@ -117,14 +119,14 @@ pub fn edit_sends_the_edited_copy(f: &dyn Fixture) {
         f.name()
     );
     untouched("unchanged");
-    let r = edit(f, &emptier, &[&pair.dlq, &id, "--yes"]);
+    let r = edit(f, dir.path(), &emptier, &[&pair.dlq, &id, "--yes"]);
     assert_eq!(r.code, 0, "{}: {r:?}", f.name());
     assert!(r.stderr.contains("aborted"), "{}: {r:?}", f.name());
     untouched("emptied");
-    let r = edit(f, "false", &[&pair.dlq, &id, "--yes"]);
+    let r = edit(f, dir.path(), "false", &[&pair.dlq, &id, "--yes"]);
     assert_eq!(r.code, 2, "{}: failing editor: {r:?}", f.name());
     untouched("failing editor");
-    let r = edit(f, &breaker, &[&pair.dlq, &id, "--yes"]);
+    let r = edit(f, dir.path(), &breaker, &[&pair.dlq, &id, "--yes"]);
     assert_eq!(r.code, 2, "{}: parse error: {r:?}", f.name());
     assert!(
         r.stderr.contains("line 1"),
@@ -135,6 +137,7 @@ pub fn edit_sends_the_edited_copy(f: &dyn Fixture) {
 
     let dry = edit(
         f,
+        dir.path(),
         &fixer,
         &[&pair.dlq, &id, "--yes", "--dry-run", "-o", "json"],
     );
@@ -149,7 +152,12 @@ pub fn edit_sends_the_edited_copy(f: &dyn Fixture) {
     assert_eq!(plan["headers"]["tenant"], "globex", "{}: {dry:?}", f.name());
     untouched("dry run");
 
-    let r = edit(f, &fixer, &[&pair.dlq, &id, "--yes", "-o", "json"]);
+    let r = edit(
+        f,
+        dir.path(),
+        &fixer,
+        &[&pair.dlq, &id, "--yes", "-o", "json"],
+    );
     assert_eq!(r.code, 0, "{}: {r:?}", f.name());
     assert_eq!(r.json()["moved"], 1, "{}: {r:?}", f.name());
     assert_eq!(
