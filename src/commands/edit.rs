@@ -16,6 +16,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
+use tokio::signal::unix::{signal, SignalKind};
 
 use super::{read_options, redrive, Ctx};
 use crate::broker::{Flow, Message, RedriveOptions};
@@ -132,16 +133,20 @@ async fn open_editor(path: &Path) -> Result<()> {
         .unwrap_or_else(|| "vi".to_owned());
     let mut words = command.split_whitespace();
     let program = words.next().unwrap_or("vi");
+    // Ctrl-C in the editor (vi uses it) reaches dlq too: it must not end dlq meanwhile.
+    let mut sigint = signal(SignalKind::interrupt()).context("setting up the Ctrl-C handler")?;
+    let shield = tokio::spawn(async move { while sigint.recv().await.is_some() {} });
     let status = tokio::process::Command::new(program)
         .args(words)
         .arg(path)
         .status()
-        .await
-        .map_err(|e| {
-            usage(format!(
-                "cannot start the editor {command:?}: {e}; nothing sent"
-            ))
-        })?;
+        .await;
+    shield.abort();
+    let status = status.map_err(|e| {
+        usage(format!(
+            "cannot start the editor {command:?}: {e}; nothing sent"
+        ))
+    })?;
     if !status.success() {
         return Err(usage(format!(
             "the editor {command:?} exited with {status}: nothing sent"

@@ -84,7 +84,7 @@ pub fn edit_sends_the_edited_copy(f: &dyn Fixture) {
     let fixer = script(
         dir.path(),
         "fix.sh",
-        r#"sed -i -e 's/^tenant: acme$/tenant: globex/' -e 's/"amount": 12/"amount": 1200/' "$1""#,
+        r#"kill -INT $PPID; sed -i -e 's/^tenant: acme$/tenant: globex/' -e 's/"amount": 12/"amount": 1200/' "$1""#,
     );
     let emptier = script(dir.path(), "empty.sh", r#": > "$1""#);
     let breaker = script(
