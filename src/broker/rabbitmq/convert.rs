@@ -574,6 +574,25 @@ mod tests {
     }
 
     #[test]
+    fn rewritten_headers_keep_untouched_amqp_types() {
+        let mut h = FieldTable::default();
+        h.insert("n".into(), AMQPValue::LongInt(7));
+        h.insert("t".into(), ls("a"));
+        h.insert("gone".into(), ls("x"));
+        let p = BasicProperties::default().with_headers(h);
+        let mut copy = table_to_json(p.headers().as_ref().unwrap());
+        copy.shift_remove("gone");
+        copy.insert("t".into(), json!("b"));
+        copy.insert("new".into(), json!(8));
+        let out = rewritten_headers(&p, &copy);
+        let get = |k: &str| out.inner().get(&ShortString::from(k)).cloned();
+        assert_eq!(get("n"), Some(AMQPValue::LongInt(7)));
+        assert_eq!(get("t"), Some(ls("b")));
+        assert_eq!(get("new"), Some(AMQPValue::LongLongInt(8)));
+        assert_eq!(get("gone"), None);
+    }
+
+    #[test]
     fn id_ignores_dead_letter_headers() {
         let a = props(vec![dead("rejected", "orders", "", "orders", 1, 5)], "");
         let b = props(vec![dead("rejected", "orders", "", "orders", 4, 9)], "");
