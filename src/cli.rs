@@ -268,6 +268,34 @@ Examples:\n  dlq retry-all orders.dlq --dry-run\n  dlq retry-all orders.dlq --re
         native: bool,
     },
 
+    /// Fix one message in an editor, then send it back like retry
+    #[command(
+        after_help = "Writes the message to a temporary file (a header block of `name: text` or \
+`name:= JSON` lines, @key and @body lines, a blank line, then the body, pretty-printed when it \
+is JSON) and opens $VISUAL, else $EDITOR, else vi. On save, the edited copy goes to the \
+message's origin (or --to) and the original is removed once the copy is confirmed. An \
+unchanged or emptied file sends nothing (exit 0); an editor that exits non-zero or a file \
+that does not read back sends nothing (exit 2). Needs a terminal unless --yes.\n\n\
+Examples:\n  dlq edit orders.dlq 3:1042\n  EDITOR='code --wait' dlq edit orders.dlq 3f2a9c1d07be --to orders.replay"
+    )]
+    Edit {
+        /// Queue, topic or stream
+        queue: String,
+        /// Message ID as `list` prints it
+        id: String,
+        /// Send to TARGET (queue, topic or subject) instead of the message's origin
+        #[arg(long, value_name = "TARGET")]
+        to: Option<String>,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Run without a terminal (the editor is a script)
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Print what would be sent; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+
     /// Delete every message, or every match of the filters
     #[command(
         after_help = "A full purge uses the broker's own operation; a filtered purge removes only \
@@ -390,6 +418,18 @@ pub struct RedriveArgs {
     /// Print what would move where; change nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Set a header on each copy, as a string (repeat for several)
+    #[arg(long = "set-header", value_parser = parse_header, value_name = "KEY=VALUE")]
+    pub set_headers: Vec<(String, String)>,
+
+    /// Remove a header from each copy (repeat for several)
+    #[arg(long = "unset-header", value_name = "KEY")]
+    pub unset_headers: Vec<String>,
+
+    /// Rewrite each JSON body with a jq filter; its one output is the new body
+    #[arg(long, value_name = "FILTER")]
+    pub transform: Option<String>,
 }
 
 /// Flags of `publish`.

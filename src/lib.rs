@@ -11,9 +11,11 @@ pub mod bulk;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod edit_file;
 pub mod exit;
 pub mod input;
 pub mod output;
+pub mod rewrite;
 pub mod sanitize;
 pub mod secrets;
 pub mod select;
@@ -60,6 +62,14 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
             yes,
             native,
         } => retry_all::run(ctx, &queue, &filters, &redrive, &read, rate, yes, native).await,
+        Command::Edit {
+            queue,
+            id,
+            to,
+            read,
+            yes,
+            dry_run,
+        } => edit::run(ctx, &queue, &id, to.as_deref(), &read, yes, dry_run).await,
         Command::Purge {
             queue,
             filters,

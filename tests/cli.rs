@@ -326,3 +326,34 @@ fn profile_settings_of_another_broker_are_refused() {
         "{r:?}"
     );
 }
+
+#[test]
+fn rewrite_and_edit_refusals_come_before_connecting() {
+    // Port 1 refuses connections: a broker error would be exit 4.
+    let b = "amqp://guest:guest@127.0.0.1:1/%2f";
+    for args in [
+        vec!["retry", "q", "id", "--transform", ".a |"],
+        vec!["retry-all", "q", "--yes", "--transform", "nosuchfn(1)"],
+        vec![
+            "retry-all",
+            "q",
+            "--yes",
+            "--set-header",
+            "dlq-redrive-count=0",
+        ],
+        vec!["retry", "q", "id", "--unset-header", "dlq-redrive-count"],
+        vec!["retry-all", "q", "--yes", "--set-header", "novalue"],
+        vec!["edit", "q", "id"],
+    ] {
+        let mut full = vec!["-b", b];
+        full.extend(&args);
+        let r = dlq(&full);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.starts_with("dlq: error:") || r.stderr.starts_with("error:"),
+            "{r:?}"
+        );
+    }
+    let r = dlq(&["-b", b, "retry-all", "q", "--yes", "--transform", ".a |"]);
+    assert!(r.stderr.contains("expected"), "jaq's message: {r:?}");
+}

@@ -176,7 +176,15 @@ impl Broker for Memory {
                         report.fail(&m.id, "no origin recorded: pass --to");
                         continue;
                     };
-                    match self.append(&target, &OutgoingMessage::redrive_of(&m)) {
+                    let copy = match opts.rewrite.copy_of(&m) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            report.fail(&m.id, e);
+                            ctx.tick(1);
+                            continue;
+                        }
+                    };
+                    match self.append(&target, &copy) {
                         Ok(_) => {
                             self.remove(queue, &m.id);
                             report.done += 1;

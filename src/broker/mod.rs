@@ -66,6 +66,8 @@ pub struct RedriveOptions {
     pub read: ReadOptions,
     /// Where to send instead of the message's origin.
     pub to: Option<String>,
+    /// What changes on each copy (`--set-header`, `--transform`, `edit`).
+    pub rewrite: crate::rewrite::Rewrite,
 }
 
 /// Options of `purge`.

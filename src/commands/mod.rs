@@ -6,6 +6,7 @@
 //! filter flags, and asking before a bulk change.
 
 pub mod completions;
+pub mod edit;
 pub mod export;
 pub mod lag;
 pub mod list;

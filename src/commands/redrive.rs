@@ -1,15 +1,21 @@
-//! What `retry` and `retry-all` share: the dry run, the run itself with its
-//! progress bar and Ctrl-C handling, and the closing summary.
+//! What `retry`, `retry-all` and `edit` share: the dry run, the run itself
+//! with its progress bar and Ctrl-C handling, and the closing summary.
+//!
+//! With a rewrite (`--set-header`, `--unset-header`, `--transform`, `edit`),
+//! the dry run builds each copy as the run would and shows its headers and
+//! body; a message whose copy cannot be built is listed as a failure, and
+//! the exit code is the one the run would have (3, or 4 when all fail).
 
 use anyhow::Result;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::Ctx;
-use crate::broker::{Broker, Flow, Message, RedriveOptions};
+use crate::broker::message::{b64, value_text};
+use crate::broker::{Broker, Flow, Message, OutgoingMessage, RedriveOptions};
 use crate::bulk::{BulkContext, BulkReport, Rate};
 use crate::cli::OutputFormat;
 use crate::exit::Exit;
-use crate::sanitize::escape;
+use crate::sanitize::{escape, preview};
 use crate::select::{Decision, Selection};
 
 /// Where a message would go.
@@ -33,6 +39,9 @@ pub async fn dry_run(
         dry_run: true,
         ..Default::default()
     };
+    if !opts.rewrite.is_identity() {
+        return rewrite_dry_run(ctx, broker, queue, sel, opts).await;
+    }
     let mut plan = Vec::new();
     broker
         .browse(queue, &opts.read, &mut |m: Message| {
@@ -56,6 +65,139 @@ pub async fn dry_run(
         .await?;
     print_plan(ctx, &plan, &report, "moved")?;
     Ok(Exit::Ok)
+}
+
+/// One message of a dry run with a rewrite.
+struct RewrittenRow {
+    id: String,
+    to: String,
+    /// The copy, the skip reason, or why no copy can be built.
+    outcome: Result<OutgoingMessage, (&'static str, String)>,
+}
+
+/// The dry run of a rewriting re-drive: each copy as it would go out.
+async fn rewrite_dry_run(
+    ctx: &Ctx,
+    broker: &dyn Broker,
+    queue: &str,
+    sel: &Selection,
+    opts: &RedriveOptions,
+) -> Result<Exit> {
+    let mut report = BulkReport {
+        dry_run: true,
+        ..Default::default()
+    };
+    let mut plan = Vec::new();
+    broker
+        .browse(queue, &opts.read, &mut |m: Message| {
+            let outcome = match sel.decide(&m) {
+                Decision::Take => match opts.rewrite.copy_of(&m) {
+                    Ok(copy) => {
+                        report.done += 1;
+                        Ok(copy)
+                    }
+                    Err(e) => {
+                        report.fail(&m.id, &e);
+                        Err(("fail", e))
+                    }
+                },
+                Decision::Skip(why) => {
+                    report.skipped += 1;
+                    Err(("skip", why))
+                }
+                Decision::Leave => return Ok(next(sel)),
+            };
+            plan.push(RewrittenRow {
+                id: m.id.clone(),
+                to: target_of(&m, opts.to.as_deref()),
+                outcome,
+            });
+            Ok(next(sel))
+        })
+        .await?;
+    print_rewritten(ctx, &plan, &report)?;
+    Ok(if report.failed > 0 {
+        report.exit()
+    } else {
+        Exit::Ok
+    })
+}
+
+fn next(sel: &Selection) -> Flow {
+    if sel.exhausted() {
+        Flow::Stop
+    } else {
+        Flow::Continue
+    }
+}
+
+/// Prints the plan of a rewriting dry run: each copy's headers and body.
+fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Result<()> {
+    let p = &ctx.printer;
+    let rows: Vec<Value> = plan
+        .iter()
+        .map(|r| match &r.outcome {
+            Ok(copy) => {
+                let text = std::str::from_utf8(&copy.body).ok();
+                json!({
+                    "id": r.id, "to": r.to, "action": "move", "skip_reason": null,
+                    "headers": copy.headers, "key": copy.key,
+                    "body": text,
+                    "body_base64": if text.is_none() { Some(b64(&copy.body)) } else { None },
+                })
+            }
+            Err(("skip", why)) => {
+                json!({"id": r.id, "to": r.to, "action": "skip", "skip_reason": why})
+            }
+            Err((action, e)) => {
+                json!({"id": r.id, "to": r.to, "action": action, "skip_reason": null, "error": e})
+            }
+        })
+        .collect();
+    match p.format {
+        OutputFormat::Table => {
+            if !plan.is_empty() {
+                let mut t = p.table(&["ID", "WOULD GO TO", "HEADERS", "BODY", "NOTE"]);
+                for r in plan {
+                    let (headers, body, note) = match &r.outcome {
+                        Ok(copy) => (
+                            copy.headers
+                                .iter()
+                                .map(|(k, v)| {
+                                    format!("{k}: {}", preview(value_text(v).as_bytes(), 60))
+                                })
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                            preview(&copy.body, 2000),
+                            String::new(),
+                        ),
+                        Err((_, why)) => (String::new(), String::new(), why.clone()),
+                    };
+                    t.add_row(vec![
+                        escape(&r.id, false),
+                        escape(&r.to, false),
+                        escape(&headers, true),
+                        body,
+                        escape(&note, false),
+                    ]);
+                }
+                p.print_table(&t)?;
+            }
+            p.summary(report, "moved")?;
+        }
+        OutputFormat::Json => {
+            let mut summary = report.to_json("moved");
+            summary["plan"] = json!(rows);
+            p.json(&summary)?;
+        }
+        OutputFormat::Ndjson => {
+            for r in &rows {
+                p.ndjson(r)?;
+            }
+            p.summary(report, "moved")?;
+        }
+    }
+    Ok(())
 }
 
 /// Prints a dry-run plan: rows of (id, destination, skip reason).

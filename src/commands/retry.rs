@@ -11,6 +11,7 @@ use super::{read_flags, read_options, redrive, Ctx};
 use crate::broker::{Flow, Message, RedriveOptions};
 use crate::cli::{ReadArgs, RedriveArgs};
 use crate::exit::Exit;
+use crate::rewrite::Rewrite;
 use crate::select::{Filter, Selection};
 
 pub async fn run(
@@ -20,10 +21,16 @@ pub async fn run(
     args: &RedriveArgs,
     read: &ReadArgs,
 ) -> Result<Exit> {
+    let rewrite = Rewrite::new(
+        &args.set_headers,
+        &args.unset_headers,
+        args.transform.as_deref(),
+    )?;
     let broker = ctx.connect_with(&read_flags(read, false)).await?;
     let opts = RedriveOptions {
         read: read_options(read, true, ids),
         to: args.to.clone(),
+        rewrite,
     };
 
     let mut seen: HashMap<String, u32> = HashMap::new();

@@ -10,6 +10,7 @@ use super::{expected_total, read_flags, read_options, redrive, selection, Ctx};
 use crate::broker::{Flag, RedriveOptions};
 use crate::cli::{FilterArgs, ReadArgs, RedriveArgs};
 use crate::exit::{usage, Exit};
+use crate::rewrite::Rewrite;
 
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
@@ -32,6 +33,16 @@ pub async fn run(
     let mut flags = read_flags(read, false).to_vec();
     flags.push((Flag::Native, native));
     ctx.check(&flags)?;
+    let rewrite = Rewrite::new(
+        &args.set_headers,
+        &args.unset_headers,
+        args.transform.as_deref(),
+    )?;
+    if native && !rewrite.is_identity() {
+        return Err(usage(
+            "--native moves messages as they are: it takes no --set-header, --unset-header or --transform",
+        ));
+    }
     ctx.require_consent(
         yes,
         args.dry_run,
@@ -47,6 +58,7 @@ pub async fn run(
     let opts = RedriveOptions {
         read: read_options(read, false, &[]),
         to: args.to.clone(),
+        rewrite,
     };
     if args.dry_run {
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;

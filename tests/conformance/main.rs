@@ -10,6 +10,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod edit;
 mod faults;
 mod fixture;
 mod kafka;
@@ -43,6 +44,8 @@ macro_rules! conformance {
             #[test] fn max_redrives_skips() { let f = $make; if !gap(&f, stringify!(max_redrives_skips)) { suite::max_redrives_skips(&f) } }
             #[test] fn lag_threshold_exits_1() { let f = $make; if !gap(&f, stringify!(lag_threshold_exits_1)) { suite::lag_threshold_exits_1(&f) } }
             #[test] fn unknown_queue_exits_4() { let f = $make; if !gap(&f, stringify!(unknown_queue_exits_4)) { suite::unknown_queue_exits_4(&f) } }
+            #[test] fn retry_rewrites_headers_and_body() { let f = $make; if !gap(&f, stringify!(retry_rewrites_headers_and_body)) { suite::retry_rewrites_headers_and_body(&f) } }
+            #[test] fn edit_sends_the_edited_copy() { let f = $make; if !gap(&f, stringify!(edit_sends_the_edited_copy)) { edit::edit_sends_the_edited_copy(&f) } }
             #[test] fn fault_sigkill_during_retry_all() { let f = $make; if !gap(&f, stringify!(fault_sigkill_during_retry_all)) { faults::sigkill_during_retry_all_loses_nothing(&f) } }
             #[test] fn fault_sigkill_during_purge_backup() { let f = $make; if !gap(&f, stringify!(fault_sigkill_during_purge_backup)) { faults::sigkill_during_purge_backup_loses_nothing(&f) } }
             #[test] fn fault_ctrl_c_stops_cleanly() { let f = $make; if !gap(&f, stringify!(fault_ctrl_c_stops_cleanly)) { faults::ctrl_c_stops_cleanly(&f) } }

@@ -467,3 +467,122 @@ pub fn unknown_queue_exits_4(f: &dyn Fixture) {
         assert_eq!(r.stderr.lines().count(), 1, "{}: one line: {r:?}", f.name());
     }
 }
+
+pub fn retry_rewrites_headers_and_body(f: &dyn Fixture) {
+    let msgs = vec![
+        Msg::new(r#"{"amount":12,"id":"a"}"#)
+            .header("tenant", "acme")
+            .header("x-error", "boom")
+            .header("idx", "0"),
+        Msg::new(r#"{"amount":5,"id":"b"}"#)
+            .header("tenant", "acme")
+            .header("x-error", "boom")
+            .header("idx", "1"),
+        Msg::new("not json")
+            .header("tenant", "acme")
+            .header("x-error", "boom")
+            .header("idx", "2"),
+    ];
+    let pair = f.dead_letters(&msgs);
+    let fix = [
+        "--set-header",
+        "tenant=globex",
+        "--unset-header",
+        "x-error",
+        "--transform",
+        ".amount |= . * 100",
+    ];
+    let bad = dlq(
+        f,
+        &["retry-all", &pair.dlq, "--yes", "--transform", ".amount |"],
+    );
+    assert_eq!(
+        bad.code,
+        2,
+        "{}: filter that does not compile: {bad:?}",
+        f.name()
+    );
+    assert!(bad.stderr.contains("--transform"), "{}: {bad:?}", f.name());
+
+    let mut args = vec!["retry-all", &pair.dlq, "--dry-run", "-o", "json"];
+    args.extend(fix);
+    let dry = dlq(f, &args);
+    assert_eq!(
+        dry.code,
+        3,
+        "{}: dry run predicts the partial run: {dry:?}",
+        f.name()
+    );
+    let plan = dry.json()["plan"].as_array().unwrap().clone();
+    let moving: Vec<&Value> = plan.iter().filter(|p| p["action"] == "move").collect();
+    assert_eq!(moving.len(), 2, "{}: {dry:?}", f.name());
+    for p in &moving {
+        assert_eq!(p["headers"]["tenant"], "globex", "{}: {p}", f.name());
+        assert!(p["headers"].get("x-error").is_none(), "{}: {p}", f.name());
+        assert!(
+            p["body"].as_str().unwrap().contains("00,"),
+            "{}: {p}",
+            f.name()
+        );
+    }
+    assert_same(f, "DLQ after the dry run", &f.read_dlq(&pair), &msgs);
+    assert!(
+        f.read_origin(&pair).is_empty(),
+        "{}: dry run sent",
+        f.name()
+    );
+
+    let mut args = vec!["retry-all", &pair.dlq, "--yes", "-o", "json"];
+    args.extend(fix);
+    let r = dlq(f, &args);
+    assert_eq!(
+        r.code,
+        3,
+        "{}: one message fails the filter: {r:?}",
+        f.name()
+    );
+    let s = r.json();
+    assert_eq!(
+        (s["moved"].as_u64(), s["failed"].as_u64()),
+        (Some(2), Some(1)),
+        "{r:?}"
+    );
+    assert!(
+        s["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON"),
+        "{}: {r:?}",
+        f.name()
+    );
+    let origin = f.read_origin(&pair);
+    for m in &origin {
+        assert!(
+            !m.headers.contains_key("x-error"),
+            "{}: unset: {}",
+            f.name(),
+            show(m)
+        );
+    }
+    let want = vec![
+        Msg::new(r#"{"amount":1200,"id":"a"}"#)
+            .header("tenant", "globex")
+            .header("idx", "0"),
+        Msg::new(r#"{"amount":500,"id":"b"}"#)
+            .header("tenant", "globex")
+            .header("idx", "1"),
+    ];
+    assert_same(
+        f,
+        "origin after the rewrite",
+        &without_redrive(&origin, "1"),
+        &want,
+    );
+    assert_same(
+        f,
+        "DLQ keeps the failed one intact",
+        &f.read_dlq(&pair),
+        &msgs[2..],
+    );
+    f.cleanup(&pair);
+}

@@ -237,6 +237,14 @@ pub async fn redrive(
                     ctx.tick(1);
                     continue;
                 }
+                let out = match opts.rewrite.copy_of(&m) {
+                    Ok(out) => out,
+                    Err(e) => {
+                        report.fail(m.id, e);
+                        ctx.tick(1);
+                        continue;
+                    }
+                };
                 if !marks.budget(p, o) {
                     report.stopped_by = Some(too_scattered(p));
                     break;
@@ -251,6 +259,7 @@ pub async fn redrive(
                     &producer,
                     &target,
                     &m,
+                    &out,
                     &mut inflight,
                     &mut marks,
                     &mut report,
@@ -291,14 +300,14 @@ async fn send(
     producer: &rdkafka::producer::FutureProducer<super::Quiet>,
     target: &str,
     m: &Message,
+    out: &OutgoingMessage,
     inflight: &mut FuturesUnordered<Delivery>,
     marks: &mut Marks<'_>,
     report: &mut BulkReport,
     settle: &impl Fn((i32, i64, String, String, Result<(), String>), &mut Marks, &mut BulkReport),
 ) -> Result<Delivery, String> {
-    let out = OutgoingMessage::redrive_of(m);
     let headers = envelope::headers_to_record(&out.headers)?;
-    let key = envelope::key_bytes(&out, None);
+    let key = envelope::key_bytes(out, None);
     let (p, o) = super::parse_id(&m.id).unwrap_or((-1, -1));
     loop {
         let mut record = FutureRecord::to(target)

@@ -31,14 +31,16 @@ use async_nats::jetstream::context::PublishErrorKind;
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use super::convert;
 use super::rows::{Origin, Row, Rows};
 use super::subjects;
 use super::{Nats, NAME};
-use crate::broker::{OutgoingMessage, RedriveOptions};
+use crate::broker::RedriveOptions;
 use crate::bulk::{BulkContext, BulkReport};
 use crate::exit::{broker, usage};
+use crate::rewrite::Rewrite;
 use crate::select::{Decision, Selection};
 
 /// Publishes awaiting their ack (and then their delete) at most.
@@ -198,8 +200,8 @@ pub(super) async fn run(
                 continue;
             }
         };
-        let headers = match copy_headers(queue, &row) {
-            Ok(h) => h,
+        let (headers, body) = match copy_of(queue, &row, &opts.rewrite) {
+            Ok(copy) => copy,
             Err(e) => {
                 r.fail_now(&row, e);
                 continue;
@@ -210,7 +212,7 @@ pub(super) async fn run(
         let seq = row.seq;
         let sent = nats
             .js
-            .publish_with_headers(subject.clone(), headers, row.message.body.into())
+            .publish_with_headers(subject.clone(), headers, body.into())
             .await;
         let ack = match sent {
             Ok(ack) => ack,
@@ -377,10 +379,14 @@ impl Run<'_> {
     }
 }
 
-/// The copy's headers: the row's, the re-drive count raised, control
-/// headers dropped, a Nats-Msg-Id that names this DLQ message.
-fn copy_headers(queue: &str, row: &Row) -> Result<async_nats::HeaderMap, String> {
-    let mut out = OutgoingMessage::redrive_of(&row.message);
+/// The copy's headers and body: the row's, rewritten, the re-drive count
+/// raised, control headers dropped, a Nats-Msg-Id that names this DLQ message.
+fn copy_of(
+    queue: &str,
+    row: &Row,
+    rewrite: &Rewrite,
+) -> Result<(async_nats::HeaderMap, Vec<u8>), String> {
+    let mut out = rewrite.copy_of(&row.message)?;
     if let Some(old) = out
         .headers
         .iter()
@@ -392,11 +398,18 @@ fn copy_headers(queue: &str, row: &Row) -> Result<async_nats::HeaderMap, String>
         }
     }
     let mut headers = convert::headers_from_json(&out.headers, convert::is_control_header)?;
-    headers.insert(
-        "Nats-Msg-Id",
-        format!("dlq:{queue}:{}:{}", row.seq, row.stored_nanos).as_str(),
-    );
-    Ok(headers)
+    let mut msg_id = format!("dlq:{queue}:{}:{}", row.seq, row.stored_nanos);
+    if !rewrite.is_identity() {
+        // A rewritten copy must not be dropped as a duplicate of an earlier, unrewritten one.
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(&out.headers).unwrap_or_default());
+        h.update(&out.body);
+        let digest = h.finalize();
+        msg_id.push(':');
+        msg_id.extend(digest.iter().take(6).map(|b| format!("{b:02x}")));
+    }
+    headers.insert("Nats-Msg-Id", msg_id.as_str());
+    Ok((headers, out.body))
 }
 
 /// Deletes one message of a stream by sequence, without the slow secure

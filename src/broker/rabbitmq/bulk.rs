@@ -301,8 +301,19 @@ pub async fn redrive(
                 continue;
             }
         }
+        let copy = match opts.rewrite.copy_of(&m) {
+            Ok(copy) => copy,
+            Err(e) => {
+                report.fail(&m.id, e);
+                hold(&mut reader, d.delivery_tag, &mut report).await;
+                continue;
+            }
+        };
         let count = (m.redrives() + 1).to_string();
-        let (props, dropped) = convert::redrive_properties(&d.properties, &count, &rmq.user);
+        let (mut props, dropped) = convert::redrive_properties(&d.properties, &count, &rmq.user);
+        if !opts.rewrite.is_identity() {
+            props = props.with_headers(convert::rewritten_headers(&d.properties, &copy.headers));
+        }
         dropped_user_id |= dropped;
         ctx.pace().await;
         batch.push(Outgoing {
@@ -310,7 +321,7 @@ pub async fn redrive(
             id: m.id,
             origin,
             props,
-            data: m.body,
+            data: copy.body,
         });
         if batch.len() >= batch_size {
             publish_batch(

@@ -154,6 +154,25 @@ pub fn json_to_table(o: &Map<String, Value>) -> FieldTable {
     t
 }
 
+/// The headers of a rewritten copy as an AMQP table: a header whose JSON
+/// form did not change keeps its original AMQP value (and integer width).
+pub fn rewritten_headers(p: &BasicProperties, copy: &Map<String, Value>) -> FieldTable {
+    let original = p.headers().clone().unwrap_or_default();
+    let mut t = FieldTable::default();
+    for (k, v) in copy {
+        let kept = original
+            .inner()
+            .iter()
+            .find(|(name, a)| name.as_str() == k && amqp_to_json(a) == *v)
+            .map(|(_, a)| a.clone());
+        t.insert(
+            ShortString::from(k.clone()),
+            kept.unwrap_or_else(|| json_to_amqp(v)),
+        );
+    }
+    t
+}
+
 /// Headers that change when a message is dead-lettered or re-driven; the
 /// content hash leaves them out.
 fn volatile_header(name: &str) -> bool {
@@ -552,6 +571,25 @@ mod tests {
         let (dl, origin) = dead_letter(&BasicProperties::default());
         assert_eq!(dl, DeadLetter::default());
         assert!(origin.is_none());
+    }
+
+    #[test]
+    fn rewritten_headers_keep_untouched_amqp_types() {
+        let mut h = FieldTable::default();
+        h.insert("n".into(), AMQPValue::LongInt(7));
+        h.insert("t".into(), ls("a"));
+        h.insert("gone".into(), ls("x"));
+        let p = BasicProperties::default().with_headers(h);
+        let mut copy = table_to_json(p.headers().as_ref().unwrap());
+        copy.shift_remove("gone");
+        copy.insert("t".into(), json!("b"));
+        copy.insert("new".into(), json!(8));
+        let out = rewritten_headers(&p, &copy);
+        let get = |k: &str| out.inner().get(&ShortString::from(k)).cloned();
+        assert_eq!(get("n"), Some(AMQPValue::LongInt(7)));
+        assert_eq!(get("t"), Some(ls("b")));
+        assert_eq!(get("new"), Some(AMQPValue::LongLongInt(8)));
+        assert_eq!(get("gone"), None);
     }
 
     #[test]

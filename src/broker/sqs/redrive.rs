@@ -33,9 +33,10 @@ use super::browse::{change_visibility, receive, single_source, Held};
 use super::codec::{self, broker_str};
 use super::errors::{describe, explain, is_not_found};
 use super::{count, fail, Queue, Sqs, NAME};
-use crate::broker::{Message, OutgoingMessage, PurgeOptions, RedriveOptions};
+use crate::broker::{Message, PurgeOptions, RedriveOptions};
 use crate::bulk::{BulkContext, BulkReport};
 use crate::exit::{broker, broker_msg, usage};
+use crate::rewrite::Rewrite;
 use crate::select::{Decision, Selection};
 
 /// Pipelines for a standard queue.
@@ -46,8 +47,8 @@ const BATCH_BYTES: usize = 1_048_576;
 
 /// What a run does with the messages it takes.
 enum Action {
-    /// Copy to this queue, then delete.
-    Redrive(Queue),
+    /// Copy to this queue, rewritten, then delete.
+    Redrive(Queue, Rewrite),
     /// Save to the backup, then delete.
     Purge,
 }
@@ -106,7 +107,7 @@ pub async fn redrive(
         dlq,
         &attrs,
         source.map(|s| s.name),
-        Action::Redrive(target),
+        Action::Redrive(target, opts.rewrite.clone()),
         selection,
         ctx,
     )
@@ -224,17 +225,19 @@ impl Run<'_> {
                 continue;
             }
             match &self.action {
-                Action::Redrive(target) => self.send_and_delete(target, taken).await,
+                Action::Redrive(target, rewrite) => {
+                    self.send_and_delete(target, rewrite, taken).await
+                }
                 Action::Purge => self.save_and_delete(taken).await,
             }
         }
     }
 
     /// Copies a batch to the target; deletes exactly what was copied.
-    async fn send_and_delete(&self, target: &Queue, taken: Vec<Taken>) {
+    async fn send_and_delete(&self, target: &Queue, rewrite: &Rewrite, taken: Vec<Taken>) {
         let mut ready: Vec<(SendMessageBatchRequestEntry, Taken, usize)> = Vec::new();
         for t in taken {
-            match entry_for(&t.msg, target, ready.len()) {
+            match entry_for(&t.msg, rewrite, target, ready.len()) {
                 Ok((entry, size)) => ready.push((entry, t, size)),
                 Err(e) => self.fail(&t, e),
             }
@@ -393,10 +396,11 @@ impl Run<'_> {
 /// The SendMessageBatch entry for the copy of a message, with its size.
 fn entry_for(
     msg: &Message,
+    rewrite: &Rewrite,
     target: &Queue,
     index: usize,
 ) -> Result<(SendMessageBatchRequestEntry, usize), String> {
-    let out = OutgoingMessage::redrive_of(msg);
+    let out = rewrite.copy_of(msg)?;
     let body = codec::body_text(&out.body)?;
     let attrs = codec::attributes(&out)?;
     let size = codec::size(body, &attrs);

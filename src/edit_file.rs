@@ -1,0 +1,375 @@
+//! The file `dlq edit` opens in the editor: a header block, a blank line,
+//! then the body, so that a person can change a header or a field of a JSON
+//! body with any editor, and an unchanged file reads back as exactly the
+//! message it came from.
+//!
+//! ```text
+//! # comment lines (only in the header block)
+//! @key: order-1234          the message key; no @key line: no key
+//! @body: json               json (sent compact), text (sent as is) or base64
+//! tenant: acme              a text header: everything after ": "
+//! retries:= 3               a typed header: JSON after ":="
+//! "odd: name":= "a\nb"      a name or value a line cannot hold as is is JSON
+//!
+//! {
+//!   "order_id": 1234
+//! }
+//! ```
+//!
+//! The body runs to the end of the file, less one final newline (editors add
+//! one). A JSON body is written pretty and sent compact, unless it reads back
+//! as the same JSON, when the original bytes go out. A body that is not UTF-8
+//! is written as base64. A file with nothing but blank and comment lines
+//! means "abort".
+
+use serde_json::Value;
+
+use crate::broker::message::{b64, b64_decode};
+use crate::broker::{Headers, Message};
+use crate::rewrite::Replacement;
+
+/// What the saved file says.
+#[derive(Debug, PartialEq)]
+pub enum Edited {
+    /// Only blank and comment lines: send nothing.
+    Aborted,
+    Message(Replacement),
+}
+
+/// How a body is written in the file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum BodyKind {
+    Json,
+    Text,
+    Base64,
+}
+
+impl BodyKind {
+    fn of(body: &[u8]) -> Self {
+        if serde_json::from_slice::<Value>(body).is_ok() {
+            BodyKind::Json
+        } else if std::str::from_utf8(body).is_ok() {
+            BodyKind::Text
+        } else {
+            BodyKind::Base64
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            BodyKind::Json => "json",
+            BodyKind::Text => "text",
+            BodyKind::Base64 => "base64",
+        }
+    }
+}
+
+/// The file for message `m`, with a comment that says where it goes.
+pub fn render(m: &Message, destination: &str) -> String {
+    let mut out = format!(
+        "# dlq edit: message {} of {}, to be sent to {}.\n\
+         # Save and quit to send it; leave it unchanged or empty it to send nothing.\n\
+         # Headers until the first blank line: `name: text` or `name:= JSON`.\n\
+         # @key is the key (remove the line for none); @body is json, text or base64.\n",
+        one_line(&m.id),
+        one_line(&m.queue),
+        one_line(destination)
+    );
+    if let Some(k) = &m.key {
+        out.push_str(&header_line("@key", &Value::String(k.clone()), true));
+    }
+    let kind = BodyKind::of(&m.body);
+    out.push_str(&format!("@body: {}\n", kind.name()));
+    for (name, value) in &m.headers {
+        out.push_str(&header_line(name, value, false));
+    }
+    out.push('\n');
+    match kind {
+        BodyKind::Json => {
+            let v: Value = serde_json::from_slice(&m.body).unwrap_or(Value::Null);
+            out.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        BodyKind::Text => out.push_str(&String::from_utf8_lossy(&m.body)),
+        BodyKind::Base64 => {
+            let text = b64(&m.body);
+            let lines: Vec<&str> = text
+                .as_bytes()
+                .chunks(76)
+                .map(|c| std::str::from_utf8(c).unwrap_or_default())
+                .collect();
+            out.push_str(&lines.join("\n"));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+fn header_line(name: &str, value: &Value, special: bool) -> String {
+    let name = if special || plain_name(name) {
+        name.to_owned()
+    } else {
+        Value::String(name.to_owned()).to_string()
+    };
+    match value {
+        Value::String(s) if plain_value(s) => format!("{name}: {s}\n"),
+        other => format!("{name}:= {other}\n"),
+    }
+}
+
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['#', '@', '"'])
+        && name.trim() == name
+        && !name.contains(':')
+        && !name.chars().any(char::is_control)
+}
+
+fn plain_value(s: &str) -> bool {
+    !s.is_empty() && s.trim() == s && !s.chars().any(char::is_control)
+}
+
+/// Reads a saved file back. `original` is the message the file was made
+/// from: a JSON body that reads back as the same JSON keeps its bytes.
+/// Errors name the line.
+pub fn parse(text: &str, original: &Message) -> Result<Edited, String> {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let meaningful = lines.iter().any(|l| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    });
+    if !meaningful {
+        return Ok(Edited::Aborted);
+    }
+    let mut headers = Headers::new();
+    let mut key = None;
+    let mut kind = None;
+    let mut body_start = lines.len();
+    for (i, raw) in lines.iter().enumerate() {
+        let n = i + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.trim().is_empty() {
+            body_start = i + 1;
+            break;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let at = |e: String| format!("line {n}: {e}");
+        let (name, value) = header(line).map_err(at)?;
+        let special = if line.starts_with('"') {
+            ""
+        } else {
+            name.as_str()
+        };
+        match special {
+            "@key" => match value {
+                Value::String(s) => key = Some(s),
+                Value::Null => key = None,
+                _ => return Err(at("@key must be text or null".into())),
+            },
+            "@body" => {
+                kind = Some(match value.as_str() {
+                    Some("json") => BodyKind::Json,
+                    Some("text") => BodyKind::Text,
+                    Some("base64") => BodyKind::Base64,
+                    _ => return Err(at("@body must be json, text or base64".into())),
+                })
+            }
+            n if n.starts_with('@') => {
+                return Err(at(format!(
+                    "unknown {n}: only @key and @body (quote a header name that starts with @)"
+                )))
+            }
+            _ if headers.contains_key(&name) => {
+                return Err(at(format!("header {name:?} appears twice")));
+            }
+            _ => {
+                headers.insert(name, value);
+            }
+        }
+    }
+    if body_start == lines.len() && !lines.iter().any(|l| l.trim().is_empty()) {
+        return Err(format!(
+            "line {}: no blank line between the headers and the body",
+            lines.len()
+        ));
+    }
+    let mut body = lines.get(body_start..).unwrap_or_default().join("\n");
+    if body.ends_with('\n') {
+        body.pop();
+    }
+    let body = match kind.unwrap_or(BodyKind::Text) {
+        BodyKind::Text => body.into_bytes(),
+        BodyKind::Base64 => {
+            let compact: String = body.split_whitespace().collect();
+            b64_decode(&compact)
+                .map_err(|e| format!("line {}: the body is not base64: {e}", body_start + 1))?
+        }
+        BodyKind::Json => {
+            let v: Value = serde_json::from_str(&body).map_err(|e| {
+                format!(
+                    "line {}: the body is not JSON: {e}",
+                    body_start + e.line().max(1)
+                )
+            })?;
+            match serde_json::from_slice::<Value>(&original.body) {
+                Ok(old) if old == v => original.body.clone(),
+                _ => serde_json::to_vec(&v).map_err(|e| e.to_string())?,
+            }
+        }
+    };
+    Ok(Edited::Message(Replacement { headers, key, body }))
+}
+
+/// One `name: text` or `name:= JSON` line.
+fn header(line: &str) -> Result<(String, Value), String> {
+    let (name, rest) = if line.starts_with('"') {
+        let mut de = serde_json::Deserializer::from_str(line).into_iter::<String>();
+        let name = match de.next() {
+            Some(Ok(name)) => name,
+            _ => return Err("a quoted header name must be one JSON string".into()),
+        };
+        let used = de.byte_offset();
+        (name, &line[used..])
+    } else {
+        let Some(colon) = line.find(':') else {
+            return Err("expected `name: text` or `name:= JSON`".into());
+        };
+        (line[..colon].to_owned(), &line[colon..])
+    };
+    let Some(rest) = rest.strip_prefix(':') else {
+        return Err(format!("expected `:` after the header name {name:?}"));
+    };
+    if name.is_empty() {
+        return Err("a header name cannot be empty (write it as \"\" to mean it)".into());
+    }
+    if let Some(json) = rest.strip_prefix('=') {
+        let v: Value = serde_json::from_str(json.trim())
+            .map_err(|e| format!("the value of {name:?} after := is not JSON: {e}"))?;
+        return Ok((name, v));
+    }
+    match rest.strip_prefix(' ') {
+        Some(text) => Ok((name, Value::String(text.to_owned()))),
+        None if rest.is_empty() => Ok((name, Value::String(String::new()))),
+        None => Err(format!("expected a space after `{name}:`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn msg(body: &[u8]) -> Message {
+        let mut headers = Headers::new();
+        headers.insert("tenant".into(), json!("acme"));
+        headers.insert("x-death".into(), json!([{"count": 1, "queue": "orders"}]));
+        headers.insert("odd: name".into(), json!("two\nlines"));
+        headers.insert("@at".into(), json!(" padded "));
+        headers.insert("empty".into(), json!(""));
+        headers.insert("n".into(), json!(3));
+        Message {
+            id: "3:1042".into(),
+            queue: "orders.dlq".into(),
+            headers,
+            key: Some("order-1234".into()),
+            body: body.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn round_trip(m: &Message) -> Replacement {
+        match parse(&render(m, "orders"), m).unwrap() {
+            Edited::Message(r) => r,
+            Edited::Aborted => panic!("aborted"),
+        }
+    }
+
+    fn same(m: &Message, r: &Replacement) {
+        assert_eq!(r.headers, m.headers);
+        assert_eq!(r.key, m.key);
+        assert_eq!(r.body, m.body);
+        let names: Vec<&String> = r.headers.keys().collect();
+        let want: Vec<&String> = m.headers.keys().collect();
+        assert_eq!(names, want);
+    }
+
+    #[test]
+    fn json_text_and_binary_bodies_round_trip_exactly() {
+        for body in [
+            &br#"{"b": 2,  "a": [1, 2.5, "x"]}"#[..],
+            b"plain text",
+            b"ends with newline\n\n",
+            b"",
+            &[0xff, 0, 1, 2][..],
+        ] {
+            let m = msg(body);
+            same(&m, &round_trip(&m));
+        }
+    }
+
+    #[test]
+    fn no_key_stays_no_key() {
+        let mut m = msg(b"x");
+        m.key = None;
+        same(&m, &round_trip(&m));
+    }
+
+    #[test]
+    fn a_json_body_is_pretty_in_the_file_and_compact_when_changed() {
+        let m = msg(br#"{"amount":12,"id":"a"}"#);
+        let text = render(&m, "orders");
+        assert!(
+            text.contains("{\n  \"amount\": 12,\n  \"id\": \"a\"\n}\n"),
+            "{text}"
+        );
+        let edited = text
+            .replace("\"amount\": 12", "\"amount\": 1200")
+            .replace("tenant: acme", "tenant: globex");
+        let Edited::Message(r) = parse(&edited, &m).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.body, br#"{"amount":1200,"id":"a"}"#);
+        assert_eq!(r.headers["tenant"], "globex");
+    }
+
+    #[test]
+    fn an_emptied_file_aborts() {
+        let m = msg(b"x");
+        assert_eq!(parse("", &m).unwrap(), Edited::Aborted);
+        assert_eq!(
+            parse("\n# only a comment\n\n", &m).unwrap(),
+            Edited::Aborted
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let m = msg(b"{}");
+        let e = parse("# c\ntenant acme\n\n{}\n", &m).unwrap_err();
+        assert!(e.starts_with("line 2: "), "{e}");
+        let e = parse("@body: json\nn:= [1,\n\n{}\n", &m).unwrap_err();
+        assert!(e.starts_with("line 2: "), "{e}");
+        let e = parse("@body: json\na: 1\n\n{\n  \"x\": ,\n}\n", &m).unwrap_err();
+        assert!(e.starts_with("line 5: "), "{e}");
+        let e = parse("a: 1\na: 2\n\nbody\n", &m).unwrap_err();
+        assert!(e.starts_with("line 2: ") && e.contains("twice"), "{e}");
+        let e = parse("@nope: 1\n\nbody\n", &m).unwrap_err();
+        assert!(e.starts_with("line 1: "), "{e}");
+    }
+
+    #[test]
+    fn a_body_kind_can_be_switched_to_text() {
+        let m = msg(b"{}");
+        let Edited::Message(r) = parse("@body: text\n\n{ \"a\" : 1 }\n", &m).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.body, b"{ \"a\" : 1 }");
+        assert!(r.headers.is_empty());
+        assert_eq!(r.key, None);
+    }
+}

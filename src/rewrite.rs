@@ -1,0 +1,363 @@
+//! Fix, then retry: what `retry --set-header/--unset-header/--transform` and
+//! `edit` change on the copy of a message before it goes back.
+//!
+//! A [`Rewrite`] is one cloneable value carried in `RedriveOptions`; every
+//! backend builds its copy with [`Rewrite::copy_of`] and, when that says why
+//! not, leaves the original on the DLQ and lists it as failed, by the same
+//! path it uses for a message it cannot send. The order is fixed: the edited
+//! replacement (headers, key, body) first, then `--unset-header`, then
+//! `--set-header`, then the jq filter on the body, and last the re-drive count
+//! header, so no rewrite can drop or fake it. The filter is compiled once,
+//! before connecting, with jaq (a jq implementation in Rust); it runs on a
+//! JSON body and must yield exactly one value, which becomes the body,
+//! serialized compactly.
+
+use std::fmt;
+use std::sync::Arc;
+
+use anyhow::Result;
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{data, Compiler, Ctx, Native, Vars};
+use jaq_json::Val;
+use serde_json::Value;
+
+use crate::broker::{Headers, Message, OutgoingMessage, REDRIVE_HEADER};
+use crate::exit::usage;
+
+type Compiled = jaq_core::compile::Filter<Native<data::JustLut<Val>>>;
+
+/// A compiled jq filter and its source text.
+#[derive(Clone)]
+pub struct Transform {
+    source: String,
+    filter: Arc<Compiled>,
+}
+
+/// The message `edit` sends instead of the original.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Replacement {
+    pub headers: Headers,
+    pub key: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// What changes on a re-driven copy; the default changes nothing.
+#[derive(Clone, Default)]
+pub struct Rewrite {
+    /// `--set-header KEY=VALUE`, in order; values are strings.
+    pub set: Vec<(String, String)>,
+    /// `--unset-header KEY`.
+    pub unset: Vec<String>,
+    /// `--transform FILTER`.
+    pub transform: Option<Transform>,
+    /// `edit`: the edited message.
+    pub replace: Option<Arc<Replacement>>,
+}
+
+impl fmt::Debug for Rewrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rewrite")
+            .field("set", &self.set)
+            .field("unset", &self.unset)
+            .field("transform", &self.transform.as_ref().map(|t| &t.source))
+            .field("replace", &self.replace)
+            .finish()
+    }
+}
+
+impl Rewrite {
+    /// From the command line; a filter that does not compile, or a header
+    /// dlq itself maintains, is a usage error.
+    pub fn new(
+        set: &[(String, String)],
+        unset: &[String],
+        transform: Option<&str>,
+    ) -> Result<Self> {
+        for name in set.iter().map(|(k, _)| k).chain(unset) {
+            if name.eq_ignore_ascii_case(REDRIVE_HEADER) {
+                return Err(usage(format!(
+                    "{REDRIVE_HEADER} is maintained by dlq (the copy always carries the count raised by one); it cannot be set or unset"
+                )));
+            }
+        }
+        let transform = match transform {
+            Some(code) => Some(Transform::compile(code)?),
+            None => None,
+        };
+        Ok(Rewrite {
+            set: set.to_vec(),
+            unset: unset.to_vec(),
+            transform,
+            replace: None,
+        })
+    }
+
+    /// A rewrite that sends `replacement` instead of the message.
+    pub fn replace_with(replacement: Replacement) -> Self {
+        Rewrite {
+            replace: Some(Arc::new(replacement)),
+            ..Default::default()
+        }
+    }
+
+    /// True when the copy is the message as it is (plus the count header).
+    pub fn is_identity(&self) -> bool {
+        self.set.is_empty()
+            && self.unset.is_empty()
+            && self.transform.is_none()
+            && self.replace.is_none()
+    }
+
+    /// The copy to send back, or why this message cannot be sent.
+    pub fn copy_of(&self, m: &Message) -> Result<OutgoingMessage, String> {
+        let mut out = OutgoingMessage::redrive_of(m);
+        if let Some(r) = &self.replace {
+            out.headers = r.headers.clone();
+            out.key = r.key.clone();
+            out.body = r.body.clone();
+        }
+        for name in &self.unset {
+            out.headers.shift_remove(name);
+        }
+        for (name, value) in &self.set {
+            out.headers
+                .insert(name.clone(), Value::String(value.clone()));
+        }
+        if let Some(t) = &self.transform {
+            out.body = t.apply(&out.body)?;
+        }
+        out.headers.insert(
+            REDRIVE_HEADER.into(),
+            Value::String((m.redrives() + 1).to_string()),
+        );
+        Ok(out)
+    }
+}
+
+impl Transform {
+    /// Parses and compiles a jq filter; errors carry jaq's message.
+    pub fn compile(code: &str) -> Result<Self> {
+        let bad = |what: String| usage(format!("--transform {code:?}: {what}"));
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs());
+        let loader = Loader::new(defs);
+        let arena = Arena::default();
+        let modules = loader
+            .load(&arena, File { code, path: () })
+            .map_err(|errs| bad(load_errors(code, errs)))?;
+        let filter = Compiler::default()
+            .with_funs(funs)
+            .compile(modules)
+            .map_err(|errs| bad(compile_errors(code, errs)))?;
+        Ok(Transform {
+            source: code.to_owned(),
+            filter: Arc::new(filter),
+        })
+    }
+
+    /// The filter's one output for a JSON body, compact.
+    pub fn apply(&self, body: &[u8]) -> Result<Vec<u8>, String> {
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            return Err(format!("--transform: the body is not JSON ({e})"));
+        }
+        let input = jaq_json::read::parse_single(body)
+            .map_err(|e| format!("--transform: the body is not JSON ({e})"))?;
+        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
+        let mut outputs = self.filter.id.run((ctx, input));
+        let first = match outputs.next() {
+            None => return Err("--transform: the filter yielded no value".into()),
+            Some(r) => r.map_err(exception)?,
+        };
+        if outputs.next().is_some() {
+            return Err("--transform: the filter yielded more than one value".into());
+        }
+        let text = first.to_string();
+        // jaq's values are a superset of JSON (byte strings, NaN): only JSON goes out.
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("--transform: the filter's output is not JSON ({e}): {text}"))?;
+        serde_json::to_vec(&value).map_err(|e| e.to_string())
+    }
+}
+
+fn exception(e: jaq_core::Exn<'_, Val>) -> String {
+    match e.get_err() {
+        Ok(err) => format!("--transform: {err}"),
+        Err(_) => "--transform: the filter called halt".into(),
+    }
+}
+
+/// 1-based column of a slice of `code`, for error messages.
+fn column(code: &str, at: &str) -> usize {
+    let offset = (at.as_ptr() as usize).saturating_sub(code.as_ptr() as usize);
+    code.get(..offset.min(code.len()))
+        .map_or(1, |s| s.chars().count() + 1)
+}
+
+fn load_errors(code: &str, errs: jaq_core::load::Errors<&str, ()>) -> String {
+    use jaq_core::load::Error;
+    let mut out = Vec::new();
+    for (_, e) in errs {
+        match e {
+            Error::Io(v) => out.extend(v.into_iter().map(|(p, e)| format!("{p}: {e}"))),
+            Error::Lex(v) => out.extend(v.into_iter().map(|(exp, at)| {
+                format!("expected {} at column {}", exp.as_str(), column(code, at))
+            })),
+            Error::Parse(v) => out.extend(v.into_iter().map(|(exp, at)| {
+                format!("expected {} at column {}", exp.as_str(), column(code, at))
+            })),
+        }
+    }
+    out.join("; ")
+}
+
+fn compile_errors(code: &str, errs: jaq_core::compile::Errors<&str, ()>) -> String {
+    let mut out = Vec::new();
+    for (_, v) in errs {
+        for (name, undefined) in v {
+            out.push(format!(
+                "undefined {} {name} at column {}",
+                undefined.as_str(),
+                column(code, name)
+            ));
+        }
+    }
+    out.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn msg(body: &str) -> Message {
+        let mut headers = Headers::new();
+        headers.insert("tenant".into(), json!("acme"));
+        headers.insert("x-error".into(), json!("boom"));
+        Message {
+            id: "1".into(),
+            headers,
+            key: Some("k".into()),
+            body: body.as_bytes().to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn rw(set: &[(&str, &str)], unset: &[&str], t: Option<&str>) -> Rewrite {
+        let set: Vec<(String, String)> = set
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let unset: Vec<String> = unset.iter().map(|s| s.to_string()).collect();
+        Rewrite::new(&set, &unset, t).unwrap()
+    }
+
+    #[test]
+    fn identity_is_the_plain_redrive_copy() {
+        let m = msg("{}");
+        let r = Rewrite::default();
+        assert!(r.is_identity());
+        assert_eq!(r.copy_of(&m).unwrap(), OutgoingMessage::redrive_of(&m));
+    }
+
+    #[test]
+    fn sets_and_unsets_headers_keeping_the_count() {
+        let m = msg("{}");
+        let r = rw(&[("tenant", "globex"), ("fixed", "1")], &["x-error"], None);
+        let out = r.copy_of(&m).unwrap();
+        let names: Vec<&str> = out.headers.keys().map(String::as_str).collect();
+        assert_eq!(names, ["tenant", REDRIVE_HEADER, "fixed"]);
+        assert_eq!(out.headers["tenant"], "globex");
+        assert_eq!(out.headers["fixed"], "1");
+        assert_eq!(out.headers[REDRIVE_HEADER], "1");
+        assert_eq!(out.key.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn unset_then_set_of_one_name_sets_it() {
+        let out = rw(&[("x-error", "new")], &["x-error"], None)
+            .copy_of(&msg("{}"))
+            .unwrap();
+        assert_eq!(out.headers["x-error"], "new");
+    }
+
+    #[test]
+    fn the_count_header_is_refused() {
+        let set = vec![(REDRIVE_HEADER.to_owned(), "0".to_owned())];
+        assert!(Rewrite::new(&set, &[], None).is_err());
+        assert!(Rewrite::new(&[], &["DLQ-Redrive-Count".into()], None).is_err());
+    }
+
+    #[test]
+    fn transform_rewrites_a_json_body_compactly() {
+        let r = rw(&[], &[], Some(".amount |= . * 100 | del(.bad)"));
+        let out = r
+            .copy_of(&msg(r#"{ "amount": 12, "bad": true, "id": "a" }"#))
+            .unwrap();
+        assert_eq!(out.body, br#"{"amount":1200,"id":"a"}"#);
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_fails() {
+        let e = rw(&[], &[], Some("."))
+            .copy_of(&msg("not json"))
+            .unwrap_err();
+        assert!(e.contains("not JSON"), "{e}");
+    }
+
+    #[test]
+    fn a_filter_error_fails_with_jaqs_message() {
+        let e = rw(&[], &[], Some(r#"error("no amount")"#))
+            .copy_of(&msg("{}"))
+            .unwrap_err();
+        assert!(e.contains("no amount"), "{e}");
+        let e = rw(&[], &[], Some(".a + 1"))
+            .copy_of(&msg(r#"{"a":"x"}"#))
+            .unwrap_err();
+        assert!(e.starts_with("--transform: "), "{e}");
+    }
+
+    #[test]
+    fn zero_or_several_outputs_fail() {
+        let e = rw(&[], &[], Some("empty")).copy_of(&msg("{}")).unwrap_err();
+        assert!(e.contains("no value"), "{e}");
+        let e = rw(&[], &[], Some(".[]"))
+            .copy_of(&msg("[1,2]"))
+            .unwrap_err();
+        assert!(e.contains("more than one"), "{e}");
+        assert_eq!(
+            rw(&[], &[], Some(".[]")).copy_of(&msg("[7]")).unwrap().body,
+            b"7"
+        );
+    }
+
+    #[test]
+    fn a_filter_that_does_not_compile_is_a_usage_error() {
+        let e = Transform::compile(".a |").err().unwrap();
+        assert_eq!(crate::exit::code_for(&e), crate::exit::Exit::Usage);
+        assert!(e.to_string().contains("expected"), "{e}");
+        let e = Transform::compile("nosuchfn(1)").err().unwrap();
+        assert!(e.to_string().contains("nosuchfn"), "{e}");
+    }
+
+    #[test]
+    fn a_replacement_comes_first_then_the_count() {
+        let mut headers = Headers::new();
+        headers.insert("only".into(), json!("this"));
+        headers.insert(REDRIVE_HEADER.into(), json!("99"));
+        let r = Rewrite::replace_with(Replacement {
+            headers,
+            key: None,
+            body: b"edited".to_vec(),
+        });
+        let out = r.copy_of(&msg("{}")).unwrap();
+        assert_eq!(out.body, b"edited");
+        assert_eq!(out.key, None);
+        assert_eq!(out.headers["only"], "this");
+        assert_eq!(out.headers[REDRIVE_HEADER], "1");
+        assert_eq!(out.headers.len(), 2);
+    }
+}
