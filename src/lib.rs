@@ -17,6 +17,7 @@ pub mod output;
 pub mod sanitize;
 pub mod secrets;
 pub mod select;
+pub mod tls;
 pub mod url_parts;
 
 use anyhow::Result;
