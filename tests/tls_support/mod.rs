@@ -15,6 +15,7 @@ use crate::common::{self, Run};
 pub mod nats;
 pub mod pki;
 pub mod rabbitmq;
+pub mod relay;
 
 /// The PKI of this test binary.
 pub fn pki() -> &'static pki::Pki {
@@ -97,6 +98,11 @@ pub fn path_line(key: &str, path: &Path) -> String {
 
 /// `dlq --profile t` with `config` as the config file.
 pub fn dlq(config: &Path) -> Command {
+    dlq_timeout(config, "10s")
+}
+
+/// [`dlq`] with another `--timeout`.
+pub fn dlq_timeout(config: &Path, timeout: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
     c.env_remove("DLQ_BROKER")
         .env_remove("DLQ_PROFILE")
@@ -106,7 +112,7 @@ pub fn dlq(config: &Path) -> Command {
         .arg("--profile")
         .arg("t")
         .arg("--timeout")
-        .arg("10s")
+        .arg(timeout)
         .stdin(Stdio::null());
     c
 }
