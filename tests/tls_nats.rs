@@ -74,7 +74,7 @@ fn dlq_with(cfg: &Path) -> std::process::Command {
 }
 
 /// list shows the stream's message, publish adds one the server counts.
-fn reads_and_publishes(cfg: &Path, auth: fn() -> Auth) {
+fn reads_and_publishes(cfg: &Path, auth: impl Fn() -> Auth) {
     let rt = rt();
     let (name, subject) = stream(&rt, auth());
     let r = run(dlq_with(cfg), &["-v", "list", &name, "-o", "json"]);
@@ -227,5 +227,44 @@ fn a_missing_or_foreign_client_certificate_is_one_line_and_exit_4() {
         4,
         &["nats", "TLS client certificate", "tls_cert_file"],
         &secrets(),
+    );
+}
+
+#[test]
+fn a_creds_file_of_operator_mode_from_the_profile_works_over_tls() {
+    let s = servers();
+    let dir = tls_support::server_dir("nats-creds");
+    let (text, seed) = s.op.user_creds();
+    let path = dir.join("user.creds");
+    std::fs::write(&path, &text).unwrap();
+    let cfg = config(&[
+        format!("url = {:?}", s.operator.url()),
+        path_line("creds_file", &path),
+        ca_line(),
+    ]);
+    reads_and_publishes(&cfg, || Auth::Creds(path.clone()));
+    let r = run(dlq_with(&cfg), &["-v", "queues"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_no_secret(&r, &[seed]);
+}
+
+#[test]
+fn a_creds_file_of_an_unknown_account_is_one_line_and_exit_4() {
+    let s = servers();
+    let (text, seed) = tls_support::creds::stranger_creds();
+    let path = tls_support::server_dir("nats-creds").join("stranger.creds");
+    std::fs::write(&path, &text).unwrap();
+    let cfg = config(&[
+        format!("url = {:?}", s.operator.url()),
+        path_line("creds_file", &path),
+        ca_line(),
+    ]);
+    let jwt = text.lines().nth(1).unwrap().to_owned();
+    assert_fails(
+        || dlq_with(&cfg),
+        &["queues"],
+        4,
+        &["nats", "authorization violation"],
+        &[seed, jwt],
     );
 }

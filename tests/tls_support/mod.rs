@@ -7,17 +7,20 @@
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use crate::common::{self, Run};
 
+pub mod creds;
 pub mod nats;
 pub mod pki;
 pub mod rabbitmq;
 pub mod relay;
 
 /// The PKI of this test binary.
+// The remover waits for this process to end, so it is never waited for.
+#[allow(clippy::zombie_processes)]
 pub fn pki() -> &'static pki::Pki {
     static PKI: OnceLock<pki::Pki> = OnceLock::new();
     PKI.get_or_init(|| {
@@ -51,7 +54,9 @@ pub fn free_port() -> u16 {
 /// Starts `cmd` in a process group of its own, which a watcher ends
 /// (TERM, then KILL) once this test process has exited: statics are never
 /// dropped, so the servers a OnceLock holds are ended from outside.
-pub fn spawn_owned(cmd: &mut Command, log: &Path) -> Child {
+// The server and its watcher outlive every test by design; the watcher reaps neither.
+#[allow(clippy::zombie_processes)]
+pub fn spawn_owned(cmd: &mut Command, log: &Path) -> u32 {
     let out = std::fs::File::create(log).unwrap();
     let child = cmd
         .process_group(0)
@@ -76,7 +81,7 @@ pub fn spawn_owned(cmd: &mut Command, log: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    child
+    child.id()
 }
 
 /// A config file with one profile, `[profiles.t]`, from TOML lines.

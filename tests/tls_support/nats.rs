@@ -26,6 +26,9 @@ pub struct Servers {
     pub token: Server,
     /// Client certificate required; no other authentication.
     pub mutual: Server,
+    /// Operator mode: users come from `.creds` files of the account.
+    pub operator: Server,
+    pub op: super::creds::Operator,
     /// The NKey user's seed (secret) and the path of the file holding it.
     pub seed: String,
     pub seed_file: PathBuf,
@@ -52,13 +55,30 @@ pub fn servers() -> &'static Servers {
             false,
         );
         let mutual = start("mutual", "", true);
-        for s in [&users, &token, &mutual] {
+        let op = super::creds::Operator::new();
+        let operator = start(
+            "operator",
+            &format!(
+                "operator: \"{}\"\nsystem_account: {}\nresolver: MEMORY\n\
+                 resolver_preload: {{ {}: \"{}\", {}: \"{}\" }}",
+                op.operator_jwt,
+                op.system_public,
+                op.account_public,
+                op.account_jwt,
+                op.system_public,
+                op.system_jwt
+            ),
+            false,
+        );
+        for s in [&users, &token, &mutual, &operator] {
             s.wait_ready();
         }
         Servers {
             users,
             token,
             mutual,
+            operator,
+            op,
             seed,
             seed_file,
         }
@@ -106,6 +126,8 @@ pub enum Auth {
     User,
     Token,
     Cert,
+    /// The creds file at this path.
+    Creds(PathBuf),
 }
 
 /// A JetStream client of the test's own (not dlq's code) on the server of `auth`.
@@ -123,6 +145,7 @@ pub async fn js(auth: Auth) -> async_nats::jetstream::Context {
             o.add_client_certificate(p.client_cert.clone(), p.client_key.clone()),
             &s.mutual,
         ),
+        Auth::Creds(path) => (o.credentials_file(path).await.unwrap(), &s.operator),
     };
     let client = o
         .connect(server.url())
