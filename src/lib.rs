@@ -19,6 +19,7 @@ pub mod rewrite;
 pub mod sanitize;
 pub mod secrets;
 pub mod select;
+pub mod tls;
 pub mod url_parts;
 
 use anyhow::Result;

@@ -19,6 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    dlq::tls::install_provider();
     let printer = Printer::new(&cli.global);
     let verbose = cli.global.verbose;
     let ctx = Ctx {

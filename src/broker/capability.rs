@@ -320,6 +320,19 @@ mod tests {
             tls_ca_file: Some("ca.pem".into()),
             ..Default::default()
         };
-        assert!(check_settings(&super::super::nats::CAPABILITIES, &tls, None).is_ok());
+        for caps in every() {
+            assert!(check_settings(caps, &tls, None).is_ok(), "{}", caps.name);
+        }
+        let cert = Profile {
+            tls_cert_file: Some("client.pem".into()),
+            ..Default::default()
+        };
+        let msg = check_settings(&super::super::sqs::CAPABILITIES, &cert, None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "setting `tls_cert_file` applies to rabbitmq, kafka and nats only, not sqs"
+        );
     }
 }

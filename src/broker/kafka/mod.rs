@@ -60,7 +60,14 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         Flag::All,
         Flag::Topic,
     ],
-    settings: &[Setting::PasswordEnv, Setting::Kafka, Setting::DlqPatterns],
+    settings: &[
+        Setting::PasswordEnv,
+        Setting::Kafka,
+        Setting::DlqPatterns,
+        Setting::TlsCaFile,
+        Setting::TlsCertFile,
+        Setting::TlsKeyFile,
+    ],
 };
 
 /// The context of every client: librdkafka's log lines go nowhere (they
@@ -159,6 +166,22 @@ fn client_config(settings: &BrokerSettings) -> Result<ClientConfig> {
         c.set("security.protocol", "SASL_PLAINTEXT");
         c.set("sasl.mechanism", "PLAIN");
         c.set("sasl.username", user);
+    }
+    let p = &settings.profile;
+    // The shared TLS keys, in librdkafka's words; the profile's kafka table wins.
+    let files = [
+        ("ssl.ca.location", &p.tls_ca_file),
+        ("ssl.certificate.location", &p.tls_cert_file),
+        ("ssl.key.location", &p.tls_key_file),
+    ];
+    for (key, path) in files {
+        if let Some(path) = path {
+            c.set(key, path.display().to_string());
+        }
+    }
+    if files.iter().any(|(_, f)| f.is_some()) {
+        let sasl = url_user(&settings.url).is_some();
+        c.set("security.protocol", if sasl { "SASL_SSL" } else { "SSL" });
     }
     for (k, v) in &settings.profile.kafka {
         if k == "bootstrap.servers" || k == "metadata.broker.list" {
@@ -469,6 +492,59 @@ mod tests {
         assert!(bootstrap_servers("kafka://h:port").is_err());
         assert_eq!(url_user("kafka://alice:pw@a:1").as_deref(), Some("alice"));
         assert_eq!(url_user("kafka://a:1"), None);
+    }
+
+    fn settings_for(url: &str, profile: crate::config::Profile) -> BrokerSettings {
+        let mut s = BrokerSettings::from_url(url, Duration::from_secs(1)).unwrap();
+        s.profile = profile;
+        s
+    }
+
+    #[test]
+    fn profile_tls_and_sasl_settings_become_librdkafka_properties() {
+        let profile = crate::config::Profile {
+            tls_ca_file: Some("/etc/dlq/ca.pem".into()),
+            tls_cert_file: Some("/etc/dlq/client.pem".into()),
+            tls_key_file: Some("/etc/dlq/client.key".into()),
+            ..Default::default()
+        };
+        let c = client_config(&settings_for("kafka://a:9093", profile.clone())).unwrap();
+        assert_eq!(c.get("security.protocol"), Some("SSL"));
+        assert_eq!(c.get("ssl.ca.location"), Some("/etc/dlq/ca.pem"));
+        assert_eq!(
+            c.get("ssl.certificate.location"),
+            Some("/etc/dlq/client.pem")
+        );
+        assert_eq!(c.get("ssl.key.location"), Some("/etc/dlq/client.key"));
+        assert_eq!(c.get("bootstrap.servers"), Some("a:9093"));
+
+        let pw = "kafka-sasl-pw-7319";
+        let c = client_config(&settings_for(
+            &format!("kafka://svc:{pw}@a:9093"),
+            profile.clone(),
+        ))
+        .unwrap();
+        assert_eq!(c.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(c.get("sasl.mechanism"), Some("PLAIN"));
+        assert_eq!(c.get("sasl.username"), Some("svc"));
+        assert_eq!(c.get("sasl.password"), Some(pw));
+        // Whatever dlq prints passes scrub; the settings' own form shows no password.
+        let shown = crate::secrets::scrub(&format!("{:?}", c.config_map()));
+        assert!(!shown.contains(pw), "{shown}");
+        let s = settings_for(&format!("kafka://svc:{pw}@a:9093"), profile.clone());
+        assert!(!s.display_url.contains(pw));
+
+        // The profile's own properties win over what the TLS keys imply.
+        let mut explicit = profile;
+        explicit
+            .kafka
+            .insert("security.protocol".into(), "SASL_SSL".into());
+        explicit
+            .kafka
+            .insert("sasl.mechanism".into(), "SCRAM-SHA-512".into());
+        let c = client_config(&settings_for("kafka://svc@a:9093", explicit)).unwrap();
+        assert_eq!(c.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(c.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
     }
 
     #[test]

@@ -106,6 +106,9 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
         .map(|s| s.parse::<ServerAddr>())
         .collect::<std::io::Result<_>>()
         .map_err(|e| bad_url(&e.to_string()))?;
+    let files = crate::tls::Files::load(&settings.profile)?;
+    let has_cert = files.identity.is_some();
+    let tls = target.tls || files.any();
     let violation: Violation = Arc::default();
     let options = options(settings, &target, violation.clone()).await?;
     let shown = target.shown();
@@ -120,16 +123,20 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
             ))
         }
         Ok(Err(e)) => {
-            let why = match e.kind() {
-                ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
-                    "authorization violation: check the user, password, token or credentials"
-                        .to_string()
-                }
-                ConnectErrorKind::TimedOut => {
-                    format!("no answer within {} (--timeout)", show(timeout))
-                }
-                ConnectErrorKind::Tls => format!("TLS error: {e}"),
-                _ => e.to_string(),
+            let text = secrets::scrub(&crate::tls::chain(&e));
+            let why = match crate::tls::explain(&text, tls, has_cert, crate::tls::CA_HINT) {
+                Some(why) => why,
+                None => match e.kind() {
+                    ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
+                        "authorization violation: check the user, password, token or credentials"
+                            .to_string()
+                    }
+                    ConnectErrorKind::TimedOut => {
+                        format!("no answer within {} (--timeout)", show(timeout))
+                    }
+                    ConnectErrorKind::Tls => format!("TLS error: {text}"),
+                    _ => text,
+                },
             };
             return Err(broker_with(NAME, op(), secrets::scrub(&why), e));
         }
@@ -202,6 +209,14 @@ async fn options(
             }
         });
     if let Some(path) = &p.creds_file {
+        // The seed and the JWT inside are secrets even if a library echoes them.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| l.len() >= 16 && !l.starts_with("---") && !l.starts_with("***"))
+                .filter(|l| !l.contains(' '))
+                .for_each(secrets::register);
+        }
         o = o.credentials_file(path).await.map_err(|e| {
             usage(format!(
                 "cannot read the NATS credentials file {}: {e}",
@@ -251,14 +266,9 @@ async fn options(
     if let Some(ca) = &p.tls_ca_file {
         o = o.add_root_certificates(ca.clone());
     }
-    match (&p.tls_cert_file, &p.tls_key_file) {
-        (Some(c), Some(k)) => o = o.add_client_certificate(c.clone(), k.clone()),
-        (None, None) => {}
-        _ => {
-            return Err(usage(
-                "a TLS client certificate needs both tls_cert_file and tls_key_file in the profile",
-            ))
-        }
+    // Both or neither: checked by tls::Files::load before this.
+    if let (Some(c), Some(k)) = (&p.tls_cert_file, &p.tls_key_file) {
+        o = o.add_client_certificate(c.clone(), k.clone());
     }
     Ok(o)
 }

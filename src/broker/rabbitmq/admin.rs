@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::exit::{broker, broker_msg};
+use crate::exit::{broker, broker_msg, usage};
 
 /// A management API client for one vhost.
 pub struct Admin {
@@ -26,6 +26,8 @@ pub struct Admin {
     user: String,
     password: String,
     vhost: String,
+    /// Whether a TLS client certificate is offered, for TLS failures in words.
+    has_cert: bool,
 }
 
 /// What the API says about one queue, reduced to what dlq uses.
@@ -150,9 +152,24 @@ impl Admin {
         password: String,
         vhost: String,
         timeout: Duration,
+        tls: &crate::tls::Files,
     ) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
+        let mut builder = reqwest::Client::builder().timeout(timeout);
+        if let Some(pem) = &tls.ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| usage(format!("tls_ca_file: {e}")))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some(id) = &tls.identity {
+            let identity = reqwest::Identity::from_pem(&id.pem).map_err(|_| {
+                usage("tls_cert_file / tls_key_file: not a PEM certificate and key")
+            })?;
+            builder = builder.identity(identity);
+        }
+        let has_cert = tls.identity.is_some();
+        let client = builder
             .build()
             .map_err(|e| broker("rabbitmq", "setting up the management API client", e))?;
         Ok(Admin {
@@ -161,6 +178,7 @@ impl Admin {
             user,
             password,
             vhost,
+            has_cert,
         })
     }
 
@@ -175,11 +193,12 @@ impl Admin {
             .send()
             .await
             .map_err(|e| {
-                broker(
-                    "rabbitmq",
-                    &op,
-                    format!("{} (is the rabbitmq_management plugin on? set management_url in the profile)", e.without_url()),
-                )
+                let text = crate::tls::chain(&e);
+                let why = crate::tls::explain(&text, self.base.starts_with("https:"), self.has_cert, crate::tls::CA_HINT)
+                    .unwrap_or_else(|| {
+                        format!("{} (is the rabbitmq_management plugin on? set management_url in the profile)", e.without_url())
+                    });
+                broker("rabbitmq", &op, why)
             })?;
         match resp.status().as_u16() {
             404 => return Ok(None),

@@ -13,6 +13,7 @@ mod bulk;
 mod convert;
 mod publish;
 mod read;
+mod tls;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,6 +36,7 @@ use crate::exit::{broker, broker_msg, broker_with, usage};
 use crate::select::Selection;
 use admin::{Admin, QueueStats};
 use read::{Mode, Reader};
+use tls::AmqpTls;
 
 const NAME: &str = "rabbitmq";
 
@@ -47,7 +49,13 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     purge_all: true,
     read_counts_as_receive: false,
     flags: &[Flag::Exchange, Flag::RoutingKey],
-    settings: &[Setting::PasswordEnv, Setting::ManagementUrl],
+    settings: &[
+        Setting::PasswordEnv,
+        Setting::ManagementUrl,
+        Setting::TlsCaFile,
+        Setting::TlsCertFile,
+        Setting::TlsKeyFile,
+    ],
 };
 
 /// Messages in flight at most: prefetch and unconfirmed copies in bulk
@@ -78,6 +86,7 @@ impl ReadPlan {
 pub struct RabbitMq {
     conn: Connection,
     uri: AMQPUri,
+    tls: AmqpTls,
     settings: BrokerSettings,
     admin: Admin,
     vhost: String,
@@ -103,7 +112,15 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     let user = uri.authority.userinfo.username.clone();
     let password = uri.authority.userinfo.password.clone();
     let host = uri.authority.host.clone();
-    let conn = open(&uri, settings, "dlq").await?;
+    let files = crate::tls::Files::load(&settings.profile)?;
+    if files.any() && settings.scheme() != "amqps" {
+        return Err(usage(format!(
+            "the profile's tls_* files need an amqps:// URL; {} is plain AMQP",
+            settings.display_url
+        )));
+    }
+    let tls = AmqpTls::new(&files)?;
+    let conn = open(&uri, &tls, settings, "dlq").await?;
     let base = settings.profile.management_url.clone().unwrap_or_else(|| {
         // The management plugin's usual listeners: 15672, or 15671 with TLS.
         if settings.scheme() == "amqps" {
@@ -118,10 +135,12 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         password,
         vhost.clone(),
         settings.timeout,
+        &files,
     )?;
     Ok(Box::new(RabbitMq {
         conn,
         uri,
+        tls,
         settings: settings.clone(),
         admin,
         vhost,
@@ -140,7 +159,12 @@ fn bracket_host(host: &str) -> String {
 }
 
 /// Opens one AMQP connection within the timeout.
-async fn open(uri: &AMQPUri, settings: &BrokerSettings, name: &str) -> Result<Connection> {
+async fn open(
+    uri: &AMQPUri,
+    tls: &AmqpTls,
+    settings: &BrokerSettings,
+    name: &str,
+) -> Result<Connection> {
     let op = format!("connecting to {}", settings.display_url);
     // lapin's tasks and socket readiness on tokio: no second executor's threads to wake.
     let props = ConnectionProperties::default()
@@ -149,7 +173,7 @@ async fn open(uri: &AMQPUri, settings: &BrokerSettings, name: &str) -> Result<Co
         .with_reactor(tokio_reactor_trait::Tokio);
     match tokio::time::timeout(
         settings.timeout,
-        Connection::connect_uri(uri.clone(), props),
+        Connection::connect_uri_with_config(uri.clone(), props, tls.config()),
     )
     .await
     {
@@ -161,16 +185,21 @@ async fn open(uri: &AMQPUri, settings: &BrokerSettings, name: &str) -> Result<Co
                 settings.timeout
             ),
         )),
-        Ok(Err(e)) => Err(broker_with(NAME, op, connect_error(&e), e)),
+        Ok(Err(e)) => {
+            let what = connect_error(&e, settings.scheme() == "amqps", tls.has_cert());
+            Err(broker_with(NAME, op, what, e))
+        }
         Ok(Ok(c)) => Ok(c),
     }
 }
 
-/// A connect failure in words: refused credentials, refused vhost, or the
-/// network error.
-fn connect_error(e: &lapin::Error) -> String {
-    let text = e.to_string();
-    if text.contains("ACCESS_REFUSED") || text.contains("403") {
+/// A connect failure in words: a TLS failure, refused credentials, refused
+/// vhost, or the network error.
+fn connect_error(e: &lapin::Error, tls: bool, has_cert: bool) -> String {
+    let text = crate::tls::chain(e);
+    if let Some(why) = crate::tls::explain(&text, tls, has_cert, crate::tls::CA_HINT) {
+        why
+    } else if text.contains("ACCESS_REFUSED") || text.contains("403") {
         "access refused: wrong user or password".into()
     } else if text.contains("NOT_ALLOWED") || text.contains("530") {
         "the vhost does not exist or the user may not use it".into()
@@ -194,7 +223,7 @@ impl RabbitMq {
     /// A second connection for publishing, so that the broker reads and
     /// writes on two connection processes at once (as the shovel does).
     async fn publisher(&self) -> Result<Connection> {
-        open(&self.uri, &self.settings, "dlq-publisher").await
+        open(&self.uri, &self.tls, &self.settings, "dlq-publisher").await
     }
 
     async fn channel(&self, op: &str) -> Result<Channel> {

@@ -35,6 +35,9 @@ pub fn code_and_message<E: ProvideErrorMetadata>(
     }
 }
 
+/// Where an SQS user names a private CA.
+const CA_HINT: &str = "name the CA that signed it with tls_ca_file in the profile or AWS_CA_BUNDLE";
+
 /// One line for an SDK error, without the operation.
 pub fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
 where
@@ -42,6 +45,11 @@ where
 {
     if let Some((code, message)) = code_and_message(err) {
         return explain(&code, &message);
+    }
+    if let SdkError::DispatchFailure(_) = err {
+        if let Some(why) = crate::tls::explain(&chain(err), false, false, CA_HINT) {
+            return why;
+        }
     }
     match err {
         SdkError::ServiceError(e) => format!(

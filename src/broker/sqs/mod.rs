@@ -56,7 +56,12 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         Flag::Native,
         Flag::Force,
     ],
-    settings: &[Setting::Region, Setting::EndpointUrl, Setting::AwsProfile],
+    settings: &[
+        Setting::Region,
+        Setting::EndpointUrl,
+        Setting::AwsProfile,
+        Setting::TlsCaFile,
+    ],
 };
 
 /// What `sqs://...` says.
@@ -162,6 +167,9 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         }
         loader = loader.endpoint_url(ep);
     }
+    if let Some(client) = https_client(settings)? {
+        loader = loader.http_client(client);
+    }
     let timeout = settings.timeout.max(Duration::from_secs(2));
     loader = loader
         .timeout_config(
@@ -223,6 +231,40 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         caps: CAPABILITIES,
         visibility,
     }))
+}
+
+/// An HTTPS client that also trusts the profile's `tls_ca_file`, else the
+/// file `AWS_CA_BUNDLE` names (which the Rust SDK does not read itself).
+fn https_client(
+    settings: &BrokerSettings,
+) -> Result<Option<aws_sdk_sqs::config::SharedHttpClient>> {
+    use aws_smithy_http_client::tls;
+    let mut profile = settings.profile.clone();
+    if profile.tls_cert_file.is_some() || profile.tls_key_file.is_some() {
+        return Err(usage(
+            "sqs: tls_cert_file and tls_key_file do not apply to SQS (it authenticates by AWS credentials)",
+        ));
+    }
+    if profile.tls_ca_file.is_none() {
+        profile.tls_ca_file = std::env::var_os("AWS_CA_BUNDLE")
+            .filter(|v| !v.is_empty())
+            .map(Into::into);
+    }
+    let Some(pem) = crate::tls::Files::load(&profile)?.ca_pem else {
+        return Ok(None);
+    };
+    let context = tls::TlsContext::builder()
+        .with_trust_store(tls::TrustStore::default().with_pem_certificate(pem))
+        .build()
+        .map_err(|e| usage(format!("sqs: the CA file: {e}")))?;
+    Ok(Some(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .tls_context(context)
+            .build_https(),
+    ))
 }
 
 /// A queue resolved to its URL, with the name the operator reads.
