@@ -14,16 +14,25 @@ pub struct Nats {
     rt: tokio::runtime::Runtime,
     js: jetstream::Context,
     url: String,
+    /// The server's version (`2.10.27`), from its INFO, for its gaps.
+    version: String,
 }
 
 impl Nats {
     pub fn new() -> Self {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let url = common::nats_url();
-        let js = rt.block_on(async {
-            jetstream::new(async_nats::connect(&url).await.expect("connect to NATS"))
+        let (js, version) = rt.block_on(async {
+            let client = async_nats::connect(&url).await.expect("connect to NATS");
+            let version = client.server_info().version;
+            (jetstream::new(client), version)
         });
-        Nats { rt, js, url }
+        Nats {
+            rt,
+            js,
+            url,
+            version,
+        }
     }
 
     fn stream(&self, name: &str, subject: &str) {
@@ -158,7 +167,7 @@ impl Fixture for Nats {
     }
 
     fn relay_target(&self) -> Option<String> {
-        Some("127.0.0.1:4222".into())
+        Some(common::host_port(&self.url))
     }
 
     fn args_via(&self, port: u16) -> Vec<String> {

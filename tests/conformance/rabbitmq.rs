@@ -15,6 +15,8 @@ use super::fixture::{edge_set, Fixture, Msg, Pair};
 pub struct Rabbit {
     rt: tokio::runtime::Runtime,
     url: String,
+    /// The server's major version, from its management API, for its gaps.
+    major: u32,
 }
 
 impl Rabbit {
@@ -22,7 +24,31 @@ impl Rabbit {
         Rabbit {
             rt: tokio::runtime::Runtime::new().unwrap(),
             url: common::amqp_url(),
+            major: server_major(),
         }
+    }
+
+    /// `--config` with a profile naming the management API, when it is not
+    /// the one dlq assumes (port 15672 of the AMQP host).
+    fn management_args(&self) -> Vec<String> {
+        let mgmt = common::amqp_management_url();
+        if mgmt == "http://127.0.0.1:15672" {
+            return Vec::new();
+        }
+        let path = std::env::temp_dir().join(format!("dlq-cf-rabbit-{}.toml", std::process::id()));
+        if !path.exists() {
+            std::fs::write(
+                &path,
+                format!("[profiles.rabbit]\nmanagement_url = \"{mgmt}\"\n"),
+            )
+            .expect("test profile");
+        }
+        vec![
+            "--config".into(),
+            path.display().to_string(),
+            "-p".into(),
+            "rabbit".into(),
+        ]
     }
 
     fn channel(&self) -> (Connection, Channel) {
@@ -105,21 +131,34 @@ impl Rabbit {
     }
 }
 
-/// messages_ready as the management API reports it (its statistics lag a few seconds).
-fn mgmt_ready(queue: &str) -> u64 {
+/// A management API resource as JSON (`api/overview`, ...).
+fn mgmt_get(path: &str) -> Option<serde_json::Value> {
     let out = std::process::Command::new("curl")
         .args([
             "-fsS",
             "-u",
             "guest:guest",
-            &format!("http://127.0.0.1:15672/api/queues/%2F/{queue}"),
+            &format!("{}/{path}", common::amqp_management_url()),
         ])
         .output()
         .expect("curl");
-    serde_json::from_slice::<serde_json::Value>(&out.stdout)
-        .ok()
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// messages_ready as the management API reports it (its statistics lag a few seconds).
+fn mgmt_ready(queue: &str) -> u64 {
+    mgmt_get(&format!("api/queues/%2F/{queue}"))
         .and_then(|v| v["messages_ready"].as_u64())
         .unwrap_or(0)
+}
+
+/// The major version of the server (`rabbitmq_version` of the overview).
+fn server_major() -> u32 {
+    let v = mgmt_get("api/overview").expect("RabbitMQ management API answers");
+    v["rabbitmq_version"]
+        .as_str()
+        .and_then(|s| s.split('.').next()?.parse().ok())
+        .expect("rabbitmq_version in the overview")
 }
 
 fn to_msg(body: &[u8], props: &BasicProperties) -> Msg {
@@ -147,7 +186,9 @@ impl Fixture for Rabbit {
     }
 
     fn args(&self) -> Vec<String> {
-        vec!["-b".into(), self.url.clone()]
+        let mut args = self.management_args();
+        args.extend(["-b".into(), self.url.clone()]);
+        args
     }
 
     fn edge_messages(&self) -> Vec<Msg> {
@@ -238,14 +279,16 @@ impl Fixture for Rabbit {
     }
 
     fn relay_target(&self) -> Option<String> {
-        Some("127.0.0.1:5672".into())
+        Some(common::host_port(&self.url))
     }
 
     fn args_via(&self, port: u16) -> Vec<String> {
-        vec![
+        let mut args = self.management_args();
+        args.extend([
             "-b".into(),
             format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
-        ]
+        ]);
+        args
     }
 
     fn cleanup(&self, pair: &Pair) {
