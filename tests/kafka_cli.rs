@@ -34,8 +34,7 @@ fn url() -> String {
 fn k() -> std::process::Command {
     let mut c = dlq(&url());
     if common::kafka_server() == "tansu" {
-        let path =
-            std::env::temp_dir().join(format!("dlq-kafka-test-{}.toml", std::process::id()));
+        let path = std::env::temp_dir().join(format!("dlq-kafka-test-{}.toml", std::process::id()));
         if !path.exists() {
             std::fs::write(
                 &path,

@@ -22,4 +22,4 @@ if ! port_open 127.0.0.1 $port; then
   nohup node "$(dirname "$0")/fauxqs-server.mjs" "$app" $port >"$DLQ_CACHE/fauxqs.log" 2>&1 &
   echo $! >"$pidfile"
 fi
-wait_port fauxqs 127.0.0.1 $port 30
+wait_port fauxqs 127.0.0.1 $port 120

@@ -30,4 +30,4 @@ if ! port_open 127.0.0.1 $port; then
   nohup "$bin" -a 127.0.0.1 -p $port -js -sd "$store" >"$DLQ_CACHE/nats210.log" 2>&1 &
   echo $! >"$pidfile"
 fi
-wait_port nats-2.10 127.0.0.1 $port 30
+wait_port nats-2.10 127.0.0.1 $port 60

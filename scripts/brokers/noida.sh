@@ -29,4 +29,4 @@ if ! port_open 127.0.0.1 $port; then
     >"$DLQ_CACHE/noida.log" 2>&1 &
   echo $! >"$pidfile"
 fi
-wait_port noida-db 127.0.0.1 $port 60
+wait_port noida-db 127.0.0.1 $port 120
