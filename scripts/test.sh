@@ -27,11 +27,15 @@ step "build" cargo build --all-targets --locked
 [ ${#failed[@]} -eq 0 ] || exit 1
 step "tests (RabbitMQ 3.10, NATS 2.9, moto, noida-db)" \
   cargo test --all-targets --locked -- --test-threads="$threads"
-step "conformance on RabbitMQ 4.0" env DLQ_TEST_AMQP='amqp://guest:guest@127.0.0.1:5673/%2f' \
-  DLQ_TEST_AMQP_MANAGEMENT=http://127.0.0.1:15673 \
+rabbit4=(env DLQ_TEST_AMQP='amqp://guest:guest@127.0.0.1:5673/%2f' DLQ_TEST_AMQP_MANAGEMENT=http://127.0.0.1:15673)
+step "conformance on RabbitMQ 4.0" "${rabbit4[@]}" \
   cargo test --locked --test conformance rabbitmq_suite -- --test-threads="$threads"
+step "version differences on RabbitMQ 4.0" "${rabbit4[@]}" \
+  cargo test --locked --test rabbitmq_versions -- --test-threads="$threads"
 step "conformance on NATS 2.10" env DLQ_TEST_NATS=nats://127.0.0.1:4223 \
   cargo test --locked --test conformance nats_suite -- --test-threads="$threads"
+step "NATS tests on NATS 2.10" env DLQ_TEST_NATS=nats://127.0.0.1:4223 \
+  cargo test --locked --test nats_copies --test nats_advisories -- --test-threads="$threads"
 step "conformance on tansu" env DLQ_TEST_KAFKA=127.0.0.1:9092 DLQ_TEST_KAFKA_SERVER=tansu \
   cargo test --locked --test conformance kafka_suite -- --test-threads="$threads"
 step "conformance on fauxqs" env DLQ_TEST_SQS_ENDPOINT=http://127.0.0.1:4576 DLQ_TEST_SQS_SERVER=fauxqs \
