@@ -29,3 +29,26 @@ apt_install() {
   $sudo apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# debian_mirror: the Debian mirror the host's apt sources use (deb822 or
+# one-line), else Debian's own.
+debian_mirror() {
+  local m
+  m=$(grep -hoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+    | head -1 | tr -d ' ' || true)
+  echo "${m:-http://deb.debian.org/debian}"
+}
+
+# pid_alive PIDFILE: true when the process the file names still runs.
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# stop_pid PIDFILE HOST PORT: ends the process the file names (by its PID)
+# and waits for the port to close.
+stop_pid() {
+  local i
+  if [ -f "$1" ]; then
+    kill "$(cat "$1")" 2>/dev/null || true
+    rm -f "$1"
+  fi
+  for i in $(seq 1 100); do port_open "$2" "$3" || return 0; sleep 0.1; done
+}

@@ -19,11 +19,35 @@ pub fn amqp_url() -> String {
 pub fn sqs_endpoint() -> String {
     std::env::var("DLQ_TEST_SQS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
 }
+/// noida-db (scripts/brokers/noida.sh); tansu on 9092 is the second target.
 pub fn kafka_bootstrap() -> String {
-    std::env::var("DLQ_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
+    std::env::var("DLQ_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9094".into())
 }
 pub fn nats_url() -> String {
     std::env::var("DLQ_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+/// The management API of the RabbitMQ that `amqp_url` names.
+pub fn amqp_management_url() -> String {
+    std::env::var("DLQ_TEST_AMQP_MANAGEMENT").unwrap_or_else(|_| "http://127.0.0.1:15672".into())
+}
+
+/// Which server `kafka_bootstrap` names, for its known gaps: a Kafka
+/// server does not say what it is, so `DLQ_TEST_KAFKA_SERVER` tells
+/// (`noida`, the default, or `tansu`).
+pub fn kafka_server() -> String {
+    std::env::var("DLQ_TEST_KAFKA_SERVER").unwrap_or_else(|_| "noida".into())
+}
+/// Which server `sqs_endpoint` names: `DLQ_TEST_SQS_SERVER`, `moto` (the
+/// default) or `fauxqs`.
+pub fn sqs_server() -> String {
+    std::env::var("DLQ_TEST_SQS_SERVER").unwrap_or_else(|_| "moto".into())
+}
+
+/// `HOST:PORT` of a broker URL such as `amqp://u:p@127.0.0.1:5673/%2f`.
+pub fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_owned()
 }
 
 /// A name no other test (or earlier run) uses: `prefix-<pid>-<time>-<n>`.

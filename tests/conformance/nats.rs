@@ -21,7 +21,10 @@ impl Nats {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let url = common::nats_url();
         let js = rt.block_on(async {
-            jetstream::new(async_nats::connect(&url).await.expect("connect to NATS"))
+            let client = async_nats::connect(&url).await.expect("connect to NATS");
+            // The test matrix runs this suite on several versions: say which.
+            eprintln!("nats: server {}", client.server_info().version);
+            jetstream::new(client)
         });
         Nats { rt, js, url }
     }
@@ -158,7 +161,7 @@ impl Fixture for Nats {
     }
 
     fn relay_target(&self) -> Option<String> {
-        Some("127.0.0.1:4222".into())
+        Some(common::host_port(&self.url))
     }
 
     fn args_via(&self, port: u16) -> Vec<String> {

@@ -19,10 +19,35 @@ pub struct Rabbit {
 
 impl Rabbit {
     pub fn new() -> Self {
+        // The test matrix runs this suite on several versions: say which.
+        eprintln!("rabbitmq: server {}", server_version());
         Rabbit {
             rt: tokio::runtime::Runtime::new().unwrap(),
             url: common::amqp_url(),
         }
+    }
+
+    /// `--config` with a profile naming the management API, when it is not
+    /// the one dlq assumes (port 15672 of the AMQP host).
+    fn management_args(&self) -> Vec<String> {
+        let mgmt = common::amqp_management_url();
+        if mgmt == "http://127.0.0.1:15672" {
+            return Vec::new();
+        }
+        let path = std::env::temp_dir().join(format!("dlq-cf-rabbit-{}.toml", std::process::id()));
+        if !path.exists() {
+            std::fs::write(
+                &path,
+                format!("[profiles.rabbit]\nmanagement_url = \"{mgmt}\"\n"),
+            )
+            .expect("test profile");
+        }
+        vec![
+            "--config".into(),
+            path.display().to_string(),
+            "-p".into(),
+            "rabbit".into(),
+        ]
     }
 
     fn channel(&self) -> (Connection, Channel) {
@@ -105,21 +130,34 @@ impl Rabbit {
     }
 }
 
-/// messages_ready as the management API reports it (its statistics lag a few seconds).
-fn mgmt_ready(queue: &str) -> u64 {
+/// A management API resource as JSON (`api/overview`, ...).
+fn mgmt_get(path: &str) -> Option<serde_json::Value> {
     let out = std::process::Command::new("curl")
         .args([
             "-fsS",
             "-u",
             "guest:guest",
-            &format!("http://127.0.0.1:15672/api/queues/%2F/{queue}"),
+            &format!("{}/{path}", common::amqp_management_url()),
         ])
         .output()
         .expect("curl");
-    serde_json::from_slice::<serde_json::Value>(&out.stdout)
-        .ok()
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// messages_ready as the management API reports it (its statistics lag a few seconds).
+fn mgmt_ready(queue: &str) -> u64 {
+    mgmt_get(&format!("api/queues/%2F/{queue}"))
         .and_then(|v| v["messages_ready"].as_u64())
         .unwrap_or(0)
+}
+
+/// The server's version (`rabbitmq_version` of the overview).
+fn server_version() -> String {
+    let v = mgmt_get("api/overview").expect("RabbitMQ management API answers");
+    v["rabbitmq_version"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_owned()
 }
 
 fn to_msg(body: &[u8], props: &BasicProperties) -> Msg {
@@ -147,7 +185,9 @@ impl Fixture for Rabbit {
     }
 
     fn args(&self) -> Vec<String> {
-        vec!["-b".into(), self.url.clone()]
+        let mut args = self.management_args();
+        args.extend(["-b".into(), self.url.clone()]);
+        args
     }
 
     fn edge_messages(&self) -> Vec<Msg> {
@@ -238,14 +278,16 @@ impl Fixture for Rabbit {
     }
 
     fn relay_target(&self) -> Option<String> {
-        Some("127.0.0.1:5672".into())
+        Some(common::host_port(&self.url))
     }
 
     fn args_via(&self, port: u16) -> Vec<String> {
-        vec![
+        let mut args = self.management_args();
+        args.extend([
             "-b".into(),
             format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
-        ]
+        ]);
+        args
     }
 
     fn cleanup(&self, pair: &Pair) {

@@ -14,6 +14,8 @@ use super::fixture::{edge_set, Fixture, Msg, Pair};
 pub struct Sqs {
     rt: tokio::runtime::Runtime,
     client: Client,
+    /// `moto` or `fauxqs` (`DLQ_TEST_SQS_SERVER`), for its gaps.
+    server: String,
 }
 
 fn set_env() {
@@ -41,6 +43,7 @@ impl Sqs {
         Sqs {
             rt,
             client: Client::new(&conf),
+            server: common::sqs_server(),
         }
     }
 
@@ -187,6 +190,13 @@ impl Fixture for Sqs {
                     .chars()
                     .all(|c| !c.is_control() || "\t\n\r".contains(c))
             })
+            // fauxqs refuses characters past U+FFFF (emoji), which SQS takes.
+            .filter(|m| {
+                self.server != "fauxqs"
+                    || String::from_utf8_lossy(&m.body)
+                        .chars()
+                        .all(|c| c <= '\u{ffff}')
+            })
             .collect()
     }
 
@@ -286,6 +296,24 @@ impl Fixture for Sqs {
                 "in-flight messages to come back",
                 Duration::from_secs(180),
                 || {
+                    // fauxqs counts a message visible again only at the next
+                    // receive, and counts what that receive took as not visible.
+                    let mut taken = 0;
+                    if self.server == "fauxqs" {
+                        taken = self
+                            .rt
+                            .block_on(
+                                self.client
+                                    .receive_message()
+                                    .queue_url(&url)
+                                    .max_number_of_messages(1)
+                                    .visibility_timeout(0)
+                                    .send(),
+                            )
+                            .ok()?
+                            .messages()
+                            .len() as u64;
+                    }
                     let out = self
                         .rt
                         .block_on(
@@ -303,7 +331,7 @@ impl Fixture for Sqs {
                         .get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?
                         .parse()
                         .ok()?;
-                    (n == 0).then_some(())
+                    (n <= taken).then_some(())
                 },
             );
         }

@@ -66,6 +66,18 @@ async fn with_attributes(sqs: &Sqs, queues: Vec<Queue>) -> Result<Vec<(Queue, At
     Ok(out)
 }
 
+/// The queues whose RedrivePolicy points at `dlq`, found by reading every
+/// queue's attributes: for SQS-compatible servers without
+/// ListDeadLetterSourceQueues.
+pub(super) async fn sources_by_scan(sqs: &Sqs, dlq: &Queue) -> Result<Vec<Queue>> {
+    let all = with_attributes(sqs, list(sqs).await?).await?;
+    Ok(all
+        .into_iter()
+        .filter(|(q, a)| q.name != dlq.name && dead_letter_target(a).as_deref() == Some(&dlq.name))
+        .map(|(q, _)| q)
+        .collect())
+}
+
 /// The DLQ name a RedrivePolicy points at.
 fn dead_letter_target(attrs: &Attributes) -> Option<String> {
     let policy = attrs.get(&QueueAttributeName::RedrivePolicy)?;

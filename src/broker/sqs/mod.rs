@@ -22,6 +22,7 @@ use std::time::Duration;
 use anyhow::Result;
 use async_trait::async_trait;
 use aws_sdk_sqs::config::ProvideCredentials;
+use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
 
@@ -337,12 +338,13 @@ impl Sqs {
         Ok(out.attributes().cloned().unwrap_or_default())
     }
 
-    /// The queues whose RedrivePolicy points at `q`.
+    /// The queues whose RedrivePolicy points at `q`. A server that does not
+    /// know ListDeadLetterSourceQueues gets every queue's policy read instead.
     pub(crate) async fn sources_of(&self, q: &Queue) -> Result<Vec<Queue>> {
         let mut names = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let out = self
+            let out = match self
                 .client
                 .list_dead_letter_source_queues()
                 .queue_url(&q.url)
@@ -350,7 +352,13 @@ impl Sqs {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| fail(&format!("listing the source queues of {}", q.name), e))?;
+            {
+                Ok(out) => out,
+                Err(e) if e.code() == Some("InvalidAction") && names.is_empty() => {
+                    return admin::sources_by_scan(self, q).await;
+                }
+                Err(e) => return Err(fail(&format!("listing the source queues of {}", q.name), e)),
+            };
             names.extend(out.queue_urls().iter().map(|u| Queue {
                 url: u.clone(),
                 name: name_of(u),

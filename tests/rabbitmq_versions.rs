@@ -1,0 +1,160 @@
+//! What changed between RabbitMQ 3.x and 4.x for dlq, checked on whichever
+//! server `DLQ_TEST_AMQP` (and `DLQ_TEST_AMQP_MANAGEMENT`) names: the test
+//! matrix runs this file on 3.10 and on 4.0. The server's version comes from
+//! its management API and says which behaviour to expect.
+//!
+//! - 4.x gives every quorum queue a delivery limit of 20 unless told
+//!   otherwise (`x-delivery-limit: -1` turns it off), so dlq refuses to read
+//!   a plain quorum queue there and reads it on 3.x.
+//! - 4.x ignores an `x-death` header a publisher sets: a copy dlq sends back
+//!   to its origin starts a fresh history when it dies again (count 1), where
+//!   3.x goes on counting. dlq's own `dlq-redrive-count` is kept on both, so
+//!   `--max-redrives` works on both.
+mod common;
+mod rabbitmq_support;
+
+use common::{run, unique};
+use lapin::types::AMQPValue;
+use rabbitmq_support::{bodies, lapin, ls, table, Rmq};
+
+/// The major version of the server under test.
+fn major() -> u32 {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-fsS",
+            "-u",
+            "guest:guest",
+            &format!("{}/api/overview", common::amqp_management_url()),
+        ])
+        .output()
+        .expect("curl");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("RabbitMQ management API answers");
+    let version = v["rabbitmq_version"].as_str().expect("rabbitmq_version");
+    eprintln!("rabbitmq: server {version}");
+    version.split('.').next().unwrap().parse().unwrap()
+}
+
+/// dlq on the server under test, told where its management API is.
+fn dlq() -> std::process::Command {
+    let path =
+        std::env::temp_dir().join(format!("dlq-rabbit-versions-{}.toml", std::process::id()));
+    if !path.exists() {
+        std::fs::write(
+            &path,
+            format!(
+                "[profiles.rabbit]\nmanagement_url = \"{}\"\n",
+                common::amqp_management_url()
+            ),
+        )
+        .unwrap();
+    }
+    let mut c = common::dlq(&common::amqp_url());
+    c.env("DLQ_CONFIG", &path).args(["-p", "rabbit"]);
+    c
+}
+
+#[test]
+fn quorum_queue_default_delivery_limit() {
+    let major = major();
+    let r = Rmq::new();
+    let plain = unique("versions-quorum");
+    r.declare(&plain, table(&[("x-queue-type", ls("quorum"))]));
+    r.publish(&plain, b"keep me", Default::default());
+    let out = run(dlq().args(["list", &plain, "-o", "json"]));
+    if major >= 4 {
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains("delivery limit of 20"), "{out:?}");
+    } else {
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.json().as_array().unwrap().len(), 1, "{out:?}");
+    }
+    assert_eq!(bodies(&r.peek_all(&plain)), [b"keep me".to_vec()]);
+
+    if major >= 4 {
+        // With the limit turned off, 4.x reads like 3.x.
+        let free = unique("versions-quorum-free");
+        r.declare(
+            &free,
+            table(&[
+                ("x-queue-type", ls("quorum")),
+                ("x-delivery-limit", AMQPValue::LongLongInt(-1)),
+            ]),
+        );
+        r.publish(&free, b"read me", Default::default());
+        let out = run(dlq().args(["list", &free, "-o", "json"]));
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.json().as_array().unwrap().len(), 1, "{out:?}");
+        assert_eq!(bodies(&r.peek_all(&free)), [b"read me".to_vec()]);
+    }
+}
+
+/// The `count` of the x-death entry for `queue`.
+fn death_count(got: &rabbitmq_support::Got, queue: &str) -> Option<i64> {
+    let AMQPValue::FieldArray(deaths) = got.header("x-death")? else {
+        return None;
+    };
+    deaths.as_slice().iter().find_map(|d| {
+        let AMQPValue::FieldTable(t) = d else {
+            return None;
+        };
+        let of_queue = matches!(t.inner().get("queue"), Some(AMQPValue::LongString(q)) if q.as_bytes() == queue.as_bytes());
+        match t.inner().get("count")? {
+            AMQPValue::LongLongInt(n) if of_queue => Some(*n),
+            AMQPValue::LongInt(n) if of_queue => Some(i64::from(*n)),
+            _ => None,
+        }
+    })
+}
+
+#[test]
+fn redriven_copy_dies_again() {
+    let major = major();
+    let r = Rmq::new();
+    let (work, dlq_q) = r.dead_letter_pair("versions-redrive");
+    r.publish(
+        &work,
+        b"twice dead",
+        lapin::BasicProperties::default().with_delivery_mode(2),
+    );
+    r.reject(&work, 1);
+    let first = r.peek_all(&dlq_q);
+    assert_eq!(death_count(&first[0], &work), Some(1));
+
+    let out = run(dlq().args(["retry-all", &dlq_q, "--yes", "-o", "json"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["moved"], 1, "{out:?}");
+    r.reject(&work, 1);
+    common::wait_for(
+        "the copy dead again",
+        std::time::Duration::from_secs(10),
+        || (r.count(&dlq_q) == 1).then_some(()),
+    );
+    let again = r.peek_all(&dlq_q);
+    assert_eq!(bodies(&again), [b"twice dead".to_vec()]);
+    // 4.x keeps no history a publisher wrote; 3.x goes on counting.
+    let want = if major >= 4 { 1 } else { 2 };
+    assert_eq!(death_count(&again[0], &work), Some(want), "{:?}", again[0]);
+    match again[0].header("dlq-redrive-count") {
+        Some(AMQPValue::LongString(s)) => assert_eq!(s.as_bytes(), b"1"),
+        other => panic!("dlq-redrive-count: {other:?}"),
+    }
+
+    // --max-redrives reads dlq's own count, so it skips the copy on both.
+    let out = run(dlq().args([
+        "retry-all",
+        &dlq_q,
+        "--max-redrives",
+        "1",
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        (out.json()["moved"].as_u64(), out.json()["skipped"].as_u64()),
+        (Some(0), Some(1)),
+        "{out:?}"
+    );
+    assert_eq!(r.count(&dlq_q), 1);
+}
