@@ -157,8 +157,21 @@ fn card(p: &Printer, m: &Message, now: SystemTime, binary: BinaryFormat) -> Stri
                 .unwrap_or_default()
         ));
     }
-    if let Some(to) = &m.redrive_to {
-        out.push_str(&format!("{}{}\n", label("retry goes"), escape(to, false)));
+    if let Some(t) = &dl.error_type {
+        out.push_str(&format!("{}{}\n", label("error type"), escape(t, false)));
+    }
+    if let Some(c) = dl.convention {
+        out.push_str(&format!("{}{}\n", label("convention"), c));
+    }
+    let retry = m
+        .redrive_to()
+        .unwrap_or_else(|| crate::conventions::no_origin(dl));
+    if dl.convention.is_some() || dl.origin.is_some() {
+        out.push_str(&format!(
+            "{}{}\n",
+            label("retry goes"),
+            escape(&retry, false)
+        ));
     }
     section(&mut out, p, "headers", &m.headers);
     section(&mut out, p, "broker", &m.broker);

@@ -14,10 +14,10 @@ use crate::select::{Decision, Selection};
 
 /// Where a message would go.
 pub fn target_of(m: &Message, to: Option<&str>) -> String {
-    match (to, &m.redrive_to) {
+    match (to, m.redrive_to()) {
         (Some(t), _) => t.to_owned(),
-        (None, Some(t)) => t.clone(),
-        (None, None) => "(unknown origin: pass --to)".into(),
+        (None, Some(t)) => t,
+        (None, None) => format!("({})", crate::conventions::no_origin(&m.dead_letter)),
     }
 }
 

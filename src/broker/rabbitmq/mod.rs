@@ -347,7 +347,7 @@ impl Broker for RabbitMq {
                     .hold(d.delivery_tag)
                     .await
                     .map_err(|e| amqp_error(&self.vhost, queue, &op, e))?;
-                let (m, _) = convert::message(queue, &mut d);
+                let m = convert::message(queue, &mut d);
                 if visit(m)? == Flow::Stop {
                     break;
                 }
