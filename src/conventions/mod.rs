@@ -13,9 +13,10 @@
 //! gets a [`DeadLetter`] back. The table is in order of specificity: the
 //! first convention whose marker is present wins and is named in
 //! `convention`; the ones after it only fill fields it leaves unknown (the
-//! origin too, unless the winner records that the message came from
-//! something that is not a queue, such as a Lambda function). Adding a
-//! convention is a table entry and a test.
+//! source and origin too, unless the winner records that the message came
+//! from something that is not a queue, such as a Lambda function: then a
+//! queue would be a wrong guess). Adding a convention is a table entry and a
+//! test.
 
 mod table;
 mod value;
@@ -159,7 +160,9 @@ pub fn read(input: &Input) -> DeadLetter {
         out.convention.get_or_insert(c.name);
         fill(&mut out.reason, || ctx.text(c.reason));
         fill(&mut out.error_type, || ctx.text(c.error_type));
-        fill(&mut out.source, || ctx.text(c.source));
+        if !origin_closed {
+            fill(&mut out.source, || ctx.text(c.source));
+        }
         fill(&mut out.attempts, || ctx.int(c.attempts));
         fill(&mut out.first_death_at, || ctx.time(c.failed_at));
         if !origin_closed && out.origin.is_none() {
