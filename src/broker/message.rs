@@ -72,12 +72,13 @@ pub struct Message {
 
 impl Message {
     /// Where `retry` sends it back to without `--to`, in the operator's
-    /// words; None when no convention records an origin.
-    pub fn redrive_to(&self) -> Option<String> {
+    /// words (`with_kind` as `Capabilities::origin_kinds_shown` says); None
+    /// when no convention records an origin.
+    pub fn redrive_to(&self, with_kind: bool) -> Option<String> {
         self.dead_letter
             .origin
             .as_ref()
-            .map(crate::conventions::describe)
+            .map(|o| crate::conventions::describe(o, with_kind))
     }
 
     /// How many times dlq already sent this message back, from its header.

@@ -44,6 +44,9 @@ pub struct Capabilities {
     pub native_move: bool,
     /// Reading raises a delivery counter (SQS ApproximateReceiveCount).
     pub read_counts_as_receive: bool,
+    /// An origin may be a queue or an exchange (RabbitMQ), so it is shown
+    /// with its kind ("queue 'orders'"), not by its name alone.
+    pub origin_kinds_shown: bool,
 }
 
 /// How to read a queue. Every field has a meaning on some brokers only; a

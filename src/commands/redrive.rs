@@ -13,8 +13,8 @@ use crate::sanitize::escape;
 use crate::select::{Decision, Selection};
 
 /// Where a message would go.
-pub fn target_of(m: &Message, to: Option<&str>) -> String {
-    match (to, m.redrive_to()) {
+pub fn target_of(m: &Message, to: Option<&str>, with_kind: bool) -> String {
+    match (to, m.redrive_to(with_kind)) {
         (Some(t), _) => t.to_owned(),
         (None, Some(t)) => t,
         (None, None) => format!("({})", crate::conventions::no_origin(&m.dead_letter)),
@@ -34,16 +34,25 @@ pub async fn dry_run(
         ..Default::default()
     };
     let mut plan = Vec::new();
+    let with_kind = broker.capabilities().origin_kinds_shown;
     broker
         .browse(queue, &opts.read, &mut |m: Message| {
             match sel.decide(&m) {
                 Decision::Take => {
                     report.done += 1;
-                    plan.push((m.id.clone(), target_of(&m, opts.to.as_deref()), None));
+                    plan.push((
+                        m.id.clone(),
+                        target_of(&m, opts.to.as_deref(), with_kind),
+                        None,
+                    ));
                 }
                 Decision::Skip(why) => {
                     report.skipped += 1;
-                    plan.push((m.id.clone(), target_of(&m, opts.to.as_deref()), Some(why)));
+                    plan.push((
+                        m.id.clone(),
+                        target_of(&m, opts.to.as_deref(), with_kind),
+                        Some(why),
+                    ));
                 }
                 Decision::Leave => {}
             }

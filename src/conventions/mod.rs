@@ -31,7 +31,7 @@ use crate::broker::{DeadLetter, Headers, Origin, OriginKind};
 
 /// Where a value is read from.
 #[derive(Debug, Clone, Copy)]
-pub enum From {
+pub enum Where {
     /// An envelope header (a message attribute on SQS).
     Header(&'static str),
     /// A JSON pointer into the message's `broker` properties.
@@ -73,7 +73,7 @@ pub enum Enc {
 /// A value: where it is and how it is written.
 #[derive(Debug, Clone, Copy)]
 pub struct Field {
-    pub from: From,
+    pub from: Where,
     pub enc: Enc,
 }
 
@@ -106,7 +106,7 @@ pub struct Convention {
     /// As `dead_letter.convention` names it.
     pub name: &'static str,
     /// The convention applies when any of these has a value.
-    pub marker: &'static [From],
+    pub marker: &'static [Where],
     pub reason: &'static [Field],
     pub error_type: &'static [Field],
     pub source: &'static [Field],
@@ -243,14 +243,15 @@ fn kind_word(k: OriginKind) -> &'static str {
     }
 }
 
-/// An origin in the operator's words: "queue 'orders'", "exchange 'x'
-/// routing key 'k'".
-pub fn describe(o: &Origin) -> String {
+/// An origin in the operator's words: its name, or with its kind where a
+/// broker has several ("queue 'orders'", "exchange 'x' routing key 'k'").
+pub fn describe(o: &Origin, with_kind: bool) -> String {
     match (o.kind, &o.routing_key) {
         (OriginKind::Exchange, Some(rk)) => {
             format!("exchange '{}' routing key '{}'", o.name, rk)
         }
-        (k, _) => format!("{} '{}'", kind_word(k), o.name),
+        (k, _) if with_kind => format!("{} '{}'", kind_word(k), o.name),
+        _ => o.name.clone(),
     }
 }
 

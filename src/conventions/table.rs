@@ -4,11 +4,11 @@
 //! encodings are those of each project's source (see CONVENTIONS.md).
 
 use super::Enc::*;
-use super::From::*;
-use super::{Convention, Enc, Field, From, OriginRule};
+use super::Where::*;
+use super::{Convention, Enc, Field, OriginRule, Where};
 use crate::broker::OriginKind;
 
-const fn f(from: From, enc: Enc) -> Field {
+const fn f(from: Where, enc: Enc) -> Field {
     Field { from, enc }
 }
 

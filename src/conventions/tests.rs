@@ -429,7 +429,36 @@ fn encodings() {
         origin(OriginKind::Queue, "orders", None)
     );
     assert_eq!(
-        describe(&origin(OriginKind::Exchange, "shop", Some("k")).unwrap()),
+        describe(
+            &origin(OriginKind::Exchange, "shop", Some("k")).unwrap(),
+            false
+        ),
         "exchange 'shop' routing key 'k'"
     );
+    let q = origin(OriginKind::Queue, "orders", None).unwrap();
+    assert_eq!(describe(&q, true), "queue 'orders'");
+    assert_eq!(describe(&q, false), "orders");
+}
+
+#[test]
+fn origins_a_broker_cannot_use_say_so() {
+    let d = headers(json!({"exception-type": "X", "original-destination": "kafka://topic/orders"}));
+    let e = origin_for(&d, &[OriginKind::Queue, OriginKind::Exchange]).unwrap_err();
+    assert!(e.contains("topic 'orders'") && e.contains("--to"), "{e}");
+    assert!(origin_for(&d, &[OriginKind::Topic]).is_ok());
+    // A Lambda dead letter in a DLQ that also has a source queue: the queue
+    // is not where it came from, so neither source nor origin is guessed.
+    let d = read_with(
+        json!({"RequestID": "r", "ErrorCode": "200", "ErrorMessage": "x"}),
+        json!({}),
+        "x",
+        json!({"source_queue": "orders"}),
+    );
+    assert!(d.source.is_none() && d.origin.is_none());
+    assert!(
+        no_origin(&d).contains("a Lambda function"),
+        "{}",
+        no_origin(&d)
+    );
+    assert!(no_origin(&DeadLetter::default()).contains("pass --to"));
 }

@@ -1,4 +1,4 @@
-//! Reading one field of a message and decoding it: where [`super::From`]
+//! Reading one field of a message and decoding it: where [`super::Where`]
 //! points, and what [`super::Enc`] says the bytes mean.
 
 use std::cell::OnceCell;
@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::{Enc, Field, From, Input};
+use super::{Enc, Field, Input, Where};
 use crate::broker::message::value_bytes;
 use crate::broker::{Origin, OriginKind};
 
@@ -82,11 +82,11 @@ impl Ctx<'_> {
             .copied()
     }
 
-    pub fn raw(&self, from: From) -> Option<Raw> {
+    pub fn raw(&self, from: Where) -> Option<Raw> {
         let json = |v: Option<&Value>| v.and_then(last).cloned().map(Raw::Json);
         match from {
-            From::Header(name) => json(self.header(name)),
-            From::Broker(ptr) => {
+            Where::Header(name) => json(self.header(name)),
+            Where::Broker(ptr) => {
                 let (first, rest) = split_pointer(ptr);
                 let v = self.input.broker.get(first)?;
                 json(if rest.is_empty() {
@@ -95,18 +95,18 @@ impl Ctx<'_> {
                     v.pointer(rest)
                 })
             }
-            From::Body(ptr) => json(self.body()?.pointer(ptr)),
-            From::HeaderJson(name, key) => {
+            Where::Body(ptr) => json(self.body()?.pointer(ptr)),
+            Where::HeaderJson(name, key) => {
                 let text = self.header(name)?.as_str()?;
                 let obj: Value = serde_json::from_str(text).ok()?;
                 json(obj.get(key))
             }
-            From::Fact(name) => json(self.input.facts.get(name)),
-            From::FirstDeath("routing-keys") => {
+            Where::Fact(name) => json(self.input.facts.get(name)),
+            Where::FirstDeath("routing-keys") => {
                 json(self.first_death()?.get("routing-keys")?.as_array()?.first())
             }
-            From::FirstDeath(key) => json(self.first_death()?.get(key)),
-            From::DeathCount => {
+            Where::FirstDeath(key) => json(self.first_death()?.get(key)),
+            Where::DeathCount => {
                 let deaths = self.input.headers.get("x-death")?.as_array()?;
                 let n: u64 = deaths
                     .iter()
@@ -114,7 +114,7 @@ impl Ctx<'_> {
                     .sum();
                 Some(Raw::Json(Value::from(n)))
             }
-            From::Stored => self.input.stored_at.map(Raw::Time),
+            Where::Stored => self.input.stored_at.map(Raw::Time),
         }
     }
 

@@ -120,6 +120,7 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
             delete_records: true,
             native_move: false,
             read_counts_as_receive: false,
+            origin_kinds_shown: false,
         },
     };
     let display = settings.display_url.clone();

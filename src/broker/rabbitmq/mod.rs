@@ -115,6 +115,7 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         user,
         caps: Capabilities {
             name: NAME,
+            origin_kinds_shown: true,
             ..Default::default()
         },
         warned: Default::default(),

@@ -204,6 +204,7 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
             delete_records: false,
             native_move: true,
             read_counts_as_receive: true,
+            origin_kinds_shown: false,
         },
         visibility,
     }))
