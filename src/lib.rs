@@ -11,6 +11,7 @@ pub mod bulk;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod conventions;
 pub mod edit_file;
 pub mod exit;
 pub mod input;

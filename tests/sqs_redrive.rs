@@ -128,8 +128,10 @@ fn no_single_source_needs_to_and_missing_target_moves_nothing() {
     for i in 0..3 {
         m.send(&dlq, &format!("o{i}"), &[], None);
     }
+    // No source queue and no convention naming an origin: each message stays
+    // and says to pass --to (nothing moved: exit 4).
     let r = run(m.dlq().args(["retry-all", &name, "--yes"]));
-    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("--to"), "{r:?}");
     assert_eq!(m.counts(&dlq), (3, 0));
 

@@ -158,6 +158,9 @@ pub struct Capabilities {
     pub purge_all: bool,
     /// Reading raises a delivery counter (SQS ApproximateReceiveCount).
     pub read_counts_as_receive: bool,
+    /// An origin may be a queue or an exchange (RabbitMQ), so it is shown
+    /// with its kind ("queue 'orders'"), not by its name alone.
+    pub origin_kinds_shown: bool,
     /// The broker-specific flags it honours.
     pub flags: &'static [Flag],
     /// The profile settings it uses.

@@ -29,6 +29,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     native_move: false,
     purge_all: true,
     read_counts_as_receive: false,
+    origin_kinds_shown: false,
     flags: &[Flag::Exchange, Flag::RoutingKey],
     settings: &[Setting::PasswordEnv],
 };
@@ -171,7 +172,8 @@ impl Broker for Memory {
                 Decision::Leave => continue,
                 Decision::Skip(_) => report.skipped += 1,
                 Decision::Take => {
-                    let target = opts.to.clone().or_else(|| m.redrive_to.clone());
+                    let origin = m.dead_letter.origin.as_ref().map(|o| o.name.clone());
+                    let target = opts.to.clone().or(origin);
                     let Some(target) = target else {
                         report.fail(&m.id, "no origin recorded: pass --to");
                         continue;

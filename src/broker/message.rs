@@ -68,12 +68,19 @@ pub struct Message {
     /// The broker's own properties (RabbitMQ properties and x-death, SQS
     /// attributes, Kafka partition and offset, NATS subject and sequence).
     pub broker: Map<String, Value>,
-    /// Where `retry` sends it back to without `--to`, in the operator's words;
-    /// None when the message does not say.
-    pub redrive_to: Option<String>,
 }
 
 impl Message {
+    /// Where `retry` sends it back to without `--to`, in the operator's
+    /// words (`with_kind` as `Capabilities::origin_kinds_shown` says); None
+    /// when no convention records an origin.
+    pub fn redrive_to(&self, with_kind: bool) -> Option<String> {
+        self.dead_letter
+            .origin
+            .as_ref()
+            .map(|o| crate::conventions::describe(o, with_kind))
+    }
+
     /// How many times dlq already sent this message back, from its header.
     pub fn redrives(&self) -> u32 {
         match self.headers.get(REDRIVE_HEADER) {

@@ -42,8 +42,9 @@ pub async fn run(
     )?;
     let ids = [id.to_owned()];
     let message = find(ctx, queue, &ids, read).await?;
-    let destination = redrive::target_of(&message, to);
-    if to.is_none() && message.redrive_to.is_none() {
+    let with_kind = ctx.check(&read_flags(read, false))?.1.origin_kinds_shown;
+    let destination = redrive::target_of(&message, to, with_kind);
+    if to.is_none() && message.dead_letter.origin.is_none() {
         return Err(usage(format!(
             "message {id} records no origin to send it to: pass --to TARGET (nothing changed)"
         )));

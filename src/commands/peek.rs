@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{read_flags, read_options, selection, Ctx};
 use crate::broker::message::{b64, rfc3339};
-use crate::broker::{Flow, Message};
+use crate::broker::{Capabilities, Flow, Message};
 use crate::cli::{BinaryFormat, FilterArgs, ReadArgs};
 use crate::exit::{broker_msg, Exit};
 use crate::output::{human_age, human_size, Printer};
@@ -48,7 +48,7 @@ pub async fn run(
         if i > 0 {
             p.line("")?;
         }
-        p.line(&card(p, m, now, binary))?;
+        p.line(&card(p, m, now, binary, broker.capabilities()))?;
     }
     Ok(Exit::Ok)
 }
@@ -124,7 +124,13 @@ pub fn check_ids(queue: &str, ids: &[String], seen: &HashMap<String, u32>) -> Re
     Ok(())
 }
 
-fn card(p: &Printer, m: &Message, now: SystemTime, binary: BinaryFormat) -> String {
+fn card(
+    p: &Printer,
+    m: &Message,
+    now: SystemTime,
+    binary: BinaryFormat,
+    caps: &Capabilities,
+) -> String {
     let mut out = String::new();
     let label = |s: &str| p.bold(&format!("{s:<12}"));
     out.push_str(&p.paint(&format!("── message {} ", escape(&m.id, false)), "36"));
@@ -157,8 +163,21 @@ fn card(p: &Printer, m: &Message, now: SystemTime, binary: BinaryFormat) -> Stri
                 .unwrap_or_default()
         ));
     }
-    if let Some(to) = &m.redrive_to {
-        out.push_str(&format!("{}{}\n", label("retry goes"), escape(to, false)));
+    if let Some(t) = &dl.error_type {
+        out.push_str(&format!("{}{}\n", label("error type"), escape(t, false)));
+    }
+    if let Some(c) = dl.convention {
+        out.push_str(&format!("{}{}\n", label("convention"), c));
+    }
+    let retry = m
+        .redrive_to(caps.origin_kinds_shown)
+        .unwrap_or_else(|| crate::conventions::no_origin(dl));
+    if dl.convention.is_some() || dl.origin.is_some() {
+        out.push_str(&format!(
+            "{}{}\n",
+            label("retry goes"),
+            escape(&retry, false)
+        ));
     }
     section(&mut out, p, "headers", &m.headers);
     section(&mut out, p, "broker", &m.broker);

@@ -19,11 +19,11 @@ use crate::sanitize::{escape, preview};
 use crate::select::{Decision, Selection};
 
 /// Where a message would go.
-pub fn target_of(m: &Message, to: Option<&str>) -> String {
-    match (to, &m.redrive_to) {
+pub fn target_of(m: &Message, to: Option<&str>, with_kind: bool) -> String {
+    match (to, m.redrive_to(with_kind)) {
         (Some(t), _) => t.to_owned(),
-        (None, Some(t)) => t.clone(),
-        (None, None) => "(unknown origin: pass --to)".into(),
+        (None, Some(t)) => t,
+        (None, None) => format!("({})", crate::conventions::no_origin(&m.dead_letter)),
     }
 }
 
@@ -43,16 +43,25 @@ pub async fn dry_run(
         return rewrite_dry_run(ctx, broker, queue, sel, opts).await;
     }
     let mut plan = Vec::new();
+    let with_kind = broker.capabilities().origin_kinds_shown;
     broker
         .browse(queue, &opts.read, &mut |m: Message| {
             match sel.decide(&m) {
                 Decision::Take => {
                     report.done += 1;
-                    plan.push((m.id.clone(), target_of(&m, opts.to.as_deref()), None));
+                    plan.push((
+                        m.id.clone(),
+                        target_of(&m, opts.to.as_deref(), with_kind),
+                        None,
+                    ));
                 }
                 Decision::Skip(why) => {
                     report.skipped += 1;
-                    plan.push((m.id.clone(), target_of(&m, opts.to.as_deref()), Some(why)));
+                    plan.push((
+                        m.id.clone(),
+                        target_of(&m, opts.to.as_deref(), with_kind),
+                        Some(why),
+                    ));
                 }
                 Decision::Leave => {}
             }
@@ -88,6 +97,7 @@ async fn rewrite_dry_run(
         ..Default::default()
     };
     let mut plan = Vec::new();
+    let with_kind = broker.capabilities().origin_kinds_shown;
     broker
         .browse(queue, &opts.read, &mut |m: Message| {
             let outcome = match sel.decide(&m) {
@@ -109,7 +119,7 @@ async fn rewrite_dry_run(
             };
             plan.push(RewrittenRow {
                 id: m.id.clone(),
-                to: target_of(&m, opts.to.as_deref()),
+                to: target_of(&m, opts.to.as_deref(), with_kind),
                 outcome,
             });
             Ok(next(sel))

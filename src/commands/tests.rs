@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::broker::memory::Memory;
-use crate::broker::{DeadLetter, Message, REDRIVE_HEADER};
+use crate::broker::{DeadLetter, Message, Origin, OriginKind, REDRIVE_HEADER};
 use crate::bulk::Interrupt;
 use crate::cli::Cli;
 use crate::exit::{code_for, Exit};
@@ -20,9 +20,13 @@ fn msg(body: &str, reason: &str, origin: &str) -> Message {
         dead_letter: DeadLetter {
             reason: Some(reason.into()),
             source: Some(origin.into()),
+            origin: Some(Origin {
+                kind: OriginKind::Queue,
+                name: origin.into(),
+                routing_key: None,
+            }),
             ..Default::default()
         },
-        redrive_to: Some(origin.into()),
         ..Default::default()
     }
 }

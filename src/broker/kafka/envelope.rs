@@ -8,8 +8,8 @@
 //! binary one `{"$bytes": BASE64}` as on every broker (`{"base64": ...}` from
 //! older exports is read too), a null one `null`, and a name that repeats
 //! becomes an array of those values in order. The dead-letter fields come from
-//! the header conventions of dlq itself (`dlq-*`), Spring Kafka
-//! (`kafka_dlt-*`) and Kafka Connect (`__connect.errors.*`).
+//! the conventions table (`crate::conventions`), which reads these headers
+//! and the record's own timestamp (the failure time of a DLT record).
 
 use std::time::{Duration, SystemTime};
 
@@ -18,28 +18,8 @@ use rdkafka::message::{Header, Headers as _, OwnedHeaders, Timestamp};
 use serde_json::{json, Map, Value};
 
 use crate::broker::message::{b64, b64_decode, bytes_value, value_bytes};
-use crate::broker::{DeadLetter, Headers, Message, OutgoingMessage};
-
-/// Headers that name the topic a message was first published to.
-const SOURCE_HEADERS: [&str; 3] = [
-    "dlq-original-topic",
-    "kafka_dlt-original-topic",
-    "__connect.errors.topic",
-];
-const REASON_HEADERS: [&str; 6] = [
-    "dlq-reason",
-    "kafka_dlt-exception-message",
-    "kafka_dlt-exception-fqcn",
-    "__connect.errors.exception.message",
-    "__connect.errors.exception.class.name",
-    "__connect.errors.class.name",
-];
-const ATTEMPTS_HEADERS: [&str; 3] = [
-    "dlq-attempts",
-    "retry_topic-attempts",
-    "kafka_deliveryAttempt",
-];
-const FIRST_DEATH_HEADERS: [&str; 2] = ["dlq-first-death-at", "kafka_dlt-original-timestamp"];
+use crate::broker::{Headers, Message, OutgoingMessage};
+use crate::conventions;
 
 /// Builds the message for one record read from `topic`.
 pub fn to_message<M: rdkafka::Message>(m: &M) -> Message {
@@ -71,15 +51,18 @@ pub fn to_message<M: rdkafka::Message>(m: &M) -> Message {
         }
     }
     let headers = headers_to_json(&raw);
-    let dead_letter = dead_letter_of(&raw);
+    let body = m.payload().unwrap_or_default().to_vec();
+    let dead_letter = conventions::read(&conventions::Input {
+        stored_at: timestamp,
+        ..conventions::Input::new(&headers, &broker, &body)
+    });
     Message {
         id: format!("{}:{}", m.partition(), m.offset()),
         queue: topic,
         timestamp,
         headers,
         key,
-        body: m.payload().unwrap_or_default().to_vec(),
-        redrive_to: dead_letter.source.clone(),
+        body,
         dead_letter,
         broker,
     }
@@ -162,52 +145,6 @@ pub fn key_bytes(m: &OutgoingMessage, fallback: Option<&str>) -> Option<Vec<u8>>
     fallback.map(|k| k.as_bytes().to_vec())
 }
 
-fn first<'a>(raw: &'a [(&str, Option<&[u8]>)], names: &[&str]) -> Option<&'a [u8]> {
-    names
-        .iter()
-        .find_map(|n| raw.iter().find(|(k, _)| k == n).and_then(|(_, v)| *v))
-}
-
-fn text(bytes: &[u8]) -> Option<String> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-/// An integer header: decimal text, or Java's big-endian 4- or 8-byte form
-/// (Spring writes `kafka_dlt-original-timestamp` as a long).
-fn integer(bytes: &[u8]) -> Option<i64> {
-    if let Some(n) = text(bytes).and_then(|s| s.parse::<i64>().ok()) {
-        return Some(n);
-    }
-    match bytes.len() {
-        8 => Some(i64::from_be_bytes(bytes.try_into().ok()?)),
-        4 => Some(i64::from(i32::from_be_bytes(bytes.try_into().ok()?))),
-        _ => None,
-    }
-}
-
-/// The dead-letter fields from the headers of the known conventions.
-pub fn dead_letter_of(raw: &[(&str, Option<&[u8]>)]) -> DeadLetter {
-    let first_death_at = first(raw, &FIRST_DEATH_HEADERS).and_then(|b| {
-        if let Some(t) = text(b).and_then(|s| humantime::parse_rfc3339_weak(&s).ok()) {
-            return Some(t);
-        }
-        integer(b).and_then(millis)
-    });
-    DeadLetter {
-        source: first(raw, &SOURCE_HEADERS).and_then(text),
-        reason: first(raw, &REASON_HEADERS).and_then(text),
-        attempts: first(raw, &ATTEMPTS_HEADERS)
-            .and_then(integer)
-            .and_then(|n| u64::try_from(n).ok()),
-        first_death_at,
-        ..Default::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,49 +179,25 @@ mod tests {
     }
 
     #[test]
-    fn spring_headers_fill_dead_letter() {
-        let ts = 1_795_000_000_120i64.to_be_bytes();
-        let attempts = 3i32.to_be_bytes();
+    fn record_headers_reach_the_conventions() {
+        let ts = 1_700_000_000_000i64.to_be_bytes();
         let raw: Vec<(&str, Option<&[u8]>)> = vec![
             ("kafka_dlt-original-topic", Some(b"orders")),
-            (
-                "kafka_dlt-exception-fqcn",
-                Some(b"java.lang.IllegalStateException"),
-            ),
-            ("kafka_dlt-exception-message", Some(b"bad order")),
             ("kafka_dlt-original-timestamp", Some(&ts)),
-            ("retry_topic-attempts", Some(&attempts)),
+            ("retry_topic-attempts", Some(&[0, 0, 0, 3])),
         ];
-        let d = dead_letter_of(&raw);
+        let headers = headers_to_json(&raw);
+        let stored = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_000_000_120);
+        let broker = Map::new();
+        let d = conventions::read(&conventions::Input {
+            stored_at: Some(stored),
+            ..conventions::Input::new(&headers, &broker, b"")
+        });
+        assert_eq!(d.convention, Some("spring-kafka"));
         assert_eq!(d.source.as_deref(), Some("orders"));
-        assert_eq!(d.reason.as_deref(), Some("bad order"));
         assert_eq!(d.attempts, Some(3));
-        assert_eq!(
-            d.first_death_at,
-            Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_000_000_120))
-        );
-    }
-
-    #[test]
-    fn connect_and_dlq_headers_fill_dead_letter() {
-        let raw: Vec<(&str, Option<&[u8]>)> = vec![
-            ("__connect.errors.topic", Some(b"payments")),
-            (
-                "__connect.errors.exception.class.name",
-                Some(b"DataException"),
-            ),
-        ];
-        let d = dead_letter_of(&raw);
-        assert_eq!(d.source.as_deref(), Some("payments"));
-        assert_eq!(d.reason.as_deref(), Some("DataException"));
-        let raw: Vec<(&str, Option<&[u8]>)> = vec![
-            ("dlq-original-topic", Some(b"orders")),
-            ("dlq-reason", Some(b"timeout")),
-            ("dlq-attempts", Some(b"5")),
-        ];
-        let d = dead_letter_of(&raw);
-        assert_eq!(d.attempts, Some(5));
-        assert_eq!(d.reason.as_deref(), Some("timeout"));
+        // The DLT record's time, not the original record's.
+        assert_eq!(d.first_death_at, Some(stored));
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     native_move: false,
     purge_all: true,
     read_counts_as_receive: false,
+    origin_kinds_shown: false,
     flags: &[
         Flag::Key,
         Flag::Partition,

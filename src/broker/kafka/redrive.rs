@@ -27,8 +27,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::browse::{self, Plan};
 use super::cursor::{Budget, Cursor};
 use super::{blocking, cursor_group, envelope, Kafka, Part, Reader, NAME};
-use crate::broker::{Message, OutgoingMessage, PurgeOptions, RedriveOptions};
+use crate::broker::{Message, OriginKind, OutgoingMessage, PurgeOptions, RedriveOptions};
 use crate::bulk::{BulkContext, BulkReport};
+use crate::conventions;
 use crate::select::{Decision, Selection};
 
 /// Unconfirmed deliveries in flight at most.
@@ -223,14 +224,16 @@ pub async fn redrive(
             Decision::Leave => {}
             Decision::Skip(_) => report.skipped += 1,
             Decision::Take => {
-                let Some(target) = opts.to.clone().or_else(|| m.redrive_to.clone()) else {
-                    report.fail(
-                        m.id,
-                        "no origin recorded (no dlq-original-topic, kafka_dlt-original-topic or \
-                         __connect.errors.topic header): pass --to",
-                    );
-                    ctx.tick(1);
-                    continue;
+                let target = match &opts.to {
+                    Some(to) => to.clone(),
+                    None => match conventions::origin_for(&m.dead_letter, &[OriginKind::Topic]) {
+                        Ok(o) => o.name.clone(),
+                        Err(why) => {
+                            report.fail(m.id, why);
+                            ctx.tick(1);
+                            continue;
+                        }
+                    },
                 };
                 if !topics.exists(&target) {
                     report.fail(m.id, format!("{NAME}: target topic {target} not found"));

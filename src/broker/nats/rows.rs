@@ -30,7 +30,8 @@ use super::convert::{self, header};
 use super::subjects;
 use super::{Nats, NAME};
 use crate::broker::message::b64_decode;
-use crate::broker::{DeadLetter, Message};
+use crate::broker::{Message, OriginKind};
+use crate::conventions;
 use crate::exit::broker;
 
 /// Gets in flight at most; fewer for big messages (see `window_for`).
@@ -174,55 +175,51 @@ impl Getter {
     }
 
     async fn copy_row(&self, s: Stored) -> Result<Row> {
-        let original = header(&s.headers, "dlq-original-subject")
-            .or_else(|| header(&s.headers, "Nats-Subject"))
-            .filter(|o| subjects::is_publishable(o))
-            .map(str::to_owned);
-        let source = match (header(&s.headers, "Nats-Stream"), &original) {
-            (Some(stream), _) => Some(stream.to_owned()),
-            (None, Some(subject)) => Some(
-                subjects::stream_for(self.streams().await?, subject)
-                    .filter(|n| *n != self.name)
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| subject.clone()),
-            ),
-            (None, None) => None,
-        };
-        let time = convert::from_nanos(s.time_nanos);
-        let attempts = ["dlq-attempts", "Nats-Num-Delivered"]
-            .iter()
-            .find_map(|h| header(&s.headers, h))
-            .and_then(|v| v.trim().parse().ok());
-        let reason = ["dlq-reason", "dlq-error"]
-            .iter()
-            .find_map(|h| header(&s.headers, h))
-            .map(str::to_owned);
+        let headers = convert::headers_to_json(&s.headers);
         let mut broker_props = Map::new();
         broker_props.insert("stream".into(), json!(self.name));
         broker_props.insert("sequence".into(), json!(s.seq));
         broker_props.insert("subject".into(), json!(s.subject));
         broker_props.insert("pattern".into(), json!("copy"));
+        let time = convert::from_nanos(s.time_nanos);
+        let mut facts = Map::new();
+        let named = header(&s.headers, "dlq-original-subject")
+            .or_else(|| header(&s.headers, "Nats-Subject"));
+        if let (None, Some(subject)) = (header(&s.headers, "Nats-Stream"), named) {
+            // The stream that captures the original subject, when it is not this one.
+            let stream = subjects::stream_for(self.streams().await?, subject)
+                .filter(|n| *n != self.name)
+                .map(str::to_owned)
+                .unwrap_or_else(|| subject.to_owned());
+            facts.insert("source_stream".into(), json!(stream));
+        }
+        let mut dead_letter = conventions::read(&conventions::Input {
+            stored_at: Some(time),
+            facts: &facts,
+            ..conventions::Input::new(&headers, &broker_props, &s.payload)
+        });
+        let origin = match dead_letter.origin.take() {
+            Some(o) if o.kind == OriginKind::Subject && subjects::is_publishable(&o.name) => {
+                let subject = o.name.clone();
+                dead_letter.origin = Some(o);
+                Origin::Subject(subject)
+            }
+            _ => Origin::Unknown,
+        };
         let message = Message {
             id: s.seq.to_string(),
             queue: self.name.clone(),
             timestamp: Some(time),
-            headers: convert::headers_to_json(&s.headers),
+            headers,
             key: None,
             body: s.payload,
-            dead_letter: DeadLetter {
-                reason,
-                source,
-                attempts,
-                first_death_at: Some(time),
-                ..Default::default()
-            },
+            dead_letter,
             broker: broker_props,
-            redrive_to: original.clone(),
         };
         Ok(Row {
             message,
             seq: s.seq,
-            origin: original.map(Origin::Subject).unwrap_or(Origin::Unknown),
+            origin,
             stored_nanos: s.time_nanos,
         })
     }
@@ -239,10 +236,6 @@ impl Getter {
             (true, _) => "terminated".to_owned(),
             (false, _) => "max_deliveries".to_owned(),
         };
-        let died = adv["timestamp"]
-            .as_str()
-            .and_then(convert::parse_time)
-            .unwrap_or_else(|| convert::from_nanos(s.time_nanos));
         let original = get_original(&self.js, &source, source_seq).await?;
         let mut broker_props = Map::new();
         broker_props.insert("stream".into(), json!(self.name));
@@ -257,10 +250,9 @@ impl Getter {
         broker_props.insert("original_stream".into(), json!(source));
         broker_props.insert("original_sequence".into(), json!(source_seq));
         broker_props.insert("original_missing".into(), json!(original.is_none()));
-        let (origin, redrive_to, timestamp, headers, body) = match original {
+        let (origin, timestamp, headers, body) = match original {
             Some(o) => (
                 Origin::Subject(o.subject.clone()),
-                Some(o.subject.clone()),
                 convert::from_nanos(o.time_nanos),
                 convert::headers_to_json(&o.headers),
                 o.payload,
@@ -270,14 +262,20 @@ impl Getter {
                     "nothing: the original message ({source} #{source_seq}) is gone from its stream"
                 );
                 (
-                    Origin::Missing(why.clone()),
-                    Some(why),
+                    Origin::Missing(why),
                     convert::from_nanos(s.time_nanos),
                     Map::new(),
                     Vec::new(),
                 )
             }
         };
+        let mut facts = Map::new();
+        facts.insert("advisory_reason".into(), json!(reason));
+        let dead_letter = conventions::read(&conventions::Input {
+            stored_at: Some(convert::from_nanos(s.time_nanos)),
+            facts: &facts,
+            ..conventions::Input::new(&headers, &broker_props, &body)
+        });
         let message = Message {
             id: s.seq.to_string(),
             queue: self.name.clone(),
@@ -285,15 +283,8 @@ impl Getter {
             headers,
             key: None,
             body,
-            dead_letter: DeadLetter {
-                reason: Some(reason),
-                source: Some(source),
-                attempts: adv["deliveries"].as_u64(),
-                first_death_at: Some(died),
-                ..Default::default()
-            },
+            dead_letter,
             broker: broker_props,
-            redrive_to,
         };
         Ok(Row {
             message,

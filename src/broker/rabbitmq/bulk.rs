@@ -27,7 +27,7 @@ use lapin::types::FieldTable;
 use lapin::{Channel, ExchangeKind};
 use tokio::sync::mpsc;
 
-use super::convert::{self, Delivery, Origin};
+use super::convert::{self, Delivery, Route};
 use super::read::{Mode, Reader, HOLDS_PER_CONSUMER};
 use super::{amqp_error, RabbitMq, NAME, WINDOW};
 use crate::broker::{Message, RedriveOptions};
@@ -251,7 +251,7 @@ pub async fn redrive(
         let Some(mut d) = next_delivery(&mut reader, &mut report, &op).await else {
             break;
         };
-        let (m, origin) = convert::message(queue, &mut d);
+        let m = convert::message(queue, &mut d);
         let keep = match sel.decide(&m) {
             Decision::Take => None,
             Decision::Skip(_) => {
@@ -265,20 +265,16 @@ pub async fn redrive(
             hold(&mut reader, d.delivery_tag, &mut report).await;
             continue;
         }
-        let origin = match (&opts.to, origin) {
-            (Some(to), _) => Origin {
-                exchange: String::new(),
-                routing_key: to.clone(),
+        let origin = match &opts.to {
+            Some(to) => Route::queue(to),
+            None => match Route::to_origin(&m.dead_letter) {
+                Ok(route) => route,
+                Err(why) => {
+                    report.fail(&m.id, why);
+                    hold(&mut reader, d.delivery_tag, &mut report).await;
+                    continue;
+                }
             },
-            (None, Some(o)) => o,
-            (None, None) => {
-                report.fail(
-                    &m.id,
-                    "no origin recorded (no x-death or x-first-death-exchange header): pass --to QUEUE",
-                );
-                hold(&mut reader, d.delivery_tag, &mut report).await;
-                continue;
-            }
         };
         if !origin.exchange.is_empty() {
             let exists = match exchanges.get(&origin.exchange) {
@@ -388,7 +384,7 @@ fn budget(window: u16, paced: bool) -> (usize, usize) {
 struct Outgoing {
     tag: u64,
     id: String,
-    origin: Origin,
+    origin: Route,
     props: lapin::BasicProperties,
     data: Vec<u8>,
 }
@@ -543,7 +539,7 @@ pub async fn purge(
         let Some(mut d) = next_delivery(&mut reader, &mut report, &op).await else {
             break;
         };
-        let (m, _) = convert::message(queue, &mut d);
+        let m = convert::message(queue, &mut d);
         match sel.decide(&m) {
             Decision::Take => batch.push((d.delivery_tag, m)),
             Decision::Skip(_) => {

@@ -24,6 +24,8 @@ use sha2::{Digest, Sha256};
 use crate::broker::message::{
     b64_decode, bytes_value, DeadLetter, Headers, Message, REDRIVE_HEADER,
 };
+use crate::broker::OriginKind;
+use crate::conventions;
 
 /// One message as a read hands it over: what the delivery frame said.
 pub struct Delivery {
@@ -35,14 +37,35 @@ pub struct Delivery {
     pub data: Vec<u8>,
 }
 
-/// Where a re-drive without `--to` publishes a message.
+/// Where a re-drive publishes a message: an exchange and routing key (the
+/// default exchange, "", and a queue name for a queue).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
+pub struct Route {
     pub exchange: String,
     pub routing_key: String,
 }
 
-impl Origin {
+impl Route {
+    /// The route to an origin a convention recorded, or why there is none.
+    pub fn to_origin(dl: &DeadLetter) -> Result<Route, String> {
+        let o = conventions::origin_for(dl, &[OriginKind::Queue, OriginKind::Exchange])?;
+        Ok(match o.kind {
+            OriginKind::Exchange => Route {
+                exchange: o.name.clone(),
+                routing_key: o.routing_key.clone().unwrap_or_default(),
+            },
+            _ => Route::queue(&o.name),
+        })
+    }
+
+    /// A queue, through the default exchange.
+    pub fn queue(name: &str) -> Route {
+        Route {
+            exchange: String::new(),
+            routing_key: name.to_owned(),
+        }
+    }
+
     /// In the operator's words, as `Message::redrive_to` shows it.
     pub fn describe(&self) -> String {
         if self.exchange.is_empty() {
@@ -261,60 +284,13 @@ impl std::io::Write for HashWriter<'_> {
     }
 }
 
-fn header<'a>(p: &'a BasicProperties, name: &str) -> Option<&'a AMQPValue> {
-    p.headers().as_ref()?.inner().get(name)
-}
-
-fn header_str(p: &BasicProperties, name: &str) -> Option<String> {
-    match header(p, name)? {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
-        _ => None,
-    }
-}
-
-/// The `x-death` entries, most recent first, as RabbitMQ writes them.
-fn x_death(p: &BasicProperties) -> Vec<&FieldTable> {
-    match header(p, "x-death") {
-        Some(AMQPValue::FieldArray(a)) => a
-            .as_slice()
-            .iter()
-            .filter_map(|v| match v {
-                AMQPValue::FieldTable(t) => Some(t),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn entry_str(t: &FieldTable, key: &str) -> Option<String> {
-    match t.inner().get(key)? {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
-        _ => None,
-    }
-}
-
-fn entry_u64(t: &FieldTable, key: &str) -> Option<u64> {
-    match t.inner().get(key)? {
-        AMQPValue::LongLongInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::LongInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::LongUInt(n) => Some(u64::from(*n)),
-        AMQPValue::ShortInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::ShortUInt(n) => Some(u64::from(*n)),
-        AMQPValue::ShortShortInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::ShortShortUInt(n) => Some(u64::from(*n)),
-        AMQPValue::Timestamp(n) => Some(*n),
-        _ => None,
-    }
-}
-
-fn first_routing_key(t: &FieldTable) -> Option<String> {
-    match t.inner().get("routing-keys")? {
+fn x_death_times(p: &BasicProperties) -> Option<u64> {
+    match p.headers().as_ref()?.inner().get("x-death")? {
         AMQPValue::FieldArray(a) => a.as_slice().iter().find_map(|v| match v {
-            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-            AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+            AMQPValue::FieldTable(t) => match t.inner().get("time")? {
+                AMQPValue::Timestamp(n) => Some(*n),
+                _ => None,
+            },
             _ => None,
         }),
         _ => None,
@@ -325,61 +301,22 @@ fn secs(t: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(t)
 }
 
-/// The dead-letter history and the origin of a message, from `x-death` and
-/// the `x-first-death-*` headers.
-pub fn dead_letter(p: &BasicProperties) -> (DeadLetter, Option<Origin>) {
-    let deaths = x_death(p);
-    let first_queue = header_str(p, "x-first-death-queue");
-    let first_reason = header_str(p, "x-first-death-reason");
-    let first_exchange = header_str(p, "x-first-death-exchange");
-    // The entry of the first death: its queue and reason, else the oldest.
-    let first = deaths
-        .iter()
-        .find(|t| {
-            first_queue.is_some()
-                && entry_str(t, "queue") == first_queue
-                && (first_reason.is_none() || entry_str(t, "reason") == first_reason)
-        })
-        .or(deaths.last())
-        .copied();
-    let attempts: u64 = deaths.iter().filter_map(|t| entry_u64(t, "count")).sum();
-    let dl = DeadLetter {
-        reason: first_reason
-            .clone()
-            .or_else(|| first.and_then(|t| entry_str(t, "reason"))),
-        source: first_queue
-            .clone()
-            .or_else(|| first.and_then(|t| entry_str(t, "queue"))),
-        attempts: (!deaths.is_empty()).then_some(attempts),
-        first_death_at: first.and_then(|t| entry_u64(t, "time")).map(secs),
-        ..Default::default()
-    };
-    let exchange = first_exchange.or_else(|| first.and_then(|t| entry_str(t, "exchange")));
-    let origin = match exchange {
-        Some(ex) if ex.is_empty() => dl.source.clone().map(|q| Origin {
-            exchange: String::new(),
-            routing_key: q,
-        }),
-        Some(ex) => first.and_then(first_routing_key).map(|rk| Origin {
-            exchange: ex,
-            routing_key: rk,
-        }),
-        None => None,
-    };
-    (dl, origin)
+/// The dead-letter fields of a message, read by the conventions table.
+pub fn dead_letter(headers: &Headers, props: &Map<String, Value>, body: &[u8]) -> DeadLetter {
+    conventions::read(&conventions::Input::new(headers, props, body))
 }
 
 /// The shared message for a delivery read from `queue`; the body moves into
 /// it, the tag and properties stay.
-pub fn message(queue: &str, d: &mut Delivery) -> (Message, Option<Origin>) {
+pub fn message(queue: &str, d: &mut Delivery) -> Message {
     let p = &d.properties;
-    let (dead_letter, origin) = dead_letter(p);
     let headers: Headers = p.headers().as_ref().map(table_to_json).unwrap_or_default();
     let props = properties_json(p);
     let id = match p.message_id() {
         Some(id) if !id.as_str().is_empty() => id.as_str().to_owned(),
         _ => id_of(&props, &headers, &d.data),
     };
+    let dead_letter = dead_letter(&headers, &props, &d.data);
     // Only the properties the message has; the envelope stays short.
     let mut broker: Map<String, Value> = props.into_iter().filter(|(_, v)| !v.is_null()).collect();
     broker.insert("exchange".into(), json!(d.exchange));
@@ -389,12 +326,8 @@ pub fn message(queue: &str, d: &mut Delivery) -> (Message, Option<Origin>) {
         broker.insert("x_death".into(), x.clone());
     }
     // The publisher's timestamp, else when it last died (reached this queue).
-    let last_death = x_death(p)
-        .first()
-        .and_then(|t| entry_u64(t, "time"))
-        .map(secs);
-    let timestamp = p.timestamp().map(secs).or(last_death);
-    let m = Message {
+    let timestamp = p.timestamp().map(secs).or(x_death_times(p).map(secs));
+    Message {
         id,
         queue: queue.to_owned(),
         timestamp,
@@ -403,9 +336,7 @@ pub fn message(queue: &str, d: &mut Delivery) -> (Message, Option<Origin>) {
         body: std::mem::take(&mut d.data),
         dead_letter,
         broker,
-        redrive_to: origin.as_ref().map(Origin::describe),
-    };
-    (m, origin)
+    }
 }
 
 /// AMQP properties from an envelope's `broker` object and headers, for
@@ -542,6 +473,11 @@ mod tests {
         BasicProperties::default().with_headers(h)
     }
 
+    fn dl_of(p: &BasicProperties) -> DeadLetter {
+        let headers = p.headers().as_ref().map(table_to_json).unwrap_or_default();
+        dead_letter(&headers, &properties_json(p), b"")
+    }
+
     #[test]
     fn dead_letter_from_x_death() {
         let p = props(
@@ -551,12 +487,13 @@ mod tests {
             ],
             "orders-x",
         );
-        let (dl, origin) = dead_letter(&p);
+        let dl = dl_of(&p);
         assert_eq!(dl.reason.as_deref(), Some("rejected"));
         assert_eq!(dl.source.as_deref(), Some("orders"));
         assert_eq!(dl.attempts, Some(5));
         assert_eq!(dl.first_death_at, Some(secs(100)));
-        let origin = origin.unwrap();
+        assert_eq!(dl.convention, Some("rabbitmq"));
+        let origin = Route::to_origin(&dl).unwrap();
         assert_eq!(
             origin.describe(),
             "exchange 'orders-x' routing key 'order.created'"
@@ -566,11 +503,11 @@ mod tests {
     #[test]
     fn default_exchange_means_the_queue() {
         let p = props(vec![dead("rejected", "orders", "", "orders", 1, 5)], "");
-        let (_, origin) = dead_letter(&p);
+        let origin = Route::to_origin(&dl_of(&p));
         assert_eq!(origin.unwrap().describe(), "queue 'orders'");
-        let (dl, origin) = dead_letter(&BasicProperties::default());
+        let dl = dl_of(&BasicProperties::default());
         assert_eq!(dl, DeadLetter::default());
-        assert!(origin.is_none());
+        assert!(Route::to_origin(&dl).unwrap_err().contains("pass --to"));
     }
 
     #[test]

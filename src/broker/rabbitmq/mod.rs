@@ -48,6 +48,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     native_move: false,
     purge_all: true,
     read_counts_as_receive: false,
+    origin_kinds_shown: true,
     flags: &[Flag::Exchange, Flag::RoutingKey],
     settings: &[
         Setting::PasswordEnv,
@@ -386,7 +387,7 @@ impl Broker for RabbitMq {
                     .hold(d.delivery_tag)
                     .await
                     .map_err(|e| amqp_error(&self.vhost, queue, &op, e))?;
-                let (m, _) = convert::message(queue, &mut d);
+                let m = convert::message(queue, &mut d);
                 if visit(m)? == Flow::Stop {
                     break;
                 }

@@ -21,9 +21,8 @@ use aws_sdk_sqs::types::{
 use serde_json::{Map, Value};
 
 use crate::broker::message::{b64_decode, bytes_value, value_bytes};
-use crate::broker::{DeadLetter, Headers, Message, OutgoingMessage};
-
-use super::name_of;
+use crate::broker::{Headers, Message, OutgoingMessage};
+use crate::conventions;
 
 /// Where the attribute types of a message are kept in `broker`.
 pub const TYPES_KEY: &str = "MessageAttributeTypes";
@@ -32,7 +31,7 @@ pub const TYPES_KEY: &str = "MessageAttributeTypes";
 pub const MAX_ATTRIBUTES: usize = 10;
 
 /// Builds the envelope of a received message. `source` is the DLQ's single
-/// source queue, used when the message does not name its own.
+/// source queue, used when the message does not name its own origin.
 pub fn to_message(m: &SqsMessage, queue: &str, source: Option<&str>) -> Message {
     let mut broker = Map::new();
     let mut sys: Vec<(String, String)> = m
@@ -55,9 +54,6 @@ pub fn to_message(m: &SqsMessage, queue: &str, source: Option<&str>) -> Message 
     let timestamp = sys_get(MessageSystemAttributeName::SentTimestamp)
         .and_then(|t| t.parse::<u64>().ok())
         .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
-    let attempts = sys_get(MessageSystemAttributeName::ApproximateReceiveCount)
-        .and_then(|c| c.parse::<u64>().ok());
-    let own_source = sys_get(MessageSystemAttributeName::DeadLetterQueueSourceArn).map(name_of);
 
     let mut headers = Headers::new();
     let mut types = Map::new();
@@ -81,23 +77,24 @@ pub fn to_message(m: &SqsMessage, queue: &str, source: Option<&str>) -> Message 
     if !types.is_empty() {
         broker.insert(TYPES_KEY.into(), Value::Object(types));
     }
-    let source = own_source.or_else(|| source.map(str::to_owned));
+    let body = m.body().unwrap_or_default().as_bytes().to_vec();
+    let mut facts = Map::new();
+    if let Some(s) = source {
+        facts.insert("source_queue".into(), Value::String(s.to_owned()));
+    }
+    let dead_letter = conventions::read(&conventions::Input {
+        facts: &facts,
+        ..conventions::Input::new(&headers, &broker, &body)
+    });
     Message {
         id: m.message_id().unwrap_or_default().to_owned(),
         queue: queue.to_owned(),
         timestamp,
         headers,
         key: None,
-        body: m.body().unwrap_or_default().as_bytes().to_vec(),
-        dead_letter: DeadLetter {
-            reason: None,
-            source: source.clone(),
-            attempts,
-            first_death_at: None,
-            ..Default::default()
-        },
+        body,
+        dead_letter,
         broker,
-        redrive_to: source,
     }
 }
 

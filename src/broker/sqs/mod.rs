@@ -49,6 +49,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     native_move: true,
     purge_all: true,
     read_counts_as_receive: true,
+    origin_kinds_shown: false,
     flags: &[
         Flag::GroupId,
         Flag::DedupId,

@@ -33,9 +33,10 @@ use super::browse::{change_visibility, receive, single_source, Held};
 use super::codec::{self, broker_str};
 use super::errors::{describe, explain, is_not_found};
 use super::{count, fail, Queue, Sqs, NAME};
-use crate::broker::{Message, PurgeOptions, RedriveOptions};
+use crate::broker::{Message, OriginKind, PurgeOptions, RedriveOptions};
 use crate::bulk::{BulkContext, BulkReport};
-use crate::exit::{broker, broker_msg, usage};
+use crate::conventions;
+use crate::exit::{broker, broker_msg};
 use crate::rewrite::Rewrite;
 use crate::select::{Decision, Selection};
 
@@ -47,8 +48,9 @@ const BATCH_BYTES: usize = 1_048_576;
 
 /// What a run does with the messages it takes.
 enum Action {
-    /// Copy to this queue, rewritten, then delete.
-    Redrive(Queue, Rewrite),
+    /// Copy to this queue (`--to`), or each message to its own origin,
+    /// rewritten.
+    Redrive(Option<Queue>, Rewrite),
     /// Save to the backup, then delete.
     Purge,
 }
@@ -66,6 +68,8 @@ struct Run<'a> {
     /// Distinct messages received; the IDs themselves are only kept for
     /// held messages, so memory stays flat however many are moved.
     seen: AtomicU64,
+    /// Origin queues already resolved to URLs (or why not).
+    origins: Mutex<HashMap<String, Result<Queue, String>>>,
     report: Mutex<BulkReport>,
     stop: AtomicBool,
 }
@@ -86,21 +90,11 @@ pub async fn redrive(
 ) -> Result<BulkReport> {
     let (dlq, attrs) = sqs.readable(queue, opts.read.force).await?;
     let source = single_source(sqs, &dlq).await?;
-    let target = match (&opts.to, &source) {
-        (Some(to), _) => sqs.queue(to).await?,
-        (None, Some(s)) => s.clone(),
-        (None, None) => {
-            let n = sqs.sources_of(&dlq).await?.len();
-            return Err(usage(format!(
-                "{}: {}; pass --to QUEUE to say where its messages go (nothing changed)",
-                dlq.name,
-                if n == 0 {
-                    "no queue names it as its dead-letter queue".to_owned()
-                } else {
-                    format!("{n} queues name it as their dead-letter queue")
-                }
-            )));
-        }
+    // Without --to each message goes to the origin its convention records,
+    // else to the DLQ's single source queue (see `crate::conventions`).
+    let target = match &opts.to {
+        Some(to) => Some(sqs.queue(to).await?),
+        None => None,
     };
     run(
         sqs,
@@ -146,6 +140,7 @@ async fn run(
         held: Held::new(sqs.visibility),
         source,
         seen: AtomicU64::new(0),
+        origins: Mutex::new(HashMap::new()),
         report: Mutex::new(BulkReport::default()),
         stop: AtomicBool::new(false),
     };
@@ -225,10 +220,49 @@ impl Run<'_> {
                 continue;
             }
             match &self.action {
-                Action::Redrive(target, rewrite) => {
+                Action::Redrive(Some(target), rewrite) => {
                     self.send_and_delete(target, rewrite, taken).await
                 }
+                Action::Redrive(None, rewrite) => self.send_to_origins(rewrite, taken).await,
                 Action::Purge => self.save_and_delete(taken).await,
+            }
+        }
+    }
+
+    /// Copies each message to its recorded origin, one batch per queue.
+    async fn send_to_origins(&self, rewrite: &Rewrite, taken: Vec<Taken>) {
+        let mut by_queue: Vec<(String, Vec<Taken>)> = Vec::new();
+        for t in taken {
+            match conventions::origin_for(&t.msg.dead_letter, &[OriginKind::Queue]) {
+                Ok(o) => {
+                    let name = o.name.clone();
+                    match by_queue.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, group)) => group.push(t),
+                        None => by_queue.push((name, vec![t])),
+                    }
+                }
+                Err(why) => self.fail(&t, why),
+            }
+        }
+        for (name, group) in by_queue {
+            let cached = self.origins.lock().ok().and_then(|c| c.get(&name).cloned());
+            let queue = match cached {
+                Some(q) => q,
+                None => {
+                    let q = self.sqs.queue(&name).await.map_err(|e| format!("{e:#}"));
+                    if let Ok(mut c) = self.origins.lock() {
+                        c.insert(name.clone(), q.clone());
+                    }
+                    q
+                }
+            };
+            match queue {
+                Ok(q) => self.send_and_delete(&q, rewrite, group).await,
+                Err(why) => {
+                    for t in &group {
+                        self.fail(t, format!("origin queue {name}: {why}"));
+                    }
+                }
             }
         }
     }
