@@ -27,7 +27,9 @@ use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
 use crate::select::Selection;
 
-pub use message::{DeadLetter, Headers, Message, Origin, OriginKind, OutgoingMessage, REDRIVE_HEADER};
+pub use message::{
+    DeadLetter, Headers, Message, Origin, OriginKind, OutgoingMessage, REDRIVE_HEADER,
+};
 
 /// What a backend supports; commands check it before they start.
 #[derive(Debug, Clone, Default)]

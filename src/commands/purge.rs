@@ -7,11 +7,12 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{expected_total, read_options, redrive, selection, Ctx};
+use super::{expected_total, finish_journal, read_options, redrive, selection, Ctx};
 use crate::broker::{Flow, Message, PurgeOptions};
 use crate::bulk::{Backup, BulkContext, BulkReport};
 use crate::cli::{FilterArgs, ReadArgs};
 use crate::exit::{usage, Exit};
+use crate::journal::Action;
 use crate::sanitize::preview;
 use crate::select::Decision;
 
@@ -69,16 +70,19 @@ pub async fn run(
     }
     let backup = backup.map(Backup::create).transpose()?;
     ctx.interrupt.install();
+    let journal = ctx.journal("purge", queue, Action::Purged);
     let bulk = BulkContext {
         progress: ctx.printer.progress(total, "purging"),
         interrupt: ctx.interrupt.clone(),
         rate: None,
         backup,
+        journal: journal.clone(),
     };
     let result = broker.purge(queue, &opts, &sel, &bulk).await;
     bulk.progress.finish();
-    let mut report = result?;
+    let mut report = result.inspect_err(|e| finish_journal(&journal, Err(e)))?;
     report.interrupted |= ctx.interrupt.is_set();
+    finish_journal(&journal, Ok(&report));
     ctx.printer.summary(&report, "purged")?;
     Ok(report.exit())
 }

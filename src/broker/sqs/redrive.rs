@@ -213,8 +213,9 @@ impl Run<'_> {
                         receipt: receipt.to_owned(),
                         received: Instant::now(),
                     }),
-                    Decision::Skip(_) => {
+                    Decision::Skip(why) => {
                         self.report().skipped += 1;
+                        self.ctx.skip(id, &why);
                         self.held.hold(id, receipt);
                     }
                     Decision::Leave => self.held.hold(id, receipt),
@@ -376,11 +377,18 @@ impl Run<'_> {
                     .iter()
                     .map(|f| (f.id(), explain(f.code(), f.message().unwrap_or(""))))
                     .collect();
+                let to = match &self.action {
+                    Action::Redrive(target) => Some(target.name.as_str()),
+                    Action::Purge => None,
+                };
                 let mut done = 0;
                 for (i, t) in items.iter().enumerate() {
                     match failed.get(i.to_string().as_str()) {
                         Some(detail) => self.fail(t, why(detail.clone())),
-                        None => done += 1,
+                        None => {
+                            done += 1;
+                            self.ctx.done(&t.msg.id, to);
+                        }
                     }
                 }
                 self.report().done += done;
