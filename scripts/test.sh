@@ -7,5 +7,6 @@ cd "$(dirname "$0")/.."
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-testing} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-testing}
 export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
 bash scripts/brokers/start-all.sh
+bash scripts/tools.sh
 cargo build --all-targets --locked
 cargo test --all-targets --locked -- --test-threads="${DLQ_TEST_THREADS:-4}"
