@@ -125,29 +125,30 @@ impl Interrupt {
     }
 }
 
-/// Paces work to `--rate N` messages a second.
+/// Paces work to `--rate N` messages a second, from the first message on:
+/// a slow start (a long first receive) must not be made up in a burst.
 #[derive(Debug)]
 pub struct Rate {
     per_second: f64,
-    start: Instant,
-    count: Mutex<u64>,
+    /// When the first message went, and how many went since.
+    state: Mutex<(Option<Instant>, u64)>,
 }
 
 impl Rate {
     pub fn new(per_second: f64) -> Self {
         Rate {
             per_second,
-            start: Instant::now(),
-            count: Mutex::new(0),
+            state: Mutex::new((None, 0)),
         }
     }
 
     /// Waits until one more message may go out.
     pub async fn acquire(&self) {
         let due = {
-            let mut n = self.count.lock().unwrap();
-            let due = self.start + Duration::from_secs_f64(*n as f64 / self.per_second);
-            *n += 1;
+            let mut st = self.state.lock().unwrap();
+            let start = *st.0.get_or_insert_with(Instant::now);
+            let due = start + Duration::from_secs_f64(st.1 as f64 / self.per_second);
+            st.1 += 1;
             due
         };
         tokio::time::sleep_until(due.into()).await;

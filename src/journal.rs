@@ -90,6 +90,24 @@ fn user() -> Option<String> {
     ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .or_else(user_of_uid)
+}
+
+/// The name of the process's user from /etc/passwd, where no variable says it.
+#[cfg(unix)]
+fn user_of_uid() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[2] == uid).then(|| f[0].to_owned())
+    })
+}
+
+#[cfg(not(unix))]
+fn user_of_uid() -> Option<String> {
+    None
 }
 
 fn host() -> Option<String> {
@@ -350,7 +368,7 @@ impl RunSummary {
     /// when it never finished, and the message records counted by action.
     pub fn to_json(&self) -> Value {
         let mut r = self.record.clone();
-        r.remove("type");
+        r.shift_remove("type");
         for k in ["ended_at", "exit_code", "counts"] {
             r.entry(k).or_insert(Value::Null);
         }
@@ -405,7 +423,7 @@ pub fn read(
                 run.record.entry("run_id").or_insert(json!(id));
                 if messages_of == Some(id.as_str()) {
                     let mut m = rec;
-                    m.remove("type");
+                    m.shift_remove("type");
                     messages.push(Value::Object(m));
                 }
             }

@@ -259,7 +259,8 @@ pub fn sigkilled_run_leaves_its_records(f: &dyn Fixture) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill once some messages were recorded as moved.
+    // Kill once a tenth of the messages were recorded as moved.
+    let enough = (f.bulk_size() / 10).max(1);
     let recorded = || {
         std::fs::read_to_string(&journal)
             .map(|t| t.matches("\"action\":\"moved\"").count())
@@ -268,7 +269,7 @@ pub fn sigkilled_run_leaves_its_records(f: &dyn Fixture) {
     common::wait_for(
         "moved records in the journal",
         Duration::from_secs(60),
-        || (recorded() >= 20 || child.try_wait().unwrap().is_some()).then_some(()),
+        || (recorded() > enough || child.try_wait().unwrap().is_some()).then_some(()),
     );
     let finished = child.try_wait().unwrap().is_some();
     let _ = child.kill();
@@ -284,23 +285,15 @@ pub fn sigkilled_run_leaves_its_records(f: &dyn Fixture) {
     assert_eq!(all.len(), 1, "{}: {all:?}", f.name());
     assert_eq!(all[0]["finished"], false, "{}: {}", f.name(), all[0]);
     assert!(all[0]["exit_code"].is_null());
+    // A message the broker delivers twice (moto does) is moved, and recorded, twice.
     let moved = ids_with(
         &messages(f, &journal, all[0]["run_id"].as_str().unwrap()),
         "moved",
     );
-    let unique = sorted(moved.clone())
-        .into_iter()
-        .collect::<std::collections::BTreeSet<_>>();
-    assert_eq!(
-        unique.len(),
-        moved.len(),
-        "{}: a message recorded twice",
-        f.name()
-    );
     // Every message recorded as moved really is on the origin.
     let on_origin = f.read_origin(&pair).len();
     assert!(
-        moved.len() >= 20,
+        moved.len() >= enough,
         "{}: {} moved records",
         f.name(),
         moved.len()
