@@ -133,7 +133,7 @@ pub enum Shell {
     Elvish,
 }
 
-/// The filters shared by list, peek, retry-all, purge and export.
+/// The filters shared by list, peek, stats, retry-all, purge and export.
 #[derive(Debug, Args, Clone, Default)]
 pub struct FilterArgs {
     /// At most N messages

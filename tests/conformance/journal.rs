@@ -237,6 +237,24 @@ pub fn off_and_unwritable_never_stop_a_run(f: &dyn Fixture) {
     );
     assert!(f.read_dlq(&pair).is_empty());
     f.cleanup(&pair);
+
+    // `journal = false` in the config file does the same.
+    let pair = f.dead_letters(&msgs);
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "journal = false\n").unwrap();
+    let config = config.to_str().unwrap();
+    ok(
+        f,
+        &journal,
+        &["--config", config, "purge", &pair.dlq, "--yes"],
+    );
+    assert!(
+        !journal.exists(),
+        "{}: journal = false wrote the journal",
+        f.name()
+    );
+    assert!(f.read_dlq(&pair).is_empty());
+    f.cleanup(&pair);
 }
 
 pub fn sigkilled_run_leaves_its_records(f: &dyn Fixture) {
