@@ -77,14 +77,16 @@ pub async fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Exit> {
     bulk.progress.finish();
     let mut report = result.inspect_err(|e| finish_journal(&journal, Err(e)))?;
     report.interrupted |= ctx.interrupt.is_set();
-    finish_journal(&journal, Ok(&report));
-    ctx.printer.summary(&report, "published")?;
-    if bad_input.load(Ordering::SeqCst)
+    let code = if bad_input.load(Ordering::SeqCst)
         && report.done == 0
         && report.failed == 0
         && !report.interrupted
     {
-        return Ok(Exit::Usage);
-    }
-    Ok(report.exit())
+        Exit::Usage
+    } else {
+        report.exit()
+    };
+    journal.finish(Some(&report), code, None);
+    ctx.printer.summary(&report, "published")?;
+    Ok(code)
 }
