@@ -22,6 +22,7 @@ step() {
 }
 
 step "brokers" bash scripts/brokers/start-all.sh
+step "tools" bash scripts/tools.sh
 [ ${#failed[@]} -eq 0 ] || exit 1
 step "build" cargo build --all-targets --locked
 [ ${#failed[@]} -eq 0 ] || exit 1

@@ -5,8 +5,11 @@
 //! each finished message (progress bar and `--rate` pacing), checks
 //! [`Interrupt::is_set`] before taking the next message so that Ctrl-C stops
 //! cleanly, and writes to the `--backup` file through [`Backup::save`] before
-//! it removes anything. It returns a [`BulkReport`], which the command prints
-//! as the closing summary and turns into the exit code.
+//! it removes anything. It reports each message it moved, purged, published
+//! or skipped to the journal through [`BulkContext::record`] (or
+//! [`BulkContext::done`]); `tick` writes those records out, one batch at a
+//! time. It returns a [`BulkReport`], which the command prints as the
+//! closing summary and turns into the exit code.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -20,6 +23,7 @@ use serde_json::{json, Value};
 
 use crate::broker::Message;
 use crate::exit::{code_for_report, Exit};
+use crate::journal::{Action, Journal};
 
 /// One message that could not be handled.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,29 +125,30 @@ impl Interrupt {
     }
 }
 
-/// Paces work to `--rate N` messages a second.
+/// Paces work to `--rate N` messages a second, from the first message on:
+/// a slow start (a long first receive) must not be made up in a burst.
 #[derive(Debug)]
 pub struct Rate {
     per_second: f64,
-    start: Instant,
-    count: Mutex<u64>,
+    /// When the first message went, and how many went since.
+    state: Mutex<(Option<Instant>, u64)>,
 }
 
 impl Rate {
     pub fn new(per_second: f64) -> Self {
         Rate {
             per_second,
-            start: Instant::now(),
-            count: Mutex::new(0),
+            state: Mutex::new((None, 0)),
         }
     }
 
     /// Waits until one more message may go out.
     pub async fn acquire(&self) {
         let due = {
-            let mut n = self.count.lock().unwrap();
-            let due = self.start + Duration::from_secs_f64(*n as f64 / self.per_second);
-            *n += 1;
+            let mut st = self.state.lock().unwrap();
+            let start = *st.0.get_or_insert_with(Instant::now);
+            let due = start + Duration::from_secs_f64(st.1 as f64 / self.per_second);
+            st.1 += 1;
             due
         };
         tokio::time::sleep_until(due.into()).await;
@@ -230,17 +235,39 @@ pub struct BulkContext {
     pub interrupt: Interrupt,
     pub rate: Option<Rate>,
     pub backup: Option<Backup>,
+    /// Where each message acted on is recorded; `Journal::off()` for none.
+    pub journal: Journal,
 }
 
 impl BulkContext {
-    /// A context with no progress, no rate and no backup.
+    /// A context with no progress, no rate, no backup and no journal.
     pub fn plain(interrupt: Interrupt) -> Self {
         BulkContext {
             progress: Progress::hidden(),
             interrupt,
             rate: None,
             backup: None,
+            journal: Journal::off(),
         }
+    }
+
+    /// Records one message acted on in the journal: `to` is where it went,
+    /// `error` why it failed or was skipped.
+    pub fn record(&self, id: &str, action: Action, to: Option<&str>, error: Option<&str>) {
+        self.journal.record(id, action, to, error);
+    }
+
+    /// Records one finished message as what this run does (moved, purged,
+    /// published), sent to `to` when it went somewhere.
+    pub fn done(&self, id: &str, to: Option<&str>) {
+        if let Some(action) = self.journal.action() {
+            self.journal.record(id, action, to, None);
+        }
+    }
+
+    /// Records one skipped message and why.
+    pub fn skip(&self, id: &str, why: &str) {
+        self.journal.record(id, Action::Skipped, None, Some(why));
     }
 
     /// Waits for the rate limiter, if any; call before sending each message.
@@ -250,9 +277,11 @@ impl BulkContext {
         }
     }
 
-    /// Counts finished messages on the progress bar.
+    /// Counts finished messages on the progress bar and writes the
+    /// journal records of the batch out.
     pub fn tick(&self, n: u64) {
         self.progress.inc(n);
+        self.journal.flush();
     }
 
     /// True when Ctrl-C was pressed; stop taking new messages.

@@ -62,7 +62,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// Output format: table on a terminal by default
+    /// Output format: table on a terminal by default; prometheus on lag and queues only
     #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
 
@@ -85,6 +85,10 @@ pub struct GlobalArgs {
     /// SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
+
+    /// Do not record this run in the journal (see `dlq history`)
+    #[arg(long, global = true)]
+    pub no_journal: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -92,6 +96,8 @@ pub enum OutputFormat {
     Table,
     Json,
     Ndjson,
+    /// The Prometheus text exposition format (`lag` and `queues` only)
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,7 +133,7 @@ pub enum Shell {
     Elvish,
 }
 
-/// The filters shared by list, peek, retry-all, purge and export.
+/// The filters shared by list, peek, stats, retry-all, purge and export.
 #[derive(Debug, Args, Clone, Default)]
 pub struct FilterArgs {
     /// At most N messages
@@ -382,6 +388,44 @@ Examples:\n  dlq lag --max-lag 1000 -o json\n  dlq lag orders --max-age 5m --max
         /// Refresh every INTERVAL until Ctrl-C
         #[arg(long, value_parser = parse_duration, value_name = "INTERVAL")]
         watch: Option<Duration>,
+    },
+
+    /// Group a queue's messages by reason, error type, source, origin, header or age
+    #[command(
+        after_help = "Reads like `list` and never changes the queue; memory grows with the number of \
+groups, not of messages. KEYS: reason, error_type, source, origin, convention, header:NAME, \
+age (<1h, 1h-1d, 1d-7d, >7d), day (UTC date). A value a message does not carry groups as `-` \
+(null in JSON). SQS has no true peek: reading raises each message's ApproximateReceiveCount.\n\n\
+Examples:\n  dlq stats orders.dlq\n  dlq stats orders.dlq --by error_type,age -o json"
+    )]
+    Stats {
+        /// Queue, topic or stream
+        queue: String,
+        /// Comma-separated keys to group by
+        #[arg(long, value_name = "KEYS", default_value = "reason,source")]
+        by: String,
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Kafka: the whole log, also what is before dlq's cursor
+        #[arg(long)]
+        all: bool,
+    },
+
+    /// The journal of what dlq changed: runs, newest first, or the messages of one run
+    #[command(
+        after_help = "Every retry, retry-all, purge and publish appends to the journal: $DLQ_JOURNAL, \
+else dlq/journal.ndjson in the user's state directory (~/.local/state/dlq/ on Linux). \
+--no-journal or `journal = false` in the config file turns it off. An unknown RUN_ID is exit 2.\n\n\
+Examples:\n  dlq history\n  dlq history --limit 5 -o json\n  dlq history 20261201T221405Z-3f9a"
+    )]
+    History {
+        /// A run ID as `dlq history` lists it: show that run's messages
+        run_id: Option<String>,
+        /// At most N runs (or messages)
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
     },
 
     /// Print a shell completion script

@@ -25,6 +25,8 @@ use crate::url_parts::UrlParts;
 pub struct ConfigFile {
     /// The profile used when none is named (else the one called "default").
     pub default: Option<String>,
+    /// `journal = false` turns the journal of changes off (see `dlq history`).
+    pub journal: Option<bool>,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
 }

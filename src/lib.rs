@@ -15,7 +15,9 @@ pub mod conventions;
 pub mod edit_file;
 pub mod exit;
 pub mod input;
+pub mod journal;
 pub mod output;
+pub mod prometheus;
 pub mod rewrite;
 pub mod sanitize;
 pub mod secrets;
@@ -26,13 +28,21 @@ pub mod url_parts;
 use anyhow::Result;
 
 use crate::broker::LagQuery;
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, OutputFormat};
 use crate::commands::{lag::Thresholds, Ctx};
-use crate::exit::Exit;
+use crate::exit::{usage, Exit};
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
     use commands::*;
+    if cli.global.output == Some(OutputFormat::Prometheus)
+        && !matches!(cli.command, Command::Lag { .. } | Command::Queues)
+    {
+        return Err(usage(format!(
+            "-o prometheus applies to `dlq lag` and `dlq queues`, not to `dlq {}`",
+            command_name(&cli.command)
+        )));
+    }
     match cli.command {
         Command::Queues => queues::run(ctx).await,
         Command::List {
@@ -121,7 +131,35 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
             )
             .await
         }
+        Command::Stats {
+            queue,
+            by,
+            filters,
+            read,
+            all,
+        } => stats::run(ctx, &queue, &by, &filters, &read, all).await,
+        Command::History { run_id, limit } => history::run(ctx, run_id.as_deref(), limit).await,
         Command::Completions { shell } => completions::run(shell),
         Command::Man { dir } => man::run(dir.as_deref()),
+    }
+}
+
+/// The subcommand's name as typed.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Queues => "queues",
+        Command::List { .. } => "list",
+        Command::Peek { .. } => "peek",
+        Command::Retry { .. } => "retry",
+        Command::RetryAll { .. } => "retry-all",
+        Command::Purge { .. } => "purge",
+        Command::Export { .. } => "export",
+        Command::Publish(_) => "publish",
+        Command::Lag { .. } => "lag",
+        Command::Stats { .. } => "stats",
+        Command::Edit { .. } => "edit",
+        Command::History { .. } => "history",
+        Command::Completions { .. } => "completions",
+        Command::Man { .. } => "man",
     }
 }

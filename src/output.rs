@@ -109,6 +109,14 @@ impl Printer {
         Ok(())
     }
 
+    /// Writes text to stdout as it is (it ends with its own newline).
+    pub fn raw(&self, text: &str) -> Result<()> {
+        let mut out = io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        Ok(())
+    }
+
     pub fn print_table(&self, table: &Table) -> Result<()> {
         let text = table.to_string();
         let text = if self.stdout_tty {
@@ -187,7 +195,7 @@ impl Printer {
     /// modes, a line on stderr in table mode; failures are always listed.
     pub fn summary(&self, report: &BulkReport, verb: &str) -> Result<()> {
         match self.format {
-            OutputFormat::Json => self.json(&report.to_json(verb))?,
+            OutputFormat::Json | OutputFormat::Prometheus => self.json(&report.to_json(verb))?,
             OutputFormat::Ndjson => self.ndjson(&report.to_json(verb))?,
             OutputFormat::Table => {
                 let mut line = format!(

@@ -357,3 +357,81 @@ fn rewrite_and_edit_refusals_come_before_connecting() {
     let r = dlq(&["-b", b, "retry-all", "q", "--yes", "--transform", ".a |"]);
     assert!(r.stderr.contains("expected"), "jaq's message: {r:?}");
 }
+
+#[test]
+fn prometheus_output_is_for_lag_and_queues_only() {
+    for cmd in [vec!["list", "q"], vec!["stats", "q"], vec!["history"]] {
+        let mut args = vec!["-b", "amqp://127.0.0.1:1", "-o", "prometheus"];
+        args.extend(&cmd);
+        let r = dlq(&args);
+        assert_eq!(r.code, 2, "{cmd:?}: {r:?}");
+        assert!(
+            r.stderr.contains(&format!("not to `dlq {}`", cmd[0])),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn stats_refuses_unknown_keys_before_connecting() {
+    // Port 1 refuses connections: a usage error must come first.
+    let r = dlq(&[
+        "-b",
+        "amqp://127.0.0.1:1",
+        "stats",
+        "q",
+        "--by",
+        "reason,colour",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("\"colour\""), "{r:?}");
+    let r = dlq(&["-b", "amqp://127.0.0.1:1", "stats", "q", "--by", "header:"]);
+    assert_eq!(r.code, 2, "{r:?}");
+}
+
+#[test]
+fn history_reads_the_journal_without_a_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.ndjson");
+    let history = |args: &[&str]| run(bare().env("DLQ_JOURNAL", &journal).args(args));
+    let r = history(&["history", "-o", "json"]);
+    assert_eq!((r.code, r.stdout.trim()), (0, "[]"), "{r:?}");
+    std::fs::write(
+        &journal,
+        concat!(
+            r#"{"type":"run_start","run_id":"20261201T000000000Z-aaaa","started_at":"2026-12-01T00:00:00.000Z","command":"purge","queue":"q","action":"purged"}"#,
+            "\n",
+            r#"{"type":"message","run_id":"20261201T000000000Z-aaaa","id":"7","action":"purged","to":null,"error":null,"at":"2026-12-01T00:00:00.100Z"}"#,
+            "\n",
+            r#"{"type":"run_start","run_id":"20261202T000000000Z-bbbb","started_at":"2026-12-02T00:00:00.000Z","command":"retry-all","queue":"q","action":"moved"}"#,
+            "\n",
+            r#"{"type":"run_end","run_id":"20261202T000000000Z-bbbb","counts":{"moved":0,"skipped":0,"failed":0},"exit_code":0}"#,
+            "\n",
+            "{\"type\":\"message\",\"run_id\":\"torn",
+        ),
+    )
+    .unwrap();
+    let runs = history(&["history", "-o", "json"]).json();
+    assert_eq!(
+        runs[0]["run_id"], "20261202T000000000Z-bbbb",
+        "newest first: {runs}"
+    );
+    assert_eq!(runs[0]["finished"], true);
+    assert_eq!(runs[1]["finished"], false, "no run_end: killed: {runs}");
+    assert_eq!(runs[1]["recorded"]["purged"], 1);
+    let one = history(&["history", "--limit", "1", "-o", "json"]).json();
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    let table = history(&["history"]);
+    assert!(
+        table.stdout.contains("killed?") && table.stdout.contains("1? purged"),
+        "{table:?}"
+    );
+    let msgs = history(&["history", "20261201T000000000Z-aaaa", "-o", "json"]).json();
+    assert_eq!(msgs[0]["id"], "7");
+    let unknown = history(&["history", "nope"]);
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(
+        unknown.stderr.starts_with("dlq: error: no run nope in "),
+        "{unknown:?}"
+    );
+}

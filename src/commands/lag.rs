@@ -13,6 +13,7 @@ use crate::broker::{Flag, LagQuery, LagRow};
 use crate::cli::OutputFormat;
 use crate::exit::Exit;
 use crate::output::human_age;
+use crate::prometheus;
 use crate::sanitize::escape;
 
 /// The thresholds of one run.
@@ -149,6 +150,10 @@ pub async fn run(
 fn print(ctx: &Ctx, rows: &[LagRow], found: &[Breach]) -> Result<()> {
     let p = &ctx.printer;
     match p.format {
+        OutputFormat::Prometheus => {
+            let text = prometheus::render(&prometheus::lag_families(&ctx.broker_label()?, rows));
+            p.raw(&text)
+        }
         OutputFormat::Json => p.json(&json!({
             "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
             "breaches": found.iter().map(Breach::to_json).collect::<Vec<_>>(),

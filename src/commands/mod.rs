@@ -8,6 +8,7 @@
 pub mod completions;
 pub mod edit;
 pub mod export;
+pub mod history;
 pub mod lag;
 pub mod list;
 pub mod man;
@@ -18,6 +19,7 @@ pub mod queues;
 pub mod redrive;
 pub mod retry;
 pub mod retry_all;
+pub mod stats;
 
 #[cfg(test)]
 mod tests;
@@ -30,7 +32,8 @@ use crate::broker::{self, capability, Broker, Capabilities, Flag, Flow, Message,
 use crate::bulk::Interrupt;
 use crate::cli::{FilterArgs, GlobalArgs, ReadArgs};
 use crate::config::{self, BrokerSettings, Selector};
-use crate::exit::usage;
+use crate::exit::{code_for, usage};
+use crate::journal::{self, Action, Journal, RunInfo};
 use crate::output::{Printer, Warner};
 use crate::select::{Decision, Filter, Selection};
 
@@ -104,6 +107,57 @@ impl Ctx {
         broker::connect(&settings).await
     }
 
+    /// The `broker` label of metrics: the profile name when one was used,
+    /// else the URL with its password masked.
+    pub fn broker_label(&self) -> Result<String> {
+        let s = self.settings()?;
+        Ok(s.profile_name.clone().unwrap_or(s.display_url))
+    }
+
+    /// Whether changes are journaled: not with `--no-journal` nor with
+    /// `journal = false` in the config file (an unreadable config file is
+    /// reported where the broker is resolved, not here).
+    pub fn journal_enabled(&self) -> bool {
+        if self.global.no_journal {
+            return false;
+        }
+        let explicit = self
+            .global
+            .config
+            .clone()
+            .or_else(|| std::env::var_os("DLQ_CONFIG").map(Into::into));
+        match config::load(explicit.as_deref()) {
+            Ok((cfg, _)) => cfg.journal != Some(false),
+            Err(_) => true,
+        }
+    }
+
+    /// Starts this run's record in the journal, just before a command changes
+    /// messages; `action` is what a finished message counts as. Hand the
+    /// journal to the `BulkContext`, then call [`finish_journal`] with the outcome.
+    pub fn journal(&self, command: &str, queue: &str, action: Action) -> Journal {
+        if !self.journal_enabled() {
+            return Journal::off();
+        }
+        let (broker, profile) = match self.settings() {
+            Ok(s) => (s.display_url, s.profile_name),
+            Err(_) => (String::new(), None),
+        };
+        let printer = self.printer.clone();
+        Journal::start(
+            journal::path().as_deref(),
+            &RunInfo {
+                command: command.into(),
+                queue: queue.into(),
+                broker,
+                profile,
+                action,
+            },
+            journal::masked_argv(std::env::args()),
+            Box::new(move |m| printer.warn(m)),
+        )
+    }
+
     /// True when there is a person to ask: stdin and stderr are terminals.
     pub fn interactive(&self) -> bool {
         std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
@@ -145,6 +199,19 @@ impl Ctx {
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
         Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+    }
+}
+
+/// Ends a journaled run: its summary and exit code, or the error that
+/// stopped it. Call it once the report is final (after the command added
+/// its own failures and the interrupt flag).
+pub fn finish_journal(
+    journal: &Journal,
+    outcome: Result<&crate::bulk::BulkReport, &anyhow::Error>,
+) {
+    match outcome {
+        Ok(r) => journal.finish(Some(r), r.exit(), None),
+        Err(e) => journal.finish(None, code_for(e), Some(&format!("{e:#}"))),
     }
 }
 

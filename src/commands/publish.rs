@@ -7,12 +7,13 @@ use std::sync::Arc;
 use anyhow::Result;
 use async_trait::async_trait;
 
-use super::Ctx;
+use super::{finish_journal, Ctx};
 use crate::broker::{Flag, MessageInput, OutgoingMessage, PublishOptions};
 use crate::bulk::{BulkContext, Rate};
 use crate::cli::PublishArgs;
 use crate::exit::{usage, Exit};
 use crate::input::{self, Source};
+use crate::journal::Action;
 
 /// Remembers whether the input itself went wrong, so that a malformed first
 /// line is a usage error (exit 2) rather than a broker failure.
@@ -74,23 +75,28 @@ pub async fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Exit> {
         bad_input: bad_input.clone(),
     };
     ctx.interrupt.install();
+    let journal = ctx.journal("publish", &args.target, Action::Published);
     let bulk = BulkContext {
         progress: ctx.printer.progress(None, "publishing"),
         interrupt: ctx.interrupt.clone(),
         rate: args.rate.map(Rate::new),
         backup: None,
+        journal: journal.clone(),
     };
     let result = broker.publish(&args.target, &opts, &mut input, &bulk).await;
     bulk.progress.finish();
-    let mut report = result?;
+    let mut report = result.inspect_err(|e| finish_journal(&journal, Err(e)))?;
     report.interrupted |= ctx.interrupt.is_set();
-    ctx.printer.summary(&report, "published")?;
-    if bad_input.load(Ordering::SeqCst)
+    let code = if bad_input.load(Ordering::SeqCst)
         && report.done == 0
         && report.failed == 0
         && !report.interrupted
     {
-        return Ok(Exit::Usage);
-    }
-    Ok(report.exit())
+        Exit::Usage
+    } else {
+        report.exit()
+    };
+    journal.finish(Some(&report), code, None);
+    ctx.printer.summary(&report, "published")?;
+    Ok(code)
 }

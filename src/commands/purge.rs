@@ -7,11 +7,12 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{expected_total, read_flags, read_options, redrive, selection, Ctx};
+use super::{expected_total, finish_journal, read_flags, read_options, redrive, selection, Ctx};
 use crate::broker::{Flag, Flow, Message, PurgeOptions};
 use crate::bulk::{Backup, BulkContext, BulkReport};
 use crate::cli::{FilterArgs, ReadArgs};
 use crate::exit::Exit;
+use crate::journal::Action;
 use crate::sanitize::preview;
 use crate::select::Decision;
 
@@ -66,11 +67,13 @@ pub async fn run(
     }
     let backup = backup.map(Backup::create).transpose()?;
     ctx.interrupt.install();
+    let journal = ctx.journal("purge", queue, Action::Purged);
     let bulk = BulkContext {
         progress: ctx.printer.progress(total, "purging"),
         interrupt: ctx.interrupt.clone(),
         rate: None,
         backup,
+        journal: journal.clone(),
     };
     // The broker's own operation, where it has one and nothing is kept or left.
     let whole = sel.is_everything() && bulk.backup.is_none() && broker.capabilities().purge_all;
@@ -80,8 +83,9 @@ pub async fn run(
         broker.purge(queue, &opts, &sel, &bulk).await
     };
     bulk.progress.finish();
-    let mut report = result?;
+    let mut report = result.inspect_err(|e| finish_journal(&journal, Err(e)))?;
     report.interrupted |= ctx.interrupt.is_set();
+    finish_journal(&journal, Ok(&report));
     ctx.printer.summary(&report, "purged")?;
     Ok(report.exit())
 }

@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 
 use super::Ctx;
 use crate::broker::QueueInfo;
+use crate::cli::OutputFormat;
 use crate::exit::Exit;
+use crate::prometheus;
 use crate::sanitize::escape;
 
 pub async fn run(ctx: &Ctx) -> Result<Exit> {
@@ -14,6 +16,11 @@ pub async fn run(ctx: &Ctx) -> Result<Exit> {
     let mut queues = broker.queues().await?;
     queues.sort_by(|a, b| a.name.cmp(&b.name));
     let p = &ctx.printer;
+    if p.format == OutputFormat::Prometheus {
+        let text = prometheus::render(&prometheus::queue_families(&ctx.broker_label()?, &queues));
+        p.raw(&text)?;
+        return Ok(Exit::Ok);
+    }
     if !p.is_table() {
         p.values(&queues.iter().map(to_json).collect::<Vec<_>>())?;
         return Ok(Exit::Ok);

@@ -9,12 +9,13 @@
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use super::Ctx;
+use super::{finish_journal, Ctx};
 use crate::broker::message::{b64, value_text};
 use crate::broker::{Broker, Flow, Message, OutgoingMessage, RedriveOptions};
 use crate::bulk::{BulkContext, BulkReport, Rate};
 use crate::cli::OutputFormat;
 use crate::exit::Exit;
+use crate::journal::Action;
 use crate::sanitize::{escape, preview};
 use crate::select::{Decision, Selection};
 
@@ -195,7 +196,7 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
             }
             p.summary(report, "moved")?;
         }
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Prometheus => {
             let mut summary = report.to_json("moved");
             summary["plan"] = json!(rows);
             p.json(&summary)?;
@@ -245,7 +246,7 @@ pub fn print_plan(
             }
             p.summary(report, verb)?;
         }
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Prometheus => {
             let mut summary = report.to_json(verb);
             summary["plan"] = json!(rows);
             p.json(&summary)?;
@@ -287,22 +288,30 @@ pub async fn execute(
     Drive { via, rate, total }: Drive,
 ) -> Result<Exit> {
     ctx.interrupt.install();
+    let command = if sel.ids.is_some() {
+        "retry"
+    } else {
+        "retry-all"
+    };
+    let journal = ctx.journal(command, queue, Action::Moved);
     let bulk = BulkContext {
         progress: ctx.printer.progress(total, "moving"),
         interrupt: ctx.interrupt.clone(),
         rate: rate.map(Rate::new),
         backup: None,
+        journal: journal.clone(),
     };
     let result = match via {
         Via::Dlq => broker.redrive(queue, opts, sel, &bulk).await,
         Via::Broker => broker.native_move(queue, opts, &bulk).await,
     };
     bulk.progress.finish();
-    let mut report = result?;
+    let mut report = result.inspect_err(|e| finish_journal(&journal, Err(e)))?;
     for id in sel.missing_ids() {
         report.fail(id, "no such message (it was removed or moved meanwhile)");
     }
     report.interrupted |= ctx.interrupt.is_set();
+    finish_journal(&journal, Ok(&report));
     ctx.printer.summary(&report, "moved")?;
     Ok(report.exit())
 }

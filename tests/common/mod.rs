@@ -65,6 +65,12 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// The journal tests write to unless they name their own: one per test
+/// process, in the temp directory, never the user's own.
+pub fn test_journal() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("dlq-test-journal-{}.ndjson", std::process::id()))
+}
+
 /// A `dlq` command with the environment cleared of dlq's own variables and
 /// the given broker URL.
 pub fn dlq(broker: &str) -> Command {
@@ -72,6 +78,7 @@ pub fn dlq(broker: &str) -> Command {
     c.env_remove("DLQ_BROKER")
         .env_remove("DLQ_PROFILE")
         .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
+        .env("DLQ_JOURNAL", test_journal())
         .env("NO_COLOR", "1")
         .arg("-b")
         .arg(broker)

@@ -16,6 +16,7 @@ fn spawn(f: &dyn Fixture, args: &[String], extra: &[&str]) -> Child {
         .env_remove("DLQ_BROKER")
         .env_remove("DLQ_PROFILE")
         .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
+        .env("DLQ_JOURNAL", super::common::test_journal())
         .args(args)
         .args(extra)
         .stdin(Stdio::null())

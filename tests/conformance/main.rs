@@ -6,13 +6,16 @@
 //! suite (`suite.rs`) then runs the same checks on every broker: reads change
 //! nothing, retry moves every message exactly once with body, headers and key
 //! byte-identical, dry runs touch nothing, filtered purges keep the rest, a
-//! backup replays exactly, `--max-redrives` skips, lag thresholds exit 1.
+//! backup replays exactly, `--max-redrives` skips, lag thresholds exit 1,
+//! stats groups without changing anything, `-o prometheus` passes promtool,
+//! and the journal records what changed.
 
 #[path = "../common/mod.rs"]
 mod common;
 mod edit;
 mod faults;
 mod fixture;
+mod journal;
 mod kafka;
 mod nats;
 mod rabbitmq;
@@ -50,6 +53,11 @@ macro_rules! conformance {
             #[test] fn fault_sigkill_during_purge_backup() { let f = $make; if !gap(&f, stringify!(fault_sigkill_during_purge_backup)) { faults::sigkill_during_purge_backup_loses_nothing(&f) } }
             #[test] fn fault_ctrl_c_stops_cleanly() { let f = $make; if !gap(&f, stringify!(fault_ctrl_c_stops_cleanly)) { faults::ctrl_c_stops_cleanly(&f) } }
             #[test] fn fault_connection_cut_then_rerun() { let f = $make; if !gap(&f, stringify!(fault_connection_cut_then_rerun)) { faults::connection_cut_midway_then_rerun_finishes(&f) } }
+            #[test] fn stats_groups_without_changing() { let f = $make; if !gap(&f, stringify!(stats_groups_without_changing)) { suite::stats_groups_without_changing(&f) } }
+            #[test] fn prometheus_passes_promtool() { let f = $make; if !gap(&f, stringify!(prometheus_passes_promtool)) { suite::prometheus_passes_promtool(&f) } }
+            #[test] fn journal_records_purge_and_retry_all() { let f = $make; if !gap(&f, stringify!(journal_records_purge_and_retry_all)) { journal::records_purge_and_retry_all(&f) } }
+            #[test] fn journal_off_and_unwritable_never_stop_a_run() { let f = $make; if !gap(&f, stringify!(journal_off_and_unwritable_never_stop_a_run)) { journal::off_and_unwritable_never_stop_a_run(&f) } }
+            #[test] fn journal_sigkilled_run_leaves_its_records() { let f = $make; if !gap(&f, stringify!(journal_sigkilled_run_leaves_its_records)) { journal::sigkilled_run_leaves_its_records(&f) } }
             #[test] fn fault_missing_origin_keeps_messages() { let f = $make; if !gap(&f, stringify!(fault_missing_origin_keeps_messages)) { faults::missing_origin_keeps_the_message(&f) } }
         }
     )*};

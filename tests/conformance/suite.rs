@@ -15,6 +15,7 @@ fn dlq(f: &dyn Fixture, args: &[&str]) -> Run {
     c.env_remove("DLQ_BROKER")
         .env_remove("DLQ_PROFILE")
         .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
+        .env("DLQ_JOURNAL", common::test_journal())
         .env("NO_COLOR", "1")
         .args(f.args())
         .args(args)
@@ -584,5 +585,186 @@ pub fn retry_rewrites_headers_and_body(f: &dyn Fixture) {
         &f.read_dlq(&pair),
         &msgs[2..],
     );
+    f.cleanup(&pair);
+}
+
+pub fn stats_groups_without_changing(f: &dyn Fixture) {
+    let msgs: Vec<Msg> = (0..5)
+        .map(|i| {
+            Msg::new(format!("stats {i}"))
+                .header("kind", if i < 3 { "timeout" } else { "parse" })
+                .header("idx", &i.to_string())
+        })
+        .collect();
+    let pair = f.dead_letters(&msgs);
+    let listed = ids(&ok(f, &["list", &pair.dlq, "-o", "json"]));
+
+    let r = ok(
+        f,
+        &["stats", &pair.dlq, "--by", "header:kind,age", "-o", "json"],
+    );
+    let s = r.json();
+    assert_eq!(s["total"], 5, "{}: {r:?}", f.name());
+    assert_eq!(s["by"], serde_json::json!(["header:kind", "age"]));
+    let groups = s["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 2, "{}: {r:?}", f.name());
+    assert_eq!(groups[0]["key"]["header:kind"], "timeout");
+    // Age needs a timestamp; a broker that gives none groups it as null.
+    let age = &groups[0]["key"]["age"];
+    assert!(age == "<1h" || age.is_null(), "{}: age {age}", f.name());
+    assert_eq!(groups[0]["count"], 3);
+    assert_eq!(groups[1]["key"]["header:kind"], "parse");
+    assert_eq!(groups[1]["count"], 2);
+    for g in groups {
+        let sample = g["sample_id"].as_str().expect("sample_id");
+        assert!(
+            listed.iter().any(|i| i == sample),
+            "{}: sample {sample} not listed",
+            f.name()
+        );
+        assert_eq!(
+            g["oldest"].is_null(),
+            g["newest"].is_null(),
+            "{}: {g}",
+            f.name()
+        );
+        assert!(
+            g["oldest"].as_str() <= g["newest"].as_str(),
+            "{}: {g}",
+            f.name()
+        );
+    }
+    // The sample of a group is a message `peek` finds, of that group.
+    let sample = groups[1]["sample_id"].as_str().unwrap();
+    let peeked = ok(f, &["peek", &pair.dlq, sample, "-o", "json"]).json();
+    assert_eq!(
+        peeked[0]["headers"]["kind"],
+        "parse",
+        "{}: {peeked}",
+        f.name()
+    );
+
+    let d = ok(f, &["stats", &pair.dlq, "-o", "json"]).json();
+    assert_eq!(d["by"], serde_json::json!(["reason", "source"]));
+    let sum: u64 = d["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, 5, "{}: {d}", f.name());
+    for g in d["groups"].as_array().unwrap() {
+        let key = g["key"].as_object().unwrap();
+        assert!(
+            key.contains_key("reason") && key.contains_key("source"),
+            "{}: {g}",
+            f.name()
+        );
+    }
+
+    let nd = ok(
+        f,
+        &[
+            "stats",
+            &pair.dlq,
+            "--by",
+            "header:kind",
+            "--header",
+            "kind=parse",
+            "-o",
+            "ndjson",
+        ],
+    );
+    let lines = nd.ndjson();
+    assert_eq!(lines.len(), 1, "{}: {nd:?}", f.name());
+    assert_eq!(lines[0]["count"], 2);
+
+    let t = ok(
+        f,
+        &["stats", &pair.dlq, "--by", "header:kind", "-o", "table"],
+    );
+    assert!(
+        t.stdout.contains("COUNT") && t.stdout.contains("SAMPLE"),
+        "{}: {t:?}",
+        f.name()
+    );
+    assert!(
+        t.stdout.contains("timeout") && t.stdout.contains("total"),
+        "{}: {t:?}",
+        f.name()
+    );
+
+    let bad = dlq(f, &["stats", &pair.dlq, "--by", "reason,colour"]);
+    assert_eq!(bad.code, 2, "{}: {bad:?}", f.name());
+    assert!(bad.stderr.contains("colour"), "{}: {bad:?}", f.name());
+
+    assert_same(f, "DLQ after stats", &f.read_dlq(&pair), &msgs);
+    assert!(
+        f.read_origin(&pair).is_empty(),
+        "{}: stats sent something",
+        f.name()
+    );
+    f.cleanup(&pair);
+}
+
+/// Runs `promtool check metrics` on `text`; None when promtool is absent.
+fn promtool(text: &str) -> Option<Run> {
+    let found = Command::new("promtool").arg("--version").output().is_ok();
+    if !found {
+        return None;
+    }
+    let mut c = Command::new("promtool");
+    c.args(["check", "metrics"]);
+    Some(common::run_with_stdin(&mut c, text.as_bytes()))
+}
+
+pub fn prometheus_passes_promtool(f: &dyn Fixture) {
+    let (name, pair) = f.lagging();
+    let lag = ok(f, &["lag", &name, "-o", "prometheus"]);
+    assert!(
+        lag.stdout.contains("# TYPE dlq_lag gauge"),
+        "{}: {lag:?}",
+        f.name()
+    );
+    let line = lag
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("dlq_lag{") && l.contains(&format!("name=\"{name}")))
+        .unwrap_or_else(|| panic!("{}: no dlq_lag sample for {name}: {lag:?}", f.name()));
+    assert!(line.contains("broker=\""), "{}: {line}", f.name());
+    assert!(!lag.stdout.contains(" NaN"), "{}: {lag:?}", f.name());
+    let queues = ok(f, &["queues", "-o", "prometheus"]);
+    assert!(
+        queues.stdout.contains("# TYPE dlq_queue_depth gauge"),
+        "{}: {queues:?}",
+        f.name()
+    );
+    for pw in f
+        .args()
+        .iter()
+        .filter_map(|a| a.split_once("://"))
+        .filter_map(|(_, r)| {
+            let (ui, _) = r.split_once('@')?;
+            ui.split_once(':').map(|(_, p)| p.to_owned())
+        })
+    {
+        assert!(
+            !queues.stdout.contains(&format!(":{pw}@")),
+            "{}: password in metrics",
+            f.name()
+        );
+    }
+    let refused = dlq(f, &["list", &pair.dlq, "-o", "prometheus"]);
+    assert_eq!(refused.code, 2, "{}: {refused:?}", f.name());
+    assert!(refused.stderr.contains("list"), "{refused:?}");
+    for (what, text) in [("lag", &lag.stdout), ("queues", &queues.stdout)] {
+        match promtool(text) {
+            None => eprintln!(
+                "{}: promtool is not installed (scripts/tools.sh installs it): check skipped",
+                f.name()
+            ),
+            Some(r) => assert_eq!(r.code, 0, "{}: promtool on {what}: {r:?}\n{text}", f.name()),
+        }
+    }
     f.cleanup(&pair);
 }

@@ -46,16 +46,19 @@ pub async fn publish(
     let mut inflight = FuturesUnordered::new();
     let mut line = 0usize;
     let settle = |r: (usize, Result<(), String>), report: &mut BulkReport| {
+        let label = |n: usize| {
+            if n == 0 {
+                "-".to_owned()
+            } else {
+                format!("line {n}")
+            }
+        };
         match r {
-            (_, Ok(())) => report.done += 1,
-            (n, Err(e)) => report.fail(
-                if n == 0 {
-                    "-".to_owned()
-                } else {
-                    format!("line {n}")
-                },
-                format!("{NAME}: producing to {topic}: {e}"),
-            ),
+            (n, Ok(())) => {
+                report.done += 1;
+                ctx.done(&label(n), Some(topic));
+            }
+            (n, Err(e)) => report.fail(label(n), format!("{NAME}: producing to {topic}: {e}")),
         }
         ctx.tick(1);
     };

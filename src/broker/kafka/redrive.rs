@@ -190,6 +190,7 @@ pub async fn redrive(
             Ok(()) => {
                 marks.mark(p, o);
                 report.done += 1;
+                ctx.done(&id, Some(&target));
             }
             Err(e) => report.fail(id, format!("{NAME}: producing to {target}: {e}")),
         }
@@ -222,7 +223,10 @@ pub async fn redrive(
         };
         match sel.decide(&m) {
             Decision::Leave => {}
-            Decision::Skip(_) => report.skipped += 1,
+            Decision::Skip(why) => {
+                report.skipped += 1;
+                ctx.skip(&m.id, &why);
+            }
             Decision::Take => {
                 let target = match &opts.to {
                     Some(to) => to.clone(),
@@ -403,7 +407,10 @@ pub async fn purge(
                             report.stopped_by = Some(too_scattered(p));
                         }
                         Decision::Take => batch.push((p, o, m)),
-                        Decision::Skip(_) => report.skipped += 1,
+                        Decision::Skip(why) => {
+                            report.skipped += 1;
+                            ctx.skip(&m.id, &why);
+                        }
                         Decision::Leave => {}
                     }
                     sel.exhausted() || report.stopped_by.is_some()
@@ -413,9 +420,10 @@ pub async fn purge(
                 if let Some(b) = &ctx.backup {
                     b.save(batch.iter().map(|(_, _, m)| m))?;
                 }
-                for (p, o, _) in batch.drain(..) {
+                for (p, o, m) in batch.drain(..) {
                     marks.mark(p, o);
                     report.done += 1;
+                    ctx.done(&m.id, None);
                     ctx.tick(1);
                 }
                 if let Err(e) = marks.commit_due() {

@@ -142,11 +142,14 @@ pub(super) async fn run(
 }
 
 fn settle(report: &mut BulkReport, ctx: &BulkContext, (id, r): (String, Result<(), String>)) {
-    ctx.tick(1);
     match r {
-        Ok(()) => report.done += 1,
+        Ok(()) => {
+            report.done += 1;
+            ctx.done(&id, None);
+        }
         Err(e) => report.fail(id, e),
     }
+    ctx.tick(1);
 }
 
 /// Confirms core publishes: the server has read everything before the flush.

@@ -64,7 +64,10 @@ pub(super) async fn run(
         if let Some(row) = next {
             match sel.decide(&row.message) {
                 Decision::Take => batch.push(row),
-                Decision::Skip(_) => report.skipped += 1,
+                Decision::Skip(why) => {
+                    report.skipped += 1;
+                    ctx.skip(&row.message.id, &why);
+                }
                 Decision::Leave => {}
             }
         }
@@ -95,11 +98,14 @@ async fn flush(
         .collect()
         .await;
     for (id, r) in results {
-        ctx.tick(1);
         match r {
-            Ok(()) => report.done += 1,
+            Ok(()) => {
+                report.done += 1;
+                ctx.done(&id, None);
+            }
             Err(e) => report.fail(id, format!("{e:#}")),
         }
+        ctx.tick(1);
     }
     Ok(())
 }

@@ -52,10 +52,10 @@ const PURGE_AFTER: Duration = Duration::from_millis(250);
 
 /// How one sent message ended.
 enum Outcome {
-    /// Published and deleted from the DLQ.
-    Moved,
-    /// A front message was acknowledged; a purge removes it later.
-    Acked(u64, String),
+    /// Published (ID, subject) and deleted from the DLQ.
+    Moved(String, String),
+    /// A front message (sequence, ID, subject) was acknowledged; a purge removes it later.
+    Acked(u64, String, String),
     /// Failed; the sequence is given for a front message.
     Failed(Option<u64>, String, String),
 }
@@ -71,8 +71,8 @@ struct Front {
     barrier: Option<u64>,
     /// Front messages sent, ack not back yet.
     unacked: BTreeSet<u64>,
-    /// Front messages acknowledged, not purged yet.
-    acked: BTreeMap<u64, String>,
+    /// Front messages acknowledged, not purged yet: ID and subject.
+    acked: BTreeMap<u64, (String, String)>,
     /// The last sequence read.
     read_upto: u64,
     /// When the front was last purged.
@@ -174,9 +174,10 @@ pub(super) async fn run(
                 r.front.block(row.seq);
                 continue;
             }
-            Decision::Skip(_) => {
+            Decision::Skip(why) => {
                 r.front.block(row.seq);
                 r.report.skipped += 1;
+                ctx.skip(&row.message.id, &why);
                 ctx.tick(1);
                 continue;
             }
@@ -246,7 +247,7 @@ pub(super) async fn run(
             match (published, front) {
                 (Err(e), true) => Outcome::Failed(Some(seq), id, e),
                 (Err(e), false) => Outcome::Failed(None, id, e),
-                (Ok(()), true) => Outcome::Acked(seq, id),
+                (Ok(()), true) => Outcome::Acked(seq, id, subject),
                 (Ok(()), false) => removed(&js, &dlq, seq, id, &subject).await,
             }
         }));
@@ -270,7 +271,7 @@ async fn removed(
     subject: &str,
 ) -> Outcome {
     match delete(js, dlq, seq).await {
-        Ok(()) => Outcome::Moved,
+        Ok(()) => Outcome::Moved(id, subject.to_owned()),
         Err(e) => Outcome::Failed(
             None,
             id,
@@ -287,27 +288,28 @@ impl Run<'_> {
         self.ctx.tick(1);
     }
 
-    fn delete_later(&mut self, seq: u64, id: String) {
+    fn delete_later(&mut self, seq: u64, id: String, subject: String) {
         let js = self.nats.js.clone();
         let dlq = self.queue.to_owned();
         self.inflight.push(Box::pin(async move {
-            removed(&js, &dlq, seq, id, "its origin").await
+            removed(&js, &dlq, seq, id, &subject).await
         }));
     }
 
     async fn settle(&mut self, outcome: Outcome) {
         match outcome {
-            Outcome::Moved => {
+            Outcome::Moved(id, subject) => {
+                self.ctx.done(&id, Some(&subject));
                 self.ctx.tick(1);
                 self.report.done += 1;
             }
-            Outcome::Acked(seq, id) => {
+            Outcome::Acked(seq, id, subject) => {
                 self.ctx.tick(1);
                 self.front.unacked.remove(&seq);
                 if self.front.barrier.is_some_and(|b| seq > b) {
-                    self.delete_later(seq, id);
+                    self.delete_later(seq, id, subject);
                 } else {
-                    self.front.acked.insert(seq, id);
+                    self.front.acked.insert(seq, (id, subject));
                     self.purge_front(false).await;
                 }
             }
@@ -319,8 +321,8 @@ impl Run<'_> {
                     // Acknowledged messages past the failed one are no longer at the front.
                     let past: Vec<u64> = self.front.acked.range(seq..).map(|(s, _)| *s).collect();
                     for s in past {
-                        if let Some(i) = self.front.acked.remove(&s) {
-                            self.delete_later(s, i);
+                        if let Some((i, to)) = self.front.acked.remove(&s) {
+                            self.delete_later(s, i, to);
                         }
                     }
                 }
@@ -362,14 +364,17 @@ impl Run<'_> {
         match purged {
             Ok(_) => {
                 for s in below {
-                    self.front.acked.remove(&s);
+                    if let Some((id, to)) = self.front.acked.remove(&s) {
+                        self.ctx.done(&id, Some(&to));
+                    }
                     self.report.done += 1;
                 }
+                self.ctx.journal.flush();
             }
             Err(_) => {
                 for s in below {
-                    if let Some(id) = self.front.acked.remove(&s) {
-                        self.delete_later(s, id);
+                    if let Some((id, to)) = self.front.acked.remove(&s) {
+                        self.delete_later(s, id, to);
                     }
                 }
                 self.front.open = false;

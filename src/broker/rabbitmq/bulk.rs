@@ -45,22 +45,25 @@ struct InFlight {
     confirm: lapin::Result<Confirmation>,
 }
 
-/// What one ack covered: the IDs, and whether it was written.
-type Acked = (Vec<String>, lapin::Result<()>);
+/// A message whose original may go: its ID, and where its copy went.
+type Done = (String, Option<String>);
+
+/// What one ack covered: the messages, and whether it was written.
+type Acked = (Vec<Done>, lapin::Result<()>);
 
 /// Sends acks in order on a task of its own: eagerly, since a lazy future
 /// would not go out while the loop waits for the next delivery (and without
 /// acks the prefetch window never reopens), and in order, since a `multiple`
 /// ack overtaken by a later one names an unknown tag and closes the channel.
 struct Acks {
-    tx: mpsc::UnboundedSender<(u64, bool, Vec<String>)>,
+    tx: mpsc::UnboundedSender<(u64, bool, Vec<Done>)>,
     done: mpsc::UnboundedReceiver<Acked>,
     pending: usize,
 }
 
 impl Acks {
     fn new(ch: &Channel) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(u64, bool, Vec<String>)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(u64, bool, Vec<Done>)>();
         let (done_tx, done) = mpsc::unbounded_channel();
         let ch = ch.clone();
         tokio::spawn(async move {
@@ -78,7 +81,7 @@ impl Acks {
         }
     }
 
-    fn push(&mut self, tag: u64, multiple: bool, ids: Vec<String>) {
+    fn push(&mut self, tag: u64, multiple: bool, ids: Vec<Done>) {
         // The task only ends with the runtime, so a send cannot fail here.
         if self.tx.send((tag, multiple, ids)).is_ok() {
             self.pending += 1;
@@ -114,7 +117,7 @@ impl Acks {
 /// Acks confirmed originals: with nothing kept on the channel, one
 /// `multiple` ack up to the highest tag (every lower tag is confirmed too);
 /// otherwise one ack each.
-fn ack_confirmed(confirmed: &mut Vec<(u64, String)>, kept: bool, acks: &mut Acks) {
+fn ack_confirmed(confirmed: &mut Vec<(u64, Done)>, kept: bool, acks: &mut Acks) {
     if confirmed.is_empty() {
         return;
     }
@@ -133,11 +136,14 @@ fn count_acked(report: &mut BulkReport, ctx: &BulkContext, done: Acked) {
     match done.1 {
         Ok(()) => {
             report.done += done.0.len() as u64;
+            for (id, to) in &done.0 {
+                ctx.done(id, to.as_deref());
+            }
             ctx.tick(done.0.len() as u64);
         }
         Err(e) => {
             // The copy is out but the original stays: a duplicate, not a loss.
-            for id in done.0 {
+            for (id, _) in done.0 {
                 report.fail(id, format!("copy confirmed but the original could not be removed ({e}); it stays on the queue"));
             }
             report
@@ -225,7 +231,7 @@ pub async fn redrive(
     let mut report = BulkReport::default();
     let mut inflight: FuturesOrdered<Pending<InFlight>> = FuturesOrdered::new();
     let mut acks = Acks::new(&read_ch);
-    let mut confirmed: Vec<(u64, String)> = Vec::new();
+    let mut confirmed: Vec<(u64, Done)> = Vec::new();
     let mut exchanges: HashMap<String, bool> = HashMap::new();
     let mut dropped_user_id = false;
     let mut batch: Vec<Outgoing> = Vec::new();
@@ -254,8 +260,9 @@ pub async fn redrive(
         let m = convert::message(queue, &mut d);
         let keep = match sel.decide(&m) {
             Decision::Take => None,
-            Decision::Skip(_) => {
+            Decision::Skip(why) => {
                 report.skipped += 1;
+                ctx.skip(&m.id, &why);
                 ctx.tick(1);
                 Some(())
             }
@@ -452,13 +459,13 @@ async fn hold(reader: &mut Reader, tag: u64, report: &mut BulkReport) {
 
 async fn settle(
     f: InFlight,
-    confirmed: &mut Vec<(u64, String)>,
+    confirmed: &mut Vec<(u64, Done)>,
     reader: &mut Reader,
     report: &mut BulkReport,
 ) {
     match f.confirm {
         Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => {
-            confirmed.push((f.tag, f.id));
+            confirmed.push((f.tag, (f.id, Some(f.dest))));
         }
         Ok(Confirmation::Ack(Some(ret))) | Ok(Confirmation::Nack(Some(ret))) => {
             report.fail(
@@ -542,8 +549,9 @@ pub async fn purge(
         let m = convert::message(queue, &mut d);
         match sel.decide(&m) {
             Decision::Take => batch.push((d.delivery_tag, m)),
-            Decision::Skip(_) => {
+            Decision::Skip(why) => {
                 report.skipped += 1;
+                ctx.skip(&m.id, &why);
                 hold(&mut reader, d.delivery_tag, &mut report).await;
             }
             Decision::Leave => hold(&mut reader, d.delivery_tag, &mut report).await,
@@ -591,7 +599,10 @@ fn flush(
     if let Some(b) = &ctx.backup {
         b.save(batch.iter().map(|(_, m)| m))?;
     }
-    let mut confirmed: Vec<(u64, String)> = batch.drain(..).map(|(tag, m)| (tag, m.id)).collect();
+    let mut confirmed: Vec<(u64, Done)> = batch
+        .drain(..)
+        .map(|(tag, m)| (tag, (m.id, None)))
+        .collect();
     ack_confirmed(&mut confirmed, kept, acks);
     Ok(())
 }

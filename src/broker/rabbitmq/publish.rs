@@ -32,6 +32,7 @@ fn settle(
     match r {
         Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => {
             report.done += 1;
+            ctx.done(&id, Some(dest));
             ctx.tick(1);
         }
         Ok(Confirmation::Ack(Some(ret))) | Ok(Confirmation::Nack(Some(ret))) => report.fail(

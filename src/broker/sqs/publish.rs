@@ -223,6 +223,9 @@ async fn send(
         }
         Ok(out) => {
             let done = out.successful().len() as u64;
+            for s in out.successful() {
+                ctx.done(s.message_id(), Some(&q.name));
+            }
             ctx.tick(done);
             let failures = out
                 .failed()

@@ -209,8 +209,9 @@ impl Run<'_> {
                         receipt: receipt.to_owned(),
                         received: Instant::now(),
                     }),
-                    Decision::Skip(_) => {
+                    Decision::Skip(why) => {
                         self.report().skipped += 1;
+                        self.ctx.skip(id, &why);
                         self.held.hold(id, receipt);
                     }
                     Decision::Leave => self.held.hold(id, receipt),
@@ -343,7 +344,7 @@ impl Run<'_> {
                         .iter()
                         .filter_map(|s| by_id.get(s.id()).copied())
                         .collect();
-                    self.delete(&copied, &format!("copied to {}", target.name))
+                    self.delete(&copied, Some(&target.name))
                         .await;
                 }
             }
@@ -362,11 +363,13 @@ impl Run<'_> {
             }
         }
         let all: Vec<&Taken> = taken.iter().collect();
-        self.delete(&all, "").await;
+        self.delete(&all, None).await;
     }
 
-    /// Deletes messages from the DLQ; each success counts as done.
-    async fn delete(&self, items: &[&Taken], copied: &str) {
+    /// Deletes messages from the DLQ, copied to `to` when re-driven; each
+    /// success counts as done.
+    async fn delete(&self, items: &[&Taken], to: Option<&str>) {
+        let copied = to.map(|t| format!("copied to {t}")).unwrap_or_default();
         if items.is_empty() {
             return;
         }
@@ -417,7 +420,10 @@ impl Run<'_> {
                 for (i, t) in items.iter().enumerate() {
                     match failed.get(i.to_string().as_str()) {
                         Some(detail) => self.fail(t, why(detail.clone())),
-                        None => done += 1,
+                        None => {
+                            done += 1;
+                            self.ctx.done(&t.msg.id, to);
+                        }
                     }
                 }
                 self.report().done += done;
