@@ -96,6 +96,7 @@ pub async fn run(
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;
     }
     let drive = redrive::Drive {
+        command: "edit",
         via: redrive::Via::Dlq,
         rate: None,
         total: Some(1),

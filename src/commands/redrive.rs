@@ -273,6 +273,8 @@ pub enum Via {
 /// How a re-drive runs: who moves, how fast, how many are expected.
 #[derive(Debug, Clone, Copy)]
 pub struct Drive {
+    /// The command as the journal names it: retry, retry-all, edit.
+    pub command: &'static str,
     pub via: Via,
     pub rate: Option<f64>,
     pub total: Option<u64>,
@@ -285,14 +287,14 @@ pub async fn execute(
     queue: &str,
     sel: &Selection,
     opts: &RedriveOptions,
-    Drive { via, rate, total }: Drive,
+    Drive {
+        command,
+        via,
+        rate,
+        total,
+    }: Drive,
 ) -> Result<Exit> {
     ctx.interrupt.install();
-    let command = if sel.ids.is_some() {
-        "retry"
-    } else {
-        "retry-all"
-    };
     let journal = ctx.journal(command, queue, Action::Moved);
     let bulk = BulkContext {
         progress: ctx.printer.progress(total, "moving"),

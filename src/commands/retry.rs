@@ -49,6 +49,7 @@ pub async fn run(
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;
     }
     let drive = redrive::Drive {
+        command: "retry",
         via: redrive::Via::Dlq,
         rate: None,
         total: Some(ids.len() as u64),

@@ -75,7 +75,12 @@ pub async fn run(
         queue,
         &sel,
         &opts,
-        Drive { via, rate, total },
+        Drive {
+            command: "retry-all",
+            via,
+            rate,
+            total,
+        },
     )
     .await
 }
