@@ -27,7 +27,9 @@ use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
 use crate::select::Selection;
 
-pub use message::{DeadLetter, Headers, Message, Origin, OriginKind, OutgoingMessage, REDRIVE_HEADER};
+pub use message::{
+    DeadLetter, Headers, Message, Origin, OriginKind, OutgoingMessage, REDRIVE_HEADER,
+};
 
 /// What a backend supports; commands check it before they start.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +42,8 @@ pub struct Capabilities {
     pub delete_records: bool,
     /// `retry-all --native` can let the broker move messages server-side.
     pub native_move: bool,
+    /// `retry-all --native --detach` can leave the move running.
+    pub native_detach: bool,
     /// Reading raises a delivery counter (SQS ApproximateReceiveCount).
     pub read_counts_as_receive: bool,
 }
@@ -75,8 +79,10 @@ pub struct RedriveOptions {
     pub read: ReadOptions,
     /// Where to send instead of the message's origin.
     pub to: Option<String>,
-    /// SQS: let the broker move messages server-side.
+    /// SQS, RabbitMQ: let the broker move messages server-side.
     pub native: bool,
+    /// With `native`: start the move and return without following it.
+    pub detach: bool,
 }
 
 /// Options of `purge`.

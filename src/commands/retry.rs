@@ -25,6 +25,7 @@ pub async fn run(
         read: read_options(read, true, ids),
         to: args.to.clone(),
         native: false,
+        detach: false,
     };
 
     let mut seen: HashMap<String, u32> = HashMap::new();

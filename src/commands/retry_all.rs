@@ -20,6 +20,7 @@ pub async fn run(
     rate: Option<f64>,
     yes: bool,
     native: bool,
+    detach: bool,
 ) -> Result<Exit> {
     if let Some(r) = rate {
         if r.is_nan() || r <= 0.0 {
@@ -43,6 +44,12 @@ pub async fn run(
                 caps.name
             )));
         }
+        if detach && !caps.native_detach {
+            return Err(usage(format!(
+                "--detach: {} cannot leave a native move running; run without --detach",
+                caps.name
+            )));
+        }
         if !sel.is_everything() {
             return Err(usage(
                 "--native moves every message: it takes no filters, --limit or --max-redrives",
@@ -53,6 +60,7 @@ pub async fn run(
         read: read_options(read, false, &[]),
         to: args.to.clone(),
         native,
+        detach,
     };
     if args.dry_run {
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;

@@ -119,6 +119,7 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
             cursor: true,
             delete_records: true,
             native_move: false,
+            native_detach: false,
             read_counts_as_receive: false,
         },
     };

@@ -5,6 +5,7 @@
 //! Reads take messages unacknowledged from a consumer and give them back
 //! with one multiple nack ([`read`]); re-drive and purge ack only what they removed
 //! ([`bulk`]); publishing goes through a confirm window ([`publish`]). Every
+//! `retry-all --native` hands the move to a dynamic shovel ([`shovel`]). Every
 //! AMQP error is turned into one line naming the operation, with exit 4 for
 //! the broker's refusals and exit 2 for a malformed URL.
 
@@ -13,6 +14,7 @@ mod bulk;
 mod convert;
 mod publish;
 mod read;
+mod shovel;
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -123,6 +125,8 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         user,
         caps: Capabilities {
             name: NAME,
+            native_move: true,
+            native_detach: true,
             ..Default::default()
         },
         warned: Default::default(),
@@ -417,6 +421,9 @@ impl Broker for RabbitMq {
         selection: &Selection,
         ctx: &BulkContext,
     ) -> Result<BulkReport> {
+        if opts.native {
+            return shovel::redrive(self, queue, opts, ctx).await;
+        }
         bulk::redrive(self, queue, opts, selection, ctx).await
     }
 

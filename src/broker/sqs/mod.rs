@@ -203,6 +203,7 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
             cursor: false,
             delete_records: false,
             native_move: true,
+            native_detach: false,
             read_counts_as_receive: true,
         },
         visibility,
