@@ -218,7 +218,7 @@ async fn require_route(rmq: &RabbitMq, dest: &Origin) -> Result<()> {
         )));
     };
     let routed = match kind.as_str() {
-        "direct" => keys.iter().any(|k| *k == dest.routing_key),
+        "direct" => keys.contains(&dest.routing_key),
         "topic" => keys.iter().any(|k| topic_matches(k, &dest.routing_key)),
         _ => !keys.is_empty(),
     };
