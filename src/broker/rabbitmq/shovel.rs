@@ -35,17 +35,18 @@ pub async fn redrive(
     ctx: &BulkContext,
 ) -> Result<BulkReport> {
     rmq.check_returnable(queue, "re-drive", false).await?;
-    let dest = match &opts.to {
+    let (dest, read) = match &opts.to {
         Some(to) => {
             rmq.require_queue(to).await?;
-            Origin {
+            let to = Origin {
                 exchange: String::new(),
                 routing_key: to.clone(),
-            }
+            };
+            (to, 0)
         }
         None => match one_origin(rmq, queue).await? {
-            Some(o) => o,
-            None => return Ok(BulkReport::default()),
+            (Some(o), read) => (o, read),
+            (None, _) => return Ok(BulkReport::default()),
         },
     };
     if dest.exchange.is_empty() {
@@ -54,7 +55,14 @@ pub async fn redrive(
         require_route(rmq, &dest).await?;
     }
     let ch = rmq.channel("counting messages").await?;
-    let total = rmq.ready_count(&ch, queue).await?;
+    let mut total = rmq.ready_count(&ch, queue).await?;
+    // The shovel counts the queue when it starts: wait until the read pass's
+    // messages are all ready again, or it would leave some behind.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while total < read && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        total = rmq.ready_count(&ch, queue).await?;
+    }
     let _ = ch.close(200, "counted").await;
     let mut report = BulkReport::default();
     if total == 0 {
@@ -158,8 +166,9 @@ async fn follow(
 }
 
 /// The one origin of every message of the queue; refuses (exit 2) when a
-/// message has none or they differ. None when the queue is empty.
-async fn one_origin(rmq: &RabbitMq, queue: &str) -> Result<Option<Origin>> {
+/// message has none or they differ. None when the queue is empty. Also
+/// says how many messages were read (and given back).
+async fn one_origin(rmq: &RabbitMq, queue: &str) -> Result<(Option<Origin>, u64)> {
     let op = format!("reading queue '{queue}'");
     let plan = rmq.check_returnable(queue, "re-drive", false).await?;
     let ch = rmq.channel(&op).await?;
@@ -205,7 +214,7 @@ async fn one_origin(rmq: &RabbitMq, queue: &str) -> Result<Option<Origin>> {
     given_back.map_err(|e| {
         crate::exit::broker(NAME, format!("giving back the messages of '{queue}'"), e)
     })?;
-    Ok(found)
+    Ok((found, count))
 }
 
 /// A shovel does not publish with `mandatory`: refuse (exit 2) an exchange
