@@ -269,9 +269,14 @@ Examples:\n  dlq retry-all orders.dlq --dry-run\n  dlq retry-all orders.dlq --re
         /// Do not ask for confirmation
         #[arg(short = 'y', long)]
         yes: bool,
-        /// SQS: let SQS move the messages server-side (StartMessageMoveTask); no filters
+        /// SQS: let SQS move the messages server-side (StartMessageMoveTask); RabbitMQ: a
+        /// dynamic shovel to the one origin all messages share (or --to). No filters, no
+        /// re-drive count header
         #[arg(long)]
         native: bool,
+        /// With --native: start the move, print how to follow and stop it, and return
+        #[arg(long, requires = "native")]
+        detach: bool,
     },
 
     /// Fix one message in an editor, then send it back like retry

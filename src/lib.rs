@@ -73,7 +73,13 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
             rate,
             yes,
             native,
-        } => retry_all::run(ctx, &queue, &filters, &redrive, &read, rate, yes, native).await,
+            detach,
+        } => {
+            retry_all::run(
+                ctx, &queue, &filters, &redrive, &read, rate, yes, native, detach,
+            )
+            .await
+        }
         Command::Edit {
             queue,
             id,

@@ -270,3 +270,55 @@ fn streams_are_refused_clearly() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("is a stream"), "{out:?}");
 }
+
+/// A read deeper than the reader's window (4,096 at most) gives every
+/// message back in its place, quickly: on a classic and a quorum queue, after
+/// a full list and after a filtered purge that keeps two thirds of them.
+#[test]
+fn deep_reads_give_back_in_order() {
+    let r = Rmq::new();
+    const N: usize = 6000;
+    let all: Vec<Vec<u8>> = (0..N)
+        .map(|i| format!("{i:06} {}", if i % 3 == 0 { "junk" } else { "keep" }).into_bytes())
+        .collect();
+    for kind in ["classic", "quorum"] {
+        let q = unique(&format!("deep-{kind}"));
+        r.declare(&q, table(&[("x-queue-type", ls(kind))]));
+        r.publish_many(&q, all.clone());
+        let out = run(dlq().args(["-o", "ndjson", "list", &q]));
+        assert_eq!(out.code, 0, "{kind}: {out:?}");
+        let listed: Vec<String> = out
+            .ndjson()
+            .iter()
+            .map(|e| e["body"].as_str().unwrap().to_owned())
+            .collect();
+        let want: Vec<String> = all
+            .iter()
+            .map(|b| String::from_utf8(b.clone()).unwrap())
+            .collect();
+        assert_eq!(listed, want, "{kind}: list order");
+        common::wait_for(
+            "every message ready again after the list",
+            std::time::Duration::from_secs(10),
+            || (r.count(&q) as usize == N).then_some(()),
+        );
+        let out = run(dlq().args(["-o", "json", "purge", &q, "--grep", "junk", "--yes"]));
+        assert_eq!(out.code, 0, "{kind}: {out:?}");
+        assert_eq!(out.json()["purged"], N / 3, "{kind}: {out:?}");
+        common::wait_for(
+            "the kept messages ready again after the purge",
+            std::time::Duration::from_secs(30),
+            || (r.count(&q) as usize == N - N / 3).then_some(()),
+        );
+        let kept: Vec<Vec<u8>> = all
+            .iter()
+            .filter(|b| b.ends_with(b"keep"))
+            .cloned()
+            .collect();
+        assert_eq!(
+            bodies(&r.consume_all(&q)),
+            kept,
+            "{kind}: order after the purge"
+        );
+    }
+}

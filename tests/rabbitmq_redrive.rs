@@ -388,3 +388,88 @@ fn ctrl_c_stops_cleanly_and_loses_nothing() {
     assert_eq!(bodies(&r.drain(&origin)), want[..moved].to_vec());
     assert_eq!(bodies(&r.peek_all(&dlq_q)), want[moved..].to_vec());
 }
+
+/// The shovels of the vhost whose name starts with `prefix`.
+fn shovels_named(prefix: &str) -> Vec<String> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-fsS",
+            "-u",
+            "guest:guest",
+            "http://127.0.0.1:15672/api/parameters/shovel/%2F",
+        ])
+        .output()
+        .expect("curl");
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str())
+        .filter(|n| n.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `--native` hands the move to a shovel to the origin all messages share:
+/// nothing lost, bodies in order, the shovel gone afterwards; refused with
+/// exit 2 when a message has no origin or filters are given; `--detach`
+/// leaves the shovel to finish by itself.
+#[test]
+fn retry_all_native_moves_through_a_shovel() {
+    let r = Rmq::new();
+    let (work, dlq_q) = r.dead_letter_pair("native");
+    let want: Vec<Vec<u8>> = (0..2000)
+        .map(|i| format!("native-{i:05}").into_bytes())
+        .collect();
+    r.publish_many(&work, want.clone());
+    r.reject(&work, want.len());
+    assert_eq!(r.count(&dlq_q) as usize, want.len());
+
+    let out = run(dlq().args(["retry-all", &dlq_q, "--native", "--grep", "x", "--yes"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("no filters"), "{out:?}");
+    let out = run(dlq().args(["retry-all", &dlq_q, "--detach", "--yes"]));
+    assert_eq!(out.code, 2, "--detach needs --native: {out:?}");
+
+    let out = run(dlq().args(["-o", "json", "retry-all", &dlq_q, "--native", "--yes"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["moved"], 2000, "{out:?}");
+    assert_eq!(r.count(&dlq_q), 0);
+    assert_eq!(bodies(&r.consume_all(&work)), want);
+    assert!(shovels_named(&format!("dlq-{dlq_q}-")).is_empty());
+
+    // A message with no recorded origin: refused before anything moves.
+    r.publish_many(&dlq_q, want[..10].to_vec());
+    let out = run(dlq().args(["retry-all", &dlq_q, "--native", "--yes"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("no recorded origin"), "{out:?}");
+    wait_for("the messages back", Duration::from_secs(10), || {
+        (r.count(&dlq_q) == 10).then_some(())
+    });
+
+    // --to works too, and --detach returns at once; the shovel removes itself.
+    let out = run(dlq().args([
+        "retry-all",
+        &dlq_q,
+        "--native",
+        "--detach",
+        "--to",
+        &work,
+        "--yes",
+    ]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("DELETE"),
+        "says how to stop it: {out:?}"
+    );
+    wait_for(
+        "the detached shovel to finish",
+        Duration::from_secs(30),
+        || {
+            (shovels_named(&format!("dlq-{dlq_q}-")).is_empty() && r.count(&work) == 10)
+                .then_some(())
+        },
+    );
+    assert_eq!(r.count(&dlq_q), 0);
+    assert_eq!(bodies(&r.consume_all(&work)), want[..10].to_vec());
+}

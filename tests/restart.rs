@@ -3,11 +3,12 @@
 //! must report it (exit 3 or 4 with the counts), lose nothing, and a rerun
 //! must finish the job.
 //!
-//! This file is its own test binary with one test, so no other test sees the
-//! broker go away. RabbitMQ is stopped with `rabbitmqctl stop_app` (the node
-//! process stays), and separately has every connection closed with
-//! `rabbitmqctl close_connection`; NATS runs as a server of the test's own
-//! on another port.
+//! This file is its own test binary, its tests taking turns, so no other test
+//! sees the broker go away. Each cut comes once the first messages have
+//! moved, never after a fixed sleep. RabbitMQ is stopped with `rabbitmqctl
+//! stop_app` (the node process stays), and separately has dlq's own
+//! connections closed through the management API once it lists them; NATS
+//! runs as a server of the test's own on another port.
 
 #![allow(dead_code)]
 
@@ -56,7 +57,9 @@ fn check(f: &dyn Fixture, pair: &fixture::Pair, msgs: &[Msg], what: &str) {
     assert!(lost.is_empty(), "{}: {what}: lost {lost:?}", f.name());
 }
 
-fn restart_midway(f: &dyn Fixture, stop: impl FnOnce(), start: impl FnOnce()) {
+/// Starts a paced `retry-all` of 3,000 messages, waits until some have
+/// moved, calls `stop` with the dlq process's PID, then `start`.
+fn restart_midway(f: &dyn Fixture, stop: impl FnOnce(u32), start: impl FnOnce()) {
     let msgs: Vec<Msg> = (0..3000)
         .map(|i| Msg::new(format!("restart {i:05}")))
         .collect();
@@ -68,13 +71,16 @@ fn restart_midway(f: &dyn Fixture, stop: impl FnOnce(), start: impl FnOnce()) {
             &pair.dlq,
             "--yes",
             "--rate",
-            "1000",
+            // Ten seconds of run: room for the cut to come midway on a busy host.
+            "300",
             "-o",
             "json",
         ],
     );
-    std::thread::sleep(Duration::from_millis(1200));
-    stop();
+    common::wait_for("the first messages moved", Duration::from_secs(30), || {
+        (!f.read_origin(&pair).is_empty()).then_some(())
+    });
+    stop(child.id());
     let out = child.wait_with_output().unwrap();
     let code = out.status.code().unwrap_or(-1);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -125,7 +131,7 @@ fn rabbit_restart() {
     let f = rabbitmq::Rabbit::new();
     restart_midway(
         &f,
-        || rabbitmqctl(&["stop_app"]),
+        |_| rabbitmqctl(&["stop_app"]),
         || {
             rabbitmqctl(&["start_app"]);
             rabbitmqctl(&["await_startup"]);
@@ -191,7 +197,7 @@ fn nats_restart() {
     let (s1, s2) = (server.clone(), server.clone());
     restart_midway(
         &f,
-        move || s1.lock().unwrap().stop(),
+        move |_| s1.lock().unwrap().stop(),
         move || {
             let mut g = s2.lock().unwrap();
             let store = std::mem::replace(&mut g.store, tempfile::tempdir().unwrap());
@@ -201,23 +207,82 @@ fn nats_restart() {
     );
 }
 
-/// `rabbitmqctl close_connection` on every client connection, the broker up.
+/// The local ports of a process's TCP connections to `peer_port`.
+fn ports_of(pid: u32, peer_port: u16) -> Vec<u16> {
+    let out = Command::new("ss").args(["-tnpH"]).output().expect("ss");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("pid={pid},")))
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let (local, peer) = (cols.get(3)?, cols.get(4)?);
+            peer.ends_with(&format!(":{peer_port}"))
+                .then(|| local.rsplit(':').next()?.parse().ok())?
+        })
+        .collect()
+}
+
+/// The management API's names of the connections coming from `ports`.
+fn rabbit_connections_from(ports: &[u16]) -> Vec<String> {
+    let out = Command::new("curl")
+        .args([
+            "-fsS",
+            "-u",
+            "guest:guest",
+            "http://127.0.0.1:15672/api/connections?columns=name,peer_port",
+        ])
+        .output()
+        .expect("curl");
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| {
+            c["peer_port"]
+                .as_u64()
+                .is_some_and(|p| ports.contains(&(p as u16)))
+        })
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Closes the dlq process's own connections (not those of anyone else on
+/// the shared broker) once the management API lists them, the broker up.
 fn rabbit_close_connections() {
     let f = rabbitmq::Rabbit::new();
     restart_midway(
         &f,
-        || {
-            let out = Command::new("rabbitmqctl")
-                .args(["-q", "list_connections", "pid"])
-                .output()
-                .expect("rabbitmqctl");
-            for pid in String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::trim)
-                .filter(|l| l.starts_with('<'))
-            {
-                let _ = Command::new("rabbitmqctl")
-                    .args(["close_connection", pid, "closed by the dlq fault test"])
+        |pid| {
+            let names = common::wait_for(
+                "the management API to list dlq's connections",
+                Duration::from_secs(30),
+                || {
+                    let names = rabbit_connections_from(&ports_of(pid, 5672));
+                    (!names.is_empty()).then_some(names)
+                },
+            );
+            for name in names {
+                let encoded: String = name
+                    .bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_' {
+                            (b as char).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect();
+                let _ = Command::new("curl")
+                    .args([
+                        "-fsS",
+                        "-u",
+                        "guest:guest",
+                        "-X",
+                        "DELETE",
+                        "-H",
+                        "X-Reason: closed by the dlq fault test",
+                        &format!("http://127.0.0.1:15672/api/connections/{encoded}"),
+                    ])
                     .stdout(Stdio::null())
                     .status();
             }
@@ -260,7 +325,7 @@ fn kafka_connection_cut() {
     });
     std::env::set_var("DLQ_TEST_KAFKA", format!("127.0.0.1:{}", relay.port));
     let f = kafka::Kafka::new();
-    restart_midway(&f, || relay.cut(true), || relay.heal());
+    restart_midway(&f, |_| relay.cut(true), || relay.heal());
     let _ = tansu.kill();
     let _ = tansu.wait();
 }
@@ -273,10 +338,20 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The tests of this file take turns: a broker stopped by one must not
+/// break the other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn broker_restart_midway_loses_nothing_and_a_rerun_finishes() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     kafka_connection_cut();
-    rabbit_close_connections();
     rabbit_restart();
     nats_restart();
+}
+
+#[test]
+fn rabbitmq_close_connection_midway_loses_nothing() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    rabbit_close_connections();
 }

@@ -68,6 +68,8 @@ pub struct RedriveOptions {
     pub to: Option<String>,
     /// What changes on each copy (`--set-header`, `--transform`, `edit`).
     pub rewrite: crate::rewrite::Rewrite,
+    /// With `--native`: start the move and return without following it.
+    pub detach: bool,
 }
 
 /// Options of `purge`.

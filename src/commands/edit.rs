@@ -90,6 +90,7 @@ pub async fn run(
         read: read_options(read, true, &ids),
         to: to.map(str::to_owned),
         rewrite: Rewrite::replace_with(edited),
+        detach: false,
     };
     let sel = Selection::new(Some(ids.to_vec()), Filter::default(), None, None);
     if dry_run {

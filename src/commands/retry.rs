@@ -31,6 +31,7 @@ pub async fn run(
         read: read_options(read, true, ids),
         to: args.to.clone(),
         rewrite,
+        detach: false,
     };
 
     let mut seen: HashMap<String, u32> = HashMap::new();

@@ -22,6 +22,7 @@ pub async fn run(
     rate: Option<f64>,
     yes: bool,
     native: bool,
+    detach: bool,
 ) -> Result<Exit> {
     if let Some(r) = rate {
         if r.is_nan() || r <= 0.0 {
@@ -32,6 +33,7 @@ pub async fn run(
     }
     let mut flags = read_flags(read, false).to_vec();
     flags.push((Flag::Native, native));
+    flags.push((Flag::Detach, detach));
     ctx.check(&flags)?;
     let rewrite = Rewrite::new(
         &args.set_headers,
@@ -59,6 +61,7 @@ pub async fn run(
         read: read_options(read, false, &[]),
         to: args.to.clone(),
         rewrite,
+        detach,
     };
     if args.dry_run {
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;

@@ -49,9 +49,10 @@ fn broker() -> Memory {
 
 /// Runs one command line against `m`; the exit code, or the error's code.
 fn run(m: &Memory, args: &[&str]) -> Exit {
-    let argv = ["dlq", "--no-journal"].into_iter().chain(args.iter().copied());
-    let cli = Cli::try_parse_from(argv)
-        .expect("valid command line");
+    let argv = ["dlq", "--no-journal"]
+        .into_iter()
+        .chain(args.iter().copied());
+    let cli = Cli::try_parse_from(argv).expect("valid command line");
     let ctx = Ctx {
         printer: Printer::new(&cli.global),
         global: cli.global.clone(),

@@ -216,6 +216,42 @@ impl Rmq {
         })
     }
 
+    /// Every message of a queue, in order, removed by a consumer (quicker
+    /// than gets on a quorum queue, and no requeue that could reorder it).
+    pub fn consume_all(&self, queue: &str) -> Vec<Got> {
+        use futures::StreamExt;
+        let n = self.count(queue) as usize;
+        self.rt.block_on(async {
+            let ch = self.conn.create_channel().await.unwrap();
+            let mut c = ch
+                .basic_consume(
+                    queue,
+                    "test-consume-all",
+                    BasicConsumeOptions {
+                        no_ack: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+            let mut out = Vec::new();
+            while out.len() < n {
+                let d = tokio::time::timeout(std::time::Duration::from_secs(10), c.next())
+                    .await
+                    .expect("a delivery within 10 s")
+                    .expect("the consumer runs")
+                    .unwrap();
+                out.push(Got {
+                    body: d.data,
+                    props: d.properties,
+                });
+            }
+            ch.close(200, "done").await.unwrap();
+            out
+        })
+    }
+
     pub fn delete(&self, queue: &str) {
         let _ = self.rt.block_on(async {
             let ch = self.conn.create_channel().await?;

@@ -228,6 +228,128 @@ impl Admin {
         Ok(Some(v))
     }
 
+    /// PUT or DELETE a path under `/api`; a DELETE of what is gone is fine.
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<()> {
+        let url = format!("{}/api/{path}", self.base);
+        let op = format!("management API {} {method} /api/{path}", self.base);
+        let mut req = self
+            .client
+            .request(method.clone(), &url)
+            .basic_auth(&self.user, Some(&self.password));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| broker("rabbitmq", &op, e.without_url()))?;
+        let status = resp.status().as_u16();
+        if status < 300 || (status == 404 && method == reqwest::Method::DELETE) {
+            return Ok(());
+        }
+        let text = resp.text().await.unwrap_or_default();
+        Err(broker(
+            "rabbitmq",
+            &op,
+            format!("HTTP {status}: {}", text.trim()),
+        ))
+    }
+
+    /// Creates (or replaces) the dynamic shovel `name` of the vhost.
+    pub async fn put_shovel(&self, name: &str, value: &Value) -> Result<()> {
+        let body = serde_json::json!({ "value": value });
+        self.send(
+            reqwest::Method::PUT,
+            &format!(
+                "parameters/shovel/{}/{}",
+                segment(&self.vhost),
+                segment(name)
+            ),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Whether the shovel's parameter still exists (a shovel with
+    /// `src-delete-after` removes it when done).
+    pub async fn shovel_exists(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .get(&format!(
+                "parameters/shovel/{}/{}",
+                segment(&self.vhost),
+                segment(name)
+            ))
+            .await?
+            .is_some())
+    }
+
+    /// The shovel's state and reason as the status API reports them
+    /// (`running`, `starting`, `terminated`), None when not listed.
+    pub async fn shovel_state(&self, name: &str) -> Result<Option<(String, Option<String>)>> {
+        let all = Self::list(
+            self.get(&format!("shovels/{}", segment(&self.vhost)))
+                .await?,
+        );
+        Ok(all
+            .iter()
+            .find(|s| s.get("name").and_then(Value::as_str) == Some(name))
+            .map(|s| {
+                let state = s
+                    .get("state")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                let reason = s.get("reason").map(|r| match r {
+                    Value::String(t) => t.clone(),
+                    other => other.to_string(),
+                });
+                (state, reason)
+            }))
+    }
+
+    pub async fn delete_shovel(&self, name: &str) -> Result<()> {
+        self.send(
+            reqwest::Method::DELETE,
+            &format!(
+                "parameters/shovel/{}/{}",
+                segment(&self.vhost),
+                segment(name)
+            ),
+            None,
+        )
+        .await
+    }
+
+    /// The routing keys an exchange's queue bindings use, with its type;
+    /// None when the exchange does not exist.
+    pub async fn exchange_bindings(&self, name: &str) -> Result<Option<(String, Vec<String>)>> {
+        let vh = segment(&self.vhost);
+        let Some(x) = self
+            .get(&format!("exchanges/{vh}/{}", segment(name)))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let kind = x
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("direct")
+            .to_owned();
+        let keys = Self::list(
+            self.get(&format!("exchanges/{vh}/{}/bindings/source", segment(name)))
+                .await?,
+        )
+        .iter()
+        .filter_map(|b| b.get("routing_key")?.as_str().map(str::to_owned))
+        .collect();
+        Ok(Some((kind, keys)))
+    }
+
+    /// The base URL, for the commands dlq prints.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn list(v: Option<Value>) -> Vec<Value> {
         match v {
             Some(Value::Array(a)) => a,

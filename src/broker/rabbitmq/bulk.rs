@@ -1,5 +1,5 @@
 //! Re-drive and purge: take messages in order, act on the selected ones, ack
-//! each only when it is safe, give the rest back by closing the channel.
+//! each only when it is safe, give the rest back with one multiple nack.
 //!
 //! Re-drive publishes each copy on a confirm channel with `mandatory` set, so
 //! an unroutable copy comes back as a failure instead of vanishing, and keeps
@@ -28,7 +28,7 @@ use lapin::{Channel, ExchangeKind};
 use tokio::sync::mpsc;
 
 use super::convert::{self, Delivery, Route};
-use super::read::{Mode, Reader, HOLDS_PER_CONSUMER};
+use super::read::{Reader, HOLDS_PER_CONSUMER};
 use super::{amqp_error, RabbitMq, NAME, WINDOW};
 use crate::broker::{Message, RedriveOptions};
 use crate::bulk::{BulkContext, BulkReport};
@@ -153,16 +153,6 @@ fn count_acked(report: &mut BulkReport, ctx: &BulkContext, done: Acked) {
     }
 }
 
-/// A full run reads with a consumer (faster); a filtered one with gets,
-/// which no prefetch limits however many messages it leaves in place.
-fn bulk_mode(sel: &Selection) -> Mode {
-    if sel.is_everything() {
-        Mode::Consume
-    } else {
-        Mode::Get
-    }
-}
-
 /// The next delivery; None after the last one, or when reading failed
 /// (the report says so).
 async fn next_delivery(reader: &mut Reader, report: &mut BulkReport, op: &str) -> Option<Delivery> {
@@ -225,7 +215,7 @@ pub async fn redrive(
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .map_err(|e| broker(NAME, &op, e))?;
-    let mut reader = plan.reader(&read_ch, queue, bulk_mode(sel), WINDOW, count);
+    let mut reader = plan.reader(&read_ch, queue, WINDOW, count);
     // A paced run publishes each copy when its turn comes.
     let paced = ctx.rate.is_some();
     let mut report = BulkReport::default();
@@ -532,7 +522,7 @@ pub async fn purge(
         .await?;
     let ch = rmq.channel(&op).await?;
     let count = rmq.ready_count(&ch, queue).await?;
-    let mut reader = plan.reader(&ch, queue, bulk_mode(sel), WINDOW, count);
+    let mut reader = plan.reader(&ch, queue, WINDOW, count);
     let mut batch: Vec<(u64, Message)> = Vec::new();
     let mut acks = Acks::new(&ch);
     let mut failure: Option<anyhow::Error> = None;

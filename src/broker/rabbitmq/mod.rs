@@ -2,9 +2,10 @@
 //! management HTTP API for what AMQP cannot list (queues, bindings, policies,
 //! lag figures).
 //!
-//! Reads take messages unacknowledged and give them back by closing the
-//! channel ([`read`]); re-drive and purge ack only what they removed
+//! Reads take messages unacknowledged from a consumer and give them back
+//! with one multiple nack ([`read`]); re-drive and purge ack only what they removed
 //! ([`bulk`]); publishing goes through a confirm window ([`publish`]). Every
+//! `retry-all --native` hands the move to a dynamic shovel ([`shovel`]). Every
 //! AMQP error is turned into one line naming the operation, with exit 4 for
 //! the broker's refusals and exit 2 for a malformed URL.
 
@@ -13,8 +14,10 @@ mod bulk;
 mod convert;
 mod publish;
 mod read;
+mod shovel;
 mod tls;
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
@@ -35,7 +38,7 @@ use crate::config::BrokerSettings;
 use crate::exit::{broker, broker_msg, broker_with, usage};
 use crate::select::Selection;
 use admin::{Admin, QueueStats};
-use read::{Mode, Reader};
+use read::Reader;
 use tls::AmqpTls;
 
 const NAME: &str = "rabbitmq";
@@ -45,11 +48,11 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     name: NAME,
     cursor: false,
     delete_records: false,
-    native_move: false,
+    native_move: true,
     purge_all: true,
     read_counts_as_receive: false,
     origin_kinds_shown: true,
-    flags: &[Flag::Exchange, Flag::RoutingKey],
+    flags: &[Flag::Exchange, Flag::RoutingKey, Flag::Native, Flag::Detach],
     settings: &[
         Setting::PasswordEnv,
         Setting::ManagementUrl,
@@ -76,12 +79,19 @@ struct ReadPlan {
 
 impl ReadPlan {
     /// A reader of the first `count` messages of `queue`: at most `cap` in
-    /// flight, fewer for big messages, giving back one by one on a quorum queue.
-    fn reader(&self, channel: &Channel, queue: &str, mode: Mode, cap: u16, count: u64) -> Reader {
-        Reader::new(channel.clone(), queue, mode, cap, count)
+    /// flight, fewer for big messages.
+    fn reader(&self, channel: &Channel, queue: &str, cap: u16, count: u64) -> Reader {
+        Reader::new(channel.clone(), queue, cap, count)
             .fit_to(self.mean)
-            .ordered_return(self.quorum)
+            .per_consumer_return(self.quorum)
     }
+}
+
+/// What a passive `queue.declare` tells of a queue.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    ready: u64,
+    consumers: u64,
 }
 
 pub struct RabbitMq {
@@ -258,12 +268,59 @@ impl RabbitMq {
         r.map(|_| ())
     }
 
+    /// Ready messages and consumers of each queue, exact at the moment of
+    /// the call (passive `queue.declare`, answered by the queue itself; the
+    /// management API's figures lag by seconds). A queue gone meanwhile is
+    /// left out; a failed declare closes its channel, so the next gets a new one.
+    async fn exact_counts(&self, names: &[&str]) -> Result<HashMap<String, Counts>> {
+        let op = "counting messages";
+        let mut out = HashMap::new();
+        let mut ch: Option<Channel> = None;
+        for name in names {
+            let c = match &ch {
+                Some(c) if c.status().connected() => c.clone(),
+                _ => {
+                    let c = self.channel(op).await?;
+                    ch = Some(c.clone());
+                    c
+                }
+            };
+            let declared = c
+                .queue_declare(
+                    name,
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await;
+            match declared {
+                Ok(q) => {
+                    out.insert(
+                        (*name).to_owned(),
+                        Counts {
+                            ready: u64::from(q.message_count()),
+                            consumers: u64::from(q.consumer_count()),
+                        },
+                    );
+                }
+                Err(e) if e.to_string().contains("NOT_FOUND") => {}
+                Err(e) => return Err(amqp_error(&self.vhost, name, op, e)),
+            }
+        }
+        if let Some(c) = ch {
+            let _ = c.close(200, "counted").await;
+        }
+        Ok(out)
+    }
+
     /// Refuses reads that would change the queue: a stream (no per-message
     /// removal or return) and a quorum queue with a delivery limit (a
     /// returned message counts as a delivery and may be dead-lettered or
     /// dropped). Without the management API it cannot tell and says so.
-    /// Only a stream is refused when `refuse` is false. Says whether the
-    /// queue is a quorum queue, and the mean size of its messages (the
+    /// Only a stream is refused when `refuse` is false. Says the mean size
+    /// of the queue's messages (the
     /// management API's figures may be a few seconds old).
     async fn check_returnable(&self, queue: &str, what: &str, refuse: bool) -> Result<ReadPlan> {
         let unknown = ReadPlan {
@@ -319,19 +376,9 @@ impl Broker for RabbitMq {
     }
 
     async fn queues(&self) -> Result<Vec<QueueInfo>> {
-        let mut topo = self.admin.topology().await?;
-        // The API has no figures yet for a queue declared a moment ago.
-        if topo.queues.iter().any(|q| q.messages.is_none()) {
-            if let Ok(ch) = self.conn.create_channel().await {
-                for q in topo.queues.iter_mut().filter(|q| q.messages.is_none()) {
-                    match self.ready_count(&ch, &q.name).await {
-                        Ok(n) => q.messages = Some(n),
-                        Err(_) => break,
-                    }
-                }
-                let _ = ch.close(200, "depths").await;
-            }
-        }
+        let topo = self.admin.topology().await?;
+        let names: Vec<&str> = topo.queues.iter().map(|q| q.name.as_str()).collect();
+        let exact = self.exact_counts(&names).await?;
         let sources = topo.sources();
         Ok(topo
             .queues
@@ -341,15 +388,19 @@ impl Broker for RabbitMq {
                     .get(&q.name)
                     .map(|s| s.iter().cloned().collect())
                     .unwrap_or_default();
+                let counts = exact.get(&q.name);
                 let mut extra = serde_json::Map::new();
                 extra.insert("queue_type".into(), json!(q.kind));
-                extra.insert("consumers".into(), json!(q.consumers));
-                extra.insert("ready".into(), json!(q.ready));
+                extra.insert(
+                    "consumers".into(),
+                    json!(counts.map(|c| c.consumers).or(q.consumers)),
+                );
+                extra.insert("ready".into(), json!(counts.map(|c| c.ready).or(q.ready)));
                 extra.insert("unacked".into(), json!(q.unacked));
                 QueueInfo {
                     name: q.name.clone(),
                     kind: "queue".into(),
-                    depth: q.messages.or(q.ready),
+                    depth: depth_of(counts, q),
                     is_dlq: !srcs.is_empty() || dlq_name(&q.name),
                     sources: srcs,
                     dead_letter_queue: topo.targets.get(&q.name).map(|t| t.join(", ")),
@@ -376,7 +427,7 @@ impl Broker for RabbitMq {
         let op = format!("reading queue '{queue}'");
         let ch = self.channel(&op).await?;
         let count = self.ready_count(&ch, queue).await?;
-        let mut reader = plan.reader(&ch, queue, Mode::Get, WINDOW / 4, count);
+        let mut reader = plan.reader(&ch, queue, WINDOW, count);
         let outcome: Result<()> = async {
             while let Some(mut d) = reader
                 .next()
@@ -411,6 +462,15 @@ impl Broker for RabbitMq {
         bulk::redrive(self, queue, opts, selection, ctx).await
     }
 
+    async fn native_move(
+        &self,
+        queue: &str,
+        opts: &RedriveOptions,
+        ctx: &BulkContext,
+    ) -> Result<BulkReport> {
+        shovel::redrive(self, queue, opts, ctx).await
+    }
+
     async fn purge(
         &self,
         queue: &str,
@@ -443,50 +503,70 @@ impl Broker for RabbitMq {
     async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>> {
         let topo = self.admin.topology().await?;
         let by_name = |n: &str| topo.queues.iter().find(|q| q.name == n);
-        let picked: Vec<&QueueStats> = if query.names.is_empty() {
-            topo.queues.iter().collect()
+        let names: Vec<&str> = if query.names.is_empty() {
+            topo.queues.iter().map(|q| q.name.as_str()).collect()
         } else {
-            query
-                .names
-                .iter()
-                .map(|n| {
-                    by_name(n).ok_or_else(|| {
-                        broker_msg(format!(
-                            "{NAME}: queue '{n}' not found in vhost '{}'",
-                            self.vhost
-                        ))
-                    })
-                })
-                .collect::<Result<_>>()?
+            query.names.iter().map(String::as_str).collect()
         };
+        let dlqs: Vec<&str> = names
+            .iter()
+            .filter_map(|n| topo.targets.get(*n).and_then(|t| t.first()))
+            .map(String::as_str)
+            .collect();
+        let exact = self
+            .exact_counts(&names.iter().chain(dlqs.iter()).copied().collect::<Vec<_>>())
+            .await?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        Ok(picked
-            .into_iter()
-            .map(|q| {
-                let dlq = topo.targets.get(&q.name).and_then(|t| t.first());
-                let mut extra = serde_json::Map::new();
-                extra.insert("queue_type".into(), json!(q.kind));
-                extra.insert("ready".into(), json!(q.ready));
-                extra.insert("unacked".into(), json!(q.unacked));
-                extra.insert("consumers".into(), json!(q.consumers));
-                extra.insert("dead_letter_queue".into(), json!(dlq));
-                LagRow {
-                    name: q.name.clone(),
-                    lag: q.ready.unwrap_or(0),
-                    oldest_age: q
-                        .head_timestamp
-                        .map(|t| Duration::from_secs(now.saturating_sub(t))),
-                    dlq_depth: dlq
-                        .and_then(|d| by_name(d))
-                        .and_then(|d| d.messages.or(d.ready)),
-                    checked: true,
-                    extra,
+        let mut rows = Vec::new();
+        for name in names {
+            // A queue declared a moment ago may not be in the API's list yet.
+            let Some(counts) = exact.get(name) else {
+                if query.names.is_empty() {
+                    continue;
                 }
-            })
-            .collect())
+                return Err(broker_msg(format!(
+                    "{NAME}: queue '{name}' not found in vhost '{}'",
+                    self.vhost
+                )));
+            };
+            let stats = by_name(name).cloned().unwrap_or_default();
+            let dlq = topo.targets.get(name).and_then(|t| t.first());
+            let mut extra = serde_json::Map::new();
+            extra.insert(
+                "queue_type".into(),
+                json!(Some(&stats.kind).filter(|k| !k.is_empty())),
+            );
+            extra.insert("ready".into(), json!(counts.ready));
+            extra.insert("unacked".into(), json!(stats.unacked));
+            extra.insert("consumers".into(), json!(counts.consumers));
+            extra.insert("dead_letter_queue".into(), json!(dlq));
+            rows.push(LagRow {
+                name: name.to_owned(),
+                lag: counts.ready,
+                oldest_age: stats
+                    .head_timestamp
+                    .map(|t| Duration::from_secs(now.saturating_sub(t))),
+                dlq_depth: dlq.and_then(|d| {
+                    let stats = by_name(d).cloned().unwrap_or_default();
+                    depth_of(exact.get(d.as_str()), &stats)
+                }),
+                checked: true,
+                extra,
+            });
+        }
+        Ok(rows)
+    }
+}
+
+/// Messages in a queue: exact ready count plus the API's unacked figure;
+/// the API's figures alone when the queue did not answer; None when unknown.
+fn depth_of(counts: Option<&Counts>, stats: &QueueStats) -> Option<u64> {
+    match counts {
+        Some(c) => Some(c.ready + stats.unacked.unwrap_or(0)),
+        None => stats.messages.or(stats.ready),
     }
 }
 

@@ -344,8 +344,7 @@ impl Run<'_> {
                         .iter()
                         .filter_map(|s| by_id.get(s.id()).copied())
                         .collect();
-                    self.delete(&copied, Some(&target.name))
-                        .await;
+                    self.delete(&copied, Some(&target.name)).await;
                 }
             }
         }

@@ -1,0 +1,293 @@
+//! `retry-all --native`: the broker's own shovel moves the messages.
+//!
+//! dlq first reads the queue (and gives every message back) to work out one
+//! destination: `--to QUEUE`, else the origin every message shares; messages
+//! with no origin, or with several, are refused before anything moves, since
+//! a shovel sends everything to one place. It then creates a dynamic shovel
+//! through the management API (ack mode on-confirm, so a message leaves the
+//! DLQ only once its copy is confirmed; delete after the queue length, so it
+//! moves the messages present at its start and removes itself) and follows
+//! it by the queue's exact ready count until the shovel is gone. Ctrl-C
+//! deletes the shovel: unconfirmed messages go back to the DLQ. `--detach`
+//! leaves it running and prints how to follow and remove it. A shovel does
+//! not publish with `mandatory`, so an exchange destination must have a
+//! binding that takes the routing key, or the copies would be dropped.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use super::admin::{segment, topic_matches};
+use super::convert::{self, Route};
+use super::{amqp_error, RabbitMq, NAME, WINDOW};
+use crate::broker::RedriveOptions;
+use crate::bulk::{BulkContext, BulkReport};
+use crate::exit::usage;
+
+/// How often the shovel's progress is looked at.
+const POLL: Duration = Duration::from_millis(250);
+
+pub async fn redrive(
+    rmq: &RabbitMq,
+    queue: &str,
+    opts: &RedriveOptions,
+    ctx: &BulkContext,
+) -> Result<BulkReport> {
+    rmq.check_returnable(queue, "re-drive", false).await?;
+    let (dest, read) = match &opts.to {
+        Some(to) => {
+            rmq.require_queue(to).await?;
+            let to = Route {
+                exchange: String::new(),
+                routing_key: to.clone(),
+            };
+            (to, 0)
+        }
+        None => match one_origin(rmq, queue).await? {
+            (Some(o), read) => (o, read),
+            (None, _) => return Ok(BulkReport::default()),
+        },
+    };
+    if dest.exchange.is_empty() {
+        rmq.require_queue(&dest.routing_key).await?;
+    } else {
+        require_route(rmq, &dest).await?;
+    }
+    let ch = rmq.channel("counting messages").await?;
+    let mut total = rmq.ready_count(&ch, queue).await?;
+    // The shovel counts the queue when it starts: wait until the read pass's
+    // messages are all ready again, or it would leave some behind.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while total < read && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        total = rmq.ready_count(&ch, queue).await?;
+    }
+    let _ = ch.close(200, "counted").await;
+    let mut report = BulkReport::default();
+    if total == 0 {
+        return Ok(report);
+    }
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let name = format!("dlq-{queue}-{stamp}");
+    rmq.admin
+        .put_shovel(&name, &shovel_value(&rmq.vhost, queue, &dest))
+        .await?;
+    let param = format!(
+        "{}/api/parameters/shovel/{}/{}",
+        rmq.admin.base(),
+        segment(&rmq.vhost),
+        segment(&name)
+    );
+    if opts.detach {
+        eprintln!(
+            "dlq: shovel '{name}' is moving {total} messages from '{queue}' to {} and removes itself when done",
+            dest.describe()
+        );
+        eprintln!(
+            "dlq: follow it with `dlq lag {queue}` or `curl -u USER {}/api/shovels/{}/{}`",
+            rmq.admin.base(),
+            segment(&rmq.vhost),
+            segment(&name)
+        );
+        eprintln!("dlq: stop it with `curl -u USER -X DELETE {param}` (unconfirmed messages stay on '{queue}')");
+        report.notes.push(format!(
+            "left shovel '{name}' running: {total} messages to {}",
+            dest.describe()
+        ));
+        return Ok(report);
+    }
+    let followed = follow(rmq, queue, &name, total, ctx, &mut report).await;
+    if followed.is_err() || report.interrupted || report.stopped_by.is_some() {
+        // Unconfirmed messages go back to the DLQ when the shovel stops.
+        if let Err(e) = rmq.admin.delete_shovel(&name).await {
+            report.stopped_by.get_or_insert_with(|| {
+                format!("could not delete shovel '{name}' ({e:#}): remove it with `curl -u USER -X DELETE {param}`")
+            });
+        }
+    }
+    followed?;
+    Ok(report)
+}
+
+/// Waits until the shovel has removed itself, ticking the progress by the
+/// messages gone from the queue.
+async fn follow(
+    rmq: &RabbitMq,
+    queue: &str,
+    name: &str,
+    total: u64,
+    ctx: &BulkContext,
+    report: &mut BulkReport,
+) -> Result<()> {
+    let ch = rmq.channel("following the shovel").await?;
+    let mut moved = 0u64;
+    // A shovel that removes itself may show as terminated for a moment.
+    let mut terminated = 0;
+    loop {
+        if ctx.interrupted() {
+            report.interrupted = true;
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+        let gone = !rmq.admin.shovel_exists(name).await?;
+        let ready = rmq.ready_count(&ch, queue).await?;
+        let now = if gone {
+            total
+        } else {
+            total.saturating_sub(ready).max(moved)
+        };
+        ctx.tick(now - moved);
+        moved = now;
+        if gone {
+            break;
+        }
+        if let Some((state, reason)) = rmq.admin.shovel_state(name).await? {
+            terminated = if state == "terminated" {
+                terminated + 1
+            } else {
+                0
+            };
+            if terminated >= 4 {
+                report.stopped_by = Some(format!(
+                    "shovel '{name}' terminated: {}",
+                    reason.unwrap_or_else(|| "no reason given".into())
+                ));
+                break;
+            }
+        }
+    }
+    let _ = ch.close(200, "followed").await;
+    report.done = moved;
+    Ok(())
+}
+
+/// The one origin of every message of the queue; refuses (exit 2) when a
+/// message has none or they differ. None when the queue is empty. Also
+/// says how many messages were read (and given back).
+async fn one_origin(rmq: &RabbitMq, queue: &str) -> Result<(Option<Route>, u64)> {
+    let op = format!("reading queue '{queue}'");
+    let plan = rmq.check_returnable(queue, "re-drive", false).await?;
+    let ch = rmq.channel(&op).await?;
+    let count = rmq.ready_count(&ch, queue).await?;
+    let mut reader = plan.reader(&ch, queue, WINDOW, count);
+    let outcome: Result<Option<Route>> = async {
+        let mut found: Option<Route> = None;
+        while let Some(mut d) = reader
+            .next()
+            .await
+            .map_err(|e| amqp_error(&rmq.vhost, queue, &op, e))?
+        {
+            reader
+                .hold(d.delivery_tag)
+                .await
+                .map_err(|e| amqp_error(&rmq.vhost, queue, &op, e))?;
+            let m = convert::message(queue, &mut d);
+            let origin = match Route::to_origin(&m.dead_letter) {
+                Ok(r) => r,
+                Err(why) => {
+                    return Err(usage(format!(
+                        "{NAME}: --native: message {} of '{queue}': {why}: pass --to QUEUE, or run without --native",
+                        m.id
+                    )))
+                }
+            };
+            match &found {
+                Some(f) if *f != origin => {
+                    return Err(usage(format!(
+                        "{NAME}: --native sends every message to one place, but the messages of '{queue}' come from {} and {} (message {}): pass --to QUEUE, or run without --native",
+                        f.describe(),
+                        origin.describe(),
+                        m.id
+                    )));
+                }
+                Some(_) => {}
+                None => found = Some(origin),
+            }
+        }
+        Ok(found)
+    }
+    .await;
+    let given_back = reader.finish().await;
+    let _ = ch.close(200, "origins read").await;
+    let found = outcome?;
+    given_back.map_err(|e| {
+        crate::exit::broker(NAME, format!("giving back the messages of '{queue}'"), e)
+    })?;
+    Ok((found, count))
+}
+
+/// A shovel does not publish with `mandatory`: refuse (exit 2) an exchange
+/// destination where nothing is bound for the routing key.
+async fn require_route(rmq: &RabbitMq, dest: &Route) -> Result<()> {
+    let Some((kind, keys)) = rmq.admin.exchange_bindings(&dest.exchange).await? else {
+        return Err(usage(format!(
+            "{NAME}: --native: origin exchange '{}' does not exist any more: pass --to QUEUE",
+            dest.exchange
+        )));
+    };
+    let routed = match kind.as_str() {
+        "direct" => keys.contains(&dest.routing_key),
+        "topic" => keys.iter().any(|k| topic_matches(k, &dest.routing_key)),
+        _ => !keys.is_empty(),
+    };
+    if routed {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "{NAME}: --native: nothing is bound to {}, and a shovel would drop unroutable copies: pass --to QUEUE, or run without --native",
+            dest.describe()
+        )))
+    }
+}
+
+/// The shovel definition: from the queue to `dest`, on this vhost.
+fn shovel_value(vhost: &str, queue: &str, dest: &Route) -> Value {
+    let uri = format!("amqp:///{}", segment(vhost));
+    let mut v = json!({
+        "src-protocol": "amqp091",
+        "src-uri": uri,
+        "src-queue": queue,
+        "dest-protocol": "amqp091",
+        "dest-uri": uri,
+        "ack-mode": "on-confirm",
+        "src-delete-after": "queue-length",
+    });
+    if dest.exchange.is_empty() {
+        v["dest-queue"] = json!(dest.routing_key);
+    } else {
+        v["dest-exchange"] = json!(dest.exchange);
+        v["dest-exchange-key"] = json!(dest.routing_key);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shovel_goes_to_a_queue_or_an_exchange() {
+        let q = Route {
+            exchange: String::new(),
+            routing_key: "orders".into(),
+        };
+        let v = shovel_value("/", "orders.dlq", &q);
+        assert_eq!(v["src-uri"], "amqp:///%2F");
+        assert_eq!(v["dest-queue"], "orders");
+        assert_eq!(v["ack-mode"], "on-confirm");
+        assert_eq!(v["src-delete-after"], "queue-length");
+        assert!(v.get("dest-exchange").is_none());
+        let x = Route {
+            exchange: "orders".into(),
+            routing_key: "order.created".into(),
+        };
+        let v = shovel_value("prod", "orders.dlq", &x);
+        assert_eq!(v["dest-exchange"], "orders");
+        assert_eq!(v["dest-exchange-key"], "order.created");
+        assert!(v.get("dest-queue").is_none());
+    }
+}
