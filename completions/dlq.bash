@@ -19,11 +19,17 @@ _dlq() {
             dlq,completions)
                 cmd="dlq__subcmd__completions"
                 ;;
+            dlq,edit)
+                cmd="dlq__subcmd__edit"
+                ;;
             dlq,export)
                 cmd="dlq__subcmd__export"
                 ;;
             dlq,help)
                 cmd="dlq__subcmd__help"
+                ;;
+            dlq,history)
+                cmd="dlq__subcmd__history"
                 ;;
             dlq,lag)
                 cmd="dlq__subcmd__lag"
@@ -52,14 +58,23 @@ _dlq() {
             dlq,retry-all)
                 cmd="dlq__subcmd__retry__subcmd__all"
                 ;;
+            dlq,stats)
+                cmd="dlq__subcmd__stats"
+                ;;
             dlq__subcmd__help,completions)
                 cmd="dlq__subcmd__help__subcmd__completions"
+                ;;
+            dlq__subcmd__help,edit)
+                cmd="dlq__subcmd__help__subcmd__edit"
                 ;;
             dlq__subcmd__help,export)
                 cmd="dlq__subcmd__help__subcmd__export"
                 ;;
             dlq__subcmd__help,help)
                 cmd="dlq__subcmd__help__subcmd__help"
+                ;;
+            dlq__subcmd__help,history)
+                cmd="dlq__subcmd__help__subcmd__history"
                 ;;
             dlq__subcmd__help,lag)
                 cmd="dlq__subcmd__help__subcmd__lag"
@@ -88,6 +103,9 @@ _dlq() {
             dlq__subcmd__help,retry-all)
                 cmd="dlq__subcmd__help__subcmd__retry__subcmd__all"
                 ;;
+            dlq__subcmd__help,stats)
+                cmd="dlq__subcmd__help__subcmd__stats"
+                ;;
             *)
                 ;;
         esac
@@ -95,7 +113,7 @@ _dlq() {
 
     case "${cmd}" in
         dlq)
-            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --help --version queues list peek retry retry-all purge export publish lag completions man help"
+            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version queues list peek retry retry-all edit purge export publish lag stats history completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -122,11 +140,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -149,7 +167,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__completions)
-            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --help --version bash zsh fish powershell elvish"
+            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version bash zsh fish powershell elvish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -176,11 +194,73 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoint-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlq__subcmd__edit)
+            opts="-y -b -p -o -q -v -h -V --to --group --force --yes --dry-run --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -203,7 +283,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__export)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --all --out --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --all --out --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -266,11 +346,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -293,7 +373,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__help)
-            opts="queues list peek retry retry-all purge export publish lag completions man help"
+            opts="queues list peek retry retry-all edit purge export publish lag stats history completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -307,6 +387,20 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlq__subcmd__help__subcmd__edit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -335,6 +429,20 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlq__subcmd__help__subcmd__history)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -474,8 +582,80 @@ _dlq() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dlq__subcmd__help__subcmd__stats)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlq__subcmd__history)
+            opts="-b -p -o -q -v -h -V --limit --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoint-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dlq__subcmd__lag)
-            opts="-b -p -o -q -v -h -V --topic --max-lag --max-age --max-dlq --watch --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --help --version"
+            opts="-b -p -o -q -v -h -V --topic --max-lag --max-age --max-dlq --watch --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -522,11 +702,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -549,7 +729,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__list)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -608,11 +788,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -635,7 +815,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__man)
-            opts="-b -p -o -q -v -h -V --dir --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --help --version"
+            opts="-b -p -o -q -v -h -V --dir --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -666,11 +846,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -693,7 +873,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__peek)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --all --binary --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --all --binary --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -756,11 +936,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -783,7 +963,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__publish)
-            opts="-b -p -o -q -v -h -V --body --file --format --count --header --key --partition --group-id --dedup-id --delay --exchange --routing-key --rate --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --help --version"
+            opts="-b -p -o -q -v -h -V --body --file --format --count --header --key --partition --group-id --dedup-id --delay --exchange --routing-key --rate --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -862,11 +1042,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -889,7 +1069,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__purge)
-            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --backup --yes --dry-run --delete-records --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --help --version"
+            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --backup --yes --dry-run --delete-records --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -952,11 +1132,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -979,7 +1159,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__queues)
-            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --help --version"
+            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1006,11 +1186,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1033,7 +1213,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__retry)
-            opts="-b -p -o -q -v -h -V --to --max-redrives --dry-run --group --force --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --help --version"
+            opts="-b -p -o -q -v -h -V --to --max-redrives --dry-run --set-header --unset-header --transform --group --force --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1044,6 +1224,18 @@ _dlq() {
                     return 0
                     ;;
                 --max-redrives)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set-header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unset-header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --transform)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1072,11 +1264,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1099,7 +1291,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__retry__subcmd__all)
-            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --to --max-redrives --dry-run --group --force --rate --yes --native --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --help --version"
+            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --to --max-redrives --dry-run --set-header --unset-header --transform --group --force --rate --yes --native --detach --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1141,6 +1333,18 @@ _dlq() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --set-header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unset-header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --transform)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --group)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1170,11 +1374,101 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoint-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlq__subcmd__stats)
+            opts="-b -p -o -q -v -h -V --by --limit --older-than --newer-than --reason --header --grep --source --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --newer-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)

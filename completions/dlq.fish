@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_dlq_global_optspecs
-    string join \n b/broker= p/profile= config= o/output= color= q/quiet v/verbose timeout= endpoint-url= h/help V/version
+    string join \n b/broker= p/profile= config= o/output= color= q/quiet v/verbose timeout= endpoint-url= no-journal h/help V/version
 end
 
 function __fish_dlq_needs_command
@@ -27,9 +27,10 @@ end
 complete -c dlq -n "__fish_dlq_needs_command" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_needs_command" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_needs_command" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
-complete -c dlq -n "__fish_dlq_needs_command" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+complete -c dlq -n "__fish_dlq_needs_command" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
 json\t''
-ndjson\t''"
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
 complete -c dlq -n "__fish_dlq_needs_command" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -37,6 +38,7 @@ complete -c dlq -n "__fish_dlq_needs_command" -l timeout -d 'Bound on connecting
 complete -c dlq -n "__fish_dlq_needs_command" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
 complete -c dlq -n "__fish_dlq_needs_command" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_needs_command" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_needs_command" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_needs_command" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "queues" -d 'List every queue, topic or stream with its depth; DLQs marked and linked to their sources'
@@ -44,19 +46,23 @@ complete -c dlq -n "__fish_dlq_needs_command" -f -a "list" -d 'One row per messa
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "peek" -d 'Whole messages: properties, headers, dead-letter history, body'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "retry" -d 'Send messages back to where they came from (or --to), then take them off the DLQ'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "retry-all" -d 'Send every message (or every match of the filters) back, then take them off the DLQ'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "edit" -d 'Fix one message in an editor, then send it back like retry'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "purge" -d 'Delete every message, or every match of the filters'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "export" -d 'Write messages as NDJSON envelopes to stdout or --out, without removing them'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "publish" -d 'Publish messages from --body, --file or standard input'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "lag" -d 'Consumer lag report, with thresholds that set the exit code'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "stats" -d 'Group a queue\'s messages by reason, error type, source, origin, header or age'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "history" -d 'The journal of what dlq changed: runs, newest first, or the messages of one run'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "man" -d 'Print the man page, or write every page to a directory'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
-complete -c dlq -n "__fish_dlq_using_subcommand queues" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
 json\t''
-ndjson\t''"
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -64,7 +70,8 @@ complete -c dlq -n "__fish_dlq_using_subcommand queues" -l timeout -d 'Bound on 
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
-complete -c dlq -n "__fish_dlq_using_subcommand queues" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l limit -d 'At most N messages' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
@@ -77,9 +84,10 @@ complete -c dlq -n "__fish_dlq_using_subcommand list" -l group -d 'Kafka: dlq\'s
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
-complete -c dlq -n "__fish_dlq_using_subcommand list" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+complete -c dlq -n "__fish_dlq_using_subcommand list" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
 json\t''
-ndjson\t''"
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -89,7 +97,8 @@ complete -c dlq -n "__fish_dlq_using_subcommand list" -l force -d 'SQS: read a q
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
-complete -c dlq -n "__fish_dlq_using_subcommand list" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l limit -d 'At most N messages' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
@@ -104,9 +113,10 @@ base64\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
-complete -c dlq -n "__fish_dlq_using_subcommand peek" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
 json\t''
-ndjson\t''"
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -116,17 +126,22 @@ complete -c dlq -n "__fish_dlq_using_subcommand peek" -l force -d 'SQS: read a q
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
-complete -c dlq -n "__fish_dlq_using_subcommand peek" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l to -d 'Send to TARGET (queue, topic or subject) instead of each message\'s origin' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l max-redrives -d 'Skip messages that dlq already sent back N times' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l set-header -d 'Set a header on each copy, as a string (repeat for several)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l unset-header -d 'Remove a header from each copy (repeat for several)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l transform -d 'Rewrite each JSON body with a jq filter; its one output is the new body' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
-complete -c dlq -n "__fish_dlq_using_subcommand retry" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
 json\t''
-ndjson\t''"
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -136,7 +151,8 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry" -l dry-run -d 'Print what
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
-complete -c dlq -n "__fish_dlq_using_subcommand retry" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l limit -d 'At most N messages' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
@@ -147,14 +163,18 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l grep -d 'Only mess
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l to -d 'Send to TARGET (queue, topic or subject) instead of each message\'s origin' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l max-redrives -d 'Skip messages that dlq already sent back N times' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l set-header -d 'Set a header on each copy, as a string (repeat for several)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l unset-header -d 'Remove a header from each copy (repeat for several)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l transform -d 'Rewrite each JSON body with a jq filter; its one output is the new body' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l rate -d 'At most N messages a second' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
-complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
 json\t''
-ndjson\t''"
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -163,11 +183,35 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l endpoint-url -d 'S
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l dry-run -d 'Print what would move where; change nothing'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s y -l yes -d 'Do not ask for confirmation'
-complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l native -d 'SQS: let SQS move the messages server-side (StartMessageMoveTask); no filters'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l native -d 'SQS: let SQS move the messages server-side (StartMessageMoveTask); RabbitMQ: a dynamic shovel to the one origin all messages share (or --to). No filters, no re-drive count header'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l detach -d 'With --native: start the move, print how to follow and stop it, and return'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
-complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l to -d 'Send to TARGET (queue, topic or subject) instead of the message\'s origin' -r
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+json\t''
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -s y -l yes -d 'Run without a terminal (the editor is a script)'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l dry-run -d 'Print what would be sent; change nothing'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l limit -d 'At most N messages' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l newer-than -d 'Only messages newer than this, such as 30m' -r
@@ -180,9 +224,10 @@ complete -c dlq -n "__fish_dlq_using_subcommand purge" -l backup -d 'Write each 
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
-complete -c dlq -n "__fish_dlq_using_subcommand purge" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
 json\t''
-ndjson\t''"
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -194,7 +239,8 @@ complete -c dlq -n "__fish_dlq_using_subcommand purge" -l dry-run -d 'Print what
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l delete-records -d 'Kafka: also truncate the log with DeleteRecords'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
-complete -c dlq -n "__fish_dlq_using_subcommand purge" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l limit -d 'At most N messages' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
@@ -208,9 +254,10 @@ complete -c dlq -n "__fish_dlq_using_subcommand export" -l out -d 'Write to FILE
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
-complete -c dlq -n "__fish_dlq_using_subcommand export" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+complete -c dlq -n "__fish_dlq_using_subcommand export" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
 json\t''
-ndjson\t''"
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -220,7 +267,8 @@ complete -c dlq -n "__fish_dlq_using_subcommand export" -l force -d 'SQS: read a
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
-complete -c dlq -n "__fish_dlq_using_subcommand export" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l body -d 'The message body' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l file -d 'Read messages from FILE' -r -F
@@ -240,9 +288,10 @@ complete -c dlq -n "__fish_dlq_using_subcommand publish" -l rate -d 'At most N m
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
-complete -c dlq -n "__fish_dlq_using_subcommand publish" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
 json\t''
-ndjson\t''"
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -250,6 +299,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand publish" -l timeout -d 'Bound on
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -l topic -d 'Kafka: only this topic' -r
@@ -260,9 +310,10 @@ complete -c dlq -n "__fish_dlq_using_subcommand lag" -l watch -d 'Refresh every 
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
-complete -c dlq -n "__fish_dlq_using_subcommand lag" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
 json\t''
-ndjson\t''"
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -270,14 +321,62 @@ complete -c dlq -n "__fish_dlq_using_subcommand lag" -l timeout -d 'Bound on con
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
-complete -c dlq -n "__fish_dlq_using_subcommand lag" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l by -d 'Comma-separated keys to group by' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l limit -d 'At most N messages' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l newer-than -d 'Only messages newer than this, such as 30m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l header -d 'Only messages with this header value (repeat for several)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l grep -d 'Only messages whose body contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+json\t''
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand history" -l limit -d 'At most N runs (or messages)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand history" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand history" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand history" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand history" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+json\t''
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
+complete -c dlq -n "__fish_dlq_using_subcommand history" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand history" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand history" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand history" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand history" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand history" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand history" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dlq -n "__fish_dlq_using_subcommand history" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
-complete -c dlq -n "__fish_dlq_using_subcommand completions" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
 json\t''
-ndjson\t''"
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -285,15 +384,17 @@ complete -c dlq -n "__fish_dlq_using_subcommand completions" -l timeout -d 'Boun
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
-complete -c dlq -n "__fish_dlq_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l dir -d 'Write dlq.1 and one page per command into DIR' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
-complete -c dlq -n "__fish_dlq_using_subcommand man" -s o -l output -d 'Output format: table on a terminal by default' -r -f -a "table\t''
+complete -c dlq -n "__fish_dlq_using_subcommand man" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
 json\t''
-ndjson\t''"
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -301,17 +402,21 @@ complete -c dlq -n "__fish_dlq_using_subcommand man" -l timeout -d 'Bound on con
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
-complete -c dlq -n "__fish_dlq_using_subcommand man" -s h -l help -d 'Print help'
+complete -c dlq -n "__fish_dlq_using_subcommand man" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s V -l version -d 'Print version'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "queues" -d 'List every queue, topic or stream with its depth; DLQs marked and linked to their sources'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "list" -d 'One row per message: ID, age, dead-letter reason, source, attempts, size, body preview'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "peek" -d 'Whole messages: properties, headers, dead-letter history, body'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "retry" -d 'Send messages back to where they came from (or --to), then take them off the DLQ'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "retry-all" -d 'Send every message (or every match of the filters) back, then take them off the DLQ'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "purge" -d 'Delete every message, or every match of the filters'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "export" -d 'Write messages as NDJSON envelopes to stdout or --out, without removing them'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "publish" -d 'Publish messages from --body, --file or standard input'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "lag" -d 'Consumer lag report, with thresholds that set the exit code'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "man" -d 'Print the man page, or write every page to a directory'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all purge export publish lag completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "queues" -d 'List every queue, topic or stream with its depth; DLQs marked and linked to their sources'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "list" -d 'One row per message: ID, age, dead-letter reason, source, attempts, size, body preview'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "peek" -d 'Whole messages: properties, headers, dead-letter history, body'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "retry" -d 'Send messages back to where they came from (or --to), then take them off the DLQ'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "retry-all" -d 'Send every message (or every match of the filters) back, then take them off the DLQ'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "edit" -d 'Fix one message in an editor, then send it back like retry'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "purge" -d 'Delete every message, or every match of the filters'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "export" -d 'Write messages as NDJSON envelopes to stdout or --out, without removing them'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "publish" -d 'Publish messages from --body, --file or standard input'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "lag" -d 'Consumer lag report, with thresholds that set the exit code'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "stats" -d 'Group a queue\'s messages by reason, error type, source, origin, header or age'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "history" -d 'The journal of what dlq changed: runs, newest first, or the messages of one run'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "man" -d 'Print the man page, or write every page to a directory'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
