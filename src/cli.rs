@@ -211,22 +211,7 @@ match. Reads like `list`: nothing is removed. SQS has no true peek: each message
 and made visible again at once, which raises its ApproximateReceiveCount.\n\n\
 Examples:\n  dlq peek orders.dlq\n  dlq peek orders.dlq 3:1042 -o json"
     )]
-    Peek {
-        /// Queue, topic or stream
-        queue: String,
-        /// Message IDs as `list` prints them
-        ids: Vec<String>,
-        #[command(flatten)]
-        filters: FilterArgs,
-        #[command(flatten)]
-        read: ReadArgs,
-        /// Kafka: the whole log, also what is before dlq's cursor
-        #[arg(long)]
-        all: bool,
-        /// How to show a body that is not UTF-8
-        #[arg(long, value_enum, default_value_t = BinaryFormat::Hex)]
-        binary: BinaryFormat,
-    },
+    Peek(PeekArgs),
 
     /// Send messages back to where they came from (or --to), then take them off the DLQ
     #[command(
@@ -254,30 +239,7 @@ removed: a failure in between can leave a duplicate, never a loss. Asks first on
 terminal; without one, refuses unless --yes. Ctrl-C stops cleanly (exit 130).\n\n\
 Examples:\n  dlq retry-all orders.dlq --dry-run\n  dlq retry-all orders.dlq --reason rejected --rate 100 --yes"
     )]
-    RetryAll {
-        /// Queue, topic or stream
-        queue: String,
-        #[command(flatten)]
-        filters: FilterArgs,
-        #[command(flatten)]
-        redrive: RedriveArgs,
-        #[command(flatten)]
-        read: ReadArgs,
-        /// At most N messages a second
-        #[arg(long, value_name = "N")]
-        rate: Option<f64>,
-        /// Do not ask for confirmation
-        #[arg(short = 'y', long)]
-        yes: bool,
-        /// SQS: let SQS move the messages server-side (StartMessageMoveTask); RabbitMQ: a
-        /// dynamic shovel to the one origin all messages share (or --to). No filters, no
-        /// re-drive count header
-        #[arg(long)]
-        native: bool,
-        /// With --native: start the move, print how to follow and stop it, and return
-        #[arg(long, requires = "native")]
-        detach: bool,
-    },
+    RetryAll(RetryAllArgs),
 
     /// Fix one message in an editor, then send it back like retry
     #[command(
@@ -316,26 +278,7 @@ past the purged messages (--delete-records also truncates the log). Asks first o
 terminal; without one, refuses unless --yes.\n\n\
 Examples:\n  dlq purge orders.dlq --older-than 7d --backup dump.ndjson --yes\n  dlq purge orders.dlq --dry-run"
     )]
-    Purge {
-        /// Queue, topic or stream
-        queue: String,
-        #[command(flatten)]
-        filters: FilterArgs,
-        #[command(flatten)]
-        read: ReadArgs,
-        /// Write each message as an NDJSON envelope to FILE before removing it
-        #[arg(long, value_name = "FILE")]
-        backup: Option<PathBuf>,
-        /// Do not ask for confirmation
-        #[arg(short = 'y', long)]
-        yes: bool,
-        /// Print what would be purged; change nothing
-        #[arg(long)]
-        dry_run: bool,
-        /// Kafka: also truncate the log with DeleteRecords
-        #[arg(long)]
-        delete_records: bool,
-    },
+    Purge(PurgeArgs),
 
     /// Write messages as NDJSON envelopes to stdout or --out, without removing them
     #[command(
@@ -538,4 +481,73 @@ pub struct PublishArgs {
     /// At most N messages a second
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
+}
+
+/// Flags of `peek`.
+#[derive(Debug, Args, Clone)]
+pub struct PeekArgs {
+    /// Queue, topic or stream
+    pub queue: String,
+    /// Message IDs as `list` prints them
+    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Kafka: the whole log, also what is before dlq's cursor
+    #[arg(long)]
+    pub all: bool,
+    /// How to show a body that is not UTF-8
+    #[arg(long, value_enum, default_value_t = BinaryFormat::Hex)]
+    pub binary: BinaryFormat,
+}
+
+/// Flags of `retry-all`.
+#[derive(Debug, Args, Clone)]
+pub struct RetryAllArgs {
+    /// Queue, topic or stream
+    pub queue: String,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub redrive: RedriveArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// At most N messages a second
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// SQS: let SQS move the messages server-side (StartMessageMoveTask); RabbitMQ: a
+    /// dynamic shovel to the one origin all messages share (or --to). No filters, no
+    /// re-drive count header
+    #[arg(long)]
+    pub native: bool,
+    /// With --native: start the move, print how to follow and stop it, and return
+    #[arg(long, requires = "native")]
+    pub detach: bool,
+}
+
+/// Flags of `purge`.
+#[derive(Debug, Args, Clone)]
+pub struct PurgeArgs {
+    /// Queue, topic or stream
+    pub queue: String,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Write each message as an NDJSON envelope to FILE before removing it
+    #[arg(long, value_name = "FILE")]
+    pub backup: Option<PathBuf>,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Print what would be purged; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Kafka: also truncate the log with DeleteRecords
+    #[arg(long)]
+    pub delete_records: bool,
 }

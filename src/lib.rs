@@ -51,35 +51,14 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
             read,
             all,
         } => list::run(ctx, &queue, &filters, &read, all).await,
-        Command::Peek {
-            queue,
-            ids,
-            filters,
-            read,
-            all,
-            binary,
-        } => peek::run(ctx, &queue, &ids, &filters, &read, all, binary).await,
+        Command::Peek(args) => peek::run(ctx, &args).await,
         Command::Retry {
             queue,
             ids,
             redrive,
             read,
         } => retry::run(ctx, &queue, &ids, &redrive, &read).await,
-        Command::RetryAll {
-            queue,
-            filters,
-            redrive,
-            read,
-            rate,
-            yes,
-            native,
-            detach,
-        } => {
-            retry_all::run(
-                ctx, &queue, &filters, &redrive, &read, rate, yes, native, detach,
-            )
-            .await
-        }
+        Command::RetryAll(args) => retry_all::run(ctx, &args).await,
         Command::Edit {
             queue,
             id,
@@ -88,27 +67,7 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
             yes,
             dry_run,
         } => edit::run(ctx, &queue, &id, to.as_deref(), &read, yes, dry_run).await,
-        Command::Purge {
-            queue,
-            filters,
-            read,
-            backup,
-            yes,
-            dry_run,
-            delete_records,
-        } => {
-            purge::run(
-                ctx,
-                &queue,
-                &filters,
-                &read,
-                backup.as_deref(),
-                yes,
-                dry_run,
-                delete_records,
-            )
-            .await
-        }
+        Command::Purge(args) => purge::run(ctx, &args).await,
         Command::Export {
             queue,
             filters,
@@ -155,10 +114,10 @@ fn command_name(command: &Command) -> &'static str {
     match command {
         Command::Queues => "queues",
         Command::List { .. } => "list",
-        Command::Peek { .. } => "peek",
+        Command::Peek(_) => "peek",
         Command::Retry { .. } => "retry",
-        Command::RetryAll { .. } => "retry-all",
-        Command::Purge { .. } => "purge",
+        Command::RetryAll(_) => "retry-all",
+        Command::Purge(_) => "purge",
         Command::Export { .. } => "export",
         Command::Publish(_) => "publish",
         Command::Lag { .. } => "lag",

@@ -13,22 +13,15 @@ use serde_json::Value;
 use super::{read_flags, read_options, selection, Ctx};
 use crate::broker::message::{b64, rfc3339};
 use crate::broker::{Capabilities, Flow, Message};
-use crate::cli::{BinaryFormat, FilterArgs, ReadArgs};
+use crate::cli::{BinaryFormat, FilterArgs, PeekArgs, ReadArgs};
 use crate::exit::{broker_msg, Exit};
 use crate::output::{human_age, human_size, Printer};
 use crate::sanitize::{escape, hex_dump};
 use crate::select::Decision;
 
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    ctx: &Ctx,
-    queue: &str,
-    ids: &[String],
-    filters: &FilterArgs,
-    read: &ReadArgs,
-    all: bool,
-    binary: BinaryFormat,
-) -> Result<Exit> {
+pub async fn run(ctx: &Ctx, a: &PeekArgs) -> Result<Exit> {
+    let (queue, ids, filters, read) = (a.queue.as_str(), a.ids.as_slice(), &a.filters, &a.read);
+    let (all, binary) = (a.all, a.binary);
     let broker = ctx.connect_with(&read_flags(read, all)).await?;
     let messages = find(&*broker, queue, ids, filters, read, all).await?;
     let p = &ctx.printer;

@@ -3,30 +3,21 @@
 //! Asks on a terminal, refuses without one unless `--yes`. `--backup FILE`
 //! saves each message before it goes. `--dry-run` lists what would go.
 
-use std::path::Path;
-
 use anyhow::Result;
 
 use super::{expected_total, finish_journal, read_flags, read_options, redrive, selection, Ctx};
 use crate::broker::{Flag, Flow, Message, PurgeOptions};
 use crate::bulk::{Backup, BulkContext, BulkReport};
-use crate::cli::{FilterArgs, ReadArgs};
+use crate::cli::PurgeArgs;
 use crate::exit::Exit;
 use crate::journal::Action;
 use crate::sanitize::preview;
 use crate::select::Decision;
 
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    ctx: &Ctx,
-    queue: &str,
-    filters: &FilterArgs,
-    read: &ReadArgs,
-    backup: Option<&Path>,
-    yes: bool,
-    dry_run: bool,
-    delete_records: bool,
-) -> Result<Exit> {
+pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
+    let (queue, filters, read, backup) =
+        (a.queue.as_str(), &a.filters, &a.read, a.backup.as_deref());
+    let (yes, dry_run, delete_records) = (a.yes, a.dry_run, a.delete_records);
     let mut flags = read_flags(read, false).to_vec();
     flags.push((Flag::DeleteRecords, delete_records));
     ctx.check(&flags)?;

@@ -8,22 +8,13 @@ use anyhow::Result;
 use super::redrive::{Drive, Via};
 use super::{expected_total, read_flags, read_options, redrive, selection, Ctx};
 use crate::broker::{Flag, RedriveOptions};
-use crate::cli::{FilterArgs, ReadArgs, RedriveArgs};
+use crate::cli::RetryAllArgs;
 use crate::exit::{usage, Exit};
 use crate::rewrite::Rewrite;
 
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    ctx: &Ctx,
-    queue: &str,
-    filters: &FilterArgs,
-    args: &RedriveArgs,
-    read: &ReadArgs,
-    rate: Option<f64>,
-    yes: bool,
-    native: bool,
-    detach: bool,
-) -> Result<Exit> {
+pub async fn run(ctx: &Ctx, a: &RetryAllArgs) -> Result<Exit> {
+    let (queue, filters, args, read) = (a.queue.as_str(), &a.filters, &a.redrive, &a.read);
+    let (rate, yes, native, detach) = (a.rate, a.yes, a.native, a.detach);
     if let Some(r) = rate {
         if r.is_nan() || r <= 0.0 {
             return Err(usage(
