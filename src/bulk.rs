@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use serde_json::{json, Value};
 
-use crate::broker::Message;
 use crate::exit::{code_for_report, Exit};
 use crate::journal::{Action, Journal};
+use crate::message::Message;
 
 /// One message that could not be handled.
 #[derive(Debug, Clone, PartialEq)]

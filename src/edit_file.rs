@@ -24,8 +24,8 @@
 
 use serde_json::Value;
 
-use crate::broker::message::{b64, b64_decode};
-use crate::broker::{Headers, Message};
+use crate::message::{b64, b64_decode};
+use crate::message::{Headers, Message};
 use crate::rewrite::Replacement;
 
 /// What the saved file says.

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::broker::message::rfc3339;
 use crate::bulk::BulkReport;
 use crate::exit::Exit;
+use crate::message::rfc3339;
 use crate::secrets;
 
 /// What happened to one message.

@@ -16,6 +16,7 @@ pub mod edit_file;
 pub mod exit;
 pub mod input;
 pub mod journal;
+pub mod message;
 pub mod output;
 pub mod prometheus;
 pub mod rewrite;

@@ -21,8 +21,8 @@ use jaq_core::{data, Compiler, Ctx, Native, Vars};
 use jaq_json::Val;
 use serde_json::Value;
 
-use crate::broker::{Headers, Message, OutgoingMessage, REDRIVE_HEADER};
 use crate::exit::usage;
+use crate::message::{Headers, Message, OutgoingMessage, REDRIVE_HEADER};
 
 type Compiled = jaq_core::compile::Filter<Native<data::JustLut<Val>>>;
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use crate::broker::Message;
+use crate::message::Message;
 
 /// The filters shared by list, peek, retry-all, purge and export.
 #[derive(Debug, Clone, Default)]
@@ -234,7 +234,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::message::{DeadLetter, REDRIVE_HEADER};
+    use crate::message::{DeadLetter, REDRIVE_HEADER};
     use serde_json::json;
 
     fn msg(id: &str, age_secs: u64, body: &str) -> Message {

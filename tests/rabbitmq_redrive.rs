@@ -442,7 +442,7 @@ fn retry_all_native_moves_through_a_shovel() {
     r.publish_many(&dlq_q, want[..10].to_vec());
     let out = run(dlq().args(["retry-all", &dlq_q, "--native", "--yes"]));
     assert_eq!(out.code, 2, "{out:?}");
-    assert!(out.stderr.contains("no recorded origin"), "{out:?}");
+    assert!(out.stderr.contains("no origin recorded"), "{out:?}");
     wait_for("the messages back", Duration::from_secs(10), || {
         (r.count(&dlq_q) == 10).then_some(())
     });

@@ -13,7 +13,6 @@
 pub mod capability;
 #[cfg(test)]
 pub mod memory;
-pub mod message;
 
 pub mod kafka;
 pub mod nats;
@@ -30,10 +29,10 @@ use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
 use crate::select::Selection;
 
-pub use capability::{Capabilities, Flag, Setting};
-pub use message::{
+pub use crate::message::{
     DeadLetter, Headers, Message, Origin, OriginKind, OutgoingMessage, REDRIVE_HEADER,
 };
+pub use capability::{Capabilities, Flag, Setting};
 
 /// How to read a queue. Every field has a meaning on some brokers only; a
 /// backend ignores what does not apply to it.

@@ -11,10 +11,10 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::{read_flags, read_options, selection, Ctx};
-use crate::broker::message::{b64, rfc3339};
 use crate::broker::{Capabilities, Flow, Message};
 use crate::cli::{BinaryFormat, FilterArgs, PeekArgs, ReadArgs};
 use crate::exit::{broker_msg, Exit};
+use crate::message::{b64, rfc3339};
 use crate::output::{human_age, human_size, Printer};
 use crate::sanitize::{escape, hex_dump};
 use crate::select::Decision;

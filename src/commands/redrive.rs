@@ -10,12 +10,12 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::{finish_journal, Ctx};
-use crate::broker::message::{b64, value_text};
 use crate::broker::{Broker, Flow, Message, OutgoingMessage, RedriveOptions};
 use crate::bulk::{BulkContext, BulkReport, Rate};
 use crate::cli::OutputFormat;
 use crate::exit::Exit;
 use crate::journal::Action;
+use crate::message::{b64, value_text};
 use crate::sanitize::{escape, preview};
 use crate::select::{Decision, Selection};
 

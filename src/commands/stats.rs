@@ -15,10 +15,10 @@ use anyhow::Result;
 use serde_json::{json, Map, Value};
 
 use super::{read_options, selection, Ctx};
-use crate::broker::message::rfc3339;
 use crate::broker::{Flow, Message};
 use crate::cli::{FilterArgs, OutputFormat, ReadArgs};
 use crate::exit::{usage, Exit};
+use crate::message::rfc3339;
 use crate::sanitize::escape;
 use crate::select::Decision;
 

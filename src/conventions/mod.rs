@@ -27,7 +27,7 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use crate::broker::{DeadLetter, Headers, Origin, OriginKind};
+use crate::message::{DeadLetter, Headers, Origin, OriginKind};
 
 /// Where a value is read from.
 #[derive(Debug, Clone, Copy)]
@@ -227,31 +227,10 @@ pub fn origin_for<'m>(dl: &'m DeadLetter, kinds: &[OriginKind]) -> Result<&'m Or
         Some(o) if kinds.contains(&o.kind) => Ok(o),
         Some(o) => Err(format!(
             "the recorded origin is {} '{}', which this broker has no such thing as: pass --to",
-            kind_word(o.kind),
+            o.kind.word(),
             o.name
         )),
         None => Err(no_origin(dl)),
-    }
-}
-
-fn kind_word(k: OriginKind) -> &'static str {
-    match k {
-        OriginKind::Queue => "queue",
-        OriginKind::Exchange => "exchange",
-        OriginKind::Topic => "topic",
-        OriginKind::Subject => "subject",
-    }
-}
-
-/// An origin in the operator's words: its name, or with its kind where a
-/// broker has several ("queue 'orders'", "exchange 'x' routing key 'k'").
-pub fn describe(o: &Origin, with_kind: bool) -> String {
-    match (o.kind, &o.routing_key) {
-        (OriginKind::Exchange, Some(rk)) => {
-            format!("exchange '{}' routing key '{}'", o.name, rk)
-        }
-        (k, _) if with_kind => format!("{} '{}'", kind_word(k), o.name),
-        _ => o.name.clone(),
     }
 }
 

@@ -6,7 +6,7 @@
 use super::Enc::*;
 use super::Where::*;
 use super::{Convention, Enc, Field, OriginRule, Where};
-use crate::broker::OriginKind;
+use crate::message::OriginKind;
 
 const fn f(from: Where, enc: Enc) -> Field {
     Field { from, enc }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::broker::message::bytes_value;
+use crate::message::bytes_value;
 
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
@@ -429,15 +429,14 @@ fn encodings() {
         origin(OriginKind::Queue, "orders", None)
     );
     assert_eq!(
-        describe(
-            &origin(OriginKind::Exchange, "shop", Some("k")).unwrap(),
-            false
-        ),
+        origin(OriginKind::Exchange, "shop", Some("k"))
+            .unwrap()
+            .describe(false),
         "exchange 'shop' routing key 'k'"
     );
     let q = origin(OriginKind::Queue, "orders", None).unwrap();
-    assert_eq!(describe(&q, true), "queue 'orders'");
-    assert_eq!(describe(&q, false), "orders");
+    assert_eq!(q.describe(true), "queue 'orders'");
+    assert_eq!(q.describe(false), "orders");
 }
 
 #[test]

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use super::{Enc, Field, Input, Where};
-use crate::broker::message::value_bytes;
-use crate::broker::{Origin, OriginKind};
+use crate::message::value_bytes;
+use crate::message::{Origin, OriginKind};
 
 /// One message being read, with its body parsed at most once.
 pub struct Ctx<'a> {

@@ -238,16 +238,31 @@ pub fn off_and_unwritable_never_stop_a_run(f: &dyn Fixture) {
     assert!(f.read_dlq(&pair).is_empty());
     f.cleanup(&pair);
 
-    // `journal = false` in the config file does the same.
+    // `journal = false` in the config file does the same; the fixture may
+    // bring a config file of its own (a management URL), which keeps its profiles.
     let pair = f.dead_letters(&msgs);
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, "journal = false\n").unwrap();
-    let config = config.to_str().unwrap();
-    ok(
-        f,
-        &journal,
-        &["--config", config, "purge", &pair.dlq, "--yes"],
-    );
+    let mut args = f.args();
+    let own = args.iter().position(|a| a == "--config");
+    let theirs = own
+        .map(|i| std::fs::read_to_string(&args[i + 1]).expect("fixture config"))
+        .unwrap_or_default();
+    std::fs::write(&config, format!("journal = false\n{theirs}")).unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    match own {
+        Some(i) => args[i + 1] = config,
+        None => args.extend(["--config".into(), config]),
+    }
+    args.extend(["purge".into(), pair.dlq.clone(), "--yes".into()]);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
+    c.env_remove("DLQ_BROKER")
+        .env_remove("DLQ_PROFILE")
+        .env("DLQ_JOURNAL", &journal)
+        .env("NO_COLOR", "1")
+        .args(&args)
+        .stdin(Stdio::null());
+    let r = common::run(&mut c);
+    assert_eq!(r.code, 0, "{} {args:?}: {r:?}", f.name());
     assert!(
         !journal.exists(),
         "{}: journal = false wrote the journal",

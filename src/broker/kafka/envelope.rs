@@ -17,9 +17,9 @@ use rdkafka::message::{Header, Headers as _, OwnedHeaders, Timestamp};
 
 use serde_json::{json, Map, Value};
 
-use crate::broker::message::{b64, b64_decode, bytes_value, value_bytes};
 use crate::broker::{Headers, Message, OutgoingMessage};
 use crate::conventions;
+use crate::message::{b64, b64_decode, bytes_value, value_bytes};
 
 /// Builds the message for one record read from `topic`.
 pub fn to_message<M: rdkafka::Message>(m: &M) -> Message {

@@ -20,9 +20,9 @@ use super::convert::{self, header};
 use super::rows::{get_seq, raw_get};
 use super::subjects;
 use super::{is_not_found, Nats, NAME};
-use crate::broker::message::rfc3339;
 use crate::broker::{LagQuery, LagRow, QueueInfo};
 use crate::exit::{broker, broker_msg};
+use crate::message::rfc3339;
 
 /// Every stream's info.
 async fn infos(nats: &Nats) -> Result<Vec<Info>> {

@@ -82,11 +82,8 @@ pub fn headers_from_json(
             .parse()
             .map_err(|_| format!("header name {name:?} cannot be sent over NATS"))?;
         let values: Vec<String> = match value {
-            Value::Array(items) => items
-                .iter()
-                .map(crate::broker::message::value_text)
-                .collect(),
-            other => vec![crate::broker::message::value_text(other)],
+            Value::Array(items) => items.iter().map(crate::message::value_text).collect(),
+            other => vec![crate::message::value_text(other)],
         };
         for v in values {
             let hv: async_nats::HeaderValue = v.parse().map_err(|_| {

@@ -29,10 +29,10 @@ use tokio::sync::OnceCell;
 use super::convert::{self, header};
 use super::subjects;
 use super::{Nats, NAME};
-use crate::broker::message::b64_decode;
 use crate::broker::{Message, OriginKind};
 use crate::conventions;
 use crate::exit::broker;
+use crate::message::b64_decode;
 
 /// Gets in flight at most; fewer for big messages (see `window_for`).
 const MAX_WINDOW: usize = 256;

@@ -21,11 +21,9 @@ use lapin::BasicProperties;
 use serde_json::{json, Map, Number, Value};
 use sha2::{Digest, Sha256};
 
-use crate::broker::message::{
-    b64_decode, bytes_value, DeadLetter, Headers, Message, REDRIVE_HEADER,
-};
 use crate::broker::OriginKind;
 use crate::conventions;
+use crate::message::{b64_decode, bytes_value, DeadLetter, Headers, Message, REDRIVE_HEADER};
 
 /// One message as a read hands it over: what the delivery frame said.
 pub struct Delivery {

@@ -20,9 +20,9 @@ use aws_sdk_sqs::types::{
 };
 use serde_json::{Map, Value};
 
-use crate::broker::message::{b64_decode, bytes_value, value_bytes};
 use crate::broker::{Headers, Message, OutgoingMessage};
 use crate::conventions;
+use crate::message::{b64_decode, bytes_value, value_bytes};
 
 /// Where the attribute types of a message are kept in `broker`.
 pub const TYPES_KEY: &str = "MessageAttributeTypes";
@@ -155,7 +155,7 @@ pub fn attributes(out: &OutgoingMessage) -> Result<HashMap<String, MessageAttrib
             }
             .to_owned()
         });
-        let text = crate::broker::message::value_text(value);
+        let text = crate::message::value_text(value);
         let builder = MessageAttributeValue::builder().data_type(&data_type);
         let builder = if data_type.starts_with("Binary") {
             // `{"$bytes": ...}`, or plain base64 text as older exports wrote it.

@@ -53,6 +53,32 @@ pub struct Origin {
     pub routing_key: Option<String>,
 }
 
+impl Origin {
+    /// In the operator's words: its name, or with its kind where a broker
+    /// has several ("queue 'orders'", "exchange 'x' routing key 'k'").
+    pub fn describe(&self, with_kind: bool) -> String {
+        match (self.kind, &self.routing_key) {
+            (OriginKind::Exchange, Some(rk)) => {
+                format!("exchange '{}' routing key '{}'", self.name, rk)
+            }
+            (k, _) if with_kind => format!("{} '{}'", k.word(), self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+impl OriginKind {
+    /// The kind as a word, as the JSON and error lines spell it.
+    pub fn word(self) -> &'static str {
+        match self {
+            OriginKind::Queue => "queue",
+            OriginKind::Exchange => "exchange",
+            OriginKind::Topic => "topic",
+            OriginKind::Subject => "subject",
+        }
+    }
+}
+
 /// One message read from a queue, topic or stream.
 #[derive(Debug, Clone, Default)]
 pub struct Message {
@@ -78,7 +104,7 @@ impl Message {
         self.dead_letter
             .origin
             .as_ref()
-            .map(|o| crate::conventions::describe(o, with_kind))
+            .map(|o| o.describe(with_kind))
     }
 
     /// How many times dlq already sent this message back, from its header.
