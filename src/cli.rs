@@ -192,17 +192,7 @@ reading receives each message and makes it visible again at once: that raises it
 ApproximateReceiveCount. On Kafka, shows what follows dlq's cursor unless --all.\n\n\
 Examples:\n  dlq list orders.dlq\n  dlq list orders.dlq --reason rejected --older-than 1h -o json"
     )]
-    List {
-        /// Queue, topic or stream
-        queue: String,
-        #[command(flatten)]
-        filters: FilterArgs,
-        #[command(flatten)]
-        read: ReadArgs,
-        /// Kafka: the whole log, also what is before dlq's cursor
-        #[arg(long)]
-        all: bool,
-    },
+    List(ListArgs),
 
     /// Whole messages: properties, headers, dead-letter history, body
     #[command(
@@ -219,17 +209,7 @@ Examples:\n  dlq peek orders.dlq\n  dlq peek orders.dlq 3:1042 -o json"
 removed: a failure in between can leave a duplicate, never a loss.\n\n\
 Examples:\n  dlq retry orders.dlq 3f2a9c1d07be\n  dlq retry orders.dlq 3:1042 3:1043 --to orders.replay"
     )]
-    Retry {
-        /// Queue, topic or stream
-        queue: String,
-        /// Message IDs as `list` prints them
-        #[arg(required = true)]
-        ids: Vec<String>,
-        #[command(flatten)]
-        redrive: RedriveArgs,
-        #[command(flatten)]
-        read: ReadArgs,
-    },
+    Retry(RetryArgs),
 
     /// Send every message (or every match of the filters) back, then take them off the DLQ
     #[command(
@@ -251,23 +231,7 @@ unchanged or emptied file sends nothing (exit 0); an editor that exits non-zero 
 that does not read back sends nothing (exit 2). Needs a terminal unless --yes.\n\n\
 Examples:\n  dlq edit orders.dlq 3:1042\n  EDITOR='code --wait' dlq edit orders.dlq 3f2a9c1d07be --to orders.replay"
     )]
-    Edit {
-        /// Queue, topic or stream
-        queue: String,
-        /// Message ID as `list` prints it
-        id: String,
-        /// Send to TARGET (queue, topic or subject) instead of the message's origin
-        #[arg(long, value_name = "TARGET")]
-        to: Option<String>,
-        #[command(flatten)]
-        read: ReadArgs,
-        /// Run without a terminal (the editor is a script)
-        #[arg(short = 'y', long)]
-        yes: bool,
-        /// Print what would be sent; change nothing
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Edit(EditArgs),
 
     /// Delete every message, or every match of the filters
     #[command(
@@ -287,20 +251,7 @@ Nothing is removed. SQS has no true peek: each message is received and made visi
 once, which raises its ApproximateReceiveCount.\n\n\
 Examples:\n  dlq export orders.dlq --out orders.ndjson\n  dlq export orders.dlq --grep timeout | jq .body"
     )]
-    Export {
-        /// Queue, topic or stream
-        queue: String,
-        #[command(flatten)]
-        filters: FilterArgs,
-        #[command(flatten)]
-        read: ReadArgs,
-        /// Kafka: the whole log, also what is before dlq's cursor
-        #[arg(long)]
-        all: bool,
-        /// Write to FILE instead of stdout
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-    },
+    Export(ExportArgs),
 
     /// Publish messages from --body, --file or standard input
     #[command(
@@ -318,25 +269,7 @@ Examples:\n  dlq publish orders --body '{\"id\":1}' --header tenant=acme\n  cat 
 threshold is exceeded, each breach is listed on stderr and the exit code is 1.\n\n\
 Examples:\n  dlq lag --max-lag 1000 -o json\n  dlq lag orders --max-age 5m --max-dlq 0"
     )]
-    Lag {
-        /// Groups, queues or streams
-        names: Vec<String>,
-        /// Kafka: only this topic
-        #[arg(long, value_name = "TOPIC")]
-        topic: Option<String>,
-        /// Fail (exit 1) when a lag is over N
-        #[arg(long, value_name = "N")]
-        max_lag: Option<u64>,
-        /// Fail (exit 1) when the oldest waiting message is older than this
-        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-        max_age: Option<Duration>,
-        /// Fail (exit 1) when a dead-letter queue holds more than N messages
-        #[arg(long, value_name = "N")]
-        max_dlq: Option<u64>,
-        /// Refresh every INTERVAL until Ctrl-C
-        #[arg(long, value_parser = parse_duration, value_name = "INTERVAL")]
-        watch: Option<Duration>,
-    },
+    Lag(LagArgs),
 
     /// Group a queue's messages by reason, error type, source, origin, header or age
     #[command(
@@ -346,20 +279,7 @@ age (<1h, 1h-1d, 1d-7d, >7d), day (UTC date). A value a message does not carry g
 (null in JSON). SQS has no true peek: reading raises each message's ApproximateReceiveCount.\n\n\
 Examples:\n  dlq stats orders.dlq\n  dlq stats orders.dlq --by error_type,age -o json"
     )]
-    Stats {
-        /// Queue, topic or stream
-        queue: String,
-        /// Comma-separated keys to group by
-        #[arg(long, value_name = "KEYS", default_value = "reason,source")]
-        by: String,
-        #[command(flatten)]
-        filters: FilterArgs,
-        #[command(flatten)]
-        read: ReadArgs,
-        /// Kafka: the whole log, also what is before dlq's cursor
-        #[arg(long)]
-        all: bool,
-    },
+    Stats(StatsArgs),
 
     /// The journal of what dlq changed: runs, newest first, or the messages of one run
     #[command(
@@ -368,32 +288,148 @@ else dlq/journal.ndjson in the user's state directory (~/.local/state/dlq/ on Li
 --no-journal or `journal = false` in the config file turns it off. An unknown RUN_ID is exit 2.\n\n\
 Examples:\n  dlq history\n  dlq history --limit 5 -o json\n  dlq history 20261201T221405Z-3f9a"
     )]
-    History {
-        /// A run ID as `dlq history` lists it: show that run's messages
-        run_id: Option<String>,
-        /// At most N runs (or messages)
-        #[arg(long, value_name = "N")]
-        limit: Option<usize>,
-    },
+    History(HistoryArgs),
 
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  dlq completions bash > /etc/bash_completion.d/dlq\n  dlq completions zsh > ~/.zfunc/_dlq"
     )]
-    Completions {
-        #[arg(value_enum)]
-        shell: Shell,
-    },
+    Completions(CompletionsArgs),
 
     /// Print the man page, or write every page to a directory
     #[command(
         after_help = "Examples:\n  dlq man | man -l -\n  dlq man --dir /usr/local/share/man/man1"
     )]
-    Man {
-        /// Write dlq.1 and one page per command into DIR
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-    },
+    Man(ManArgs),
+}
+
+/// The arguments of `dlq list`.
+#[derive(Debug, Args, Clone)]
+pub struct ListArgs {
+    /// Queue, topic or stream
+    pub queue: String,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Kafka: the whole log, also what is before dlq's cursor
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// The arguments of `dlq retry`.
+#[derive(Debug, Args, Clone)]
+pub struct RetryArgs {
+    /// Queue, topic or stream
+    pub queue: String,
+    /// Message IDs as `list` prints them
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub redrive: RedriveArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// The arguments of `dlq edit`.
+#[derive(Debug, Args, Clone)]
+pub struct EditArgs {
+    /// Queue, topic or stream
+    pub queue: String,
+    /// Message ID as `list` prints it
+    pub id: String,
+    /// Send to TARGET (queue, topic or subject) instead of the message's origin
+    #[arg(long, value_name = "TARGET")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Run without a terminal (the editor is a script)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Print what would be sent; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The arguments of `dlq export`.
+#[derive(Debug, Args, Clone)]
+pub struct ExportArgs {
+    /// Queue, topic or stream
+    pub queue: String,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Kafka: the whole log, also what is before dlq's cursor
+    #[arg(long)]
+    pub all: bool,
+    /// Write to FILE instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// The arguments of `dlq lag`.
+#[derive(Debug, Args, Clone)]
+pub struct LagArgs {
+    /// Groups, queues or streams
+    pub names: Vec<String>,
+    /// Kafka: only this topic
+    #[arg(long, value_name = "TOPIC")]
+    pub topic: Option<String>,
+    /// Fail (exit 1) when a lag is over N
+    #[arg(long, value_name = "N")]
+    pub max_lag: Option<u64>,
+    /// Fail (exit 1) when the oldest waiting message is older than this
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub max_age: Option<Duration>,
+    /// Fail (exit 1) when a dead-letter queue holds more than N messages
+    #[arg(long, value_name = "N")]
+    pub max_dlq: Option<u64>,
+    /// Refresh every INTERVAL until Ctrl-C
+    #[arg(long, value_parser = parse_duration, value_name = "INTERVAL")]
+    pub watch: Option<Duration>,
+}
+
+/// The arguments of `dlq stats`.
+#[derive(Debug, Args, Clone)]
+pub struct StatsArgs {
+    /// Queue, topic or stream
+    pub queue: String,
+    /// Comma-separated keys to group by
+    #[arg(long, value_name = "KEYS", default_value = "reason,source")]
+    pub by: String,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Kafka: the whole log, also what is before dlq's cursor
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// The arguments of `dlq history`.
+#[derive(Debug, Args, Clone)]
+pub struct HistoryArgs {
+    /// A run ID as `dlq history` lists it: show that run's messages
+    pub run_id: Option<String>,
+    /// At most N runs (or messages)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+/// The arguments of `dlq completions`.
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// The arguments of `dlq man`.
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// Write dlq.1 and one page per command into DIR
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Flags of `retry` and `retry-all`.

@@ -23,90 +23,43 @@ pub mod rewrite;
 pub mod sanitize;
 pub mod secrets;
 pub mod select;
+#[cfg(test)]
+mod shapes_tests;
 pub mod tls;
 pub mod url_parts;
 
 use anyhow::Result;
 
-use crate::broker::LagQuery;
 use crate::cli::{Cli, Command, OutputFormat};
-use crate::commands::{lag::Thresholds, Ctx};
+use crate::commands::Ctx;
 use crate::exit::{usage, Exit};
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
     use commands::*;
     if cli.global.output == Some(OutputFormat::Prometheus)
-        && !matches!(cli.command, Command::Lag { .. } | Command::Queues)
+        && !matches!(cli.command, Command::Lag(_) | Command::Queues)
     {
         return Err(usage(format!(
             "-o prometheus applies to `dlq lag` and `dlq queues`, not to `dlq {}`",
             command_name(&cli.command)
         )));
     }
-    match cli.command {
+    match &cli.command {
         Command::Queues => queues::run(ctx).await,
-        Command::List {
-            queue,
-            filters,
-            read,
-            all,
-        } => list::run(ctx, &queue, &filters, &read, all).await,
-        Command::Peek(args) => peek::run(ctx, &args).await,
-        Command::Retry {
-            queue,
-            ids,
-            redrive,
-            read,
-        } => retry::run(ctx, &queue, &ids, &redrive, &read).await,
-        Command::RetryAll(args) => retry_all::run(ctx, &args).await,
-        Command::Edit {
-            queue,
-            id,
-            to,
-            read,
-            yes,
-            dry_run,
-        } => edit::run(ctx, &queue, &id, to.as_deref(), &read, yes, dry_run).await,
-        Command::Purge(args) => purge::run(ctx, &args).await,
-        Command::Export {
-            queue,
-            filters,
-            read,
-            all,
-            out,
-        } => export::run(ctx, &queue, &filters, &read, all, out.as_deref()).await,
-        Command::Publish(args) => publish::run(ctx, &args).await,
-        Command::Lag {
-            names,
-            topic,
-            max_lag,
-            max_age,
-            max_dlq,
-            watch,
-        } => {
-            lag::run(
-                ctx,
-                &LagQuery { names, topic },
-                Thresholds {
-                    max_lag,
-                    max_age,
-                    max_dlq,
-                },
-                watch,
-            )
-            .await
-        }
-        Command::Stats {
-            queue,
-            by,
-            filters,
-            read,
-            all,
-        } => stats::run(ctx, &queue, &by, &filters, &read, all).await,
-        Command::History { run_id, limit } => history::run(ctx, run_id.as_deref(), limit).await,
-        Command::Completions { shell } => completions::run(shell),
-        Command::Man { dir } => man::run(dir.as_deref()),
+        Command::List(a) => list::run(ctx, a).await,
+        Command::Peek(a) => peek::run(ctx, a).await,
+        Command::Retry(a) => retry::run(ctx, a).await,
+        Command::RetryAll(a) => retry_all::run(ctx, a).await,
+        Command::Edit(a) => edit::run(ctx, a).await,
+        Command::Purge(a) => purge::run(ctx, a).await,
+        Command::Export(a) => export::run(ctx, a).await,
+        Command::Publish(a) => publish::run(ctx, a).await,
+        Command::Lag(a) => lag::run(ctx, a).await,
+        Command::Stats(a) => stats::run(ctx, a).await,
+        Command::History(a) => history::run(ctx, a).await,
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     }
 }
 
@@ -114,18 +67,18 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
 fn command_name(command: &Command) -> &'static str {
     match command {
         Command::Queues => "queues",
-        Command::List { .. } => "list",
+        Command::List(_) => "list",
         Command::Peek(_) => "peek",
-        Command::Retry { .. } => "retry",
+        Command::Retry(_) => "retry",
         Command::RetryAll(_) => "retry-all",
         Command::Purge(_) => "purge",
-        Command::Export { .. } => "export",
+        Command::Export(_) => "export",
         Command::Publish(_) => "publish",
-        Command::Lag { .. } => "lag",
-        Command::Stats { .. } => "stats",
-        Command::Edit { .. } => "edit",
-        Command::History { .. } => "history",
-        Command::Completions { .. } => "completions",
-        Command::Man { .. } => "man",
+        Command::Lag(_) => "lag",
+        Command::Stats(_) => "stats",
+        Command::Edit(_) => "edit",
+        Command::History(_) => "history",
+        Command::Completions(_) => "completions",
+        Command::Man(_) => "man",
     }
 }

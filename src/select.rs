@@ -1,12 +1,15 @@
 //! Which messages a command acts on: IDs, filters, `--limit`, `--max-redrives`.
 //!
-//! One [`Selection`] is built from the command line and handed to the
-//! backend, which asks [`Selection::decide`] about each message it reads.
-//! Keeping the rules here means `list`, `purge` and `retry-all` agree on what
-//! a filter matches on every broker. The selection is shared by the pipeline
-//! tasks of a backend, so its counters are atomics.
+//! The command line gives [`Criteria`] (plain data: what matches); each pass
+//! over a queue starts a [`Selection`] from them, the criteria with a
+//! [`Tally`] of what this pass has seen and taken, and the backend asks
+//! [`Selection::decide`] about each message it reads. Keeping the rules here
+//! means `list`, `purge` and `retry-all` agree on what a filter matches on
+//! every broker, and requested IDs are tracked in one place (each must name
+//! exactly one message). The tally is shared by the pipeline tasks of a
+//! backend, so its counters are atomics.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -94,17 +97,102 @@ pub enum Decision {
     Leave,
 }
 
-/// IDs, filters and limits for one command run.
-#[derive(Debug, Default)]
-pub struct Selection {
+/// The IDs a command was given, each once, in the order given.
+#[derive(Debug, Clone, Default)]
+pub struct Ids {
+    order: Vec<String>,
+    set: HashSet<String>,
+}
+
+impl Ids {
+    pub fn new(ids: &[String]) -> Self {
+        let mut out = Ids::default();
+        for id in ids {
+            if out.set.insert(id.clone()) {
+                out.order.push(id.clone());
+            }
+        }
+        out
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.order.iter()
+    }
+}
+
+/// What a run acts on: IDs, filters and limits. Plain data, so a probe pass
+/// (counting before the question, a dry run) can use a copy.
+#[derive(Debug, Clone, Default)]
+pub struct Criteria {
     /// Only these IDs, when given.
-    pub ids: Option<Vec<String>>,
+    pub ids: Option<Ids>,
     pub filter: Filter,
     pub limit: Option<u64>,
     pub max_redrives: Option<u32>,
     pub now: Option<SystemTime>,
+}
+
+impl Criteria {
+    pub fn new(
+        ids: Option<&[String]>,
+        filter: Filter,
+        limit: Option<u64>,
+        max_redrives: Option<u32>,
+    ) -> Self {
+        Criteria {
+            ids: ids.map(Ids::new),
+            filter,
+            limit,
+            max_redrives,
+            now: Some(SystemTime::now()),
+        }
+    }
+
+    /// True when every message is selected and none skipped, so the command
+    /// may use the broker's own bulk operation (queue.purge, PurgeQueue, ...).
+    pub fn is_everything(&self) -> bool {
+        self.ids.is_none()
+            && self.filter.is_empty()
+            && self.limit.is_none()
+            && self.max_redrives.is_none()
+    }
+
+    /// A fresh run over these criteria.
+    pub fn start(&self) -> Selection {
+        Selection {
+            criteria: self.clone(),
+            tally: Tally::default(),
+        }
+    }
+}
+
+/// What one run has seen and taken so far. Shared by the pipeline tasks of
+/// a backend, so its counters are atomics.
+#[derive(Debug, Default)]
+pub struct Tally {
     taken: AtomicU64,
+    /// How many messages carried each requested ID (more than one: ambiguous).
     seen_ids: Mutex<HashMap<String, u64>>,
+}
+
+/// The criteria of one run with its tally: what the backends ask about each
+/// message they read.
+#[derive(Debug, Default)]
+pub struct Selection {
+    pub criteria: Criteria,
+    tally: Tally,
 }
 
 impl Selection {
@@ -114,28 +202,16 @@ impl Selection {
     }
 
     pub fn new(
-        ids: Option<Vec<String>>,
+        ids: Option<&[String]>,
         filter: Filter,
         limit: Option<u64>,
         max_redrives: Option<u32>,
     ) -> Self {
-        Selection {
-            ids,
-            filter,
-            limit,
-            max_redrives,
-            now: Some(SystemTime::now()),
-            ..Default::default()
-        }
+        Criteria::new(ids, filter, limit, max_redrives).start()
     }
 
-    /// True when every message is selected and none skipped, so a backend may
-    /// use the broker's own bulk operation (queue.purge, PurgeQueue, ...).
     pub fn is_everything(&self) -> bool {
-        self.ids.is_none()
-            && self.filter.is_empty()
-            && self.limit.is_none()
-            && self.max_redrives.is_none()
+        self.criteria.is_everything()
     }
 
     /// Decides about one message, counting it against `--limit` when taken.
@@ -144,22 +220,30 @@ impl Selection {
         if self.exhausted() {
             return Decision::Leave;
         }
-        if let Some(ids) = &self.ids {
-            if !ids.iter().any(|id| id == &m.id) {
+        self.decide_reading_on(m)
+    }
+
+    /// As [`decide`](Self::decide), but past the last requested ID too, so
+    /// that a second message with the same ID is seen (and counted).
+    pub fn decide_reading_on(&self, m: &Message) -> Decision {
+        let c = &self.criteria;
+        if let Some(ids) = &c.ids {
+            if !ids.contains(&m.id) {
                 return Decision::Leave;
             }
             *self
+                .tally
                 .seen_ids
                 .lock()
                 .unwrap()
                 .entry(m.id.clone())
                 .or_default() += 1;
         }
-        let now = self.now.unwrap_or_else(SystemTime::now);
-        if !self.filter.matches(m, now) {
+        let now = c.now.unwrap_or_else(SystemTime::now);
+        if !c.filter.matches(m, now) {
             return Decision::Leave;
         }
-        if let Some(max) = self.max_redrives {
+        if let Some(max) = c.max_redrives {
             let n = m.redrives();
             if n >= max {
                 return Decision::Skip(format!(
@@ -167,25 +251,25 @@ impl Selection {
                 ));
             }
         }
-        self.taken.fetch_add(1, Ordering::SeqCst);
+        self.tally.taken.fetch_add(1, Ordering::SeqCst);
         Decision::Take
     }
 
     /// Gives back a taken slot, for a message a backend took but could not act on.
     pub fn untake(&self) {
-        self.taken.fetch_sub(1, Ordering::SeqCst);
+        self.tally.taken.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// True when nothing more can be taken: the limit is reached, or every
     /// requested ID has been seen.
     pub fn exhausted(&self) -> bool {
-        if let Some(limit) = self.limit {
-            if self.taken.load(Ordering::SeqCst) >= limit {
+        if let Some(limit) = self.criteria.limit {
+            if self.tally.taken.load(Ordering::SeqCst) >= limit {
                 return true;
             }
         }
-        if let Some(ids) = &self.ids {
-            let seen = self.seen_ids.lock().unwrap();
+        if let Some(ids) = &self.criteria.ids {
+            let seen = self.tally.seen_ids.lock().unwrap();
             return ids.iter().all(|id| seen.contains_key(id));
         }
         false
@@ -193,16 +277,26 @@ impl Selection {
 
     /// How many messages were taken so far.
     pub fn taken(&self) -> u64 {
-        self.taken.load(Ordering::SeqCst)
+        self.tally.taken.load(Ordering::SeqCst)
     }
 
     /// The requested IDs that no message carried.
     pub fn missing_ids(&self) -> Vec<String> {
-        let seen = self.seen_ids.lock().unwrap();
-        self.ids
+        self.ids_seen(|n| n == 0)
+    }
+
+    /// The requested IDs that more than one message carried.
+    pub fn ambiguous_ids(&self) -> Vec<String> {
+        self.ids_seen(|n| n > 1)
+    }
+
+    fn ids_seen(&self, keep: impl Fn(u64) -> bool) -> Vec<String> {
+        let seen = self.tally.seen_ids.lock().unwrap();
+        self.criteria
+            .ids
             .iter()
-            .flatten()
-            .filter(|id| !seen.contains_key(*id))
+            .flat_map(Ids::iter)
+            .filter(|id| keep(seen.get(*id).copied().unwrap_or(0)))
             .cloned()
             .collect()
     }
@@ -255,9 +349,9 @@ mod tests {
     }
 
     fn sel(filter: Filter) -> Selection {
-        let mut s = Selection::new(None, filter, None, None);
-        s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000));
-        s
+        let mut c = Criteria::new(None, filter, None, None);
+        c.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000));
+        c.start()
     }
 
     #[test]
@@ -304,16 +398,19 @@ mod tests {
         assert!(s.exhausted());
         assert_eq!(s.decide(&msg("c", 1, "")), Decision::Leave);
 
-        let s = Selection::new(
-            Some(vec!["b".into(), "z".into()]),
-            Filter::default(),
-            None,
-            None,
-        );
+        let ids = ["b".to_string(), "z".into(), "b".into()];
+        let c = Criteria::new(Some(&ids), Filter::default(), None, None);
+        let s = c.start();
         assert_eq!(s.decide(&msg("a", 1, "")), Decision::Leave);
         assert_eq!(s.decide(&msg("b", 1, "")), Decision::Take);
         assert!(!s.exhausted());
         assert_eq!(s.missing_ids(), vec!["z".to_string()]);
+        assert!(s.ambiguous_ids().is_empty());
+        assert_eq!(s.decide_reading_on(&msg("b", 1, "")), Decision::Take);
+        assert_eq!(s.ambiguous_ids(), vec!["b".to_string()]);
+        // A probe over the same criteria starts from nothing.
+        let probe = c.start();
+        assert_eq!(probe.missing_ids(), vec!["b".to_string(), "z".into()]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::CommandFactory;
 use clap_complete::Shell as CShell;
 
-use crate::cli::{Cli, Shell};
+use crate::cli::{Cli, CompletionsArgs, Shell};
 use crate::exit::Exit;
 
 /// The completion script for one shell.
@@ -34,7 +34,8 @@ pub fn file_name(shell: Shell) -> &'static str {
     }
 }
 
-pub fn run(shell: Shell) -> Result<Exit> {
+pub fn run(a: &CompletionsArgs) -> Result<Exit> {
+    let shell = a.shell;
     std::io::stdout().lock().write_all(&script(shell))?;
     Ok(Exit::Ok)
 }

@@ -11,30 +11,23 @@
 //! connected to again after the editor closes, so a long edit does not leave
 //! a connection idle.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::{read_flags, read_options, redrive, Ctx};
+use super::{read_flags, read_options, redrive, selected, Ctx};
 use crate::broker::{Flow, Message, RedriveOptions};
-use crate::cli::ReadArgs;
+use crate::cli::{EditArgs, ReadArgs};
 use crate::edit_file::{self, Edited};
 use crate::exit::{usage, Exit};
 use crate::rewrite::{Replacement, Rewrite};
-use crate::select::{Filter, Selection};
+use crate::select::{Criteria, Filter, Selection};
 
-pub async fn run(
-    ctx: &Ctx,
-    queue: &str,
-    id: &str,
-    to: Option<&str>,
-    read: &ReadArgs,
-    yes: bool,
-    dry_run: bool,
-) -> Result<Exit> {
+pub async fn run(ctx: &Ctx, a: &EditArgs) -> Result<Exit> {
+    let (queue, id, to, read) = (a.queue.as_str(), a.id.as_str(), a.to.as_deref(), &a.read);
+    let (yes, dry_run) = (a.yes, a.dry_run);
     ctx.require_consent(
         yes,
         dry_run,
@@ -92,7 +85,7 @@ pub async fn run(
         rewrite: Rewrite::replace_with(edited),
         detach: false,
     };
-    let sel = Selection::new(Some(ids.to_vec()), Filter::default(), None, None);
+    let sel = Selection::new(Some(&ids), Filter::default(), None, None);
     if dry_run {
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;
     }
@@ -108,18 +101,15 @@ pub async fn run(
 /// The one message with this ID; none or several is an error (exit 4).
 async fn find(ctx: &Ctx, queue: &str, ids: &[String], read: &ReadArgs) -> Result<Message> {
     let broker = ctx.connect_with(&read_flags(read, false)).await?;
-    let mut seen: HashMap<String, u32> = HashMap::new();
+    let sel = Criteria::new(Some(ids), Filter::default(), None, None).start();
     let mut found = None;
-    broker
-        .browse(queue, &read_options(read, true, ids), &mut |m: Message| {
-            if m.id == ids[0] {
-                *seen.entry(m.id.clone()).or_default() += 1;
-                found.get_or_insert(m);
-            }
-            Ok(Flow::Continue)
-        })
-        .await?;
-    super::peek::check_ids(queue, ids, &seen)?;
+    let read = read_options(read, true, ids);
+    selected::browse(&*broker, queue, &read, &sel, &mut |m, _| {
+        found.get_or_insert(m);
+        Ok(Flow::Continue)
+    })
+    .await?;
+    selected::check_ids(queue, &sel)?;
     found.context("the message went away while it was read")
 }
 

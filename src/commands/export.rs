@@ -3,24 +3,18 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use super::{read_flags, read_options, selection, Ctx};
-use crate::broker::{Flow, Message};
-use crate::cli::{FilterArgs, ReadArgs};
+use super::{read_flags, read_options, selected, selection, Ctx};
+use crate::broker::Flow;
+use crate::cli::ExportArgs;
 use crate::exit::{usage, Exit};
 use crate::select::Decision;
 
-pub async fn run(
-    ctx: &Ctx,
-    queue: &str,
-    filters: &FilterArgs,
-    read: &ReadArgs,
-    all: bool,
-    out: Option<&Path>,
-) -> Result<Exit> {
+pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
+    let (queue, filters, read, all) = (a.queue.as_str(), &a.filters, &a.read, a.all);
+    let out = a.out.as_deref();
     ctx.check(&read_flags(read, all))?;
     let mut writer: Box<dyn Write + Send> = match out {
         Some(path) => {
@@ -31,27 +25,22 @@ pub async fn run(
         None => Box::new(BufWriter::new(std::io::stdout())),
     };
     let broker = ctx.connect_with(&read_flags(read, all)).await?;
-    let sel = selection(filters, None, None);
+    let sel = selection(filters, None);
     let opts = read_options(read, all, &[]);
     let mut count = 0u64;
     let mut err = None;
-    broker
-        .browse(queue, &opts, &mut |m: Message| {
-            if sel.decide(&m) == Decision::Take {
-                let line = serde_json::to_string(&m.envelope())?;
-                if let Err(e) = writeln!(writer, "{line}") {
-                    err = Some(e);
-                    return Ok(Flow::Stop);
-                }
-                count += 1;
+    selected::browse(&*broker, queue, &opts, &sel, &mut |m, d| {
+        if d == Decision::Take {
+            let line = serde_json::to_string(&m.envelope())?;
+            if let Err(e) = writeln!(writer, "{line}") {
+                err = Some(e);
+                return Ok(Flow::Stop);
             }
-            Ok(if sel.exhausted() {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            })
-        })
-        .await?;
+            count += 1;
+        }
+        Ok(Flow::Continue)
+    })
+    .await?;
     if let Some(e) = err {
         return Err(e).context("writing the export");
     }

@@ -9,12 +9,13 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::Ctx;
-use crate::cli::OutputFormat;
+use crate::cli::{HistoryArgs, OutputFormat};
 use crate::exit::{usage, Exit};
 use crate::journal::{self, RunSummary};
 use crate::sanitize::escape;
 
-pub async fn run(ctx: &Ctx, run_id: Option<&str>, limit: Option<usize>) -> Result<Exit> {
+pub async fn run(ctx: &Ctx, a: &HistoryArgs) -> Result<Exit> {
+    let (run_id, limit) = (a.run_id.as_deref(), a.limit);
     let Some(path) = journal::path() else {
         return Err(usage(
             "no state or data directory for the journal: set DLQ_JOURNAL",

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::Ctx;
 use crate::broker::{Flag, LagQuery, LagRow};
-use crate::cli::OutputFormat;
+use crate::cli::{LagArgs, OutputFormat};
 use crate::exit::Exit;
 use crate::output::human_age;
 use crate::prometheus;
@@ -112,12 +112,17 @@ pub fn row_json(r: &LagRow) -> Value {
     Value::Object(obj)
 }
 
-pub async fn run(
-    ctx: &Ctx,
-    query: &LagQuery,
-    t: Thresholds,
-    watch: Option<Duration>,
-) -> Result<Exit> {
+pub async fn run(ctx: &Ctx, a: &LagArgs) -> Result<Exit> {
+    let query = &LagQuery {
+        names: a.names.clone(),
+        topic: a.topic.clone(),
+    };
+    let t = Thresholds {
+        max_lag: a.max_lag,
+        max_age: a.max_age,
+        max_dlq: a.max_dlq,
+    };
+    let watch = a.watch;
     let broker = ctx
         .connect_with(&[(Flag::Topic, query.topic.is_some())])
         .await?;
@@ -147,6 +152,14 @@ pub async fn run(
     }
 }
 
+/// The `-o json` document: every row and every exceeded threshold.
+pub fn document(rows: &[LagRow], found: &[Breach]) -> Value {
+    json!({
+        "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
+        "breaches": found.iter().map(Breach::to_json).collect::<Vec<_>>(),
+    })
+}
+
 fn print(ctx: &Ctx, rows: &[LagRow], found: &[Breach]) -> Result<()> {
     let p = &ctx.printer;
     match p.format {
@@ -154,10 +167,7 @@ fn print(ctx: &Ctx, rows: &[LagRow], found: &[Breach]) -> Result<()> {
             let text = prometheus::render(&prometheus::lag_families(&ctx.broker_label()?, rows));
             p.raw(&text)
         }
-        OutputFormat::Json => p.json(&json!({
-            "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
-            "breaches": found.iter().map(Breach::to_json).collect::<Vec<_>>(),
-        })),
+        OutputFormat::Json => p.json(&document(rows, found)),
         OutputFormat::Ndjson => {
             for r in rows {
                 p.ndjson(&row_json(r))?;

@@ -4,23 +4,18 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
-use super::{read_flags, read_options, selection, Ctx};
+use super::{read_flags, read_options, selected, selection, Ctx};
 use crate::broker::{Flow, Message};
-use crate::cli::{FilterArgs, ReadArgs};
+use crate::cli::ListArgs;
 use crate::exit::Exit;
 use crate::output::{human_age, human_size};
 use crate::sanitize::{escape, preview};
 use crate::select::Decision;
 
-pub async fn run(
-    ctx: &Ctx,
-    queue: &str,
-    filters: &FilterArgs,
-    read: &ReadArgs,
-    all: bool,
-) -> Result<Exit> {
+pub async fn run(ctx: &Ctx, a: &ListArgs) -> Result<Exit> {
+    let (queue, filters, read, all) = (a.queue.as_str(), &a.filters, &a.read, a.all);
     let broker = ctx.connect_with(&read_flags(read, all)).await?;
-    let sel = selection(filters, None, None);
+    let sel = selection(filters, None);
     let opts = read_options(read, all, &[]);
     let p = &ctx.printer;
     let now = SystemTime::now();
@@ -28,21 +23,16 @@ pub async fn run(
     if !p.is_table() {
         let mut stream = p.stream();
         let mut err = None;
-        broker
-            .browse(queue, &opts, &mut |m: Message| {
-                if sel.decide(&m) == Decision::Take {
-                    if let Err(e) = stream.push(&m.envelope()) {
-                        err = Some(e);
-                        return Ok(Flow::Stop);
-                    }
+        selected::browse(&*broker, queue, &opts, &sel, &mut |m, d| {
+            if d == Decision::Take {
+                if let Err(e) = stream.push(&m.envelope()) {
+                    err = Some(e);
+                    return Ok(Flow::Stop);
                 }
-                Ok(if sel.exhausted() {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
-                })
-            })
-            .await?;
+            }
+            Ok(Flow::Continue)
+        })
+        .await?;
         if let Some(e) = err {
             return Err(e);
         }
@@ -51,23 +41,22 @@ pub async fn run(
     }
 
     let mut rows: Vec<Vec<String>> = Vec::new();
-    broker
-        .browse(queue, &opts, &mut |m: Message| {
-            if sel.decide(&m) == Decision::Take {
-                rows.push(row(&m, now));
-            }
-            Ok(if sel.exhausted() {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            })
-        })
-        .await?;
+    selected::browse(&*broker, queue, &opts, &sel, &mut |m, d| {
+        if d == Decision::Take {
+            rows.push(row(&m, now));
+        }
+        Ok(Flow::Continue)
+    })
+    .await?;
     if rows.is_empty() {
         p.note(&format!(
             "{}: no messages{}",
             escape(queue, false),
-            if sel.filter.is_empty() { "" } else { " match" }
+            if sel.criteria.filter.is_empty() {
+                ""
+            } else {
+                " match"
+            }
         ));
         return Ok(Exit::Ok);
     }

@@ -2,12 +2,11 @@
 //! command (`dlq-list.1`, ...).
 
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use clap::CommandFactory;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, ManArgs};
 use crate::exit::Exit;
 
 /// Every page as (file name, roff text).
@@ -30,7 +29,8 @@ pub fn pages() -> Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
-pub fn run(dir: Option<&Path>) -> Result<Exit> {
+pub fn run(a: &ManArgs) -> Result<Exit> {
+    let dir = a.dir.as_deref();
     let pages = pages()?;
     match dir {
         None => std::io::stdout().lock().write_all(&pages[0].1)?,

@@ -19,6 +19,7 @@ pub mod queues;
 pub mod redrive;
 pub mod retry;
 pub mod retry_all;
+pub mod selected;
 pub mod stats;
 
 #[cfg(test)]
@@ -28,14 +29,14 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Result;
 
-use crate::broker::{self, capability, Broker, Capabilities, Flag, Flow, Message, ReadOptions};
+use crate::broker::{self, capability, Broker, Capabilities, Flag, Flow, ReadOptions};
 use crate::bulk::Interrupt;
 use crate::cli::{FilterArgs, GlobalArgs, ReadArgs};
 use crate::config::{self, BrokerSettings, Selector};
 use crate::exit::{code_for, usage};
 use crate::journal::{self, Action, Journal, RunInfo};
 use crate::output::{Printer, Warner};
-use crate::select::{Decision, Filter, Selection};
+use crate::select::{Criteria, Decision, Filter, Selection};
 
 /// What every command gets.
 pub struct Ctx {
@@ -247,12 +248,13 @@ pub fn read_options(read: &ReadArgs, all: bool, ids: &[String]) -> ReadOptions {
 }
 
 /// The selection for filter flags, IDs and `--max-redrives`.
-pub fn selection(
-    args: &FilterArgs,
-    ids: Option<Vec<String>>,
-    max_redrives: Option<u32>,
-) -> Selection {
-    Selection::new(ids, filter(args), args.limit, max_redrives)
+pub fn criteria(args: &FilterArgs, ids: Option<&[String]>, max_redrives: Option<u32>) -> Criteria {
+    Criteria::new(ids, filter(args), args.limit, max_redrives)
+}
+
+/// A pass over what the shared filters select.
+pub fn selection(args: &FilterArgs, max_redrives: Option<u32>) -> Selection {
+    criteria(args, None, max_redrives).start()
 }
 
 /// How many messages a bulk run will go through, for the question and the
@@ -268,7 +270,7 @@ pub async fn expected_total(
     yes: bool,
 ) -> Result<Option<u64>> {
     let depth = broker.depth(queue, read).await?;
-    let probe = selection(filters, None, max_redrives);
+    let probe = selection(filters, max_redrives);
     if probe.is_everything() {
         return Ok(depth);
     }
@@ -276,17 +278,12 @@ pub async fn expected_total(
         return Ok(None);
     }
     let mut n = 0u64;
-    broker
-        .browse(queue, read, &mut |m: Message| {
-            if probe.decide(&m) == Decision::Take {
-                n += 1;
-            }
-            Ok(if probe.exhausted() {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            })
-        })
-        .await?;
+    selected::browse(broker, queue, read, &probe, &mut |_, d| {
+        if d == Decision::Take {
+            n += 1;
+        }
+        Ok(Flow::Continue)
+    })
+    .await?;
     Ok(Some(n))
 }

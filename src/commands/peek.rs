@@ -4,16 +4,15 @@
 //! the filters match (or `--limit N` of them). Bodies show as pretty JSON,
 //! as text, or as hex/base64 when they are not UTF-8.
 
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 use anyhow::Result;
 use serde_json::Value;
 
-use super::{read_flags, read_options, selection, Ctx};
+use super::{criteria, read_flags, read_options, selected, Ctx};
 use crate::broker::{Capabilities, Flow, Message};
 use crate::cli::{BinaryFormat, FilterArgs, PeekArgs, ReadArgs};
-use crate::exit::{broker_msg, Exit};
+use crate::exit::Exit;
 use crate::message::{b64, rfc3339};
 use crate::output::{human_age, human_size, Printer};
 use crate::sanitize::{escape, hex_dump};
@@ -63,58 +62,24 @@ pub async fn find(
     if ids.is_empty() && args.limit.is_none() {
         args.limit = Some(1);
     }
-    let wanted = (!ids.is_empty()).then(|| ids.to_vec());
-    let sel = selection(&args, wanted, None);
+    let wanted = (!ids.is_empty()).then_some(ids);
+    let sel = criteria(&args, wanted, None).start();
     let opts = read_options(read, all || !ids.is_empty(), ids);
     let mut found: Vec<Message> = Vec::new();
-    let mut seen: HashMap<String, u32> = HashMap::new();
-    broker
-        .browse(queue, &opts, &mut |m: Message| {
-            if sel.decide(&m) == Decision::Take {
-                *seen.entry(m.id.clone()).or_default() += 1;
-                found.push(m);
-            }
-            // With IDs, read on: a second message with the same ID must be seen.
-            let done = if ids.is_empty() {
-                sel.exhausted()
-            } else {
-                false
-            };
-            Ok(if done { Flow::Stop } else { Flow::Continue })
-        })
-        .await?;
-    check_ids(queue, ids, &seen)?;
+    selected::browse(broker, queue, &opts, &sel, &mut |m, d| {
+        if d == Decision::Take {
+            found.push(m);
+        }
+        Ok(Flow::Continue)
+    })
+    .await?;
+    selected::check_ids(queue, &sel)?;
+    // With a repeated ID, show the message once.
+    if !ids.is_empty() {
+        let mut shown = std::collections::HashSet::new();
+        found.retain(|m| shown.insert(m.id.clone()));
+    }
     Ok(found)
-}
-
-/// Every ID must name exactly one message.
-pub fn check_ids(queue: &str, ids: &[String], seen: &HashMap<String, u32>) -> Result<()> {
-    let missing: Vec<&str> = ids
-        .iter()
-        .filter(|id| !seen.contains_key(*id))
-        .map(String::as_str)
-        .collect();
-    if !missing.is_empty() {
-        return Err(broker_msg(format!(
-            "no message with ID {} in {} (IDs as `dlq list {}` prints them)",
-            missing.join(", "),
-            escape(queue, false),
-            escape(queue, false)
-        )));
-    }
-    let ambiguous: Vec<&str> = ids
-        .iter()
-        .filter(|id| seen.get(*id).copied().unwrap_or(0) > 1)
-        .map(String::as_str)
-        .collect();
-    if !ambiguous.is_empty() {
-        return Err(broker_msg(format!(
-            "ID {} names more than one message in {} (identical content): use filters with retry-all or purge instead",
-            ambiguous.join(", "),
-            escape(queue, false)
-        )));
-    }
-    Ok(())
 }
 
 fn card(

@@ -5,8 +5,10 @@
 
 use anyhow::Result;
 
-use super::{expected_total, finish_journal, read_flags, read_options, redrive, selection, Ctx};
-use crate::broker::{Flag, Flow, Message, PurgeOptions};
+use super::{
+    expected_total, finish_journal, read_flags, read_options, redrive, selected, selection, Ctx,
+};
+use crate::broker::{Flag, Flow, PurgeOptions};
 use crate::bulk::{Backup, BulkContext, BulkReport};
 use crate::cli::PurgeArgs;
 use crate::exit::Exit;
@@ -27,7 +29,7 @@ pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
         read: read_options(read, false, &[]),
         delete_records,
     };
-    let sel = selection(filters, None, None);
+    let sel = selection(filters, None);
 
     if dry_run {
         let mut report = BulkReport {
@@ -35,19 +37,14 @@ pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
             ..Default::default()
         };
         let mut plan = Vec::new();
-        broker
-            .browse(queue, &opts.read, &mut |m: Message| {
-                if sel.decide(&m) == Decision::Take {
-                    report.done += 1;
-                    plan.push((m.id.clone(), preview(&m.body, 50), None));
-                }
-                Ok(if sel.exhausted() {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
-                })
-            })
-            .await?;
+        selected::browse(&*broker, queue, &opts.read, &sel, &mut |m, d| {
+            if d == Decision::Take {
+                report.done += 1;
+                plan.push((m.id.clone(), preview(&m.body, 50), None));
+            }
+            Ok(Flow::Continue)
+        })
+        .await?;
         redrive::print_plan(ctx, &plan, &report, "purged")?;
         return Ok(Exit::Ok);
     }

@@ -9,7 +9,7 @@
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use super::{finish_journal, Ctx};
+use super::{finish_journal, selected, Ctx};
 use crate::broker::{Broker, Flow, Message, OutgoingMessage, RedriveOptions};
 use crate::bulk::{BulkContext, BulkReport, Rate};
 use crate::cli::OutputFormat;
@@ -45,34 +45,25 @@ pub async fn dry_run(
     }
     let mut plan = Vec::new();
     let with_kind = broker.capabilities().origin_kinds_shown;
-    broker
-        .browse(queue, &opts.read, &mut |m: Message| {
-            match sel.decide(&m) {
-                Decision::Take => {
-                    report.done += 1;
-                    plan.push((
-                        m.id.clone(),
-                        target_of(&m, opts.to.as_deref(), with_kind),
-                        None,
-                    ));
-                }
-                Decision::Skip(why) => {
-                    report.skipped += 1;
-                    plan.push((
-                        m.id.clone(),
-                        target_of(&m, opts.to.as_deref(), with_kind),
-                        Some(why),
-                    ));
-                }
-                Decision::Leave => {}
+    selected::browse(broker, queue, &opts.read, sel, &mut |m, d| {
+        let why = match d {
+            Decision::Skip(why) => {
+                report.skipped += 1;
+                Some(why)
             }
-            Ok(if sel.exhausted() {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            })
-        })
-        .await?;
+            _ => {
+                report.done += 1;
+                None
+            }
+        };
+        plan.push((
+            m.id.clone(),
+            target_of(&m, opts.to.as_deref(), with_kind),
+            why,
+        ));
+        Ok(Flow::Continue)
+    })
+    .await?;
     print_plan(ctx, &plan, &report, "moved")?;
     Ok(Exit::Ok)
 }
@@ -99,47 +90,38 @@ async fn rewrite_dry_run(
     };
     let mut plan = Vec::new();
     let with_kind = broker.capabilities().origin_kinds_shown;
-    broker
-        .browse(queue, &opts.read, &mut |m: Message| {
-            let outcome = match sel.decide(&m) {
-                Decision::Take => match opts.rewrite.copy_of(&m) {
-                    Ok(copy) => {
-                        report.done += 1;
-                        Ok(copy)
-                    }
-                    Err(e) => {
-                        report.fail(&m.id, &e);
-                        Err(("fail", e))
-                    }
-                },
-                Decision::Skip(why) => {
-                    report.skipped += 1;
-                    Err(("skip", why))
+    selected::browse(broker, queue, &opts.read, sel, &mut |m, d| {
+        let outcome = match d {
+            Decision::Take => match opts.rewrite.copy_of(&m) {
+                Ok(copy) => {
+                    report.done += 1;
+                    Ok(copy)
                 }
-                Decision::Leave => return Ok(next(sel)),
-            };
-            plan.push(RewrittenRow {
-                id: m.id.clone(),
-                to: target_of(&m, opts.to.as_deref(), with_kind),
-                outcome,
-            });
-            Ok(next(sel))
-        })
-        .await?;
+                Err(e) => {
+                    report.fail(&m.id, &e);
+                    Err(("fail", e))
+                }
+            },
+            Decision::Skip(why) => {
+                report.skipped += 1;
+                Err(("skip", why))
+            }
+            Decision::Leave => return Ok(Flow::Continue),
+        };
+        plan.push(RewrittenRow {
+            id: m.id.clone(),
+            to: target_of(&m, opts.to.as_deref(), with_kind),
+            outcome,
+        });
+        Ok(Flow::Continue)
+    })
+    .await?;
     print_rewritten(ctx, &plan, &report)?;
     Ok(if report.failed > 0 {
         report.exit()
     } else {
         Exit::Ok
     })
-}
-
-fn next(sel: &Selection) -> Flow {
-    if sel.exhausted() {
-        Flow::Stop
-    } else {
-        Flow::Continue
-    }
 }
 
 /// Prints the plan of a rewriting dry run: each copy's headers and body.

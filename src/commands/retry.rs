@@ -3,24 +3,17 @@
 //! Every ID is checked first (it must name exactly one message), so a typo
 //! changes nothing.
 
-use std::collections::HashMap;
-
 use anyhow::Result;
 
-use super::{read_flags, read_options, redrive, Ctx};
-use crate::broker::{Flow, Message, RedriveOptions};
-use crate::cli::{ReadArgs, RedriveArgs};
+use super::{read_flags, read_options, redrive, selected, Ctx};
+use crate::broker::{Flow, RedriveOptions};
+use crate::cli::RetryArgs;
 use crate::exit::Exit;
 use crate::rewrite::Rewrite;
-use crate::select::{Filter, Selection};
+use crate::select::{Criteria, Filter};
 
-pub async fn run(
-    ctx: &Ctx,
-    queue: &str,
-    ids: &[String],
-    args: &RedriveArgs,
-    read: &ReadArgs,
-) -> Result<Exit> {
+pub async fn run(ctx: &Ctx, a: &RetryArgs) -> Result<Exit> {
+    let (queue, ids, args, read) = (a.queue.as_str(), a.ids.as_slice(), &a.redrive, &a.read);
     let rewrite = Rewrite::new(
         &args.set_headers,
         &args.unset_headers,
@@ -34,18 +27,16 @@ pub async fn run(
         detach: false,
     };
 
-    let mut seen: HashMap<String, u32> = HashMap::new();
-    broker
-        .browse(queue, &opts.read, &mut |m: Message| {
-            if ids.contains(&m.id) {
-                *seen.entry(m.id).or_default() += 1;
-            }
-            Ok(Flow::Continue)
-        })
-        .await?;
-    super::peek::check_ids(queue, ids, &seen)?;
+    // Every ID checked in a pass of its own, so a typo changes nothing.
+    let criteria = Criteria::new(Some(ids), Filter::default(), None, args.max_redrives);
+    let check = criteria.start();
+    selected::browse(&*broker, queue, &opts.read, &check, &mut |_, _| {
+        Ok(Flow::Continue)
+    })
+    .await?;
+    selected::check_ids(queue, &check)?;
 
-    let sel = Selection::new(Some(dedup(ids)), Filter::default(), None, args.max_redrives);
+    let sel = criteria.start();
     if args.dry_run {
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;
     }
@@ -53,17 +44,7 @@ pub async fn run(
         command: "retry",
         via: redrive::Via::Dlq,
         rate: None,
-        total: Some(ids.len() as u64),
+        total: Some(sel.criteria.ids.as_ref().map_or(0, |i| i.len() as u64)),
     };
     redrive::execute(ctx, &*broker, queue, &sel, &opts, drive).await
-}
-
-fn dedup(ids: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for id in ids {
-        if !out.contains(id) {
-            out.push(id.clone());
-        }
-    }
-    out
 }

@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 
-use super::{read_options, selection, Ctx};
+use super::{read_options, selected, selection, Ctx};
 use crate::broker::{Flow, Message};
-use crate::cli::{FilterArgs, OutputFormat, ReadArgs};
+use crate::cli::{OutputFormat, StatsArgs};
 use crate::exit::{usage, Exit};
 use crate::message::rfc3339;
 use crate::sanitize::escape;
@@ -194,34 +194,24 @@ pub fn group_json(keys: &[Key], g: &Group) -> Value {
     })
 }
 
-pub async fn run(
-    ctx: &Ctx,
-    queue: &str,
-    by: &str,
-    filters: &FilterArgs,
-    read: &ReadArgs,
-    all: bool,
-) -> Result<Exit> {
+pub async fn run(ctx: &Ctx, a: &StatsArgs) -> Result<Exit> {
+    let (queue, by, filters, read, all) =
+        (a.queue.as_str(), a.by.as_str(), &a.filters, &a.read, a.all);
     let keys = parse_keys(by)?;
     let broker = ctx.connect().await?;
-    let sel = selection(filters, None, None);
+    let sel = selection(filters, None);
     let opts = read_options(read, all, &[]);
     let p = &ctx.printer;
     let mut grouper = Grouper::new(keys.clone(), SystemTime::now());
     let progress = p.progress(None, "reading");
-    let result = broker
-        .browse(queue, &opts, &mut |m: Message| {
-            if sel.decide(&m) == Decision::Take {
-                grouper.add(&m);
-            }
-            progress.inc(1);
-            Ok(if sel.exhausted() {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            })
-        })
-        .await;
+    let result = selected::browse(&*broker, queue, &opts, &sel, &mut |m, d| {
+        if d == Decision::Take {
+            grouper.add(&m);
+        }
+        progress.inc(1);
+        Ok(Flow::Continue)
+    })
+    .await;
     progress.finish();
     result?;
     let total = grouper.total;
@@ -255,7 +245,11 @@ fn print_table(
         p.note(&format!(
             "{}: no messages{}",
             escape(queue, false),
-            if sel.filter.is_empty() { "" } else { " match" }
+            if sel.criteria.filter.is_empty() {
+                ""
+            } else {
+                " match"
+            }
         ));
         return Ok(());
     }

@@ -1,0 +1,64 @@
+//! Browsing what a selection takes, and the rule that a requested ID names
+//! exactly one message, shared by every command that reads before it acts
+//! (list, peek, stats, export, the dry runs, retry's and edit's check pass).
+//!
+//! Without IDs a pass stops as soon as nothing more can be taken (`--limit`
+//! reached). With IDs it reads on to the end of the queue, so that a second
+//! message carrying the same ID is counted and [`check_ids`] can refuse it.
+
+use anyhow::Result;
+
+use crate::broker::{Broker, Flow, Message, ReadOptions};
+use crate::exit::broker_msg;
+use crate::sanitize::escape;
+use crate::select::{Decision, Selection};
+
+/// Reads `queue` without changing it, handing each message `sel` takes or
+/// skips to `visit` with the decision; messages left alone are not shown.
+pub async fn browse(
+    broker: &dyn Broker,
+    queue: &str,
+    read: &ReadOptions,
+    sel: &Selection,
+    visit: &mut (dyn FnMut(Message, Decision) -> Result<Flow> + Send),
+) -> Result<()> {
+    let by_id = sel.criteria.ids.is_some();
+    broker
+        .browse(queue, read, &mut |m: Message| {
+            let decision = if by_id {
+                sel.decide_reading_on(&m)
+            } else {
+                sel.decide(&m)
+            };
+            if decision != Decision::Leave && visit(m, decision)? == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+            Ok(if !by_id && sel.exhausted() {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
+        })
+        .await
+}
+
+/// Every requested ID must have named exactly one message of the pass
+/// (exit 4 otherwise, before anything changes).
+pub fn check_ids(queue: &str, sel: &Selection) -> Result<()> {
+    let q = escape(queue, false);
+    let missing = sel.missing_ids();
+    if !missing.is_empty() {
+        return Err(broker_msg(format!(
+            "no message with ID {} in {q} (IDs as `dlq list {q}` prints them)",
+            missing.join(", "),
+        )));
+    }
+    let ambiguous = sel.ambiguous_ids();
+    if !ambiguous.is_empty() {
+        return Err(broker_msg(format!(
+            "ID {} names more than one message in {q} (identical content): use filters with retry-all or purge instead",
+            ambiguous.join(", "),
+        )));
+    }
+    Ok(())
+}
