@@ -19,14 +19,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::exit::{code_for_report, Exit};
 use crate::journal::{Action, Journal};
 use crate::message::Message;
 
 /// One message that could not be handled.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Failure {
     pub id: String,
     pub error: String,
@@ -60,25 +61,27 @@ impl BulkReport {
         });
     }
 
-    /// The summary object of SPEC.md; `verb` is "moved", "purged" or "published".
-    pub fn to_json(&self, verb: &str) -> Value {
-        let mut v = json!({
-            verb: self.done,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "dry_run": self.dry_run,
-            "failures": self.failures.iter().map(|f| json!({"id": f.id, "error": f.error})).collect::<Vec<_>>(),
-        });
-        if self.interrupted {
-            v["interrupted"] = json!(true);
+    /// The summary object of SPEC.md; `verb` (moved, purged, published)
+    /// names the count of what was done.
+    pub fn summary(&self, verb: Action) -> Summary<'_> {
+        let done = |a: Action| (a == verb).then_some(self.done);
+        Summary {
+            moved: done(Action::Moved),
+            purged: done(Action::Purged),
+            published: done(Action::Published),
+            skipped: self.skipped,
+            failed: self.failed,
+            dry_run: self.dry_run,
+            failures: &self.failures,
+            interrupted: self.interrupted,
+            stopped_by: self.stopped_by.as_deref(),
+            notes: &self.notes,
         }
-        if let Some(why) = &self.stopped_by {
-            v["stopped_by"] = json!(why);
-        }
-        if !self.notes.is_empty() {
-            v["notes"] = json!(self.notes);
-        }
-        v
+    }
+
+    /// The summary as a JSON value, for a dry run that adds its plan.
+    pub fn to_json(&self, verb: Action) -> Value {
+        serde_json::to_value(self.summary(verb)).expect("a summary is plain JSON")
     }
 
     /// The exit code this outcome stands for.
@@ -86,6 +89,29 @@ impl BulkReport {
         let failed = self.failed + u64::from(self.stopped_by.is_some());
         code_for_report(self.done, failed, self.interrupted)
     }
+}
+
+/// The closing summary of a bulk run as SPEC.md shows it: one of `moved`,
+/// `purged` or `published` first, then the rest in this order;
+/// `interrupted`, `stopped_by` and `notes` only when they say something.
+#[derive(Debug, Serialize)]
+pub struct Summary<'r> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purged: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<u64>,
+    pub skipped: u64,
+    pub failed: u64,
+    pub dry_run: bool,
+    pub failures: &'r [Failure],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<&'r str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub notes: &'r [String],
 }
 
 /// Set by Ctrl-C; bulk loops stop taking new messages when they see it.
@@ -266,8 +292,9 @@ impl BulkContext {
     }
 
     /// Records one skipped message and why.
-    pub fn skip(&self, id: &str, why: &str) {
-        self.journal.record(id, Action::Skipped, None, Some(why));
+    pub fn skip(&self, id: &str, why: &dyn std::fmt::Display) {
+        self.journal
+            .record(id, Action::Skipped, None, Some(&why.to_string()));
     }
 
     /// Waits for the rate limiter, if any; call before sending each message.
@@ -302,7 +329,7 @@ mod tests {
             ..Default::default()
         };
         r.fail("7", "queue not found");
-        let v = r.to_json("moved");
+        let v = r.to_json(Action::Moved);
         assert_eq!(v["moved"], 3);
         assert_eq!(v["skipped"], 1);
         assert_eq!(v["failed"], 1);

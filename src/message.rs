@@ -9,7 +9,8 @@
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// Header that carries how many times dlq has sent a message back.
 pub const REDRIVE_HEADER: &str = "dlq-redrive-count";
@@ -20,11 +21,13 @@ pub const REDRIVE_HEADER: &str = "dlq-redrive-count";
 pub type Headers = Map<String, Value>;
 
 /// Why and from where a message was dead-lettered; every field may be unknown.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Serialized as the envelope's `dead_letter` object, in this field order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DeadLetter {
     pub reason: Option<String>,
     pub source: Option<String>,
     pub attempts: Option<u64>,
+    #[serde(serialize_with = "time_or_null")]
     pub first_death_at: Option<SystemTime>,
     /// Exception class or error code, when the convention records one.
     pub error_type: Option<String>,
@@ -35,7 +38,7 @@ pub struct DeadLetter {
 }
 
 /// What kind of thing an [`Origin`] names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OriginKind {
     Queue,
@@ -45,7 +48,7 @@ pub enum OriginKind {
 }
 
 /// Where a dead-lettered message came from, as `retry` would send it back.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Origin {
     pub kind: OriginKind,
     pub name: String,
@@ -133,31 +136,52 @@ impl Message {
     }
 
     /// The JSON envelope of SPEC.md.
-    pub fn envelope(&self) -> Value {
-        let (body, body_base64) = match self.body_text() {
-            Some(text) => (Value::String(text.to_owned()), Value::Null),
-            None => (Value::Null, Value::String(b64(&self.body))),
-        };
-        json!({
-            "id": self.id,
-            "queue": self.queue,
-            "timestamp": self.timestamp.map(rfc3339),
-            "size": self.body.len(),
-            "headers": self.headers,
-            "key": self.key,
-            "body": body,
-            "body_base64": body_base64,
-            "dead_letter": {
-                "reason": self.dead_letter.reason,
-                "source": self.dead_letter.source,
-                "attempts": self.dead_letter.attempts,
-                "first_death_at": self.dead_letter.first_death_at.map(rfc3339),
-                "error_type": self.dead_letter.error_type,
-                "convention": self.dead_letter.convention,
-                "origin": self.dead_letter.origin,
-            },
-            "broker": self.broker,
-        })
+    pub fn envelope(&self) -> Envelope<'_> {
+        let text = self.body_text();
+        Envelope {
+            id: &self.id,
+            queue: &self.queue,
+            timestamp: self.timestamp.map(rfc3339),
+            size: self.body.len(),
+            headers: &self.headers,
+            key: self.key.as_deref(),
+            body: text,
+            body_base64: text.is_none().then(|| b64(&self.body)),
+            dead_letter: &self.dead_letter,
+            broker: &self.broker,
+        }
+    }
+}
+
+/// The envelope of SPEC.md as serde writes it: the field order is the
+/// contract (`src/shapes_tests.rs` pins it). The body is text when it is
+/// UTF-8, else base64; the other of the two is null.
+#[derive(Debug, Serialize)]
+pub struct Envelope<'m> {
+    pub id: &'m str,
+    pub queue: &'m str,
+    pub timestamp: Option<String>,
+    pub size: usize,
+    pub headers: &'m Headers,
+    pub key: Option<&'m str>,
+    pub body: Option<&'m str>,
+    pub body_base64: Option<String>,
+    pub dead_letter: &'m DeadLetter,
+    pub broker: &'m Map<String, Value>,
+}
+
+impl Envelope<'_> {
+    /// As a JSON value, for the code that reads fields back.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("an envelope is plain JSON")
+    }
+}
+
+/// A time as RFC 3339 with milliseconds, or null.
+pub fn time_or_null<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
     }
 }
 
@@ -285,6 +309,7 @@ pub fn value_bytes(v: &Value) -> Option<Result<Vec<u8>, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn sample() -> Message {
         let mut headers = Headers::new();
@@ -325,7 +350,7 @@ mod tests {
 
     #[test]
     fn envelope_has_every_field() {
-        let env = sample().envelope();
+        let env = sample().envelope().to_value();
         let keys: Vec<&str> = env
             .as_object()
             .unwrap()
@@ -357,7 +382,7 @@ mod tests {
     fn binary_body_goes_to_base64_and_back() {
         let mut m = sample();
         m.body = vec![0xff, 0x00, 0xfe, b'a'];
-        let env = m.envelope();
+        let env = m.envelope().to_value();
         assert!(env["body"].is_null());
         let back = OutgoingMessage::from_envelope(env).unwrap();
         assert_eq!(back.body, m.body);
@@ -366,7 +391,7 @@ mod tests {
     #[test]
     fn envelope_round_trips_body_headers_key() {
         let m = sample();
-        let back = OutgoingMessage::from_envelope(m.envelope()).unwrap();
+        let back = OutgoingMessage::from_envelope(m.envelope().to_value()).unwrap();
         assert_eq!(back.body, m.body);
         assert_eq!(back.headers, m.headers);
         assert_eq!(back.key, m.key);

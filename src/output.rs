@@ -11,10 +11,11 @@ use std::io::{self, IsTerminal, Write};
 
 use anyhow::Result;
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::bulk::{BulkReport, Progress};
 use crate::cli::{ColorChoice, GlobalArgs, OutputFormat};
+use crate::journal::Action;
 use crate::sanitize;
 use crate::secrets;
 
@@ -31,6 +32,14 @@ impl Warner {
         match &self.0 {
             Some(p) => p.warn(text),
             None => eprintln!("dlq: warning: {}", secrets::scrub(text)),
+        }
+    }
+
+    /// A note for people (silent with `-q`), as the Printer writes them.
+    pub fn note(&self, text: &str) {
+        match &self.0 {
+            Some(p) => p.note(text),
+            None => eprintln!("{}", secrets::scrub(text)),
         }
     }
 }
@@ -131,13 +140,13 @@ impl Printer {
     }
 
     /// One JSON document on stdout, pretty-printed.
-    pub fn json(&self, value: &Value) -> Result<()> {
+    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         let text = serde_json::to_string_pretty(value)?;
         self.line(&self.safe_json(text))
     }
 
     /// One JSON object on one line of stdout.
-    pub fn ndjson(&self, value: &Value) -> Result<()> {
+    pub fn ndjson<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         let text = serde_json::to_string(value)?;
         self.line(&self.safe_json(text))
     }
@@ -151,10 +160,10 @@ impl Printer {
     }
 
     /// Data values in the chosen format: a JSON array, NDJSON lines.
-    pub fn values(&self, values: &[Value]) -> Result<()> {
+    pub fn values<T: Serialize>(&self, values: &[T]) -> Result<()> {
         match self.format {
             OutputFormat::Ndjson => values.iter().try_for_each(|v| self.ndjson(v)),
-            _ => self.json(&Value::Array(values.to_vec())),
+            _ => self.json(values),
         }
     }
 
@@ -193,18 +202,19 @@ impl Printer {
 
     /// Prints a bulk command's closing summary: an object on stdout in JSON
     /// modes, a line on stderr in table mode; failures are always listed.
-    pub fn summary(&self, report: &BulkReport, verb: &str) -> Result<()> {
+    pub fn summary(&self, report: &BulkReport, verb: Action) -> Result<()> {
         match self.format {
-            OutputFormat::Json | OutputFormat::Prometheus => self.json(&report.to_json(verb))?,
-            OutputFormat::Ndjson => self.ndjson(&report.to_json(verb))?,
+            OutputFormat::Json | OutputFormat::Prometheus => self.json(&report.summary(verb))?,
+            OutputFormat::Ndjson => self.ndjson(&report.summary(verb))?,
             OutputFormat::Table => {
                 let mut line = format!(
-                    "{}{verb} {}, skipped {}, failed {}",
+                    "{}{} {}, skipped {}, failed {}",
                     if report.dry_run {
                         "dry run: would have "
                     } else {
                         ""
                     },
+                    verb.as_str(),
                     report.done,
                     report.skipped,
                     report.failed
@@ -275,7 +285,7 @@ pub struct JsonStream<'a> {
 }
 
 impl JsonStream<'_> {
-    pub fn push(&mut self, value: &Value) -> Result<()> {
+    pub fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         let p = self.printer;
         if p.format == OutputFormat::Ndjson {
             p.ndjson(value)?;

@@ -86,13 +86,30 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Why a matching message is not acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// dlq already sent it back `count` times, at or over `--max-redrives`.
+    MaxRedrives { count: u32, max: u32 },
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::MaxRedrives { count, max } => {
+                write!(f, "already re-driven {count} times (--max-redrives {max})")
+            }
+        }
+    }
+}
+
 /// What to do with one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Act on it.
     Take,
     /// It matches but must not be acted on; counted as skipped, with why.
-    Skip(String),
+    Skip(SkipReason),
     /// Not selected: leave it where it is, uncounted.
     Leave,
 }
@@ -246,9 +263,7 @@ impl Selection {
         if let Some(max) = c.max_redrives {
             let n = m.redrives();
             if n >= max {
-                return Decision::Skip(format!(
-                    "already re-driven {n} times (--max-redrives {max})"
-                ));
+                return Decision::Skip(SkipReason::MaxRedrives { count: n, max });
             }
         }
         self.tally.taken.fetch_add(1, Ordering::SeqCst);

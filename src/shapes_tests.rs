@@ -6,9 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map};
 
-use crate::broker::{DeadLetter, LagRow, Message, Origin, OriginKind, QueueInfo};
+use crate::broker::{DeadLetter, LagRow, Message, Origin, OriginKind, QueueInfo, QueueKind};
 use crate::bulk::BulkReport;
 use crate::commands::{lag, queues};
+use crate::journal::Action;
 
 fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
@@ -73,7 +74,7 @@ fn the_bulk_summary() {
         ..Default::default()
     };
     assert_eq!(
-        text(&r.to_json("moved")),
+        text(&r.summary(Action::Moved)),
         r#"{"moved":5,"skipped":1,"failed":0,"dry_run":false,"failures":[]}"#
     );
     r.fail("m1", "refused by the broker");
@@ -81,12 +82,12 @@ fn the_bulk_summary() {
     r.stopped_by = Some("line 3: not JSON".into());
     r.notes.push("a note".into());
     assert_eq!(
-        text(&r.to_json("purged")),
+        text(&r.summary(Action::Purged)),
         r#"{"purged":5,"skipped":1,"failed":1,"dry_run":false,"failures":[{"id":"m1","error":"refused by the broker"}],"interrupted":true,"stopped_by":"line 3: not JSON","notes":["a note"]}"#
     );
     r.dry_run = true;
     assert_eq!(
-        text(&r.to_json("published")),
+        text(&r.summary(Action::Published)),
         r#"{"published":5,"skipped":1,"failed":1,"dry_run":true,"failures":[{"id":"m1","error":"refused by the broker"}],"interrupted":true,"stopped_by":"line 3: not JSON","notes":["a note"]}"#
     );
 }
@@ -98,7 +99,7 @@ fn a_queues_row() {
     extra.insert("name".into(), json!("never shadows"));
     let q = QueueInfo {
         name: "orders.dlq".into(),
-        kind: "queue".into(),
+        kind: QueueKind::Queue,
         depth: Some(12),
         is_dlq: true,
         sources: vec!["orders".into()],
@@ -111,7 +112,7 @@ fn a_queues_row() {
     );
     let unknown = QueueInfo {
         name: "t".into(),
-        kind: "topic".into(),
+        kind: QueueKind::Topic,
         ..Default::default()
     };
     assert_eq!(

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use super::capability::{Capabilities, Flag, Setting};
 use super::{
     Broker, Flow, LagQuery, LagRow, Message, MessageInput, OutgoingMessage, PublishOptions,
-    PurgeOptions, QueueInfo, ReadOptions, RedriveOptions, Visitor,
+    PurgeOptions, QueueInfo, QueueKind, ReadOptions, RedriveOptions, Visitor,
 };
 use crate::bulk::{BulkContext, BulkReport};
 use crate::exit::broker_msg;
@@ -131,7 +131,7 @@ impl Broker for Memory {
             .iter()
             .map(|(name, msgs)| QueueInfo {
                 name: name.clone(),
-                kind: "queue".into(),
+                kind: QueueKind::Queue,
                 depth: Some(msgs.len() as u64),
                 ..Default::default()
             })

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use async_trait::async_trait;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::bulk::{BulkContext, BulkReport};
@@ -105,12 +106,32 @@ pub trait MessageInput: Send {
     async fn next(&mut self) -> Option<Result<OutgoingMessage>>;
 }
 
-/// One queue, topic or stream in `dlq queues`.
-#[derive(Debug, Clone, Default)]
+/// What a broker calls the things dlq reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueKind {
+    #[default]
+    Queue,
+    Topic,
+    Stream,
+}
+
+impl QueueKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueKind::Queue => "queue",
+            QueueKind::Topic => "topic",
+            QueueKind::Stream => "stream",
+        }
+    }
+}
+
+/// One queue, topic or stream in `dlq queues`, serialized as its JSON row
+/// (SPEC.md): these fields in this order, then the broker's own columns.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct QueueInfo {
     pub name: String,
-    /// "queue", "topic" or "stream".
-    pub kind: String,
+    pub kind: QueueKind,
     /// Messages in it, when the broker says.
     pub depth: Option<u64>,
     /// It is a dead-letter queue.
@@ -120,6 +141,7 @@ pub struct QueueInfo {
     /// For a source: its dead-letter queue.
     pub dead_letter_queue: Option<String>,
     /// The broker's own columns (consumers, in flight, partitions, ...).
+    #[serde(flatten, serialize_with = "extra_queue_columns")]
     pub extra: Map<String, Value>,
 }
 
@@ -132,8 +154,8 @@ pub struct LagQuery {
     pub topic: Option<String>,
 }
 
-/// One row of the lag report.
-#[derive(Debug, Clone, Default)]
+/// One row of the lag report, serialized as its JSON row (SPEC.md).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LagRow {
     /// The group, queue, stream or `STREAM/CONSUMER` the row is about.
     pub name: String,
@@ -141,14 +163,59 @@ pub struct LagRow {
     /// NATS: pending).
     pub lag: u64,
     /// Age of the oldest waiting message, when known.
+    #[serde(rename = "oldest_age_seconds", serialize_with = "whole_seconds")]
     pub oldest_age: Option<Duration>,
     /// Depth of the dead-letter queue that serves it, when there is one.
     pub dlq_depth: Option<u64>,
     /// Thresholds are checked on this row (Kafka checks group totals, not
     /// each partition).
+    #[serde(skip)]
     pub checked: bool,
     /// The broker's own columns, in display order.
+    #[serde(flatten, serialize_with = "extra_lag_columns")]
     pub extra: Map<String, Value>,
+}
+
+/// A broker's own columns never shadow the fields every broker has.
+fn extra_columns<S: serde::Serializer>(
+    extra: &Map<String, Value>,
+    fixed: &[&str],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(extra.iter().filter(|(k, _)| !fixed.contains(&k.as_str())))
+}
+
+fn extra_queue_columns<S: serde::Serializer>(
+    extra: &Map<String, Value>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let fixed = [
+        "name",
+        "kind",
+        "depth",
+        "is_dlq",
+        "sources",
+        "dead_letter_queue",
+    ];
+    extra_columns(extra, &fixed, s)
+}
+
+fn extra_lag_columns<S: serde::Serializer>(
+    extra: &Map<String, Value>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    extra_columns(
+        extra,
+        &["name", "lag", "oldest_age_seconds", "dlq_depth"],
+        s,
+    )
+}
+
+fn whole_seconds<S: serde::Serializer>(age: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match age {
+        Some(a) => s.serialize_u64(a.as_secs()),
+        None => s.serialize_none(),
+    }
 }
 
 /// A broker backend. See the module docs for the shape.

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::Ctx;
 use crate::broker::{Flag, LagQuery, LagRow};
@@ -24,33 +25,45 @@ pub struct Thresholds {
     pub max_dlq: Option<u64>,
 }
 
-/// One exceeded threshold.
-#[derive(Debug, Clone, PartialEq)]
+/// What a threshold is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Lag,
+    OldestAge,
+    DlqDepth,
+}
+
+/// One exceeded threshold, serialized as an entry of `breaches`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Breach {
     pub name: String,
-    pub metric: &'static str,
+    pub metric: Metric,
     pub value: f64,
     pub threshold: f64,
 }
 
-impl Breach {
-    fn to_json(&self) -> Value {
-        json!({"name": self.name, "metric": self.metric, "value": self.value, "threshold": self.threshold})
-    }
+/// The `-o json` document of `lag`.
+#[derive(Debug, Serialize)]
+pub struct Document<'a> {
+    pub rows: &'a [LagRow],
+    pub breaches: &'a [Breach],
+}
 
+impl Breach {
     fn line(&self) -> String {
         match self.metric {
-            "oldest_age" => format!(
+            Metric::OldestAge => format!(
                 "{}: oldest message is {} old, over --max-age {}",
                 self.name,
                 human_age(Duration::from_secs_f64(self.value)),
                 human_age(Duration::from_secs_f64(self.threshold))
             ),
-            "dlq_depth" => format!(
+            Metric::DlqDepth => format!(
                 "{}: dead-letter queue holds {}, over --max-dlq {}",
                 self.name, self.value, self.threshold
             ),
-            _ => format!(
+            Metric::Lag => format!(
                 "{}: lag {}, over --max-lag {}",
                 self.name, self.value, self.threshold
             ),
@@ -66,7 +79,7 @@ pub fn breaches(rows: &[LagRow], t: &Thresholds) -> Vec<Breach> {
             if r.lag > max {
                 out.push(Breach {
                     name: r.name.clone(),
-                    metric: "lag",
+                    metric: Metric::Lag,
                     value: r.lag as f64,
                     threshold: max as f64,
                 });
@@ -76,7 +89,7 @@ pub fn breaches(rows: &[LagRow], t: &Thresholds) -> Vec<Breach> {
             if age > max {
                 out.push(Breach {
                     name: r.name.clone(),
-                    metric: "oldest_age",
+                    metric: Metric::OldestAge,
                     value: age.as_secs_f64().floor(),
                     threshold: max.as_secs_f64(),
                 });
@@ -86,7 +99,7 @@ pub fn breaches(rows: &[LagRow], t: &Thresholds) -> Vec<Breach> {
             if depth > max {
                 out.push(Breach {
                     name: r.name.clone(),
-                    metric: "dlq_depth",
+                    metric: Metric::DlqDepth,
                     value: depth as f64,
                     threshold: max as f64,
                 });
@@ -98,18 +111,7 @@ pub fn breaches(rows: &[LagRow], t: &Thresholds) -> Vec<Breach> {
 
 /// The stable JSON shape of one row.
 pub fn row_json(r: &LagRow) -> Value {
-    let mut obj = Map::new();
-    obj.insert("name".into(), json!(r.name));
-    obj.insert("lag".into(), json!(r.lag));
-    obj.insert(
-        "oldest_age_seconds".into(),
-        json!(r.oldest_age.map(|a| a.as_secs())),
-    );
-    obj.insert("dlq_depth".into(), json!(r.dlq_depth));
-    for (k, v) in &r.extra {
-        obj.entry(k.clone()).or_insert(v.clone());
-    }
-    Value::Object(obj)
+    serde_json::to_value(r).expect("a lag row is plain JSON")
 }
 
 pub async fn run(ctx: &Ctx, a: &LagArgs) -> Result<Exit> {
@@ -153,11 +155,11 @@ pub async fn run(ctx: &Ctx, a: &LagArgs) -> Result<Exit> {
 }
 
 /// The `-o json` document: every row and every exceeded threshold.
-pub fn document(rows: &[LagRow], found: &[Breach]) -> Value {
-    json!({
-        "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
-        "breaches": found.iter().map(Breach::to_json).collect::<Vec<_>>(),
-    })
+pub fn document<'a>(rows: &'a [LagRow], found: &'a [Breach]) -> Document<'a> {
+    Document {
+        rows,
+        breaches: found,
+    }
 }
 
 fn print(ctx: &Ctx, rows: &[LagRow], found: &[Breach]) -> Result<()> {
@@ -170,7 +172,7 @@ fn print(ctx: &Ctx, rows: &[LagRow], found: &[Breach]) -> Result<()> {
         OutputFormat::Json => p.json(&document(rows, found)),
         OutputFormat::Ndjson => {
             for r in rows {
-                p.ndjson(&row_json(r))?;
+                p.ndjson(r)?;
             }
             Ok(())
         }
@@ -226,6 +228,7 @@ fn print(ctx: &Ctx, rows: &[LagRow], found: &[Breach]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Map};
 
     fn row(name: &str, lag: u64, age: Option<u64>, dlq: Option<u64>, checked: bool) -> LagRow {
         LagRow {
@@ -251,10 +254,14 @@ mod tests {
             max_dlq: Some(0),
         };
         let found = breaches(&rows, &t);
-        let got: Vec<(&str, &str)> = found.iter().map(|b| (b.name.as_str(), b.metric)).collect();
+        let got: Vec<(&str, Metric)> = found.iter().map(|b| (b.name.as_str(), b.metric)).collect();
         assert_eq!(
             got,
-            vec![("a", "lag"), ("b", "oldest_age"), ("b", "dlq_depth")]
+            vec![
+                ("a", Metric::Lag),
+                ("b", Metric::OldestAge),
+                ("b", Metric::DlqDepth)
+            ]
         );
         assert!(breaches(&rows, &Thresholds::default()).is_empty());
         assert!(found[0].line().contains("over --max-lag 1000"));

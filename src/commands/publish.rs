@@ -97,6 +97,6 @@ pub async fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Exit> {
         report.exit()
     };
     journal.finish(Some(&report), code, None);
-    ctx.printer.summary(&report, "published")?;
+    ctx.printer.summary(&report, Action::Published)?;
     Ok(code)
 }

@@ -45,7 +45,7 @@ pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
             Ok(Flow::Continue)
         })
         .await?;
-        redrive::print_plan(ctx, &plan, &report, "purged")?;
+        redrive::print_plan(ctx, &plan, &report, Action::Purged)?;
         return Ok(Exit::Ok);
     }
 
@@ -74,6 +74,6 @@ pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
     let mut report = result.inspect_err(|e| finish_journal(&journal, Err(e)))?;
     report.interrupted |= ctx.interrupt.is_set();
     finish_journal(&journal, Ok(&report));
-    ctx.printer.summary(&report, "purged")?;
+    ctx.printer.summary(&report, Action::Purged)?;
     Ok(report.exit())
 }

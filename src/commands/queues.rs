@@ -2,7 +2,7 @@
 //! queues marked and linked to their sources.
 
 use anyhow::Result;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::Ctx;
 use crate::broker::QueueInfo;
@@ -22,7 +22,7 @@ pub async fn run(ctx: &Ctx) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     if !p.is_table() {
-        p.values(&queues.iter().map(to_json).collect::<Vec<_>>())?;
+        p.values(&queues)?;
         return Ok(Exit::Ok);
     }
     if queues.is_empty() {
@@ -52,7 +52,7 @@ pub async fn run(ctx: &Ctx) -> Result<Exit> {
         };
         let mut row = vec![
             p.cell(escape(&q.name, false), None),
-            p.cell(q.kind.clone(), None),
+            p.cell(q.kind.as_str(), None),
             p.cell(
                 q.depth.map(|d| d.to_string()).unwrap_or_else(|| "?".into()),
                 None,
@@ -96,17 +96,5 @@ pub fn cell(v: &Value) -> String {
 
 /// The stable JSON shape of one queue.
 pub fn to_json(q: &QueueInfo) -> Value {
-    let mut v = json!({
-        "name": q.name,
-        "kind": q.kind,
-        "depth": q.depth,
-        "is_dlq": q.is_dlq,
-        "sources": q.sources,
-        "dead_letter_queue": q.dead_letter_queue,
-    });
-    let obj = v.as_object_mut().expect("object");
-    for (k, val) in &q.extra {
-        obj.entry(k.clone()).or_insert(val.clone());
-    }
-    v
+    serde_json::to_value(q).expect("a queue row is plain JSON")
 }

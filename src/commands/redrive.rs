@@ -7,6 +7,7 @@
 //! the exit code is the one the run would have (3, or 4 when all fail).
 
 use anyhow::Result;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{finish_journal, selected, Ctx};
@@ -49,7 +50,7 @@ pub async fn dry_run(
         let why = match d {
             Decision::Skip(why) => {
                 report.skipped += 1;
-                Some(why)
+                Some(why.to_string())
             }
             _ => {
                 report.done += 1;
@@ -64,7 +65,7 @@ pub async fn dry_run(
         Ok(Flow::Continue)
     })
     .await?;
-    print_plan(ctx, &plan, &report, "moved")?;
+    print_plan(ctx, &plan, &report, Action::Moved)?;
     Ok(Exit::Ok)
 }
 
@@ -104,7 +105,7 @@ async fn rewrite_dry_run(
             },
             Decision::Skip(why) => {
                 report.skipped += 1;
-                Err(("skip", why))
+                Err(("skip", why.to_string()))
             }
             Decision::Leave => return Ok(Flow::Continue),
         };
@@ -176,10 +177,10 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
                 }
                 p.print_table(&t)?;
             }
-            p.summary(report, "moved")?;
+            p.summary(report, Action::Moved)?;
         }
         OutputFormat::Json | OutputFormat::Prometheus => {
-            let mut summary = report.to_json("moved");
+            let mut summary = report.to_json(Action::Moved);
             summary["plan"] = json!(rows);
             p.json(&summary)?;
         }
@@ -187,10 +188,19 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
             for r in &rows {
                 p.ndjson(r)?;
             }
-            p.summary(report, "moved")?;
+            p.summary(report, Action::Moved)?;
         }
     }
     Ok(())
+}
+
+/// One row of a dry run's plan in JSON: `action` is "move" or "skip".
+#[derive(Serialize)]
+struct PlanRow<'p> {
+    id: &'p str,
+    to: &'p str,
+    action: &'static str,
+    skip_reason: Option<&'p str>,
 }
 
 /// Prints a dry-run plan: rows of (id, destination, skip reason).
@@ -198,19 +208,24 @@ pub fn print_plan(
     ctx: &Ctx,
     plan: &[(String, String, Option<String>)],
     report: &BulkReport,
-    verb: &str,
+    verb: Action,
 ) -> Result<()> {
     let p = &ctx.printer;
     let rows: Vec<_> = plan
         .iter()
-        .map(|(id, to, skip)| json!({"id": id, "to": to, "action": if skip.is_some() { "skip" } else { "move" }, "skip_reason": skip}))
+        .map(|(id, to, skip)| PlanRow {
+            id,
+            to,
+            action: if skip.is_some() { "skip" } else { "move" },
+            skip_reason: skip.as_deref(),
+        })
         .collect();
     match p.format {
         OutputFormat::Table => {
             if !plan.is_empty() {
                 let mut t = p.table(&[
                     "ID",
-                    if verb == "moved" {
+                    if verb == Action::Moved {
                         "WOULD GO TO"
                     } else {
                         "WOULD BE"
@@ -296,6 +311,6 @@ pub async fn execute(
     }
     report.interrupted |= ctx.interrupt.is_set();
     finish_journal(&journal, Ok(&report));
-    ctx.printer.summary(&report, "moved")?;
+    ctx.printer.summary(&report, Action::Moved)?;
     Ok(report.exit())
 }

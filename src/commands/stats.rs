@@ -12,13 +12,14 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::{read_options, selected, selection, Ctx};
 use crate::broker::{Flow, Message};
 use crate::cli::{OutputFormat, StatsArgs};
 use crate::exit::{usage, Exit};
-use crate::message::rfc3339;
+use crate::message::{rfc3339, time_or_null};
 use crate::sanitize::escape;
 use crate::select::Decision;
 
@@ -181,17 +182,44 @@ impl Grouper {
 
 /// The JSON object of one group.
 pub fn group_json(keys: &[Key], g: &Group) -> Value {
-    let mut key = Map::new();
-    for (k, v) in keys.iter().zip(&g.key) {
-        key.insert(k.name(), json!(v));
+    serde_json::to_value(GroupRow::of(keys, g)).expect("a group is plain JSON")
+}
+
+/// One group as `-o json` shows it: its key values by key name, in `--by` order.
+#[derive(Debug, Serialize)]
+pub struct GroupRow<'g> {
+    pub key: Map<String, Value>,
+    pub count: u64,
+    #[serde(serialize_with = "time_or_null")]
+    pub oldest: Option<SystemTime>,
+    #[serde(serialize_with = "time_or_null")]
+    pub newest: Option<SystemTime>,
+    pub sample_id: &'g str,
+}
+
+impl<'g> GroupRow<'g> {
+    pub fn of(keys: &[Key], g: &'g Group) -> Self {
+        let key = keys
+            .iter()
+            .zip(&g.key)
+            .map(|(k, v)| (k.name(), v.clone().map_or(Value::Null, Value::String)))
+            .collect();
+        GroupRow {
+            key,
+            count: g.count,
+            oldest: g.oldest,
+            newest: g.newest,
+            sample_id: &g.sample_id,
+        }
     }
-    json!({
-        "key": key,
-        "count": g.count,
-        "oldest": g.oldest.map(rfc3339),
-        "newest": g.newest.map(rfc3339),
-        "sample_id": g.sample_id,
-    })
+}
+
+/// The `-o json` document of `stats`.
+#[derive(Debug, Serialize)]
+pub struct Document<'g> {
+    pub total: u64,
+    pub by: Vec<String>,
+    pub groups: Vec<GroupRow<'g>>,
 }
 
 pub async fn run(ctx: &Ctx, a: &StatsArgs) -> Result<Exit> {
@@ -217,14 +245,14 @@ pub async fn run(ctx: &Ctx, a: &StatsArgs) -> Result<Exit> {
     let total = grouper.total;
     let groups = grouper.sorted();
     match p.format {
-        OutputFormat::Json | OutputFormat::Prometheus => p.json(&json!({
-            "total": total,
-            "by": keys.iter().map(Key::name).collect::<Vec<_>>(),
-            "groups": groups.iter().map(|g| group_json(&keys, g)).collect::<Vec<_>>(),
-        }))?,
+        OutputFormat::Json | OutputFormat::Prometheus => p.json(&Document {
+            total,
+            by: keys.iter().map(Key::name).collect(),
+            groups: groups.iter().map(|g| GroupRow::of(&keys, g)).collect(),
+        })?,
         OutputFormat::Ndjson => {
             for g in &groups {
-                p.ndjson(&group_json(&keys, g))?;
+                p.ndjson(&GroupRow::of(&keys, g))?;
             }
         }
         OutputFormat::Table => print_table(ctx, queue, &keys, &groups, total, &sel)?,
@@ -290,6 +318,7 @@ fn print_table(
 mod tests {
     use super::*;
     use crate::broker::{DeadLetter, Origin, OriginKind};
+    use serde_json::json;
 
     const NOW: u64 = 1_795_000_000;
 

@@ -257,6 +257,7 @@ impl Fixture for Kafka {
             ("retry_one_moves_only_that_one", METADATA),
             ("filtered_purge_keeps_the_rest", METADATA),
             ("max_redrives_skips", METADATA),
+            ("journal_records_purge_and_retry_all", METADATA),
         ]
     }
 

@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 
 use super::browse::Plan;
 use super::{cursor_group, envelope, Kafka, Reader, NAME};
-use crate::broker::{LagQuery, LagRow, QueueInfo, ReadOptions};
+use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind, ReadOptions};
 use crate::exit::broker_msg;
 
 /// Built-in DLQ name patterns.
@@ -99,7 +99,7 @@ pub fn queues(kafka: &Kafka) -> Result<Vec<QueueInfo>> {
         extra.insert("partitions".into(), json!(partitions.len()));
         out.push(QueueInfo {
             name,
-            kind: "topic".into(),
+            kind: QueueKind::Topic,
             depth: Some(depth as u64),
             is_dlq: dlq,
             extra,

@@ -20,7 +20,7 @@ use super::convert::{self, header};
 use super::rows::{get_seq, raw_get};
 use super::subjects;
 use super::{is_not_found, Nats, NAME};
-use crate::broker::{LagQuery, LagRow, QueueInfo};
+use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind};
 use crate::exit::{broker, broker_msg};
 use crate::message::rfc3339;
 
@@ -80,7 +80,7 @@ async fn topology(nats: &Nats, infos: &[Info]) -> Result<Vec<QueueInfo>> {
         );
         out.push(QueueInfo {
             name: c.name.clone(),
-            kind: "stream".into(),
+            kind: QueueKind::Stream,
             depth: Some(info.state.messages),
             is_dlq,
             sources,

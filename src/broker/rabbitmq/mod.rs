@@ -31,7 +31,7 @@ use serde_json::json;
 use super::capability::{Flag, Setting};
 use super::{
     Broker, Capabilities, Flow, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions,
-    QueueInfo, ReadOptions, RedriveOptions, Visitor,
+    QueueInfo, QueueKind, ReadOptions, RedriveOptions, Visitor,
 };
 use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
@@ -399,7 +399,7 @@ impl Broker for RabbitMq {
                 extra.insert("unacked".into(), json!(q.unacked));
                 QueueInfo {
                     name: q.name.clone(),
-                    kind: "queue".into(),
+                    kind: QueueKind::Queue,
                     depth: depth_of(counts, q),
                     is_dlq: !srcs.is_empty() || dlq_name(&q.name),
                     sources: srcs,

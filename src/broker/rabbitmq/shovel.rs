@@ -83,17 +83,18 @@ pub async fn redrive(
         segment(&name)
     );
     if opts.detach {
-        eprintln!(
+        let say = |text: String| rmq.settings.warner.note(&text);
+        say(format!(
             "dlq: shovel '{name}' is moving {total} messages from '{queue}' to {} and removes itself when done",
             dest.describe()
-        );
-        eprintln!(
+        ));
+        say(format!(
             "dlq: follow it with `dlq lag {queue}` or `curl -u USER {}/api/shovels/{}/{}`",
             rmq.admin.base(),
             segment(&rmq.vhost),
             segment(&name)
-        );
-        eprintln!("dlq: stop it with `curl -u USER -X DELETE {param}` (unconfirmed messages stay on '{queue}')");
+        ));
+        say(format!("dlq: stop it with `curl -u USER -X DELETE {param}` (unconfirmed messages stay on '{queue}')"));
         report.notes.push(format!(
             "left shovel '{name}' running: {total} messages to {}",
             dest.describe()

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
 use super::{count, fail, name_of, Attributes, Queue, Sqs};
-use crate::broker::{LagQuery, LagRow, QueueInfo};
+use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind};
 use crate::bulk::BulkReport;
 
 /// Every queue URL (ListQueues, paginated).
@@ -120,7 +120,7 @@ pub async fn queues(sqs: &Sqs) -> Result<Vec<QueueInfo>> {
             let from = sources.get(&q.name).cloned().unwrap_or_default();
             QueueInfo {
                 name: q.name.clone(),
-                kind: "queue".into(),
+                kind: QueueKind::Queue,
                 depth: Some(visible),
                 is_dlq: !from.is_empty(),
                 sources: from,
