@@ -58,10 +58,16 @@ fn wrong_password_on_rabbitmq_shows_the_chain_not_the_password() {
 #[test]
 fn refused_port_is_exit_4_and_a_bad_port_exit_2() {
     for (refused, bad) in [
-        ("amqp://guest:guest@127.0.0.1:1/%2f", "amqp://guest:guest@127.0.0.1:notaport/"),
+        (
+            "amqp://guest:guest@127.0.0.1:1/%2f",
+            "amqp://guest:guest@127.0.0.1:notaport/",
+        ),
         ("nats://127.0.0.1:1", "nats://127.0.0.1:notaport"),
         ("kafka://127.0.0.1:1", "kafka://nohostport"),
-        ("sqs://us-east-1?endpoint=http://127.0.0.1:1", "sqs://127.0.0.1:4566"),
+        (
+            "sqs://us-east-1?endpoint=http://127.0.0.1:1",
+            "sqs://127.0.0.1:4566",
+        ),
     ] {
         let r = run(dlq(refused)
             .args(["--timeout", "3s", "queues"])

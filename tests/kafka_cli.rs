@@ -11,11 +11,15 @@
 mod common;
 mod kafka_support;
 
+use std::collections::HashMap;
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{dlq, run, run_with_stdin, unique};
+use common::{dlq, run, run_with_stdin, unique, wait_for};
 use kafka_support::*;
 use rdkafka::consumer::Consumer;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 
 /// Dead-lettered records that name `origin`.
@@ -413,3 +417,98 @@ fn failed_sasl_hides_the_password() {
     assert!(!r.stderr.contains("s3cret-pw-xyz") && !r.stdout.contains("s3cret-pw-xyz"));
 }
 
+/// Killed midway: the conformance suite proves nothing is lost; here, that
+/// everything before the committed cursor reached the origin and a rerun
+/// duplicates only what was sent past it.
+#[test]
+fn sigkill_duplicates_only_past_the_cursor() {
+    let (origin, topic) = (unique("bulk"), unique("bulk") + ".dlq");
+    create_topic(&origin, 1);
+    create_topic(&topic, 1);
+    let n = 3000;
+    let recs: Vec<Rec> = (0..n)
+        .map(|i| {
+            rec(
+                &format!("k{i}"),
+                format!("m{i:05}").as_bytes(),
+                &[("dlq-original-topic", origin.as_bytes())],
+            )
+        })
+        .collect();
+    let producer: FutureProducer = config().create().unwrap();
+    rt().block_on(async {
+        let futs: Vec<_> = recs
+            .iter()
+            .map(|r| {
+                producer
+                    .send_result(
+                        FutureRecord::to(&topic)
+                            .payload(&r.body)
+                            .key(r.key.as_ref().unwrap())
+                            .headers(OwnedHeaders::new().insert(Header {
+                                key: "dlq-original-topic",
+                                value: Some(origin.as_bytes()),
+                            }))
+                            .partition(0),
+                    )
+                    .unwrap()
+            })
+            .collect();
+        for f in futs {
+            f.await.unwrap().unwrap();
+        }
+    });
+    let c = consumer("dlq-test-w");
+    assert_eq!(
+        c.fetch_watermarks(&topic, 0, Duration::from_secs(5))
+            .unwrap(),
+        (0, n as i64)
+    );
+
+    let mut child = k()
+        .args(["retry-all", &topic, "--yes", "--rate", "1500", "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("some messages moved", Duration::from_secs(30), || {
+        let (_, high) = c
+            .fetch_watermarks(&origin, 0, Duration::from_secs(5))
+            .ok()?;
+        (high > 500).then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let cursor = committed(&format!("dlq.{topic}"), &topic, 1)[0];
+    let moved = bodies(&read_all(&origin));
+    // Everything before the cursor arrived; the rest stays after the cursor.
+    for (i, r) in recs.iter().enumerate() {
+        if (i as i64) < cursor {
+            assert!(
+                moved.contains(&r.body),
+                "message {i} before the cursor is on the origin"
+            );
+        }
+    }
+    let r = run(k().args(["retry-all", &topic, "--yes", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let all = bodies(&read_all(&origin));
+    let mut counts: HashMap<Vec<u8>, usize> = HashMap::new();
+    for b in &all {
+        *counts.entry(b.clone()).or_default() += 1;
+    }
+    for r in &recs {
+        assert!(
+            counts.get(&r.body).copied().unwrap_or(0) >= 1,
+            "nothing lost"
+        );
+    }
+    let dups = all.len() - recs.len();
+    assert!(
+        dups as i64 <= moved.len() as i64 - cursor.max(0),
+        "duplicates only of confirmed-not-committed"
+    );
+    delete_topic(&topic);
+    delete_topic(&origin);
+}

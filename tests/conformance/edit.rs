@@ -17,7 +17,9 @@ fn edit(f: &dyn Fixture, tmp: &Path, editor: &str, args: &[&str]) -> Run {
     all.extend(args);
     let mut c = dlq_command(f, &all);
     // A file kept after a parse error lands in the test's own directory.
-    c.env("TMPDIR", tmp).env_remove("VISUAL").env("EDITOR", editor);
+    c.env("TMPDIR", tmp)
+        .env_remove("VISUAL")
+        .env("EDITOR", editor);
     common::run(&mut c)
 }
 

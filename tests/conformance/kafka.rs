@@ -51,7 +51,10 @@ impl Kafka {
             let ranges = metadata.strip_prefix("dlq1:").unwrap_or_default();
             for r in ranges.split(',').filter(|r| !r.is_empty()) {
                 let (a, b) = r.split_once('-').unwrap_or((r, r));
-                handled.push((a.parse::<i64>().expect("range"), b.parse::<i64>().expect("range")));
+                handled.push((
+                    a.parse::<i64>().expect("range"),
+                    b.parse::<i64>().expect("range"),
+                ));
             }
         }
         kafka::read_partition(topic, 0, start)
@@ -62,7 +65,12 @@ impl Kafka {
                 headers: r
                     .headers
                     .into_iter()
-                    .map(|(k, v)| (k, String::from_utf8_lossy(&v.unwrap_or_default()).into_owned()))
+                    .map(|(k, v)| {
+                        (
+                            k,
+                            String::from_utf8_lossy(&v.unwrap_or_default()).into_owned(),
+                        )
+                    })
                     .collect(),
                 key: r.key,
             })

@@ -195,7 +195,12 @@ pub fn list_peek_export_change_nothing(f: &dyn Fixture) {
     );
     ok(f, &["peek", &pair.dlq]);
     let missing = dlq(f, &["peek", &pair.dlq, "no-such-id-42"]);
-    assert_eq!(missing.code, 4, "{}: peek of an unknown ID: {missing:?}", f.name());
+    assert_eq!(
+        missing.code,
+        4,
+        "{}: peek of an unknown ID: {missing:?}",
+        f.name()
+    );
     // The edge set holds escape and bidi characters: the table never prints them raw.
     let table = ok(f, &["list", &pair.dlq]);
     assert!(!table.stdout.contains('\x1b'), "{}: {table:?}", f.name());
@@ -788,7 +793,11 @@ pub fn full_purge_empties(f: &dyn Fixture) {
     let r = ok(f, &["purge", &pair.dlq, "--yes", "-o", "json"]);
     assert_eq!(r.json()["purged"], 4, "{}: {r:?}", f.name());
     assert_eq!(r.json()["dry_run"], false);
-    assert!(f.read_dlq(&pair).is_empty(), "{}: DLQ after a full purge", f.name());
+    assert!(
+        f.read_dlq(&pair).is_empty(),
+        "{}: DLQ after a full purge",
+        f.name()
+    );
     assert!(f.read_origin(&pair).is_empty(), "{}: purge sent", f.name());
     f.cleanup(&pair);
 }
@@ -801,10 +810,20 @@ pub fn filtered_retry_all_keeps_the_rest(f: &dyn Fixture) {
                 .header("idx", &i.to_string())
         })
         .collect();
-    let (go, stay): (Vec<Msg>, Vec<Msg>) =
-        msgs.iter().cloned().partition(|m| m.headers["kind"] == "go");
+    let (go, stay): (Vec<Msg>, Vec<Msg>) = msgs
+        .iter()
+        .cloned()
+        .partition(|m| m.headers["kind"] == "go");
     let pair = f.dead_letters(&msgs);
-    let args = ["retry-all", &pair.dlq, "--header", "kind=go", "--yes", "-o", "json"];
+    let args = [
+        "retry-all",
+        &pair.dlq,
+        "--header",
+        "kind=go",
+        "--yes",
+        "-o",
+        "json",
+    ];
     let r = ok(f, &args);
     assert_eq!(r.json()["moved"], 3, "{}: {r:?}", f.name());
     assert_same(f, "DLQ keeps the rest in order", &f.read_dlq(&pair), &stay);
@@ -816,12 +835,31 @@ pub fn filtered_retry_all_keeps_the_rest(f: &dyn Fixture) {
 pub fn retry_needs_an_origin_or_to(f: &dyn Fixture) {
     // Published straight into a queue: no origin recorded, so each stays and says --to.
     let plain = f.empty_target();
-    ok(f, &["publish", &plain.origin, "--body", "no origin", "--count", "2"]);
+    ok(
+        f,
+        &[
+            "publish",
+            &plain.origin,
+            "--body",
+            "no origin",
+            "--count",
+            "2",
+        ],
+    );
     let r = dlq(f, &["retry-all", &plain.dlq, "--yes", "-o", "json"]);
     assert_eq!(r.code, 4, "{}: {r:?}", f.name());
-    assert!(r.stdout.contains("--to") || r.stderr.contains("--to"), "{}: {r:?}", f.name());
+    assert!(
+        r.stdout.contains("--to") || r.stderr.contains("--to"),
+        "{}: {r:?}",
+        f.name()
+    );
     f.settle(&plain);
-    assert_eq!(f.read_dlq(&plain).len(), 2, "{}: the messages stay", f.name());
+    assert_eq!(
+        f.read_dlq(&plain).len(),
+        2,
+        "{}: the messages stay",
+        f.name()
+    );
 
     // --to sends every message to that target instead of its origin, intact.
     let msgs: Vec<Msg> = (0..3)
@@ -829,10 +867,25 @@ pub fn retry_needs_an_origin_or_to(f: &dyn Fixture) {
         .collect();
     let pair = f.dead_letters(&msgs);
     let other = f.empty_target();
-    let r = ok(f, &["retry-all", &pair.dlq, "--to", &other.origin, "--yes", "-o", "json"]);
+    let r = ok(
+        f,
+        &[
+            "retry-all",
+            &pair.dlq,
+            "--to",
+            &other.origin,
+            "--yes",
+            "-o",
+            "json",
+        ],
+    );
     assert_eq!(r.json()["moved"], 3, "{}: {r:?}", f.name());
     assert!(f.read_dlq(&pair).is_empty(), "{}: DLQ after --to", f.name());
-    assert!(f.read_origin(&pair).is_empty(), "{}: origin untouched", f.name());
+    assert!(
+        f.read_origin(&pair).is_empty(),
+        "{}: origin untouched",
+        f.name()
+    );
     let moved = without_redrive(&f.read_origin(&other), "1");
     assert_same(f, "the --to target", &moved, &msgs);
     for p in [&plain, &other, &pair] {
@@ -870,7 +923,12 @@ pub fn publish_formats(f: &dyn Fixture) {
     ];
     assert_same(f, "published", &f.read_origin(&t), &want);
     let missing = dlq(f, &["publish", &f.missing_target(), "--body", "x"]);
-    assert_eq!(missing.code, f.missing_publish_exit(), "{}: {missing:?}", f.name());
+    assert_eq!(
+        missing.code,
+        f.missing_publish_exit(),
+        "{}: {missing:?}",
+        f.name()
+    );
     f.cleanup(&t);
 }
 
@@ -893,10 +951,18 @@ pub fn lag_watch_repeats_until_ctrl_c(f: &dyn Fixture) {
         .into_iter()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert!(reports.len() >= 2, "{}: one report per refresh: {reports:?}", f.name());
+    assert!(
+        reports.len() >= 2,
+        "{}: one report per refresh: {reports:?}",
+        f.name()
+    );
     for rep in &reports {
         let rows = rep["rows"].as_array().unwrap();
-        assert!(rows.iter().any(|r| r["lag"].as_u64() >= Some(1)), "{}: {rep}", f.name());
+        assert!(
+            rows.iter().any(|r| r["lag"].as_u64() >= Some(1)),
+            "{}: {rep}",
+            f.name()
+        );
     }
     f.cleanup(&pair);
 }

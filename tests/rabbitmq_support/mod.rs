@@ -302,7 +302,10 @@ pub fn mgmt_get(path: &str) -> Option<serde_json::Value> {
 /// since the test matrix runs the tests on several.
 pub fn server_version() -> String {
     let v = mgmt_get("api/overview").expect("RabbitMQ management API answers");
-    let version = v["rabbitmq_version"].as_str().unwrap_or("unknown").to_owned();
+    let version = v["rabbitmq_version"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_owned();
     eprintln!("rabbitmq: server {version}");
     version
 }
