@@ -151,6 +151,7 @@ impl Fixture for Kafka {
             ("filtered_purge_keeps_the_rest", METADATA),
             ("max_redrives_skips", METADATA),
             ("filtered_retry_all_keeps_the_rest", METADATA),
+            ("journal_records_purge_and_retry_all", METADATA),
         ]
     }
 
