@@ -5,10 +5,13 @@
 //! reads the broker's state back through that client, never through dlq. The
 //! suite (`suite.rs`) then runs the same checks on every broker: reads change
 //! nothing, retry moves every message exactly once with body, headers and key
-//! byte-identical, dry runs touch nothing, filtered purges keep the rest, a
-//! backup replays exactly, `--max-redrives` skips, lag thresholds exit 1,
+//! byte-identical, dry runs touch nothing, filtered purges and retry-alls
+//! keep the rest, a full purge empties, a message with no origin stays and
+//! says `--to`, every publish format arrives, a backup replays exactly,
+//! `--max-redrives` skips, lag thresholds exit 1 and `--watch` repeats,
 //! stats groups without changing anything, `-o prometheus` passes promtool,
-//! and the journal records what changed.
+//! and the journal records what changed. Each fixture builds on that
+//! broker's one harness (`tests/*_support`, `tests/nats/support.rs`).
 
 #[path = "../common/mod.rs"]
 mod common;
