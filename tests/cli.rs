@@ -13,6 +13,7 @@ fn bare() -> Command {
     c.env_remove("DLQ_BROKER")
         .env_remove("DLQ_PROFILE")
         .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
+        .env("DLQ_JOURNAL", common::test_journal())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     c

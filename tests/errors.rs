@@ -52,3 +52,30 @@ fn wrong_password_on_rabbitmq_shows_the_chain_not_the_password() {
     assert!(r.stderr.contains("ACCESS_REFUSED"), "{r:?}");
     assert!(!r.stderr.contains("Wr0ngPassw0rd") && !r.stdout.contains("Wr0ngPassw0rd"));
 }
+
+/// Every broker: a port nobody listens on is exit 4 in one line within
+/// `--timeout`; a port that is not a number is a usage error, exit 2.
+#[test]
+fn refused_port_is_exit_4_and_a_bad_port_exit_2() {
+    for (refused, bad) in [
+        (
+            "amqp://guest:guest@127.0.0.1:1/%2f",
+            "amqp://guest:guest@127.0.0.1:notaport/",
+        ),
+        ("nats://127.0.0.1:1", "nats://127.0.0.1:notaport"),
+        ("kafka://127.0.0.1:1", "kafka://nohostport"),
+        (
+            "sqs://us-east-1?endpoint=http://127.0.0.1:1",
+            "sqs://127.0.0.1:4566",
+        ),
+    ] {
+        let r = run(dlq(refused)
+            .args(["--timeout", "3s", "queues"])
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "x"));
+        assert_eq!(r.code, 4, "{refused}: {r:?}");
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{refused}: {r:?}");
+        let r = run(dlq(bad).args(["queues"]));
+        assert_eq!(r.code, 2, "{bad}: {r:?}");
+    }
+}

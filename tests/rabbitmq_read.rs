@@ -4,7 +4,7 @@
 mod common;
 mod rabbitmq_support;
 
-use common::{edge_bodies, run, unique};
+use common::{run, unique};
 use rabbitmq_support::{bodies, dlq, ls, table, Rmq};
 use serde_json::Value;
 
@@ -27,65 +27,21 @@ fn filled(r: &Rmq, bodies: &[Vec<u8>]) -> (String, String) {
     (work, dlq)
 }
 
+/// What RabbitMQ's own `x-death` history and properties become in the
+/// envelope; the conformance suite proves the reads change nothing.
 #[test]
-fn reads_change_nothing_and_keep_order() {
+fn x_death_becomes_the_dead_letter_fields() {
     let r = Rmq::new();
-    let mut all = edge_bodies();
-    all.push(vec![b'z'; 1024 * 1024]);
+    let all = vec![b"first".to_vec(), b"second".to_vec()];
     let (work, dlq_q) = filled(&r, &all);
     let before = r.peek_all(&dlq_q);
-    assert_eq!(bodies(&before), all);
-
-    let list1 = run(dlq().args(["-o", "json", "list", &dlq_q]));
-    assert_eq!(list1.code, 0, "{list1:?}");
-    let list2 = run(dlq().args(["-o", "ndjson", "list", &dlq_q]));
-    assert_eq!(list2.code, 0, "{list2:?}");
-    let export = run(dlq().args(["export", &dlq_q]));
-    assert_eq!(export.code, 0, "{export:?}");
-    let table_out = run(dlq().args(["list", &dlq_q]));
-    assert_eq!(table_out.code, 0, "{table_out:?}");
-
-    // Same count, same order, same content after four reads.
-    let after = r.peek_all(&dlq_q);
-    assert_eq!(after, before);
-
-    let envs = list1.json();
+    let list = run(dlq().args(["-o", "json", "list", &dlq_q]));
+    assert_eq!(list.code, 0, "{list:?}");
+    let envs = list.json();
     let envs = envs.as_array().unwrap();
     assert_eq!(envs.len(), all.len());
-    let ids: Vec<&str> = envs.iter().map(|e| e["id"].as_str().unwrap()).collect();
-    let ids2: Vec<String> = list2
-        .ndjson()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(ids, ids2, "IDs are stable between runs");
-    assert!(ids.iter().all(|id| id.len() == 12));
-
-    for (env, body) in envs.iter().zip(&all) {
-        for key in [
-            "id",
-            "queue",
-            "timestamp",
-            "size",
-            "headers",
-            "key",
-            "body",
-            "body_base64",
-            "dead_letter",
-            "broker",
-        ] {
-            assert!(env.get(key).is_some(), "missing {key}");
-        }
-        let got = match (&env["body"], &env["body_base64"]) {
-            (Value::String(s), Value::Null) => s.as_bytes().to_vec(),
-            (Value::Null, Value::String(b)) => {
-                use base64::Engine as _;
-                base64::engine::general_purpose::STANDARD.decode(b).unwrap()
-            }
-            other => panic!("bad body fields {other:?}"),
-        };
-        assert_eq!(&got, body);
-        assert_eq!(env["size"], body.len());
+    for env in envs {
+        assert_eq!(env["id"].as_str().unwrap().len(), 12);
         assert_eq!(env["queue"], dlq_q.as_str());
         assert_eq!(env["dead_letter"]["reason"], "rejected");
         assert_eq!(env["dead_letter"]["source"], work.as_str());
@@ -96,24 +52,10 @@ fn reads_change_nothing_and_keep_order() {
         assert!(env["broker"]["x_death"].is_array());
         assert_eq!(env["key"], Value::Null);
     }
-    // Export lines are the same envelopes.
-    assert_eq!(export.ndjson().len(), all.len());
-    // Control characters never reach the terminal raw.
-    assert!(!table_out.stdout.contains('\x1b'));
-
-    // peek by ID finds that message; an unknown ID is exit 4.
-    let one = run(dlq().args(["-o", "json", "peek", &dlq_q, ids[4]]));
-    assert_eq!(one.code, 0, "{one:?}");
-    assert_eq!(
-        one.json()[0]["body"].as_str().unwrap().as_bytes(),
-        &all[4][..]
-    );
-    let card = run(dlq().args(["peek", &dlq_q, ids[3]]));
+    // The card of one message names the queue it died on.
+    let card = run(dlq().args(["peek", &dlq_q, envs[1]["id"].as_str().unwrap()]));
     assert_eq!(card.code, 0, "{card:?}");
     assert!(card.stdout.contains(&format!("queue '{work}'")), "{card:?}");
-    assert!(!card.stdout.contains('\x1b'));
-    let missing = run(dlq().args(["peek", &dlq_q, "000000000000"]));
-    assert_eq!(missing.code, 4, "{missing:?}");
     assert_eq!(r.peek_all(&dlq_q), before);
 }
 
@@ -220,44 +162,13 @@ fn quorum_queue_without_limit_reads_in_order() {
 }
 
 #[test]
-fn errors_have_the_right_exit_codes() {
+fn a_missing_queue_names_its_vhost() {
     let missing = unique("no-such-queue");
     let out = run(dlq().args(["list", &missing]));
     assert_eq!(out.code, 4, "{out:?}");
-    assert!(
-        out.stderr
-            .contains(&format!("queue '{missing}' not found in vhost '/'")),
-        "{out:?}"
-    );
-    assert_eq!(out.stderr.trim().lines().count(), 1, "{out:?}");
+    let want = format!("queue '{missing}' not found in vhost '/'");
+    assert!(out.stderr.contains(&want), "{out:?}");
     let out = run(dlq().args(["lag", &missing]));
-    assert_eq!(out.code, 4, "{out:?}");
-
-    let secret = "s3cr3t-Pa55";
-    let out =
-        run(common::dlq(&format!("amqp://guest:{secret}@127.0.0.1:5672/%2f")).args(["list", "x"]));
-    assert_eq!(out.code, 4, "{out:?}");
-    assert!(out.stderr.contains("access refused"), "{out:?}");
-    assert!(
-        !out.stderr.contains(secret) && !out.stdout.contains(secret),
-        "{out:?}"
-    );
-    let out = run(
-        common::dlq(&format!("amqp://guest:{secret}@127.0.0.1:5672/%2f")).args(["-v", "queues"]),
-    );
-    assert_eq!(out.code, 4, "{out:?}");
-    assert!(!out.stderr.contains(secret), "{out:?}");
-
-    let out = run(common::dlq("amqp://guest:guest@127.0.0.1:notaport/").args(["list", "x"]));
-    assert_eq!(out.code, 2, "{out:?}");
-
-    // Nothing listens on port 1: exit 4 within the timeout, not a hang.
-    let out = run(common::dlq("amqp://guest:guest@127.0.0.1:1/%2f").args([
-        "--timeout",
-        "3s",
-        "list",
-        "x",
-    ]));
     assert_eq!(out.code, 4, "{out:?}");
 }
 

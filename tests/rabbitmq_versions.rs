@@ -15,43 +15,12 @@ mod rabbitmq_support;
 
 use common::{run, unique};
 use lapin::types::AMQPValue;
-use rabbitmq_support::{bodies, lapin, ls, table, Rmq};
+use rabbitmq_support::{bodies, dlq, lapin, ls, table, Rmq};
 
 /// The major version of the server under test.
 fn major() -> u32 {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-fsS",
-            "-u",
-            "guest:guest",
-            &format!("{}/api/overview", common::amqp_management_url()),
-        ])
-        .output()
-        .expect("curl");
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("RabbitMQ management API answers");
-    let version = v["rabbitmq_version"].as_str().expect("rabbitmq_version");
-    eprintln!("rabbitmq: server {version}");
+    let version = rabbitmq_support::server_version();
     version.split('.').next().unwrap().parse().unwrap()
-}
-
-/// dlq on the server under test, told where its management API is.
-fn dlq() -> std::process::Command {
-    let path =
-        std::env::temp_dir().join(format!("dlq-rabbit-versions-{}.toml", std::process::id()));
-    if !path.exists() {
-        std::fs::write(
-            &path,
-            format!(
-                "[profiles.rabbit]\nmanagement_url = \"{}\"\n",
-                common::amqp_management_url()
-            ),
-        )
-        .unwrap();
-    }
-    let mut c = common::dlq(&common::amqp_url());
-    c.env("DLQ_CONFIG", &path).args(["-p", "rabbit"]);
-    c
 }
 
 #[test]

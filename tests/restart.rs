@@ -18,10 +18,14 @@ mod common;
 mod fixture;
 #[path = "conformance/kafka.rs"]
 mod kafka;
+mod kafka_support;
 #[path = "conformance/nats.rs"]
 mod nats;
+#[path = "nats/support.rs"]
+mod nats_support;
 #[path = "conformance/rabbitmq.rs"]
 mod rabbitmq;
+mod rabbitmq_support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -31,6 +35,7 @@ use fixture::{Fixture, Msg};
 fn spawn_dlq(args: &[String], extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_dlq"))
         .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
+        .env("DLQ_JOURNAL", common::test_journal())
         .args(args)
         .args(extra)
         .stdin(Stdio::null())

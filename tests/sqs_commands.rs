@@ -1,5 +1,8 @@
-//! Reads, publish, purge, lag and errors on SQS (moto), each checked with
-//! an independent aws-sdk-sqs client.
+//! Reads, publish, lag and errors where SQS has its own: attribute types,
+//! a source queue that reading could dead-letter, RedrivePolicy links, the
+//! bodies SQS refuses, credentials, endpoints and profiles; each checked
+//! with an independent aws-sdk-sqs client. What every broker shares is in
+//! tests/conformance/.
 
 mod common;
 mod sqs_support;
@@ -45,25 +48,11 @@ fn list_peek_export_leave_every_message_visible() {
     // Every message is visible again at once, none in flight.
     assert_eq!(m.counts(&dlq), (12, 0));
 
-    let id = e["id"].as_str().unwrap();
-    let r = run(m.dlq().args(["peek", &dlq_name, id, "-o", "json"]));
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.json()[0]["id"], id);
     let r = run(m
         .dlq()
         .args(["list", &dlq_name, "-o", "ndjson", "--limit", "3"]));
     assert_eq!(r.ndjson().len(), 3);
-    let r = run(m.dlq().args(["export", &dlq_name]));
-    assert_eq!(r.code, 0, "{r:?}");
-    let ids: HashSet<String> = r
-        .ndjson()
-        .iter()
-        .map(|v| v["id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(ids.len(), 12);
     assert_eq!(m.counts(&dlq), (12, 0));
-    let r = run(m.dlq().args(["peek", &dlq_name, "not-an-id"]));
-    assert_ne!(r.code, 0, "{r:?}");
 
     // The source has a RedrivePolicy: reading it could dead-letter its
     // messages, so dlq refuses without --force and receives nothing.
@@ -112,13 +101,7 @@ fn queues_and_lag_thresholds() {
     let r = run(m.dlq().args(["lag", &src_name, "--max-dlq", "0"]));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains(&src_name), "{r:?}");
-    let r = run(m
-        .dlq()
-        .args(["lag", &src_name, "--max-lag", "0", "--max-dlq", "10"]));
-    assert_eq!(r.code, 1, "{r:?}");
-    let r = run(m
-        .dlq()
-        .args(["lag", &src_name, "--max-lag", "5", "--max-dlq", "10"]));
+    let r = run(m.dlq().args(["lag", &src_name, "--max-dlq", "10"]));
     assert_eq!(r.code, 0, "{r:?}");
     // lag never receives.
     assert_eq!(m.counts(&src), (1, 0));
@@ -129,33 +112,13 @@ fn queues_and_lag_thresholds() {
 #[test]
 fn errors_have_the_right_exit_codes() {
     let m = Moto::new();
-    for args in [
-        vec!["list", "no-such-queue-dlq-test"],
-        vec!["lag", "no-such-queue-dlq-test"],
-        vec!["retry-all", "no-such-queue-dlq-test", "--yes"],
-        vec!["purge", "no-such-queue-dlq-test", "--yes"],
-    ] {
-        let r = run(m.dlq().args(&args));
-        assert_eq!(r.code, 4, "{args:?}: {r:?}");
-        assert!(r.stderr.contains("queue not found"), "{r:?}");
-        assert_eq!(r.stderr.trim().lines().count(), 1, "{r:?}");
-    }
+    let r = run(m.dlq().args(["list", "no-such-queue-dlq-test"]));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("queue not found"), "{r:?}");
     // A host:port is not a region.
     let r = run(common::dlq("sqs://127.0.0.1:4566").args(["queues"]));
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("--endpoint-url"), "{r:?}");
-    // An endpoint nobody listens on: exit 4 within the timeout.
-    let mut c = common::dlq("sqs://us-east-1");
-    c.envs(sqs_support::ENV).args([
-        "--endpoint-url",
-        "http://127.0.0.1:9",
-        "--timeout",
-        "3s",
-        "queues",
-    ]);
-    let r = run(&mut c);
-    assert!(r.stderr.contains("reach"), "{r:?}");
-    assert_eq!(r.code, 4, "{r:?}");
     // No credentials at all.
     let r = run(common::dlq("sqs://us-east-1")
         .env_remove("AWS_ACCESS_KEY_ID")
@@ -185,27 +148,13 @@ fn errors_have_the_right_exit_codes() {
     m.delete_queue(&url);
 }
 
+/// Attribute types from an envelope, and FIFO groups (the formats
+/// themselves are in the conformance suite).
 #[test]
-fn publish_in_each_format() {
+fn publish_typed_attributes_and_fifo_groups() {
     let m = Moto::new();
     let name = common::unique("sqs-pub");
     let url = m.create(&name, &[]);
-    let r = run(m.dlq().args([
-        "publish",
-        &name,
-        "--body",
-        "hello",
-        "--header",
-        "tenant=acme",
-        "--count",
-        "3",
-    ]));
-    assert_eq!(r.code, 0, "{r:?}");
-    let r = run_with_stdin(
-        m.dlq().args(["publish", &name, "--format", "lines"]),
-        b"one\ntwo\n",
-    );
-    assert_eq!(r.code, 0, "{r:?}");
     let env = serde_json::json!({
         "body": "from an envelope",
         "headers": {"sig": "AP8=", "n": "7", "s": "text", "raw": {"$bytes": "AQI="}},
@@ -219,15 +168,7 @@ fn publish_in_each_format() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["published"], 1);
     let got = m.take_all(&url);
-    assert_eq!(got.len(), 6);
-    let bodies: Vec<&str> = got.iter().map(|g| g.body().unwrap()).collect();
-    assert_eq!(bodies.iter().filter(|b| **b == "hello").count(), 3);
-    assert!(bodies.contains(&"one") && bodies.contains(&"two"));
-    let hello = got.iter().find(|g| g.body() == Some("hello")).unwrap();
-    assert_eq!(
-        attrs_of(hello)["tenant"],
-        ("String".into(), b"acme".to_vec())
-    );
+    assert_eq!(got.len(), 1);
     let e = got
         .iter()
         .find(|g| g.body() == Some("from an envelope"))
@@ -238,15 +179,6 @@ fn publish_in_each_format() {
     assert_eq!(a["raw"], ("Binary".into(), vec![1, 2]));
     assert_eq!(a["n"], ("Number".into(), b"7".to_vec()));
     assert_eq!(a["s"], ("String".into(), b"text".to_vec()));
-
-    // A malformed line stops the run; the summary says what went out.
-    let r = run_with_stdin(
-        m.dlq()
-            .args(["publish", &name, "--format", "ndjson", "-o", "json"]),
-        b"{\"body\":\"a\"}\nnot json\n",
-    );
-    assert_eq!(r.code, 3, "{r:?}");
-    assert_eq!(r.json()["published"], 1);
 
     // FIFO: a group is required; with one, order is kept.
     let fname = format!("{}.fifo", common::unique("sqs-pubf"));
@@ -331,53 +263,6 @@ fn edge_bodies_sqs_refuses_are_reported_not_mangled() {
 }
 
 #[test]
-fn purge_filtered_keeps_the_rest_and_full_purge_empties() {
-    let m = Moto::new();
-    let name = common::unique("sqs-purge");
-    let url = m.create(&name, &[]);
-    for i in 0..8 {
-        let body = if i % 4 == 0 {
-            format!("junk {i}")
-        } else {
-            format!("keep {i}")
-        };
-        m.send(&url, &body, &[], None);
-    }
-    let r = run(m.dlq().args(["purge", &name]));
-    assert_eq!(r.code, 2, "{r:?}");
-    let r = run(m
-        .dlq()
-        .args(["purge", &name, "--grep", "junk", "--dry-run", "-o", "json"]));
-    assert_eq!(r.json()["purged"], 2);
-    assert_eq!(m.counts(&url), (8, 0));
-    let dir = tempfile::tempdir().unwrap();
-    let backup = dir.path().join("b.ndjson");
-    let r = run(m.dlq().args([
-        "purge",
-        &name,
-        "--grep",
-        "junk",
-        "--yes",
-        "-o",
-        "json",
-        "--backup",
-        backup.to_str().unwrap(),
-    ]));
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.json()["purged"], 2);
-    assert_eq!(std::fs::read_to_string(&backup).unwrap().lines().count(), 2);
-    assert_eq!(m.counts(&url), (6, 0));
-
-    let r = run(m.dlq().args(["purge", &name, "--yes", "-o", "json"]));
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.json()["purged"], 6);
-    common::wait_for("the purge", std::time::Duration::from_secs(60), || {
-        (m.counts(&url) == (0, 0)).then_some(())
-    });
-    m.delete_queue(&url);
-}
-
-#[test]
 fn a_profile_carries_region_and_endpoint() {
     let m = Moto::new();
     let name = common::unique("sqs-profile");
@@ -399,6 +284,7 @@ fn a_profile_carries_region_and_endpoint() {
         .env_remove("AWS_REGION")
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("DLQ_BROKER")
+        .env("DLQ_JOURNAL", common::test_journal())
         .env("DLQ_CONFIG", &cfg)
         .args(["-p", "moto", "lag", &name, "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");

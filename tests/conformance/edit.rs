@@ -5,27 +5,21 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
 use super::common::{self, Run};
 use super::fixture::{Fixture, Msg};
+use super::suite::dlq_command;
 
 fn edit(f: &dyn Fixture, tmp: &Path, editor: &str, args: &[&str]) -> Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
+    let mut all = vec!["edit"];
+    all.extend(args);
+    let mut c = dlq_command(f, &all);
     // A file kept after a parse error lands in the test's own directory.
     c.env("TMPDIR", tmp)
-        .env_remove("DLQ_BROKER")
-        .env_remove("DLQ_PROFILE")
         .env_remove("VISUAL")
-        .env("EDITOR", editor)
-        .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
-        .env("NO_COLOR", "1")
-        .args(f.args())
-        .arg("edit")
-        .args(args)
-        .stdin(Stdio::null());
+        .env("EDITOR", editor);
     common::run(&mut c)
 }
 
@@ -37,13 +31,7 @@ fn script(dir: &Path, name: &str, body: &str) -> String {
 }
 
 fn id_of(f: &dyn Fixture, dlq: &str, body: &str) -> String {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
-    c.env_remove("DLQ_BROKER")
-        .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
-        .args(f.args())
-        .args(["list", dlq, "-o", "json"])
-        .stdin(Stdio::null());
-    let listed = common::run(&mut c).json();
+    let listed = common::run(&mut dlq_command(f, &["list", dlq, "-o", "json"])).json();
     listed
         .as_array()
         .unwrap()

@@ -182,6 +182,18 @@ pub fn ctrl_c_stops_cleanly(f: &dyn Fixture) {
         "{}: no duplicates after a clean stop",
         f.name()
     );
+    if f.ordered() {
+        // The first `moved` went, in order; the rest stayed, in order.
+        let body = |m: &Msg| m.body.clone();
+        let (sent, kept) = msgs.split_at(moved);
+        let same = |have: &[Msg], want: &[Msg]| have.iter().map(body).eq(want.iter().map(body));
+        assert!(
+            same(&origin, sent),
+            "{}: origin order after Ctrl-C",
+            f.name()
+        );
+        assert!(same(&dlq, kept), "{}: DLQ order after Ctrl-C", f.name());
+    }
     f.cleanup(&pair);
 }
 

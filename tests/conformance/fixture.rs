@@ -127,6 +127,12 @@ pub trait Fixture {
         Vec::new()
     }
 
+    /// The exit code of `publish` to `missing_target()` (NATS: 0, a core
+    /// publish that nothing stores, with a note).
+    fn missing_publish_exit(&self) -> i32 {
+        4
+    }
+
     /// A target name that does not exist.
     fn missing_target(&self) -> String {
         super::common::unique("no-such-target")

@@ -12,18 +12,10 @@ use serde_json::Value;
 
 use super::common::{self, Run};
 use super::fixture::{Fixture, Msg};
+use super::suite::dlq_command;
 
 fn dlq_with(f: &dyn Fixture, journal: &Path, args: &[&str]) -> Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
-    c.env_remove("DLQ_BROKER")
-        .env_remove("DLQ_PROFILE")
-        .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
-        .env("DLQ_JOURNAL", journal)
-        .env("NO_COLOR", "1")
-        .args(f.args())
-        .args(args)
-        .stdin(Stdio::null());
-    common::run(&mut c)
+    common::run(dlq_command(f, args).env("DLQ_JOURNAL", journal))
 }
 
 fn ok(f: &dyn Fixture, journal: &Path, args: &[&str]) -> Run {
@@ -280,14 +272,8 @@ pub fn sigkilled_run_leaves_its_records(f: &dyn Fixture) {
         .collect();
     let pair = f.dead_letters(&msgs);
     let rate = f.slow_rate().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dlq"))
-        .env_remove("DLQ_BROKER")
-        .env_remove("DLQ_PROFILE")
-        .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
+    let mut child = dlq_command(f, &["retry-all", &pair.dlq, "--yes", "-q", "--rate", &rate])
         .env("DLQ_JOURNAL", &journal)
-        .args(f.args())
-        .args(["retry-all", &pair.dlq, "--yes", "-q", "--rate", &rate])
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -1,161 +1,80 @@
-//! Kafka fixture: a one-partition DLQ topic whose records name their origin
+//! Kafka fixture on the Kafka harness (`tests/kafka_support`): a one-partition DLQ topic whose records name their origin
 //! in `dlq-original-topic`, read back with a plain rdkafka consumer from
 //! dlq's cursor (the committed offset of group `dlq.<topic>`). The server
 //! is noida-db, or tansu with `DLQ_TEST_KAFKA_SERVER=tansu` (its gaps skipped).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 
 use super::common;
 use super::fixture::{edge_set, Fixture, Msg, Pair};
-
-const T: Duration = Duration::from_secs(10);
+use super::kafka_support::{self as kafka, Rec};
 
 pub struct Kafka {
-    rt: tokio::runtime::Runtime,
-    bootstrap: String,
     /// `noida` or `tansu` (`DLQ_TEST_KAFKA_SERVER`), for its gaps.
     server: String,
-    producer: FutureProducer,
 }
 
 impl Kafka {
     pub fn new() -> Self {
-        let bootstrap = common::kafka_bootstrap();
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("linger.ms", "0")
-            .set("message.max.bytes", "2000000")
-            .create()
-            .expect("producer");
         Kafka {
-            rt: tokio::runtime::Runtime::new().unwrap(),
-            bootstrap,
             server: common::kafka_server(),
-            producer,
         }
     }
 
-    fn consumer(&self, group: &str) -> BaseConsumer {
-        ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("fetch.message.max.bytes", "2000000")
-            .create()
-            .expect("consumer")
+    fn produce(&self, topic: &str, msgs: &[Msg], extra: &[(&str, &str)]) {
+        let recs: Vec<Rec> = msgs
+            .iter()
+            .map(|m| Rec {
+                key: m.key.clone(),
+                headers: m
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .chain(extra.iter().copied())
+                    .map(|(k, v)| (k.to_owned(), Some(v.as_bytes().to_vec())))
+                    .collect(),
+                body: m.body.clone(),
+            })
+            .collect();
+        kafka::produce(topic, &recs, Some(0));
     }
 
-    fn topic(&self, name: &str) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .create()
-            .expect("admin");
-        let topic = NewTopic::new(name, 1, TopicReplication::Fixed(1));
-        let res = self
-            .rt
-            .block_on(admin.create_topics([&topic], &AdminOptions::new()))
-            .expect("create topic");
-        for r in res {
-            r.expect("topic created");
-        }
-    }
-
-    fn produce(&self, topic: &str, m: &Msg, extra: &[(&str, &str)]) {
-        let mut headers = OwnedHeaders::new();
-        for (k, v) in &m.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v.as_bytes()),
-            });
-        }
-        for (k, v) in extra {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v.as_bytes()),
-            });
-        }
-        let mut rec = FutureRecord::to(topic).payload(&m.body).headers(headers);
-        if let Some(k) = &m.key {
-            rec = rec.key(k);
-        }
-        self.rt
-            .block_on(self.producer.send(rec, T))
-            .map_err(|(e, _)| e)
-            .expect("delivered");
-    }
-
-    /// Records of partition 0 from `from` (or dlq's cursor) to the end.
+    /// Records of partition 0 from dlq's cursor (group `cursor_group`), or
+    /// from the start, to the end.
     fn read(&self, topic: &str, cursor_group: Option<&str>) -> Vec<Msg> {
-        let probe = self.consumer(cursor_group.unwrap_or("cf-reader"));
-        let (low, high) = probe.fetch_watermarks(topic, 0, T).expect("watermarks");
-        let mut start = low;
-        // Offsets dlq recorded as handled ahead of its cursor, in the commit
-        // metadata as `dlq1:5-7,9` (a broker that drops metadata loses them).
-        let mut handled: Vec<(i64, i64)> = Vec::new();
-        if cursor_group.is_some() {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition(topic, 0);
-            let committed = probe.committed_offsets(tpl, T).expect("committed offsets");
-            if let Some(el) = committed.elements().first() {
-                if let Offset::Offset(o) = el.offset() {
-                    start = start.max(o);
-                }
-                let ranges = el.metadata().strip_prefix("dlq1:").unwrap_or_default();
-                for r in ranges.split(',').filter(|r| !r.is_empty()) {
-                    let (a, b) = r.split_once('-').unwrap_or((r, r));
-                    handled.push((a.parse().expect("range"), b.parse().expect("range")));
-                }
+        let (mut start, mut handled) = (None, Vec::new());
+        if let Some(group) = cursor_group {
+            let (offset, metadata) = kafka::committed_with_metadata(group, topic, 1).remove(0);
+            start = (offset >= 0).then_some(offset);
+            // Offsets dlq recorded as handled ahead of its cursor, in the commit
+            // metadata as `dlq1:5-7,9` (a broker that drops metadata loses them).
+            let ranges = metadata.strip_prefix("dlq1:").unwrap_or_default();
+            for r in ranges.split(',').filter(|r| !r.is_empty()) {
+                let (a, b) = r.split_once('-').unwrap_or((r, r));
+                handled.push((
+                    a.parse::<i64>().expect("range"),
+                    b.parse::<i64>().expect("range"),
+                ));
             }
         }
-        drop(probe);
-        let mut out = Vec::new();
-        if start >= high {
-            return out;
-        }
-        let c = self.consumer(&common::unique("cf-reader"));
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Offset(start))
-            .unwrap();
-        c.assign(&tpl).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let mut next = start;
-        while next < high && std::time::Instant::now() < deadline {
-            let Some(r) = c.poll(Duration::from_millis(500)) else {
-                continue;
-            };
-            let m = r.expect("record");
-            next = m.offset() + 1;
-            if handled
-                .iter()
-                .any(|&(a, b)| a <= m.offset() && m.offset() <= b)
-            {
-                continue;
-            }
-            let mut headers = BTreeMap::new();
-            if let Some(hs) = m.headers() {
-                for h in hs.iter() {
-                    headers.insert(
-                        h.key.to_owned(),
-                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                    );
-                }
-            }
-            out.push(Msg {
-                body: m.payload().unwrap_or_default().to_vec(),
-                headers,
-                key: m.key().map(<[u8]>::to_vec),
-            });
-        }
-        out
+        kafka::read_partition(topic, 0, start)
+            .into_iter()
+            .filter(|(o, _)| !handled.iter().any(|&(a, b)| a <= *o && *o <= b))
+            .map(|(_, r)| Msg {
+                body: r.body,
+                headers: r
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            k,
+                            String::from_utf8_lossy(&v.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                key: r.key,
+            })
+            .collect()
     }
 }
 
@@ -164,29 +83,9 @@ impl Fixture for Kafka {
         "kafka"
     }
 
-    /// On tansu 0.6.0, which miscounts multi-record batches (the high
-    /// watermark moves by one per batch), dlq runs with a profile that sends
-    /// one record per batch, as any librdkafka property can be set.
     fn args(&self) -> Vec<String> {
-        let url = vec!["-b".into(), format!("kafka://{}", self.bootstrap)];
-        if self.server != "tansu" {
-            return url;
-        }
-        let path = std::env::temp_dir().join(format!("dlq-cf-kafka-{}.toml", std::process::id()));
-        if !path.exists() {
-            std::fs::write(
-                &path,
-                "[profiles.tansu.kafka]\n\"batch.num.messages\" = \"1\"\n",
-            )
-            .expect("test profile");
-        }
-        let mut args: Vec<String> = vec![
-            "--config".into(),
-            path.display().to_string(),
-            "-p".into(),
-            "tansu".into(),
-        ];
-        args.extend(url);
+        let mut args = kafka::profile_args();
+        args.extend(["-b".into(), kafka::url()]);
         args
     }
 
@@ -205,11 +104,9 @@ impl Fixture for Kafka {
     fn dead_letters(&self, msgs: &[Msg]) -> Pair {
         let origin = common::unique("cf-orders");
         let dlq = format!("{origin}.dlq");
-        self.topic(&origin);
-        self.topic(&dlq);
-        for m in msgs {
-            self.produce(&dlq, m, &[("dlq-original-topic", &origin)]);
-        }
+        kafka::create_topic(&origin, 1);
+        kafka::create_topic(&dlq, 1);
+        self.produce(&dlq, msgs, &[("dlq-original-topic", &origin)]);
         Pair {
             dlq,
             origin,
@@ -227,7 +124,7 @@ impl Fixture for Kafka {
 
     fn empty_target(&self) -> Pair {
         let origin = common::unique("cf-target");
-        self.topic(&origin);
+        kafka::create_topic(&origin, 1);
         Pair {
             dlq: origin.clone(),
             origin,
@@ -237,14 +134,10 @@ impl Fixture for Kafka {
 
     fn lagging(&self) -> (String, Pair) {
         let pair = self.empty_target();
-        self.produce(&pair.origin, &Msg::new("done"), &[]);
-        self.produce(&pair.origin, &Msg::new("waiting"), &[]);
+        let msgs = [Msg::new("done"), Msg::new("waiting")];
+        self.produce(&pair.origin, &msgs, &[]);
         let group = common::unique("cf-group");
-        let c = self.consumer(&group);
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&pair.origin, 0, Offset::Offset(1))
-            .unwrap();
-        c.commit(&tpl, CommitMode::Sync).expect("commit");
+        kafka::commit(&group, &pair.origin, &[(0, 1)]);
         (group, pair)
     }
 
@@ -257,22 +150,15 @@ impl Fixture for Kafka {
             ("retry_one_moves_only_that_one", METADATA),
             ("filtered_purge_keeps_the_rest", METADATA),
             ("max_redrives_skips", METADATA),
+            ("filtered_retry_all_keeps_the_rest", METADATA),
             ("journal_records_purge_and_retry_all", METADATA),
         ]
     }
 
     fn cleanup(&self, pair: &Pair) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .create()
-            .expect("admin");
-        let names = if pair.dlq == pair.origin {
-            vec![pair.dlq.as_str()]
-        } else {
-            vec![pair.dlq.as_str(), pair.origin.as_str()]
-        };
-        let _ = self
-            .rt
-            .block_on(admin.delete_topics(&names, &AdminOptions::new()));
+        kafka::delete_topic(&pair.dlq);
+        if pair.origin != pair.dlq {
+            kafka::delete_topic(&pair.origin);
+        }
     }
 }

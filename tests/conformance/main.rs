@@ -5,10 +5,13 @@
 //! reads the broker's state back through that client, never through dlq. The
 //! suite (`suite.rs`) then runs the same checks on every broker: reads change
 //! nothing, retry moves every message exactly once with body, headers and key
-//! byte-identical, dry runs touch nothing, filtered purges keep the rest, a
-//! backup replays exactly, `--max-redrives` skips, lag thresholds exit 1,
+//! byte-identical, dry runs touch nothing, filtered purges and retry-alls
+//! keep the rest, a full purge empties, a message with no origin stays and
+//! says `--to`, every publish format arrives, a backup replays exactly,
+//! `--max-redrives` skips, lag thresholds exit 1 and `--watch` repeats,
 //! stats groups without changing anything, `-o prometheus` passes promtool,
-//! and the journal records what changed.
+//! and the journal records what changed. Each fixture builds on that
+//! broker's one harness (`tests/*_support`, `tests/nats/support.rs`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -17,9 +20,17 @@ mod faults;
 mod fixture;
 mod journal;
 mod kafka;
+#[path = "../kafka_support/mod.rs"]
+mod kafka_support;
 mod nats;
+#[path = "../nats/support.rs"]
+mod nats_support;
 mod rabbitmq;
+#[path = "../rabbitmq_support/mod.rs"]
+mod rabbitmq_support;
 mod sqs;
+#[path = "../sqs_support/mod.rs"]
+mod sqs_support;
 mod suite;
 
 /// True (and says so) when the broker's test server cannot pass `check`.
@@ -58,6 +69,11 @@ macro_rules! conformance {
             #[test] fn journal_records_purge_and_retry_all() { let f = $make; if !gap(&f, stringify!(journal_records_purge_and_retry_all)) { journal::records_purge_and_retry_all(&f) } }
             #[test] fn journal_off_and_unwritable_never_stop_a_run() { let f = $make; if !gap(&f, stringify!(journal_off_and_unwritable_never_stop_a_run)) { journal::off_and_unwritable_never_stop_a_run(&f) } }
             #[test] fn journal_sigkilled_run_leaves_its_records() { let f = $make; if !gap(&f, stringify!(journal_sigkilled_run_leaves_its_records)) { journal::sigkilled_run_leaves_its_records(&f) } }
+            #[test] fn full_purge_empties() { let f = $make; if !gap(&f, stringify!(full_purge_empties)) { suite::full_purge_empties(&f) } }
+            #[test] fn filtered_retry_all_keeps_the_rest() { let f = $make; if !gap(&f, stringify!(filtered_retry_all_keeps_the_rest)) { suite::filtered_retry_all_keeps_the_rest(&f) } }
+            #[test] fn retry_needs_an_origin_or_to() { let f = $make; if !gap(&f, stringify!(retry_needs_an_origin_or_to)) { suite::retry_needs_an_origin_or_to(&f) } }
+            #[test] fn publish_formats() { let f = $make; if !gap(&f, stringify!(publish_formats)) { suite::publish_formats(&f) } }
+            #[test] fn lag_watch_repeats_until_ctrl_c() { let f = $make; if !gap(&f, stringify!(lag_watch_repeats_until_ctrl_c)) { suite::lag_watch_repeats_until_ctrl_c(&f) } }
             #[test] fn fault_missing_origin_keeps_messages() { let f = $make; if !gap(&f, stringify!(fault_missing_origin_keeps_messages)) { faults::missing_origin_keeps_the_message(&f) } }
         }
     )*};

@@ -1,14 +1,15 @@
-//! NATS fixture: a DLQ stream of copies, each carrying the subject it was
+//! NATS fixture on the NATS harness (`tests/nats/support.rs`): a DLQ stream of copies, each carrying the subject it was
 //! first published to in `dlq-original-subject`, and an origin stream that
 //! captures that subject.
 
 use std::collections::BTreeMap;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, consumer};
 use async_nats::HeaderMap;
 
 use super::common;
 use super::fixture::{edge_set, Fixture, Msg, Pair};
+use super::nats_support as nats;
 
 pub struct Nats {
     rt: tokio::runtime::Runtime,
@@ -19,70 +20,46 @@ pub struct Nats {
 impl Nats {
     pub fn new() -> Self {
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let url = common::nats_url();
-        let js = rt.block_on(async {
-            let client = async_nats::connect(&url).await.expect("connect to NATS");
-            // The test matrix runs this suite on several versions: say which.
-            eprintln!("nats: server {}", client.server_info().version);
-            jetstream::new(client)
-        });
-        Nats { rt, js, url }
+        let js = rt.block_on(nats::js());
+        // The test matrix runs this suite on several versions: say which.
+        eprintln!("nats: server {}", js.client().server_info().version);
+        Nats {
+            rt,
+            js,
+            url: common::nats_url(),
+        }
     }
 
     fn stream(&self, name: &str, subject: &str) {
+        let subjects = vec![subject.to_owned()];
         self.rt
-            .block_on(self.js.create_stream(stream::Config {
-                name: name.into(),
-                subjects: vec![subject.into()],
-                ..Default::default()
-            }))
-            .expect("create stream");
+            .block_on(nats::stream(&self.js, name, subjects, false));
     }
 
     fn publish(&self, subject: &str, m: &Msg, extra: &[(&str, &str)]) {
         let mut headers = HeaderMap::new();
-        for (k, v) in &m.headers {
-            headers.insert(k.as_str(), v.as_str());
+        for (k, v) in m.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())) {
+            headers.insert(k, v);
         }
         for (k, v) in extra {
             headers.insert(*k, *v);
         }
-        self.rt.block_on(async {
-            self.js
-                .publish_with_headers(subject.to_owned(), headers, m.body.clone().into())
-                .await
-                .expect("publish")
-                .await
-                .expect("ack");
-        });
+        self.rt
+            .block_on(nats::publish(&self.js, subject, headers, &m.body));
     }
 
     fn read_stream(&self, name: &str) -> Vec<Msg> {
-        self.rt.block_on(async {
-            let mut s = self.js.get_stream(name).await.expect("stream");
-            let info = s.info().await.expect("info").clone();
-            let mut out = Vec::new();
-            if info.state.messages == 0 {
-                return out;
-            }
-            for seq in info.state.first_sequence..=info.state.last_sequence {
-                let Ok(m) = s.get_raw_message(seq).await else {
-                    continue;
-                };
-                let mut headers = BTreeMap::new();
-                for (k, vs) in m.headers.iter() {
-                    if let Some(v) = vs.first() {
-                        headers.insert(k.to_string(), v.as_str().to_owned());
-                    }
-                }
-                out.push(Msg {
-                    body: m.payload.to_vec(),
-                    headers,
-                    key: None,
-                });
-            }
-            out
-        })
+        let all = self.rt.block_on(nats::messages(&self.js, name));
+        all.into_iter()
+            .map(|(_, _, h, body)| Msg {
+                body,
+                headers: h
+                    .iter()
+                    .filter_map(|(k, vs)| Some((k.to_string(), vs.first()?.as_str().to_owned())))
+                    .collect(),
+                key: None,
+            })
+            .collect()
     }
 }
 
@@ -173,6 +150,10 @@ impl Fixture for Nats {
             "no.stream.captures.{}",
             common::unique("x").replace('-', "_")
         )
+    }
+
+    fn missing_publish_exit(&self) -> i32 {
+        0
     }
 
     fn cleanup(&self, pair: &Pair) {

@@ -1,163 +1,66 @@
-//! SQS fixture: an origin queue with a RedrivePolicy (maxReceiveCount 1)
+//! SQS fixture on the SQS harness (`tests/sqs_support`): an origin queue with a RedrivePolicy (maxReceiveCount 1)
 //! into its DLQ; messages are received past that count so the server moves
 //! them itself. Reads receive and make visible again at once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
-use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::common;
 use super::fixture::{edge_set, Fixture, Msg, Pair};
+use super::sqs_support::Moto;
 
 pub struct Sqs {
-    rt: tokio::runtime::Runtime,
-    client: Client,
+    m: Moto,
     /// `moto` or `fauxqs` (`DLQ_TEST_SQS_SERVER`), for its gaps.
     server: String,
 }
 
-fn set_env() {
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-    ] {
-        if std::env::var_os(k).is_none() {
-            std::env::set_var(k, v);
-        }
-    }
-}
-
 impl Sqs {
     pub fn new() -> Self {
-        set_env();
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let conf = rt.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(common::sqs_endpoint())
-                .region(aws_config::Region::new("us-east-1"))
-                .load(),
-        );
+        // dlq reads its credentials from the environment, as the suite runs it.
+        for (k, v) in super::sqs_support::ENV {
+            if std::env::var_os(k).is_none() {
+                std::env::set_var(k, v);
+            }
+        }
         Sqs {
-            rt,
-            client: Client::new(&conf),
+            m: Moto::new(),
             server: common::sqs_server(),
         }
     }
 
-    fn create(&self, name: &str, attrs: Vec<(QueueAttributeName, String)>) -> String {
-        let mut req = self.client.create_queue().queue_name(name);
-        for (k, v) in attrs {
-            req = req.attributes(k, v);
-        }
-        self.rt
-            .block_on(req.send())
-            .expect("create queue")
-            .queue_url()
-            .unwrap()
-            .to_owned()
-    }
-
     fn url(&self, name: &str) -> String {
-        self.rt
-            .block_on(self.client.get_queue_url().queue_name(name).send())
-            .expect("queue url")
-            .queue_url()
-            .unwrap()
-            .to_owned()
-    }
-
-    fn depth(&self, url: &str) -> usize {
-        let out = self
-            .rt
-            .block_on(
-                self.client
-                    .get_queue_attributes()
-                    .queue_url(url)
-                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                    .send(),
-            )
-            .expect("attributes");
-        out.attributes()
-            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        self.m.url_of(name).expect("queue url")
     }
 
     fn send(&self, url: &str, m: &Msg) {
-        let mut req = self
-            .client
-            .send_message()
-            .queue_url(url)
-            .message_body(String::from_utf8(m.body.clone()).expect("SQS bodies are text"));
-        for (k, v) in &m.headers {
-            req = req.message_attributes(
-                k,
-                MessageAttributeValue::builder()
-                    .data_type("String")
-                    .string_value(v)
-                    .build()
-                    .unwrap(),
-            );
-        }
-        self.rt.block_on(req.send()).expect("send");
+        let attrs: Vec<(&str, &str, &[u8])> = m
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), "String", v.as_bytes()))
+            .collect();
+        let body = std::str::from_utf8(&m.body).expect("SQS bodies are text");
+        self.m.send(url, body, &attrs, None);
     }
 
     /// Every message, received and made visible again at once.
     fn read(&self, url: &str) -> Vec<Msg> {
-        self.rt.block_on(async {
-            let mut seen = HashSet::new();
-            let mut out = Vec::new();
-            let mut handles = Vec::new();
-            let mut empty = 0;
-            while empty < 2 {
-                let got = self
-                    .client
-                    .receive_message()
-                    .queue_url(url)
-                    .max_number_of_messages(10)
-                    .visibility_timeout(60)
-                    .wait_time_seconds(0)
-                    .message_attribute_names("All")
-                    .message_system_attribute_names(MessageSystemAttributeName::All)
-                    .send()
-                    .await
-                    .expect("receive");
-                let msgs = got.messages();
-                if msgs.is_empty() {
-                    empty += 1;
-                    continue;
-                }
-                for m in msgs {
-                    handles.push(m.receipt_handle().unwrap().to_owned());
-                    if !seen.insert(m.message_id().unwrap().to_owned()) {
-                        continue;
-                    }
-                    let mut headers = BTreeMap::new();
-                    for (k, v) in m.message_attributes().into_iter().flatten() {
-                        headers.insert(k.clone(), v.string_value().unwrap_or_default().to_owned());
-                    }
-                    out.push(Msg {
-                        body: m.body().unwrap_or_default().as_bytes().to_vec(),
-                        headers,
-                        key: None,
-                    });
-                }
-            }
-            for h in handles {
-                let _ = self
-                    .client
-                    .change_message_visibility()
-                    .queue_url(url)
-                    .receipt_handle(h)
-                    .visibility_timeout(0)
-                    .send()
-                    .await;
-            }
-            out
-        })
+        self.m
+            .peek_all(url)
+            .iter()
+            .map(|m| Msg {
+                body: m.body().unwrap_or_default().as_bytes().to_vec(),
+                headers: m
+                    .message_attributes()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned()))
+                    .collect(),
+                key: None,
+            })
+            .collect()
     }
 }
 
@@ -201,50 +104,17 @@ impl Fixture for Sqs {
     }
 
     fn dead_letters(&self, msgs: &[Msg]) -> Pair {
-        let origin = common::unique("cf-orders");
-        let dlq = format!("{origin}-dlq");
-        let dlq_url = self.create(&dlq, vec![]);
-        let arn = self
-            .rt
-            .block_on(
-                self.client
-                    .get_queue_attributes()
-                    .queue_url(&dlq_url)
-                    .attribute_names(QueueAttributeName::QueueArn)
-                    .send(),
-            )
-            .unwrap()
-            .attributes()
-            .unwrap()[&QueueAttributeName::QueueArn]
-            .clone();
-        let policy = format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"1"}}"#);
-        let origin_url = self.create(&origin, vec![(QueueAttributeName::RedrivePolicy, policy)]);
+        let (origin, origin_url, dlq, dlq_url) = self.m.pair("cf-orders", false);
         for m in msgs {
             self.send(&origin_url, m);
         }
-        common::wait_for("dead letters", Duration::from_secs(60), || {
-            let _ = self.rt.block_on(
-                self.client
-                    .receive_message()
-                    .queue_url(&origin_url)
-                    .max_number_of_messages(10)
-                    .visibility_timeout(0)
-                    .send(),
-            );
-            (self.depth(&dlq_url) >= msgs.len()).then_some(())
-        });
+        self.m.dead_letter(&origin_url, &dlq_url, msgs.len() as u64);
         // Keep the link to the DLQ (its source queue) but let later reads of the
         // origin receive without pushing anything back into the DLQ.
+        let arn = self.m.attr(&dlq_url, QueueAttributeName::QueueArn);
         let relaxed = format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"1000"}}"#);
-        self.rt
-            .block_on(
-                self.client
-                    .set_queue_attributes()
-                    .queue_url(&origin_url)
-                    .attributes(QueueAttributeName::RedrivePolicy, relaxed)
-                    .send(),
-            )
-            .expect("relax redrive policy");
+        self.m
+            .set_attr(&origin_url, QueueAttributeName::RedrivePolicy, &relaxed);
         Pair {
             dlq,
             origin,
@@ -262,7 +132,7 @@ impl Fixture for Sqs {
 
     fn empty_target(&self) -> Pair {
         let origin = common::unique("cf-target");
-        self.create(&origin, vec![]);
+        self.m.create(&origin, &[]);
         Pair {
             dlq: origin.clone(),
             origin,
@@ -300,38 +170,11 @@ impl Fixture for Sqs {
                     // receive, and counts what that receive took as not visible.
                     let mut taken = 0;
                     if self.server == "fauxqs" {
-                        taken = self
-                            .rt
-                            .block_on(
-                                self.client
-                                    .receive_message()
-                                    .queue_url(&url)
-                                    .max_number_of_messages(1)
-                                    .visibility_timeout(0)
-                                    .send(),
-                            )
-                            .ok()?
-                            .messages()
-                            .len() as u64;
+                        let req = self.m.c.receive_message().queue_url(&url);
+                        let req = req.max_number_of_messages(1).visibility_timeout(0);
+                        taken = self.m.rt.block_on(req.send()).ok()?.messages().len() as u64;
                     }
-                    let out = self
-                        .rt
-                        .block_on(
-                            self.client
-                                .get_queue_attributes()
-                                .queue_url(&url)
-                                .attribute_names(
-                                    QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-                                )
-                                .send(),
-                        )
-                        .ok()?;
-                    let n: u64 = out
-                        .attributes()?
-                        .get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?
-                        .parse()
-                        .ok()?;
-                    (n <= taken).then_some(())
+                    (self.m.counts(&url).1 <= taken).then_some(())
                 },
             );
         }
@@ -356,16 +199,8 @@ impl Fixture for Sqs {
 
     fn cleanup(&self, pair: &Pair) {
         for name in [&pair.dlq, &pair.origin] {
-            if let Ok(out) = self
-                .rt
-                .block_on(self.client.get_queue_url().queue_name(name).send())
-            {
-                let _ = self.rt.block_on(
-                    self.client
-                        .delete_queue()
-                        .queue_url(out.queue_url().unwrap_or_default())
-                        .send(),
-                );
+            if let Some(url) = self.m.url_of(name) {
+                self.m.delete_queue(&url);
             }
         }
     }

@@ -10,7 +10,8 @@ use super::fixture::{Fixture, Msg};
 
 const REDRIVE: &str = "dlq-redrive-count";
 
-fn dlq(f: &dyn Fixture, args: &[&str]) -> Run {
+/// dlq on the fixture's broker, with the test journal and no config of the user's.
+pub fn dlq_command(f: &dyn Fixture, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
     c.env_remove("DLQ_BROKER")
         .env_remove("DLQ_PROFILE")
@@ -20,7 +21,11 @@ fn dlq(f: &dyn Fixture, args: &[&str]) -> Run {
         .args(f.args())
         .args(args)
         .stdin(Stdio::null());
-    common::run(&mut c)
+    c
+}
+
+fn dlq(f: &dyn Fixture, args: &[&str]) -> Run {
+    common::run(&mut dlq_command(f, args))
 }
 
 fn ok(f: &dyn Fixture, args: &[&str]) -> Run {
@@ -189,6 +194,16 @@ pub fn list_peek_export_change_nothing(f: &dyn Fixture) {
         f.name()
     );
     ok(f, &["peek", &pair.dlq]);
+    let missing = dlq(f, &["peek", &pair.dlq, "no-such-id-42"]);
+    assert_eq!(
+        missing.code,
+        4,
+        "{}: peek of an unknown ID: {missing:?}",
+        f.name()
+    );
+    // The edge set holds escape and bidi characters: the table never prints them raw.
+    let table = ok(f, &["list", &pair.dlq]);
+    assert!(!table.stdout.contains('\x1b'), "{}: {table:?}", f.name());
 
     let export = ok(f, &["export", &pair.dlq]);
     let lines = export.ndjson();
@@ -460,6 +475,7 @@ pub fn unknown_queue_exits_4(f: &dyn Fixture) {
     let name = common::unique("no-such-queue");
     for cmd in [
         vec!["list", &name],
+        vec!["lag", &name],
         vec!["retry-all", &name, "--yes"],
         vec!["purge", &name, "--yes"],
     ] {
@@ -765,6 +781,188 @@ pub fn prometheus_passes_promtool(f: &dyn Fixture) {
             ),
             Some(r) => assert_eq!(r.code, 0, "{}: promtool on {what}: {r:?}\n{text}", f.name()),
         }
+    }
+    f.cleanup(&pair);
+}
+
+pub fn full_purge_empties(f: &dyn Fixture) {
+    let msgs: Vec<Msg> = (0..4)
+        .map(|i| Msg::new(format!("all {i}")).header("idx", &i.to_string()))
+        .collect();
+    let pair = f.dead_letters(&msgs);
+    let r = ok(f, &["purge", &pair.dlq, "--yes", "-o", "json"]);
+    assert_eq!(r.json()["purged"], 4, "{}: {r:?}", f.name());
+    assert_eq!(r.json()["dry_run"], false);
+    assert!(
+        f.read_dlq(&pair).is_empty(),
+        "{}: DLQ after a full purge",
+        f.name()
+    );
+    assert!(f.read_origin(&pair).is_empty(), "{}: purge sent", f.name());
+    f.cleanup(&pair);
+}
+
+pub fn filtered_retry_all_keeps_the_rest(f: &dyn Fixture) {
+    let msgs: Vec<Msg> = (0..6)
+        .map(|i| {
+            Msg::new(format!("filtered {i}"))
+                .header("kind", if i % 2 == 0 { "go" } else { "stay" })
+                .header("idx", &i.to_string())
+        })
+        .collect();
+    let (go, stay): (Vec<Msg>, Vec<Msg>) = msgs
+        .iter()
+        .cloned()
+        .partition(|m| m.headers["kind"] == "go");
+    let pair = f.dead_letters(&msgs);
+    let args = [
+        "retry-all",
+        &pair.dlq,
+        "--header",
+        "kind=go",
+        "--yes",
+        "-o",
+        "json",
+    ];
+    let r = ok(f, &args);
+    assert_eq!(r.json()["moved"], 3, "{}: {r:?}", f.name());
+    assert_same(f, "DLQ keeps the rest in order", &f.read_dlq(&pair), &stay);
+    let origin = without_redrive(&f.read_origin(&pair), "1");
+    assert_same(f, "origin after filtered retry-all", &origin, &go);
+    f.cleanup(&pair);
+}
+
+pub fn retry_needs_an_origin_or_to(f: &dyn Fixture) {
+    // Published straight into a queue: no origin recorded, so each stays and says --to.
+    let plain = f.empty_target();
+    ok(
+        f,
+        &[
+            "publish",
+            &plain.origin,
+            "--body",
+            "no origin",
+            "--count",
+            "2",
+        ],
+    );
+    let r = dlq(f, &["retry-all", &plain.dlq, "--yes", "-o", "json"]);
+    assert_eq!(r.code, 4, "{}: {r:?}", f.name());
+    assert!(
+        r.stdout.contains("--to") || r.stderr.contains("--to"),
+        "{}: {r:?}",
+        f.name()
+    );
+    f.settle(&plain);
+    assert_eq!(
+        f.read_dlq(&plain).len(),
+        2,
+        "{}: the messages stay",
+        f.name()
+    );
+
+    // --to sends every message to that target instead of its origin, intact.
+    let msgs: Vec<Msg> = (0..3)
+        .map(|i| Msg::new(format!("elsewhere {i}")).header("idx", &i.to_string()))
+        .collect();
+    let pair = f.dead_letters(&msgs);
+    let other = f.empty_target();
+    let r = ok(
+        f,
+        &[
+            "retry-all",
+            &pair.dlq,
+            "--to",
+            &other.origin,
+            "--yes",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(r.json()["moved"], 3, "{}: {r:?}", f.name());
+    assert!(f.read_dlq(&pair).is_empty(), "{}: DLQ after --to", f.name());
+    assert!(
+        f.read_origin(&pair).is_empty(),
+        "{}: origin untouched",
+        f.name()
+    );
+    let moved = without_redrive(&f.read_origin(&other), "1");
+    assert_same(f, "the --to target", &moved, &msgs);
+    for p in [&plain, &other, &pair] {
+        f.cleanup(p);
+    }
+}
+
+pub fn publish_formats(f: &dyn Fixture) {
+    let t = f.empty_target();
+    let publish = |extra: &[&str], input: &[u8]| {
+        let mut args = vec!["publish", t.origin.as_str()];
+        args.extend(extra);
+        let mut c = dlq_command(f, &args);
+        common::run_with_stdin(&mut c, input)
+    };
+    let r = publish(&["--body", "hello", "--header", "k=v", "--count", "2"], b"");
+    assert_eq!(r.code, 0, "{}: {r:?}", f.name());
+    let r = publish(&["--format", "lines", "--header", "src=lines"], b"l1\nl2\n");
+    assert_eq!(r.code, 0, "{}: {r:?}", f.name());
+    let r = publish(&["--format", "raw"], b"raw\nbody");
+    assert_eq!(r.code, 0, "{}: {r:?}", f.name());
+    // A malformed line stops the run; the summary says what went out.
+    let input = b"{\"body\":\"first\",\"headers\":{\"h\":\"x\"}}\nnot json\n{\"body\":\"never\"}\n";
+    let r = publish(&["--format", "ndjson", "-o", "json"], input);
+    assert_eq!(r.code, 3, "{}: {r:?}", f.name());
+    assert!(r.stderr.contains("line 2"), "{}: {r:?}", f.name());
+    assert_eq!(r.json()["published"], 1, "{}: {r:?}", f.name());
+    let want = vec![
+        Msg::new("hello").header("k", "v"),
+        Msg::new("hello").header("k", "v"),
+        Msg::new("l1").header("src", "lines"),
+        Msg::new("l2").header("src", "lines"),
+        Msg::new("raw\nbody"),
+        Msg::new("first").header("h", "x"),
+    ];
+    assert_same(f, "published", &f.read_origin(&t), &want);
+    let missing = dlq(f, &["publish", &f.missing_target(), "--body", "x"]);
+    assert_eq!(
+        missing.code,
+        f.missing_publish_exit(),
+        "{}: {missing:?}",
+        f.name()
+    );
+    f.cleanup(&t);
+}
+
+pub fn lag_watch_repeats_until_ctrl_c(f: &dyn Fixture) {
+    let (name, pair) = f.lagging();
+    let child = dlq_command(f, &["lag", &name, "--watch", "200ms", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dlq");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}: {out:?}", f.name());
+    let reports: Vec<Value> = serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        reports.len() >= 2,
+        "{}: one report per refresh: {reports:?}",
+        f.name()
+    );
+    for rep in &reports {
+        let rows = rep["rows"].as_array().unwrap();
+        assert!(
+            rows.iter().any(|r| r["lag"].as_u64() >= Some(1)),
+            "{}: {rep}",
+            f.name()
+        );
     }
     f.cleanup(&pair);
 }

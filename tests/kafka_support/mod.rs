@@ -1,7 +1,7 @@
-//! An independent Kafka client for the tests (rdkafka used directly, not
-//! dlq's code): topics, producing records with headers, reading them back,
-//! and a `dlq` command with the tansu test profile. The same helpers as in
-//! `kafka_cli.rs`, shared.
+//! The one Kafka harness of the tests (`kafka_cli.rs`, the conformance
+//! fixture, conventions): rdkafka used directly, not dlq's code, for topics,
+//! producing records with headers, reading them back and reading or setting
+//! committed offsets, and `dlq` with the tansu test profile.
 #![allow(dead_code)]
 
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -20,20 +20,26 @@ pub fn url() -> String {
     format!("kafka://{}", common::kafka_bootstrap())
 }
 
-/// dlq with the test profile: tansu 0.6.0 miscounts multi-record batches
-/// (the high watermark moves by one per batch), so the tests send one
-/// record per batch, through the profile like any librdkafka property.
-pub fn k() -> std::process::Command {
+/// The flags dlq needs on the test server: on tansu 0.6.0, which miscounts
+/// multi-record batches (the high watermark moves by one per batch), a
+/// profile that sends one record per batch, like any librdkafka property.
+pub fn profile_args() -> Vec<String> {
+    if common::kafka_server() != "tansu" {
+        return Vec::new();
+    }
     let path = std::env::temp_dir().join(format!("dlq-kafka-test-{}.toml", std::process::id()));
     if !path.exists() {
-        std::fs::write(
-            &path,
-            "[profiles.tansu.kafka]\n\"batch.num.messages\" = \"1\"\n",
-        )
-        .unwrap();
+        let profile = "[profiles.tansu.kafka]\n\"batch.num.messages\" = \"1\"\n";
+        std::fs::write(&path, profile).unwrap();
     }
+    let path = path.display().to_string();
+    vec!["--config".into(), path, "-p".into(), "tansu".into()]
+}
+
+/// dlq on the test broker, with `profile_args`.
+pub fn k() -> std::process::Command {
     let mut c = dlq(&url());
-    c.env("DLQ_CONFIG", &path).args(["-p", "tansu"]);
+    c.args(profile_args());
     c
 }
 
@@ -135,45 +141,100 @@ pub fn read_all(topic: &str) -> Vec<(i32, i64, Rec)> {
     let parts: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
     let mut out = Vec::new();
     for p in parts {
-        let (low, high) = c
-            .fetch_watermarks(topic, p, Duration::from_secs(5))
-            .unwrap();
-        if low >= high {
-            continue;
-        }
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, p, Offset::Offset(low))
-            .unwrap();
-        c.assign(&tpl).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut next = low;
-        while next < high {
-            assert!(
-                Instant::now() < deadline,
-                "reading {topic}/{p} timed out at {next}/{high}"
-            );
-            if let Some(m) = c.poll(Duration::from_millis(200)) {
-                let m = m.unwrap();
-                next = m.offset() + 1;
-                let headers = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push((
-                    p,
-                    m.offset(),
-                    Rec {
-                        key: m.key().map(<[u8]>::to_vec),
-                        headers,
-                        body: m.payload().unwrap_or_default().to_vec(),
-                    },
-                ));
-            }
+        for (o, r) in read_partition(topic, p, None) {
+            out.push((p, o, r));
         }
     }
     out
+}
+
+/// The records of one partition from `from` (or its start) to its end, with offsets.
+pub fn read_partition(topic: &str, p: i32, from: Option<i64>) -> Vec<(i64, Rec)> {
+    let c = consumer(&common::unique("dlq-test-reader"));
+    let (low, high) = c
+        .fetch_watermarks(topic, p, Duration::from_secs(5))
+        .unwrap();
+    let start = from.map_or(low, |f| f.max(low));
+    let mut out = Vec::new();
+    if start >= high {
+        return out;
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, p, Offset::Offset(start))
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut next = start;
+    while next < high {
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic}/{p} timed out at {next}/{high}"
+        );
+        let Some(m) = c.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let m = m.unwrap();
+        next = m.offset() + 1;
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let body = m.payload().unwrap_or_default().to_vec();
+        let key = m.key().map(<[u8]>::to_vec);
+        out.push((m.offset(), Rec { key, headers, body }));
+    }
+    out
+}
+
+/// The committed offset and metadata of `group` on each partition of `topic` (-1 when none).
+pub fn committed_with_metadata(group: &str, topic: &str, partitions: i32) -> Vec<(i64, String)> {
+    let c = consumer(group);
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    (0..partitions)
+        .map(|p| match got.find_partition(topic, p) {
+            Some(e) => match e.offset() {
+                Offset::Offset(o) => (o, e.metadata().to_owned()),
+                _ => (-1, e.metadata().to_owned()),
+            },
+            None => (-1, String::new()),
+        })
+        .collect()
+}
+
+/// The committed offsets of `group` on `topic`, by partition (-1 when none).
+pub fn committed(group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    committed_with_metadata(group, topic, partitions)
+        .into_iter()
+        .map(|(o, _)| o)
+        .collect()
+}
+
+pub fn commit(group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    let c = consumer(group);
+    let mut tpl = TopicPartitionList::new();
+    for (p, o) in offsets {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*o))
+            .unwrap();
+    }
+    c.commit(&tpl, CommitMode::Sync).unwrap();
+}
+
+/// The copy as it should arrive: the original plus the re-drive header.
+pub fn redriven(r: &Rec, count: &str) -> Rec {
+    let mut r = r.clone();
+    r.headers
+        .push(("dlq-redrive-count".into(), Some(count.as_bytes().to_vec())));
+    r
+}
+
+pub fn bodies(recs: &[(i32, i64, Rec)]) -> Vec<Vec<u8>> {
+    recs.iter().map(|(_, _, r)| r.body.clone()).collect()
 }

@@ -1,5 +1,8 @@
-//! A second path to RabbitMQ for the tests: lapin used directly to build real
-//! dead-lettering setups and to check queue state, independent of dlq's code.
+//! The one RabbitMQ harness of the tests (the per-broker files and the
+//! conformance fixture): lapin used directly to build real dead-lettering
+//! setups and to check queue state, independent of dlq's code, and the
+//! management API read with curl. It reconnects when the broker went away
+//! (tests/restart.rs stops it).
 #![allow(dead_code)]
 
 use lapin::options::*;
@@ -24,9 +27,17 @@ impl Got {
 
 pub struct Rmq {
     pub rt: Runtime,
-    pub conn: Connection,
+    url: String,
+    conn: std::cell::RefCell<Connection>,
+    /// A channel in confirm mode, for publishes.
     pub ch: Channel,
-    pub created: std::cell::RefCell<Vec<String>>,
+    created: std::cell::RefCell<Vec<String>>,
+}
+
+async fn connect(url: &str) -> Connection {
+    Connection::connect(url, ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ on 127.0.0.1:5672 (scripts/brokers/rabbitmq.sh)")
 }
 
 pub fn ls(s: &str) -> AMQPValue {
@@ -50,9 +61,7 @@ impl Rmq {
             .unwrap();
         let url = crate::common::amqp_url();
         let (conn, ch) = rt.block_on(async {
-            let conn = Connection::connect(&url, ConnectionProperties::default())
-                .await
-                .expect("RabbitMQ on 127.0.0.1:5672 (scripts/brokers/rabbitmq.sh)");
+            let conn = connect(&url).await;
             let ch = conn.create_channel().await.unwrap();
             ch.confirm_select(ConfirmSelectOptions::default())
                 .await
@@ -61,10 +70,21 @@ impl Rmq {
         });
         Rmq {
             rt,
-            conn,
+            url,
+            conn: conn.into(),
             ch,
             created: Default::default(),
         }
+    }
+
+    /// A fresh channel, on a new connection if the broker dropped the old one.
+    pub fn channel(&self) -> Channel {
+        if !self.conn.borrow().status().connected() {
+            let conn = self.rt.block_on(connect(&self.url));
+            *self.conn.borrow_mut() = conn;
+        }
+        let conn = self.conn.borrow();
+        self.rt.block_on(conn.create_channel()).unwrap()
     }
 
     /// Declares a durable queue, deleted again when the test ends.
@@ -144,8 +164,8 @@ impl Rmq {
     /// Takes `n` messages off `work` and rejects them without requeue, so
     /// RabbitMQ dead-letters them with real x-death headers.
     pub fn reject(&self, work: &str, n: usize) {
+        let ch = self.channel();
         self.rt.block_on(async {
-            let ch = self.conn.create_channel().await.unwrap();
             for _ in 0..n {
                 let m = ch
                     .basic_get(work, BasicGetOptions::default())
@@ -168,8 +188,8 @@ impl Rmq {
 
     /// Messages ready in a queue.
     pub fn count(&self, queue: &str) -> u32 {
+        let ch = self.channel();
         self.rt.block_on(async {
-            let ch = self.conn.create_channel().await.unwrap();
             let q = ch
                 .queue_declare(
                     queue,
@@ -198,8 +218,8 @@ impl Rmq {
     }
 
     fn read(&self, queue: &str, remove: bool) -> Vec<Got> {
+        let ch = self.channel();
         self.rt.block_on(async {
-            let ch = self.conn.create_channel().await.unwrap();
             let mut out = Vec::new();
             while let Some(m) = ch
                 .basic_get(queue, BasicGetOptions { no_ack: remove })
@@ -221,8 +241,8 @@ impl Rmq {
     pub fn consume_all(&self, queue: &str) -> Vec<Got> {
         use futures::StreamExt;
         let n = self.count(queue) as usize;
+        let ch = self.channel();
         self.rt.block_on(async {
-            let ch = self.conn.create_channel().await.unwrap();
             let mut c = ch
                 .basic_consume(
                     queue,
@@ -253,10 +273,10 @@ impl Rmq {
     }
 
     pub fn delete(&self, queue: &str) {
-        let _ = self.rt.block_on(async {
-            let ch = self.conn.create_channel().await?;
-            ch.queue_delete(queue, QueueDeleteOptions::default()).await
-        });
+        let ch = self.channel();
+        let _ = self
+            .rt
+            .block_on(ch.queue_delete(queue, QueueDeleteOptions::default()));
     }
 }
 
@@ -268,9 +288,49 @@ impl Drop for Rmq {
     }
 }
 
-/// The dlq command for the test broker.
+/// A management API resource as JSON (`api/overview`, ...).
+pub fn mgmt_get(path: &str) -> Option<serde_json::Value> {
+    let out = std::process::Command::new("curl")
+        .args(["-fsS", "-u", "guest:guest"])
+        .arg(format!("{}/{path}", crate::common::amqp_management_url()))
+        .output()
+        .expect("curl");
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The server's version (`rabbitmq_version` of the overview), said on stderr
+/// since the test matrix runs the tests on several.
+pub fn server_version() -> String {
+    let v = mgmt_get("api/overview").expect("RabbitMQ management API answers");
+    let version = v["rabbitmq_version"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_owned();
+    eprintln!("rabbitmq: server {version}");
+    version
+}
+
+/// `--config` with a profile naming the management API, when it is not the
+/// one dlq assumes (port 15672 of the AMQP host).
+pub fn management_args() -> Vec<String> {
+    let mgmt = crate::common::amqp_management_url();
+    if mgmt == "http://127.0.0.1:15672" {
+        return Vec::new();
+    }
+    let path = std::env::temp_dir().join(format!("dlq-test-rabbit-{}.toml", std::process::id()));
+    if !path.exists() {
+        let profile = format!("[profiles.rabbit]\nmanagement_url = \"{mgmt}\"\n");
+        std::fs::write(&path, profile).expect("test profile");
+    }
+    let path = path.display().to_string();
+    vec!["--config".into(), path, "-p".into(), "rabbit".into()]
+}
+
+/// The dlq command for the test broker and its management API.
 pub fn dlq() -> std::process::Command {
-    crate::common::dlq(&crate::common::amqp_url())
+    let mut c = crate::common::dlq(&crate::common::amqp_url());
+    c.args(management_args());
+    c
 }
 
 /// The bodies of messages.

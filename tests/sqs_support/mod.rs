@@ -1,6 +1,7 @@
-//! An independent SQS client for the tests (aws-sdk-sqs used directly,
-//! not dlq's code), blocking wrappers over it, and a `dlq` command wired to
-//! the moto server on 127.0.0.1:4566.
+//! The one SQS harness of the tests (the per-broker files, the conformance
+//! fixture, conventions, TLS): aws-sdk-sqs used directly, not dlq's code,
+//! blocking wrappers over it, and a `dlq` command wired to the test server
+//! (moto on 127.0.0.1:4566, or `DLQ_TEST_SQS_ENDPOINT`).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -55,6 +56,21 @@ impl Moto {
         c.env_remove("AWS_ENDPOINT_URL").env_remove("AWS_PROFILE");
         c.arg("--endpoint-url").arg(common::sqs_endpoint());
         c
+    }
+
+    /// The URL of the queue `name`, None when there is none.
+    pub fn url_of(&self, name: &str) -> Option<String> {
+        let out = self
+            .rt
+            .block_on(self.c.get_queue_url().queue_name(name).send());
+        Some(out.ok()?.queue_url()?.to_owned())
+    }
+
+    pub fn set_attr(&self, url: &str, name: QueueAttributeName, value: &str) {
+        let req = self.c.set_queue_attributes().queue_url(url);
+        self.rt
+            .block_on(req.attributes(name, value).send())
+            .expect("set queue attributes");
     }
 
     pub fn create(&self, name: &str, attrs: &[(QueueAttributeName, String)]) -> String {
@@ -193,6 +209,46 @@ impl Moto {
                 }
             }
         }
+    }
+
+    /// Every message of a queue, received once each with all attributes and
+    /// made visible again at once.
+    pub fn peek_all(&self, url: &str) -> Vec<Message> {
+        let mut out: Vec<Message> = Vec::new();
+        let mut handles = Vec::new();
+        let mut empty = 0;
+        while empty < 2 {
+            let batch = self.rt.block_on(async {
+                self.c
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .visibility_timeout(60)
+                    .message_attribute_names("All")
+                    .message_system_attribute_names(MessageSystemAttributeName::All)
+                    .send()
+                    .await
+                    .expect("receive")
+                    .messages
+                    .unwrap_or_default()
+            });
+            if batch.is_empty() {
+                empty += 1;
+            }
+            for m in batch {
+                handles.extend(m.receipt_handle().map(str::to_owned));
+                if !out.iter().any(|o| o.message_id() == m.message_id()) {
+                    out.push(m);
+                }
+            }
+        }
+        for h in handles {
+            let req = self.c.change_message_visibility().queue_url(url);
+            let _ = self
+                .rt
+                .block_on(req.receipt_handle(h).visibility_timeout(0).send());
+        }
+        out
     }
 
     pub fn delete_queue(&self, url: &str) {

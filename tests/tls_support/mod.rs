@@ -113,6 +113,7 @@ pub fn dlq_timeout(config: &Path, timeout: &str) -> Command {
         .env_remove("DLQ_PROFILE")
         .env_remove("AWS_CA_BUNDLE")
         .env("DLQ_CONFIG", config)
+        .env("DLQ_JOURNAL", crate::common::test_journal())
         .env("NO_COLOR", "1")
         .arg("--profile")
         .arg("t")
