@@ -101,9 +101,16 @@ pub trait Fixture {
         5
     }
 
-    /// A `--rate` slow enough that a run is still going after 1.5 s.
+    /// A `--rate` slow enough that a run is still going when it is stopped.
     fn slow_rate(&self) -> u32 {
         500
+    }
+
+    /// How many copies a clean stop may leave twice: none where a message
+    /// goes to one reader at a time; SQS standard queues deliver at least
+    /// once, so two concurrent receives can both get a message (one batch).
+    fn clean_stop_duplicates(&self) -> usize {
+        0
     }
 
     /// Waits until messages a killed run held have come back (SQS: their

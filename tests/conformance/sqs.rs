@@ -158,6 +158,10 @@ impl Fixture for Sqs {
         10
     }
 
+    fn clean_stop_duplicates(&self) -> usize {
+        10
+    }
+
     fn settle(&self, pair: &Pair) {
         // Messages a killed run received come back when their visibility timeout ends.
         for name in [&pair.dlq, &pair.origin] {

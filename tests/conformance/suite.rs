@@ -934,20 +934,46 @@ pub fn publish_formats(f: &dyn Fixture) {
 
 pub fn lag_watch_repeats_until_ctrl_c(f: &dyn Fixture) {
     let (name, pair) = f.lagging();
-    let child = dlq_command(f, &["lag", &name, "--watch", "200ms", "-o", "json"])
+    let mut child = dlq_command(f, &["lag", &name, "--watch", "200ms", "-o", "json"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("spawn dlq");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Read stdout as it comes; stop dlq once two reports are out.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let reader = {
+        let (seen, mut out) = (seen.clone(), child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let reports_in = |bytes: &[u8]| {
+        serde_json::Deserializer::from_slice(bytes)
+            .into_iter::<Value>()
+            .take_while(Result::is_ok)
+            .count()
+    };
+    common::wait_for(
+        "two lag reports",
+        std::time::Duration::from_secs(60),
+        || (reports_in(&seen.lock().unwrap()) >= 2).then_some(()),
+    );
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}: {out:?}", f.name());
-    let reports: Vec<Value> = serde_json::Deserializer::from_slice(&out.stdout)
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let stdout = seen.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(130), "{}: {status:?}", f.name());
+    let reports: Vec<Value> = serde_json::Deserializer::from_slice(&stdout)
         .into_iter()
         .collect::<Result<_, _>>()
         .unwrap();
