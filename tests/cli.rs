@@ -36,6 +36,23 @@ fn no_broker_named_is_a_usage_error_that_says_how() {
 }
 
 #[test]
+fn parse_errors_are_one_dlq_error_line() {
+    for args in [
+        vec!["list"],
+        vec!["nosuchcommand"],
+        vec!["list", "q", "--frob"],
+        vec!["-o", "xml", "list", "q"],
+        vec!["--timeout", "7x", "list", "q"],
+        vec!["completions", "nosh"],
+    ] {
+        let r = dlq(&args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.starts_with("dlq: error: "), "{args:?}: {r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "one line: {args:?}: {r:?}");
+    }
+}
+
+#[test]
 fn bad_urls_are_usage_errors() {
     for url in ["localhost:5672", "http://example", "://x", ""] {
         let r = dlq(&["-b", url, "queues"]);
