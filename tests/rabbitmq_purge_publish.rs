@@ -27,6 +27,16 @@ fn filtered_purge_keeps_the_rest_in_order() {
     let out = run(dlq().args(["purge", &q, "--grep", "junk", "--dry-run"]));
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(r.count(&q), 10);
+    // A purge plan deletes: no destination, action "purge".
+    let out = run(dlq().args(["-o", "json", "purge", &q, "--grep", "junk", "--dry-run"]));
+    let plan = out.json()["plan"].as_array().unwrap().clone();
+    assert_eq!(plan.len(), 4, "{out:?}");
+    assert!(
+        plan.iter()
+            .all(|p| p["action"] == "purge" && p["to"].is_null() && p["skip_reason"].is_null()),
+        "{plan:?}"
+    );
+    assert_eq!(r.count(&q), 10);
     let out = run(dlq().args(["-o", "json", "purge", &q, "--grep", "junk", "--yes"]));
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.json()["purged"], 4);

@@ -203,7 +203,16 @@ pub fn print_plan(
     let p = &ctx.printer;
     let rows: Vec<_> = plan
         .iter()
-        .map(|(id, to, skip)| json!({"id": id, "to": to, "action": if skip.is_some() { "skip" } else { "move" }, "skip_reason": skip}))
+        .map(|(id, to, skip)| {
+            // A purge sends nothing anywhere: its plan's second column is a body preview.
+            let moving = verb == "moved";
+            let action = match skip {
+                Some(_) => "skip",
+                None if moving => "move",
+                None => "purge",
+            };
+            json!({"id": id, "to": moving.then_some(to), "action": action, "skip_reason": skip})
+        })
         .collect();
     match p.format {
         OutputFormat::Table => {
@@ -213,7 +222,7 @@ pub fn print_plan(
                     if verb == "moved" {
                         "WOULD GO TO"
                     } else {
-                        "WOULD BE"
+                        "BODY"
                     },
                     "NOTE",
                 ]);
