@@ -46,10 +46,16 @@ pub async fn dry_run(
     let mut plan = Vec::new();
     let with_kind = broker.capabilities().origin_kinds_shown;
     selected::browse(broker, queue, &opts.read, sel, &mut |m, d| {
-        let why = match d {
+        let note = match d {
             Decision::Skip(why) => {
                 report.skipped += 1;
-                Some(why)
+                Some(("skip", why))
+            }
+            // The run would leave it on the DLQ and list it in failures.
+            _ if opts.to.is_none() && m.dead_letter.origin.is_none() => {
+                let e = crate::conventions::no_origin(&m.dead_letter);
+                report.fail(&m.id, &e);
+                Some(("fail", e))
             }
             _ => {
                 report.done += 1;
@@ -59,13 +65,17 @@ pub async fn dry_run(
         plan.push((
             m.id.clone(),
             target_of(&m, opts.to.as_deref(), with_kind),
-            why,
+            note,
         ));
         Ok(Flow::Continue)
     })
     .await?;
     print_plan(ctx, &plan, &report, "moved")?;
-    Ok(Exit::Ok)
+    Ok(if report.failed > 0 {
+        report.exit()
+    } else {
+        Exit::Ok
+    })
 }
 
 /// One message of a dry run with a rewrite.
@@ -92,6 +102,11 @@ async fn rewrite_dry_run(
     let with_kind = broker.capabilities().origin_kinds_shown;
     selected::browse(broker, queue, &opts.read, sel, &mut |m, d| {
         let outcome = match d {
+            Decision::Take if opts.to.is_none() && m.dead_letter.origin.is_none() => {
+                let e = crate::conventions::no_origin(&m.dead_letter);
+                report.fail(&m.id, &e);
+                Err(("fail", e))
+            }
             Decision::Take => match opts.rewrite.copy_of(&m) {
                 Ok(copy) => {
                     report.done += 1;
@@ -193,25 +208,33 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
     Ok(())
 }
 
-/// Prints a dry-run plan: rows of (id, destination, skip reason).
+/// Prints a dry-run plan: rows of (id, destination, what stops it: "skip"
+/// or "fail" and why).
 pub fn print_plan(
     ctx: &Ctx,
-    plan: &[(String, String, Option<String>)],
+    plan: &[(String, String, Option<(&'static str, String)>)],
     report: &BulkReport,
     verb: &str,
 ) -> Result<()> {
     let p = &ctx.printer;
     let rows: Vec<_> = plan
         .iter()
-        .map(|(id, to, skip)| {
+        .map(|(id, to, note)| {
             // A purge sends nothing anywhere: its plan's second column is a body preview.
-            let moving = verb == "moved";
-            let action = match skip {
-                Some(_) => "skip",
-                None if moving => "move",
-                None => "purge",
-            };
-            json!({"id": id, "to": moving.then_some(to), "action": action, "skip_reason": skip})
+            let to = (verb == "moved").then_some(to);
+            match note {
+                None if to.is_some() => {
+                    json!({"id": id, "to": to, "action": "move", "skip_reason": null})
+                }
+                None => json!({"id": id, "to": to, "action": "purge", "skip_reason": null}),
+                Some(("skip", why)) => {
+                    json!({"id": id, "to": to, "action": "skip", "skip_reason": why})
+                }
+                // Nowhere to go (no origin and no --to).
+                Some((action, e)) => {
+                    json!({"id": id, "to": null, "action": action, "skip_reason": null, "error": e})
+                }
+            }
         })
         .collect();
     match p.format {
@@ -226,11 +249,16 @@ pub fn print_plan(
                     },
                     "NOTE",
                 ]);
-                for (id, to, skip) in plan {
+                for (id, to, note) in plan {
+                    let (to, note) = match note {
+                        Some(("fail", e)) => ("", e.as_str()),
+                        Some((_, why)) => (to.as_str(), why.as_str()),
+                        None => (to.as_str(), ""),
+                    };
                     t.add_row(vec![
                         escape(id, false),
                         escape(to, false),
-                        skip.clone().unwrap_or_default(),
+                        escape(note, false),
                     ]);
                 }
                 p.print_table(&t)?;
