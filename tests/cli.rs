@@ -44,6 +44,14 @@ fn parse_errors_are_one_dlq_error_line() {
         vec!["-o", "xml", "list", "q"],
         vec!["--timeout", "7x", "list", "q"],
         vec!["completions", "nosh"],
+        // Values that would make a run do nothing, fail every call or spin.
+        vec!["-b", "amqp://h", "list", "q", "--limit", "0"],
+        vec![
+            "-b", "amqp://h", "publish", "q", "--body", "x", "--count", "0",
+        ],
+        vec!["-b", "amqp://h", "history", "--limit", "0"],
+        vec!["-b", "amqp://h", "lag", "--watch", "0s"],
+        vec!["-b", "amqp://h", "--timeout", "0s", "queues"],
     ] {
         let r = dlq(&args);
         assert_eq!(r.code, 2, "{args:?}: {r:?}");
