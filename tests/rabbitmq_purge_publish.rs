@@ -172,15 +172,15 @@ fn publish_formats_and_errors() {
         .as_str()
         .unwrap()
         .contains("unroutable"));
-    let out = run(dlq().args([
-        "publish",
-        "t",
-        "--exchange",
-        &unique("no-exchange"),
-        "--body",
-        "x",
-    ]));
+    let missing = unique("no-exchange");
+    let out = run(dlq().args(["publish", "t", "--exchange", &missing, "--body", "x"]));
     assert_eq!(out.code, 4, "{out:?}");
+    // Said before publishing, not as a lost connection after it.
+    assert_eq!(
+        out.stderr.trim(),
+        format!("dlq: error: rabbitmq: exchange '{missing}' not found in vhost '/'"),
+        "{out:?}"
+    );
 }
 
 /// Counts come from the queue itself: right after a publish, with no wait,
