@@ -377,6 +377,7 @@ fn rewrite_and_edit_refusals_come_before_connecting() {
         ],
         vec!["retry", "q", "id", "--unset-header", "dlq-redrive-count"],
         vec!["retry-all", "q", "--yes", "--set-header", "novalue"],
+        vec!["retry-all", "q", "--yes", "--native", "--rate", "5"],
         vec!["edit", "q", "id"],
     ] {
         let mut full = vec!["-b", b];
