@@ -66,9 +66,12 @@ async fn copies_list_peek_retry_purge() {
     let r = run(dlq(&url).args(["purge", &dlq_name]));
     assert_eq!(r.code, 2, "{r:?}");
     // Dry runs change nothing.
+    // The one without an origin would stay and be a failure: exit 3, as the run.
     let r = run(dlq(&url).args(["retry-all", &dlq_name, "--dry-run", "-o", "json"]));
-    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.code, 3, "{r:?}");
     assert_eq!(r.json()["plan"][0]["to"], format!("{subject}.orders"));
+    assert_eq!(r.json()["plan"][5]["action"], "fail", "{r:?}");
+    assert_eq!(r.json()["failures"][0]["id"], "6", "{r:?}");
     let r = run(dlq(&url).args(["purge", &dlq_name, "--dry-run"]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(count(&js, &dlq_name).await, 6);
