@@ -239,6 +239,15 @@ fn lag_thresholds() {
     assert_eq!(out.code, 1, "{out:?}");
     let out = run(dlq().args(["lag", &work, "--max-lag", "10", "--max-dlq", "5"]));
     assert_eq!(out.code, 0, "{out:?}");
+    // A message without a timestamp has no age: said, never taken for a pass in silence.
+    let out = run(dlq().args(["lag", &dlq_q, "--max-age", "1h"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "dlq: warning: {dlq_q}: the age of its oldest message is unknown"
+        )) && out.stderr.contains("--max-age was not checked"),
+        "{out:?}"
+    );
     let out = run(dlq().args(["-o", "json", "lag"]));
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.json()["rows"]
