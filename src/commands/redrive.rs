@@ -208,14 +208,12 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
     Ok(())
 }
 
-/// Prints a dry-run plan: rows of (id, destination, what stops it: "skip"
-/// or "fail" and why).
-pub fn print_plan(
-    ctx: &Ctx,
-    plan: &[(String, String, Option<(&'static str, String)>)],
-    report: &BulkReport,
-    verb: &str,
-) -> Result<()> {
+/// One row of a dry-run plan: (id, destination, what stops it: "skip" or
+/// "fail" and why).
+pub type PlanRow = (String, String, Option<(&'static str, String)>);
+
+/// Prints a dry-run plan.
+pub fn print_plan(ctx: &Ctx, plan: &[PlanRow], report: &BulkReport, verb: &str) -> Result<()> {
     let p = &ctx.printer;
     let rows: Vec<_> = plan
         .iter()
