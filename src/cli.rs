@@ -9,6 +9,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::select::{parse_duration, parse_header};
 
+/// A count of 1 or more: 0 would be a run that silently does nothing.
+fn at_least_one<T: std::str::FromStr + PartialEq + From<u8>>(s: &str) -> Result<T, String> {
+    match s.trim().parse::<T>() {
+        Ok(n) if n == T::from(0) => Err("0 would do nothing: give 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}
+
+/// A duration above zero: a zero timeout fails every call, a zero `--watch` spins.
+fn nonzero_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("{s:?} is zero: give a duration such as 1s or 30s")),
+        d => Ok(d),
+    }
+}
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0    done
@@ -79,7 +96,7 @@ pub struct GlobalArgs {
     pub verbose: u8,
 
     /// Bound on connecting and on each broker call, such as 10s or 1m
-    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = nonzero_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
 
     /// SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)
@@ -137,7 +154,7 @@ pub enum Shell {
 #[derive(Debug, Args, Clone, Default)]
 pub struct FilterArgs {
     /// At most N messages
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one::<u64>)]
     pub limit: Option<u64>,
 
     /// Only messages older than this, such as 7d or 12h
@@ -386,7 +403,7 @@ pub struct LagArgs {
     #[arg(long, value_name = "N")]
     pub max_dlq: Option<u64>,
     /// Refresh every INTERVAL until Ctrl-C
-    #[arg(long, value_parser = parse_duration, value_name = "INTERVAL")]
+    #[arg(long, value_parser = nonzero_duration, value_name = "INTERVAL")]
     pub watch: Option<Duration>,
 }
 
@@ -413,7 +430,7 @@ pub struct HistoryArgs {
     /// A run ID as `dlq history` lists it: show that run's messages
     pub run_id: Option<String>,
     /// At most N runs (or messages)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub limit: Option<usize>,
 }
 
@@ -479,7 +496,7 @@ pub struct PublishArgs {
     pub format: InputFormat,
 
     /// Publish each message N times
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one::<u64>)]
     pub count: u64,
 
     /// Add a header (repeat for several)

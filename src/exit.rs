@@ -193,6 +193,33 @@ pub fn code_for_report(done: u64, failed: u64, interrupted: bool) -> Exit {
     }
 }
 
+/// A command-line parse error as the one line of the contract: clap's
+/// message and tips without its usage block, `dlq: error: ` in front.
+pub fn clap_line(rendered: &str) -> String {
+    let mut message = Vec::new();
+    let mut tips = Vec::new();
+    for line in rendered.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with("For more information") {
+            continue;
+        }
+        if line.starts_with("Usage:") {
+            break;
+        }
+        if line.starts_with("tip:") {
+            tips.push(line);
+        } else {
+            message.push(line.strip_prefix("error:").unwrap_or(line).trim());
+        }
+    }
+    let mut out = format!("dlq: error: {}", message.join(" "));
+    for tip in tips {
+        out.push_str("; ");
+        out.push_str(tip);
+    }
+    out.push_str(" (see --help)");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +273,19 @@ mod tests {
         assert_eq!(code_for_report(4, 1, false), Exit::Partial);
         assert_eq!(code_for_report(0, 2, false), Exit::Broker);
         assert_eq!(code_for_report(3, 0, true), Exit::Interrupted);
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let missing = "error: the following required arguments were not provided:\n  <QUEUE>\n\nUsage: dlq list <QUEUE>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            clap_line(missing),
+            "dlq: error: the following required arguments were not provided: <QUEUE> (see --help)"
+        );
+        let value = "error: invalid value 'nosh' for '<SHELL>'\n  [possible values: bash, zsh]\n\n  tip: a similar value exists: 'zsh'\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            clap_line(value),
+            "dlq: error: invalid value 'nosh' for '<SHELL>' [possible values: bash, zsh]; tip: a similar value exists: 'zsh' (see --help)"
+        );
     }
 }

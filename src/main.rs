@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 
 use dlq::bulk::Interrupt;
 use dlq::cli::Cli;
@@ -18,7 +18,20 @@ use dlq::secrets::scrub;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version as clap prints them; errors are one line.
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            eprintln!("{}", exit::clap_line(&e.render().to_string()));
+            return Exit::Usage.into();
+        }
+    };
     dlq::tls::install_provider();
     let printer = Printer::new(&cli.global);
     let verbose = cli.global.verbose;

@@ -87,7 +87,16 @@ pub fn lag_families(broker: &str, rows: &[LagRow]) -> Vec<Family> {
         "Messages in the dead-letter queue that serves this name.",
     );
     for r in rows {
-        let labels = || vec![("broker", broker.to_owned()), ("name", r.name.clone())];
+        let mut names = vec![("broker", broker.to_owned()), ("name", r.name.clone())];
+        // Kafka's partition rows share their group's name: a series must be unique.
+        if let (Some(t), Some(p)) = (
+            r.extra.get("topic").and_then(|v| v.as_str()),
+            r.extra.get("partition").and_then(|v| v.as_i64()),
+        ) {
+            names.push(("topic", t.to_owned()));
+            names.push(("partition", p.to_string()));
+        }
+        let labels = || names.clone();
         lag.samples.push((labels(), r.lag as f64));
         if let Some(a) = r.oldest_age {
             age.samples.push((labels(), a.as_secs() as f64));
@@ -176,6 +185,31 @@ mod tests {
              dlq_oldest_age_seconds{broker=\"amqp://guest:***@h:5672\",name=\"orders\"} 61\n"
         );
         assert!(!text.contains("dlq_dead_letter_depth"));
+    }
+
+    #[test]
+    fn partition_rows_are_series_of_their_own() {
+        let mut extra = serde_json::Map::new();
+        extra.insert("topic".into(), serde_json::json!("orders"));
+        extra.insert("partition".into(), serde_json::json!(1));
+        let rows = vec![
+            LagRow {
+                name: "billing".into(),
+                lag: 4,
+                ..Default::default()
+            },
+            LagRow {
+                name: "billing".into(),
+                lag: 4,
+                extra,
+                ..Default::default()
+            },
+        ];
+        let text = render(&lag_families("b", &rows));
+        assert!(text.contains("dlq_lag{broker=\"b\",name=\"billing\"} 4\n"));
+        assert!(text.contains(
+            "dlq_lag{broker=\"b\",name=\"billing\",topic=\"orders\",partition=\"1\"} 4\n"
+        ));
     }
 
     #[test]

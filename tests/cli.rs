@@ -37,6 +37,31 @@ fn no_broker_named_is_a_usage_error_that_says_how() {
 }
 
 #[test]
+fn parse_errors_are_one_dlq_error_line() {
+    for args in [
+        vec!["list"],
+        vec!["nosuchcommand"],
+        vec!["list", "q", "--frob"],
+        vec!["-o", "xml", "list", "q"],
+        vec!["--timeout", "7x", "list", "q"],
+        vec!["completions", "nosh"],
+        // Values that would make a run do nothing, fail every call or spin.
+        vec!["-b", "amqp://h", "list", "q", "--limit", "0"],
+        vec![
+            "-b", "amqp://h", "publish", "q", "--body", "x", "--count", "0",
+        ],
+        vec!["-b", "amqp://h", "history", "--limit", "0"],
+        vec!["-b", "amqp://h", "lag", "--watch", "0s"],
+        vec!["-b", "amqp://h", "--timeout", "0s", "queues"],
+    ] {
+        let r = dlq(&args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.starts_with("dlq: error: "), "{args:?}: {r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "one line: {args:?}: {r:?}");
+    }
+}
+
+#[test]
 fn bad_urls_are_usage_errors() {
     for url in ["localhost:5672", "http://example", "://x", ""] {
         let r = dlq(&["-b", url, "queues"]);
@@ -353,6 +378,7 @@ fn rewrite_and_edit_refusals_come_before_connecting() {
         ],
         vec!["retry", "q", "id", "--unset-header", "dlq-redrive-count"],
         vec!["retry-all", "q", "--yes", "--set-header", "novalue"],
+        vec!["retry-all", "q", "--yes", "--native", "--rate", "5"],
         vec!["edit", "q", "id"],
     ] {
         let mut full = vec!["-b", b];

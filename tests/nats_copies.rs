@@ -52,10 +52,13 @@ async fn copies_list_and_retry() {
     assert_eq!(rows[0]["broker"]["sequence"], 1);
     assert!(rows[0]["timestamp"].as_str().unwrap().ends_with('Z'));
     assert!(rows[5]["dead_letter"]["source"].is_null());
-    // The plan sends each copy to the subject it names.
+    // The plan sends each copy to the subject it names; the one without an
+    // origin would stay and be a failure: exit 3, as the run.
     let r = run(dlq(&url).args(["retry-all", &dlq_name, "--dry-run", "-o", "json"]));
-    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.code, 3, "{r:?}");
     assert_eq!(r.json()["plan"][0]["to"], format!("{subject}.orders"));
+    assert_eq!(r.json()["plan"][5]["action"], "fail", "{r:?}");
+    assert_eq!(r.json()["failures"][0]["id"], "6", "{r:?}");
 
     // retry one: same subject, body and headers; the ID is gone from the DLQ.
     let r = run(dlq(&url).args(["retry", &dlq_name, "1", "-o", "json"]));

@@ -15,6 +15,26 @@ fn queue(r: &Rmq, prefix: &str) -> String {
     q
 }
 
+/// A purge's dry-run plan deletes: no destination, action "purge".
+#[test]
+fn purge_dry_run_plans_deletes() {
+    let r = Rmq::new();
+    let q = queue(&r, "purge-plan");
+    let want: Vec<Vec<u8>> = (0..10)
+        .map(|i| format!("{} {i}", if i % 3 == 0 { "junk" } else { "keep" }).into_bytes())
+        .collect();
+    r.publish_many(&q, want);
+    let out = run(dlq().args(["-o", "json", "purge", &q, "--grep", "junk", "--dry-run"]));
+    let plan = out.json()["plan"].as_array().unwrap().clone();
+    assert_eq!(plan.len(), 4, "{out:?}");
+    assert!(
+        plan.iter()
+            .all(|p| p["action"] == "purge" && p["to"].is_null() && p["skip_reason"].is_null()),
+        "{plan:?}"
+    );
+    assert_eq!(r.count(&q), 10);
+}
+
 /// Typed headers and AMQP properties survive a backup and its replay (the
 /// conformance suite proves bodies and string headers on every broker).
 #[test]
@@ -98,15 +118,15 @@ fn publish_persistent_typed_and_through_exchanges() {
         .as_str()
         .unwrap()
         .contains("unroutable"));
-    let out = run(dlq().args([
-        "publish",
-        "t",
-        "--exchange",
-        &unique("no-exchange"),
-        "--body",
-        "x",
-    ]));
+    let missing = unique("no-exchange");
+    let out = run(dlq().args(["publish", "t", "--exchange", &missing, "--body", "x"]));
     assert_eq!(out.code, 4, "{out:?}");
+    // Said before publishing, not as a lost connection after it.
+    assert_eq!(
+        out.stderr.trim(),
+        format!("dlq: error: rabbitmq: exchange '{missing}' not found in vhost '/'"),
+        "{out:?}"
+    );
 }
 
 /// Counts come from the queue itself: right after a publish, with no wait,
@@ -163,6 +183,15 @@ fn lag_thresholds() {
     assert_eq!(out.code, 1, "{out:?}");
     let out = run(dlq().args(["lag", &work, "--max-lag", "10", "--max-dlq", "5"]));
     assert_eq!(out.code, 0, "{out:?}");
+    // A message without a timestamp has no age: said, never taken for a pass in silence.
+    let out = run(dlq().args(["lag", &dlq_q, "--max-age", "1h"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "dlq: warning: {dlq_q}: the age of its oldest message is unknown"
+        )) && out.stderr.contains("--max-age was not checked"),
+        "{out:?}"
+    );
     // Without names, every queue of the vhost.
     let out = run(dlq().args(["-o", "json", "lag"]));
     assert_eq!(out.code, 0, "{out:?}");

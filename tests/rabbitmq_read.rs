@@ -233,3 +233,27 @@ fn deep_reads_give_back_in_order() {
         );
     }
 }
+
+/// `export --out` replaces its file only once the export is complete: a
+/// failed export (here, a queue that does not exist) leaves it as it was.
+#[test]
+fn export_out_keeps_an_existing_file_when_it_fails() {
+    let r = Rmq::new();
+    let q = unique("export-out");
+    r.declare(&q, FieldTable::default());
+    r.publish(&q, b"exported", Default::default());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.ndjson");
+    std::fs::write(&file, b"precious\n").unwrap();
+    let path = file.to_str().unwrap();
+    let out = run(dlq().args(["export", &unique("export-missing"), "--out", path]));
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"precious\n");
+    let out = run(dlq().args(["export", &q, "--out", path]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let env: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(env["body"], "exported");
+    // Nothing is left beside it.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

@@ -138,6 +138,18 @@ pub async fn run(ctx: &Ctx, a: &LagArgs) -> Result<Exit> {
         for b in &found {
             eprintln!("dlq: threshold exceeded: {}", escape(&b.line(), false));
         }
+        // An unknown age is no breach, but must not pass for a checked one.
+        if t.max_age.is_some() {
+            for r in rows
+                .iter()
+                .filter(|r| r.checked && r.lag > 0 && r.oldest_age.is_none())
+            {
+                ctx.printer.warn(&format!(
+                    "{}: the age of its oldest message is unknown (the broker gives none), so --max-age was not checked",
+                    escape(&r.name, false)
+                ));
+            }
+        }
         let code = if found.is_empty() {
             Exit::Ok
         } else {

@@ -8,7 +8,7 @@
 
 use anyhow::Result;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{finish_journal, selected, Ctx};
 use crate::broker::{Broker, Flow, Message, OutgoingMessage, RedriveOptions};
@@ -47,10 +47,16 @@ pub async fn dry_run(
     let mut plan = Vec::new();
     let with_kind = broker.capabilities().origin_kinds_shown;
     selected::browse(broker, queue, &opts.read, sel, &mut |m, d| {
-        let why = match d {
+        let note = match d {
             Decision::Skip(why) => {
                 report.skipped += 1;
-                Some(why.to_string())
+                Some(("skip", why.to_string()))
+            }
+            // The run would leave it on the DLQ and list it in failures.
+            _ if opts.to.is_none() && m.dead_letter.origin.is_none() => {
+                let e = crate::conventions::no_origin(&m.dead_letter);
+                report.fail(&m.id, &e);
+                Some(("fail", e))
             }
             _ => {
                 report.done += 1;
@@ -60,13 +66,17 @@ pub async fn dry_run(
         plan.push((
             m.id.clone(),
             target_of(&m, opts.to.as_deref(), with_kind),
-            why,
+            note,
         ));
         Ok(Flow::Continue)
     })
     .await?;
     print_plan(ctx, &plan, &report, Action::Moved)?;
-    Ok(Exit::Ok)
+    Ok(if report.failed > 0 {
+        report.exit()
+    } else {
+        Exit::Ok
+    })
 }
 
 /// One message of a dry run with a rewrite.
@@ -93,6 +103,11 @@ async fn rewrite_dry_run(
     let with_kind = broker.capabilities().origin_kinds_shown;
     selected::browse(broker, queue, &opts.read, sel, &mut |m, d| {
         let outcome = match d {
+            Decision::Take if opts.to.is_none() && m.dead_letter.origin.is_none() => {
+                let e = crate::conventions::no_origin(&m.dead_letter);
+                report.fail(&m.id, &e);
+                Err(("fail", e))
+            }
             Decision::Take => match opts.rewrite.copy_of(&m) {
                 Ok(copy) => {
                     report.done += 1;
@@ -128,23 +143,29 @@ async fn rewrite_dry_run(
 /// Prints the plan of a rewriting dry run: each copy's headers and body.
 fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Result<()> {
     let p = &ctx.printer;
-    let rows: Vec<Value> = plan
+    let rows: Vec<PlanRow> = plan
         .iter()
-        .map(|r| match &r.outcome {
-            Ok(copy) => {
-                let text = std::str::from_utf8(&copy.body).ok();
-                json!({
-                    "id": r.id, "to": r.to, "action": "move", "skip_reason": null,
-                    "headers": copy.headers, "key": copy.key,
-                    "body": text,
-                    "body_base64": if text.is_none() { Some(b64(&copy.body)) } else { None },
-                })
-            }
-            Err(("skip", why)) => {
-                json!({"id": r.id, "to": r.to, "action": "skip", "skip_reason": why})
-            }
-            Err((action, e)) => {
-                json!({"id": r.id, "to": r.to, "action": action, "skip_reason": null, "error": e})
+        .map(|r| {
+            let row = PlanRow::new(&r.id, Some(&r.to));
+            match &r.outcome {
+                Ok(copy) => {
+                    let text = std::str::from_utf8(&copy.body).ok();
+                    PlanRow {
+                        copy: Some(CopyFields {
+                            headers: &copy.headers,
+                            key: copy.key.as_deref(),
+                            body: text,
+                            body_base64: text.is_none().then(|| b64(&copy.body)),
+                        }),
+                        ..row
+                    }
+                }
+                Err(("skip", why)) => row.skip(why),
+                Err((action, e)) => PlanRow {
+                    action,
+                    error: Some(e),
+                    ..row
+                },
             }
         })
         .collect();
@@ -194,30 +215,79 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
     Ok(())
 }
 
-/// One row of a dry run's plan in JSON: `action` is "move" or "skip".
+/// One row of a dry-run plan: (id, destination, what stops it: "skip" or
+/// "fail" and why).
+pub type Planned = (String, String, Option<(&'static str, String)>);
+
+/// One row of a dry run's plan in JSON: `action` is move, purge, skip or
+/// fail; a failing row says why in `error`, a rewriting run's row carries
+/// the copy as it would go out.
 #[derive(Serialize)]
-struct PlanRow<'p> {
+pub struct PlanRow<'p> {
     id: &'p str,
-    to: &'p str,
-    action: &'static str,
+    to: Option<&'p str>,
+    action: &'p str,
     skip_reason: Option<&'p str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'p str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    copy: Option<CopyFields<'p>>,
 }
 
-/// Prints a dry-run plan: rows of (id, destination, skip reason).
-pub fn print_plan(
-    ctx: &Ctx,
-    plan: &[(String, String, Option<String>)],
-    report: &BulkReport,
-    verb: Action,
-) -> Result<()> {
+/// The copy a rewriting dry run would send.
+#[derive(Serialize)]
+struct CopyFields<'p> {
+    headers: &'p crate::message::Headers,
+    key: Option<&'p str>,
+    body: Option<&'p str>,
+    body_base64: Option<String>,
+}
+
+impl<'p> PlanRow<'p> {
+    fn new(id: &'p str, to: Option<&'p str>) -> Self {
+        PlanRow {
+            id,
+            to,
+            action: "move",
+            skip_reason: None,
+            error: None,
+            copy: None,
+        }
+    }
+
+    fn skip(self, why: &'p str) -> Self {
+        PlanRow {
+            action: "skip",
+            skip_reason: Some(why),
+            ..self
+        }
+    }
+}
+
+/// Prints a dry-run plan.
+pub fn print_plan(ctx: &Ctx, plan: &[Planned], report: &BulkReport, verb: Action) -> Result<()> {
     let p = &ctx.printer;
     let rows: Vec<_> = plan
         .iter()
-        .map(|(id, to, skip)| PlanRow {
-            id,
-            to,
-            action: if skip.is_some() { "skip" } else { "move" },
-            skip_reason: skip.as_deref(),
+        .map(|(id, to, note)| {
+            // A purge sends nothing anywhere: its plan's second column is a body preview.
+            let to = (verb == Action::Moved).then_some(to.as_str());
+            let row = PlanRow::new(id, to);
+            match note {
+                None if to.is_some() => row,
+                None => PlanRow {
+                    action: "purge",
+                    ..row
+                },
+                Some(("skip", why)) => row.skip(why),
+                // Nowhere to go (no origin and no --to).
+                Some((action, e)) => PlanRow {
+                    to: None,
+                    action,
+                    error: Some(e),
+                    ..row
+                },
+            }
         })
         .collect();
     match p.format {
@@ -228,15 +298,20 @@ pub fn print_plan(
                     if verb == Action::Moved {
                         "WOULD GO TO"
                     } else {
-                        "WOULD BE"
+                        "BODY"
                     },
                     "NOTE",
                 ]);
-                for (id, to, skip) in plan {
+                for (id, to, note) in plan {
+                    let (to, note) = match note {
+                        Some(("fail", e)) => ("", e.as_str()),
+                        Some((_, why)) => (to.as_str(), why.as_str()),
+                        None => (to.as_str(), ""),
+                    };
                     t.add_row(vec![
                         escape(id, false),
                         escape(to, false),
-                        skip.clone().unwrap_or_default(),
+                        escape(note, false),
                     ]);
                 }
                 p.print_table(&t)?;

@@ -31,6 +31,11 @@ pub async fn run(ctx: &Ctx, a: &RetryAllArgs) -> Result<Exit> {
         &args.unset_headers,
         args.transform.as_deref(),
     )?;
+    if native && rate.is_some() {
+        return Err(usage(
+            "--native moves at the broker's own pace: it takes no --rate",
+        ));
+    }
     if native && !rewrite.is_identity() {
         return Err(usage(
             "--native moves messages as they are: it takes no --set-header, --unset-header or --transform",

@@ -147,6 +147,26 @@ fn some_failed_is_partial() {
 }
 
 #[test]
+fn a_dry_run_counts_a_message_without_origin_as_failed_like_the_run() {
+    let mut orphan = msg("orphan", "rejected", "orders");
+    orphan.dead_letter.origin = None;
+    let m = Memory::with("d", vec![msg("ok", "rejected", "orders"), orphan.clone()]);
+    m.add("orders");
+    let dry = ["-q", "retry-all", "d", "--dry-run"];
+    assert_eq!(run(&m, &dry), Exit::Partial);
+    let with_rewrite = ["-q", "retry-all", "d", "--dry-run", "--set-header", "a=b"];
+    assert_eq!(run(&m, &with_rewrite), Exit::Partial);
+    assert_eq!(bodies(&m, "d"), ["ok", "orphan"]);
+    assert_eq!(
+        run(&m, &["-q", "retry-all", "d", "--dry-run", "--to", "orders"]),
+        Exit::Ok
+    );
+    let only = Memory::with("d", vec![orphan]);
+    assert_eq!(run(&only, &dry), Exit::Broker);
+    assert_eq!(run(&m, &["-q", "retry-all", "d", "--yes"]), Exit::Partial);
+}
+
+#[test]
 fn retry_of_an_unknown_id_changes_nothing() {
     let m = broker();
     assert_eq!(run(&m, &["-q", "retry", "d", "1", "99"]), Exit::Broker);

@@ -167,7 +167,7 @@ async fn next_delivery(reader: &mut Reader, report: &mut BulkReport, op: &str) -
 
 /// Whether an exchange exists, asked on a throwaway channel (a failed
 /// passive declare closes its channel).
-async fn exchange_exists(rmq: &RabbitMq, name: &str) -> Result<bool> {
+pub(super) async fn exchange_exists(rmq: &RabbitMq, name: &str) -> Result<bool> {
     let ch = rmq.channel(&format!("checking exchange '{name}'")).await?;
     let r = ch
         .exchange_declare(

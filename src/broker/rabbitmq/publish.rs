@@ -19,7 +19,7 @@ use super::convert::properties_from_json;
 use super::{RabbitMq, NAME, WINDOW};
 use crate::broker::{MessageInput, PublishOptions};
 use crate::bulk::{BulkContext, BulkReport};
-use crate::exit::broker;
+use crate::exit::{broker, broker_msg};
 
 type Pending = Pin<Box<dyn Future<Output = (String, lapin::Result<Confirmation>)> + Send>>;
 
@@ -68,6 +68,12 @@ pub async fn publish(
         .unwrap_or_else(|| target.to_owned());
     if exchange.is_empty() {
         rmq.require_queue(&routing_key).await?;
+    } else if !super::bulk::exchange_exists(rmq, &exchange).await? {
+        // Else the first publish closes the channel and reads as a lost connection.
+        return Err(broker_msg(format!(
+            "{NAME}: exchange '{exchange}' not found in vhost '{}'",
+            rmq.vhost
+        )));
     }
     let dest = if exchange.is_empty() {
         format!("queue '{routing_key}'")
