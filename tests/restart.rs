@@ -329,6 +329,8 @@ fn kafka_connection_cut() {
             .map(|_| ())
     });
     std::env::set_var("DLQ_TEST_KAFKA", format!("127.0.0.1:{}", relay.port));
+    // The fixture writes to tansu one record per batch, as tansu needs.
+    std::env::set_var("DLQ_TEST_KAFKA_SERVER", "tansu");
     let f = kafka::Kafka::new();
     restart_midway(&f, |_| relay.cut(true), || relay.heal());
     let _ = tansu.kill();
@@ -348,10 +350,20 @@ fn free_port() -> u16 {
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
-fn broker_restart_midway_loses_nothing_and_a_rerun_finishes() {
+fn kafka_connection_cut_midway_loses_nothing_and_a_rerun_finishes() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     kafka_connection_cut();
+}
+
+#[test]
+fn rabbitmq_restart_midway_loses_nothing_and_a_rerun_finishes() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     rabbit_restart();
+}
+
+#[test]
+fn nats_restart_midway_loses_nothing_and_a_rerun_finishes() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     nats_restart();
 }
 
