@@ -18,6 +18,15 @@ fn at_least_one<T: std::str::FromStr + PartialEq + From<u8>>(s: &str) -> Result<
     }
 }
 
+/// A queue, topic, stream or subject name: an empty one names nothing.
+fn name(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("an empty name names no queue, topic, stream or subject".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
 /// A duration above zero: a zero timeout fails every call, a zero `--watch` spins.
 fn nonzero_duration(s: &str) -> Result<Duration, String> {
     match parse_duration(s)? {
@@ -324,6 +333,7 @@ Examples:\n  dlq history\n  dlq history --limit 5 -o json\n  dlq history 2026120
 #[derive(Debug, Args, Clone)]
 pub struct ListArgs {
     /// Queue, topic or stream
+    #[arg(value_parser = name)]
     pub queue: String,
     #[command(flatten)]
     pub filters: FilterArgs,
@@ -338,6 +348,7 @@ pub struct ListArgs {
 #[derive(Debug, Args, Clone)]
 pub struct RetryArgs {
     /// Queue, topic or stream
+    #[arg(value_parser = name)]
     pub queue: String,
     /// Message IDs as `list` prints them
     #[arg(required = true)]
@@ -352,11 +363,12 @@ pub struct RetryArgs {
 #[derive(Debug, Args, Clone)]
 pub struct EditArgs {
     /// Queue, topic or stream
+    #[arg(value_parser = name)]
     pub queue: String,
     /// Message ID as `list` prints it
     pub id: String,
     /// Send to TARGET (queue, topic or subject) instead of the message's origin
-    #[arg(long, value_name = "TARGET")]
+    #[arg(long, value_name = "TARGET", value_parser = name)]
     pub to: Option<String>,
     #[command(flatten)]
     pub read: ReadArgs,
@@ -372,6 +384,7 @@ pub struct EditArgs {
 #[derive(Debug, Args, Clone)]
 pub struct ExportArgs {
     /// Queue, topic or stream
+    #[arg(value_parser = name)]
     pub queue: String,
     #[command(flatten)]
     pub filters: FilterArgs,
@@ -411,6 +424,7 @@ pub struct LagArgs {
 #[derive(Debug, Args, Clone)]
 pub struct StatsArgs {
     /// Queue, topic or stream
+    #[arg(value_parser = name)]
     pub queue: String,
     /// Comma-separated keys to group by
     #[arg(long, value_name = "KEYS", default_value = "reason,source")]
@@ -453,7 +467,7 @@ pub struct ManArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct RedriveArgs {
     /// Send to TARGET (queue, topic or subject) instead of each message's origin
-    #[arg(long, value_name = "TARGET")]
+    #[arg(long, value_name = "TARGET", value_parser = name)]
     pub to: Option<String>,
 
     /// Skip messages that dlq already sent back N times
@@ -481,6 +495,7 @@ pub struct RedriveArgs {
 #[derive(Debug, Args, Clone)]
 pub struct PublishArgs {
     /// Queue (RabbitMQ, SQS), topic (Kafka) or subject (NATS)
+    #[arg(value_parser = name)]
     pub target: String,
 
     /// The message body
@@ -540,6 +555,7 @@ pub struct PublishArgs {
 #[derive(Debug, Args, Clone)]
 pub struct PeekArgs {
     /// Queue, topic or stream
+    #[arg(value_parser = name)]
     pub queue: String,
     /// Message IDs as `list` prints them
     pub ids: Vec<String>,
@@ -559,6 +575,7 @@ pub struct PeekArgs {
 #[derive(Debug, Args, Clone)]
 pub struct RetryAllArgs {
     /// Queue, topic or stream
+    #[arg(value_parser = name)]
     pub queue: String,
     #[command(flatten)]
     pub filters: FilterArgs,
@@ -586,6 +603,7 @@ pub struct RetryAllArgs {
 #[derive(Debug, Args, Clone)]
 pub struct PurgeArgs {
     /// Queue, topic or stream
+    #[arg(value_parser = name)]
     pub queue: String,
     #[command(flatten)]
     pub filters: FilterArgs,

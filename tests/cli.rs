@@ -53,6 +53,10 @@ fn parse_errors_are_one_dlq_error_line() {
         vec!["-b", "amqp://h", "history", "--limit", "0"],
         vec!["-b", "amqp://h", "lag", "--watch", "0s"],
         vec!["-b", "amqp://h", "--timeout", "0s", "queues"],
+        // An empty name names nothing.
+        vec!["-b", "amqp://h", "list", ""],
+        vec!["-b", "amqp://h", "publish", " ", "--body", "x"],
+        vec!["-b", "amqp://h", "retry-all", "q", "--to", "", "--yes"],
     ] {
         let r = dlq(&args);
         assert_eq!(r.code, 2, "{args:?}: {r:?}");
