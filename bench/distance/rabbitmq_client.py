@@ -2,8 +2,11 @@
 
   baseline HOST DLQ ORIGIN   the hand-written re-drive: basic.get, publish
                              on a confirm channel, ack; prints "moved seconds"
-  check QUEUE N              reads every message back (without acking) and
-                             checks the count and each 1 KiB body
+  counts QUEUE...            exact ready counts (passive declare)
+  sample QUEUE K SIZE        reads the first K messages without acking (they
+                             go back when the connection closes) and checks
+                             each body byte for byte ("%012d " + x's, SIZE
+                             bytes), persistence, and that they are distinct
 """
 import sys
 import time
@@ -27,21 +30,25 @@ if cmd == "baseline":
         ch.basic_ack(method.delivery_tag)
         moved += 1
     print(moved, time.monotonic() - t0)
-elif cmd == "check":
-    queue, n = sys.argv[3], int(sys.argv[4])
+elif cmd == "counts":
+    print(" ".join(str(ch.queue_declare(q, passive=True).method.message_count) for q in sys.argv[3:]))
+elif cmd == "sample":
+    queue, k, size = sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     ch.basic_qos(prefetch_count=1000)
-    seen = set()
-    for method, props, body in ch.consume(queue, inactivity_timeout=5):
+    seen, in_order, last = set(), True, -1
+    for method, props, body in ch.consume(queue, inactivity_timeout=10):
         if method is None:
             break
         i = int(body[:12])
-        assert body == b"%012d " % i + b"x" * 1010, body[:40]
+        assert body == b"%012d " % i + b"x" * (size - 13), body[:40]
         assert props.delivery_mode == 2, props
+        in_order &= i > last
+        last = i
         seen.add(i)
-        if len(seen) == n:
+        if len(seen) >= k:
             break
     ch.cancel()
-    missing = n - len(seen & set(range(n)))
-    print(f"{len(seen)} distinct bodies of {n}, {missing} missing")
-    sys.exit(1 if missing else 0)
+    ok = len(seen) >= k
+    print(f"{len(seen)} bodies checked byte for byte, distinct, persistent, {'in' if in_order else 'not in'} order")
+    sys.exit(0 if ok else 1)
 conn.close()
