@@ -17,10 +17,15 @@ use crate::bulk::{BulkContext, BulkReport};
 use crate::exit::broker;
 use crate::select::{Decision, Selection};
 
-/// Rows saved and deleted together.
+/// Rows saved and deleted together on loopback, and at most however far
+/// (scaled by the round trip, see `broker::round_trip`); a batch is also
+/// flushed at [`BATCH_BYTES`] of bodies.
 const BATCH: usize = 256;
-/// Deletes in flight within a batch.
+const MAX_BATCH: usize = 1024;
+const BATCH_BYTES: usize = 8 << 20;
+/// Deletes in flight within a batch, near and far.
 const CONCURRENT: usize = 64;
+const MAX_CONCURRENT: usize = 256;
 
 /// A whole-stream purge with JetStream's own operation.
 pub(super) async fn all(nats: &Nats, queue: &str, ctx: &BulkContext) -> Result<BulkReport> {
@@ -46,7 +51,9 @@ pub(super) async fn run(
     let stream = nats.stream(queue).await?;
     let mut report = BulkReport::default();
     let mut rows = Rows::open(nats, stream, &opts.read.ids).await?;
-    let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
+    let most = nats.window(BATCH, MAX_BATCH);
+    let mut batch: Vec<Row> = Vec::with_capacity(most);
+    let mut bytes = 0;
     loop {
         let next = if ctx.interrupted() || sel.exhausted() {
             None
@@ -63,7 +70,10 @@ pub(super) async fn run(
         let end = next.is_none();
         if let Some(row) = next {
             match sel.decide(&row.message) {
-                Decision::Take => batch.push(row),
+                Decision::Take => {
+                    bytes += row.message.body.len();
+                    batch.push(row)
+                }
                 Decision::Skip(why) => {
                     report.skipped += 1;
                     ctx.skip(&row.message.id, &why);
@@ -71,8 +81,9 @@ pub(super) async fn run(
                 Decision::Leave => {}
             }
         }
-        if batch.len() >= BATCH || (end && !batch.is_empty()) {
+        if batch.len() >= most || bytes >= BATCH_BYTES || (end && !batch.is_empty()) {
             flush(nats, queue, &mut batch, &mut report, ctx).await?;
+            bytes = 0;
         }
         if end {
             break;
@@ -94,7 +105,7 @@ async fn flush(
     let js = &nats.js;
     let results: Vec<(String, Result<()>)> = stream::iter(batch.drain(..))
         .map(|row| async move { (row.message.id, delete(js, queue, row.seq).await) })
-        .buffer_unordered(CONCURRENT)
+        .buffer_unordered(nats.window(CONCURRENT, MAX_CONCURRENT))
         .collect()
         .await;
     for (id, r) in results {
