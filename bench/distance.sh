@@ -12,7 +12,9 @@
 #   bash bench/distance.sh [rabbitmq nats kafka sqs]
 #   N (default 20000)        persistent 1 KiB messages (RabbitMQ, NATS, SQS)
 #   KAFKA_N (default 100000) Kafka messages, with a key and a header
-#   KAFKA_PARTITIONS (default 4) partitions of the Kafka topics
+#   KAFKA_PARTITIONS (default 16) partitions of the Kafka topics (noida-db
+#                            answers a fetch with whole partitions, whatever
+#                            its size limit: many small ones keep that small)
 #   BASE_N (default 400)     messages of the one-at-a-time loops (Kafka's
 #                            consume-then-produce loop does all KAFKA_N)
 #   RTT (default 20ms)       the round trip of the far relay
@@ -24,7 +26,7 @@ brokers=("$@")
 [ ${#brokers[@]} -eq 0 ] && brokers=(rabbitmq nats kafka sqs)
 N=${N:-20000}
 KAFKA_N=${KAFKA_N:-100000}
-KAFKA_PARTITIONS=${KAFKA_PARTITIONS:-4}
+KAFKA_PARTITIONS=${KAFKA_PARTITIONS:-16}
 BASE_N=${BASE_N:-400}
 RTT=${RTT:-20ms}
 NEAR=127.0.0.2 FAR=127.0.0.3
