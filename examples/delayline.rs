@@ -68,7 +68,11 @@ async fn main() {
             eprintln!("delayline: cannot listen on {listen}: {e}");
             std::process::exit(1)
         });
-        let what = if kafka { " (Kafka addresses rewritten)" } else { "" };
+        let what = if kafka {
+            " (Kafka addresses rewritten)"
+        } else {
+            ""
+        };
         eprintln!("delayline: {listen} -> {upstream}, {one_way:?} each way{what}");
         tasks.push(tokio::spawn(async move {
             loop {

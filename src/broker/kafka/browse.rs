@@ -288,14 +288,20 @@ fn read_together(
                 // Control records (transactions) take offsets but are never delivered.
                 let finished: Vec<i32> = left
                     .iter()
-                    .filter(|(&p, &(_, end))| position(consumer, topic, p).is_some_and(|pos| pos >= end))
+                    .filter(|(&p, &(_, end))| {
+                        position(consumer, topic, p).is_some_and(|pos| pos >= end)
+                    })
                     .map(|(&p, _)| p)
                     .collect();
                 for p in finished {
                     done(p, &mut left);
                 }
                 if !left.is_empty() && last_progress.elapsed() > plan.stall {
-                    let (p, (next, end)) = left.iter().next().map(|(p, r)| (*p, *r)).unwrap_or_default();
+                    let (p, (next, end)) = left
+                        .iter()
+                        .next()
+                        .map(|(p, r)| (*p, *r))
+                        .unwrap_or_default();
                     return Err(Stop::Stalled(format!(
                         "{NAME}: reading {topic}/{p}: no record came for {} at offset {next} (end {end})",
                         humantime::format_duration(plan.stall)

@@ -356,8 +356,11 @@ impl Kafka {
                 let asks: Vec<_> = chunk.iter().map(|&p| s.spawn(move || one(p))).collect();
                 asks.into_iter()
                     .map(|a| {
-                        a.join()
-                            .unwrap_or_else(|_| Err(broker_msg(format!("{NAME}: reading offsets of {topic} failed"))))
+                        a.join().unwrap_or_else(|_| {
+                            Err(broker_msg(format!(
+                                "{NAME}: reading offsets of {topic} failed"
+                            )))
+                        })
                     })
                     .collect()
             });

@@ -366,7 +366,12 @@ impl Reader {
 
 /// Starts a consumer, setting the prefetch first when `qos` says; both
 /// go out together (the channel runs them in order).
-async fn start(channel: &Channel, queue: &str, qos: Option<u16>, tag: &str) -> lapin::Result<Consumer> {
+async fn start(
+    channel: &Channel,
+    queue: &str,
+    qos: Option<u16>,
+    tag: &str,
+) -> lapin::Result<Consumer> {
     let consume = channel.basic_consume(
         queue,
         tag,

@@ -229,7 +229,11 @@ pub async fn browse(
     let source = source?.map(|s| s.name);
     let held = Held::new(sqs.visibility);
     // A FIFO queue gives no more of a group while some is in flight anyway.
-    let width = if q.is_fifo() { 1 } else { rt.scale(1, MAX_RECEIVES) };
+    let width = if q.is_fifo() {
+        1
+    } else {
+        rt.scale(1, MAX_RECEIVES)
+    };
     let result = tokio::select! {
         r = read(sqs, &q, at_start, source.as_deref(), &held, width, visit) => r,
         _ = tokio::signal::ctrl_c() => Err(interrupted()),
