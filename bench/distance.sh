@@ -17,6 +17,8 @@
 #                            its size limit: many small ones keep that small)
 #   BASE_N (default 400)     messages of the one-at-a-time loops (Kafka's
 #                            consume-then-produce loop does all KAFKA_N)
+#   COMMANDS (default: retry-all purge publish export) the dlq commands run
+#   LOOP (default 1; 0: not)  run the hand-written loop too
 #   RTT (default 20ms)       the round trip of the far relay
 #   DELAYLINE                the relay binary (default: built in release)
 set -euo pipefail
@@ -93,7 +95,7 @@ run() {
   q=$id-$b-src; "${b}_reset"; "${b}_fill" "$q-dlq" "$tmp/lines"
   # shellcheck disable=SC2046 # B_url prints the broker arguments
   "$DLQ_BIN" $("${b}_url" 127.0.0.1) -q export "$q-dlq" --out "$tmp/src.ndjson"
-  for cmd in retry-all purge publish export; do
+  for cmd in ${COMMANDS-retry-all purge publish export}; do
     secs=(); rsss=()
     for host in $NEAR $FAR; do
       q=$id-$b-$cmd-${host##*.}
@@ -122,6 +124,7 @@ run() {
     distance "$b" "$cmd" "$want" "${secs[@]}" "${rsss[@]}"
   done
   # The hand-written loop, through the same relays.
+  [ "${LOOP:-1}" = 1 ] || return 0
   local bn=${BASE_N}; [ "$b" = kafka ] && bn=$n
   lines "$bn" "$tmp/lines"
   secs=()

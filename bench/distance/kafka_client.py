@@ -39,7 +39,10 @@ elif cmd == "count":
 elif cmd == "baseline":
     src, dst, n = args[0], args[1], int(args[2])
     t0 = time.monotonic()
-    c = Consumer({"bootstrap.servers": boot, "group.id": "replay-" + uuid.uuid4().hex, "auto.offset.reset": "earliest"})
+    # noida-db answers a fetch with whole partitions whatever its size limit:
+    # a larger receive limit lets the loop read them.
+    c = Consumer({"bootstrap.servers": boot, "group.id": "replay-" + uuid.uuid4().hex, "auto.offset.reset": "earliest",
+                  "receive.message.max.bytes": 1000000000})
     p = Producer({"bootstrap.servers": boot})
     c.subscribe([src])
     done = 0

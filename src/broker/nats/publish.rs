@@ -22,7 +22,7 @@ use crate::exit::{broker, usage};
 
 const WINDOW: usize = 1024;
 /// The most in flight however far (the window scales by the round trip).
-const MAX_WINDOW: usize = 4096;
+const MAX_WINDOW: usize = 8192;
 /// Core publishes between flushes.
 const FLUSH_EVERY: u64 = 1000;
 
