@@ -24,11 +24,11 @@ use crate::select::{Decision, Selection};
 /// (scaled by the round trip, see `broker::round_trip`); a batch is also
 /// flushed at [`BATCH_BYTES`] of bodies.
 const BATCH: usize = 256;
-const MAX_BATCH: usize = 2048;
+const MAX_BATCH: usize = 1024;
 const BATCH_BYTES: usize = 8 << 20;
 /// Deletes in flight, near and far; they run on while the next batch is read.
 const CONCURRENT: usize = 64;
-const MAX_CONCURRENT: usize = 512;
+const MAX_CONCURRENT: usize = 256;
 
 /// A whole-stream purge with JetStream's own operation.
 pub(super) async fn all(nats: &Nats, queue: &str, ctx: &BulkContext) -> Result<BulkReport> {

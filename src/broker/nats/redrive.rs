@@ -46,7 +46,7 @@ use crate::select::{Decision, Selection};
 /// Publishes awaiting their ack (and then their delete) at most, on
 /// loopback and however far (scaled by the round trip).
 const WINDOW: usize = 512;
-const MAX_WINDOW: usize = 4096;
+const MAX_WINDOW: usize = 2048;
 /// Acknowledged front messages gathered before a purge removes them...
 const PURGE_EVERY: usize = 4096;
 /// ...or the time they may wait for it.

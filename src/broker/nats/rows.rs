@@ -37,7 +37,7 @@ use crate::message::b64_decode;
 /// Gets in flight at most on loopback (more far away, scaled by the round
 /// trip, up to [`FAR_WINDOW`]); fewer for big messages (see `window_for`).
 const MAX_WINDOW: usize = 256;
-const FAR_WINDOW: usize = 2048;
+const FAR_WINDOW: usize = 1024;
 /// Consecutive missing sequences after which the walk jumps ahead.
 const JUMP_AFTER: usize = 64;
 
