@@ -40,7 +40,7 @@ read -r move_s move_rss <"$tmp/move"
 read -r dlq1 origin1 < <(check counts 127.0.0.1 "$id.dlq" "$id.origin")
 log "moved in ${move_s}s: DLQ $dlq1, origin $origin1 (peak RSS $((move_rss / 1024)) MiB)"
 [ "$dlq1" = 0 ] && [ "$origin1" = "$N" ] || { echo "lost: DLQ $dlq1, origin $origin1, expected 0 and $N" >&2; exit 1; }
-sample=$(check sample 127.0.0.1 "$id.origin" "$SAMPLE" "$SIZE")
+sample=$(check sample 127.0.0.1 "$id.origin" "$SAMPLE" "$SIZE") || { echo "sample check failed: $sample" >&2; exit 1; }
 log "sample: $sample"
 printf 'NATIVE broker=rabbitmq messages=%s size=%s fill_rate=%s move_rate=%s move_s=%s rss_mib=%s dlq_after=%s origin_after=%s sample=%q\n' \
   "$N" "$SIZE" "$(rate "$N" "$fill_s")" "$(rate "$N" "$move_s")" "$move_s" "$(echo "scale=1; $move_rss / 1024" | bc -l)" "$dlq1" "$origin1" "$sample"

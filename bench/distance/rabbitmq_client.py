@@ -34,9 +34,11 @@ elif cmd == "counts":
     print(" ".join(str(ch.queue_declare(q, passive=True).method.message_count) for q in sys.argv[3:]))
 elif cmd == "sample":
     queue, k, size = sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-    ch.basic_qos(prefetch_count=1000)
+    # Nothing is acked: the prefetch must take the whole sample.
+    ch.basic_qos(prefetch_count=min(k, 65535))
     seen, in_order, last = set(), True, -1
-    for method, props, body in ch.consume(queue, inactivity_timeout=10):
+    # A deep queue paged out to disk can take a while to start delivering.
+    for method, props, body in ch.consume(queue, inactivity_timeout=120):
         if method is None:
             break
         i = int(body[:12])
@@ -50,5 +52,7 @@ elif cmd == "sample":
     ch.cancel()
     ok = len(seen) >= k
     print(f"{len(seen)} bodies checked byte for byte, distinct, persistent, {'in' if in_order else 'not in'} order")
+    if not ok:
+        print(f"sample: only {len(seen)} of {k} messages came", file=sys.stderr)
     sys.exit(0 if ok else 1)
 conn.close()
