@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark (or those named: rabbitmq sqs kafka nats) with its
 # baseline in the same run, and prints one table. With RTT=20ms, also the
-# RabbitMQ bulk commands through a delay line at 0 ms and at RTT. Needs the brokers of
+# bulk commands and hand-written loops of every broker (bench/distance.sh)
+# through a delay line at 0 ms and at RTT. Needs the brokers of
 # scripts/brokers/start-all.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

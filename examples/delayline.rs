@@ -6,10 +6,13 @@
 //! A reader stamps each chunk with the time it arrived and queues it without
 //! bound; a writer sends it once half the round trip has passed, so what is in
 //! flight is limited only by the endpoints' own windows, as on a real long
-//! link. Brokers that hand out their own address (Kafka's advertised
-//! listener) are started with the relay's address instead; a second pair
-//! relays a management API beside AMQP. Loopback only: it refuses to listen
-//! or connect anywhere else.
+//! link. A pair written `kafka:LISTEN=UPSTREAM` also rewrites the address a
+//! Kafka broker hands out (metadata and coordinator answers carry a host and
+//! port, which clients then dial): the relay cuts the answers into frames at
+//! their size prefix and puts LISTEN where UPSTREAM was, so every connection
+//! of the client comes back through the relay. A second pair relays a
+//! management API beside AMQP. Loopback only: it refuses to listen or connect
+//! anywhere else.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 fn usage() -> ! {
-    eprintln!("usage: delayline --rtt DURATION LISTEN=UPSTREAM [LISTEN=UPSTREAM ...] (loopback addresses)");
+    eprintln!("usage: delayline --rtt DURATION [kafka:]LISTEN=UPSTREAM [[kafka:]LISTEN=UPSTREAM ...] (loopback addresses)");
     std::process::exit(2)
 }
 
@@ -46,7 +49,11 @@ async fn main() {
             let rtt = humantime::parse_duration(v).unwrap_or_else(|_| usage());
             one_way = rtt / 2;
         } else if let Some((l, u)) = a.split_once('=') {
-            pairs.push((loopback(l), loopback(u)));
+            let (kafka, l) = match l.strip_prefix("kafka:") {
+                Some(l) => (true, l),
+                None => (false, l),
+            };
+            pairs.push((loopback(l), loopback(u), kafka));
         } else {
             usage()
         }
@@ -55,18 +62,24 @@ async fn main() {
         usage()
     }
     let mut tasks = Vec::new();
-    for (listen, upstream) in pairs {
+    for (listen, upstream, kafka) in pairs {
+        let rewrite = kafka.then(|| Rewrite::new(upstream, listen));
         let listener = TcpListener::bind(listen).await.unwrap_or_else(|e| {
             eprintln!("delayline: cannot listen on {listen}: {e}");
             std::process::exit(1)
         });
-        eprintln!("delayline: {listen} -> {upstream}, {one_way:?} each way");
+        let what = if kafka {
+            " (Kafka addresses rewritten)"
+        } else {
+            ""
+        };
+        eprintln!("delayline: {listen} -> {upstream}, {one_way:?} each way{what}");
         tasks.push(tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
-                tokio::spawn(relay(client, upstream, one_way));
+                tokio::spawn(relay(client, upstream, one_way, rewrite.clone()));
             }
         }));
     }
@@ -75,7 +88,7 @@ async fn main() {
     }
 }
 
-async fn relay(client: TcpStream, upstream: SocketAddr, delay: Duration) {
+async fn relay(client: TcpStream, upstream: SocketAddr, delay: Duration, rewrite: Option<Rewrite>) {
     let Ok(server) = TcpStream::connect(upstream).await else {
         return;
     };
@@ -83,26 +96,34 @@ async fn relay(client: TcpStream, upstream: SocketAddr, delay: Duration) {
     let _ = server.set_nodelay(true);
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    tokio::join!(pipe(cr, sw, delay), pipe(sr, cw, delay));
+    tokio::join!(pipe(cr, sw, delay, None), pipe(sr, cw, delay, rewrite));
 }
 
-/// Copies `from` to `to`, each chunk held until `delay` after it arrived.
+/// Copies `from` to `to`, each chunk held until `delay` after it arrived;
+/// with a rewrite, chunks are whole Kafka frames with the address replaced.
 async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     delay: Duration,
+    rewrite: Option<Rewrite>,
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let reader = async move {
         let mut buf = vec![0u8; 256 * 1024];
+        let mut pending = Vec::new();
         loop {
             match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx
-                        .send((Instant::now() + delay, buf[..n].to_vec()))
-                        .is_err()
-                    {
+                    let due = Instant::now() + delay;
+                    let chunks = match &rewrite {
+                        None => vec![buf[..n].to_vec()],
+                        Some(r) => {
+                            pending.extend_from_slice(&buf[..n]);
+                            r.frames(&mut pending)
+                        }
+                    };
+                    if chunks.into_iter().any(|c| tx.send((due, c)).is_err()) {
                         break;
                     }
                 }
@@ -119,4 +140,77 @@ async fn pipe(
         let _ = to.shutdown().await;
     };
     tokio::join!(reader, writer);
+}
+
+/// The encodings of one broker address in Kafka answers and what replaces
+/// them: a host string (int16 length, or compact unsigned-varint length + 1)
+/// followed by an int32 port, as in Metadata and FindCoordinator.
+#[derive(Clone)]
+struct Rewrite {
+    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Rewrite {
+    fn new(from: SocketAddr, to: SocketAddr) -> Rewrite {
+        let enc = |a: SocketAddr, compact: bool| {
+            let host = a.ip().to_string();
+            let mut v = Vec::new();
+            if compact {
+                // Loopback hosts are shorter than 127 bytes: a one-byte varint.
+                v.push(host.len() as u8 + 1);
+            } else {
+                v.extend_from_slice(&(host.len() as u16).to_be_bytes());
+            }
+            v.extend_from_slice(host.as_bytes());
+            v.extend_from_slice(&i32::from(a.port()).to_be_bytes());
+            v
+        };
+        Rewrite {
+            pairs: [false, true]
+                .into_iter()
+                .map(|c| (enc(from, c), enc(to, c)))
+                .collect(),
+        }
+    }
+
+    /// Takes the whole frames off the front of `pending`, rewritten, each
+    /// with its size prefix fixed up.
+    fn frames(&self, pending: &mut Vec<u8>) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while pending.len() - at >= 4 {
+            let size = i32::from_be_bytes(pending[at..at + 4].try_into().unwrap()).max(0) as usize;
+            if pending.len() - at - 4 < size {
+                break;
+            }
+            let mut body = pending[at + 4..at + 4 + size].to_vec();
+            for (from, to) in &self.pairs {
+                body = replace(&body, from, to);
+            }
+            let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+            frame.extend_from_slice(&body);
+            out.push(frame);
+            at += 4 + size;
+        }
+        pending.drain(..at);
+        out
+    }
+}
+
+fn replace(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while let Some(p) = hay[i..].iter().position(|&b| b == from[0]) {
+        out.extend_from_slice(&hay[i..i + p]);
+        i += p;
+        if hay[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&hay[i..]);
+    out
 }

@@ -17,6 +17,7 @@ pub mod memory;
 pub mod kafka;
 pub mod nats;
 pub mod rabbitmq;
+pub mod round_trip;
 pub mod sqs;
 
 use std::time::Duration;

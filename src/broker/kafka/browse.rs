@@ -2,7 +2,12 @@
 //! when the read begins, committing nothing.
 //!
 //! A reader thread owns a consumer that assigns one partition at a time (so
-//! messages come in partition order, then offset order) and hands each record,
+//! messages come in partition order, then offset order), or for a bulk run
+//! ([`Plan::together`]) up to [`TOGETHER`] partitions at once, so that one
+//! fetch brings records of all of them and the partitions move in parallel,
+//! each still in offset order (the fetch size bounds memory on Kafka; a
+//! broker that ignores it, as noida-db does, answers with whole partitions,
+//! so the set stays small). It hands each record,
 //! already turned into a [`Message`], through a small bounded channel: memory
 //! stays flat however long the log, and the async side never blocks on
 //! librdkafka. Offsets the cursor records as handled are left out unless the
@@ -23,6 +28,9 @@ use super::{blocking, cursor_group, envelope, parse_id, Kafka, Part, Reader, NAM
 use crate::broker::{Flow, Message, ReadOptions, Visitor};
 use crate::exit::broker;
 
+/// Partitions a bulk read assigns at once.
+const TOGETHER: usize = 4;
+
 /// One record read: its partition and offset, and the message.
 pub type Read = (i32, i64, Message);
 
@@ -34,6 +42,8 @@ pub struct Plan {
     pub skip: HashMap<i32, BTreeSet<i64>>,
     pub exact: Option<BTreeMap<i32, Vec<i64>>>,
     pub stall: Duration,
+    /// Read all partitions at once, interleaved (each in offset order).
+    pub together: bool,
 }
 
 impl Plan {
@@ -52,6 +62,7 @@ impl Plan {
             skip: HashMap::new(),
             exact: None,
             stall,
+            together: false,
         };
         let hinted: Option<Vec<(i32, i64)>> = (!opts.ids.is_empty())
             .then(|| opts.ids.iter().map(|id| parse_id(id)).collect())
@@ -92,6 +103,14 @@ impl Plan {
         plan
     }
 
+    /// The same plan, reading every partition at once: for bulk runs, where
+    /// the order across partitions means nothing and a distant broker's
+    /// round trip is paid once per fetch for all of them.
+    pub fn together(mut self) -> Plan {
+        self.together = true;
+        self
+    }
+
     /// Messages the plan goes through.
     pub fn count(&self) -> u64 {
         if let Some(exact) = &self.exact {
@@ -115,6 +134,10 @@ pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> mpsc::Receiver<Resu
     std::thread::spawn(move || {
         let result = match plan.exact.clone() {
             Some(exact) => read_exact(&consumer, &plan, &exact, &tx),
+            None if plan.together && plan.ranges.len() > 1 => plan
+                .ranges
+                .chunks(TOGETHER)
+                .try_for_each(|set| read_together(&consumer, &plan, set, &tx)),
             None => read_ranges(&consumer, &plan, &tx),
         };
         if let Err(e) = result {
@@ -190,6 +213,99 @@ fn read_ranges(
                             humantime::format_duration(plan.stall)
                         )));
                     }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads a set of partitions' ranges at once; a partition is paused when
+/// its range is done, so the fetches bring only what is still wanted.
+fn read_together(
+    consumer: &Reader,
+    plan: &Plan,
+    set: &[(i32, i64, i64)],
+    tx: &mpsc::Sender<Result<Read>>,
+) -> Result<(), Stop> {
+    let topic = &plan.topic;
+    let mut tpl = TopicPartitionList::new();
+    // Per partition: the next offset wanted and the end (exclusive).
+    let mut left: HashMap<i32, (i64, i64)> = HashMap::new();
+    for &(p, start, end) in set {
+        tpl.add_partition_offset(topic, p, Offset::Offset(start))
+            .map_err(|e| Stop::Kafka(format!("reading {topic}/{p}"), e))?;
+        left.insert(p, (start, end));
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| Stop::Kafka(format!("reading {topic}"), e))?;
+    let done = |p: i32, left: &mut HashMap<i32, (i64, i64)>| {
+        left.remove(&p);
+        let mut one = TopicPartitionList::new();
+        one.add_partition(topic, p);
+        // A paused partition that still delivers is ignored below anyway.
+        let _ = consumer.pause(&one);
+    };
+    let mut last_progress = Instant::now();
+    while !left.is_empty() {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                last_progress = Instant::now();
+                let p = m.partition();
+                let Some(&(next, end)) = left.get(&p) else {
+                    continue;
+                };
+                if m.offset() < next {
+                    continue;
+                }
+                if m.offset() >= end {
+                    done(p, &mut left);
+                    continue;
+                }
+                if m.offset() + 1 >= end {
+                    done(p, &mut left);
+                } else {
+                    left.insert(p, (m.offset() + 1, end));
+                }
+                if plan.skip.get(&p).is_some_and(|s| s.contains(&m.offset())) {
+                    continue;
+                }
+                let msg = envelope::to_message(&m);
+                tx.blocking_send(Ok((p, m.offset(), msg)))
+                    .map_err(|_| Stop::Closed)?;
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                if left.contains_key(&p) {
+                    done(p, &mut left);
+                }
+            }
+            Some(Err(e)) => return Err(Stop::Kafka(format!("reading {topic}"), e)),
+            None => {
+                if tx.is_closed() {
+                    return Err(Stop::Closed);
+                }
+                // Control records (transactions) take offsets but are never delivered.
+                let finished: Vec<i32> = left
+                    .iter()
+                    .filter(|(&p, &(_, end))| {
+                        position(consumer, topic, p).is_some_and(|pos| pos >= end)
+                    })
+                    .map(|(&p, _)| p)
+                    .collect();
+                for p in finished {
+                    done(p, &mut left);
+                }
+                if !left.is_empty() && last_progress.elapsed() > plan.stall {
+                    let (p, (next, end)) = left
+                        .iter()
+                        .next()
+                        .map(|(p, r)| (*p, *r))
+                        .unwrap_or_default();
+                    return Err(Stop::Stalled(format!(
+                        "{NAME}: reading {topic}/{p}: no record came for {} at offset {next} (end {end})",
+                        humantime::format_duration(plan.stall)
+                    )));
                 }
             }
         }

@@ -337,21 +337,38 @@ impl Kafka {
         }
     }
 
-    /// Low and high watermarks of each partition.
+    /// Low and high watermarks of each partition, asked for several
+    /// partitions at once: each ask waits a round trip.
     fn parts(&self, consumer: &Reader, topic: &str, partitions: &[i32]) -> Result<Vec<Part>> {
-        partitions
-            .iter()
-            .map(|&p| {
-                let (low, high) = consumer
-                    .fetch_watermarks(topic, p, self.timeout)
-                    .map_err(|e| self.fail(format!("reading offsets of {topic}/{p}"), &e))?;
-                Ok(Part {
-                    partition: p,
-                    low,
-                    high,
-                })
+        let one = |p: i32| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p, self.timeout)
+                .map_err(|e| self.fail(format!("reading offsets of {topic}/{p}"), &e))?;
+            Ok(Part {
+                partition: p,
+                low,
+                high,
             })
-            .collect()
+        };
+        let mut out = Vec::with_capacity(partitions.len());
+        for chunk in partitions.chunks(16) {
+            let got: Vec<Result<Part>> = std::thread::scope(|s| {
+                let asks: Vec<_> = chunk.iter().map(|&p| s.spawn(move || one(p))).collect();
+                asks.into_iter()
+                    .map(|a| {
+                        a.join().unwrap_or_else(|_| {
+                            Err(broker_msg(format!(
+                                "{NAME}: reading offsets of {topic} failed"
+                            )))
+                        })
+                    })
+                    .collect()
+            });
+            for part in got {
+                out.push(part?);
+            }
+        }
+        Ok(out)
     }
 
     /// The committed cursor of each partition for the consumer's group.

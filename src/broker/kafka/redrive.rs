@@ -173,7 +173,7 @@ pub async fn redrive(
     let producer = blocking(|| kafka.producer())?;
     let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
     let lookup = blocking(|| kafka.consumer(&group))?;
-    let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
+    let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout).together();
     let mut rx = browse::spawn(kafka, reader, plan);
     let mut topics = Topics {
         kafka,
@@ -262,11 +262,14 @@ pub async fn redrive(
                         settle(done, &mut marks, &mut report);
                     }
                 }
+                let copy = Copy {
+                    target: &target,
+                    m: &m,
+                    out: &out,
+                };
                 match send(
                     &producer,
-                    &target,
-                    &m,
-                    &out,
+                    copy,
                     &mut inflight,
                     &mut marks,
                     &mut report,
@@ -301,18 +304,23 @@ fn too_scattered(p: i32) -> String {
     )
 }
 
+/// One copy to produce: where to, of which message, with what.
+struct Copy<'a> {
+    target: &'a str,
+    m: &'a Message,
+    out: &'a OutgoingMessage,
+}
+
 /// Queues one copy; when librdkafka's queue is full, waits for deliveries.
-#[allow(clippy::too_many_arguments)]
 async fn send(
     producer: &rdkafka::producer::FutureProducer<super::Quiet>,
-    target: &str,
-    m: &Message,
-    out: &OutgoingMessage,
+    copy: Copy<'_>,
     inflight: &mut FuturesUnordered<Delivery>,
     marks: &mut Marks<'_>,
     report: &mut BulkReport,
     settle: &impl Fn((i32, i64, String, String, Result<(), String>), &mut Marks, &mut BulkReport),
 ) -> Result<Delivery, String> {
+    let Copy { target, m, out } = copy;
     let headers = envelope::headers_to_record(&out.headers)?;
     let key = envelope::key_bytes(out, None);
     let (p, o) = super::parse_id(&m.id).unwrap_or((-1, -1));
@@ -386,7 +394,7 @@ pub async fn purge(
     let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
     let mut report = BulkReport::default();
     {
-        let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
+        let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout).together();
         let mut rx = browse::spawn(kafka, reader, plan);
         let mut batch: Vec<(i32, i64, Message)> = Vec::new();
         loop {

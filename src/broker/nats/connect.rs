@@ -15,6 +15,7 @@ use async_nats::{ConnectErrorKind, ConnectOptions, Event, ServerAddr, ServerErro
 use serde_json::{json, Value};
 
 use super::{Nats, NAME};
+use crate::broker::round_trip::RoundTrip;
 use crate::config::BrokerSettings;
 use crate::exit::{broker, broker_with, usage};
 use crate::secrets;
@@ -147,6 +148,8 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
         .max_ack_inflight(8192)
         .build(client.clone());
     let empty = json!({});
+    // The first request after the handshake: its time is the round trip.
+    let started = std::time::Instant::now();
     let asked = tokio::select! {
         asked = tokio::time::timeout(timeout, js.request::<_, _, Value>("INFO", &empty)) => asked,
         text = denied(&violation) => {
@@ -177,6 +180,7 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
         return Err(broker(NAME, format!("using JetStream on {shown}"), why));
     }
     Ok(Nats {
+        rt: RoundTrip(started.elapsed()),
         client,
         js,
         caps: super::CAPABILITIES,

@@ -29,6 +29,7 @@ use super::{
     Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions, QueueInfo,
     ReadOptions, RedriveOptions, Visitor,
 };
+use crate::broker::round_trip::RoundTrip;
 use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
 use crate::exit::{broker, broker_msg};
@@ -65,12 +66,20 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
 
 /// A connected client and its JetStream context.
 pub struct Nats {
+    /// The round trip of the first JetStream request; windows scale by it.
+    rt: RoundTrip,
     client: async_nats::Client,
     js: jetstream::Context,
     caps: Capabilities,
 }
 
 impl Nats {
+    /// A window of `base` (right on loopback) scaled to the round trip, at
+    /// most `max`.
+    fn window(&self, base: usize, max: usize) -> usize {
+        self.rt.scale(base, max)
+    }
+
     /// The stream and its current info; a missing stream is exit 4 with a
     /// message that names it.
     async fn stream(&self, name: &str) -> Result<Stream> {

@@ -21,6 +21,8 @@ use crate::bulk::{BulkContext, BulkReport};
 use crate::exit::{broker, usage};
 
 const WINDOW: usize = 1024;
+/// The most in flight however far (the window scales by the round trip).
+const MAX_WINDOW: usize = 8192;
 /// Core publishes between flushes.
 const FLUSH_EVERY: u64 = 1000;
 
@@ -55,13 +57,14 @@ pub(super) async fn run(
         ));
     }
     let mut inflight: FuturesUnordered<Pending> = FuturesUnordered::new();
+    let window = nats.window(WINDOW, MAX_WINDOW);
     let mut unflushed = 0u64;
     let mut n = 0u64;
     loop {
         while let Some(Some(done)) = inflight.next().now_or_never() {
             settle(&mut report, ctx, done);
         }
-        while inflight.len() >= WINDOW {
+        while inflight.len() >= window {
             if let Some(done) = inflight.next().await {
                 settle(&mut report, ctx, done);
             }

@@ -43,8 +43,10 @@ use crate::exit::{broker, usage};
 use crate::rewrite::Rewrite;
 use crate::select::{Decision, Selection};
 
-/// Publishes awaiting their ack (and then their delete) at most.
+/// Publishes awaiting their ack (and then their delete) at most, on
+/// loopback and however far (scaled by the round trip).
 const WINDOW: usize = 512;
+const MAX_WINDOW: usize = 2048;
 /// Acknowledged front messages gathered before a purge removes them...
 const PURGE_EVERY: usize = 4096;
 /// ...or the time they may wait for it.
@@ -124,6 +126,7 @@ pub(super) async fn run(
     }
     let stream = nats.stream(queue).await?;
     let mut rows = Rows::open(nats, stream, &opts.read.ids).await?;
+    let window = nats.window(WINDOW, MAX_WINDOW);
     let mut r = Run {
         nats,
         queue,
@@ -144,7 +147,7 @@ pub(super) async fn run(
         while let Some(Some(done)) = r.inflight.next().now_or_never() {
             r.settle(done).await;
         }
-        while r.inflight.len() >= WINDOW {
+        while r.inflight.len() >= window {
             if let Some(done) = r.inflight.next().await {
                 r.settle(done).await;
             }

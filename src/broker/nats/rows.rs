@@ -34,8 +34,10 @@ use crate::conventions;
 use crate::exit::broker;
 use crate::message::b64_decode;
 
-/// Gets in flight at most; fewer for big messages (see `window_for`).
+/// Gets in flight at most on loopback (more far away, scaled by the round
+/// trip, up to [`FAR_WINDOW`]); fewer for big messages (see `window_for`).
 const MAX_WINDOW: usize = 256;
+const FAR_WINDOW: usize = 1024;
 /// Consecutive missing sequences after which the walk jumps ahead.
 const JUMP_AFTER: usize = 64;
 
@@ -364,7 +366,11 @@ impl Rows {
             getter: Arc::new(Getter::new(nats, &stream).await?),
             next,
             last,
-            window: window_for(state.bytes, state.messages),
+            window: window_for(
+                state.bytes,
+                state.messages,
+                nats.window(MAX_WINDOW, FAR_WINDOW),
+            ),
             ids,
             misses: 0,
             inflight: FuturesOrdered::new(),
@@ -423,10 +429,11 @@ impl Rows {
     }
 }
 
-/// Gets in flight for a stream of that size: about 4 MiB of bodies.
-fn window_for(bytes: u64, messages: u64) -> usize {
+/// Gets in flight for a stream of that size: about 4 MiB of bodies, at
+/// most `most`.
+fn window_for(bytes: u64, messages: u64, most: usize) -> usize {
     let avg = bytes / messages.max(1);
-    ((4 << 20) / avg.max(1)).clamp(8, MAX_WINDOW as u64) as usize
+    ((4 << 20) / avg.max(1)).clamp(8, most.max(8) as u64) as usize
 }
 
 /// Why a STREAM.MSG.GET found nothing or failed.

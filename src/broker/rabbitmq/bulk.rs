@@ -197,24 +197,38 @@ pub async fn redrive(
     sel: &Selection,
     ctx: &BulkContext,
 ) -> Result<BulkReport> {
-    let plan = rmq
-        .check_returnable(queue, "re-drive selected messages of", !sel.is_everything())
-        .await?;
-    if let Some(to) = &opts.to {
-        rmq.require_queue(to).await?;
-    }
     let op = format!("re-driving from queue '{queue}'");
-    let read_ch = rmq.channel(&op).await?;
-    let count = rmq.ready_count(&read_ch, queue).await?;
-    let pub_conn = rmq.publisher().await?;
-    let pub_ch = pub_conn
-        .create_channel()
-        .await
-        .map_err(|e| broker(NAME, &op, e))?;
-    pub_ch
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .map_err(|e| broker(NAME, &op, e))?;
+    // Each of these waits a round trip or several; far from the broker they
+    // add up unless they overlap. Their errors count in this order.
+    let (plan, to, read, publisher) = tokio::join!(
+        rmq.check_returnable(queue, "re-drive selected messages of", !sel.is_everything()),
+        async {
+            match &opts.to {
+                Some(to) => rmq.require_queue(to).await,
+                None => Ok(()),
+            }
+        },
+        async {
+            let ch = rmq.channel(&op).await?;
+            let count = rmq.ready_count(&ch, queue).await?;
+            Ok::<_, anyhow::Error>((ch, count))
+        },
+        async {
+            let conn = rmq.publisher().await?;
+            let ch = conn
+                .create_channel()
+                .await
+                .map_err(|e| broker(NAME, &op, e))?;
+            ch.confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(|e| broker(NAME, &op, e))?;
+            Ok::<_, anyhow::Error>((conn, ch))
+        },
+    );
+    let plan = plan?;
+    to?;
+    let (read_ch, count) = read?;
+    let (pub_conn, pub_ch) = publisher?;
     let mut reader = plan.reader(&read_ch, queue, WINDOW, count);
     // A paced run publishes each copy when its turn comes.
     let paced = ctx.rate.is_some();
@@ -350,15 +364,24 @@ pub async fn redrive(
             rmq.user
         ));
     }
-    let _ = pub_ch.close(200, "re-drive done").await;
-    let _ = pub_conn.close(200, "re-drive done").await;
-    // Everything not acked goes back, in its place.
-    if let Err(e) = reader.finish().await {
+    // Everything not acked goes back, in its place, while the publisher
+    // closes.
+    let (given_back, _) = tokio::join!(
+        async {
+            let r = reader.finish().await;
+            let _ = read_ch.close(200, "re-drive done").await;
+            r
+        },
+        async {
+            let _ = pub_ch.close(200, "re-drive done").await;
+            let _ = pub_conn.close(200, "re-drive done").await;
+        }
+    );
+    if let Err(e) = given_back {
         report
             .stopped_by
             .get_or_insert_with(|| format!("giving back the other messages: {e}"));
     }
-    let _ = read_ch.close(200, "re-drive done").await;
     Ok(report)
 }
 
@@ -517,11 +540,17 @@ pub async fn purge(
 ) -> Result<BulkReport> {
     let op = format!("purging queue '{queue}'");
     let mut report = BulkReport::default();
-    let plan = rmq
-        .check_returnable(queue, "purge selected messages of", !sel.is_everything())
-        .await?;
-    let ch = rmq.channel(&op).await?;
-    let count = rmq.ready_count(&ch, queue).await?;
+    // The check and the channel overlap: far away each costs round trips.
+    let (plan, read) = tokio::join!(
+        rmq.check_returnable(queue, "purge selected messages of", !sel.is_everything()),
+        async {
+            let ch = rmq.channel(&op).await?;
+            let count = rmq.ready_count(&ch, queue).await?;
+            Ok::<_, anyhow::Error>((ch, count))
+        }
+    );
+    let plan = plan?;
+    let (ch, count) = read?;
     let mut reader = plan.reader(&ch, queue, WINDOW, count);
     let mut batch: Vec<(u64, Message)> = Vec::new();
     let mut acks = Acks::new(&ch);

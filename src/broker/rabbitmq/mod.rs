@@ -104,6 +104,9 @@ pub struct RabbitMq {
     user: String,
     caps: Capabilities,
     warned: std::sync::atomic::AtomicBool,
+    /// A channel kept for passive declares (depth, existence checks): far
+    /// from the broker, opening and closing one for each costs round trips.
+    probe: tokio::sync::Mutex<Option<Channel>>,
 }
 
 /// Connects to RabbitMQ within `settings.timeout`.
@@ -158,6 +161,7 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         user,
         caps: CAPABILITIES,
         warned: Default::default(),
+        probe: Default::default(),
     }))
 }
 
@@ -262,10 +266,26 @@ impl RabbitMq {
 
     /// Fails unless the queue exists.
     async fn require_queue(&self, queue: &str) -> Result<()> {
-        let ch = self.channel(&format!("checking queue '{queue}'")).await?;
+        self.probe_count(queue).await.map(|_| ())
+    }
+
+    /// Messages ready in `queue`, asked on the kept probe channel (a failed
+    /// passive declare closes it; the next ask opens another).
+    async fn probe_count(&self, queue: &str) -> Result<u64> {
+        let mut slot = self.probe.lock().await;
+        let ch = match slot.as_ref() {
+            Some(c) if c.status().connected() => c.clone(),
+            _ => {
+                let c = self.channel(&format!("opening queue '{queue}'")).await?;
+                *slot = Some(c.clone());
+                c
+            }
+        };
         let r = self.ready_count(&ch, queue).await;
-        let _ = ch.close(200, "checked").await;
-        r.map(|_| ())
+        if r.is_err() {
+            *slot = None;
+        }
+        r
     }
 
     /// Ready messages and consumers of each queue, exact at the moment of
@@ -411,10 +431,7 @@ impl Broker for RabbitMq {
     }
 
     async fn depth(&self, queue: &str, _opts: &ReadOptions) -> Result<Option<u64>> {
-        let ch = self.channel(&format!("opening queue '{queue}'")).await?;
-        let n = self.ready_count(&ch, queue).await;
-        let _ = ch.close(200, "depth").await;
-        n.map(Some)
+        self.probe_count(queue).await.map(Some)
     }
 
     async fn browse(
@@ -423,10 +440,15 @@ impl Broker for RabbitMq {
         _opts: &ReadOptions,
         visit: &mut Visitor<'_>,
     ) -> Result<()> {
-        let plan = self.check_returnable(queue, "read", true).await?;
         let op = format!("reading queue '{queue}'");
-        let ch = self.channel(&op).await?;
-        let count = self.ready_count(&ch, queue).await?;
+        // The check and the channel overlap: far away each costs round trips.
+        let (plan, read) = tokio::join!(self.check_returnable(queue, "read", true), async {
+            let ch = self.channel(&op).await?;
+            let count = self.ready_count(&ch, queue).await?;
+            Ok::<_, anyhow::Error>((ch, count))
+        });
+        let plan = plan?;
+        let (ch, count) = read?;
         let mut reader = plan.reader(&ch, queue, WINDOW, count);
         let outcome: Result<()> = async {
             while let Some(mut d) = reader

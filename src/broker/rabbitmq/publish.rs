@@ -66,25 +66,37 @@ pub async fn publish(
         .routing_key
         .clone()
         .unwrap_or_else(|| target.to_owned());
-    if exchange.is_empty() {
-        rmq.require_queue(&routing_key).await?;
-    } else if !super::bulk::exchange_exists(rmq, &exchange).await? {
-        // Else the first publish closes the channel and reads as a lost connection.
-        return Err(broker_msg(format!(
-            "{NAME}: exchange '{exchange}' not found in vhost '{}'",
-            rmq.vhost
-        )));
-    }
     let dest = if exchange.is_empty() {
         format!("queue '{routing_key}'")
     } else {
         format!("exchange '{exchange}' routing key '{routing_key}'")
     };
     let op = format!("publishing to {dest}");
-    let ch = rmq.channel(&op).await?;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .map_err(|e| broker(NAME, &op, e))?;
+    // The check and the channel overlap: far away each costs round trips.
+    let (exists, ch) = tokio::join!(
+        async {
+            if exchange.is_empty() {
+                rmq.require_queue(&routing_key).await
+            } else if !super::bulk::exchange_exists(rmq, &exchange).await? {
+                // Else the first publish closes the channel and reads as a lost connection.
+                Err(broker_msg(format!(
+                    "{NAME}: exchange '{exchange}' not found in vhost '{}'",
+                    rmq.vhost
+                )))
+            } else {
+                Ok(())
+            }
+        },
+        async {
+            let ch = rmq.channel(&op).await?;
+            ch.confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(|e| broker(NAME, &op, e))?;
+            Ok::<_, anyhow::Error>(ch)
+        }
+    );
+    exists?;
+    let ch = ch?;
     let mut report = BulkReport::default();
     let mut inflight: FuturesOrdered<Pending> = FuturesOrdered::new();
     let mut n = 0u64;

@@ -14,8 +14,12 @@
 //! the message size (about 16 MiB of messages; see [`Reader::fit_to`]). A
 //! message the caller keeps (see [`Reader::hold`]) still holds a prefetch
 //! slot, so after an eighth of a window of those the consumer is cancelled
-//! and, once its buffered deliveries are drained, a fresh one starts after
-//! them; the kept messages stay unacked on the channel.
+//! and a fresh one starts after it; the kept messages stay unacked on the
+//! channel. The cancel and the next consumer's `basic.qos`/`basic.consume`
+//! go out together on a task of their own while the old consumer's buffered
+//! deliveries are read: the channel runs them in order, so the new
+//! consumer's deliveries all follow the old one's, and far from the broker
+//! the switch costs no round trips of waiting.
 //!
 //! Giving back is one `basic.nack` with `multiple` and `requeue` up to the
 //! highest kept tag: every lower tag still unacked is kept too (the caller
@@ -65,6 +69,8 @@ pub struct Reader {
     received: u64,
     consumer: Option<Consumer>,
     consumer_tag: String,
+    /// The next consumer, being started after the cancel of this one.
+    next: Option<tokio::task::JoinHandle<lapin::Result<(Consumer, String)>>>,
     consumers_started: u32,
     held_in_consumer: u32,
     cancelling: bool,
@@ -103,6 +109,7 @@ impl Reader {
             received: 0,
             consumer: None,
             consumer_tag: String::new(),
+            next: None,
             consumers_started: 0,
             held_in_consumer: 0,
             cancelling: false,
@@ -155,17 +162,48 @@ impl Reader {
         self.replace_consumer().await
     }
 
-    /// Cancels the consumer, if one runs: once its buffered deliveries are
-    /// taken, [`Reader::next`] starts a fresh one after them (with the new
-    /// prefetch, when one is due). Its unacked messages stay where they are.
+    /// Cancels the consumer, if one runs, and starts the next one after it
+    /// (with the new prefetch, when one is due) on a task: once the old
+    /// one's buffered deliveries are taken, [`Reader::next`] reads the new
+    /// one. Its unacked messages stay where they are.
     async fn replace_consumer(&mut self) -> lapin::Result<()> {
         if self.consumer.is_some() && !self.cancelling {
             self.cancelling = true;
-            self.channel
-                .basic_cancel(&self.consumer_tag, BasicCancelOptions::default())
-                .await?;
+            let channel = self.channel.clone();
+            let queue = self.queue.clone();
+            let old = self.consumer_tag.clone();
+            let qos = std::mem::take(&mut self.qos_due).then_some(self.window);
+            let tag = self.next_tag();
+            // Polled in order, so the frames go out in order: cancel first.
+            self.next = Some(tokio::spawn(async move {
+                let (cancelled, started) = tokio::join!(
+                    channel.basic_cancel(&old, BasicCancelOptions::default()),
+                    start(&channel, &queue, qos, &tag)
+                );
+                cancelled?;
+                started.map(|c| (c, tag))
+            }));
         }
         Ok(())
+    }
+
+    fn next_tag(&mut self) -> String {
+        self.consumers_started += 1;
+        format!("dlq-{}-{}", std::process::id(), self.consumers_started)
+    }
+
+    /// Takes a consumer started by [`Reader::replace_consumer`], if any.
+    async fn take_next(&mut self) -> lapin::Result<Option<(Consumer, String)>> {
+        match self.next.take() {
+            None => Ok(None),
+            Some(h) => match h.await {
+                Ok(r) => r.map(Some),
+                // The task only ends by returning; a panic there is a bug.
+                Err(e) => Err(lapin::Error::IOError(std::sync::Arc::new(
+                    std::io::Error::other(format!("starting the next consumer: {e}")),
+                ))),
+            },
+        }
     }
 
     /// The next message in queue order, None after the last one present at
@@ -186,6 +224,11 @@ impl Reader {
     /// Call it after the last ack was written; a delivery neither kept nor
     /// acked goes back when the channel closes.
     pub async fn finish(&mut self) -> lapin::Result<()> {
+        // Nothing kept: the caller closes the channel, which gives back any
+        // delivery beyond the last one read, in place; no cancel to wait for.
+        if self.held.is_empty() && self.next.is_none() && !self.per_consumer {
+            return Ok(());
+        }
         if let Some(mut c) = self.consumer.take() {
             if !self.cancelling {
                 self.channel
@@ -195,6 +238,20 @@ impl Reader {
             // Deliveries still buffered are kept too, for the nack below.
             while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(5), c.next()).await
             {
+                self.keep(d.delivery_tag);
+            }
+        }
+        // A consumer started after it: cancelled too, its deliveries kept.
+        if let Some((mut c, tag)) = self.take_next().await? {
+            self.channel
+                .basic_cancel(&tag, BasicCancelOptions::default())
+                .await?;
+            let mut first = true;
+            while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(5), c.next()).await
+            {
+                if std::mem::take(&mut first) {
+                    self.starts.push(d.delivery_tag);
+                }
                 self.keep(d.delivery_tag);
             }
         }
@@ -263,24 +320,15 @@ impl Reader {
     async fn next_consumed(&mut self) -> lapin::Result<Option<Delivery>> {
         loop {
             if self.consumer.is_none() {
-                if self.qos_due {
-                    self.channel
-                        .basic_qos(self.window, BasicQosOptions { global: false })
-                        .await?;
-                    self.qos_due = false;
-                }
-                self.consumers_started += 1;
-                self.consumer_tag =
-                    format!("dlq-{}-{}", std::process::id(), self.consumers_started);
-                let c = self
-                    .channel
-                    .basic_consume(
-                        &self.queue,
-                        &self.consumer_tag,
-                        BasicConsumeOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await?;
+                let (c, tag) = match self.take_next().await? {
+                    Some(next) => next,
+                    None => {
+                        let qos = std::mem::take(&mut self.qos_due).then_some(self.window);
+                        let tag = self.next_tag();
+                        (start(&self.channel, &self.queue, qos, &tag).await?, tag)
+                    }
+                };
+                self.consumer_tag = tag;
                 self.consumer = Some(c);
                 self.fresh = true;
                 self.held_in_consumer = 0;
@@ -312,6 +360,33 @@ impl Reader {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Starts a consumer, setting the prefetch first when `qos` says; both
+/// go out together (the channel runs them in order).
+async fn start(
+    channel: &Channel,
+    queue: &str,
+    qos: Option<u16>,
+    tag: &str,
+) -> lapin::Result<Consumer> {
+    let consume = channel.basic_consume(
+        queue,
+        tag,
+        BasicConsumeOptions::default(),
+        FieldTable::default(),
+    );
+    match qos {
+        None => consume.await,
+        Some(window) => {
+            let (set, started) = tokio::join!(
+                channel.basic_qos(window, BasicQosOptions { global: false }),
+                consume
+            );
+            set?;
+            started
         }
     }
 }

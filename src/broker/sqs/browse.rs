@@ -14,6 +14,13 @@
 //!
 //! FIFO queues return no more messages of a group while some of it is in
 //! flight, so a read of a FIFO queue sees at most one batch per group.
+//!
+//! Far from the broker a read keeps several receives in flight (scaled from
+//! the round trip of the first call, see `broker::round_trip`), but only as
+//! many as the messages still expected can fill ([`Gate`]): a receive on an
+//! emptied queue would wait out its long poll for nothing. Receives in flight
+//! when the read stops are awaited and their messages held too, so that each
+//! one is made visible again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -24,9 +31,11 @@ use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, Message as SqsMessage, MessageSystemAttributeName,
     QueueAttributeName,
 };
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 
 use super::{codec, count, fail, Queue, Sqs};
+use crate::broker::round_trip::RoundTrip;
 use crate::broker::{Flow, ReadOptions, Visitor};
 use crate::exit::interrupted;
 
@@ -138,6 +147,48 @@ pub(crate) async fn change_visibility(
         .await
 }
 
+/// Receives at most in flight for one read, however far the broker.
+const MAX_RECEIVES: usize = 16;
+
+/// Admits receives while the messages expected can fill them: one more
+/// only when those seen plus 10 per receive in flight stay below the count
+/// taken at the start, or when none is in flight (the last receive then
+/// finds the end). An unknown count (0) admits every receive.
+pub(crate) struct Gate {
+    at_start: u64,
+    inflight: Mutex<u64>,
+}
+
+impl Gate {
+    pub fn new(at_start: u64) -> Self {
+        Gate {
+            at_start,
+            inflight: Mutex::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether to receive now, `seen` messages in; true counts one in flight
+    /// until [`Gate::leave`].
+    pub fn enter(&self, seen: u64) -> bool {
+        let mut n = self.lock();
+        let admit = self.at_start == 0 || *n == 0 || seen + 10 * *n < self.at_start;
+        if admit {
+            *n += 1;
+        }
+        admit
+    }
+
+    /// A receive came back and its messages were counted.
+    pub fn leave(&self) {
+        let mut n = self.lock();
+        *n = n.saturating_sub(1);
+    }
+}
+
 /// One ReceiveMessage call: up to 10 messages with every attribute.
 pub(crate) async fn receive(sqs: &Sqs, q: &Queue, visibility: i32) -> Result<Vec<SqsMessage>> {
     let out = sqs
@@ -174,10 +225,17 @@ pub async fn browse(
 ) -> Result<()> {
     let (q, attrs) = sqs.readable(queue, opts.force).await?;
     let at_start = count(&attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0);
-    let source = single_source(sqs, &q).await?.map(|s| s.name);
+    let (source, rt) = RoundTrip::time(single_source(sqs, &q)).await;
+    let source = source?.map(|s| s.name);
     let held = Held::new(sqs.visibility);
+    // A FIFO queue gives no more of a group while some is in flight anyway.
+    let width = if q.is_fifo() {
+        1
+    } else {
+        rt.scale(1, MAX_RECEIVES)
+    };
     let result = tokio::select! {
-        r = read(sqs, &q, at_start, source.as_deref(), &held, visit) => r,
+        r = read(sqs, &q, at_start, source.as_deref(), &held, width, visit) => r,
         _ = tokio::signal::ctrl_c() => Err(interrupted()),
     };
     held.release_all(sqs, &q).await;
@@ -190,17 +248,41 @@ async fn read(
     at_start: u64,
     source: Option<&str>,
     held: &Held,
+    width: usize,
     visit: &mut Visitor<'_>,
 ) -> Result<()> {
     let mut seen: HashSet<String> = HashSet::new();
+    let gate = Gate::new(at_start);
+    let mut inflight = FuturesUnordered::new();
+    // Set once the read is over: an empty receive, the count reached, or the
+    // visitor had enough; receives in flight are still taken in and held.
+    let mut ended = false;
+    let mut stopped = false;
+    let mut failure = None;
     loop {
         if at_start > 0 && seen.len() as u64 >= at_start {
-            return Ok(());
+            ended = true;
         }
-        held.extend_due(sqs, q).await;
-        let batch = receive(sqs, q, sqs.visibility).await?;
+        if !ended {
+            held.extend_due(sqs, q).await;
+            while inflight.len() < width.max(1) && gate.enter(seen.len() as u64) {
+                inflight.push(receive(sqs, q, sqs.visibility));
+            }
+        }
+        let Some(got) = inflight.next().await else {
+            break;
+        };
+        gate.leave();
+        let batch = match got {
+            Ok(b) => b,
+            Err(e) => {
+                ended = true;
+                failure.get_or_insert(e);
+                continue;
+            }
+        };
         if batch.is_empty() {
-            return Ok(());
+            ended = true;
         }
         let mut fresh = Vec::new();
         for m in &batch {
@@ -214,10 +296,22 @@ async fn read(
                 held.refresh(id, receipt);
             }
         }
-        for m in fresh {
-            if visit(codec::to_message(m, &q.name, source))? == Flow::Stop {
-                return Ok(());
-            }
+        if stopped || failure.is_some() {
+            continue;
         }
+        for m in fresh {
+            match visit(codec::to_message(m, &q.name, source)) {
+                Ok(Flow::Continue) => continue,
+                Ok(Flow::Stop) => {}
+                Err(e) => failure = Some(e),
+            }
+            stopped = failure.is_none();
+            ended = true;
+            break;
+        }
+    }
+    match failure {
+        Some(e) if !stopped => Err(e),
+        _ => Ok(()),
     }
 }

@@ -8,7 +8,8 @@
 //! for every message), else none when the queue has ContentBasedDeduplication,
 //! else a fresh one per message. Batches go one at a time on a FIFO queue so
 //! that order within a group is the input order; a standard queue gets 8 in
-//! flight.
+//! flight near the broker, more far from it (scaled from the round trip of
+//! the first call, see `broker::round_trip`).
 
 use std::collections::HashMap;
 
@@ -23,11 +24,15 @@ use super::codec::{self, broker_str};
 use super::errors::{describe, explain};
 use super::redrive::fresh_dedup_id;
 use super::{Queue, Sqs, NAME};
+use crate::broker::round_trip::RoundTrip;
 use crate::broker::{MessageInput, PublishOptions};
 use crate::bulk::{BulkContext, BulkReport};
 use crate::exit::usage;
 
+/// Batches in flight on loopback, and at most however far (each up to
+/// [`BATCH_BYTES`], so memory stays bounded).
 const WINDOW: usize = 8;
+const MAX_WINDOW: usize = 32;
 const BATCH_BYTES: usize = 1_048_576;
 
 /// What one batch ended as: (done, failures).
@@ -40,7 +45,8 @@ pub async fn publish(
     input: &mut dyn MessageInput,
     ctx: &BulkContext,
 ) -> Result<BulkReport> {
-    let q = sqs.queue(target).await?;
+    let (q, rt) = RoundTrip::time(sqs.queue(target)).await;
+    let q = q?;
     let fifo = q.is_fifo();
     let content_dedup = if fifo {
         sqs.attributes(&q)
@@ -69,7 +75,11 @@ pub async fn publish(
             q.name
         )));
     }
-    let window = if fifo { 1 } else { WINDOW };
+    let window = if fifo {
+        1
+    } else {
+        rt.scale(WINDOW, MAX_WINDOW)
+    };
     let mut report = BulkReport::default();
     let mut in_flight = FuturesUnordered::new();
     let mut batch: Vec<(SendMessageBatchRequestEntry, String)> = Vec::new();

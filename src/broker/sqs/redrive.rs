@@ -1,7 +1,10 @@
 //! `retry`, `retry-all` and filtered `purge`: receive, act in batches of 10,
 //! delete only what is safe, give the rest back.
 //!
-//! Several pipelines run at once (8 for a standard queue), each looping
+//! Several pipelines run at once (8 for a standard queue near the broker,
+//! more as far away as the round trip of the first call says, see
+//! `broker::round_trip`; only as many receive at the end as the messages
+//! left can fill, see [`Gate`]), each looping
 //! ReceiveMessage (10) → SendMessageBatch to the target → DeleteMessageBatch
 //! of exactly the entries whose send succeeded. A FIFO DLQ gets one pipeline,
 //! so that order within a message group is kept: SQS hands out a group's
@@ -29,10 +32,11 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 
-use super::browse::{change_visibility, receive, single_source, Held};
+use super::browse::{change_visibility, receive, single_source, Gate, Held};
 use super::codec::{self, broker_str};
 use super::errors::{describe, explain, is_not_found};
 use super::{count, fail, Queue, Sqs, NAME};
+use crate::broker::round_trip::RoundTrip;
 use crate::broker::{Message, OriginKind, PurgeOptions, RedriveOptions};
 use crate::bulk::{BulkContext, BulkReport};
 use crate::conventions;
@@ -40,8 +44,10 @@ use crate::exit::{broker, broker_msg};
 use crate::rewrite::Rewrite;
 use crate::select::{Decision, Selection};
 
-/// Pipelines for a standard queue.
+/// Pipelines for a standard queue on loopback, and at most however far:
+/// each holds one batch (10 messages), so memory stays within 64 batches.
 const PIPELINES: usize = 8;
+const MAX_PIPELINES: usize = 64;
 
 /// SQS's limit on the total size of one SendMessageBatch request.
 const BATCH_BYTES: usize = 1_048_576;
@@ -63,6 +69,7 @@ struct Run<'a> {
     selection: &'a Selection,
     ctx: &'a BulkContext,
     held: Held,
+    gate: Gate,
     at_start: u64,
     source: Option<String>,
     /// Distinct messages received; the IDs themselves are only kept for
@@ -88,8 +95,7 @@ pub async fn redrive(
     selection: &Selection,
     ctx: &BulkContext,
 ) -> Result<BulkReport> {
-    let (dlq, attrs) = sqs.readable(queue, opts.read.force).await?;
-    let source = single_source(sqs, &dlq).await?;
+    let opened = open(sqs, queue, opts.read.force).await?;
     // Without --to each message goes to the origin its convention records,
     // else to the DLQ's single source queue (see `crate::conventions`).
     let target = match &opts.to {
@@ -98,9 +104,7 @@ pub async fn redrive(
     };
     run(
         sqs,
-        dlq,
-        &attrs,
-        source.map(|s| s.name),
+        opened,
         Action::Redrive(target, opts.rewrite.clone()),
         selection,
         ctx,
@@ -115,24 +119,55 @@ pub async fn purge(
     selection: &Selection,
     ctx: &BulkContext,
 ) -> Result<BulkReport> {
-    let (dlq, attrs) = sqs.readable(queue, opts.read.force).await?;
-    let source = single_source(sqs, &dlq).await?.map(|s| s.name);
-    run(sqs, dlq, &attrs, source, Action::Purge, selection, ctx).await
+    let opened = open(sqs, queue, opts.read.force).await?;
+    run(sqs, opened, Action::Purge, selection, ctx).await
+}
+
+/// A DLQ as a run starts on it.
+struct Opened {
+    dlq: Queue,
+    /// ApproximateNumberOfMessages at the start.
+    at_start: u64,
+    /// The one queue that dead-letters into it, if there is one.
+    source: Option<String>,
+    /// The round trip of a call, which sizes the pipelines.
+    rt: RoundTrip,
+}
+
+async fn open(sqs: &Sqs, queue: &str, force: bool) -> Result<Opened> {
+    let (dlq, attrs) = sqs.readable(queue, force).await?;
+    // The connection is up by now: this call times the round trip alone.
+    let (source, rt) = RoundTrip::time(single_source(sqs, &dlq)).await;
+    Ok(Opened {
+        at_start: count(&attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0),
+        source: source?.map(|s| s.name),
+        dlq,
+        rt,
+    })
 }
 
 async fn run(
     sqs: &Sqs,
-    dlq: Queue,
-    attrs: &super::Attributes,
-    source: Option<String>,
+    opened: Opened,
     action: Action,
     selection: &Selection,
     ctx: &BulkContext,
 ) -> Result<BulkReport> {
-    let pipelines = if dlq.is_fifo() { 1 } else { PIPELINES };
+    let Opened {
+        dlq,
+        at_start,
+        source,
+        rt,
+    } = opened;
+    let pipelines = if dlq.is_fifo() {
+        1
+    } else {
+        rt.scale(PIPELINES, MAX_PIPELINES)
+    };
     let run = Run {
         sqs,
-        at_start: count(attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0),
+        at_start,
+        gate: Gate::new(at_start),
         dlq,
         action,
         selection,
@@ -182,14 +217,20 @@ impl Run<'_> {
     async fn pipeline(&self) {
         while !self.done_reading() {
             self.held.extend_due(self.sqs, &self.dlq).await;
+            // The other receives in flight cover what is left.
+            if !self.gate.enter(self.seen.load(Ordering::SeqCst)) {
+                return;
+            }
             let batch = match receive(self.sqs, &self.dlq, self.sqs.visibility).await {
                 Ok(b) => b,
                 Err(e) => {
+                    self.gate.leave();
                     self.halt(format!("{e:#}"));
                     return;
                 }
             };
             if batch.is_empty() {
+                self.gate.leave();
                 return;
             }
             let mut taken = Vec::new();
@@ -217,6 +258,7 @@ impl Run<'_> {
                     Decision::Leave => self.held.hold(id, receipt),
                 }
             }
+            self.gate.leave();
             if taken.is_empty() {
                 continue;
             }
