@@ -331,16 +331,30 @@ pub fn human_size(n: usize) -> String {
 
 /// True when the error is a closed stdout pipe, which is not a failure.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
+    // A broker's connection closed under dlq (a TLS peer refusing the client
+    // certificate) is a broker error, never the quiet end of `| head`.
+    let from_broker = err
+        .chain()
+        .any(|c| c.downcast_ref::<crate::exit::Tagged>().is_some());
+    !from_broker
+        && err.chain().any(|c| {
+            c.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn only_our_own_output_ends_quietly_on_a_broken_pipe() {
+        let pipe = || io::Error::new(io::ErrorKind::BrokenPipe, "Broken pipe");
+        assert!(is_broken_pipe(&anyhow::Error::new(pipe())));
+        let broker = crate::exit::broker_with("rabbitmq", "connecting", "closed", pipe());
+        assert!(!is_broken_pipe(&broker));
+    }
 
     #[test]
     fn ages_and_sizes() {

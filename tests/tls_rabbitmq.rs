@@ -134,11 +134,13 @@ fn a_node_that_requires_a_client_certificate_takes_the_profiles() {
 
 #[test]
 fn a_missing_or_foreign_client_certificate_is_one_line_and_exit_4() {
+    // A command that needs AMQP: `queues` of a node without queues needs only
+    // the management API, which asks for no client certificate.
     let node = &nodes().mutual;
     let cfg = profile(node, Some(&pki().ca), Cert::None);
     assert_fails(
         || dlq_with(&cfg),
-        &["queues"],
+        &["publish", "tls-mutual", "--body", "x"],
         4,
         &[
             "rabbitmq",
@@ -151,7 +153,7 @@ fn a_missing_or_foreign_client_certificate_is_one_line_and_exit_4() {
     let cfg = profile(node, Some(&pki().ca), Cert::Stranger);
     assert_fails(
         || dlq_with(&cfg),
-        &["queues"],
+        &["publish", "tls-mutual", "--body", "x"],
         4,
         &[
             "rabbitmq",

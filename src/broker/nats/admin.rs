@@ -174,7 +174,12 @@ async fn dlq_depth(
     for info in infos {
         let c = &info.config;
         if c.name != stream && subjects::captures_advisories_of(&c.subjects, stream, consumer) {
-            let n = advisory_count(nats, &c.name, stream, consumer).await?;
+            // A DLQ stream deleted since the listing counts nothing; it is gone.
+            let n = match advisory_count(nats, &c.name, stream, consumer).await {
+                Ok(n) => n,
+                Err(e) if is_not_found(&format!("{e:#}")) => continue,
+                Err(e) => return Err(e),
+            };
             *depth.get_or_insert(0) += n;
         }
     }
