@@ -104,6 +104,17 @@ impl Fixture for Rabbit {
         }
     }
 
+    fn settle(&self, pair: &Pair) {
+        // A killed run's messages come back when the broker has dropped its consumer.
+        for q in [&pair.dlq, &pair.origin] {
+            common::wait_for(
+                "the killed run's consumer to go",
+                std::time::Duration::from_secs(60),
+                || (self.r.consumers(q) == 0).then_some(()),
+            );
+        }
+    }
+
     fn read_dlq(&self, pair: &Pair) -> Vec<Msg> {
         self.read(&pair.dlq)
     }
