@@ -161,11 +161,7 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
                     }
                 }
                 Err(("skip", why)) => row.skip(why),
-                Err((action, e)) => PlanRow {
-                    action,
-                    error: Some(e),
-                    ..row
-                },
+                Err((action, e)) => row.fail(action, e),
             }
         })
         .collect();
@@ -262,6 +258,14 @@ impl<'p> PlanRow<'p> {
             ..self
         }
     }
+
+    fn fail(self, action: &'p str, error: &'p str) -> Self {
+        PlanRow {
+            action,
+            error: Some(error),
+            ..self
+        }
+    }
 }
 
 /// Prints a dry-run plan.
@@ -281,12 +285,7 @@ pub fn print_plan(ctx: &Ctx, plan: &[Planned], report: &BulkReport, verb: Action
                 },
                 Some(("skip", why)) => row.skip(why),
                 // Nowhere to go (no origin and no --to).
-                Some((action, e)) => PlanRow {
-                    to: None,
-                    action,
-                    error: Some(e),
-                    ..row
-                },
+                Some((action, e)) => PlanRow { to: None, ..row }.fail(action, e),
             }
         })
         .collect();

@@ -189,26 +189,16 @@ impl Rmq {
     /// Consumers of a queue, as the queue itself counts them: once a killed
     /// client's consumer is gone, its unacknowledged messages are back.
     pub fn consumers(&self, queue: &str) -> u32 {
-        let ch = self.channel();
-        self.rt.block_on(async {
-            let q = ch
-                .queue_declare(
-                    queue,
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
-            let _ = ch.close(200, "done").await;
-            q.consumer_count()
-        })
+        self.passive(queue).consumer_count()
     }
 
     /// Messages ready in a queue.
     pub fn count(&self, queue: &str) -> u32 {
+        self.passive(queue).message_count()
+    }
+
+    /// The queue as a passive declare answers for it.
+    fn passive(&self, queue: &str) -> lapin::Queue {
         let ch = self.channel();
         self.rt.block_on(async {
             let q = ch
@@ -223,7 +213,7 @@ impl Rmq {
                 .await
                 .unwrap();
             let _ = ch.close(200, "done").await;
-            q.message_count()
+            q
         })
     }
 

@@ -190,10 +190,8 @@ async fn one_origin(rmq: &RabbitMq, queue: &str) -> Result<(Option<Route>, u64)>
             let origin = match Route::to_origin(&m.dead_letter) {
                 Ok(r) => r,
                 Err(why) => {
-                    // The convention's advice ends in "pass --to"; say it once, with the other way out.
-                    let why = why.trim_end_matches(": pass --to");
                     return Err(usage(format!(
-                        "{NAME}: --native: message {} of '{queue}': {why}: pass --to QUEUE, or run without --native",
+                        "{NAME}: --native: message {} of '{queue}': {why} (or run without --native)",
                         m.id
                     )));
                 }
