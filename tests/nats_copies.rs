@@ -359,3 +359,76 @@ async fn retry_all_keeps_left_and_failed_messages() {
     assert_eq!(count(&js, &dlq_name).await, 2);
     delete(&js, &[&work, &dlq_name]).await;
 }
+
+/// Streams made and deleted while `lag --watch` reads them (other teams'
+/// DLQs, other tests) are left out of a refresh, never the end of the watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_watch_outlives_streams_deleted_under_it() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let js = js().await;
+    let (work, subject) = names("LAGWORK");
+    stream(&js, &work, vec![subject.clone()], true).await;
+    publish(&js, &subject, headers(&[]), b"waiting").await;
+    js.get_stream(&work)
+        .await
+        .unwrap()
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("worker".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (js, stop) = (js.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut cycles = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (churn, churn_subject) = names("CHURN-DLQ");
+                stream(&js, &churn, vec![churn_subject.clone()], false).await;
+                publish(&js, &churn_subject, headers(&[]), b"x").await;
+                let _ = js.delete_stream(&churn).await;
+                cycles += 1;
+            }
+            cycles
+        })
+    };
+    let mut child = dlq(&nats_url())
+        .args(["lag", &work, "--watch", "50ms", "-o", "ndjson"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reports = tokio::task::spawn_blocking(move || {
+        // One row a refresh; 40 refreshes are many chances to meet a deletion.
+        let (mut seen, mut buf) = (0, [0u8; 4096]);
+        while seen < 40 {
+            match out.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen += buf[..n].iter().filter(|b| **b == b'\n').count(),
+            }
+        }
+        seen
+    })
+    .await
+    .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let cycles = churn.await.unwrap();
+    let ended = child.try_wait().unwrap();
+    let _ = child.kill();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let _ = child.wait();
+    delete(&js, &[&work]).await;
+    assert!(
+        ended.is_none() && reports >= 40,
+        "lag --watch ended after {reports} reports ({cycles} streams deleted): {err}"
+    );
+}

@@ -934,9 +934,10 @@ pub fn publish_formats(f: &dyn Fixture) {
 
 pub fn lag_watch_repeats_until_ctrl_c(f: &dyn Fixture) {
     let (name, pair) = f.lagging();
+    let errors = tempfile::NamedTempFile::new().unwrap();
     let mut child = dlq_command(f, &["lag", &name, "--watch", "200ms", "-o", "json"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(errors.reopen().unwrap())
         .spawn()
         .expect("spawn dlq");
     // Read stdout as it comes; stop dlq once two reports are out.
@@ -962,7 +963,17 @@ pub fn lag_watch_repeats_until_ctrl_c(f: &dyn Fixture) {
     common::wait_for(
         "two lag reports",
         std::time::Duration::from_secs(60),
-        || (reports_in(&seen.lock().unwrap()) >= 2).then_some(()),
+        || {
+            // A watch that ended on its own will never print the second report.
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "{}: lag --watch ended by itself ({status}): {}",
+                    f.name(),
+                    std::fs::read_to_string(errors.path()).unwrap()
+                );
+            }
+            (reports_in(&seen.lock().unwrap()) >= 2).then_some(())
+        },
     );
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])

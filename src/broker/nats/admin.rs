@@ -62,8 +62,11 @@ async fn topology(nats: &Nats, infos: &[Info]) -> Result<Vec<QueueInfo>> {
                 .cloned()
                 .collect();
         } else if is_dlq && info.state.messages > 0 {
-            if let Some(src) = copy_source(nats, info, &subject_map).await? {
-                sources.push(src);
+            match copy_source(nats, info, &subject_map).await {
+                Ok(src) => sources.extend(src),
+                // A stream deleted since the listing is no longer there to show.
+                Err(e) if is_not_found(&format!("{e:#}")) || gone(nats, &c.name).await => continue,
+                Err(e) => return Err(e),
             }
         }
         let mut extra = Map::new();
@@ -130,6 +133,12 @@ async fn copy_source(
         .and_then(|s| subjects::stream_for(streams, s))
         .filter(|s| s != name)
         .map(str::to_owned))
+}
+
+/// Whether `name` has been deleted since the streams were listed (a read
+/// of a stream being deleted can time out instead of saying so).
+async fn gone(nats: &Nats, name: &str) -> bool {
+    matches!(nats.js.get_stream(name).await, Err(e) if is_not_found(&e))
 }
 
 pub(super) async fn queues(nats: &Nats) -> Result<Vec<QueueInfo>> {
@@ -242,9 +251,20 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
                     ))
                 }
             },
-            None => stream.consumers().try_collect().await.map_err(|e| {
-                broker(NAME, format!("listing the consumers of '{stream_name}'"), e)
-            })?,
+            None => match stream.consumers().try_collect().await {
+                Ok(all) => all,
+                // Unnamed, a stream deleted since the listing is simply left out.
+                Err(e) if !named && (is_not_found(&e) || gone(nats, &stream_name).await) => {
+                    continue
+                }
+                Err(e) => {
+                    return Err(broker(
+                        NAME,
+                        format!("listing the consumers of '{stream_name}'"),
+                        e,
+                    ))
+                }
+            },
         };
         if consumers.is_empty() && named {
             let mut extra = Map::new();
