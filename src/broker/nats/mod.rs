@@ -121,7 +121,7 @@ impl Broker for Nats {
 
     async fn browse(&self, queue: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()> {
         let stream = self.stream(queue).await?;
-        let mut rows = rows::Rows::open(self, stream, &opts.ids).await?;
+        let mut rows = rows::Rows::open(self, stream, &opts.ids, rows::FAR_WINDOW).await?;
         while let Some(row) = rows.next().await? {
             if visit(row.message)? == super::Flow::Stop {
                 break;

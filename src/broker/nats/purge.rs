@@ -13,7 +13,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 
 use super::redrive::delete;
-use super::rows::{Row, Rows};
+use super::rows::{Row, Rows, FAR_WINDOW_BULK};
 use super::{Nats, NAME};
 use crate::broker::PurgeOptions;
 use crate::bulk::{BulkContext, BulkReport};
@@ -28,7 +28,7 @@ const MAX_BATCH: usize = 1024;
 const BATCH_BYTES: usize = 8 << 20;
 /// Deletes in flight, near and far; they run on while the next batch is read.
 const CONCURRENT: usize = 64;
-const MAX_CONCURRENT: usize = 256;
+const MAX_CONCURRENT: usize = 1024;
 
 /// A whole-stream purge with JetStream's own operation.
 pub(super) async fn all(nats: &Nats, queue: &str, ctx: &BulkContext) -> Result<BulkReport> {
@@ -53,7 +53,7 @@ pub(super) async fn run(
 ) -> Result<BulkReport> {
     let stream = nats.stream(queue).await?;
     let mut report = BulkReport::default();
-    let mut rows = Rows::open(nats, stream, &opts.read.ids).await?;
+    let mut rows = Rows::open(nats, stream, &opts.read.ids, FAR_WINDOW_BULK).await?;
     let most = nats.window(BATCH, MAX_BATCH);
     let concurrent = nats.window(CONCURRENT, MAX_CONCURRENT);
     let mut batch: Vec<Row> = Vec::with_capacity(most);

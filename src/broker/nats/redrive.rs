@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::convert;
-use super::rows::{Origin, Row, Rows};
+use super::rows::{Origin, Row, Rows, FAR_WINDOW_BULK};
 use super::subjects;
 use super::{Nats, NAME};
 use crate::broker::RedriveOptions;
@@ -125,7 +125,7 @@ pub(super) async fn run(
         }
     }
     let stream = nats.stream(queue).await?;
-    let mut rows = Rows::open(nats, stream, &opts.read.ids).await?;
+    let mut rows = Rows::open(nats, stream, &opts.read.ids, FAR_WINDOW_BULK).await?;
     let window = nats.window(WINDOW, MAX_WINDOW);
     let mut r = Run {
         nats,

@@ -37,7 +37,10 @@ use crate::message::b64_decode;
 /// Gets in flight at most on loopback (more far away, scaled by the round
 /// trip, up to [`FAR_WINDOW`]); fewer for big messages (see `window_for`).
 const MAX_WINDOW: usize = 256;
-const FAR_WINDOW: usize = 1024;
+/// A read alone goes further than one that feeds a window of publishes or
+/// deletes, which holds its own messages: both stay under 50 MiB at 20 ms.
+pub(super) const FAR_WINDOW: usize = 2048;
+pub(super) const FAR_WINDOW_BULK: usize = 1024;
 /// Consecutive missing sequences after which the walk jumps ahead.
 const JUMP_AFTER: usize = 64;
 
@@ -348,7 +351,7 @@ pub(super) struct Rows {
 impl Rows {
     /// Starts a walk over what `stream` holds now; with `ids`, over those
     /// sequences only (an ID that is not a number names no message).
-    pub async fn open(nats: &Nats, stream: Stream, ids: &[String]) -> Result<Rows> {
+    pub async fn open(nats: &Nats, stream: Stream, ids: &[String], far: usize) -> Result<Rows> {
         let info = stream.cached_info();
         let state = &info.state;
         let ids = (!ids.is_empty()).then(|| {
@@ -366,11 +369,7 @@ impl Rows {
             getter: Arc::new(Getter::new(nats, &stream).await?),
             next,
             last,
-            window: window_for(
-                state.bytes,
-                state.messages,
-                nats.window(MAX_WINDOW, FAR_WINDOW),
-            ),
+            window: window_for(state.bytes, state.messages, nats.window(MAX_WINDOW, far)),
             ids,
             misses: 0,
             inflight: FuturesOrdered::new(),
