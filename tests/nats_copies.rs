@@ -418,14 +418,7 @@ async fn lag_watch_outlives_streams_deleted_under_it() {
     let cycles = churn.await.unwrap();
     let ended = child.try_wait().unwrap();
     let _ = child.kill();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let _ = child.wait();
+    let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
     delete(&js, &[&work]).await;
     assert!(
         ended.is_none() && reports >= 40,
