@@ -56,30 +56,6 @@ p.flush()
 PY
 echo "filled $DLQ_TOPIC with $N messages" >&2
 
-cat >"$work/replay.py" <<'PY'
-import os
-from confluent_kafka import Consumer, Producer
-boot, n = os.environ["BOOT"], int(os.environ["N"])
-c = Consumer({"bootstrap.servers": boot, "group.id": "replay-" + os.environ["DLQ_TOPIC"], "auto.offset.reset": "earliest"})
-p = Producer({"bootstrap.servers": boot})
-c.subscribe([os.environ["DLQ_TOPIC"]])
-done = 0
-while done < n:
-    m = c.poll(1.0)
-    if m is None or m.error():
-        continue
-    while True:
-        try:
-            p.produce(os.environ["REPLAY"], m.value(), key=m.key(), headers=m.headers())
-            break
-        except BufferError:
-            p.poll(0.1)
-    p.poll(0)
-    done += 1
-p.flush()
-c.close()
-PY
-
 # CPU seconds tansu spent: both runs wait on the broker, which shares the cores.
 broker_cpu() {
   local pid
@@ -91,7 +67,8 @@ c0=$(broker_cpu)
 measure "$work/dlq" "$DLQ_BIN" -b "kafka://$BOOT" retry-all "$DLQ_TOPIC" --yes -q
 read -r dlq_s dlq_rss <"$work/dlq"
 c1=$(broker_cpu)
-measure "$work/base" "$py" "$work/replay.py"
+# The loop of bench/distance.sh, consuming from the start of the DLQ.
+measure "$work/base" "$py" "$here/distance/kafka_client.py" baseline "$BOOT" "$DLQ_TOPIC" "$REPLAY" "$N" >&2
 read -r base_s _ <"$work/base"
 c2=$(broker_cpu)
 # The same re-drive without the idempotent producer (as the loop produces),

@@ -43,18 +43,6 @@ if cmd == "pair":      # a DLQ of n messages and its source queue
         {"deadLetterTargetArn": arn, "maxReceiveCount": "5"})})["QueueUrl"]
     fill(dlq, n)
     print(dlq, src)
-elif cmd == "loop":    # the hand-written redrive script
-    dlq, src = sys.argv[4], sys.argv[5]
-    t0, moved = time.time(), 0
-    while True:
-        got = s.receive_message(QueueUrl=dlq, MaxNumberOfMessages=1, WaitTimeSeconds=1).get("Messages", [])
-        if not got:
-            break
-        m = got[0]
-        s.send_message(QueueUrl=src, MessageBody=m["Body"])
-        s.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])
-        moved += 1
-    print(moved, time.time() - t0)
 elif cmd == "ceiling": # moto's own SendMessageBatch rate into a fresh queue
     url = s.create_queue(QueueName=sys.argv[4])["QueueUrl"]
     t0 = time.time()
@@ -78,8 +66,9 @@ left=$("$py" "$tmp/sqs.py" depth "$ep" 0 bench-dlq-dlq)
 dlq_rate=$(rate "$n" "$secs")
 
 # (a) one message at a time
-read -r dlqurl srcurl < <("$py" "$tmp/sqs.py" pair "$ep" "$n" bench-loop)
-read -r loop_moved loop_secs < <("$py" "$tmp/sqs.py" loop "$ep" "$n" "$dlqurl" "$srcurl")
+"$py" "$tmp/sqs.py" pair "$ep" "$n" bench-loop >/dev/null
+# The loop of bench/distance.sh: receive one, send it, delete it.
+read -r loop_moved loop_secs < <("$py" "$(dirname "$0")/distance/sqs_client.py" baseline "$ep" bench-loop-dlq bench-loop)
 loop_rate=$(rate "$loop_moved" "$loop_secs")
 
 # (b) moto's ceiling
