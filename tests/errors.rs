@@ -5,6 +5,14 @@ mod common;
 
 use common::{amqp_url, dlq, run};
 
+/// dlq against `url`, with AWS keys so that SQS gets as far as the network.
+fn dlq_with_keys(url: &str) -> std::process::Command {
+    let mut c = dlq(url);
+    c.env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x");
+    c
+}
+
 /// Every broker: an unknown host is exit 4 in one line; `-v` adds causes.
 #[test]
 fn unknown_host_is_one_line_and_verbose_shows_the_causes() {
@@ -14,17 +22,11 @@ fn unknown_host_is_one_line_and_verbose_shows_the_causes() {
         "kafka://no-such-host.invalid:9092",
         "sqs://us-east-1?endpoint=http://no-such-host.invalid:1",
     ] {
-        let quiet = run(dlq(url)
-            .args(["--timeout", "3s", "queues"])
-            .env("AWS_ACCESS_KEY_ID", "x")
-            .env("AWS_SECRET_ACCESS_KEY", "x"));
+        let quiet = run(dlq_with_keys(url).args(["--timeout", "3s", "queues"]));
         assert_eq!(quiet.code, 4, "{url}: {quiet:?}");
         assert_eq!(quiet.stderr.lines().count(), 1, "{url}: {quiet:?}");
         assert!(quiet.stderr.starts_with("dlq: error: "), "{quiet:?}");
-        let loud = run(dlq(url)
-            .args(["-v", "--timeout", "3s", "queues"])
-            .env("AWS_ACCESS_KEY_ID", "x")
-            .env("AWS_SECRET_ACCESS_KEY", "x"));
+        let loud = run(dlq_with_keys(url).args(["-v", "--timeout", "3s", "queues"]));
         assert_eq!(loud.code, 4, "{url}: {loud:?}");
         assert!(
             loud.stderr.lines().any(|l| l.starts_with("  caused by: ")),
@@ -69,10 +71,7 @@ fn refused_port_is_exit_4_and_a_bad_port_exit_2() {
             "sqs://127.0.0.1:4566",
         ),
     ] {
-        let r = run(dlq(refused)
-            .args(["--timeout", "3s", "queues"])
-            .env("AWS_ACCESS_KEY_ID", "x")
-            .env("AWS_SECRET_ACCESS_KEY", "x"));
+        let r = run(dlq_with_keys(refused).args(["--timeout", "3s", "queues"]));
         assert_eq!(r.code, 4, "{refused}: {r:?}");
         assert_eq!(r.stderr.trim().lines().count(), 1, "{refused}: {r:?}");
         let r = run(dlq(bad).args(["queues"]));

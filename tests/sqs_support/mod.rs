@@ -4,7 +4,7 @@
 //! (moto on 127.0.0.1:4566, or `DLQ_TEST_SQS_ENDPOINT`).
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::Command;
 use std::time::Duration;
 
@@ -176,38 +176,41 @@ impl Moto {
         });
     }
 
+    /// One receive of up to 10 messages with all attributes, kept invisible
+    /// for 60 s, waiting up to `wait` seconds for the first.
+    fn receive(&self, url: &str, wait: i32) -> Vec<Message> {
+        self.rt.block_on(async {
+            self.c
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .wait_time_seconds(wait)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .expect("receive")
+                .messages
+                .unwrap_or_default()
+        })
+    }
+
     /// Receives every message of a queue (kept invisible for 60 s so each
     /// comes once), with all attributes, in receive order.
     pub fn take_all(&self, url: &str) -> Vec<Message> {
         let mut out: Vec<Message> = Vec::new();
+        let mut seen = HashSet::new();
         loop {
-            let batch = self.rt.block_on(async {
-                self.c
-                    .receive_message()
-                    .queue_url(url)
-                    .max_number_of_messages(10)
-                    .visibility_timeout(60)
-                    .wait_time_seconds(1)
-                    .message_attribute_names("All")
-                    .message_system_attribute_names(MessageSystemAttributeName::All)
-                    .send()
-                    .await
-                    .unwrap()
-                    .messages
-                    .unwrap_or_default()
-            });
+            let batch = self.receive(url, 1);
             if batch.is_empty() {
                 return out;
             }
-            for m in batch {
-                let m_id = m.message_id().map(str::to_owned);
-                if !out
-                    .iter()
-                    .any(|o| o.message_id().map(str::to_owned) == m_id)
-                {
-                    out.push(m);
-                }
-            }
+            out.extend(
+                batch
+                    .into_iter()
+                    .filter(|m| seen.insert(m.message_id().map(str::to_owned))),
+            );
         }
     }
 
@@ -215,29 +218,17 @@ impl Moto {
     /// made visible again at once.
     pub fn peek_all(&self, url: &str) -> Vec<Message> {
         let mut out: Vec<Message> = Vec::new();
+        let mut seen = HashSet::new();
         let mut handles = Vec::new();
         let mut empty = 0;
         while empty < 2 {
-            let batch = self.rt.block_on(async {
-                self.c
-                    .receive_message()
-                    .queue_url(url)
-                    .max_number_of_messages(10)
-                    .visibility_timeout(60)
-                    .message_attribute_names("All")
-                    .message_system_attribute_names(MessageSystemAttributeName::All)
-                    .send()
-                    .await
-                    .expect("receive")
-                    .messages
-                    .unwrap_or_default()
-            });
+            let batch = self.receive(url, 0);
             if batch.is_empty() {
                 empty += 1;
             }
             for m in batch {
                 handles.extend(m.receipt_handle().map(str::to_owned));
-                if !out.iter().any(|o| o.message_id() == m.message_id()) {
+                if seen.insert(m.message_id().map(str::to_owned)) {
                     out.push(m);
                 }
             }

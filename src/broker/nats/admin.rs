@@ -65,7 +65,7 @@ async fn topology(nats: &Nats, infos: &[Info]) -> Result<Vec<QueueInfo>> {
             match copy_source(nats, info, &subject_map).await {
                 Ok(src) => sources.extend(src),
                 // A stream deleted since the listing is no longer there to show.
-                Err(e) if is_not_found(&format!("{e:#}")) || gone(nats, &c.name).await => continue,
+                Err(e) if vanished(nats, &c.name, &e).await => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -135,10 +135,12 @@ async fn copy_source(
         .map(str::to_owned))
 }
 
-/// Whether `name` has been deleted since the streams were listed (a read
-/// of a stream being deleted can time out instead of saying so).
-async fn gone(nats: &Nats, name: &str) -> bool {
-    matches!(nats.js.get_stream(name).await, Err(e) if is_not_found(&e))
+/// Whether an error reading stream `name` means it was deleted since the
+/// streams were listed (a read of a stream being deleted can also time out
+/// instead of saying so, hence the second look).
+async fn vanished(nats: &Nats, name: &str, e: &(dyn std::fmt::Display + Sync)) -> bool {
+    is_not_found(&format!("{e:#}"))
+        || matches!(nats.js.get_stream(name).await, Err(e) if is_not_found(&e))
 }
 
 pub(super) async fn queues(nats: &Nats) -> Result<Vec<QueueInfo>> {
@@ -186,7 +188,7 @@ async fn dlq_depth(
             // A DLQ stream deleted since the listing counts nothing; it is gone.
             let n = match advisory_count(nats, &c.name, stream, consumer).await {
                 Ok(n) => n,
-                Err(e) if is_not_found(&format!("{e:#}")) => continue,
+                Err(e) if vanished(nats, &c.name, &e).await => continue,
                 Err(e) => return Err(e),
             };
             *depth.get_or_insert(0) += n;
@@ -254,9 +256,7 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
             None => match stream.consumers().try_collect().await {
                 Ok(all) => all,
                 // Unnamed, a stream deleted since the listing is simply left out.
-                Err(e) if !named && (is_not_found(&e) || gone(nats, &stream_name).await) => {
-                    continue
-                }
+                Err(e) if !named && vanished(nats, &stream_name, &e).await => continue,
                 Err(e) => {
                     return Err(broker(
                         NAME,
