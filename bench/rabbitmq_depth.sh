@@ -38,7 +38,7 @@ ready_again() {
   local t0 c
   t0=$(now)
   while c=$(ready "$1"); [ "$c" != "$2" ]; do
-    [ "$(echo "$(since "$t0") > 60" | bc -l)" = 1 ] && { echo "timeout($c)"; return; }
+    [ "$(echo "$(since "$t0") > 60" | bc -l)" = 1 ] && { echo "over-60s-$c-ready"; return; }
     sleep 0.05
   done
   since "$t0"

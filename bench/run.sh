@@ -2,8 +2,9 @@
 # Runs every benchmark (or those named: rabbitmq sqs kafka nats) with its
 # baseline in the same run, and prints one table. With RTT=20ms, also the
 # bulk commands and hand-written loops of every broker (bench/distance.sh)
-# through a delay line at 0 ms and at RTT. Needs the brokers of
-# scripts/brokers/start-all.sh.
+# through a delay line at 0 ms and at RTT. With rabbitmq among them, also the
+# deep-queue reads of bench/rabbitmq_depth.sh (DEPTH=0 leaves them out).
+# Needs the brokers of scripts/brokers/start-all.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 brokers=("$@")
@@ -20,6 +21,18 @@ grep '^RESULT' "$results" | while read -r _ rest; do
   eval "$rest"
   printf '| %s | %s | %s | %s | %s | %s | %s MiB |\n' "$broker" "$messages" "$dlq_rate" "$baseline" "$baseline_rate" "$ratio" "$rss_mib"
 done
+if [ "${DEPTH:-1}" != 0 ] && [[ " ${brokers[*]} " == *" rabbitmq "* ]]; then
+  echo "== depth (RabbitMQ)" >&2
+  bash "$here/rabbitmq_depth.sh" | tee -a "$results" >&2
+  echo
+  echo "| queue | messages | what | dlq ran (s) | peak RSS | all ready again after exit (s) | goal |"
+  echo "|---|---|---|---|---|---|---|"
+  grep '^DEPTH' "$results" | while read -r _ rest; do
+    rss_mib='' all_ready_after_exit_s='' goal=''
+    eval "$rest"
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$queue" "$messages" "$what" "$seconds" "${rss_mib:+$rss_mib MiB}" "$all_ready_after_exit_s" "$goal"
+  done
+fi
 if [ -n "${RTT:-}" ]; then
   echo "== distance (RTT=$RTT)" >&2
   bash "$here/distance.sh" | tee -a "$results" >&2
