@@ -4,6 +4,7 @@
 # bulk commands and hand-written loops of every broker (bench/distance.sh)
 # through a delay line at 0 ms and at RTT. With rabbitmq among them, also the
 # deep-queue reads of bench/rabbitmq_depth.sh (DEPTH=0 leaves them out).
+# DISTANCE_N (default 50000) is the depth of the distance runs.
 # Needs the brokers of scripts/brokers/start-all.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,7 +36,7 @@ if [ "${DEPTH:-1}" != 0 ] && [[ " ${brokers[*]} " == *" rabbitmq "* ]]; then
 fi
 if [ -n "${RTT:-}" ]; then
   echo "== distance (RTT=$RTT)" >&2
-  bash "$here/distance.sh" | tee -a "$results" >&2
+  N=${DISTANCE_N:-50000} bash "$here/distance.sh" "${brokers[@]}" | tee -a "$results" >&2
   echo
   echo "| broker | command | messages | msg/s at 0 ms | msg/s at RTT | RTT | ratio | peak RSS |"
   echo "|---|---|---|---|---|---|---|---|"

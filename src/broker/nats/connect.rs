@@ -180,7 +180,7 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
         return Err(broker(NAME, format!("using JetStream on {shown}"), why));
     }
     Ok(Nats {
-        rt: RoundTrip(started.elapsed()),
+        rt: RoundTrip::of(started.elapsed()),
         client,
         js,
         caps: super::CAPABILITIES,

@@ -16,7 +16,7 @@
 //! flight, so a read of a FIFO queue sees at most one batch per group.
 //!
 //! Far from the broker a read keeps several receives in flight (scaled from
-//! the round trip of the first call, see `broker::round_trip`), but only as
+//! the round trip to the queue, see `Sqs::round_trip`), but only as
 //! many as the messages still expected can fill ([`Gate`]): a receive on an
 //! emptied queue would wait out its long poll for nothing. Receives in flight
 //! when the read stops are awaited and their messages held too, so that each
@@ -42,13 +42,20 @@ use crate::exit::interrupted;
 /// Messages a run keeps invisible, by MessageId, with their latest receipt.
 pub(crate) struct Held {
     visibility: i32,
+    /// ChangeMessageVisibilityBatch calls at once when many change.
+    calls: usize,
     receipts: Mutex<HashMap<String, (String, Instant)>>,
 }
 
+/// Visibility changes in flight near the broker, and at most however far.
+const VISIBILITY_CALLS: usize = 8;
+const MAX_VISIBILITY_CALLS: usize = 64;
+
 impl Held {
-    pub fn new(visibility: i32) -> Self {
+    pub fn new(visibility: i32, rt: RoundTrip) -> Self {
         Held {
             visibility,
+            calls: rt.scale(VISIBILITY_CALLS, MAX_VISIBILITY_CALLS),
             receipts: Mutex::new(HashMap::new()),
         }
     }
@@ -89,14 +96,14 @@ impl Held {
                 .collect()
         };
         if !due.is_empty() {
-            change_visibility(sqs, q, due, self.visibility).await;
+            change_visibility(sqs, q, due, self.visibility, self.calls).await;
         }
     }
 
     /// Makes every held message visible again at once.
     pub async fn release_all(&self, sqs: &Sqs, q: &Queue) {
         let receipts: Vec<String> = self.lock().drain().map(|(_, (r, _))| r).collect();
-        let failed = change_visibility(sqs, q, receipts, 0).await;
+        let failed = change_visibility(sqs, q, receipts, 0, self.calls).await;
         if failed > 0 {
             sqs.warner.warn(&format!(
                 "sqs: {failed} message(s) of {} could not be made visible again now; \
@@ -107,13 +114,14 @@ impl Held {
     }
 }
 
-/// Sets the visibility of messages, 10 a call, several calls at once;
-/// returns how many could not be changed.
+/// Sets the visibility of messages, 10 a call, `calls` at once; returns
+/// how many could not be changed.
 pub(crate) async fn change_visibility(
     sqs: &Sqs,
     q: &Queue,
     receipts: Vec<String>,
     secs: i32,
+    calls: usize,
 ) -> usize {
     let chunks: Vec<Vec<String>> = receipts.chunks(10).map(<[String]>::to_vec).collect();
     futures::stream::iter(chunks)
@@ -142,12 +150,13 @@ pub(crate) async fn change_visibility(
                 Err(_) => chunk.len(),
             }
         })
-        .buffer_unordered(8)
+        .buffer_unordered(calls.max(1))
         .fold(0, |a, b| async move { a + b })
         .await
 }
 
-/// Receives at most in flight for one read, however far the broker.
+/// Receives in flight for one read near the broker, and at most however far.
+const RECEIVES: usize = 2;
 const MAX_RECEIVES: usize = 16;
 
 /// Admits receives while the messages expected can fill them: one more
@@ -225,14 +234,14 @@ pub async fn browse(
 ) -> Result<()> {
     let (q, attrs) = sqs.readable(queue, opts.force).await?;
     let at_start = count(&attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0);
-    let (source, rt) = RoundTrip::time(single_source(sqs, &q)).await;
-    let source = source?.map(|s| s.name);
-    let held = Held::new(sqs.visibility);
+    let source = single_source(sqs, &q).await?.map(|s| s.name);
+    let rt = sqs.round_trip(&q).await;
+    let held = Held::new(sqs.visibility, rt);
     // A FIFO queue gives no more of a group while some is in flight anyway.
     let width = if q.is_fifo() {
         1
     } else {
-        rt.scale(1, MAX_RECEIVES)
+        rt.scale(RECEIVES, MAX_RECEIVES)
     };
     let result = tokio::select! {
         r = read(sqs, &q, at_start, source.as_deref(), &held, width, visit) => r,

@@ -31,6 +31,7 @@ use super::{
     Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions, QueueInfo,
     ReadOptions, RedriveOptions, Visitor,
 };
+use crate::broker::round_trip::RoundTrip;
 use crate::bulk::{BulkContext, BulkReport};
 use crate::config::BrokerSettings;
 use crate::exit::{broker_msg, usage};
@@ -337,6 +338,21 @@ impl Sqs {
             .await
             .map_err(|e| fail(&format!("reading attributes of {}", q.name), e))?;
         Ok(out.attributes().cloned().unwrap_or_default())
+    }
+
+    /// The distance to the server, probed with calls that read one
+    /// attribute of `q` (see `RoundTrip::probe`): an emulator that serves
+    /// one call at a time is near, however slowly it answers. A failed call
+    /// is timed too; the work that follows reports the failure.
+    pub(crate) async fn round_trip(&self, q: &Queue) -> RoundTrip {
+        RoundTrip::probe(|| {
+            self.client
+                .get_queue_attributes()
+                .queue_url(&q.url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+        })
+        .await
     }
 
     /// The queues whose RedrivePolicy points at `q`. A server that does not

@@ -8,8 +8,8 @@
 //! for every message), else none when the queue has ContentBasedDeduplication,
 //! else a fresh one per message. Batches go one at a time on a FIFO queue so
 //! that order within a group is the input order; a standard queue gets 8 in
-//! flight near the broker, more far from it (scaled from the round trip of
-//! the first call, see `broker::round_trip`).
+//! flight near the broker, more far from it (scaled from the round trip to
+//! the queue, see `Sqs::round_trip`).
 
 use std::collections::HashMap;
 
@@ -24,15 +24,14 @@ use super::codec::{self, broker_str};
 use super::errors::{describe, explain};
 use super::redrive::fresh_dedup_id;
 use super::{Queue, Sqs, NAME};
-use crate::broker::round_trip::RoundTrip;
 use crate::broker::{MessageInput, PublishOptions};
 use crate::bulk::{BulkContext, BulkReport};
 use crate::exit::usage;
 
 /// Batches in flight on loopback, and at most however far (each up to
 /// [`BATCH_BYTES`], so memory stays bounded).
-const WINDOW: usize = 8;
-const MAX_WINDOW: usize = 32;
+const WINDOW: usize = 16;
+const MAX_WINDOW: usize = 64;
 const BATCH_BYTES: usize = 1_048_576;
 
 /// What one batch ended as: (done, failures).
@@ -45,8 +44,7 @@ pub async fn publish(
     input: &mut dyn MessageInput,
     ctx: &BulkContext,
 ) -> Result<BulkReport> {
-    let (q, rt) = RoundTrip::time(sqs.queue(target)).await;
-    let q = q?;
+    let q = sqs.queue(target).await?;
     let fifo = q.is_fifo();
     let content_dedup = if fifo {
         sqs.attributes(&q)
@@ -78,7 +76,7 @@ pub async fn publish(
     let window = if fifo {
         1
     } else {
-        rt.scale(WINDOW, MAX_WINDOW)
+        sqs.round_trip(&q).await.scale(WINDOW, MAX_WINDOW)
     };
     let mut report = BulkReport::default();
     let mut in_flight = FuturesUnordered::new();

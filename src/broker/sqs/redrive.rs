@@ -2,8 +2,8 @@
 //! delete only what is safe, give the rest back.
 //!
 //! Several pipelines run at once (8 for a standard queue near the broker,
-//! more as far away as the round trip of the first call says, see
-//! `broker::round_trip`; only as many receive at the end as the messages
+//! more as far away as the round trip to the queue says, see
+//! `Sqs::round_trip`; only as many receive at the end as the messages
 //! left can fill, see [`Gate`]), each looping
 //! ReceiveMessage (10) → SendMessageBatch to the target → DeleteMessageBatch
 //! of exactly the entries whose send succeeded. A FIFO DLQ gets one pipeline,
@@ -46,7 +46,7 @@ use crate::select::{Decision, Selection};
 
 /// Pipelines for a standard queue on loopback, and at most however far:
 /// each holds one batch (10 messages), so memory stays within 64 batches.
-const PIPELINES: usize = 8;
+const PIPELINES: usize = 16;
 const MAX_PIPELINES: usize = 64;
 
 /// SQS's limit on the total size of one SendMessageBatch request.
@@ -136,11 +136,11 @@ struct Opened {
 
 async fn open(sqs: &Sqs, queue: &str, force: bool) -> Result<Opened> {
     let (dlq, attrs) = sqs.readable(queue, force).await?;
-    // The connection is up by now: this call times the round trip alone.
-    let (source, rt) = RoundTrip::time(single_source(sqs, &dlq)).await;
+    let source = single_source(sqs, &dlq).await?;
+    let rt = sqs.round_trip(&dlq).await;
     Ok(Opened {
         at_start: count(&attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0),
-        source: source?.map(|s| s.name),
+        source: source.map(|s| s.name),
         dlq,
         rt,
     })
@@ -172,7 +172,7 @@ async fn run(
         action,
         selection,
         ctx,
-        held: Held::new(sqs.visibility),
+        held: Held::new(sqs.visibility, rt),
         source,
         seen: AtomicU64::new(0),
         origins: Mutex::new(HashMap::new()),
@@ -347,7 +347,7 @@ impl Run<'_> {
             let half = Duration::from_secs(self.sqs.visibility as u64 / 2);
             if group.iter().any(|(_, t)| t.received.elapsed() >= half) {
                 let receipts = group.iter().map(|(_, t)| t.receipt.clone()).collect();
-                change_visibility(self.sqs, &self.dlq, receipts, self.sqs.visibility).await;
+                change_visibility(self.sqs, &self.dlq, receipts, self.sqs.visibility, 1).await;
             }
             let (entries, taken): (Vec<_>, Vec<_>) = group.into_iter().unzip();
             let sent = self
