@@ -13,6 +13,7 @@
 mod admin;
 mod browse;
 mod codec;
+mod deliveries;
 mod errors;
 mod publish;
 mod redrive;

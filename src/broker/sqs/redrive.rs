@@ -34,6 +34,7 @@ use aws_sdk_sqs::types::{
 
 use super::browse::{change_visibility, receive, single_source, Gate, Held};
 use super::codec::{self, broker_str};
+use super::deliveries::Deliveries;
 use super::errors::{describe, explain, is_not_found};
 use super::{count, fail, Queue, Sqs, NAME};
 use crate::broker::round_trip::RoundTrip;
@@ -72,9 +73,10 @@ struct Run<'a> {
     gate: Gate,
     at_start: u64,
     source: Option<String>,
-    /// Distinct messages received; the IDs themselves are only kept for
-    /// held messages, so memory stays flat however many are moved.
+    /// Distinct messages received.
     seen: AtomicU64,
+    /// The messages taken, to tell a second delivery of one.
+    deliveries: Deliveries,
     /// Origin queues already resolved to URLs (or why not).
     origins: Mutex<HashMap<String, Result<Queue, String>>>,
     report: Mutex<BulkReport>,
@@ -175,11 +177,13 @@ async fn run(
         held: Held::new(sqs.visibility, rt),
         source,
         seen: AtomicU64::new(0),
+        deliveries: Deliveries::default(),
         origins: Mutex::new(HashMap::new()),
         report: Mutex::new(BulkReport::default()),
         stop: AtomicBool::new(false),
     };
     futures::future::join_all((0..pipelines).map(|_| run.pipeline())).await;
+    run.settle_deliveries_again().await;
     run.held.release_all(sqs, &run.dlq).await;
     let report = run.report.into_inner().unwrap_or_else(|e| e.into_inner());
     Ok(report)
@@ -240,6 +244,9 @@ impl Run<'_> {
                 };
                 if self.held.contains(id) {
                     self.held.refresh(id, receipt);
+                    continue;
+                }
+                if !self.deliveries.first(id, receipt) {
                     continue;
                 }
                 self.seen.fetch_add(1, Ordering::SeqCst);
@@ -407,6 +414,48 @@ impl Run<'_> {
         self.delete(&all, None).await;
     }
 
+    /// Deletes the later deliveries of moved messages with their own
+    /// receipts, and holds those of messages not moved, to give back.
+    async fn settle_deliveries_again(&self) {
+        let settled = self.deliveries.settle();
+        for (id, receipt) in &settled.give_back {
+            self.held.hold(id, receipt);
+        }
+        let mut left = 0;
+        for chunk in settled.delete.chunks(10) {
+            let entries: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            left += match self
+                .sqs
+                .client
+                .delete_message_batch()
+                .queue_url(&self.dlq.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => out.failed().len(),
+                Err(_) => chunk.len(),
+            };
+        }
+        if left > 0 {
+            self.sqs.warner.warn(&format!(
+                "sqs: {left} message(s) moved from {} were delivered to dlq a second time and that \
+                 delivery could not be deleted: they may still be on {}",
+                self.dlq.name, self.dlq.name
+            ));
+        }
+    }
+
     /// Deletes messages from the DLQ, copied to `to` when re-driven; each
     /// success counts as done.
     async fn delete(&self, items: &[&Taken], to: Option<&str>) {
@@ -463,6 +512,7 @@ impl Run<'_> {
                         Some(detail) => self.fail(t, why(detail.clone())),
                         None => {
                             done += 1;
+                            self.deliveries.moved(&t.msg.id);
                             self.ctx.done(&t.msg.id, to);
                         }
                     }
