@@ -27,6 +27,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::SdkError;
+use aws_sdk_sqs::operation::delete_message_batch::{
+    DeleteMessageBatchError, DeleteMessageBatchOutput,
+};
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
     SendMessageBatchRequestEntry,
@@ -423,26 +428,7 @@ impl Run<'_> {
         }
         let mut left = 0;
         for chunk in settled.delete.chunks(10) {
-            let entries: Vec<_> = chunk
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(r)
-                        .build()
-                        .ok()
-                })
-                .collect();
-            left += match self
-                .sqs
-                .client
-                .delete_message_batch()
-                .queue_url(&self.dlq.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
+            left += match self.delete_batch(chunk.iter().map(String::as_str)).await {
                 Ok(out) => out.failed().len(),
                 Err(_) => chunk.len(),
             };
@@ -456,6 +442,31 @@ impl Run<'_> {
         }
     }
 
+    /// One DeleteMessageBatch from the DLQ of up to 10 receipts, each
+    /// entry's ID its position.
+    async fn delete_batch(
+        &self,
+        receipts: impl Iterator<Item = &str>,
+    ) -> Result<DeleteMessageBatchOutput, SdkError<DeleteMessageBatchError, HttpResponse>> {
+        let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
+            .enumerate()
+            .filter_map(|(i, r)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(r)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        self.sqs
+            .client
+            .delete_message_batch()
+            .queue_url(&self.dlq.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+    }
+
     /// Deletes messages from the DLQ, copied to `to` when re-driven; each
     /// success counts as done.
     async fn delete(&self, items: &[&Taken], to: Option<&str>) {
@@ -463,17 +474,6 @@ impl Run<'_> {
         if items.is_empty() {
             return;
         }
-        let entries: Vec<DeleteMessageBatchRequestEntry> = items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(&t.receipt)
-                    .build()
-                    .ok()
-            })
-            .collect();
         let why = |detail: String| {
             if copied.is_empty() {
                 format!("deleting from {}: {detail}", self.dlq.name)
@@ -485,12 +485,7 @@ impl Run<'_> {
             }
         };
         match self
-            .sqs
-            .client
-            .delete_message_batch()
-            .queue_url(&self.dlq.url)
-            .set_entries(Some(entries))
-            .send()
+            .delete_batch(items.iter().map(|t| t.receipt.as_str()))
             .await
         {
             Err(e) => {
