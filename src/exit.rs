@@ -4,7 +4,7 @@
 //! kind of failure it has (a bad flag, an unreachable broker) wraps it with
 //! [`usage`] or [`broker`], which attach a [`Kind`] to the chain; [`code_for`]
 //! walks the chain to find it. Bulk commands decide their code from their
-//! summary with [`code_for_report`]. The numbers are the contract of SPEC.md.
+//! report (`report::BulkReport::exit`). The numbers are the contract of SPEC.md.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -32,10 +32,16 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// The kind of a failure, carried in an error's chain.
+/// The kind of a failure, carried in an error's chain. A backend sets it
+/// from the client's typed answer (an AMQP reply code, a JetStream error
+/// code, an SQS error code, a Kafka error code), never from its text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Usage,
+    /// The broker answered, and what was named is not there: a queue,
+    /// topic, stream, exchange or message.
+    NotFound,
+    /// Any other broker failure: unreachable, refused, failed mid-run.
     Broker,
     Interrupted,
 }
@@ -67,13 +73,17 @@ impl std::error::Error for Tagged {
     }
 }
 
+fn tagged(kind: Kind, message: String, source: Option<Cause>) -> anyhow::Error {
+    anyhow::Error::new(Tagged {
+        kind,
+        message,
+        source,
+    })
+}
+
 /// A usage or configuration error (exit 2).
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Tagged {
-        kind: Kind::Usage,
-        message: message.into(),
-        source: None,
-    })
+    tagged(Kind::Usage, message.into(), None)
 }
 
 /// The line `main` prints: the chain's messages up to the first tagged one
@@ -89,23 +99,31 @@ pub fn one_line(err: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-/// What `-v` adds: the causes past the one-line message.
+/// What `-v` adds: the causes past the one-line message, each once (a
+/// cause whose words the line already holds is not repeated).
 pub fn causes(err: &anyhow::Error) -> Vec<String> {
+    let line = one_line(err);
     let tagged = err
         .chain()
         .position(|c| c.downcast_ref::<Tagged>().is_some());
     let skip = tagged.map_or(1, |i| i + 1);
-    err.chain().skip(skip).map(|c| c.to_string()).collect()
+    let mut out: Vec<String> = err.chain().skip(skip).map(|c| c.to_string()).collect();
+    // The innermost cause is kept even when the line quotes it: it is the chain's end.
+    while out.len() > 1 && line.contains(out[0].as_str()) {
+        out.remove(0);
+    }
+    out
 }
 
-/// A broker error (exit 4): `broker("rabbitmq", "opening queue orders", cause)`
-/// reads "rabbitmq: opening queue orders: <cause>".
-pub fn broker(name: &str, operation: impl fmt::Display, cause: impl fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(Tagged {
-        kind: Kind::Broker,
-        message: format!("{name}: {operation}: {cause}"),
-        source: None,
-    })
+/// A broker error (exit 4): `broker("rabbitmq", "opening queue orders", e)`
+/// reads "rabbitmq: opening queue orders: <e>", and keeps `e` for `-v`.
+pub fn broker(name: &str, operation: impl fmt::Display, cause: impl Into<Cause>) -> anyhow::Error {
+    let cause = cause.into();
+    tagged(
+        Kind::Broker,
+        format!("{name}: {operation}: {cause}"),
+        Some(cause),
+    )
 }
 
 /// A broker error (exit 4) that says `what` went wrong in words and keeps
@@ -116,42 +134,52 @@ pub fn broker_with(
     what: impl fmt::Display,
     source: impl Into<Cause>,
 ) -> anyhow::Error {
-    anyhow::Error::new(Tagged {
-        kind: Kind::Broker,
-        message: format!("{name}: {operation}: {what}"),
-        source: Some(source.into()),
-    })
+    tagged(
+        Kind::Broker,
+        format!("{name}: {operation}: {what}"),
+        Some(source.into()),
+    )
 }
 
-/// A broker error with no underlying cause, such as "queue not found".
+/// A broker error with no underlying cause.
 pub fn broker_msg(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Tagged {
-        kind: Kind::Broker,
-        message: message.into(),
-        source: None,
-    })
+    tagged(Kind::Broker, message.into(), None)
+}
+
+/// What was named is not there (exit 4): `message` names it; `source` is
+/// the broker's answer that said so, when there was one.
+pub fn not_found(message: impl Into<String>, source: Option<Cause>) -> anyhow::Error {
+    tagged(Kind::NotFound, message.into(), source)
+}
+
+/// The kind of the first tagged error in the chain.
+pub fn kind_of(err: &anyhow::Error) -> Option<Kind> {
+    err.chain()
+        .find_map(|c| c.downcast_ref::<Tagged>().map(|t| t.kind))
+}
+
+/// True when the error says that what was named is not there.
+pub fn is_not_found(err: &anyhow::Error) -> bool {
+    kind_of(err) == Some(Kind::NotFound)
 }
 
 /// Interrupted before anything could be summarised (exit 130).
 pub fn interrupted() -> anyhow::Error {
-    anyhow::Error::new(Tagged {
-        kind: Kind::Interrupted,
-        message: "interrupted".into(),
-        source: None,
-    })
+    tagged(Kind::Interrupted, "interrupted".into(), None)
 }
 
 /// Extension for results: tag an error with a kind while keeping its cause.
 pub trait Context<T> {
-    /// Tag as a usage error (exit 2).
+    /// Tag as a usage error (exit 2), keeping the cause for `-v`.
     fn usage_err(self, message: impl fmt::Display) -> anyhow::Result<T>;
-    /// Tag as a broker error (exit 4), reading "NAME: OPERATION: cause".
+    /// Tag as a broker error (exit 4), reading "NAME: OPERATION: cause" and
+    /// keeping the cause for `-v`.
     fn broker_err(self, name: &str, operation: impl fmt::Display) -> anyhow::Result<T>;
 }
 
-impl<T, E: fmt::Display> Context<T> for Result<T, E> {
+impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for Result<T, E> {
     fn usage_err(self, message: impl fmt::Display) -> anyhow::Result<T> {
-        self.map_err(|e| usage(format!("{message}: {e}")))
+        self.map_err(|e| tagged(Kind::Usage, format!("{message}: {e}"), Some(Box::new(e))))
     }
     fn broker_err(self, name: &str, operation: impl fmt::Display) -> anyhow::Result<T> {
         self.map_err(|e| broker(name, operation, e))
@@ -165,32 +193,15 @@ pub fn code_for(err: &anyhow::Error) -> Exit {
         if let Some(t) = cause.downcast_ref::<Tagged>() {
             return match t.kind {
                 Kind::Usage => Exit::Usage,
-                Kind::Broker => Exit::Broker,
+                Kind::NotFound | Kind::Broker => Exit::Broker,
                 Kind::Interrupted => Exit::Interrupted,
             };
         }
-        if let Some(e) = cause.downcast_ref::<clap::Error>() {
-            let _ = e;
+        if cause.downcast_ref::<clap::Error>().is_some() {
             return Exit::Usage;
         }
     }
     Exit::Broker
-}
-
-/// The exit code of a bulk command from its counts.
-///
-/// Interrupted wins; any failure with some success is partial (3); failures
-/// with nothing done mean nothing changed (4); otherwise done (0).
-pub fn code_for_report(done: u64, failed: u64, interrupted: bool) -> Exit {
-    if interrupted {
-        Exit::Interrupted
-    } else if failed == 0 {
-        Exit::Ok
-    } else if done > 0 {
-        Exit::Partial
-    } else {
-        Exit::Broker
-    }
 }
 
 /// A command-line parse error as the one line of the contract: clap's
@@ -264,15 +275,6 @@ mod tests {
         let plain = anyhow::anyhow!("inner").context("outer");
         assert_eq!(one_line(&plain), "outer: inner");
         assert_eq!(causes(&plain), ["inner"]);
-    }
-
-    #[test]
-    fn report_codes() {
-        assert_eq!(code_for_report(5, 0, false), Exit::Ok);
-        assert_eq!(code_for_report(0, 0, false), Exit::Ok);
-        assert_eq!(code_for_report(4, 1, false), Exit::Partial);
-        assert_eq!(code_for_report(0, 2, false), Exit::Broker);
-        assert_eq!(code_for_report(3, 0, true), Exit::Interrupted);
     }
 
     #[test]

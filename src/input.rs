@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::broker::{MessageInput, OutgoingMessage};
+use crate::bulk::publish::MessageInput;
+use crate::message::OutgoingMessage;
 use crate::cli::InputFormat;
 use crate::exit::usage;
 

@@ -23,32 +23,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::bulk::BulkReport;
 use crate::exit::Exit;
 use crate::message::rfc3339;
+use crate::report::{Action, BulkReport};
 use crate::secrets;
-
-/// What happened to one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Moved,
-    Purged,
-    Published,
-    Skipped,
-    Failed,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Moved => "moved",
-            Action::Purged => "purged",
-            Action::Published => "published",
-            Action::Skipped => "skipped",
-            Action::Failed => "failed",
-        }
-    }
-}
 
 /// Where the journal is: `$DLQ_JOURNAL`, else `dlq/journal.ndjson` in the
 /// user's state directory (the data directory where there is none).
@@ -298,7 +276,7 @@ impl Journal {
                 "elapsed_ms": inner.started.elapsed().as_millis() as u64,
                 "counts": counts,
                 "interrupted": report.is_some_and(|r| r.interrupted),
-                "stopped_by": report.and_then(|r| r.stopped_by.clone()),
+                "stopped_by": report.and_then(|r| r.stopped.as_ref().map(|s| s.message.clone())),
                 "error": error.map(secrets::scrub),
                 "exit_code": exit as i32,
             }),

@@ -19,6 +19,7 @@ pub mod journal;
 pub mod message;
 pub mod output;
 pub mod prometheus;
+pub mod report;
 pub mod rewrite;
 pub mod sanitize;
 pub mod secrets;

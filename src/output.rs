@@ -13,9 +13,9 @@ use anyhow::Result;
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 use serde::Serialize;
 
-use crate::bulk::{BulkReport, Progress};
+use crate::bulk::Progress;
 use crate::cli::{ColorChoice, GlobalArgs, OutputFormat};
-use crate::journal::Action;
+use crate::report::{Action, BulkReport};
 use crate::sanitize;
 use crate::secrets;
 
@@ -237,12 +237,17 @@ impl Printer {
         for n in &report.notes {
             self.note(n);
         }
-        if let Some(why) = &report.stopped_by {
+        if let Some(stop) = &report.stopped {
             eprintln!(
                 "{} {}",
                 self.paint_err("dlq: error:", "31"),
-                secrets::scrub(why)
+                secrets::scrub(&stop.message)
             );
+            if self.verbose > 0 {
+                for cause in &stop.causes {
+                    eprintln!("  caused by: {}", secrets::scrub(cause));
+                }
+            }
         }
         Ok(())
     }

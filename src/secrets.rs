@@ -8,7 +8,7 @@
 
 use std::sync::Mutex;
 
-use crate::url_parts::UrlParts;
+use crate::url_parts::{percent_decode, UrlParts};
 
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -57,26 +57,6 @@ pub fn redact_url(url: &str) -> String {
         None => String::new(),
     };
     scrub(&format!("{}://{userinfo}{}{}", p.scheme, p.hosts, p.tail))
-}
-
-/// Decodes `%XX` escapes; invalid ones stay as they are.
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Map};
 
 use crate::broker::{DeadLetter, LagRow, Message, Origin, OriginKind, QueueInfo, QueueKind};
-use crate::bulk::BulkReport;
+use crate::report::BulkReport;
 use crate::commands::{lag, queues};
-use crate::journal::Action;
+use crate::report::Action;
 
 fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
@@ -79,7 +79,11 @@ fn the_bulk_summary() {
     );
     r.fail("m1", "refused by the broker");
     r.interrupted = true;
-    r.stopped_by = Some("line 3: not JSON".into());
+    r.stopped = Some(crate::report::Stopped {
+        kind: crate::report::StopKind::Local,
+        message: "line 3: not JSON".into(),
+        causes: Vec::new(),
+    });
     r.notes.push("a note".into());
     assert_eq!(
         text(&r.summary(Action::Purged)),

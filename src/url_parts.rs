@@ -6,8 +6,6 @@
 //! authority ends at the first `/`, `?` or `#`. Doing that cut once keeps
 //! the password that redaction masks and the one a backend sends the same.
 
-use crate::secrets::percent_decode;
-
 /// A broker URL cut into its parts, borrowed from the original string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UrlParts<'a> {
@@ -50,6 +48,26 @@ impl<'a> UrlParts<'a> {
         let (_, pw) = self.userinfo?.split_once(':')?;
         Some(percent_decode(pw))
     }
+}
+
+/// Decodes `%XX` escapes; invalid ones stay as they are.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -5,34 +5,49 @@
 //! the origin (or `--to`) and then removes the original, like the real
 //! backends. A queue named in `refuse` rejects every publish, to exercise the
 //! failure paths. It stands in for no broker's behaviour: integration tests
-//! always run against the real ones.
+//! always run against the real ones. Tests reach it like any broker, by a
+//! URL (`memory://NAME`, see [`Memory::url`]), so commands see no difference.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Result;
 use async_trait::async_trait;
 
 use super::capability::{Capabilities, Flag, Setting};
 use super::{
-    Broker, Flow, LagQuery, LagRow, Message, MessageInput, OutgoingMessage, PublishOptions,
+    Broker, Flow, LagQuery, LagRow, Message, OriginKind, OutgoingMessage, PublishOptions,
     PurgeOptions, QueueInfo, QueueKind, ReadOptions, RedriveOptions, Visitor,
 };
-use crate::bulk::{BulkContext, BulkReport};
-use crate::exit::broker_msg;
-use crate::select::{Decision, Selection};
+use crate::bulk::publish::{Confirm, Publisher, Refusal};
+use crate::bulk::Ledger;
+use crate::config::BrokerSettings;
+use crate::exit::{broker_msg, not_found};
+use crate::select::Decision;
 
 pub const CAPABILITIES: Capabilities = Capabilities {
     name: "memory",
-    cursor: false,
-    delete_records: false,
-    native_move: false,
     purge_all: true,
-    read_counts_as_receive: false,
-    origin_kinds_shown: false,
+    origins: &[OriginKind::Queue],
     flags: &[Flag::Exchange, Flag::RoutingKey],
     settings: &[Setting::PasswordEnv],
 };
+
+/// The brokers tests made, by the name in their URL.
+fn made() -> &'static Mutex<HashMap<String, Memory>> {
+    static MADE: OnceLock<Mutex<HashMap<String, Memory>>> = OnceLock::new();
+    MADE.get_or_init(Default::default)
+}
+
+/// The broker `memory://NAME` names.
+pub fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
+    let name = settings.url.trim_start_matches("memory://");
+    let m = made().lock().unwrap().get(name).cloned();
+    match m {
+        Some(m) => Ok(Box::new(m)),
+        None => Err(broker_msg(format!("memory: no broker {name:?}"))),
+    }
+}
 
 /// Queues by name, each in order. Clones share the same queues.
 #[derive(Default, Clone)]
@@ -61,6 +76,14 @@ impl Memory {
         me
     }
 
+    /// The URL that reaches this broker (clones share it).
+    pub fn url(&self) -> String {
+        let mut all = made().lock().unwrap();
+        let name = format!("m{}", all.len());
+        all.insert(name.clone(), self.clone());
+        format!("memory://{name}")
+    }
+
     /// Adds an empty queue.
     pub fn add(&self, queue: &str) {
         self.queues
@@ -86,7 +109,7 @@ impl Memory {
             .unwrap()
             .get(queue)
             .cloned()
-            .ok_or_else(|| broker_msg(format!("memory: queue '{queue}' not found")))
+            .ok_or_else(|| not_found(format!("memory: queue '{queue}' not found"), None))
     }
 
     fn append(&self, target: &str, out: &OutgoingMessage) -> Result<String, String> {
@@ -156,114 +179,66 @@ impl Broker for Memory {
         Ok(())
     }
 
-    async fn redrive(
-        &self,
-        queue: &str,
-        opts: &RedriveOptions,
-        sel: &Selection,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        let mut report = BulkReport::default();
+    async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
         for m in self.snapshot(queue)? {
-            if ctx.interrupted() || sel.exhausted() {
+            if run.should_stop() {
                 break;
             }
-            match sel.decide(&m) {
-                Decision::Leave => continue,
-                Decision::Skip(_) => report.skipped += 1,
-                Decision::Take => {
-                    let origin = m.dead_letter.origin.as_ref().map(|o| o.name.clone());
-                    let target = opts.to.clone().or(origin);
-                    let Some(target) = target else {
-                        report.fail(&m.id, "no origin recorded: pass --to");
-                        continue;
-                    };
-                    let copy = match opts.rewrite.copy_of(&m) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            report.fail(&m.id, e);
-                            ctx.tick(1);
-                            continue;
-                        }
-                    };
-                    match self.append(&target, &copy) {
-                        Ok(_) => {
-                            self.remove(queue, &m.id);
-                            report.done += 1;
-                        }
-                        Err(e) => report.fail(&m.id, e),
-                    }
-                }
+            if run.decide(&m) != Decision::Take {
+                continue;
             }
-            ctx.tick(1);
+            let (to, copy) = match opts.copy_of(&m, &CAPABILITIES) {
+                Ok(c) => c,
+                Err(e) => {
+                    run.failed(&m.id, e);
+                    continue;
+                }
+            };
+            run.pace().await;
+            match self.append(&to.name, &copy) {
+                Ok(_) => {
+                    self.remove(queue, &m.id);
+                    run.done(&m.id, Some(&to.name));
+                }
+                Err(e) => run.failed(&m.id, e),
+            }
         }
-        Ok(report)
+        Ok(())
     }
 
-    async fn purge(
-        &self,
-        queue: &str,
-        _opts: &PurgeOptions,
-        sel: &Selection,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        let mut report = BulkReport::default();
+    async fn purge(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {
         for m in self.snapshot(queue)? {
-            if ctx.interrupted() || sel.exhausted() {
+            if run.should_stop() {
                 break;
             }
-            if sel.decide(&m) == Decision::Take {
-                if let Some(b) = &ctx.backup {
-                    b.save([&m])?;
-                }
+            if run.decide(&m) == Decision::Take && run.backup([&m]) {
                 self.remove(queue, &m.id);
-                report.done += 1;
-                ctx.tick(1);
+                run.done(&m.id, None);
             }
         }
-        Ok(report)
+        Ok(())
     }
 
-    async fn purge_all(
-        &self,
-        queue: &str,
-        _opts: &PurgeOptions,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
+    async fn purge_all(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {
         let n = self.snapshot(queue)?.len() as u64;
         self.queues
             .lock()
             .unwrap()
             .insert(queue.to_owned(), Vec::new());
-        ctx.tick(n);
-        Ok(BulkReport {
-            done: n,
-            ..Default::default()
-        })
+        run.done_unnamed(n);
+        Ok(())
     }
 
-    async fn publish(
-        &self,
+    async fn publisher<'a>(
+        &'a self,
         target: &str,
         _opts: &PublishOptions,
-        input: &mut dyn MessageInput,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        let mut report = BulkReport::default();
-        while let Some(item) = input.next().await {
-            match item {
-                Err(e) => {
-                    report.stopped_by = Some(format!("{e:#}"));
-                    break;
-                }
-                Ok(out) => match self.append(target, &out) {
-                    Ok(_) => report.done += 1,
-                    Err(e) => report.fail(format!("line {}", out.line), e),
-                },
-            }
-            ctx.tick(1);
-        }
-        Ok(report)
+    ) -> Result<Box<dyn Publisher + 'a>> {
+        self.snapshot(target)?;
+        Ok(Box::new(Sender {
+            memory: self,
+            target: target.to_owned(),
+        }))
     }
 
     async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>> {
@@ -278,5 +253,29 @@ impl Broker for Memory {
                 ..Default::default()
             })
             .collect())
+    }
+}
+
+/// Publishes by appending, confirmed at once.
+struct Sender<'a> {
+    memory: &'a Memory,
+    target: String,
+}
+
+#[async_trait]
+impl Publisher for Sender<'_> {
+    fn destination(&self) -> String {
+        self.target.clone()
+    }
+
+    fn window(&self) -> usize {
+        1
+    }
+
+    async fn send(&mut self, msg: OutgoingMessage) -> Result<Confirm, Refusal> {
+        match self.memory.append(&self.target, &msg) {
+            Ok(id) => Ok(Box::pin(async move { Ok(Some(id)) })),
+            Err(e) => Err(Refusal::Message(e)),
+        }
     }
 }

@@ -1,18 +1,21 @@
-//! The one connection layer: the [`Broker`] trait, what a backend can do, and
-//! [`connect`], which picks the backend from the URL scheme.
+//! The one connection layer: the [`Broker`] trait and what a backend can do;
+//! `registry.rs` picks the backend from the URL scheme.
 //!
 //! Commands are written against `dyn Broker` and never name a broker. Read
 //! paths hand messages to a visitor one at a time, so memory stays flat
-//! however deep the queue. Bulk paths (redrive, purge, publish) are whole
-//! operations on the trait, because each broker pipelines them its own way
-//! (publisher confirms, batch calls, async delivery, async acks); the shared
-//! rules they follow live in `select` (what to act on) and `bulk` (progress,
-//! pacing, Ctrl-C, backup, summary). What a backend cannot do is data in
-//! [`Capabilities`], so a command refuses early instead of failing halfway.
+//! however deep the queue. Re-drive and purge are whole operations on the
+//! trait, because each broker pipelines them its own way (publisher
+//! confirms, batch calls, async delivery, async acks); they report to the
+//! run's [`Ledger`], which keeps the rules (what to act on, counts, journal,
+//! progress, pacing, Ctrl-C, backup). Publishing is one loop for every
+//! broker (`bulk::publish`): a backend supplies a [`Publisher`] that sends
+//! and confirms. What a backend cannot do is data in [`Capabilities`], so a
+//! command refuses early instead of failing halfway.
 
 pub mod capability;
 #[cfg(test)]
 pub mod memory;
+pub mod registry;
 
 pub mod kafka;
 pub mod nats;
@@ -27,14 +30,14 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::bulk::{BulkContext, BulkReport};
-use crate::config::BrokerSettings;
-use crate::select::Selection;
+use crate::bulk::publish::Publisher;
+use crate::bulk::Ledger;
 
 pub use crate::message::{
     DeadLetter, Headers, Message, Origin, OriginKind, OutgoingMessage, REDRIVE_HEADER,
 };
 pub use capability::{Capabilities, Flag, Setting};
+pub use registry::BrokerKind;
 
 /// How to read a queue. Every field has a meaning on some brokers only; a
 /// backend ignores what does not apply to it.
@@ -49,6 +52,25 @@ pub struct ReadOptions {
     /// IDs the caller looks for: a hint that lets a backend fetch them
     /// directly (Kafka offsets, NATS sequences) instead of scanning.
     pub ids: Vec<String>,
+}
+
+impl ReadOptions {
+    /// The broker-specific flags these options stand for.
+    pub fn flags(&self) -> Vec<Flag> {
+        given([
+            (Flag::All, self.all),
+            (Flag::Group, self.group.is_some()),
+            (Flag::Force, self.force),
+        ])
+    }
+}
+
+/// The flags of `pairs` that were given.
+fn given<const N: usize>(pairs: [(Flag, bool); N]) -> Vec<Flag> {
+    pairs
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect()
 }
 
 /// Whether a visitor wants more messages.
@@ -69,8 +91,41 @@ pub struct RedriveOptions {
     pub to: Option<String>,
     /// What changes on each copy (`--set-header`, `--transform`, `edit`).
     pub rewrite: crate::rewrite::Rewrite,
+    /// `--native`: let the broker move the messages server-side.
+    pub native: bool,
     /// With `--native`: start the move and return without following it.
     pub detach: bool,
+}
+
+impl RedriveOptions {
+    /// Where a taken message goes (`--to`, else the origin its convention
+    /// records, of one of the kinds `caps` has) and the copy to send there;
+    /// or why it cannot go, so that it stays and is listed as failed.
+    pub fn copy_of(
+        &self,
+        m: &Message,
+        caps: &Capabilities,
+    ) -> std::result::Result<(Origin, OutgoingMessage), String> {
+        let to = match &self.to {
+            Some(t) => Origin {
+                kind: caps.origins[0],
+                name: t.clone(),
+                routing_key: None,
+            },
+            None => crate::conventions::origin_for(&m.dead_letter, caps.origins)?.clone(),
+        };
+        Ok((to, self.rewrite.copy_of(m)?))
+    }
+
+    /// The broker-specific flags these options stand for.
+    pub fn flags(&self) -> Vec<Flag> {
+        let mut f = self.read.flags();
+        f.extend(given([
+            (Flag::Native, self.native),
+            (Flag::Detach, self.detach),
+        ]));
+        f
+    }
 }
 
 /// Options of `purge`.
@@ -79,6 +134,15 @@ pub struct PurgeOptions {
     pub read: ReadOptions,
     /// Kafka: also truncate the log with DeleteRecords.
     pub delete_records: bool,
+}
+
+impl PurgeOptions {
+    /// The broker-specific flags these options stand for.
+    pub fn flags(&self) -> Vec<Flag> {
+        let mut f = self.read.flags();
+        f.extend(given([(Flag::DeleteRecords, self.delete_records)]));
+        f
+    }
 }
 
 /// Options of `publish`; each applies to the brokers that have the notion.
@@ -100,11 +164,19 @@ pub struct PublishOptions {
     pub delay: Option<Duration>,
 }
 
-/// Where `publish` reads its messages from; yields them one at a time.
-#[async_trait]
-pub trait MessageInput: Send {
-    /// The next message, an input error naming its line, or None at the end.
-    async fn next(&mut self) -> Option<Result<OutgoingMessage>>;
+impl PublishOptions {
+    /// The broker-specific flags these options stand for.
+    pub fn flags(&self) -> Vec<Flag> {
+        given([
+            (Flag::Exchange, self.exchange.is_some()),
+            (Flag::RoutingKey, self.routing_key.is_some()),
+            (Flag::Key, self.key.is_some()),
+            (Flag::Partition, self.partition.is_some()),
+            (Flag::GroupId, self.group_id.is_some()),
+            (Flag::DedupId, self.dedup_id.is_some()),
+            (Flag::Delay, self.delay.is_some()),
+        ])
+    }
 }
 
 /// What a broker calls the things dlq reads.
@@ -153,6 +225,13 @@ pub struct LagQuery {
     pub names: Vec<String>,
     /// Kafka: narrow to one topic.
     pub topic: Option<String>,
+}
+
+impl LagQuery {
+    /// The broker-specific flags this query stands for.
+    pub fn flags(&self) -> Vec<Flag> {
+        given([(Flag::Topic, self.topic.is_some())])
+    }
 }
 
 /// One row of the lag report, serialized as its JSON row (SPEC.md).
@@ -237,37 +316,22 @@ pub trait Broker: Send + Sync {
     /// messages present at the start have all been seen.
     async fn browse(&self, queue: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()>;
 
-    /// Sends the selected messages back to their origin (or `opts.to`) and
-    /// removes each from `queue` only after its copy is confirmed.
-    async fn redrive(
-        &self,
-        queue: &str,
-        opts: &RedriveOptions,
-        selection: &Selection,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport>;
+    /// Sends the messages the run selects back to their origin (or
+    /// `opts.to`) and removes each from `queue` only after its copy is
+    /// confirmed, reporting each to `run`. An error means the run could not
+    /// start (or failed before it changed anything).
+    async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()>;
 
-    /// Removes the selected messages, one by one; with `ctx.backup`, each
-    /// message is saved before it is removed.
-    async fn purge(
-        &self,
-        queue: &str,
-        opts: &PurgeOptions,
-        selection: &Selection,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport>;
+    /// Removes the messages the run selects; each is saved with
+    /// `run.backup` first.
+    async fn purge(&self, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()>;
 
     /// Removes every message of `queue` with the broker's own operation
     /// (queue.purge, PurgeQueue, stream purge; on a log, the cursor moves to
     /// its end). The command calls it when `capabilities().purge_all` and
     /// nothing is filtered or backed up.
-    async fn purge_all(
-        &self,
-        queue: &str,
-        opts: &PurgeOptions,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        let _ = (queue, opts, ctx);
+    async fn purge_all(&self, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        let _ = (queue, opts, run);
         Err(unsupported(
             self.capabilities(),
             "purge a whole queue at once",
@@ -275,31 +339,23 @@ pub trait Broker: Send + Sync {
     }
 
     /// Lets the broker itself move every message of `queue` to its origin
-    /// (or `opts.to`), followed to its end. The command calls it for
-    /// `retry-all --native` when `capabilities().native_move`.
-    async fn native_move(
-        &self,
-        queue: &str,
-        opts: &RedriveOptions,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        let _ = (queue, opts, ctx);
+    /// (or `opts.to`), followed to its end (`retry-all --native`).
+    async fn native_move(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+        let _ = (queue, opts, run);
         Err(unsupported(
             self.capabilities(),
             "move messages server-side",
         ))
     }
 
-    /// Publishes every message of `input` to `target`, each confirmed by the
-    /// broker before it counts. An input error stops the run: the report's
-    /// `stopped_by` holds it and `done` says how many went out before it.
-    async fn publish(
-        &self,
+    /// What sends and confirms each message `publish` reads, for the one
+    /// publish loop (`bulk::publish`). An error means nothing can be sent
+    /// (an unknown target).
+    async fn publisher<'a>(
+        &'a self,
         target: &str,
         opts: &PublishOptions,
-        input: &mut dyn MessageInput,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport>;
+    ) -> Result<Box<dyn Publisher + 'a>>;
 
     /// The lag report rows.
     async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>>;
@@ -308,17 +364,4 @@ pub trait Broker: Send + Sync {
 /// The error of an operation a backend does not have.
 fn unsupported(caps: &Capabilities, what: &str) -> anyhow::Error {
     crate::exit::usage(format!("{} cannot {what}", caps.name))
-}
-
-/// Connects to the broker the settings name, by URL scheme.
-pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
-    match settings.scheme().as_str() {
-        "amqp" | "amqps" => rabbitmq::connect(settings).await,
-        "sqs" => sqs::connect(settings).await,
-        "kafka" => kafka::connect(settings).await,
-        "nats" | "tls" => nats::connect(settings).await,
-        other => Err(crate::exit::usage(format!(
-            "unsupported broker URL scheme {other:?}: use amqp://, amqps://, sqs://, kafka://, nats:// or tls://"
-        ))),
-    }
 }

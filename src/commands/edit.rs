@@ -17,7 +17,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::{read_flags, read_options, redrive, selected, Ctx};
+use super::{read_options, redrive, selected, Ctx};
 use crate::broker::{Flow, Message, RedriveOptions};
 use crate::cli::{EditArgs, ReadArgs};
 use crate::edit_file::{self, Edited};
@@ -35,7 +35,10 @@ pub async fn run(ctx: &Ctx, a: &EditArgs) -> Result<Exit> {
     )?;
     let ids = [id.to_owned()];
     let message = find(ctx, queue, &ids, read).await?;
-    let with_kind = ctx.check(&read_flags(read, false))?.1.origin_kinds_shown;
+    let with_kind = ctx
+        .check(&read_options(read, false, &ids).flags())?
+        .1
+        .origin_kinds_shown();
     let destination = redrive::target_of(&message, to, with_kind);
     if to.is_none() && message.dead_letter.origin.is_none() {
         return Err(usage(format!(
@@ -78,32 +81,31 @@ pub async fn run(ctx: &Ctx, a: &EditArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
 
-    let broker = ctx.connect_with(&read_flags(read, false)).await?;
     let opts = RedriveOptions {
-        read: read_options(read, true, &ids),
+        read: read_options(read, false, &ids),
         to: to.map(str::to_owned),
         rewrite: Rewrite::replace_with(edited),
-        detach: false,
+        ..Default::default()
     };
+    let broker = ctx.connect_with(&opts.flags()).await?;
     let sel = Selection::new(Some(&ids), Filter::default(), None, None);
     if dry_run {
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;
     }
     let drive = redrive::Drive {
         command: "edit",
-        via: redrive::Via::Dlq,
         rate: None,
         total: Some(1),
     };
-    redrive::execute(ctx, &*broker, queue, &sel, &opts, drive).await
+    redrive::execute(ctx, &*broker, queue, sel, &opts, drive).await
 }
 
 /// The one message with this ID; none or several is an error (exit 4).
 async fn find(ctx: &Ctx, queue: &str, ids: &[String], read: &ReadArgs) -> Result<Message> {
-    let broker = ctx.connect_with(&read_flags(read, false)).await?;
+    let read = read_options(read, false, ids);
+    let broker = ctx.connect_with(&read.flags()).await?;
     let sel = Criteria::new(Some(ids), Filter::default(), None, None).start();
     let mut found = None;
-    let read = read_options(read, true, ids);
     selected::browse(&*broker, queue, &read, &sel, &mut |m, _| {
         found.get_or_insert(m);
         Ok(Flow::Continue)

@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write};
 
 use anyhow::{Context as _, Result};
 
-use super::{read_flags, read_options, selected, selection, Ctx};
+use super::{read_options, selected, selection, Ctx};
 use crate::broker::Flow;
 use crate::cli::ExportArgs;
 use crate::exit::{usage, Exit};
@@ -14,7 +14,7 @@ use crate::select::Decision;
 pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
     let (queue, filters, read, all) = (a.queue.as_str(), &a.filters, &a.read, a.all);
     let out = a.out.as_deref();
-    ctx.check(&read_flags(read, all))?;
+    ctx.check(&read_options(read, all, &[]).flags())?;
     // A file is written beside its path and renamed over it only once the
     // export is complete: a failed export leaves an existing file as it was.
     // Not for a device or pipe (`--out /dev/stdout`), which is written as it is.
@@ -46,7 +46,7 @@ pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
         )),
         (None, None) => Box::new(BufWriter::new(std::io::stdout())),
     };
-    let broker = ctx.connect_with(&read_flags(read, all)).await?;
+    let broker = ctx.connect_with(&read_options(read, all, &[]).flags()).await?;
     let sel = selection(filters, None);
     let opts = read_options(read, all, &[]);
     let mut count = 0u64;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Ctx;
-use crate::broker::{Flag, LagQuery, LagRow};
+use crate::broker::{LagQuery, LagRow};
 use crate::cli::{LagArgs, OutputFormat};
 use crate::exit::Exit;
 use crate::output::human_age;
@@ -126,7 +126,7 @@ pub async fn run(ctx: &Ctx, a: &LagArgs) -> Result<Exit> {
     };
     let watch = a.watch;
     let broker = ctx
-        .connect_with(&[(Flag::Topic, query.topic.is_some())])
+        .connect_with(&query.flags())
         .await?;
     if watch.is_some() {
         ctx.interrupt.install();

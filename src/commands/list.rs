@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
-use super::{read_flags, read_options, selected, selection, Ctx};
+use super::{read_options, selected, selection, Ctx};
 use crate::broker::{Flow, Message};
 use crate::cli::ListArgs;
 use crate::exit::Exit;
@@ -14,9 +14,9 @@ use crate::select::Decision;
 
 pub async fn run(ctx: &Ctx, a: &ListArgs) -> Result<Exit> {
     let (queue, filters, read, all) = (a.queue.as_str(), &a.filters, &a.read, a.all);
-    let broker = ctx.connect_with(&read_flags(read, all)).await?;
-    let sel = selection(filters, None);
     let opts = read_options(read, all, &[]);
+    let broker = ctx.connect_with(&opts.flags()).await?;
+    let sel = selection(filters, None);
     let p = &ctx.printer;
     let now = SystemTime::now();
 

@@ -29,12 +29,14 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Result;
 
-use crate::broker::{self, capability, Broker, Capabilities, Flag, Flow, ReadOptions};
-use crate::bulk::Interrupt;
+use crate::broker::registry::{self, BrokerKind};
+use crate::broker::{Broker, Capabilities, Flag, Flow, ReadOptions};
+use crate::bulk::{Backup, Interrupt, Ledger, Rate, Setup};
 use crate::cli::{FilterArgs, GlobalArgs, ReadArgs};
 use crate::config::{self, BrokerSettings, Selector};
-use crate::exit::{code_for, usage};
-use crate::journal::{self, Action, Journal, RunInfo};
+use crate::exit::{code_for, usage, Exit};
+use crate::journal::{self, Journal, RunInfo};
+use crate::report::{Action, Stopped};
 use crate::output::{Printer, Warner};
 use crate::select::{Criteria, Decision, Filter, Selection};
 
@@ -43,9 +45,20 @@ pub struct Ctx {
     pub global: GlobalArgs,
     pub printer: Printer,
     pub interrupt: Interrupt,
-    /// In-process tests of the commands run against this instead of a URL.
-    #[cfg(test)]
-    pub memory: Option<broker::memory::Memory>,
+}
+
+/// What a bulk run is: for the journal, the progress bar and the summary.
+pub struct BulkRun<'a> {
+    /// The command as the journal names it: retry, retry-all, purge, publish, edit.
+    pub command: &'static str,
+    pub queue: &'a str,
+    /// What a finished message counts as.
+    pub action: Action,
+    /// How many messages are expected, for the progress bar.
+    pub total: Option<u64>,
+    pub rate: Option<f64>,
+    pub backup: Option<Backup>,
+    pub selection: Selection,
 }
 
 impl Ctx {
@@ -71,41 +84,28 @@ impl Ctx {
     }
 
     /// The capabilities of the named broker, once the broker-specific flags
-    /// given (`(flag, was it given)`) and the profile's settings are checked
-    /// against them; nothing is contacted.
-    pub fn check(&self, flags: &[(Flag, bool)]) -> Result<(BrokerSettings, &'static Capabilities)> {
-        #[cfg(test)]
-        if self.memory.is_some() {
-            let caps = &broker::memory::CAPABILITIES;
-            capability::check_flags(caps, flags)?;
-            let settings =
-                BrokerSettings::from_url("amqp://memory", std::time::Duration::from_secs(1))?;
-            return Ok((settings, caps));
-        }
+    /// given and the profile's settings are checked against them; nothing
+    /// is contacted.
+    pub fn check(&self, flags: &[Flag]) -> Result<(BrokerSettings, &'static Capabilities)> {
         let mut settings = self.settings()?;
         settings.warner = Warner::new(&self.printer);
-        let caps = capability::for_scheme(&settings.scheme())?;
-        capability::check_flags(
-            caps,
-            &[(Flag::EndpointUrl, self.global.endpoint_url.is_some())],
-        )?;
-        capability::check_flags(caps, flags)?;
-        capability::check_settings(caps, &settings.profile, settings.profile_name.as_deref())?;
+        let caps = BrokerKind::of(&settings)?.capabilities();
+        if self.global.endpoint_url.is_some() {
+            registry::check_flags(caps, &[Flag::EndpointUrl])?;
+        }
+        registry::check_flags(caps, flags)?;
+        registry::check_settings(caps, &settings.profile, settings.profile_name.as_deref())?;
         Ok((settings, caps))
     }
 
     /// Connects after [`Ctx::check`].
-    pub async fn connect_with(&self, flags: &[(Flag, bool)]) -> Result<Box<dyn Broker>> {
+    pub async fn connect_with(&self, flags: &[Flag]) -> Result<Box<dyn Broker>> {
         let (settings, _) = self.check(flags)?;
-        #[cfg(test)]
-        if let Some(m) = &self.memory {
-            return Ok(Box::new(m.clone()));
-        }
         if self.printer.verbose > 0 {
             self.printer
                 .note(&format!("dlq: connecting to {}", settings.display_url));
         }
-        broker::connect(&settings).await
+        BrokerKind::of(&settings)?.connect(&settings).await
     }
 
     /// The `broker` label of metrics: the profile name when one was used,
@@ -208,11 +208,56 @@ impl Ctx {
 /// its own failures and the interrupt flag).
 pub fn finish_journal(
     journal: &Journal,
-    outcome: Result<&crate::bulk::BulkReport, &anyhow::Error>,
+    outcome: Result<&crate::report::BulkReport, &anyhow::Error>,
 ) {
     match outcome {
         Ok(r) => journal.finish(Some(r), r.exit(), None),
         Err(e) => journal.finish(None, code_for(e), Some(&format!("{e:#}"))),
+    }
+}
+
+impl Ctx {
+    /// The ledger of a bulk run about to start: Ctrl-C handled, the run
+    /// opened in the journal, the progress bar drawn where a person watches.
+    pub fn ledger(&self, run: BulkRun<'_>) -> Ledger {
+        self.interrupt.install();
+        let verb = match run.action {
+            Action::Moved => "moving",
+            Action::Purged => "purging",
+            _ => "publishing",
+        };
+        Ledger::new(Setup {
+            action: run.action,
+            selection: run.selection,
+            progress: self.printer.progress(run.total, verb),
+            interrupt: self.interrupt.clone(),
+            rate: run.rate.map(Rate::new),
+            backup: run.backup,
+            journal: self.journal(run.command, run.queue, run.action),
+        })
+    }
+
+    /// Ends a bulk run: the IDs no message carried are failures, the journal
+    /// gets the outcome, the summary is printed; the exit code. A backend
+    /// error before anything changed is the command's error; after, it
+    /// stopped the run and the summary says what was done before.
+    pub fn conclude(&self, run: Ledger, result: Result<()>, verb: Action) -> Result<Exit> {
+        let journal = run.journal().clone();
+        if let Err(e) = result {
+            if run.counts() == (0, 0) {
+                run.finish();
+                finish_journal(&journal, Err(&e));
+                return Err(e);
+            }
+            run.stop(Stopped::broker(&e));
+        }
+        for id in run.selection().missing_ids() {
+            run.failed(id, "no such message (it was removed or moved meanwhile)");
+        }
+        let report = run.finish();
+        finish_journal(&journal, Ok(&report));
+        self.printer.summary(&report, verb)?;
+        Ok(report.exit())
     }
 }
 
@@ -226,15 +271,6 @@ pub fn filter(args: &FilterArgs) -> Filter {
         grep: args.grep.clone(),
         source: args.source.clone(),
     }
-}
-
-/// The broker-specific read flags given, for [`Ctx::check`].
-pub fn read_flags(read: &ReadArgs, all: bool) -> [(Flag, bool); 3] {
-    [
-        (Flag::Group, read.group.is_some()),
-        (Flag::Force, read.force),
-        (Flag::All, all),
-    ]
 }
 
 /// How to read, from the per-broker read flags.

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 use serde_json::Value;
 
-use super::{criteria, read_flags, read_options, selected, Ctx};
+use super::{criteria, read_options, selected, Ctx};
 use crate::broker::{Capabilities, Flow, Message};
 use crate::cli::{BinaryFormat, FilterArgs, PeekArgs, ReadArgs};
 use crate::exit::Exit;
@@ -21,7 +21,7 @@ use crate::select::Decision;
 pub async fn run(ctx: &Ctx, a: &PeekArgs) -> Result<Exit> {
     let (queue, ids, filters, read) = (a.queue.as_str(), a.ids.as_slice(), &a.filters, &a.read);
     let (all, binary) = (a.all, a.binary);
-    let broker = ctx.connect_with(&read_flags(read, all)).await?;
+    let broker = ctx.connect_with(&read_options(read, all, &[]).flags()).await?;
     let messages = find(&*broker, queue, ids, filters, read, all).await?;
     let p = &ctx.printer;
     if !p.is_table() {
@@ -64,7 +64,7 @@ pub async fn find(
     }
     let wanted = (!ids.is_empty()).then_some(ids);
     let sel = criteria(&args, wanted, None).start();
-    let opts = read_options(read, all || !ids.is_empty(), ids);
+    let opts = read_options(read, all, ids);
     let mut found: Vec<Message> = Vec::new();
     selected::browse(broker, queue, &opts, &sel, &mut |m, d| {
         if d == Decision::Take {
@@ -128,7 +128,7 @@ fn card(
         out.push_str(&format!("{}{}\n", label("convention"), c));
     }
     let retry = m
-        .redrive_to(caps.origin_kinds_shown)
+        .redrive_to(caps.origin_kinds_shown())
         .unwrap_or_else(|| crate::conventions::no_origin(dl));
     if dl.convention.is_some() || dl.origin.is_some() {
         out.push_str(&format!(

@@ -1,37 +1,17 @@
 //! `dlq publish TARGET`: publish from `--body`, `--file` or standard input.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::Result;
-use async_trait::async_trait;
 
-use super::{finish_journal, Ctx};
-use crate::broker::{Flag, MessageInput, OutgoingMessage, PublishOptions};
-use crate::bulk::{BulkContext, Rate};
+use super::{BulkRun, Ctx};
+use crate::broker::PublishOptions;
+use crate::bulk::publish::publish;
 use crate::cli::PublishArgs;
 use crate::exit::{usage, Exit};
 use crate::input::{self, Source};
-use crate::journal::Action;
-
-/// Remembers whether the input itself went wrong, so that a malformed first
-/// line is a usage error (exit 2) rather than a broker failure.
-struct Tracked<I> {
-    inner: I,
-    bad_input: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl<I: MessageInput> MessageInput for Tracked<I> {
-    async fn next(&mut self) -> Option<Result<OutgoingMessage>> {
-        let item = self.inner.next().await;
-        if matches!(item, Some(Err(_))) {
-            self.bad_input.store(true, Ordering::SeqCst);
-        }
-        item
-    }
-}
+use crate::report::Action;
+use crate::select::Selection;
 
 pub async fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Exit> {
     let source = match (&args.body, &args.file) {
@@ -49,17 +29,6 @@ pub async fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Exit> {
             ));
         }
     }
-    let broker = ctx
-        .connect_with(&[
-            (Flag::Key, args.key.is_some()),
-            (Flag::Partition, args.partition.is_some()),
-            (Flag::GroupId, args.group_id.is_some()),
-            (Flag::DedupId, args.dedup_id.is_some()),
-            (Flag::Delay, args.delay.is_some()),
-            (Flag::Exchange, args.exchange.is_some()),
-            (Flag::RoutingKey, args.routing_key.is_some()),
-        ])
-        .await?;
     let opts = PublishOptions {
         exchange: args.exchange.clone(),
         routing_key: args.routing_key.clone(),
@@ -69,34 +38,19 @@ pub async fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Exit> {
         dedup_id: args.dedup_id.clone(),
         delay: args.delay,
     };
-    let bad_input = Arc::new(AtomicBool::new(false));
-    let mut input = Tracked {
-        inner: input::open(source, args.format, args.count, args.headers.clone())?,
-        bad_input: bad_input.clone(),
-    };
-    ctx.interrupt.install();
-    let journal = ctx.journal("publish", &args.target, Action::Published);
-    let bulk = BulkContext {
-        progress: ctx.printer.progress(None, "publishing"),
-        interrupt: ctx.interrupt.clone(),
-        rate: args.rate.map(Rate::new),
+    let broker = ctx.connect_with(&opts.flags()).await?;
+    let mut input = input::open(source, args.format, args.count, args.headers.clone())?;
+    let mut publisher = broker.publisher(&args.target, &opts).await?;
+    let run = ctx.ledger(BulkRun {
+        command: "publish",
+        queue: &args.target,
+        action: Action::Published,
+        total: None,
+        rate: args.rate,
         backup: None,
-        journal: journal.clone(),
-    };
-    let result = broker.publish(&args.target, &opts, &mut input, &bulk).await;
-    bulk.progress.finish();
-    let mut report = result.inspect_err(|e| finish_journal(&journal, Err(e)))?;
-    report.interrupted |= ctx.interrupt.is_set();
-    let code = if bad_input.load(Ordering::SeqCst)
-        && report.done == 0
-        && report.failed == 0
-        && !report.interrupted
-    {
-        Exit::Usage
-    } else {
-        report.exit()
-    };
-    journal.finish(Some(&report), code, None);
-    ctx.printer.summary(&report, Action::Published)?;
-    Ok(code)
+        selection: Selection::everything(),
+    });
+    publish(&mut *publisher, &mut input, &run).await;
+    drop(publisher);
+    ctx.conclude(run, Ok(()), Action::Published)
 }

@@ -5,30 +5,27 @@
 
 use anyhow::Result;
 
-use super::{
-    expected_total, finish_journal, read_flags, read_options, redrive, selected, selection, Ctx,
-};
-use crate::broker::{Flag, Flow, PurgeOptions};
-use crate::bulk::{Backup, BulkContext, BulkReport};
+use super::redrive::{PlanItem, Planned};
+use super::{expected_total, read_options, redrive, selected, selection, BulkRun, Ctx};
+use crate::broker::{Flow, PurgeOptions};
+use crate::bulk::Backup;
 use crate::cli::PurgeArgs;
 use crate::exit::Exit;
-use crate::journal::Action;
+use crate::report::{Action, BulkReport};
 use crate::sanitize::preview;
 use crate::select::Decision;
 
 pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
     let (queue, filters, read, backup) =
         (a.queue.as_str(), &a.filters, &a.read, a.backup.as_deref());
-    let (yes, dry_run, delete_records) = (a.yes, a.dry_run, a.delete_records);
-    let mut flags = read_flags(read, false).to_vec();
-    flags.push((Flag::DeleteRecords, delete_records));
-    ctx.check(&flags)?;
-    ctx.require_consent(yes, dry_run, &format!("purge {queue}"))?;
-    let broker = ctx.connect_with(&flags).await?;
+    let (yes, dry_run) = (a.yes, a.dry_run);
     let opts = PurgeOptions {
         read: read_options(read, false, &[]),
-        delete_records,
+        delete_records: a.delete_records,
     };
+    ctx.check(&opts.flags())?;
+    ctx.require_consent(yes, dry_run, &format!("purge {queue}"))?;
+    let broker = ctx.connect_with(&opts.flags()).await?;
     let sel = selection(filters, None);
 
     if dry_run {
@@ -40,7 +37,12 @@ pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
         selected::browse(&*broker, queue, &opts.read, &sel, &mut |m, d| {
             if d == Decision::Take {
                 report.done += 1;
-                plan.push((m.id.clone(), preview(&m.body, 50), None));
+                plan.push(PlanItem {
+                    id: m.id,
+                    what: Planned::Purge {
+                        body: preview(&m.body, 50),
+                    },
+                });
             }
             Ok(Flow::Continue)
         })
@@ -54,26 +56,21 @@ pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     let backup = backup.map(Backup::create).transpose()?;
-    ctx.interrupt.install();
-    let journal = ctx.journal("purge", queue, Action::Purged);
-    let bulk = BulkContext {
-        progress: ctx.printer.progress(total, "purging"),
-        interrupt: ctx.interrupt.clone(),
+    // The broker's own operation, where it has one and nothing is kept or left.
+    let whole = sel.is_everything() && backup.is_none() && broker.capabilities().purge_all;
+    let run = ctx.ledger(BulkRun {
+        command: "purge",
+        queue,
+        action: Action::Purged,
+        total,
         rate: None,
         backup,
-        journal: journal.clone(),
-    };
-    // The broker's own operation, where it has one and nothing is kept or left.
-    let whole = sel.is_everything() && bulk.backup.is_none() && broker.capabilities().purge_all;
+        selection: sel,
+    });
     let result = if whole {
-        broker.purge_all(queue, &opts, &bulk).await
+        broker.purge_all(queue, &opts, &run).await
     } else {
-        broker.purge(queue, &opts, &sel, &bulk).await
+        broker.purge(queue, &opts, &run).await
     };
-    bulk.progress.finish();
-    let mut report = result.inspect_err(|e| finish_journal(&journal, Err(e)))?;
-    report.interrupted |= ctx.interrupt.is_set();
-    finish_journal(&journal, Ok(&report));
-    ctx.printer.summary(&report, Action::Purged)?;
-    Ok(report.exit())
+    ctx.conclude(run, result, Action::Purged)
 }

@@ -4,18 +4,17 @@
 //! With a rewrite (`--set-header`, `--unset-header`, `--transform`, `edit`),
 //! the dry run builds each copy as the run would and shows its headers and
 //! body; a message whose copy cannot be built is listed as a failure, and
-//! the exit code is the one the run would have (3, or 4 when all fail).
+//! the exit code is the one the run would have (3).
 
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{finish_journal, selected, Ctx};
+use super::{selected, BulkRun, Ctx};
 use crate::broker::{Broker, Flow, Message, OutgoingMessage, RedriveOptions};
-use crate::bulk::{BulkContext, BulkReport, Rate};
 use crate::cli::OutputFormat;
 use crate::exit::Exit;
-use crate::journal::Action;
+use crate::report::{Action, BulkReport};
 use crate::message::{b64, value_text};
 use crate::sanitize::{escape, preview};
 use crate::select::{Decision, Selection};
@@ -37,54 +36,50 @@ pub async fn dry_run(
     sel: &Selection,
     opts: &RedriveOptions,
 ) -> Result<Exit> {
+    if !opts.rewrite.is_identity() {
+        return rewrite_dry_run(ctx, broker, queue, sel, opts).await;
+    }
     let mut report = BulkReport {
         dry_run: true,
         ..Default::default()
     };
-    if !opts.rewrite.is_identity() {
-        return rewrite_dry_run(ctx, broker, queue, sel, opts).await;
-    }
     let mut plan = Vec::new();
-    let with_kind = broker.capabilities().origin_kinds_shown;
+    let with_kind = broker.capabilities().origin_kinds_shown();
     selected::browse(broker, queue, &opts.read, sel, &mut |m, d| {
-        let note = match d {
+        let to = target_of(&m, opts.to.as_deref(), with_kind);
+        let what = match d {
             Decision::Skip(why) => {
                 report.skipped += 1;
-                Some(("skip", why.to_string()))
+                Planned::Skip {
+                    to: Some(to),
+                    why: why.to_string(),
+                }
             }
             // The run would leave it on the DLQ and list it in failures.
             _ if opts.to.is_none() && m.dead_letter.origin.is_none() => {
-                let e = crate::conventions::no_origin(&m.dead_letter);
-                report.fail(&m.id, &e);
-                Some(("fail", e))
+                let error = crate::conventions::no_origin(&m.dead_letter);
+                report.fail(&m.id, &error);
+                Planned::Fail { to: None, error }
             }
             _ => {
                 report.done += 1;
-                None
+                Planned::Move { to }
             }
         };
-        plan.push((
-            m.id.clone(),
-            target_of(&m, opts.to.as_deref(), with_kind),
-            note,
-        ));
+        plan.push(PlanItem { id: m.id, what });
         Ok(Flow::Continue)
     })
     .await?;
     print_plan(ctx, &plan, &report, Action::Moved)?;
-    Ok(if report.failed > 0 {
-        report.exit()
-    } else {
-        Exit::Ok
-    })
+    Ok(report.exit())
 }
 
 /// One message of a dry run with a rewrite.
 struct RewrittenRow {
     id: String,
     to: String,
-    /// The copy, the skip reason, or why no copy can be built.
-    outcome: Result<OutgoingMessage, (&'static str, String)>,
+    /// The copy, or what stops it (a skip, or why no copy can be built).
+    outcome: Result<OutgoingMessage, Planned>,
 }
 
 /// The dry run of a rewriting re-drive: each copy as it would go out.
@@ -100,27 +95,33 @@ async fn rewrite_dry_run(
         ..Default::default()
     };
     let mut plan = Vec::new();
-    let with_kind = broker.capabilities().origin_kinds_shown;
+    let with_kind = broker.capabilities().origin_kinds_shown();
     selected::browse(broker, queue, &opts.read, sel, &mut |m, d| {
         let outcome = match d {
             Decision::Take if opts.to.is_none() && m.dead_letter.origin.is_none() => {
-                let e = crate::conventions::no_origin(&m.dead_letter);
-                report.fail(&m.id, &e);
-                Err(("fail", e))
+                let error = crate::conventions::no_origin(&m.dead_letter);
+                report.fail(&m.id, &error);
+                Err(Planned::Fail { to: None, error })
             }
             Decision::Take => match opts.rewrite.copy_of(&m) {
                 Ok(copy) => {
                     report.done += 1;
                     Ok(copy)
                 }
-                Err(e) => {
-                    report.fail(&m.id, &e);
-                    Err(("fail", e))
+                Err(error) => {
+                    report.fail(&m.id, &error);
+                    Err(Planned::Fail {
+                        to: Some(target_of(&m, opts.to.as_deref(), with_kind)),
+                        error,
+                    })
                 }
             },
             Decision::Skip(why) => {
                 report.skipped += 1;
-                Err(("skip", why.to_string()))
+                Err(Planned::Skip {
+                    to: None,
+                    why: why.to_string(),
+                })
             }
             Decision::Leave => return Ok(Flow::Continue),
         };
@@ -133,11 +134,7 @@ async fn rewrite_dry_run(
     })
     .await?;
     print_rewritten(ctx, &plan, &report)?;
-    Ok(if report.failed > 0 {
-        report.exit()
-    } else {
-        Exit::Ok
-    })
+    Ok(report.exit())
 }
 
 /// Prints the plan of a rewriting dry run: each copy's headers and body.
@@ -145,24 +142,28 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
     let p = &ctx.printer;
     let rows: Vec<PlanRow> = plan
         .iter()
-        .map(|r| {
-            let row = PlanRow::new(&r.id, Some(&r.to));
-            match &r.outcome {
-                Ok(copy) => {
-                    let text = std::str::from_utf8(&copy.body).ok();
-                    PlanRow {
-                        copy: Some(CopyFields {
-                            headers: &copy.headers,
-                            key: copy.key.as_deref(),
-                            body: text,
-                            body_base64: text.is_none().then(|| b64(&copy.body)),
-                        }),
-                        ..row
-                    }
+        .map(|r| match &r.outcome {
+            Ok(copy) => {
+                let text = std::str::from_utf8(&copy.body).ok();
+                PlanRow {
+                    copy: Some(CopyFields {
+                        headers: &copy.headers,
+                        key: copy.key.as_deref(),
+                        body: text,
+                        body_base64: text.is_none().then(|| b64(&copy.body)),
+                    }),
+                    to: Some(&r.to),
+                    action: "move",
+                    ..PlanRow::blank(&r.id)
                 }
-                Err(("skip", why)) => row.skip(why),
-                Err((action, e)) => row.fail(action, e),
             }
+            Err(Planned::Skip { why, .. }) => PlanRow {
+                to: Some(&r.to),
+                action: "skip",
+                skip_reason: Some(why),
+                ..PlanRow::blank(&r.id)
+            },
+            Err(other) => PlanRow::of(&r.id, other),
         })
         .collect();
     match p.format {
@@ -182,7 +183,11 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
                             preview(&copy.body, 2000),
                             String::new(),
                         ),
-                        Err((_, why)) => (String::new(), String::new(), why.clone()),
+                        Err(Planned::Skip { why, .. }) => (String::new(), String::new(), why.clone()),
+                        Err(Planned::Fail { error, .. }) => {
+                            (String::new(), String::new(), error.clone())
+                        }
+                        Err(_) => Default::default(),
                     };
                     t.add_row(vec![
                         escape(&r.id, false),
@@ -211,9 +216,26 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
     Ok(())
 }
 
-/// One row of a dry-run plan: (id, destination, what stops it: "skip" or
-/// "fail" and why).
-pub type Planned = (String, String, Option<(&'static str, String)>);
+/// What a dry run says would happen to one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Planned {
+    /// It would be re-driven to `to`.
+    Move { to: String },
+    /// It would be purged; `body` is a preview of what goes.
+    Purge { body: String },
+    /// It matches but would be skipped (`to`: where it would have gone).
+    Skip { to: Option<String>, why: String },
+    /// It would fail and stay where it is (`to`: where it would have gone,
+    /// when it has somewhere to go).
+    Fail { to: Option<String>, error: String },
+}
+
+/// One message of a dry run's plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanItem {
+    pub id: String,
+    pub what: Planned,
+}
 
 /// One row of a dry run's plan in JSON: `action` is move, purge, skip or
 /// fail; a failing row says why in `error`, a rewriting run's row carries
@@ -240,76 +262,68 @@ struct CopyFields<'p> {
 }
 
 impl<'p> PlanRow<'p> {
-    fn new(id: &'p str, to: Option<&'p str>) -> Self {
+    fn blank(id: &'p str) -> Self {
         PlanRow {
             id,
-            to,
-            action: "move",
+            to: None,
+            action: "",
             skip_reason: None,
             error: None,
             copy: None,
         }
     }
 
-    fn skip(self, why: &'p str) -> Self {
-        PlanRow {
-            action: "skip",
-            skip_reason: Some(why),
-            ..self
-        }
-    }
-
-    fn fail(self, action: &'p str, error: &'p str) -> Self {
-        PlanRow {
-            action,
-            error: Some(error),
-            ..self
+    fn of(id: &'p str, what: &'p Planned) -> Self {
+        let row = PlanRow::blank(id);
+        match what {
+            Planned::Move { to } => PlanRow {
+                to: Some(to),
+                action: "move",
+                ..row
+            },
+            Planned::Purge { .. } => PlanRow {
+                action: "purge",
+                ..row
+            },
+            Planned::Skip { to, why } => PlanRow {
+                to: to.as_deref(),
+                action: "skip",
+                skip_reason: Some(why),
+                ..row
+            },
+            Planned::Fail { to, error } => PlanRow {
+                to: to.as_deref(),
+                action: "fail",
+                error: Some(error),
+                ..row
+            },
         }
     }
 }
 
 /// Prints a dry-run plan.
-pub fn print_plan(ctx: &Ctx, plan: &[Planned], report: &BulkReport, verb: Action) -> Result<()> {
+pub fn print_plan(ctx: &Ctx, plan: &[PlanItem], report: &BulkReport, verb: Action) -> Result<()> {
     let p = &ctx.printer;
-    let rows: Vec<_> = plan
-        .iter()
-        .map(|(id, to, note)| {
-            // A purge sends nothing anywhere: its plan's second column is a body preview.
-            let to = (verb == Action::Moved).then_some(to.as_str());
-            let row = PlanRow::new(id, to);
-            match note {
-                None if to.is_some() => row,
-                None => PlanRow {
-                    action: "purge",
-                    ..row
-                },
-                Some(("skip", why)) => row.skip(why),
-                // Nowhere to go (no origin and no --to).
-                Some((action, e)) => PlanRow { to: None, ..row }.fail(action, e),
-            }
-        })
-        .collect();
+    let rows: Vec<_> = plan.iter().map(|i| PlanRow::of(&i.id, &i.what)).collect();
     match p.format {
         OutputFormat::Table => {
             if !plan.is_empty() {
-                let mut t = p.table(&[
-                    "ID",
-                    if verb == Action::Moved {
-                        "WOULD GO TO"
-                    } else {
-                        "BODY"
-                    },
-                    "NOTE",
-                ]);
-                for (id, to, note) in plan {
-                    let (to, note) = match note {
-                        Some(("fail", e)) => ("", e.as_str()),
-                        Some((_, why)) => (to.as_str(), why.as_str()),
-                        None => (to.as_str(), ""),
+                let second = if verb == Action::Moved {
+                    "WOULD GO TO"
+                } else {
+                    "BODY"
+                };
+                let mut t = p.table(&["ID", second, "NOTE"]);
+                for i in plan {
+                    let (shown, note) = match &i.what {
+                        Planned::Move { to } => (to.as_str(), ""),
+                        Planned::Purge { body } => (body.as_str(), ""),
+                        Planned::Skip { to, why } => (to.as_deref().unwrap_or(""), why.as_str()),
+                        Planned::Fail { error, .. } => ("", error.as_str()),
                     };
                     t.add_row(vec![
-                        escape(id, false),
-                        escape(to, false),
+                        escape(&i.id, false),
+                        escape(shown, false),
                         escape(note, false),
                     ]);
                 }
@@ -332,59 +346,43 @@ pub fn print_plan(ctx: &Ctx, plan: &[Planned], report: &BulkReport, verb: Action
     Ok(())
 }
 
-/// Who moves the messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    /// dlq itself, copy by copy.
-    Dlq,
-    /// The broker, server-side (`--native`).
-    Broker,
-}
-
-/// How a re-drive runs: who moves, how fast, how many are expected.
+/// How a re-drive runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Drive {
     /// The command as the journal names it: retry, retry-all, edit.
     pub command: &'static str,
-    pub via: Via,
     pub rate: Option<f64>,
+    /// How many messages are expected, for the progress bar.
     pub total: Option<u64>,
 }
 
-/// Runs the re-drive and prints its summary.
+/// Runs the re-drive (by dlq, or `--native` by the broker) and prints its
+/// summary.
 pub async fn execute(
     ctx: &Ctx,
     broker: &dyn Broker,
     queue: &str,
-    sel: &Selection,
+    selection: Selection,
     opts: &RedriveOptions,
     Drive {
         command,
-        via,
         rate,
         total,
     }: Drive,
 ) -> Result<Exit> {
-    ctx.interrupt.install();
-    let journal = ctx.journal(command, queue, Action::Moved);
-    let bulk = BulkContext {
-        progress: ctx.printer.progress(total, "moving"),
-        interrupt: ctx.interrupt.clone(),
-        rate: rate.map(Rate::new),
+    let run = ctx.ledger(BulkRun {
+        command,
+        queue,
+        action: Action::Moved,
+        total,
+        rate,
         backup: None,
-        journal: journal.clone(),
+        selection,
+    });
+    let result = if opts.native {
+        broker.native_move(queue, opts, &run).await
+    } else {
+        broker.redrive(queue, opts, &run).await
     };
-    let result = match via {
-        Via::Dlq => broker.redrive(queue, opts, sel, &bulk).await,
-        Via::Broker => broker.native_move(queue, opts, &bulk).await,
-    };
-    bulk.progress.finish();
-    let mut report = result.inspect_err(|e| finish_journal(&journal, Err(e)))?;
-    for id in sel.missing_ids() {
-        report.fail(id, "no such message (it was removed or moved meanwhile)");
-    }
-    report.interrupted |= ctx.interrupt.is_set();
-    finish_journal(&journal, Ok(&report));
-    ctx.printer.summary(&report, Action::Moved)?;
-    Ok(report.exit())
+    ctx.conclude(run, result, Action::Moved)
 }

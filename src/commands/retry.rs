@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 
-use super::{read_flags, read_options, redrive, selected, Ctx};
+use super::{read_options, redrive, selected, Ctx};
 use crate::broker::{Flow, RedriveOptions};
 use crate::cli::RetryArgs;
 use crate::exit::Exit;
@@ -19,13 +19,13 @@ pub async fn run(ctx: &Ctx, a: &RetryArgs) -> Result<Exit> {
         &args.unset_headers,
         args.transform.as_deref(),
     )?;
-    let broker = ctx.connect_with(&read_flags(read, false)).await?;
     let opts = RedriveOptions {
-        read: read_options(read, true, ids),
+        read: read_options(read, false, ids),
         to: args.to.clone(),
         rewrite,
-        detach: false,
+        ..Default::default()
     };
+    let broker = ctx.connect_with(&opts.flags()).await?;
 
     // Every ID checked in a pass of its own, so a typo changes nothing.
     let criteria = Criteria::new(Some(ids), Filter::default(), None, args.max_redrives);
@@ -42,9 +42,8 @@ pub async fn run(ctx: &Ctx, a: &RetryArgs) -> Result<Exit> {
     }
     let drive = redrive::Drive {
         command: "retry",
-        via: redrive::Via::Dlq,
         rate: None,
         total: Some(sel.criteria.ids.as_ref().map_or(0, |i| i.len() as u64)),
     };
-    redrive::execute(ctx, &*broker, queue, &sel, &opts, drive).await
+    redrive::execute(ctx, &*broker, queue, sel, &opts, drive).await
 }

@@ -5,9 +5,9 @@
 
 use anyhow::Result;
 
-use super::redrive::{Drive, Via};
-use super::{expected_total, read_flags, read_options, redrive, selection, Ctx};
-use crate::broker::{Flag, RedriveOptions};
+use super::redrive::Drive;
+use super::{expected_total, read_options, redrive, selection, Ctx};
+use crate::broker::RedriveOptions;
 use crate::cli::RetryAllArgs;
 use crate::exit::{usage, Exit};
 use crate::rewrite::Rewrite;
@@ -22,21 +22,25 @@ pub async fn run(ctx: &Ctx, a: &RetryAllArgs) -> Result<Exit> {
             ));
         }
     }
-    let mut flags = read_flags(read, false).to_vec();
-    flags.push((Flag::Native, native));
-    flags.push((Flag::Detach, detach));
-    ctx.check(&flags)?;
     let rewrite = Rewrite::new(
         &args.set_headers,
         &args.unset_headers,
         args.transform.as_deref(),
     )?;
+    let opts = RedriveOptions {
+        read: read_options(read, false, &[]),
+        to: args.to.clone(),
+        rewrite,
+        native,
+        detach,
+    };
+    ctx.check(&opts.flags())?;
     if native && rate.is_some() {
         return Err(usage(
             "--native moves at the broker's own pace: it takes no --rate",
         ));
     }
-    if native && !rewrite.is_identity() {
+    if native && !opts.rewrite.is_identity() {
         return Err(usage(
             "--native moves messages as they are: it takes no --set-header, --unset-header or --transform",
         ));
@@ -52,13 +56,7 @@ pub async fn run(ctx: &Ctx, a: &RetryAllArgs) -> Result<Exit> {
             "--native moves every message: it takes no filters, --limit or --max-redrives",
         ));
     }
-    let broker = ctx.connect_with(&flags).await?;
-    let opts = RedriveOptions {
-        read: read_options(read, false, &[]),
-        to: args.to.clone(),
-        rewrite,
-        detach,
-    };
+    let broker = ctx.connect_with(&opts.flags()).await?;
     if args.dry_run {
         return redrive::dry_run(ctx, &*broker, queue, &sel, &opts).await;
     }
@@ -67,16 +65,14 @@ pub async fn run(ctx: &Ctx, a: &RetryAllArgs) -> Result<Exit> {
     if !yes && !ctx.confirm("Re-drive", queue, total)? {
         return Ok(Exit::Ok);
     }
-    let via = if native { Via::Broker } else { Via::Dlq };
     redrive::execute(
         ctx,
         &*broker,
         queue,
-        &sel,
+        sel,
         &opts,
         Drive {
             command: "retry-all",
-            via,
             rate,
             total,
         },

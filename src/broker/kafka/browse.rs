@@ -70,10 +70,9 @@ impl Plan {
         if let Some(ids) = hinted {
             let mut exact: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
             for (p, o) in ids {
+                // An ID names its message wherever dlq's cursor is.
                 if let Some(part) = parts.iter().find(|x| x.partition == p) {
-                    let skipped =
-                        !opts.all && cursors.get(&p).is_some_and(|c| c.is_handled(o, part.low));
-                    if o >= part.low && o < part.high && !skipped {
+                    if o >= part.low && o < part.high {
                         exact.entry(p).or_default().push(o);
                     }
                 }

@@ -32,13 +32,13 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::capability::{Flag, Setting};
 use super::{
-    Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions, QueueInfo,
+    Broker, Capabilities, LagQuery, LagRow, OriginKind, PublishOptions, PurgeOptions, QueueInfo,
     ReadOptions, RedriveOptions, Visitor,
 };
-use crate::bulk::{BulkContext, BulkReport};
+use crate::bulk::publish::Publisher;
+use crate::bulk::Ledger;
 use crate::config::BrokerSettings;
-use crate::exit::{broker, broker_msg, broker_with, usage};
-use crate::select::Selection;
+use crate::exit::{broker, broker_msg, broker_with, not_found, usage};
 use crate::url_parts::UrlParts;
 use cursor::Cursor;
 
@@ -47,12 +47,8 @@ const NAME: &str = "kafka";
 /// What this backend can do, and the flags and settings it honours.
 pub const CAPABILITIES: Capabilities = Capabilities {
     name: NAME,
-    cursor: true,
-    delete_records: true,
-    native_move: false,
     purge_all: true,
-    read_counts_as_receive: false,
-    origin_kinds_shown: false,
+    origins: &[OriginKind::Topic],
     flags: &[
         Flag::Key,
         Flag::Partition,
@@ -309,16 +305,16 @@ impl Kafka {
                         } else {
                             format!(" within {}", humantime::format_duration(self.timeout))
                         };
-                        return Err(anyhow::anyhow!("no answer{waited}: {why}"));
+                        return Err(anyhow::Error::new(e).context(format!("no answer{waited}: {why}")));
                     }
                 }
             }
         }
     }
 
-    /// A broker error with librdkafka's reason.
+    /// A broker error with librdkafka's reason, keeping its error for `-v`.
     fn fail(&self, op: impl std::fmt::Display, e: &KafkaError) -> anyhow::Error {
-        broker(NAME, op, self.quiet.explain(e))
+        broker_with(NAME, op, self.quiet.explain(e), e.clone())
     }
 
     /// The partitions of `topic`; an unknown topic is a broker error.
@@ -333,7 +329,16 @@ impl Kafka {
                 ps.sort_unstable();
                 Ok(ps)
             }
-            _ => Err(broker_msg(format!("{NAME}: topic {topic} not found"))),
+            // The broker's answer for this topic: UnknownTopicOrPartition, or none at all.
+            _ => {
+                let code = t
+                    .and_then(|t| t.error())
+                    .map_or(RDKafkaErrorCode::UnknownTopicOrPartition, Into::into);
+                Err(not_found(
+                    format!("{NAME}: topic {topic} not found"),
+                    Some(Box::new(KafkaError::MetadataFetch(code))),
+                ))
+            }
         }
     }
 
@@ -449,43 +454,24 @@ impl Broker for Kafka {
         browse::browse(self, queue, opts, visit).await
     }
 
-    async fn redrive(
-        &self,
-        queue: &str,
-        opts: &RedriveOptions,
-        selection: &Selection,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        redrive::redrive(self, queue, opts, selection, ctx).await
+    async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+        redrive::redrive(self, queue, opts, run).await
     }
 
-    async fn purge(
-        &self,
-        queue: &str,
-        opts: &PurgeOptions,
-        selection: &Selection,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        redrive::purge(self, queue, opts, selection, ctx).await
+    async fn purge(&self, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        redrive::purge(self, queue, opts, run).await
     }
 
-    async fn purge_all(
-        &self,
-        queue: &str,
-        opts: &PurgeOptions,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        redrive::purge_all(self, queue, opts, ctx).await
+    async fn purge_all(&self, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        redrive::purge_all(self, queue, opts, run).await
     }
 
-    async fn publish(
-        &self,
+    async fn publisher<'a>(
+        &'a self,
         target: &str,
         opts: &PublishOptions,
-        input: &mut dyn MessageInput,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        publish::publish(self, target, opts, input, ctx).await
+    ) -> Result<Box<dyn Publisher + 'a>> {
+        Ok(Box::new(publish::Sender::open(self, target, opts)?))
     }
 
     async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>> {

@@ -26,19 +26,28 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::browse::{self, Plan};
 use super::cursor::{Budget, Cursor};
-use super::{blocking, cursor_group, envelope, Kafka, Part, Reader, NAME};
-use crate::broker::{Message, OriginKind, OutgoingMessage, PurgeOptions, RedriveOptions};
-use crate::bulk::{BulkContext, BulkReport};
-use crate::conventions;
-use crate::select::{Decision, Selection};
+use super::{blocking, cursor_group, envelope, Kafka, Part, Reader, CAPABILITIES, NAME};
+use crate::broker::{Message, OutgoingMessage, PurgeOptions, RedriveOptions};
+use crate::bulk::Ledger;
+use crate::exit::broker_msg;
+use crate::report::Stopped;
+use crate::select::Decision;
 
 /// Unconfirmed deliveries in flight at most.
 const WINDOW: usize = 5_000;
 /// How often the cursor is committed during a run.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
-type Delivery =
-    Pin<Box<dyn Future<Output = (i32, i64, String, String, Result<(), String>)> + Send>>;
+/// A copy's delivery report: which DLQ message, where it went, how it went.
+struct Delivered {
+    partition: i32,
+    offset: i64,
+    id: String,
+    target: String,
+    result: Result<(), String>,
+}
+
+type Delivery = Pin<Box<dyn Future<Output = Delivered> + Send>>;
 
 /// The cursors of one run and whether they changed since the last commit.
 struct Marks<'a> {
@@ -90,20 +99,20 @@ impl Marks<'_> {
         Ok(())
     }
 
-    /// The closing commit; a failure stops the report rather than losing it.
-    fn finish(&mut self, report: &mut BulkReport) {
+    /// The closing commit; a failure stops the run rather than going unsaid.
+    fn finish(&mut self, run: &Ledger) {
         if let Err(e) = self.commit_now() {
-            report.stopped_by = Some(format!(
-                "{e:#}; messages handled since the last commit may be handled again by a later run"
+            run.stop_broker(&e.context(
+                "messages handled since the last commit may be handled again by a later run",
             ));
             return;
         }
-        self.check_metadata_kept(report);
+        self.check_metadata_kept(run);
     }
 
     /// Reads the cursor back: a broker that drops commit metadata loses the
     /// record of out-of-order handled offsets, and the user must know.
-    fn check_metadata_kept(&self, report: &mut BulkReport) {
+    fn check_metadata_kept(&self, run: &Ledger) {
         let recorded: usize = self.cursors.values().map(|c| c.handled.len()).sum();
         if recorded == 0 {
             return;
@@ -114,7 +123,7 @@ impl Marks<'_> {
         };
         let kept: usize = back.values().map(|c| c.handled.len()).sum();
         if kept < recorded {
-            report.notes.push(format!(
+            run.note(format!(
                 "the broker did not keep dlq's record of {recorded} message(s) handled ahead of the cursor \
                  (offset commit metadata): a later retry-all or list may show them again"
             ));
@@ -161,13 +170,7 @@ impl Topics<'_> {
     }
 }
 
-pub async fn redrive(
-    kafka: &Kafka,
-    topic: &str,
-    opts: &RedriveOptions,
-    sel: &Selection,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
+pub async fn redrive(kafka: &Kafka, topic: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
     let group = cursor_group(topic, &opts.read);
     // First, so that its producer ID is fetched while the cursor is read.
     let producer = blocking(|| kafka.producer())?;
@@ -180,33 +183,25 @@ pub async fn redrive(
         reader: &lookup,
         known: HashMap::new(),
     };
-    let mut report = BulkReport::default();
     let mut inflight: FuturesUnordered<Delivery> = FuturesUnordered::new();
-    let settle = |done: (i32, i64, String, String, Result<(), String>),
-                  marks: &mut Marks,
-                  report: &mut BulkReport| {
-        let (p, o, id, target, result) = done;
-        match result {
-            Ok(()) => {
-                marks.mark(p, o);
-                report.done += 1;
-                ctx.done(&id, Some(&target));
-            }
-            Err(e) => report.fail(id, format!("{NAME}: producing to {target}: {e}")),
+    let settle = |d: Delivered, marks: &mut Marks| match d.result {
+        Ok(()) => {
+            marks.mark(d.partition, d.offset);
+            run.done(&d.id, Some(&d.target));
         }
-        ctx.tick(1);
+        Err(e) => run.failed(d.id, format!("{NAME}: producing to {}: {e}", d.target)),
     };
 
     loop {
-        if ctx.interrupted() {
+        if run.interrupted() {
             break;
         }
         let item = tokio::select! {
             biased;
             Some(done) = inflight.next(), if !inflight.is_empty() => {
-                settle(done, &mut marks, &mut report);
+                settle(done, &mut marks);
                 if let Err(e) = marks.commit_due() {
-                    report.stopped_by = Some(format!("{e:#}"));
+                    run.stop_broker(&e);
                     break;
                 }
                 continue;
@@ -216,92 +211,60 @@ pub async fn redrive(
         let (p, o, m) = match item {
             None => break,
             Some(Err(e)) => {
-                report.stopped_by = Some(format!("{e:#}"));
+                run.stop_broker(&e);
                 break;
             }
             Some(Ok(read)) => read,
         };
-        match sel.decide(&m) {
-            Decision::Leave => {}
-            Decision::Skip(why) => {
-                report.skipped += 1;
-                ctx.skip(&m.id, &why);
-            }
-            Decision::Take => {
-                let target = match &opts.to {
-                    Some(to) => to.clone(),
-                    None => match conventions::origin_for(&m.dead_letter, &[OriginKind::Topic]) {
-                        Ok(o) => o.name.clone(),
-                        Err(why) => {
-                            report.fail(m.id, why);
-                            ctx.tick(1);
-                            continue;
-                        }
-                    },
-                };
-                if !topics.exists(&target) {
-                    report.fail(m.id, format!("{NAME}: target topic {target} not found"));
-                    ctx.tick(1);
+        if run.decide(&m) == Decision::Take {
+            let (target, out) = match opts.copy_of(&m, &CAPABILITIES) {
+                Ok((to, out)) => (to.name, out),
+                Err(why) => {
+                    run.failed(m.id, why);
                     continue;
                 }
-                let out = match opts.rewrite.copy_of(&m) {
-                    Ok(out) => out,
-                    Err(e) => {
-                        report.fail(m.id, e);
-                        ctx.tick(1);
-                        continue;
-                    }
-                };
-                if !marks.budget(p, o) {
-                    report.stopped_by = Some(too_scattered(p));
-                    break;
-                }
-                ctx.pace().await;
-                while inflight.len() >= WINDOW {
-                    if let Some(done) = inflight.next().await {
-                        settle(done, &mut marks, &mut report);
-                    }
-                }
-                let copy = Copy {
-                    target: &target,
-                    m: &m,
-                    out: &out,
-                };
-                match send(
-                    &producer,
-                    copy,
-                    &mut inflight,
-                    &mut marks,
-                    &mut report,
-                    &settle,
-                )
-                .await
-                {
-                    Ok(fut) => inflight.push(fut),
-                    Err(e) => {
-                        report.fail(m.id, format!("{NAME}: producing to {target}: {e}"));
-                        ctx.tick(1);
-                    }
+            };
+            if !topics.exists(&target) {
+                run.failed(m.id, format!("{NAME}: target topic {target} not found"));
+                continue;
+            }
+            if !marks.budget(p, o) {
+                run.stop_broker(&too_scattered(p));
+                break;
+            }
+            run.pace().await;
+            while inflight.len() >= WINDOW {
+                if let Some(done) = inflight.next().await {
+                    settle(done, &mut marks);
                 }
             }
+            let copy = Copy {
+                target: &target,
+                m: &m,
+                out: &out,
+            };
+            match send(&producer, copy, &mut inflight, &mut marks, &settle).await {
+                Ok(fut) => inflight.push(fut),
+                Err(e) => run.failed(m.id, format!("{NAME}: producing to {target}: {e}")),
+            }
         }
-        if sel.exhausted() {
+        if run.selection().exhausted() {
             break;
         }
     }
     drop(rx);
     while let Some(done) = inflight.next().await {
-        settle(done, &mut marks, &mut report);
+        settle(done, &mut marks);
     }
-    marks.finish(&mut report);
-    Ok(report)
+    marks.finish(run);
+    Ok(())
 }
 
-fn too_scattered(p: i32) -> String {
-    format!(
+fn too_scattered(p: i32) -> anyhow::Error {
+    broker_msg(format!(
         "{NAME}: too many messages handled out of order to record in dlq's cursor (Kafka's \
          offset metadata limit); handle or purge the earlier messages of partition {p}, then run again"
-    )
+    ))
 }
 
 /// One copy to produce: where to, of which message, with what.
@@ -317,13 +280,12 @@ async fn send(
     copy: Copy<'_>,
     inflight: &mut FuturesUnordered<Delivery>,
     marks: &mut Marks<'_>,
-    report: &mut BulkReport,
-    settle: &impl Fn((i32, i64, String, String, Result<(), String>), &mut Marks, &mut BulkReport),
+    settle: &impl Fn(Delivered, &mut Marks),
 ) -> Result<Delivery, String> {
     let Copy { target, m, out } = copy;
     let headers = envelope::headers_to_record(&out.headers)?;
     let key = envelope::key_bytes(out, None);
-    let (p, o) = super::parse_id(&m.id).unwrap_or((-1, -1));
+    let (partition, offset) = super::parse_id(&m.id).unwrap_or((-1, -1));
     loop {
         let mut record = FutureRecord::to(target)
             .payload(&out.body)
@@ -341,12 +303,18 @@ async fn send(
                         Ok(Err((e, _))) => Err(e.to_string()),
                         Err(_) => Err("the producer went away before confirming".to_owned()),
                     };
-                    (p, o, id, target, result)
+                    Delivered {
+                        partition,
+                        offset,
+                        id,
+                        target,
+                        result,
+                    }
                 }));
             }
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 match inflight.next().await {
-                    Some(done) => settle(done, marks, report),
+                    Some(done) => settle(done, marks),
                     None => tokio::time::sleep(Duration::from_millis(5)).await,
                 }
             }
@@ -356,17 +324,10 @@ async fn send(
 }
 
 /// A whole-topic purge: dlq's cursor moves to the end of every partition.
-pub async fn purge_all(
-    kafka: &Kafka,
-    topic: &str,
-    opts: &PurgeOptions,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
+pub async fn purge_all(kafka: &Kafka, topic: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
     let group = cursor_group(topic, &opts.read);
     let (_, mut marks, parts) = setup(kafka, topic, &group)?;
-    let mut report = BulkReport::default();
     let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
-    report.done = plan.count();
     for part in &parts {
         marks
             .cursors
@@ -375,30 +336,25 @@ pub async fn purge_all(
             .advance_to(part.high);
     }
     marks.dirty = true;
-    ctx.tick(report.done);
-    marks.finish(&mut report);
-    if opts.delete_records && report.stopped_by.is_none() {
-        delete_records(kafka, topic, &parts, &marks.cursors, &mut report).await;
+    marks.finish(run);
+    if !run.stopped() {
+        run.done_unnamed(plan.count());
+        if opts.delete_records {
+            delete_records(kafka, topic, &parts, &marks.cursors, run).await;
+        }
     }
-    Ok(report)
+    Ok(())
 }
 
-pub async fn purge(
-    kafka: &Kafka,
-    topic: &str,
-    opts: &PurgeOptions,
-    sel: &Selection,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
+pub async fn purge(kafka: &Kafka, topic: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
     let group = cursor_group(topic, &opts.read);
     let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
-    let mut report = BulkReport::default();
     {
         let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout).together();
         let mut rx = browse::spawn(kafka, reader, plan);
         let mut batch: Vec<(i32, i64, Message)> = Vec::new();
         loop {
-            let item = if ctx.interrupted() {
+            let item = if run.interrupted() {
                 None
             } else {
                 rx.recv().await
@@ -406,36 +362,30 @@ pub async fn purge(
             let done_reading = match item {
                 None => true,
                 Some(Err(e)) => {
-                    report.stopped_by = Some(format!("{e:#}"));
+                    run.stop_broker(&e);
                     true
                 }
                 Some(Ok((p, o, m))) => {
-                    match sel.decide(&m) {
-                        Decision::Take if !marks.budget(p, o) => {
-                            report.stopped_by = Some(too_scattered(p));
+                    if run.decide(&m) == Decision::Take {
+                        if marks.budget(p, o) {
+                            batch.push((p, o, m));
+                        } else {
+                            run.stop_broker(&too_scattered(p));
                         }
-                        Decision::Take => batch.push((p, o, m)),
-                        Decision::Skip(why) => {
-                            report.skipped += 1;
-                            ctx.skip(&m.id, &why);
-                        }
-                        Decision::Leave => {}
                     }
-                    sel.exhausted() || report.stopped_by.is_some()
+                    run.selection().exhausted() || run.stopped()
                 }
             };
             if batch.len() >= 500 || (done_reading && !batch.is_empty()) {
-                if let Some(b) = &ctx.backup {
-                    b.save(batch.iter().map(|(_, _, m)| m))?;
+                if !run.backup(batch.iter().map(|(_, _, m)| m)) {
+                    break;
                 }
                 for (p, o, m) in batch.drain(..) {
                     marks.mark(p, o);
-                    report.done += 1;
-                    ctx.done(&m.id, None);
-                    ctx.tick(1);
+                    run.done(&m.id, None);
                 }
                 if let Err(e) = marks.commit_due() {
-                    report.stopped_by = Some(format!("{e:#}"));
+                    run.stop_broker(&e);
                     break;
                 }
             }
@@ -444,12 +394,12 @@ pub async fn purge(
             }
         }
         drop(rx);
-        marks.finish(&mut report);
+        marks.finish(run);
     }
-    if opts.delete_records && report.stopped_by.is_none() {
-        delete_records(kafka, topic, &parts, &marks.cursors, &mut report).await;
+    if opts.delete_records && !run.stopped() {
+        delete_records(kafka, topic, &parts, &marks.cursors, run).await;
     }
-    Ok(report)
+    Ok(())
 }
 
 fn refusal(e: &KafkaError) -> String {
@@ -469,7 +419,7 @@ async fn delete_records(
     topic: &str,
     parts: &[Part],
     cursors: &HashMap<i32, Cursor>,
-    report: &mut BulkReport,
+    run: &Ledger,
 ) {
     let mut tpl = TopicPartitionList::new();
     for part in parts {
@@ -484,9 +434,7 @@ async fn delete_records(
         }
     }
     if tpl.count() == 0 {
-        report
-            .notes
-            .push("nothing to delete: the log starts at dlq's cursor already".into());
+        run.note("nothing to delete: the log starts at dlq's cursor already");
         return;
     }
     let admin: Result<AdminClient<super::Quiet>, _> =
@@ -494,7 +442,7 @@ async fn delete_records(
     let admin = match admin {
         Ok(a) => a,
         Err(e) => {
-            report.stopped_by = Some(format!("{NAME}: DeleteRecords: {e}"));
+            run.stop_broker(&crate::exit::broker(NAME, "DeleteRecords", e));
             return;
         }
     };
@@ -519,13 +467,11 @@ async fn delete_records(
         }
     };
     match failure {
-        None => report
-            .notes
-            .push(format!("deleted the records before dlq's cursor from {topic}")),
-        Some(why) => {
-            report.stopped_by = Some(format!(
-                "{NAME}: the broker did not delete records (DeleteRecords: {why}); dlq's cursor moved, the log was not truncated"
-            ))
-        }
+        None => run.note(format!(
+            "deleted the records before dlq's cursor from {topic}"
+        )),
+        Some(why) => run.stop(Stopped::refused(&broker_msg(format!(
+            "{NAME}: the broker did not delete records (DeleteRecords: {why}); dlq's cursor moved, the log was not truncated"
+        )))),
     }
 }

@@ -12,16 +12,18 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use anyhow::Result;
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::stream::Info;
+use async_nats::jetstream::ErrorCode;
 use futures::stream::TryStreamExt;
 use serde_json::{json, Map, Value};
 
 use super::convert::{self, header};
 use super::rows::{get_seq, raw_get};
 use super::subjects;
-use super::{is_not_found, Nats, NAME};
+use super::{js_code, stream_missing, Nats, NAME};
 use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind};
-use crate::exit::{broker, broker_msg};
+use crate::exit::{broker, is_not_found, not_found};
 use crate::message::rfc3339;
 
 /// Every stream's info.
@@ -65,7 +67,7 @@ async fn topology(nats: &Nats, infos: &[Info]) -> Result<Vec<QueueInfo>> {
             match copy_source(nats, info, &subject_map).await {
                 Ok(src) => sources.extend(src),
                 // A stream deleted since the listing is no longer there to show.
-                Err(e) if vanished(nats, &c.name, &e).await => continue,
+                Err(e) if vanished(nats, &c.name, is_not_found(&e)).await => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -135,12 +137,12 @@ async fn copy_source(
         .map(str::to_owned))
 }
 
-/// Whether an error reading stream `name` means it was deleted since the
-/// streams were listed (a read of a stream being deleted can also time out
-/// instead of saying so, hence the second look).
-async fn vanished(nats: &Nats, name: &str, e: &(dyn std::fmt::Display + Sync)) -> bool {
-    is_not_found(&format!("{e:#}"))
-        || matches!(nats.js.get_stream(name).await, Err(e) if is_not_found(&e))
+/// Whether a failed read of stream `name` (`gone`: the server said it is
+/// not there) means it was deleted since the streams were listed (a read of
+/// a stream being deleted can also time out instead of saying so, hence the
+/// second look).
+async fn vanished(nats: &Nats, name: &str, gone: bool) -> bool {
+    gone || matches!(nats.js.get_stream(name).await, Err(e) if stream_missing(&e))
 }
 
 pub(super) async fn queues(nats: &Nats) -> Result<Vec<QueueInfo>> {
@@ -188,7 +190,7 @@ async fn dlq_depth(
             // A DLQ stream deleted since the listing counts nothing; it is gone.
             let n = match advisory_count(nats, &c.name, stream, consumer).await {
                 Ok(n) => n,
-                Err(e) if vanished(nats, &c.name, &e).await => continue,
+                Err(e) if vanished(nats, &c.name, is_not_found(&e)).await => continue,
                 Err(e) => return Err(e),
             };
             *depth.get_or_insert(0) += n;
@@ -228,9 +230,10 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
     let mut rows = Vec::new();
     for (stream_name, consumer, named) in wanted {
         let Some(info) = by_name.get(stream_name.as_str()) else {
-            return Err(broker_msg(format!(
-                "nats: stream '{stream_name}' not found"
-            )));
+            return Err(not_found(
+                format!("nats: stream '{stream_name}' not found"),
+                None,
+            ));
         };
         let stream = nats
             .js
@@ -240,10 +243,11 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
         let consumers: Vec<async_nats::jetstream::consumer::Info> = match &consumer {
             Some(c) => match stream.consumer_info(c).await {
                 Ok(ci) => vec![ci],
-                Err(e) if is_not_found(&e) => {
-                    return Err(broker_msg(format!(
-                        "nats: consumer '{c}' not found on stream '{stream_name}'"
-                    )))
+                Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => {
+                    return Err(not_found(
+                        format!("nats: consumer '{c}' not found on stream '{stream_name}'"),
+                        Some(Box::new(e)),
+                    ))
                 }
                 Err(e) => {
                     return Err(broker(
@@ -256,7 +260,17 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
             None => match stream.consumers().try_collect().await {
                 Ok(all) => all,
                 // Unnamed, a stream deleted since the listing is simply left out.
-                Err(e) if !named && vanished(nats, &stream_name, &e).await => continue,
+                Err(e)
+                    if !named
+                        && vanished(
+                            nats,
+                            &stream_name,
+                            js_code(&e) == Some(ErrorCode::STREAM_NOT_FOUND),
+                        )
+                        .await =>
+                {
+                    continue
+                }
                 Err(e) => {
                     return Err(broker(
                         NAME,

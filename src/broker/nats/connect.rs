@@ -61,8 +61,8 @@ pub(super) fn parse(url: &str) -> Result<Target> {
     if let Some(userinfo) = parts.userinfo {
         match userinfo.split_once(':') {
             Some((user, pass)) => {
-                let user = secrets::percent_decode(user);
-                let pass = secrets::percent_decode(pass);
+                let user = crate::url_parts::percent_decode(user);
+                let pass = crate::url_parts::percent_decode(pass);
                 if user.is_empty() {
                     target.token = Some(pass);
                 } else {
@@ -70,7 +70,7 @@ pub(super) fn parse(url: &str) -> Result<Target> {
                     target.password = Some(pass);
                 }
             }
-            None if !userinfo.is_empty() => target.token = Some(secrets::percent_decode(userinfo)),
+            None if !userinfo.is_empty() => target.token = Some(crate::url_parts::percent_decode(userinfo)),
             None => {}
         }
     }

@@ -21,19 +21,20 @@ mod rows;
 mod subjects;
 
 use anyhow::Result;
-use async_nats::jetstream::{self, stream::Stream};
+use async_nats::jetstream::context::{GetStreamError, GetStreamErrorKind};
+use async_nats::jetstream::{self, stream::Stream, ErrorCode};
 use async_trait::async_trait;
 
 use super::capability::Setting;
 use super::{
-    Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions, QueueInfo,
+    Broker, Capabilities, LagQuery, LagRow, OriginKind, PublishOptions, PurgeOptions, QueueInfo,
     ReadOptions, RedriveOptions, Visitor,
 };
 use crate::broker::round_trip::RoundTrip;
-use crate::bulk::{BulkContext, BulkReport};
+use crate::bulk::publish::Publisher;
+use crate::bulk::Ledger;
 use crate::config::BrokerSettings;
-use crate::exit::{broker, broker_msg};
-use crate::select::Selection;
+use crate::exit::{broker, not_found};
 
 /// The name errors and capabilities carry.
 const NAME: &str = "nats";
@@ -41,12 +42,8 @@ const NAME: &str = "nats";
 /// What this backend can do, and the flags and settings it honours.
 pub const CAPABILITIES: Capabilities = Capabilities {
     name: NAME,
-    cursor: false,
-    delete_records: false,
-    native_move: false,
     purge_all: true,
-    read_counts_as_receive: false,
-    origin_kinds_shown: false,
+    origins: &[OriginKind::Subject],
     flags: &[],
     settings: &[
         Setting::PasswordEnv,
@@ -84,24 +81,40 @@ impl Nats {
     /// message that names it.
     async fn stream(&self, name: &str) -> Result<Stream> {
         if name.is_empty() || name.contains(['.', '*', '>', ' ', '\t']) {
-            return Err(broker_msg(format!(
-                "nats: stream '{name}' not found (a stream name has no dots, spaces or wildcards)"
-            )));
+            return Err(not_found(
+                format!(
+                    "nats: stream '{name}' not found (a stream name has no dots, spaces or wildcards)"
+                ),
+                None,
+            ));
         }
         match self.js.get_stream(name).await {
             Ok(s) => Ok(s),
-            Err(e) if is_not_found(&e) => {
-                Err(broker_msg(format!("nats: stream '{name}' not found")))
-            }
+            Err(e) if stream_missing(&e) => Err(not_found(
+                format!("nats: stream '{name}' not found"),
+                Some(Box::new(e)),
+            )),
             Err(e) => Err(broker(NAME, format!("reading stream '{name}'"), e)),
         }
     }
 }
 
-/// True when a JetStream error says the stream (or consumer) does not exist.
-fn is_not_found(e: &dyn std::fmt::Display) -> bool {
-    let text = e.to_string().to_lowercase();
-    text.contains("not found") || text.contains("10059") || text.contains("10014")
+/// True when the server answered that the stream does not exist.
+fn stream_missing(e: &GetStreamError) -> bool {
+    matches!(e.kind(), GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND)
+}
+
+/// The JetStream error code anywhere in an error's chain, when the server
+/// answered with one.
+fn js_code(e: &(dyn std::error::Error + 'static)) -> Option<ErrorCode> {
+    let mut at = Some(e);
+    while let Some(err) = at {
+        if let Some(j) = err.downcast_ref::<async_nats::jetstream::Error>() {
+            return Some(j.error_code());
+        }
+        at = err.source();
+    }
+    None
 }
 
 #[async_trait]
@@ -130,43 +143,24 @@ impl Broker for Nats {
         Ok(())
     }
 
-    async fn redrive(
-        &self,
-        queue: &str,
-        opts: &RedriveOptions,
-        selection: &Selection,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        redrive::run(self, queue, opts, selection, ctx).await
+    async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+        redrive::run(self, queue, opts, run).await
     }
 
-    async fn purge(
-        &self,
-        queue: &str,
-        opts: &PurgeOptions,
-        selection: &Selection,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        purge::run(self, queue, opts, selection, ctx).await
+    async fn purge(&self, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        purge::run(self, queue, opts, run).await
     }
 
-    async fn purge_all(
-        &self,
-        queue: &str,
-        _opts: &PurgeOptions,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        purge::all(self, queue, ctx).await
+    async fn purge_all(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        purge::all(self, queue, run).await
     }
 
-    async fn publish(
-        &self,
+    async fn publisher<'a>(
+        &'a self,
         target: &str,
         _opts: &PublishOptions,
-        input: &mut dyn MessageInput,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        publish::run(self, target, input, ctx).await
+    ) -> Result<Box<dyn Publisher + 'a>> {
+        Ok(Box::new(publish::Sender::open(self, target).await?))
     }
 
     async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>> {

@@ -1,180 +1,164 @@
 //! `publish` to a subject: a JetStream publish with its ack when a stream
-//! captures the subject, else a core publish (confirmed by a flush) with a
-//! note that nothing stored the messages.
-//!
-//! Acks are awaited in a window of up to [`WINDOW`], so the input streams
-//! through at the broker's pace and memory stays flat.
-
-use std::future::Future;
-use std::pin::Pin;
+//! captures the subject, else a core publish with a note that nothing stored
+//! the messages. Core publishes are confirmed by a flush (the server has read
+//! everything before it), one for every [`FLUSH_EVERY`] messages and one at
+//! the end. The loop itself is `bulk::publish`.
 
 use anyhow::Result;
+use async_nats::connection::State;
 use async_nats::jetstream::context::GetStreamByNameErrorKind;
-use futures::stream::{FuturesUnordered, StreamExt};
-use futures::FutureExt;
+use async_trait::async_trait;
+use tokio::sync::oneshot;
 
 use super::convert;
 use super::subjects;
 use super::{Nats, NAME};
-use crate::broker::MessageInput;
-use crate::bulk::{BulkContext, BulkReport};
-use crate::exit::{broker, usage};
+use crate::broker::OutgoingMessage;
+use crate::bulk::publish::{Confirm, Publisher, Refusal};
+use crate::exit::{broker, broker_msg, usage};
 
+/// Acks awaited at once on loopback, and at most however far (the window
+/// scales by the round trip).
 const WINDOW: usize = 1024;
-/// The most in flight however far (the window scales by the round trip).
 const MAX_WINDOW: usize = 8192;
 /// Core publishes between flushes.
-const FLUSH_EVERY: u64 = 1000;
+const FLUSH_EVERY: usize = 1000;
 
-type Pending = Pin<Box<dyn Future<Output = (String, Result<(), String>)> + Send>>;
+/// Publishes to one subject.
+pub struct Sender {
+    client: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    subject: String,
+    /// The stream that stores the subject; None: core publishes.
+    stored_by: Option<String>,
+    window: usize,
+    /// Core publishes sent since the last flush, waiting for the next.
+    unflushed: Vec<oneshot::Sender<Result<(), String>>>,
+}
 
-pub(super) async fn run(
-    nats: &Nats,
-    target: &str,
-    input: &mut dyn MessageInput,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
-    if !subjects::is_publishable(target) {
-        return Err(usage(format!(
-            "{target:?} is not a subject dlq can publish to (no spaces, no wildcards, no empty tokens)"
-        )));
-    }
-    let stored_by = match nats.js.stream_by_subject(target).await {
-        Ok(name) => Some(name),
-        Err(e) if e.kind() == GetStreamByNameErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(broker(
-                NAME,
-                format!("looking for the stream that captures {target}"),
-                e,
-            ))
+impl Sender {
+    /// Checks the subject and finds the stream that stores it.
+    pub async fn open(nats: &Nats, target: &str) -> Result<Sender> {
+        if !subjects::is_publishable(target) {
+            return Err(usage(format!(
+                "{target:?} is not a subject dlq can publish to (no spaces, no wildcards, no empty tokens)"
+            )));
         }
-    };
-    let mut report = BulkReport::default();
-    if stored_by.is_none() {
-        report.notes.push(format!(
-            "no stream captures subject {target}: sent with core NATS publish, so only subscribers listening at that moment got the messages and nothing stored them"
-        ));
-    }
-    let mut inflight: FuturesUnordered<Pending> = FuturesUnordered::new();
-    let window = nats.window(WINDOW, MAX_WINDOW);
-    let mut unflushed = 0u64;
-    let mut n = 0u64;
-    loop {
-        while let Some(Some(done)) = inflight.next().now_or_never() {
-            settle(&mut report, ctx, done);
-        }
-        while inflight.len() >= window {
-            if let Some(done) = inflight.next().await {
-                settle(&mut report, ctx, done);
-            }
-        }
-        if ctx.interrupted() {
-            break;
-        }
-        let m = match input.next().await {
-            None => break,
-            Some(Err(e)) => {
-                report.stopped_by = Some(format!("{e:#}"));
-                break;
-            }
-            Some(Ok(m)) => m,
-        };
-        n += 1;
-        let id = if m.line > 0 {
-            format!("line {}", m.line)
-        } else {
-            n.to_string()
-        };
-        let headers = match convert::headers_from_json(&m.headers, |_| false) {
-            Ok(h) => h,
+        let stored_by = match nats.js.stream_by_subject(target).await {
+            Ok(name) => Some(name),
+            Err(e) if e.kind() == GetStreamByNameErrorKind::NotFound => None,
             Err(e) => {
-                report.fail(id, e);
-                continue;
+                return Err(broker(
+                    NAME,
+                    format!("looking for the stream that captures {target}"),
+                    e,
+                ))
             }
         };
-        ctx.pace().await;
-        if let Some(stream) = &stored_by {
-            match nats
-                .js
-                .publish_with_headers(target.to_owned(), headers, m.body.into())
-                .await
-            {
-                Err(e) => {
-                    report.fail(id, format!("publishing to {target}: {e}"));
-                    ctx.tick(1);
-                }
-                Ok(ack) => {
-                    let stream = stream.clone();
-                    let target = target.to_owned();
-                    inflight.push(Box::pin(async move {
-                        let r = match ack.await {
-                            Ok(a) if a.duplicate => Err(format!(
-                                "stream {stream} dropped it as a duplicate (same Nats-Msg-Id within its duplicate window)"
-                            )),
-                            Ok(_) => Ok(()),
-                            Err(e) => Err(format!("publishing to {target}: {e}")),
-                        };
-                        (id, r)
-                    }));
-                }
-            }
-        } else {
+        Ok(Sender {
+            client: nats.client.clone(),
+            js: nats.js.clone(),
+            subject: target.to_owned(),
+            stored_by,
+            window: nats.window(WINDOW, MAX_WINDOW),
+            unflushed: Vec::new(),
+        })
+    }
+}
+
+#[async_trait]
+impl Publisher for Sender {
+    fn destination(&self) -> String {
+        self.subject.clone()
+    }
+
+    fn window(&self) -> usize {
+        self.window
+    }
+
+    async fn send(&mut self, msg: OutgoingMessage) -> Result<Confirm, Refusal> {
+        let headers =
+            convert::headers_from_json(&msg.headers, |_| false).map_err(Refusal::Message)?;
+        let subject = self.subject.clone();
+        let Some(stream) = self.stored_by.clone() else {
             let sent = if headers.is_empty() {
-                nats.client.publish(target.to_owned(), m.body.into()).await
+                self.client.publish(subject.clone(), msg.body.into()).await
             } else {
-                nats.client
-                    .publish_with_headers(target.to_owned(), headers, m.body.into())
+                self.client
+                    .publish_with_headers(subject.clone(), headers, msg.body.into())
                     .await
             };
             if let Err(e) = sent {
-                report.fail(id, format!("publishing to {target}: {e}"));
-                continue;
+                return Err(Refusal::Broker(broker(
+                    NAME,
+                    format!("publishing to {subject}"),
+                    e,
+                )));
             }
-            unflushed += 1;
-            if unflushed >= FLUSH_EVERY {
-                flush(nats, &mut report, ctx, &mut unflushed).await?;
+            let (tx, rx) = oneshot::channel();
+            self.unflushed.push(tx);
+            if self.unflushed.len() >= FLUSH_EVERY {
+                self.flush().await;
             }
-        }
+            return Ok(Box::pin(async move {
+                match rx.await {
+                    Ok(Ok(())) => Ok(None),
+                    Ok(Err(e)) => Err(Refusal::Broker(broker(NAME, "flushing core publishes", e))),
+                    Err(_) => Err(Refusal::Message("never flushed".into())),
+                }
+            }));
+        };
+        let client = self.client.clone();
+        // A failure with the connection gone stops the run; else it is this message's.
+        let refusal = move |e: &dyn std::fmt::Display| {
+            let why = format!("publishing to {subject}: {e}");
+            if client.connection_state() == State::Connected {
+                Refusal::Message(why)
+            } else {
+                Refusal::Broker(broker_msg(format!("{NAME}: lost the connection: {why}")))
+            }
+        };
+        let ack = match self
+            .js
+            .publish_with_headers(self.subject.clone(), headers, msg.body.into())
+            .await
+        {
+            Ok(ack) => ack,
+            Err(e) => return Err(refusal(&e)),
+        };
+        Ok(Box::pin(async move {
+            match ack.await {
+                Ok(a) if a.duplicate => Err(Refusal::Message(format!(
+                    "stream {stream} dropped it as a duplicate (same Nats-Msg-Id within its duplicate window)"
+                ))),
+                Ok(a) => Ok(Some(a.sequence.to_string())),
+                Err(e) => Err(refusal(&e)),
+            }
+        }))
     }
-    while let Some(done) = inflight.next().await {
-        settle(&mut report, ctx, done);
-    }
-    flush(nats, &mut report, ctx, &mut unflushed).await?;
-    Ok(report)
-}
 
-fn settle(report: &mut BulkReport, ctx: &BulkContext, (id, r): (String, Result<(), String>)) {
-    match r {
-        Ok(()) => {
-            report.done += 1;
-            ctx.done(&id, None);
+    async fn flush(&mut self) {
+        if self.unflushed.is_empty() {
+            return;
         }
-        Err(e) => report.fail(id, e),
+        let waiting = std::mem::take(&mut self.unflushed);
+        let client = self.client.clone();
+        // On a task of its own, so that publishing goes on while the server answers.
+        tokio::spawn(async move {
+            let r = client.flush().await.map_err(|e| e.to_string());
+            for tx in waiting {
+                let _ = tx.send(r.clone());
+            }
+        });
     }
-    ctx.tick(1);
-}
 
-/// Confirms core publishes: the server has read everything before the flush.
-async fn flush(
-    nats: &Nats,
-    report: &mut BulkReport,
-    ctx: &BulkContext,
-    unflushed: &mut u64,
-) -> Result<()> {
-    if *unflushed == 0 {
-        return Ok(());
-    }
-    match nats.client.flush().await {
-        Ok(()) => {
-            report.done += *unflushed;
-            ctx.tick(*unflushed);
-        }
-        Err(e) => {
-            report.failed += *unflushed;
-            report.stopped_by = Some(format!("nats: flushing core publishes: {e}"));
+    fn notes(&self) -> Vec<String> {
+        match self.stored_by {
+            Some(_) => Vec::new(),
+            None => vec![format!(
+                "no stream captures subject {}: sent with core NATS publish, so only subscribers listening at that moment got the messages and nothing stored them",
+                self.subject
+            )],
         }
     }
-    *unflushed = 0;
-    Ok(())
 }

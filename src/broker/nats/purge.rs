@@ -16,9 +16,9 @@ use super::redrive::delete;
 use super::rows::{Row, Rows, FAR_WINDOW_BULK};
 use super::{Nats, NAME};
 use crate::broker::PurgeOptions;
-use crate::bulk::{BulkContext, BulkReport};
+use crate::bulk::Ledger;
 use crate::exit::broker;
-use crate::select::{Decision, Selection};
+use crate::select::Decision;
 
 /// Rows saved and deleted together on loopback, and at most however far
 /// (scaled by the round trip, see `broker::round_trip`); a batch is also
@@ -31,28 +31,18 @@ const CONCURRENT: usize = 64;
 const MAX_CONCURRENT: usize = 1024;
 
 /// A whole-stream purge with JetStream's own operation.
-pub(super) async fn all(nats: &Nats, queue: &str, ctx: &BulkContext) -> Result<BulkReport> {
+pub(super) async fn all(nats: &Nats, queue: &str, run: &Ledger) -> Result<()> {
     let stream = nats.stream(queue).await?;
     let purged = stream
         .purge()
         .await
         .map_err(|e| broker(NAME, format!("purging stream '{queue}'"), e))?;
-    ctx.tick(purged.purged);
-    Ok(BulkReport {
-        done: purged.purged,
-        ..Default::default()
-    })
+    run.done_unnamed(purged.purged);
+    Ok(())
 }
 
-pub(super) async fn run(
-    nats: &Nats,
-    queue: &str,
-    opts: &PurgeOptions,
-    sel: &Selection,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
+pub(super) async fn run(nats: &Nats, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
     let stream = nats.stream(queue).await?;
-    let mut report = BulkReport::default();
     let mut rows = Rows::open(nats, stream, &opts.read.ids, FAR_WINDOW_BULK).await?;
     let most = nats.window(BATCH, MAX_BATCH);
     let concurrent = nats.window(CONCURRENT, MAX_CONCURRENT);
@@ -60,53 +50,42 @@ pub(super) async fn run(
     let mut bytes = 0;
     // Deletes of saved batches, still running while the next batch is read.
     let mut deletes = FuturesUnordered::new();
-    let mut failure = None;
     loop {
-        let next = if ctx.interrupted() || sel.exhausted() {
+        let next = if run.should_stop() {
             None
         } else {
             match rows.next().await {
                 Ok(r) => r,
-                Err(e) if report.done == 0 && batch.is_empty() && deletes.is_empty() => {
+                Err(e) if run.counts() == (0, 0) && batch.is_empty() && deletes.is_empty() => {
                     return Err(e)
                 }
                 Err(e) => {
-                    report.stopped_by = Some(format!("{e:#}"));
+                    run.stop_broker(&e);
                     None
                 }
             }
         };
         let end = next.is_none();
         if let Some(row) = next {
-            match sel.decide(&row.message) {
-                Decision::Take => {
-                    bytes += row.message.body.len();
-                    batch.push(row)
-                }
-                Decision::Skip(why) => {
-                    report.skipped += 1;
-                    ctx.skip(&row.message.id, &why);
-                }
-                Decision::Leave => {}
+            if run.decide(&row.message) == Decision::Take {
+                bytes += row.message.body.len();
+                batch.push(row)
             }
         }
         while let Some(Some(done)) = deletes.next().now_or_never() {
-            settle(&mut report, ctx, done);
+            settle(run, done);
         }
         if batch.len() >= most || bytes >= BATCH_BYTES || (end && !batch.is_empty()) {
             bytes = 0;
             // Saved first: nothing is deleted that the backup does not hold.
-            if let Some(backup) = &ctx.backup {
-                if let Err(e) = backup.save(batch.iter().map(|r| &r.message)) {
-                    failure = Some(e);
-                    break;
-                }
+            if !run.backup(batch.iter().map(|r| &r.message)) {
+                break;
             }
             let js = &nats.js;
             for row in batch.drain(..) {
                 while deletes.len() >= concurrent {
                     if let Some(done) = deletes.next().await {
-                        settle(&mut report, ctx, done);
+                        settle(run, done);
                     }
                 }
                 deletes.push(async move { (row.message.id, delete(js, queue, row.seq).await) });
@@ -117,21 +96,14 @@ pub(super) async fn run(
         }
     }
     while let Some(done) = deletes.next().await {
-        settle(&mut report, ctx, done);
+        settle(run, done);
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(report),
-    }
+    Ok(())
 }
 
-fn settle(report: &mut BulkReport, ctx: &BulkContext, (id, r): (String, Result<()>)) {
+fn settle(run: &Ledger, (id, r): (String, Result<()>)) {
     match r {
-        Ok(()) => {
-            report.done += 1;
-            ctx.done(&id, None);
-        }
-        Err(e) => report.fail(id, format!("{e:#}")),
+        Ok(()) => run.done(&id, None),
+        Err(e) => run.failed(id, format!("{e:#}")),
     }
-    ctx.tick(1);
 }

@@ -38,10 +38,10 @@ use super::rows::{Origin, Row, Rows, FAR_WINDOW_BULK};
 use super::subjects;
 use super::{Nats, NAME};
 use crate::broker::RedriveOptions;
-use crate::bulk::{BulkContext, BulkReport};
-use crate::exit::{broker, usage};
+use crate::bulk::Ledger;
+use crate::exit::{broker, broker_msg, usage};
 use crate::rewrite::Rewrite;
-use crate::select::{Decision, Selection};
+use crate::select::Decision;
 
 /// Publishes awaiting their ack (and then their delete) at most, on
 /// loopback and however far (scaled by the round trip).
@@ -104,19 +104,12 @@ impl Front {
 struct Run<'a> {
     nats: &'a Nats,
     queue: &'a str,
-    ctx: &'a BulkContext,
-    report: BulkReport,
+    run: &'a Ledger,
     front: Front,
     inflight: FuturesUnordered<Pending>,
 }
 
-pub(super) async fn run(
-    nats: &Nats,
-    queue: &str,
-    opts: &RedriveOptions,
-    sel: &Selection,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
+pub(super) async fn run(nats: &Nats, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
     if let Some(to) = &opts.to {
         if !subjects::is_publishable(to) {
             return Err(usage(format!(
@@ -130,8 +123,7 @@ pub(super) async fn run(
     let mut r = Run {
         nats,
         queue,
-        ctx,
-        report: BulkReport::default(),
+        run,
         front: Front {
             open: opts.read.ids.is_empty(),
             purged_at: Some(Instant::now()),
@@ -152,39 +144,24 @@ pub(super) async fn run(
                 r.settle(done).await;
             }
         }
-        if ctx.interrupted() || r.report.stopped_by.is_some() || sel.exhausted() {
+        if run.should_stop() {
             break;
         }
         let row = match rows.next().await {
             Ok(Some(row)) => row,
             Ok(None) => break,
-            Err(e)
-                if r.report.done == 0
-                    && r.report.failed == 0
-                    && r.inflight.is_empty()
-                    && r.front.acked.is_empty() =>
-            {
+            Err(e) if run.counts() == (0, 0) && r.inflight.is_empty() && r.front.acked.is_empty() => {
                 return Err(e)
             }
             Err(e) => {
-                r.report.stopped_by = Some(format!("{e:#}"));
+                run.stop_broker(&e);
                 break;
             }
         };
         r.front.read_upto = row.seq;
-        match sel.decide(&row.message) {
-            Decision::Leave => {
-                r.front.block(row.seq);
-                continue;
-            }
-            Decision::Skip(why) => {
-                r.front.block(row.seq);
-                r.report.skipped += 1;
-                ctx.skip(&row.message.id, &why);
-                ctx.tick(1);
-                continue;
-            }
-            Decision::Take => {}
+        if run.decide(&row.message) != Decision::Take {
+            r.front.block(row.seq);
+            continue;
         }
         let subject = match (&opts.to, &row.origin) {
             (_, Origin::Missing(why)) => {
@@ -211,7 +188,7 @@ pub(super) async fn run(
                 continue;
             }
         };
-        ctx.pace().await;
+        run.pace().await;
         let id = row.message.id.clone();
         let seq = row.seq;
         let sent = nats
@@ -222,11 +199,9 @@ pub(super) async fn run(
             Ok(ack) => ack,
             Err(e) => {
                 r.front.block(seq);
-                r.report.fail(&id, format!("publishing to {subject}: {e}"));
-                ctx.tick(1);
+                run.failed(&id, format!("publishing to {subject}: {e}"));
                 if nats.client.connection_state() != State::Connected {
-                    r.report.stopped_by =
-                        Some(format!("nats: lost the connection to the server: {e}"));
+                    run.stop_broker(&broker(NAME, "lost the connection to the server", e));
                 }
                 continue;
             }
@@ -262,7 +237,7 @@ pub(super) async fn run(
     while let Some(done) = r.inflight.next().await {
         r.settle(done).await;
     }
-    Ok(r.report)
+    Ok(())
 }
 
 /// Deletes a published message from the DLQ and says how that went.
@@ -287,8 +262,7 @@ impl Run<'_> {
     /// A taken message that could not be sent: it stays, and so does the front.
     fn fail_now(&mut self, row: &Row, error: String) {
         self.front.block(row.seq);
-        self.report.fail(&row.message.id, error);
-        self.ctx.tick(1);
+        self.run.failed(&row.message.id, error);
     }
 
     fn delete_later(&mut self, seq: u64, id: String, subject: String) {
@@ -301,13 +275,8 @@ impl Run<'_> {
 
     async fn settle(&mut self, outcome: Outcome) {
         match outcome {
-            Outcome::Moved(id, subject) => {
-                self.ctx.done(&id, Some(&subject));
-                self.ctx.tick(1);
-                self.report.done += 1;
-            }
+            Outcome::Moved(id, subject) => self.run.done(&id, Some(&subject)),
             Outcome::Acked(seq, id, subject) => {
-                self.ctx.tick(1);
                 self.front.unacked.remove(&seq);
                 if self.front.barrier.is_some_and(|b| seq > b) {
                     self.delete_later(seq, id, subject);
@@ -317,7 +286,6 @@ impl Run<'_> {
                 }
             }
             Outcome::Failed(seq, id, error) => {
-                self.ctx.tick(1);
                 if let Some(seq) = seq {
                     self.front.unacked.remove(&seq);
                     self.front.block(seq);
@@ -329,12 +297,11 @@ impl Run<'_> {
                         }
                     }
                 }
-                if self.report.stopped_by.is_none()
-                    && self.nats.client.connection_state() != State::Connected
-                {
-                    self.report.stopped_by = Some("nats: lost the connection to the server".into());
+                if self.nats.client.connection_state() != State::Connected {
+                    self.run
+                        .stop_broker(&broker_msg("nats: lost the connection to the server"));
                 }
-                self.report.fail(id, error);
+                self.run.failed(id, error);
             }
         }
     }
@@ -368,11 +335,10 @@ impl Run<'_> {
             Ok(_) => {
                 for s in below {
                     if let Some((id, to)) = self.front.acked.remove(&s) {
-                        self.ctx.done(&id, Some(&to));
+                        self.run.done(&id, Some(&to));
                     }
-                    self.report.done += 1;
                 }
-                self.ctx.journal.flush();
+                self.run.flush();
             }
             Err(_) => {
                 for s in below {

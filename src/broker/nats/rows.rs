@@ -31,7 +31,7 @@ use super::subjects;
 use super::{Nats, NAME};
 use crate::broker::{Message, OriginKind};
 use crate::conventions;
-use crate::exit::broker;
+use crate::exit::{broker, not_found};
 use crate::message::b64_decode;
 
 /// Gets in flight at most on loopback (more far away, scaled by the round
@@ -319,6 +319,10 @@ pub(super) async fn get_seq(
         match raw_get(js, name, seq, None).await {
             Ok(m) => Ok(Some(m)),
             Err(RawGetError::NoMessage) => Ok(None),
+            Err(RawGetError::NoStream) => Err(not_found(
+                format!("{NAME}: stream '{name}' not found"),
+                None,
+            )),
             Err(e) => Err(broker(NAME, op(), e)),
         }
     }
@@ -452,6 +456,8 @@ impl std::fmt::Display for RawGetError {
         }
     }
 }
+
+impl std::error::Error for RawGetError {}
 
 /// STREAM.MSG.GET by sequence (or the next message at or after it on
 /// `next`), parsed here: the client's own parser keeps only the last value of

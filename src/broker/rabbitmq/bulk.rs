@@ -29,11 +29,11 @@ use tokio::sync::mpsc;
 
 use super::convert::{self, Delivery, Route};
 use super::read::{Reader, HOLDS_PER_CONSUMER};
-use super::{amqp_error, RabbitMq, NAME, WINDOW};
+use super::{amqp_error, reply_code, RabbitMq, CAPABILITIES, NAME, WINDOW};
 use crate::broker::{Message, RedriveOptions};
-use crate::bulk::{BulkContext, BulkReport};
+use crate::bulk::Ledger;
 use crate::exit::broker;
-use crate::select::{Decision, Selection};
+use crate::select::Decision;
 
 type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -132,34 +132,31 @@ fn ack_confirmed(confirmed: &mut Vec<(u64, Done)>, kept: bool, acks: &mut Acks) 
     }
 }
 
-fn count_acked(report: &mut BulkReport, ctx: &BulkContext, done: Acked) {
+fn count_acked(run: &Ledger, done: Acked) {
     match done.1 {
         Ok(()) => {
-            report.done += done.0.len() as u64;
             for (id, to) in &done.0 {
-                ctx.done(id, to.as_deref());
+                run.done(id, to.as_deref());
             }
-            ctx.tick(done.0.len() as u64);
+            run.flush();
         }
         Err(e) => {
             // The copy is out but the original stays: a duplicate, not a loss.
             for (id, _) in done.0 {
-                report.fail(id, format!("copy confirmed but the original could not be removed ({e}); it stays on the queue"));
+                run.failed(id, format!("copy confirmed but the original could not be removed ({e}); it stays on the queue"));
             }
-            report
-                .stopped_by
-                .get_or_insert_with(|| format!("connection lost: {e}"));
+            run.stop_broker(&broker(NAME, "acknowledging", e));
         }
     }
 }
 
 /// The next delivery; None after the last one, or when reading failed
-/// (the report says so).
-async fn next_delivery(reader: &mut Reader, report: &mut BulkReport, op: &str) -> Option<Delivery> {
+/// (the run is stopped).
+async fn next_delivery(reader: &mut Reader, run: &Ledger, op: &str) -> Option<Delivery> {
     match reader.next().await {
         Ok(d) => d,
         Err(e) => {
-            report.stopped_by = Some(format!("{op}: {e}"));
+            run.stop_broker(&broker(NAME, op, e));
             None
         }
     }
@@ -185,23 +182,18 @@ pub(super) async fn exchange_exists(rmq: &RabbitMq, name: &str) -> Result<bool> 
             let _ = ch.close(200, "checked").await;
             Ok(true)
         }
-        Err(e) if e.to_string().contains("NOT_FOUND") => Ok(false),
+        Err(e) if reply_code(&e) == Some(404) => Ok(false),
         Err(e) => Err(broker(NAME, format!("checking exchange '{name}'"), e)),
     }
 }
 
-pub async fn redrive(
-    rmq: &RabbitMq,
-    queue: &str,
-    opts: &RedriveOptions,
-    sel: &Selection,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
+pub async fn redrive(rmq: &RabbitMq, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
     let op = format!("re-driving from queue '{queue}'");
+    let everything = run.selection().is_everything();
     // Each of these waits a round trip or several; far from the broker they
     // add up unless they overlap. Their errors count in this order.
     let (plan, to, read, publisher) = tokio::join!(
-        rmq.check_returnable(queue, "re-drive selected messages of", !sel.is_everything()),
+        rmq.check_returnable(queue, "re-drive selected messages of", !everything),
         async {
             match &opts.to {
                 Some(to) => rmq.require_queue(to).await,
@@ -231,8 +223,7 @@ pub async fn redrive(
     let (pub_conn, pub_ch) = publisher?;
     let mut reader = plan.reader(&read_ch, queue, WINDOW, count);
     // A paced run publishes each copy when its turn comes.
-    let paced = ctx.rate.is_some();
-    let mut report = BulkReport::default();
+    let paced = run.paced();
     let mut inflight: FuturesOrdered<Pending<InFlight>> = FuturesOrdered::new();
     let mut acks = Acks::new(&read_ch);
     let mut confirmed: Vec<(u64, Done)> = Vec::new();
@@ -242,50 +233,37 @@ pub async fn redrive(
 
     loop {
         while let Some(Some(f)) = inflight.next().now_or_never() {
-            settle(f, &mut confirmed, &mut reader, &mut report).await;
+            settle(f, &mut confirmed, &mut reader, run).await;
         }
         let (in_flight, batch_size) = budget(reader.window(), paced);
         // The broker keeps delivering while confirms are awaited.
         while inflight.len() >= in_flight {
             if let Some(f) = inflight.next().await {
-                settle(f, &mut confirmed, &mut reader, &mut report).await;
+                settle(f, &mut confirmed, &mut reader, run).await;
             }
         }
         ack_confirmed(&mut confirmed, reader.keeps_any(), &mut acks);
         for a in acks.ready() {
-            count_acked(&mut report, ctx, a);
+            count_acked(run, a);
         }
-        if ctx.interrupted() || sel.exhausted() || report.stopped_by.is_some() {
+        if run.should_stop() {
             break;
         }
-        let Some(mut d) = next_delivery(&mut reader, &mut report, &op).await else {
+        let Some(mut d) = next_delivery(&mut reader, run, &op).await else {
             break;
         };
         let m = convert::message(queue, &mut d);
-        let keep = match sel.decide(&m) {
-            Decision::Take => None,
-            Decision::Skip(why) => {
-                report.skipped += 1;
-                ctx.skip(&m.id, &why);
-                ctx.tick(1);
-                Some(())
-            }
-            Decision::Leave => Some(()),
-        };
-        if keep.is_some() {
-            hold(&mut reader, d.delivery_tag, &mut report).await;
+        if run.decide(&m) != Decision::Take {
+            hold(&mut reader, d.delivery_tag, run).await;
             continue;
         }
-        let origin = match &opts.to {
-            Some(to) => Route::queue(to),
-            None => match Route::to_origin(&m.dead_letter) {
-                Ok(route) => route,
-                Err(why) => {
-                    report.fail(&m.id, why);
-                    hold(&mut reader, d.delivery_tag, &mut report).await;
-                    continue;
-                }
-            },
+        let (origin, copy) = match opts.copy_of(&m, &CAPABILITIES) {
+            Ok((o, copy)) => (Route::of(&o), copy),
+            Err(why) => {
+                run.failed(&m.id, why);
+                hold(&mut reader, d.delivery_tag, run).await;
+                continue;
+            }
         };
         if !origin.exchange.is_empty() {
             let exists = match exchanges.get(&origin.exchange) {
@@ -297,32 +275,24 @@ pub async fn redrive(
                 }
             };
             if !exists {
-                report.fail(
+                run.failed(
                     &m.id,
                     format!(
                         "origin exchange '{}' does not exist any more: pass --to QUEUE",
                         origin.exchange
                     ),
                 );
-                hold(&mut reader, d.delivery_tag, &mut report).await;
+                hold(&mut reader, d.delivery_tag, run).await;
                 continue;
             }
         }
-        let copy = match opts.rewrite.copy_of(&m) {
-            Ok(copy) => copy,
-            Err(e) => {
-                report.fail(&m.id, e);
-                hold(&mut reader, d.delivery_tag, &mut report).await;
-                continue;
-            }
-        };
         let count = (m.redrives() + 1).to_string();
         let (mut props, dropped) = convert::redrive_properties(&d.properties, &count, &rmq.user);
         if !opts.rewrite.is_identity() {
             props = props.with_headers(convert::rewritten_headers(&d.properties, &copy.headers));
         }
         dropped_user_id |= dropped;
-        ctx.pace().await;
+        run.pace().await;
         batch.push(Outgoing {
             tag: d.delivery_tag,
             id: m.id,
@@ -331,35 +301,19 @@ pub async fn redrive(
             data: copy.body,
         });
         if batch.len() >= batch_size {
-            publish_batch(
-                &pub_ch,
-                &mut batch,
-                &mut inflight,
-                &mut reader,
-                &mut report,
-                &op,
-            )
-            .await;
+            publish_batch(&pub_ch, &mut batch, &mut inflight, &mut reader, run, &op).await;
         }
     }
-    publish_batch(
-        &pub_ch,
-        &mut batch,
-        &mut inflight,
-        &mut reader,
-        &mut report,
-        &op,
-    )
-    .await;
+    publish_batch(&pub_ch, &mut batch, &mut inflight, &mut reader, run, &op).await;
     while let Some(f) = inflight.next().await {
-        settle(f, &mut confirmed, &mut reader, &mut report).await;
+        settle(f, &mut confirmed, &mut reader, run).await;
     }
     ack_confirmed(&mut confirmed, reader.keeps_any(), &mut acks);
     for a in acks.all().await {
-        count_acked(&mut report, ctx, a);
+        count_acked(run, a);
     }
     if dropped_user_id {
-        report.notes.push(format!(
+        run.note(format!(
             "the user_id property was dropped from copies whose user_id is not '{}' (RabbitMQ refuses it otherwise)",
             rmq.user
         ));
@@ -378,11 +332,9 @@ pub async fn redrive(
         }
     );
     if let Err(e) = given_back {
-        report
-            .stopped_by
-            .get_or_insert_with(|| format!("giving back the other messages: {e}"));
+        run.stop_broker(&broker(NAME, "giving back the other messages", e));
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Of a prefetch window: the copies awaiting their confirm at most (three
@@ -416,7 +368,7 @@ async fn publish_batch(
     batch: &mut Vec<Outgoing>,
     inflight: &mut FuturesOrdered<Pending<InFlight>>,
     reader: &mut Reader,
-    report: &mut BulkReport,
+    run: &Ledger,
     op: &str,
 ) {
     if batch.is_empty() {
@@ -449,65 +401,51 @@ async fn publish_batch(
                 }));
             }
             Err(e) => {
-                report.fail(
-                    &o.id,
-                    format!("publishing the copy: {e}; the message stays"),
-                );
-                report
-                    .stopped_by
-                    .get_or_insert_with(|| format!("{op}: publishing failed: {e}"));
-                hold(reader, o.tag, report).await;
+                run.failed(&o.id, format!("publishing the copy: {e}; the message stays"));
+                run.stop_broker(&broker(NAME, format!("{op}: publishing"), e));
+                hold(reader, o.tag, run).await;
             }
         }
     }
 }
 
-async fn hold(reader: &mut Reader, tag: u64, report: &mut BulkReport) {
+async fn hold(reader: &mut Reader, tag: u64, run: &Ledger) {
     if let Err(e) = reader.hold(tag).await {
-        report
-            .stopped_by
-            .get_or_insert_with(|| format!("connection lost: {e}"));
+        run.stop_broker(&broker(NAME, "keeping a message", e));
     }
 }
 
-async fn settle(
-    f: InFlight,
-    confirmed: &mut Vec<(u64, Done)>,
-    reader: &mut Reader,
-    report: &mut BulkReport,
-) {
+async fn settle(f: InFlight, confirmed: &mut Vec<(u64, Done)>, reader: &mut Reader, run: &Ledger) {
     match f.confirm {
         Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => {
             confirmed.push((f.tag, (f.id, Some(f.dest))));
         }
         Ok(Confirmation::Ack(Some(ret))) | Ok(Confirmation::Nack(Some(ret))) => {
-            report.fail(
+            run.failed(
                 f.id,
                 format!(
                     "unroutable: nothing is bound to {} ({} {}); the message stays",
                     f.dest, ret.reply_code, ret.reply_text
                 ),
             );
-            hold(reader, f.tag, report).await;
+            hold(reader, f.tag, run).await;
         }
         Ok(Confirmation::Nack(None)) => {
-            report.fail(
+            run.failed(
                 f.id,
                 format!("{} refused the copy (nack: full with overflow reject-publish, or unavailable); the message stays", f.dest),
             );
-            hold(reader, f.tag, report).await;
+            hold(reader, f.tag, run).await;
         }
         Err(e) => {
-            report.fail(
+            run.failed(
                 f.id,
                 format!(
                     "no confirm for the copy to {}: {e}; the message stays",
                     f.dest
                 ),
             );
-            report
-                .stopped_by
-                .get_or_insert_with(|| format!("connection lost: {e}"));
+            run.stop_broker(&broker(NAME, "waiting for a confirm", e));
         }
     }
 }
@@ -516,7 +454,7 @@ async fn settle(
 const PURGE_BATCH: usize = 256;
 
 /// A whole-queue purge with queue.purge.
-pub async fn purge_all(rmq: &RabbitMq, queue: &str, ctx: &BulkContext) -> Result<BulkReport> {
+pub async fn purge_all(rmq: &RabbitMq, queue: &str, run: &Ledger) -> Result<()> {
     let op = format!("purging queue '{queue}'");
     let ch = rmq.channel(&op).await?;
     rmq.ready_count(&ch, queue).await?;
@@ -525,24 +463,16 @@ pub async fn purge_all(rmq: &RabbitMq, queue: &str, ctx: &BulkContext) -> Result
         .await
         .map_err(|e| amqp_error(&rmq.vhost, queue, &op, e))?;
     let _ = ch.close(200, "purged").await;
-    ctx.tick(u64::from(n));
-    Ok(BulkReport {
-        done: u64::from(n),
-        ..Default::default()
-    })
+    run.done_unnamed(u64::from(n));
+    Ok(())
 }
 
-pub async fn purge(
-    rmq: &RabbitMq,
-    queue: &str,
-    sel: &Selection,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
+pub async fn purge(rmq: &RabbitMq, queue: &str, run: &Ledger) -> Result<()> {
     let op = format!("purging queue '{queue}'");
-    let mut report = BulkReport::default();
+    let everything = run.selection().is_everything();
     // The check and the channel overlap: far away each costs round trips.
     let (plan, read) = tokio::join!(
-        rmq.check_returnable(queue, "purge selected messages of", !sel.is_everything()),
+        rmq.check_returnable(queue, "purge selected messages of", !everything),
         async {
             let ch = rmq.channel(&op).await?;
             let count = rmq.ready_count(&ch, queue).await?;
@@ -554,76 +484,49 @@ pub async fn purge(
     let mut reader = plan.reader(&ch, queue, WINDOW, count);
     let mut batch: Vec<(u64, Message)> = Vec::new();
     let mut acks = Acks::new(&ch);
-    let mut failure: Option<anyhow::Error> = None;
     loop {
         for a in acks.ready() {
-            count_acked(&mut report, ctx, a);
+            count_acked(run, a);
         }
-        if ctx.interrupted() || sel.exhausted() || report.stopped_by.is_some() {
+        if run.should_stop() {
             break;
         }
-        let Some(mut d) = next_delivery(&mut reader, &mut report, &op).await else {
+        let Some(mut d) = next_delivery(&mut reader, run, &op).await else {
             break;
         };
         let m = convert::message(queue, &mut d);
-        match sel.decide(&m) {
+        match run.decide(&m) {
             Decision::Take => batch.push((d.delivery_tag, m)),
-            Decision::Skip(why) => {
-                report.skipped += 1;
-                ctx.skip(&m.id, &why);
-                hold(&mut reader, d.delivery_tag, &mut report).await;
-            }
-            Decision::Leave => hold(&mut reader, d.delivery_tag, &mut report).await,
+            _ => hold(&mut reader, d.delivery_tag, run).await,
         }
         // Within the prefetch beside the held messages, or the batch would
         // wait for a delivery the broker holds back.
         if batch.len() >= PURGE_BATCH.min(usize::from(reader.window()) / 2).max(1) {
-            if let Err(e) = flush(&mut batch, reader.keeps_any(), &mut acks, ctx) {
-                failure = Some(e);
-                break;
-            }
+            flush(&mut batch, reader.keeps_any(), &mut acks, run);
         }
     }
-    if failure.is_none() {
-        if let Err(e) = flush(&mut batch, reader.keeps_any(), &mut acks, ctx) {
-            failure = Some(e);
-        }
-    }
+    flush(&mut batch, reader.keeps_any(), &mut acks, run);
     for a in acks.all().await {
-        count_acked(&mut report, ctx, a);
+        count_acked(run, a);
     }
     if let Err(e) = reader.finish().await {
-        report
-            .stopped_by
-            .get_or_insert_with(|| format!("giving back the other messages: {e}"));
+        run.stop_broker(&broker(NAME, "giving back the other messages", e));
     }
     let _ = ch.close(200, "purge done").await;
-    if let Some(e) = failure {
-        // Nothing of the failed batch was removed; say how far it got.
-        report.stopped_by = Some(format!("{e:#}"));
-    }
-    Ok(report)
+    Ok(())
 }
 
-/// Saves the batch to the backup (synced) and then acks it.
-fn flush(
-    batch: &mut Vec<(u64, Message)>,
-    kept: bool,
-    acks: &mut Acks,
-    ctx: &BulkContext,
-) -> Result<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    if let Some(b) = &ctx.backup {
-        b.save(batch.iter().map(|(_, m)| m))?;
+/// Saves the batch to the backup (synced) and then acks it; a batch that
+/// could not be saved stays (the run is stopped).
+fn flush(batch: &mut Vec<(u64, Message)>, kept: bool, acks: &mut Acks, run: &Ledger) {
+    if batch.is_empty() || !run.backup(batch.iter().map(|(_, m)| m)) {
+        return;
     }
     let mut confirmed: Vec<(u64, Done)> = batch
         .drain(..)
         .map(|(tag, m)| (tag, (m.id, None)))
         .collect();
     ack_confirmed(&mut confirmed, kept, acks);
-    Ok(())
 }
 
 #[cfg(test)]

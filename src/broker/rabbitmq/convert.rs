@@ -21,7 +21,7 @@ use lapin::BasicProperties;
 use serde_json::{json, Map, Number, Value};
 use sha2::{Digest, Sha256};
 
-use crate::broker::OriginKind;
+use crate::broker::{Origin, OriginKind};
 use crate::conventions;
 use crate::message::{b64_decode, bytes_value, DeadLetter, Headers, Message, REDRIVE_HEADER};
 
@@ -44,16 +44,16 @@ pub struct Route {
 }
 
 impl Route {
-    /// The route to an origin a convention recorded, or why there is none.
-    pub fn to_origin(dl: &DeadLetter) -> Result<Route, String> {
-        let o = conventions::origin_for(dl, &[OriginKind::Queue, OriginKind::Exchange])?;
-        Ok(match o.kind {
+    /// The route to an origin: an exchange with its routing key, or a
+    /// queue through the default exchange.
+    pub fn of(o: &Origin) -> Route {
+        match o.kind {
             OriginKind::Exchange => Route {
                 exchange: o.name.clone(),
                 routing_key: o.routing_key.clone().unwrap_or_default(),
             },
             _ => Route::queue(&o.name),
-        })
+        }
     }
 
     /// A queue, through the default exchange.
@@ -491,7 +491,7 @@ mod tests {
         assert_eq!(dl.attempts, Some(5));
         assert_eq!(dl.first_death_at, Some(secs(100)));
         assert_eq!(dl.convention, Some("rabbitmq"));
-        let origin = Route::to_origin(&dl).unwrap();
+        let origin = Route::of(dl.origin.as_ref().unwrap());
         assert_eq!(
             origin.describe(),
             "exchange 'orders-x' routing key 'order.created'"
@@ -501,11 +501,10 @@ mod tests {
     #[test]
     fn default_exchange_means_the_queue() {
         let p = props(vec![dead("rejected", "orders", "", "orders", 1, 5)], "");
-        let origin = Route::to_origin(&dl_of(&p));
-        assert_eq!(origin.unwrap().describe(), "queue 'orders'");
+        let origin = Route::of(dl_of(&p).origin.as_ref().unwrap());
+        assert_eq!(origin.describe(), "queue 'orders'");
         let dl = dl_of(&BasicProperties::default());
         assert_eq!(dl, DeadLetter::default());
-        assert!(Route::to_origin(&dl).unwrap_err().contains("pass --to"));
     }
 
     #[test]

@@ -30,13 +30,13 @@ use serde_json::json;
 
 use super::capability::{Flag, Setting};
 use super::{
-    Broker, Capabilities, Flow, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions,
+    Broker, Capabilities, Flow, LagQuery, LagRow, OriginKind, PublishOptions, PurgeOptions,
     QueueInfo, QueueKind, ReadOptions, RedriveOptions, Visitor,
 };
-use crate::bulk::{BulkContext, BulkReport};
+use crate::bulk::publish::Publisher;
+use crate::bulk::Ledger;
 use crate::config::BrokerSettings;
-use crate::exit::{broker, broker_msg, broker_with, usage};
-use crate::select::Selection;
+use crate::exit::{broker, broker_with, not_found, usage};
 use admin::{Admin, QueueStats};
 use read::Reader;
 use tls::AmqpTls;
@@ -46,12 +46,8 @@ const NAME: &str = "rabbitmq";
 /// What this backend can do, and the flags and settings it honours.
 pub const CAPABILITIES: Capabilities = Capabilities {
     name: NAME,
-    cursor: false,
-    delete_records: false,
-    native_move: true,
     purge_all: true,
-    read_counts_as_receive: false,
-    origin_kinds_shown: true,
+    origins: &[OriginKind::Queue, OriginKind::Exchange],
     flags: &[Flag::Exchange, Flag::RoutingKey, Flag::Native, Flag::Detach],
     settings: &[
         Setting::PasswordEnv,
@@ -213,25 +209,33 @@ async fn open(
 fn connect_error(e: &lapin::Error, tls: bool, has_cert: bool) -> String {
     let text = crate::tls::chain(e);
     if let Some(why) = crate::tls::explain(&text, tls, has_cert, crate::tls::CA_HINT) {
-        why
-    } else if text.contains("ACCESS_REFUSED") || text.contains("403") {
-        "access refused: wrong user or password".into()
-    } else if text.contains("NOT_ALLOWED") || text.contains("530") {
-        "the vhost does not exist or the user may not use it".into()
-    } else {
-        text
+        return why;
+    }
+    match reply_code(e) {
+        Some(403) => "access refused: wrong user or password".into(),
+        Some(530) => "the vhost does not exist or the user may not use it".into(),
+        _ => text,
+    }
+}
+
+/// The AMQP reply code of a refusal (404 not found, 403 access refused,
+/// 530 not allowed, ...), when the broker answered with one.
+pub(crate) fn reply_code(e: &lapin::Error) -> Option<u16> {
+    match e {
+        lapin::Error::ProtocolError(amqp) => Some(amqp.get_id()),
+        _ => None,
     }
 }
 
 /// The error of an AMQP call, with "queue not found" said plainly.
 pub(crate) fn amqp_error(vhost: &str, queue: &str, op: &str, e: lapin::Error) -> anyhow::Error {
-    let text = e.to_string();
-    if text.contains("NOT_FOUND") && text.contains("queue") {
-        return broker_msg(format!(
-            "{NAME}: queue '{queue}' not found in vhost '{vhost}'"
-        ));
+    if reply_code(&e) == Some(404) {
+        return not_found(
+            format!("{NAME}: queue '{queue}' not found in vhost '{vhost}'"),
+            Some(Box::new(e)),
+        );
     }
-    broker(NAME, op, text)
+    broker(NAME, op, e)
 }
 
 impl RabbitMq {
@@ -325,7 +329,7 @@ impl RabbitMq {
                         },
                     );
                 }
-                Err(e) if e.to_string().contains("NOT_FOUND") => {}
+                Err(e) if reply_code(&e) == Some(404) => {}
                 Err(e) => return Err(amqp_error(&self.vhost, name, op, e)),
             }
         }
@@ -474,52 +478,28 @@ impl Broker for RabbitMq {
         given_back.map_err(|e| broker(NAME, format!("giving back the messages of '{queue}'"), e))
     }
 
-    async fn redrive(
-        &self,
-        queue: &str,
-        opts: &RedriveOptions,
-        selection: &Selection,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        bulk::redrive(self, queue, opts, selection, ctx).await
+    async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+        bulk::redrive(self, queue, opts, run).await
     }
 
-    async fn native_move(
-        &self,
-        queue: &str,
-        opts: &RedriveOptions,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        shovel::redrive(self, queue, opts, ctx).await
+    async fn native_move(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+        shovel::redrive(self, queue, opts, run).await
     }
 
-    async fn purge(
-        &self,
-        queue: &str,
-        _opts: &PurgeOptions,
-        selection: &Selection,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        bulk::purge(self, queue, selection, ctx).await
+    async fn purge(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        bulk::purge(self, queue, run).await
     }
 
-    async fn purge_all(
-        &self,
-        queue: &str,
-        _opts: &PurgeOptions,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        bulk::purge_all(self, queue, ctx).await
+    async fn purge_all(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        bulk::purge_all(self, queue, run).await
     }
 
-    async fn publish(
-        &self,
+    async fn publisher<'a>(
+        &'a self,
         target: &str,
         opts: &PublishOptions,
-        input: &mut dyn MessageInput,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        publish::publish(self, target, opts, input, ctx).await
+    ) -> Result<Box<dyn Publisher + 'a>> {
+        Ok(Box::new(publish::Sender::open(self, target, opts).await?))
     }
 
     async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>> {
@@ -549,10 +529,10 @@ impl Broker for RabbitMq {
                 if query.names.is_empty() {
                     continue;
                 }
-                return Err(broker_msg(format!(
-                    "{NAME}: queue '{name}' not found in vhost '{}'",
-                    self.vhost
-                )));
+                return Err(not_found(
+                    format!("{NAME}: queue '{name}' not found in vhost '{}'", self.vhost),
+                    None,
+                ));
             };
             let stats = by_name(name).cloned().unwrap_or_default();
             let dlq = topo.targets.get(name).and_then(|t| t.first());

@@ -22,18 +22,13 @@ use super::admin::{segment, topic_matches};
 use super::convert::{self, Route};
 use super::{amqp_error, RabbitMq, NAME, WINDOW};
 use crate::broker::RedriveOptions;
-use crate::bulk::{BulkContext, BulkReport};
-use crate::exit::usage;
+use crate::bulk::Ledger;
+use crate::exit::{broker_msg, usage};
 
 /// How often the shovel's progress is looked at.
 const POLL: Duration = Duration::from_millis(250);
 
-pub async fn redrive(
-    rmq: &RabbitMq,
-    queue: &str,
-    opts: &RedriveOptions,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
+pub async fn redrive(rmq: &RabbitMq, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
     rmq.check_returnable(queue, "re-drive", false).await?;
     let (dest, read) = match &opts.to {
         Some(to) => {
@@ -46,7 +41,7 @@ pub async fn redrive(
         }
         None => match one_origin(rmq, queue).await? {
             (Some(o), read) => (o, read),
-            (None, _) => return Ok(BulkReport::default()),
+            (None, _) => return Ok(()),
         },
     };
     if dest.exchange.is_empty() {
@@ -64,9 +59,8 @@ pub async fn redrive(
         total = rmq.ready_count(&ch, queue).await?;
     }
     let _ = ch.close(200, "counted").await;
-    let mut report = BulkReport::default();
     if total == 0 {
-        return Ok(report);
+        return Ok(());
     }
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -95,23 +89,22 @@ pub async fn redrive(
             segment(&name)
         ));
         say(format!("dlq: stop it with `curl -u USER -X DELETE {param}` (unconfirmed messages stay on '{queue}')"));
-        report.notes.push(format!(
+        run.note(format!(
             "left shovel '{name}' running: {total} messages to {}",
             dest.describe()
         ));
-        return Ok(report);
+        return Ok(());
     }
-    let followed = follow(rmq, queue, &name, total, ctx, &mut report).await;
-    if followed.is_err() || report.interrupted || report.stopped_by.is_some() {
+    let followed = follow(rmq, queue, &name, total, run).await;
+    if followed.is_err() || run.interrupted() || run.stopped() {
         // Unconfirmed messages go back to the DLQ when the shovel stops.
         if let Err(e) = rmq.admin.delete_shovel(&name).await {
-            report.stopped_by.get_or_insert_with(|| {
-                format!("could not delete shovel '{name}' ({e:#}): remove it with `curl -u USER -X DELETE {param}`")
-            });
+            run.stop_broker(&e.context(format!(
+                "could not delete shovel '{name}': remove it with `curl -u USER -X DELETE {param}`"
+            )));
         }
     }
-    followed?;
-    Ok(report)
+    followed
 }
 
 /// Waits until the shovel has removed itself, ticking the progress by the
@@ -121,16 +114,14 @@ async fn follow(
     queue: &str,
     name: &str,
     total: u64,
-    ctx: &BulkContext,
-    report: &mut BulkReport,
+    run: &Ledger,
 ) -> Result<()> {
     let ch = rmq.channel("following the shovel").await?;
     let mut moved = 0u64;
     // A shovel that removes itself may show as terminated for a moment.
     let mut terminated = 0;
     loop {
-        if ctx.interrupted() {
-            report.interrupted = true;
+        if run.interrupted() {
             break;
         }
         tokio::time::sleep(POLL).await;
@@ -141,7 +132,7 @@ async fn follow(
         } else {
             total.saturating_sub(ready).max(moved)
         };
-        ctx.tick(now - moved);
+        run.done_unnamed(now - moved);
         moved = now;
         if gone {
             break;
@@ -153,16 +144,15 @@ async fn follow(
                 0
             };
             if terminated >= 4 {
-                report.stopped_by = Some(format!(
+                run.stop_broker(&broker_msg(format!(
                     "shovel '{name}' terminated: {}",
                     reason.unwrap_or_else(|| "no reason given".into())
-                ));
+                )));
                 break;
             }
         }
     }
     let _ = ch.close(200, "followed").await;
-    report.done = moved;
     Ok(())
 }
 
@@ -187,7 +177,8 @@ async fn one_origin(rmq: &RabbitMq, queue: &str) -> Result<(Option<Route>, u64)>
                 .await
                 .map_err(|e| amqp_error(&rmq.vhost, queue, &op, e))?;
             let m = convert::message(queue, &mut d);
-            let origin = match Route::to_origin(&m.dead_letter) {
+            let recorded = crate::conventions::origin_for(&m.dead_letter, super::CAPABILITIES.origins);
+            let origin = match recorded.map(Route::of) {
                 Ok(r) => r,
                 Err(why) => {
                     return Err(usage(format!(

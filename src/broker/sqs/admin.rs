@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::{count, fail, name_of, Attributes, Queue, Sqs};
 use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind};
-use crate::bulk::BulkReport;
+use crate::bulk::Ledger;
 
 /// Every queue URL (ListQueues, paginated).
 async fn list(sqs: &Sqs) -> Result<Vec<Queue>> {
@@ -59,7 +59,7 @@ async fn with_attributes(sqs: &Sqs, queues: Vec<Queue>) -> Result<Vec<(Queue, At
     for (q, a) in results {
         match a {
             Ok(a) => out.push((q, a)),
-            Err(e) if format!("{e}").contains("queue not found") => {}
+            Err(e) if crate::exit::is_not_found(&e) => {}
             Err(e) => return Err(e),
         }
     }
@@ -182,7 +182,7 @@ pub async fn lag(sqs: &Sqs, query: &LagQuery) -> Result<Vec<LagRow>> {
 }
 
 /// PurgeQueue: every message at once, counted beforehand.
-pub async fn purge_all(sqs: &Sqs, queue: &str) -> Result<BulkReport> {
+pub async fn purge_all(sqs: &Sqs, queue: &str, run: &Ledger) -> Result<()> {
     let q = sqs.queue(queue).await?;
     let (visible, in_flight, delayed) = counts(&sqs.attributes(&q).await?);
     sqs.client
@@ -191,13 +191,8 @@ pub async fn purge_all(sqs: &Sqs, queue: &str) -> Result<BulkReport> {
         .send()
         .await
         .map_err(|e| fail(&format!("purging {}", q.name), e))?;
-    Ok(BulkReport {
-        done: visible + in_flight + delayed,
-        notes: vec![
-            "PurgeQueue: SQS deletes the messages within 60 seconds, and allows one purge of a queue a minute"
-                .into(),
-            "the count is SQS's approximate number of messages before the purge".into(),
-        ],
-        ..Default::default()
-    })
+    run.done_unnamed(visible + in_flight + delayed);
+    run.note("PurgeQueue: SQS deletes the messages within 60 seconds, and allows one purge of a queue a minute");
+    run.note("the count is SQS's approximate number of messages before the purge");
+    Ok(())
 }

@@ -9,7 +9,7 @@
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 
-use crate::exit::broker_with;
+use crate::exit::{broker_with, not_found};
 
 use super::NAME;
 
@@ -118,6 +118,9 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let what = describe(&err);
+    if code_and_message(&err).is_some_and(|(code, _)| is_not_found(&code)) {
+        return not_found(format!("{NAME}: {operation}: {what}"), Some(Box::new(err)));
+    }
     broker_with(NAME, operation, what, err)
 }
 

@@ -29,14 +29,14 @@ use aws_sdk_sqs::Client;
 
 use super::capability::{Flag, Setting};
 use super::{
-    Broker, Capabilities, LagQuery, LagRow, MessageInput, PublishOptions, PurgeOptions, QueueInfo,
+    Broker, Capabilities, LagQuery, LagRow, OriginKind, PublishOptions, PurgeOptions, QueueInfo,
     ReadOptions, RedriveOptions, Visitor,
 };
 use crate::broker::round_trip::RoundTrip;
-use crate::bulk::{BulkContext, BulkReport};
+use crate::bulk::publish::Publisher;
+use crate::bulk::Ledger;
 use crate::config::BrokerSettings;
 use crate::exit::{broker_msg, usage};
-use crate::select::Selection;
 
 pub(crate) use errors::fail;
 
@@ -46,12 +46,8 @@ pub(crate) const NAME: &str = "sqs";
 /// What this backend can do, and the flags and settings it honours.
 pub const CAPABILITIES: Capabilities = Capabilities {
     name: NAME,
-    cursor: false,
-    delete_records: false,
-    native_move: true,
     purge_all: true,
-    read_counts_as_receive: true,
-    origin_kinds_shown: false,
+    origins: &[OriginKind::Queue],
     flags: &[
         Flag::GroupId,
         Flag::DedupId,
@@ -436,52 +432,28 @@ impl Broker for Sqs {
         browse::browse(self, queue, opts, visit).await
     }
 
-    async fn redrive(
-        &self,
-        queue: &str,
-        opts: &RedriveOptions,
-        selection: &Selection,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        redrive::redrive(self, queue, opts, selection, ctx).await
+    async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+        redrive::redrive(self, queue, opts, run).await
     }
 
-    async fn purge(
-        &self,
-        queue: &str,
-        opts: &PurgeOptions,
-        selection: &Selection,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        redrive::purge(self, queue, opts, selection, ctx).await
+    async fn purge(&self, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        redrive::purge(self, queue, opts, run).await
     }
 
-    async fn purge_all(
-        &self,
-        queue: &str,
-        _opts: &PurgeOptions,
-        _ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        admin::purge_all(self, queue).await
+    async fn purge_all(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        admin::purge_all(self, queue, run).await
     }
 
-    async fn native_move(
-        &self,
-        queue: &str,
-        opts: &RedriveOptions,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        redrive::native(self, queue, opts, ctx).await
+    async fn native_move(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+        redrive::native(self, queue, opts, run).await
     }
 
-    async fn publish(
-        &self,
+    async fn publisher<'a>(
+        &'a self,
         target: &str,
         opts: &PublishOptions,
-        input: &mut dyn MessageInput,
-        ctx: &BulkContext,
-    ) -> Result<BulkReport> {
-        publish::publish(self, target, opts, input, ctx).await
+    ) -> Result<Box<dyn Publisher + 'a>> {
+        Ok(Box::new(publish::Sender::open(self, target, opts).await?))
     }
 
     async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>> {

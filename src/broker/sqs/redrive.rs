@@ -22,7 +22,7 @@
 //! ListMessageMoveTasks; Ctrl-C cancels the task.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -41,14 +41,12 @@ use super::browse::{change_visibility, receive, single_source, Gate, Held};
 use super::codec::{self, broker_str};
 use super::deliveries::Deliveries;
 use super::errors::{describe, explain, is_not_found};
-use super::{count, fail, Queue, Sqs, NAME};
+use super::{count, fail, Queue, Sqs, CAPABILITIES, NAME};
 use crate::broker::round_trip::RoundTrip;
-use crate::broker::{Message, OriginKind, PurgeOptions, RedriveOptions};
-use crate::bulk::{BulkContext, BulkReport};
-use crate::conventions;
+use crate::broker::{Message, OutgoingMessage, PurgeOptions, RedriveOptions};
+use crate::bulk::Ledger;
 use crate::exit::{broker, broker_msg};
-use crate::rewrite::Rewrite;
-use crate::select::{Decision, Selection};
+use crate::select::Decision;
 
 /// Pipelines for a standard queue on loopback, and at most however far:
 /// each holds one batch (10 messages), so memory stays within 64 batches.
@@ -59,10 +57,9 @@ const MAX_PIPELINES: usize = 64;
 const BATCH_BYTES: usize = 1_048_576;
 
 /// What a run does with the messages it takes.
-enum Action {
-    /// Copy to this queue (`--to`), or each message to its own origin,
-    /// rewritten.
-    Redrive(Option<Queue>, Rewrite),
+enum Action<'a> {
+    /// Copy each to `--to` (resolved here) or to its own origin, rewritten.
+    Redrive(&'a RedriveOptions),
     /// Save to the backup, then delete.
     Purge,
 }
@@ -71,9 +68,8 @@ enum Action {
 struct Run<'a> {
     sqs: &'a Sqs,
     dlq: Queue,
-    action: Action,
-    selection: &'a Selection,
-    ctx: &'a BulkContext,
+    action: Action<'a>,
+    run: &'a Ledger,
     held: Held,
     gate: Gate,
     at_start: u64,
@@ -84,8 +80,6 @@ struct Run<'a> {
     deliveries: Deliveries,
     /// Origin queues already resolved to URLs (or why not).
     origins: Mutex<HashMap<String, Result<Queue, String>>>,
-    report: Mutex<BulkReport>,
-    stop: AtomicBool,
 }
 
 /// A taken message and the handle that deletes it.
@@ -95,39 +89,19 @@ struct Taken {
     received: Instant,
 }
 
-pub async fn redrive(
-    sqs: &Sqs,
-    queue: &str,
-    opts: &RedriveOptions,
-    selection: &Selection,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
+pub async fn redrive(sqs: &Sqs, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
     let opened = open(sqs, queue, opts.read.force).await?;
-    // Without --to each message goes to the origin its convention records,
-    // else to the DLQ's single source queue (see `crate::conventions`).
-    let target = match &opts.to {
-        Some(to) => Some(sqs.queue(to).await?),
-        None => None,
-    };
-    run(
-        sqs,
-        opened,
-        Action::Redrive(target, opts.rewrite.clone()),
-        selection,
-        ctx,
-    )
-    .await
+    // `--to` must exist before anything moves; an origin is resolved when
+    // its first message goes (see `crate::conventions`).
+    if let Some(to) = &opts.to {
+        sqs.queue(to).await?;
+    }
+    execute(sqs, opened, Action::Redrive(opts), run).await
 }
 
-pub async fn purge(
-    sqs: &Sqs,
-    queue: &str,
-    opts: &PurgeOptions,
-    selection: &Selection,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
+pub async fn purge(sqs: &Sqs, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
     let opened = open(sqs, queue, opts.read.force).await?;
-    run(sqs, opened, Action::Purge, selection, ctx).await
+    execute(sqs, opened, Action::Purge, run).await
 }
 
 /// A DLQ as a run starts on it.
@@ -153,13 +127,7 @@ async fn open(sqs: &Sqs, queue: &str, force: bool) -> Result<Opened> {
     })
 }
 
-async fn run(
-    sqs: &Sqs,
-    opened: Opened,
-    action: Action,
-    selection: &Selection,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
+async fn execute(sqs: &Sqs, opened: Opened, action: Action<'_>, run: &Ledger) -> Result<()> {
     let Opened {
         dlq,
         at_start,
@@ -171,56 +139,40 @@ async fn run(
     } else {
         rt.scale(PIPELINES, MAX_PIPELINES)
     };
-    let run = Run {
+    let r = Run {
         sqs,
         at_start,
         gate: Gate::new(at_start),
         dlq,
         action,
-        selection,
-        ctx,
+        run,
         held: Held::new(sqs.visibility, rt),
         source,
         seen: AtomicU64::new(0),
         deliveries: Deliveries::default(),
         origins: Mutex::new(HashMap::new()),
-        report: Mutex::new(BulkReport::default()),
-        stop: AtomicBool::new(false),
     };
-    futures::future::join_all((0..pipelines).map(|_| run.pipeline())).await;
-    run.settle_deliveries_again().await;
-    run.held.release_all(sqs, &run.dlq).await;
-    let report = run.report.into_inner().unwrap_or_else(|e| e.into_inner());
-    Ok(report)
+    futures::future::join_all((0..pipelines).map(|_| r.pipeline())).await;
+    r.settle_deliveries_again().await;
+    r.held.release_all(sqs, &r.dlq).await;
+    Ok(())
 }
 
 impl Run<'_> {
-    fn report(&self) -> std::sync::MutexGuard<'_, BulkReport> {
-        self.report.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn done_reading(&self) -> bool {
         let seen = self.seen.load(Ordering::SeqCst);
-        self.stop.load(Ordering::SeqCst)
-            || self.ctx.interrupted()
-            || self.selection.exhausted()
-            || (self.at_start > 0 && seen >= self.at_start)
+        self.run.should_stop() || (self.at_start > 0 && seen >= self.at_start)
     }
 
     /// Stops every pipeline, recording why.
     fn halt(&self, why: String) {
-        self.stop.store(true, Ordering::SeqCst);
-        let mut r = self.report();
-        if r.stopped_by.is_none() {
-            r.stopped_by = Some(why);
-        }
+        self.run.stop_broker(&broker_msg(why));
     }
 
     /// Gives a message back at the end and records its failure.
     fn fail(&self, t: &Taken, error: impl Into<String>) {
         self.held.hold(&t.msg.id, &t.receipt);
-        self.report().fail(t.msg.id.clone(), error);
-        self.ctx.tick(1);
+        self.run.failed(t.msg.id.clone(), error);
     }
 
     async fn pipeline(&self) {
@@ -256,46 +208,36 @@ impl Run<'_> {
                 }
                 self.seen.fetch_add(1, Ordering::SeqCst);
                 let msg = codec::to_message(m, &self.dlq.name, self.source.as_deref());
-                match self.selection.decide(&msg) {
+                match self.run.decide(&msg) {
                     Decision::Take => taken.push(Taken {
                         msg,
                         receipt: receipt.to_owned(),
                         received: Instant::now(),
                     }),
-                    Decision::Skip(why) => {
-                        self.report().skipped += 1;
-                        self.ctx.skip(id, &why);
-                        self.held.hold(id, receipt);
-                    }
-                    Decision::Leave => self.held.hold(id, receipt),
+                    _ => self.held.hold(id, receipt),
                 }
             }
             self.gate.leave();
             if taken.is_empty() {
                 continue;
             }
-            match &self.action {
-                Action::Redrive(Some(target), rewrite) => {
-                    self.send_and_delete(target, rewrite, taken).await
-                }
-                Action::Redrive(None, rewrite) => self.send_to_origins(rewrite, taken).await,
+            match self.action {
+                Action::Redrive(opts) => self.send_to_origins(opts, taken).await,
                 Action::Purge => self.save_and_delete(taken).await,
             }
         }
     }
 
-    /// Copies each message to its recorded origin, one batch per queue.
-    async fn send_to_origins(&self, rewrite: &Rewrite, taken: Vec<Taken>) {
-        let mut by_queue: Vec<(String, Vec<Taken>)> = Vec::new();
+    /// Copies each message to `--to` or its recorded origin, one batch per
+    /// queue.
+    async fn send_to_origins(&self, opts: &RedriveOptions, taken: Vec<Taken>) {
+        let mut by_queue: Vec<(String, Vec<(Taken, OutgoingMessage)>)> = Vec::new();
         for t in taken {
-            match conventions::origin_for(&t.msg.dead_letter, &[OriginKind::Queue]) {
-                Ok(o) => {
-                    let name = o.name.clone();
-                    match by_queue.iter_mut().find(|(n, _)| *n == name) {
-                        Some((_, group)) => group.push(t),
-                        None => by_queue.push((name, vec![t])),
-                    }
-                }
+            match opts.copy_of(&t.msg, &CAPABILITIES) {
+                Ok((to, copy)) => match by_queue.iter_mut().find(|(n, _)| *n == to.name) {
+                    Some((_, group)) => group.push((t, copy)),
+                    None => by_queue.push((to.name, vec![(t, copy)])),
+                },
                 Err(why) => self.fail(&t, why),
             }
         }
@@ -312,9 +254,9 @@ impl Run<'_> {
                 }
             };
             match queue {
-                Ok(q) => self.send_and_delete(&q, rewrite, group).await,
+                Ok(q) => self.send_and_delete(&q, group).await,
                 Err(why) => {
-                    for t in &group {
+                    for (t, _) in &group {
                         self.fail(t, format!("origin queue {name}: {why}"));
                     }
                 }
@@ -323,10 +265,10 @@ impl Run<'_> {
     }
 
     /// Copies a batch to the target; deletes exactly what was copied.
-    async fn send_and_delete(&self, target: &Queue, rewrite: &Rewrite, taken: Vec<Taken>) {
+    async fn send_and_delete(&self, target: &Queue, taken: Vec<(Taken, OutgoingMessage)>) {
         let mut ready: Vec<(SendMessageBatchRequestEntry, Taken, usize)> = Vec::new();
-        for t in taken {
-            match entry_for(&t.msg, rewrite, target, ready.len()) {
+        for (t, copy) in taken {
+            match entry_for(&t.msg, &copy, target, ready.len()) {
                 Ok((entry, size)) => ready.push((entry, t, size)),
                 Err(e) => self.fail(&t, e),
             }
@@ -345,15 +287,15 @@ impl Run<'_> {
             }
         }
         for group in groups {
-            if self.stop.load(Ordering::SeqCst) {
+            if self.run.stopped() {
                 for (_, t) in &group {
                     self.held.hold(&t.msg.id, &t.receipt);
-                    self.selection.untake();
+                    self.run.untake();
                 }
                 continue;
             }
             for _ in &group {
-                self.ctx.pace().await;
+                self.run.pace().await;
             }
             // A slow --rate must not let the batch reappear for another loop.
             let half = Duration::from_secs(self.sqs.visibility as u64 / 2);
@@ -406,14 +348,11 @@ impl Run<'_> {
 
     /// Saves a batch to the backup (synced), then deletes it.
     async fn save_and_delete(&self, taken: Vec<Taken>) {
-        if let Some(backup) = &self.ctx.backup {
-            if let Err(e) = backup.save(taken.iter().map(|t| &t.msg)) {
-                for t in &taken {
-                    self.fail(t, format!("not deleted: {e:#}"));
-                }
-                self.halt(format!("{e:#}"));
-                return;
+        if !self.run.backup(taken.iter().map(|t| &t.msg)) {
+            for t in &taken {
+                self.held.hold(&t.msg.id, &t.receipt);
             }
+            return;
         }
         let all: Vec<&Taken> = taken.iter().collect();
         self.delete(&all, None).await;
@@ -501,19 +440,16 @@ impl Run<'_> {
                     .iter()
                     .map(|f| (f.id(), explain(f.code(), f.message().unwrap_or(""))))
                     .collect();
-                let mut done = 0;
                 for (i, t) in items.iter().enumerate() {
                     match failed.get(i.to_string().as_str()) {
                         Some(detail) => self.fail(t, why(detail.clone())),
                         None => {
-                            done += 1;
                             self.deliveries.moved(&t.msg.id);
-                            self.ctx.done(&t.msg.id, to);
+                            self.run.done(&t.msg.id, to);
                         }
                     }
                 }
-                self.report().done += done;
-                self.ctx.tick(done);
+                self.run.flush();
             }
         }
     }
@@ -522,13 +458,12 @@ impl Run<'_> {
 /// The SendMessageBatch entry for the copy of a message, with its size.
 fn entry_for(
     msg: &Message,
-    rewrite: &Rewrite,
+    out: &OutgoingMessage,
     target: &Queue,
     index: usize,
 ) -> Result<(SendMessageBatchRequestEntry, usize), String> {
-    let out = rewrite.copy_of(msg)?;
     let body = codec::body_text(&out.body)?;
-    let attrs = codec::attributes(&out)?;
+    let attrs = codec::attributes(out)?;
     let size = codec::size(body, &attrs);
     let mut entry = SendMessageBatchRequestEntry::builder()
         .id(index.to_string())
@@ -567,12 +502,7 @@ pub(crate) fn fresh_dedup_id(id: &str, redrives: u32) -> String {
 }
 
 /// `retry-all --native`: StartMessageMoveTask, followed to its end.
-pub async fn native(
-    sqs: &Sqs,
-    queue: &str,
-    opts: &RedriveOptions,
-    ctx: &BulkContext,
-) -> Result<BulkReport> {
+pub async fn native(sqs: &Sqs, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
     let dlq = sqs.queue(queue).await?;
     let arn = |attrs: super::Attributes, q: &Queue| {
         attrs
@@ -622,14 +552,11 @@ pub async fn native(
             ));
         }
     };
-    let mut report = BulkReport::default();
-    report.notes.push(
-        "SQS moved the messages server-side (StartMessageMoveTask, at most 500 a second)".into(),
-    );
+    run.note("SQS moved the messages server-side (StartMessageMoveTask, at most 500 a second)");
     let mut moved_before = 0u64;
     let mut cancelled = false;
     loop {
-        if ctx.interrupted() && !cancelled {
+        if run.interrupted() && !cancelled {
             cancelled = true;
             sqs.client
                 .cancel_message_move_task()
@@ -637,7 +564,7 @@ pub async fn native(
                 .send()
                 .await
                 .map_err(|e| fail("cancelling the message move task", e))?;
-            report.notes.push("the move task was cancelled".into());
+            run.note("the move task was cancelled");
         }
         let tasks = sqs
             .client
@@ -651,23 +578,22 @@ pub async fn native(
             break;
         };
         let moved = task.approximate_number_of_messages_moved().max(0) as u64;
-        ctx.tick(moved.saturating_sub(moved_before));
+        run.done_unnamed(moved.saturating_sub(moved_before));
         moved_before = moved.max(moved_before);
-        report.done = moved_before;
         match task.status().unwrap_or("") {
             "RUNNING" | "CANCELLING" => {}
             "FAILED" => {
-                report.stopped_by = Some(format!(
-                    "the move task failed: {}",
+                run.stop_broker(&broker_msg(format!(
+                    "{NAME}: the move task failed: {}",
                     task.failure_reason().unwrap_or("no reason given")
-                ));
+                )));
                 break;
             }
             _ => break,
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Errors of StartMessageMoveTask that mean "supported, but not now".
