@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod conventions;
+pub mod dlq_names;
 pub mod edit_file;
 pub mod exit;
 pub mod input;

@@ -218,6 +218,22 @@ pub struct QueueInfo {
     pub extra: Map<String, Value>,
 }
 
+impl QueueInfo {
+    /// Sets each source's `dead_letter_queue` from the DLQs that name it
+    /// among their sources, where the broker did not say.
+    pub fn link_sources(queues: &mut [QueueInfo]) {
+        let links: Vec<(String, String)> = queues
+            .iter()
+            .flat_map(|q| q.sources.iter().map(|s| (s.clone(), q.name.clone())))
+            .collect();
+        for (source, dlq) in links {
+            if let Some(q) = queues.iter_mut().find(|q| q.name == source) {
+                q.dead_letter_queue.get_or_insert(dlq);
+            }
+        }
+    }
+}
+
 /// What `lag` is asked about.
 #[derive(Debug, Clone, Default)]
 pub struct LagQuery {

@@ -846,8 +846,9 @@ pub fn retry_needs_an_origin_or_to(f: &dyn Fixture) {
             "2",
         ],
     );
+    // Every message failed for a reason of its own: partly done (3), not a broker error.
     let r = dlq(f, &["retry-all", &plain.dlq, "--yes", "-o", "json"]);
-    assert_eq!(r.code, 4, "{}: {r:?}", f.name());
+    assert_eq!(r.code, 3, "{}: {r:?}", f.name());
     assert!(
         r.stdout.contains("--to") || r.stderr.contains("--to"),
         "{}: {r:?}",

@@ -1,10 +1,10 @@
 //! `queues`, `depth` and `lag`: read-only views from metadata, watermarks
 //! and committed offsets.
 //!
-//! Topics named like a DLQ (`*.dlq`, `*-dlq`, `*.DLT`, `*-dlt`, `dlq.*`,
-//! `*.deadletter`, plus the profile's `dlq_patterns`) are marked; a DLQ's
-//! sources come from the origin header of its first record (read within a
-//! short bound) and from its name when the stripped name is a topic. `lag`
+//! Topics named like a DLQ (`crate::dlq_names`, plus the profile's
+//! `dlq_patterns`) are marked; a DLQ's sources come from the origin header
+//! of its first record (read within a short bound) and from its name when
+//! the name without its DLQ word is a topic. `lag`
 //! reports per group the committed offset, end offset and lag of every
 //! partition it committed, a total row that carries the thresholds, the
 //! group's state and members, and the age of the first unconsumed record
@@ -25,43 +25,11 @@ use serde_json::{json, Map, Value};
 use super::browse::Plan;
 use super::{cursor_group, envelope, Kafka, Reader, NAME};
 use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind, ReadOptions};
+use crate::dlq_names;
 use crate::exit::broker_msg;
 
-/// Built-in DLQ name patterns.
-const DLQ_PATTERNS: [&str; 6] = ["*.dlq", "*-dlq", "*.DLT", "*-dlt", "dlq.*", "*.deadletter"];
-
-/// `*` matches any run of characters; everything else literally.
-pub fn glob(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-/// The name a DLQ topic was derived from (`orders.dlq` → `orders`).
-fn stripped(name: &str) -> Option<&str> {
-    for suffix in [".dlq", "-dlq", ".DLT", "-dlt", ".deadletter"] {
-        if let Some(s) = name.strip_suffix(suffix) {
-            return Some(s);
-        }
-    }
-    name.strip_prefix("dlq.")
-}
-
-fn is_dlq(name: &str, extra: &[String]) -> bool {
-    DLQ_PATTERNS.iter().any(|p| glob(p, name)) || extra.iter().any(|p| glob(p, name))
+fn is_dlq(kafka: &Kafka, name: &str) -> bool {
+    dlq_names::is_dlq(name, &kafka.dlq_patterns)
 }
 
 fn topics(kafka: &Kafka, c: &Reader) -> Result<Vec<(String, Vec<i32>)>> {
@@ -89,7 +57,7 @@ pub fn queues(kafka: &Kafka) -> Result<Vec<QueueInfo>> {
     for (name, partitions) in topics(kafka, &c)? {
         let parts = kafka.parts(&c, &name, &partitions)?;
         let depth: i64 = parts.iter().map(|p| (p.high - p.low).max(0)).sum();
-        let dlq = is_dlq(&name, &kafka.dlq_patterns);
+        let dlq = is_dlq(kafka, &name);
         if dlq {
             if let Some(p) = parts.iter().find(|p| p.high > p.low) {
                 firsts.push((name.clone(), p.partition, p.low));
@@ -108,7 +76,6 @@ pub fn queues(kafka: &Kafka) -> Result<Vec<QueueInfo>> {
     }
     let origins = first_records(kafka, &firsts, Duration::from_secs(2).min(kafka.timeout));
     let names: Vec<String> = out.iter().map(|q| q.name.clone()).collect();
-    let mut links: Vec<(String, String)> = Vec::new();
     for q in out.iter_mut().filter(|q| q.is_dlq) {
         if let Some(src) = origins
             .get(&q.name)
@@ -116,23 +83,13 @@ pub fn queues(kafka: &Kafka) -> Result<Vec<QueueInfo>> {
         {
             q.sources.push(src);
         }
-        if let Some(src) = stripped(&q.name) {
+        if let Some(src) = dlq_names::source_of(&q.name) {
             if names.iter().any(|n| n == src) && !q.sources.iter().any(|s| s == src) {
                 q.sources.push(src.to_owned());
             }
         }
-        for s in &q.sources {
-            links.push((s.clone(), q.name.clone()));
-        }
     }
-    for (src, dlq) in links {
-        if let Some(q) = out
-            .iter_mut()
-            .find(|q| q.name == src && q.dead_letter_queue.is_none())
-        {
-            q.dead_letter_queue = Some(dlq);
-        }
-    }
+    QueueInfo::link_sources(&mut out);
     Ok(out)
 }
 
@@ -206,8 +163,8 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
     let all_topics = topics(kafka, &c)?;
     let mut dlqs_of: HashMap<String, Vec<String>> = HashMap::new();
     for (name, _) in &all_topics {
-        if is_dlq(name, &kafka.dlq_patterns) {
-            if let Some(src) = stripped(name) {
+        if is_dlq(kafka, name) {
+            if let Some(src) = dlq_names::source_of(name) {
                 dlqs_of
                     .entry(src.to_owned())
                     .or_default()
@@ -360,37 +317,4 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
         }
     }
     Ok(rows)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dlq_names() {
-        for n in [
-            "orders.dlq",
-            "orders-dlq",
-            "orders.DLT",
-            "orders-dlt",
-            "dlq.orders",
-            "orders.deadletter",
-        ] {
-            assert!(is_dlq(n, &[]), "{n}");
-        }
-        assert!(!is_dlq("orders", &[]));
-        assert!(!is_dlq("dlqueue", &[]));
-        assert!(is_dlq("orders_errors", &["*_errors".into()]));
-        assert_eq!(stripped("orders.dlq"), Some("orders"));
-        assert_eq!(stripped("dlq.orders"), Some("orders"));
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob("a*b*c", "aXbYc"));
-        assert!(!glob("a*b*c", "aXc"));
-        assert!(glob("*", ""));
-        assert!(glob("x", "x"));
-        assert!(!glob("ab*ba", "aba"));
-    }
 }

@@ -23,6 +23,7 @@ use super::rows::{get_seq, raw_get};
 use super::subjects;
 use super::{js_code, stream_missing, Nats, NAME};
 use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind};
+use crate::dlq_names;
 use crate::exit::{broker, is_not_found, not_found};
 use crate::message::rfc3339;
 
@@ -35,12 +36,10 @@ async fn infos(nats: &Nats) -> Result<Vec<Info>> {
         .map_err(|e| broker(NAME, "listing streams", e))
 }
 
+/// A stream named like a DLQ, or capturing subjects named so (`dlq.>`).
 fn named_dlq(info: &Info) -> bool {
-    let has = |s: &str| {
-        let l = s.to_lowercase();
-        l.contains("dlq") || l.contains("dead")
-    };
-    has(&info.config.name) || info.config.subjects.iter().any(|s| has(s))
+    let subject = |s: &String| s.split('.').any(|w| dlq_names::is_dlq(w, &[]));
+    dlq_names::is_dlq(&info.config.name, &[]) || info.config.subjects.iter().any(subject)
 }
 
 /// The streams with their DLQ marks and links.
@@ -93,15 +92,7 @@ async fn topology(nats: &Nats, infos: &[Info]) -> Result<Vec<QueueInfo>> {
             extra,
         });
     }
-    let links: Vec<(String, String)> = out
-        .iter()
-        .flat_map(|q| q.sources.iter().map(|s| (s.clone(), q.name.clone())))
-        .collect();
-    for (source, dlq) in links {
-        if let Some(q) = out.iter_mut().find(|q| q.name == source) {
-            q.dead_letter_queue.get_or_insert(dlq);
-        }
-    }
+    QueueInfo::link_sources(&mut out);
     Ok(out)
 }
 

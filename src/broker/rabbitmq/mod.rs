@@ -425,7 +425,7 @@ impl Broker for RabbitMq {
                     name: q.name.clone(),
                     kind: QueueKind::Queue,
                     depth: depth_of(counts, q),
-                    is_dlq: !srcs.is_empty() || dlq_name(&q.name),
+                    is_dlq: !srcs.is_empty() || crate::dlq_names::is_dlq(&q.name, &[]),
                     sources: srcs,
                     dead_letter_queue: topo.targets.get(&q.name).map(|t| t.join(", ")),
                     extra,
@@ -569,38 +569,5 @@ fn depth_of(counts: Option<&Counts>, stats: &QueueStats) -> Option<u64> {
     match counts {
         Some(c) => Some(c.ready + stats.unacked.unwrap_or(0)),
         None => stats.messages.or(stats.ready),
-    }
-}
-
-/// The usual names of dead-letter queues.
-fn dlq_name(name: &str) -> bool {
-    let lower = name.to_lowercase();
-    lower.ends_with(".dlq")
-        || lower.ends_with(".dead")
-        || lower.ends_with("-dlq")
-        || lower.ends_with("_dlq")
-        || lower.starts_with("dlq.")
-        || lower.ends_with(".deadletter")
-        || lower.ends_with(".dead-letter")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dlq_names() {
-        for n in [
-            "orders.dlq",
-            "orders.DLQ",
-            "orders-dlq",
-            "dlq.orders",
-            "orders.dead",
-        ] {
-            assert!(dlq_name(n), "{n}");
-        }
-        for n in ["orders", "dlqueue", "orders.dlq.retry"] {
-            assert!(!dlq_name(n), "{n}");
-        }
     }
 }
