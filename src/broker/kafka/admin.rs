@@ -26,7 +26,7 @@ use super::browse::Plan;
 use super::{cursor_group, envelope, Kafka, Reader, NAME};
 use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind, ReadOptions};
 use crate::dlq_names;
-use crate::exit::broker_msg;
+use crate::exit::not_found;
 
 fn is_dlq(kafka: &Kafka, name: &str) -> bool {
     dlq_names::is_dlq(name, &kafka.dlq_patterns)
@@ -60,7 +60,7 @@ pub fn queues(kafka: &Kafka) -> Result<Vec<QueueInfo>> {
         let dlq = is_dlq(kafka, &name);
         if dlq {
             if let Some(p) = parts.iter().find(|p| p.high > p.low) {
-                firsts.push((name.clone(), p.partition, p.low));
+                firsts.push(((name.clone(), p.partition), p.low));
             }
         }
         let mut extra = Map::new();
@@ -74,15 +74,17 @@ pub fn queues(kafka: &Kafka) -> Result<Vec<QueueInfo>> {
             ..Default::default()
         });
     }
-    let origins = first_records(kafka, &firsts, Duration::from_secs(2).min(kafka.timeout));
+    let firsts = first_records(kafka, &firsts, Duration::from_secs(2).min(kafka.timeout))?;
     let names: Vec<String> = out.iter().map(|q| q.name.clone()).collect();
-    for q in out.iter_mut().filter(|q| q.is_dlq) {
-        if let Some(src) = origins
-            .get(&q.name)
-            .and_then(|(_, m)| m.dead_letter.source.clone())
-        {
+    for ((topic, _), m) in firsts {
+        let Some(src) = m.dead_letter.source else {
+            continue;
+        };
+        if let Some(q) = out.iter_mut().find(|q| q.name == topic) {
             q.sources.push(src);
         }
+    }
+    for q in out.iter_mut().filter(|q| q.is_dlq) {
         if let Some(src) = dlq_names::source_of(&q.name) {
             if names.iter().any(|n| n == src) && !q.sources.iter().any(|s| s == src) {
                 q.sources.push(src.to_owned());
@@ -93,55 +95,43 @@ pub fn queues(kafka: &Kafka) -> Result<Vec<QueueInfo>> {
     Ok(out)
 }
 
-/// The records at the given (topic, partition, offset)s, fetched within
-/// `bound`; what does not come in time is left out.
+/// A partition's place: topic and partition number.
+type Place = (String, i32);
+
+/// The records at the given places and offsets (or the first after each),
+/// fetched within `bound`; what does not come in time is left out.
 fn first_records(
     kafka: &Kafka,
-    wants: &[(String, i32, i64)],
+    wants: &[(Place, i64)],
     bound: Duration,
-) -> HashMap<String, (i32, crate::broker::Message)> {
+) -> Result<HashMap<Place, crate::broker::Message>> {
     let mut out = HashMap::new();
     if wants.is_empty() {
-        return out;
+        return Ok(out);
     }
-    let Ok(c) = kafka.consumer("dlq") else {
-        return out;
-    };
+    let c = kafka.consumer("dlq")?;
     let mut tpl = TopicPartitionList::new();
-    for (t, p, o) in wants {
-        let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+    for ((t, p), o) in wants {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o))
+            .map_err(|e| kafka.fail("reading first records", &e))?;
     }
-    if c.assign(&tpl).is_err() {
-        return out;
-    }
+    c.assign(&tpl)
+        .map_err(|e| kafka.fail("reading first records", &e))?;
     let deadline = Instant::now() + bound;
-    let mut missing = wants.len();
-    while missing > 0 && Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            let key = format!("{}\u{0}{}", m.topic(), m.partition());
-            if !out.contains_key(&key)
-                && wants
-                    .iter()
-                    .any(|(t, p, o)| t == m.topic() && *p == m.partition() && *o <= m.offset())
-            {
-                out.insert(key, (m.partition(), envelope::to_message(&m)));
-                missing -= 1;
-                let mut done = TopicPartitionList::new();
-                done.add_partition(m.topic(), m.partition());
-                let _ = c.incremental_unassign(&done);
-            }
+    while out.len() < wants.len() && Instant::now() < deadline {
+        let Some(Ok(m)) = c.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let place = (m.topic().to_owned(), m.partition());
+        let wanted = wants.iter().any(|(w, o)| *w == place && *o <= m.offset());
+        if wanted && !out.contains_key(&place) {
+            out.insert(place, envelope::to_message(&m));
+            let mut done = TopicPartitionList::new();
+            done.add_partition(m.topic(), m.partition());
+            let _ = c.incremental_unassign(&done);
         }
     }
-    // Keyed by topic for queues, by topic and partition for lag.
-    let mut by_topic = HashMap::new();
-    for (k, v) in out {
-        by_topic.insert(
-            k.split('\u{0}').next().unwrap_or_default().to_owned(),
-            v.clone(),
-        );
-        by_topic.insert(k, v);
-    }
-    by_topic
+    Ok(out)
 }
 
 pub fn depth(kafka: &Kafka, topic: &str, opts: &ReadOptions) -> Result<u64> {
@@ -158,26 +148,43 @@ pub fn depth(kafka: &Kafka, topic: &str, opts: &ReadOptions) -> Result<u64> {
     Ok(Plan::new(topic, &parts, &cursors, &plain, kafka.timeout).count())
 }
 
+/// Where a group stands on one partition.
+struct Committed {
+    place: Place,
+    offset: i64,
+    low: i64,
+    high: i64,
+}
+
+impl Committed {
+    fn lag(&self) -> u64 {
+        (self.high - self.offset).max(0) as u64
+    }
+
+    /// The first offset the group has still to consume, when there is one.
+    fn next(&self) -> Option<i64> {
+        let next = self.offset.max(self.low);
+        (next < self.high).then_some(next)
+    }
+}
+
+/// Per group, a total row (which the thresholds check: lag, the oldest
+/// unconsumed record's age, the depth of the DLQs of its topics) and a row
+/// per partition it committed on.
 pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
     let c = kafka.consumer("dlq")?;
     let all_topics = topics(kafka, &c)?;
     let mut dlqs_of: HashMap<String, Vec<String>> = HashMap::new();
     for (name, _) in &all_topics {
-        if is_dlq(kafka, name) {
-            if let Some(src) = dlq_names::source_of(name) {
-                dlqs_of
-                    .entry(src.to_owned())
-                    .or_default()
-                    .push(name.clone());
-            }
+        if let Some(src) = dlq_names::source_of(name).filter(|_| is_dlq(kafka, name)) {
+            dlqs_of
+                .entry(src.to_owned())
+                .or_default()
+                .push(name.clone());
         }
     }
-    let mut dlq_depths: HashMap<String, u64> = HashMap::new();
     let topics: Vec<(String, Vec<i32>)> = match &q.topic {
-        Some(t) => {
-            let ps = kafka.partitions(&c, t)?;
-            vec![(t.clone(), ps)]
-        }
+        Some(t) => vec![(t.clone(), kafka.partitions(&c, t)?)],
         None => all_topics,
     };
     let listed = c
@@ -186,135 +193,136 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
     let info: BTreeMap<String, (String, usize)> = listed
         .groups()
         .iter()
-        .map(|g| {
-            (
-                g.name().to_owned(),
-                (g.state().to_owned(), g.members().len()),
-            )
-        })
+        .map(|g| (g.name().to_owned(), (g.state().to_owned(), g.members().len())))
         .collect();
     let named = !q.names.is_empty();
     let groups: Vec<String> = if named {
         q.names.clone()
     } else {
-        info.keys()
-            .filter(|g| !g.starts_with("dlq."))
-            .cloned()
-            .collect()
+        // dlq's own cursor groups are not applications.
+        info.keys().filter(|g| !g.starts_with("dlq.")).cloned().collect()
     };
+    let mut ends: HashMap<Place, (i64, i64)> = HashMap::new();
+    let mut dlq_depths: HashMap<String, u64> = HashMap::new();
+    let mut rows = Vec::new();
+    for group in groups {
+        let parts = committed(kafka, &c, &group, &topics, &mut ends)?;
+        let known = info.get(&group);
+        if parts.is_empty() && known.is_none() {
+            if named {
+                return Err(not_found(
+                    format!("{NAME}: consumer group {group} not found"),
+                    None,
+                ));
+            }
+            continue;
+        }
+        let wants: Vec<(Place, i64)> = parts
+            .iter()
+            .filter_map(|p| Some((p.place.clone(), p.next()?)))
+            .collect();
+        let firsts = first_records(kafka, &wants, Duration::from_secs(3).min(kafka.timeout))?;
+        if firsts.len() < wants.len() {
+            kafka.warner.warn(&format!(
+                "kafka: group {group}: the first unconsumed record of {} partition(s) did not arrive in time: their age is unknown",
+                wants.len() - firsts.len()
+            ));
+        }
+        let now = SystemTime::now();
+        let age_of = |p: &Committed| firsts.get(&p.place).and_then(|m| m.age(now));
+        let mut dlq_depth: Option<u64> = None;
+        let mut consumed: Vec<&String> = parts.iter().map(|p| &p.place.0).collect();
+        consumed.dedup();
+        for d in consumed.into_iter().flat_map(|t| dlqs_of.get(t)).flatten() {
+            let n = match dlq_depths.get(d) {
+                Some(n) => *n,
+                None => {
+                    let n = depth(kafka, d, &ReadOptions::default())?;
+                    dlq_depths.insert(d.clone(), n);
+                    n
+                }
+            };
+            *dlq_depth.get_or_insert(0) += n;
+        }
+        let (state, members) = known.cloned().unwrap_or_else(|| ("Unknown".into(), 0));
+        rows.push(LagRow {
+            name: group.clone(),
+            lag: parts.iter().map(Committed::lag).sum(),
+            oldest_age: parts.iter().filter_map(age_of).max(),
+            dlq_depth,
+            checked: true,
+            extra: columns(None, Some(&state), Some(members)),
+        });
+        rows.extend(parts.iter().map(|p| LagRow {
+            name: group.clone(),
+            lag: p.lag(),
+            oldest_age: age_of(p),
+            dlq_depth: None,
+            checked: false,
+            extra: columns(Some(p), None, None),
+        }));
+    }
+    Ok(rows)
+}
+
+/// Where `group` committed on the partitions of `topics`, with their
+/// watermarks (asked once per partition across groups).
+fn committed(
+    kafka: &Kafka,
+    c: &Reader,
+    group: &str,
+    topics: &[(String, Vec<i32>)],
+    ends: &mut HashMap<Place, (i64, i64)>,
+) -> Result<Vec<Committed>> {
     let mut tpl = TopicPartitionList::new();
-    for (t, ps) in &topics {
+    for (t, ps) in topics {
         for p in ps {
             tpl.add_partition(t, *p);
         }
     }
-    let mut ends: HashMap<(String, i32), (i64, i64)> = HashMap::new();
-    let mut rows = Vec::new();
-    for group in groups {
-        let gc = kafka.consumer(&group)?;
-        let committed = if tpl.count() == 0 {
-            TopicPartitionList::new()
-        } else {
-            gc.committed_offsets(tpl.clone(), kafka.timeout)
-                .map_err(|e| kafka.fail(format!("reading offsets of group {group}"), &e))?
-        };
-        let mut parts = Vec::new();
-        for el in committed.elements() {
-            if let Offset::Offset(o) = el.offset() {
-                let key = (el.topic().to_owned(), el.partition());
-                let (low, high) = match ends.get(&key) {
-                    Some(v) => *v,
-                    None => {
-                        let v = c
-                            .fetch_watermarks(el.topic(), el.partition(), kafka.timeout)
-                            .map_err(|e| {
-                                kafka.fail(
-                                    format!("reading offsets of {}/{}", el.topic(), el.partition()),
-                                    &e,
-                                )
-                            })?;
-                        ends.insert(key.clone(), v);
-                        v
-                    }
-                };
-                parts.push((key.0, key.1, o, low, high));
-            }
-        }
-        let known = info.get(&group);
-        if parts.is_empty() && known.is_none() {
-            if named {
-                return Err(broker_msg(format!(
-                    "{NAME}: consumer group {group} not found"
-                )));
-            }
-            continue;
-        }
-        let wants: Vec<(String, i32, i64)> = parts
-            .iter()
-            .filter(|(_, _, o, low, high)| *o.max(low) < *high)
-            .map(|(t, p, o, low, _)| (t.clone(), *p, *o.max(low)))
-            .collect();
-        let now = SystemTime::now();
-        let firsts = first_records(kafka, &wants, Duration::from_secs(3).min(kafka.timeout));
-        let age_of = |t: &str, p: i32| {
-            firsts
-                .get(&format!("{t}\u{0}{p}"))
-                .and_then(|(_, m)| m.age(now))
-        };
-        let total: u64 = parts
-            .iter()
-            .map(|(_, _, o, _, high)| (high - o).max(0) as u64)
-            .sum();
-        let oldest = parts.iter().filter_map(|(t, p, ..)| age_of(t, *p)).max();
-        let (state, members) = known.cloned().unwrap_or_else(|| ("Unknown".into(), 0));
-        let mut dlq_depth: Option<u64> = None;
-        let mut consumed: Vec<&String> = parts.iter().map(|(t, ..)| t).collect();
-        consumed.dedup();
-        for t in consumed {
-            for d in dlqs_of.get(t).into_iter().flatten() {
-                let n = match dlq_depths.get(d) {
-                    Some(n) => *n,
-                    None => {
-                        let n = depth(kafka, d, &ReadOptions::default())?;
-                        dlq_depths.insert(d.clone(), n);
-                        n
-                    }
-                };
-                *dlq_depth.get_or_insert(0) += n;
-            }
-        }
-        let mut extra = Map::new();
-        extra.insert("topic".into(), Value::Null);
-        extra.insert("partition".into(), Value::Null);
-        extra.insert("current_offset".into(), Value::Null);
-        extra.insert("log_end_offset".into(), Value::Null);
-        extra.insert("state".into(), json!(state));
-        extra.insert("members".into(), json!(members));
-        rows.push(LagRow {
-            name: group.clone(),
-            lag: total,
-            oldest_age: oldest,
-            dlq_depth,
-            checked: true,
-            extra,
-        });
-        for (t, p, o, _, high) in parts {
-            let mut extra = Map::new();
-            extra.insert("topic".into(), json!(t));
-            extra.insert("partition".into(), json!(p));
-            extra.insert("current_offset".into(), json!(o));
-            extra.insert("log_end_offset".into(), json!(high));
-            extra.insert("state".into(), Value::Null);
-            extra.insert("members".into(), Value::Null);
-            rows.push(LagRow {
-                name: group.clone(),
-                lag: (high - o).max(0) as u64,
-                oldest_age: age_of(&t, p),
-                dlq_depth: None,
-                checked: false,
-                extra,
-            });
-        }
+    if tpl.count() == 0 {
+        return Ok(Vec::new());
     }
-    Ok(rows)
+    let got = kafka
+        .consumer(group)?
+        .committed_offsets(tpl, kafka.timeout)
+        .map_err(|e| kafka.fail(format!("reading offsets of group {group}"), &e))?;
+    let mut out = Vec::new();
+    for el in got.elements() {
+        let Offset::Offset(offset) = el.offset() else {
+            continue;
+        };
+        let place = (el.topic().to_owned(), el.partition());
+        let (low, high) = match ends.get(&place) {
+            Some(v) => *v,
+            None => {
+                let v = c
+                    .fetch_watermarks(&place.0, place.1, kafka.timeout)
+                    .map_err(|e| {
+                        kafka.fail(format!("reading offsets of {}/{}", place.0, place.1), &e)
+                    })?;
+                ends.insert(place.clone(), v);
+                v
+            }
+        };
+        out.push(Committed {
+            place,
+            offset,
+            low,
+            high,
+        });
+    }
+    Ok(out)
+}
+
+/// Kafka's own columns of a lag row: a partition's, or a group total's.
+fn columns(p: Option<&Committed>, state: Option<&str>, members: Option<usize>) -> Map<String, Value> {
+    let mut extra = Map::new();
+    extra.insert("topic".into(), json!(p.map(|p| &p.place.0)));
+    extra.insert("partition".into(), json!(p.map(|p| p.place.1)));
+    extra.insert("current_offset".into(), json!(p.map(|p| p.offset)));
+    extra.insert("log_end_offset".into(), json!(p.map(|p| p.high)));
+    extra.insert("state".into(), json!(state));
+    extra.insert("members".into(), json!(members));
+    extra
 }

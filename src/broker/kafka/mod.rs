@@ -38,6 +38,7 @@ use super::{
 use crate::bulk::publish::Publisher;
 use crate::bulk::Ledger;
 use crate::config::BrokerSettings;
+use crate::output::Warner;
 use crate::exit::{broker, broker_msg, broker_with, not_found, usage};
 use crate::url_parts::UrlParts;
 use cursor::Cursor;
@@ -127,7 +128,7 @@ pub struct Kafka {
     quiet: Quiet,
     timeout: Duration,
     dlq_patterns: Vec<String>,
-    caps: Capabilities,
+    warner: Warner,
 }
 
 /// Connects to kafka: checks that the cluster answers within the timeout.
@@ -138,7 +139,7 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         quiet: Quiet::default(),
         timeout: settings.timeout,
         dlq_patterns: settings.profile.dlq_patterns.clone(),
-        caps: CAPABILITIES,
+        warner: settings.warner.clone(),
     };
     let display = settings.display_url.clone();
     blocking(|| {
@@ -439,7 +440,7 @@ impl Kafka {
 #[async_trait]
 impl Broker for Kafka {
     fn capabilities(&self) -> &Capabilities {
-        &self.caps
+        &CAPABILITIES
     }
 
     async fn queues(&self) -> Result<Vec<QueueInfo>> {
