@@ -25,7 +25,11 @@ pub fn source_of(name: &str) -> Option<&str> {
         .strip_suffix("letter")
         .or_else(|| name.strip_suffix("LETTER"))
         .and_then(|n| n.strip_suffix(seps))
-        .filter(|n| n.rsplit(seps).next().is_some_and(|w| w.eq_ignore_ascii_case("dead")))
+        .filter(|n| {
+            n.rsplit(seps)
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case("dead"))
+        })
         .unwrap_or(name);
     if let Some((rest, last)) = trimmed.rsplit_once(seps) {
         if is_word(last) && !rest.is_empty() {

@@ -15,9 +15,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::bulk::publish::MessageInput;
-use crate::message::OutgoingMessage;
 use crate::cli::InputFormat;
 use crate::exit::usage;
+use crate::message::OutgoingMessage;
 
 /// Where the bytes come from.
 #[derive(Debug, Clone)]

@@ -228,6 +228,9 @@ mod tests {
         assert_eq!(r(0, 1, Some(StopKind::Broker), false).exit(), Exit::Broker);
         assert_eq!(r(0, 0, Some(StopKind::Local), false).exit(), Exit::Usage);
         assert_eq!(r(2, 0, Some(StopKind::Local), false).exit(), Exit::Partial);
-        assert_eq!(r(3, 0, Some(StopKind::Broker), true).exit(), Exit::Interrupted);
+        assert_eq!(
+            r(3, 0, Some(StopKind::Broker), true).exit(),
+            Exit::Interrupted
+        );
     }
 }

@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Map};
 
 use crate::broker::{DeadLetter, LagRow, Message, Origin, OriginKind, QueueInfo, QueueKind};
-use crate::report::BulkReport;
 use crate::commands::{lag, queues};
 use crate::report::Action;
+use crate::report::BulkReport;
 
 fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)

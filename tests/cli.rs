@@ -6,6 +6,8 @@ mod common;
 
 use std::process::{Command, Stdio};
 
+use dlq::broker::{BrokerKind, Flag};
+
 use common::{run, run_with_stdin, Run};
 
 fn bare() -> Command {
@@ -247,103 +249,66 @@ fn completions_and_man_print() {
     assert!(dir.path().join("dlq-retry-all.1").exists());
 }
 
-/// Every broker-specific flag on every broker: honoured flags get past the
-/// check (and then fail to connect to a closed port, exit 4); the others are
-/// refused before connecting (exit 2) in one line naming flag and broker.
+/// Every broker-specific flag on every broker, as the brokers' capabilities
+/// say: honoured flags get past the check (and then fail to connect to a
+/// closed port, exit 4); the others are refused before connecting (exit 2)
+/// in one line naming flag and broker.
 #[test]
 fn broker_specific_flags_are_honoured_or_refused_on_every_broker() {
-    // Closed ports: reaching the broker would be exit 4, not 2.
-    let brokers = [
-        ("rabbitmq", "amqp://guest:guest@127.0.0.1:1/%2f"),
-        ("sqs", "sqs://us-east-1?endpoint=http://127.0.0.1:1"),
-        ("kafka", "kafka://127.0.0.1:1"),
-        ("nats", "nats://127.0.0.1:1"),
-    ];
-    // (flag, the brokers that honour it, a command line that uses it)
-    let table: &[(&str, &[&str], &[&str])] = &[
-        (
-            "--key",
-            &["kafka"],
-            &["publish", "t", "--body", "x", "--key", "k"],
-        ),
-        (
-            "--partition",
-            &["kafka"],
-            &["publish", "t", "--body", "x", "--partition", "0"],
-        ),
-        (
-            "--group-id",
-            &["sqs"],
-            &["publish", "t", "--body", "x", "--group-id", "g"],
-        ),
-        (
-            "--dedup-id",
-            &["sqs"],
-            &["publish", "t", "--body", "x", "--dedup-id", "d"],
-        ),
-        (
-            "--delay",
-            &["sqs"],
-            &["publish", "t", "--body", "x", "--delay", "5s"],
-        ),
-        (
-            "--exchange",
-            &["rabbitmq"],
-            &["publish", "t", "--body", "x", "--exchange", "e"],
-        ),
-        (
-            "--routing-key",
-            &["rabbitmq"],
-            &["publish", "t", "--body", "x", "--routing-key", "r"],
-        ),
-        (
-            "--endpoint-url",
-            &["sqs"],
-            &["--endpoint-url", "http://127.0.0.1:1", "queues"],
-        ),
-        (
-            "--native",
-            &["rabbitmq", "sqs"],
-            &["retry-all", "q", "--native", "--yes"],
-        ),
-        (
-            "--delete-records",
-            &["kafka"],
-            &["purge", "q", "--delete-records", "--yes"],
-        ),
-        ("--group", &["kafka"], &["list", "q", "--group", "g"]),
-        ("--all", &["kafka"], &["export", "q", "--all"]),
-        ("--force", &["sqs"], &["peek", "q", "--force"]),
-        ("--topic", &["kafka"], &["lag", "--topic", "t"]),
-        (
-            "--detach",
-            &["rabbitmq"],
-            &["retry-all", "q", "--native", "--detach", "--yes"],
-        ),
-    ];
-    for (flag, honoured, args) in table {
-        for (name, url) in brokers {
+    for kind in BrokerKind::ALL {
+        let caps = kind.capabilities();
+        // Closed ports: reaching the broker would be exit 4, not 2.
+        let url = match caps.name {
+            "rabbitmq" => "amqp://guest:guest@127.0.0.1:1/%2f",
+            "sqs" => "sqs://us-east-1?endpoint=http://127.0.0.1:1",
+            "kafka" => "kafka://127.0.0.1:1",
+            "nats" => "nats://127.0.0.1:1",
+            other => panic!("no test URL for {other}"),
+        };
+        for flag in Flag::ALL {
             let r = run(bare()
                 .args(["-b", url, "--timeout", "2s"])
-                .args(*args)
+                .args(uses(flag))
                 .env("AWS_ACCESS_KEY_ID", "x")
                 .env("AWS_SECRET_ACCESS_KEY", "x"));
-            if honoured.contains(&name) {
+            let name = caps.name;
+            if caps.honours(flag) {
                 assert_ne!(r.code, 2, "{flag} on {name} must be accepted: {r:?}");
-            } else {
-                assert_eq!(r.code, 2, "{flag} on {name} must be refused: {r:?}");
-                let only = honoured.join(" and ");
-                let line = format!("dlq: error: {flag} applies to {only} only, not {name}");
-                // --detach rides on --native, which is refused first where absent.
-                let native =
-                    format!("dlq: error: --native applies to rabbitmq and sqs only, not {name}");
-                let got = r.stderr.trim();
-                assert!(
-                    got == line || (*flag == "--detach" && got == native),
-                    "{r:?}"
-                );
+                continue;
             }
+            assert_eq!(r.code, 2, "{flag} on {name} must be refused: {r:?}");
+            let got = r.stderr.trim();
+            // --detach rides on --native, which is refused first where absent.
+            let refused = |f: Flag| {
+                got.starts_with(&format!("dlq: error: {f} applies to "))
+                    && got.ends_with(&format!(" only, not {name}"))
+            };
+            assert!(
+                refused(flag) || (flag == Flag::Detach && refused(Flag::Native)),
+                "{r:?}"
+            );
         }
+    }
+}
+
+/// A command line that uses `flag`.
+fn uses(flag: Flag) -> &'static [&'static str] {
+    match flag {
+        Flag::Key => &["publish", "t", "--body", "x", "--key", "k"],
+        Flag::Partition => &["publish", "t", "--body", "x", "--partition", "0"],
+        Flag::GroupId => &["publish", "t", "--body", "x", "--group-id", "g"],
+        Flag::DedupId => &["publish", "t", "--body", "x", "--dedup-id", "d"],
+        Flag::Delay => &["publish", "t", "--body", "x", "--delay", "5s"],
+        Flag::Exchange => &["publish", "t", "--body", "x", "--exchange", "e"],
+        Flag::RoutingKey => &["publish", "t", "--body", "x", "--routing-key", "r"],
+        Flag::EndpointUrl => &["--endpoint-url", "http://127.0.0.1:1", "queues"],
+        Flag::Native => &["retry-all", "q", "--native", "--yes"],
+        Flag::DeleteRecords => &["purge", "q", "--delete-records", "--yes"],
+        Flag::Group => &["list", "q", "--group", "g"],
+        Flag::All => &["export", "q", "--all"],
+        Flag::Force => &["peek", "q", "--force"],
+        Flag::Topic => &["lag", "--topic", "t"],
+        Flag::Detach => &["retry-all", "q", "--native", "--detach", "--yes"],
     }
 }
 

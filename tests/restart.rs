@@ -16,9 +16,6 @@
 mod common;
 #[path = "conformance/fixture.rs"]
 mod fixture;
-#[path = "conformance/kafka.rs"]
-mod kafka;
-mod kafka_support;
 #[path = "conformance/nats.rs"]
 mod nats;
 #[path = "nats/support.rs"]
@@ -296,64 +293,9 @@ fn rabbit_close_connections() {
     );
 }
 
-/// Kafka clients reconnect to the hosts the broker advertises, so a relay
-/// only sits in the path when the broker advertises the relay itself: this
-/// runs a tansu of the test's own behind one, and cuts it mid retry-all.
-fn kafka_connection_cut() {
-    let relay = common::relay::Relay::start_deferred();
-    let port = free_port();
-    relay.forward_to(&format!("127.0.0.1:{port}"));
-    let cache = std::env::var("DLQ_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/dlq-test")
-        });
-    let mut tansu = Command::new(cache.join("tansu/bin/tansu"))
-        .args([
-            "broker",
-            "--listener-url",
-            &format!("tcp://127.0.0.1:{port}"),
-        ])
-        .args([
-            "--advertised-listener-url",
-            &format!("tcp://127.0.0.1:{}", relay.port),
-        ])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tansu (scripts/brokers/tansu.sh builds it)");
-    common::wait_for("own tansu", Duration::from_secs(30), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(|_| ())
-    });
-    std::env::set_var("DLQ_TEST_KAFKA", format!("127.0.0.1:{}", relay.port));
-    // The fixture writes to tansu one record per batch, as tansu needs.
-    std::env::set_var("DLQ_TEST_KAFKA_SERVER", "tansu");
-    let f = kafka::Kafka::new();
-    restart_midway(&f, |_| relay.cut(true), || relay.heal());
-    let _ = tansu.kill();
-    let _ = tansu.wait();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The tests of this file take turns: a broker stopped by one must not
 /// break the other.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-#[test]
-fn kafka_connection_cut_midway_loses_nothing_and_a_rerun_finishes() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    kafka_connection_cut();
-}
 
 #[test]
 fn rabbitmq_restart_midway_loses_nothing_and_a_rerun_finishes() {

@@ -191,7 +191,9 @@ mod tests {
                 self.flush().await;
             }
             Ok(Box::pin(async move {
-                rx.await.map(|()| None).map_err(|_| Refusal::Message("lost".into()))
+                rx.await
+                    .map(|()| None)
+                    .map_err(|_| Refusal::Message("lost".into()))
             }))
         }
         async fn flush(&mut self) {
@@ -201,7 +203,9 @@ mod tests {
         }
     }
 
-    fn run(input: Vec<Result<OutgoingMessage, String>>) -> (crate::report::BulkReport, Vec<String>) {
+    fn run(
+        input: Vec<Result<OutgoingMessage, String>>,
+    ) -> (crate::report::BulkReport, Vec<String>) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -213,7 +217,12 @@ mod tests {
 
     #[test]
     fn a_refused_message_fails_alone() {
-        let (r, sent) = run(vec![line(1, "a"), line(2, "bad"), line(3, "b"), line(4, "c")]);
+        let (r, sent) = run(vec![
+            line(1, "a"),
+            line(2, "bad"),
+            line(3, "b"),
+            line(4, "c"),
+        ]);
         assert_eq!(sent, ["a", "b", "c"]);
         assert_eq!((r.done, r.failed), (3, 1));
         assert_eq!(r.failures[0].id, "line 2");
@@ -222,7 +231,11 @@ mod tests {
 
     #[test]
     fn a_malformed_line_stops_and_counts_what_went_before() {
-        let (r, _) = run(vec![line(1, "a"), Err("line 2: not JSON".into()), line(3, "b")]);
+        let (r, _) = run(vec![
+            line(1, "a"),
+            Err("line 2: not JSON".into()),
+            line(3, "b"),
+        ]);
         assert_eq!((r.done, r.failed), (1, 0));
         assert_eq!(r.stopped.as_ref().unwrap().message, "line 2: not JSON");
         assert_eq!(r.exit(), Exit::Partial);

@@ -46,7 +46,9 @@ pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
         )),
         (None, None) => Box::new(BufWriter::new(std::io::stdout())),
     };
-    let broker = ctx.connect_with(&read_options(read, all, &[]).flags()).await?;
+    let broker = ctx
+        .connect_with(&read_options(read, all, &[]).flags())
+        .await?;
     let sel = selection(filters, None);
     let opts = read_options(read, all, &[]);
     let mut count = 0u64;

@@ -125,9 +125,7 @@ pub async fn run(ctx: &Ctx, a: &LagArgs) -> Result<Exit> {
         max_dlq: a.max_dlq,
     };
     let watch = a.watch;
-    let broker = ctx
-        .connect_with(&query.flags())
-        .await?;
+    let broker = ctx.connect_with(&query.flags()).await?;
     if watch.is_some() {
         ctx.interrupt.install();
     }

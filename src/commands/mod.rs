@@ -36,8 +36,8 @@ use crate::cli::{FilterArgs, GlobalArgs, ReadArgs};
 use crate::config::{self, BrokerSettings, Selector};
 use crate::exit::{code_for, usage, Exit};
 use crate::journal::{self, Journal, RunInfo};
-use crate::report::{Action, Stopped};
 use crate::output::{Printer, Warner};
+use crate::report::{Action, Stopped};
 use crate::select::{Criteria, Decision, Filter, Selection};
 
 /// What every command gets.

@@ -21,7 +21,9 @@ use crate::select::Decision;
 pub async fn run(ctx: &Ctx, a: &PeekArgs) -> Result<Exit> {
     let (queue, ids, filters, read) = (a.queue.as_str(), a.ids.as_slice(), &a.filters, &a.read);
     let (all, binary) = (a.all, a.binary);
-    let broker = ctx.connect_with(&read_options(read, all, &[]).flags()).await?;
+    let broker = ctx
+        .connect_with(&read_options(read, all, &[]).flags())
+        .await?;
     let messages = find(&*broker, queue, ids, filters, read, all).await?;
     let p = &ctx.printer;
     if !p.is_table() {

@@ -14,8 +14,8 @@ use super::{selected, BulkRun, Ctx};
 use crate::broker::{Broker, Flow, Message, OutgoingMessage, RedriveOptions};
 use crate::cli::OutputFormat;
 use crate::exit::Exit;
-use crate::report::{Action, BulkReport};
 use crate::message::{b64, value_text};
+use crate::report::{Action, BulkReport};
 use crate::sanitize::{escape, preview};
 use crate::select::{Decision, Selection};
 
@@ -183,7 +183,9 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
                             preview(&copy.body, 2000),
                             String::new(),
                         ),
-                        Err(Planned::Skip { why, .. }) => (String::new(), String::new(), why.clone()),
+                        Err(Planned::Skip { why, .. }) => {
+                            (String::new(), String::new(), why.clone())
+                        }
                         Err(Planned::Fail { error, .. }) => {
                             (String::new(), String::new(), error.clone())
                         }

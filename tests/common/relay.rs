@@ -1,16 +1,22 @@
 //! A TCP relay for fault tests: dlq connects through it to the real broker,
 //! and the test cuts every connection at a moment of its choosing while the
-//! broker stays up.
+//! broker stays up. In front of Kafka it also rewrites the address the
+//! broker advertises to its own (`kafka_address.rs`), so that clients stay
+//! on the relay.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use super::kafka_address::Rewrite;
+
 pub struct Relay {
     pub port: u16,
+    /// Kafka: the broker's advertised address, rewritten to the relay's.
+    kafka: Arc<Mutex<Option<Rewrite>>>,
     refuse: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<TcpStream>>>,
     /// Bytes relayed from the client to the broker so far.
@@ -26,6 +32,17 @@ impl Relay {
         relay
     }
 
+    /// As [`Relay::start`], in front of a Kafka broker at `target` that
+    /// advertises itself by that address.
+    pub fn start_kafka(target: &str) -> Relay {
+        let relay = Relay::start_deferred();
+        let upstream: SocketAddr = target.parse().expect("a Kafka HOST:PORT");
+        let me: SocketAddr = format!("127.0.0.1:{}", relay.port).parse().unwrap();
+        *relay.kafka.lock().unwrap() = Some(Rewrite::new(upstream, me));
+        relay.forward_to(target);
+        relay
+    }
+
     /// Listens now; connections wait until [`Relay::forward_to`] names the
     /// target (a broker that must advertise the relay's port needs it first).
     pub fn start_deferred() -> Relay {
@@ -35,11 +52,13 @@ impl Relay {
         let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let sent = Arc::new(AtomicU64::new(0));
         let target: Arc<Mutex<Option<String>>> = Arc::default();
-        let (r, s, n, t) = (
+        let kafka: Arc<Mutex<Option<Rewrite>>> = Arc::default();
+        let (r, s, n, t, k) = (
             refuse.clone(),
             streams.clone(),
             sent.clone(),
             target.clone(),
+            kafka.clone(),
         );
         thread::spawn(move || {
             for client in listener.incoming() {
@@ -67,12 +86,15 @@ impl Relay {
                     client.try_clone().unwrap(),
                     server.try_clone().unwrap(),
                     Some(n.clone()),
+                    None,
                 );
-                pump(server, client, None);
+                let rewrite = k.lock().unwrap().clone();
+                pump(server, client, None, rewrite);
             }
         });
         Relay {
             port,
+            kafka,
             refuse,
             streams,
             sent,
@@ -99,15 +121,30 @@ impl Relay {
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<AtomicU64>>) {
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    count: Option<Arc<AtomicU64>>,
+    rewrite: Option<Rewrite>,
+) {
     thread::spawn(move || {
         let _ = from.set_read_timeout(Some(Duration::from_secs(600)));
         let mut buf = [0u8; 16 * 1024];
+        let mut pending = Vec::new();
         loop {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if to.write_all(&buf[..n]).is_err() {
+                    let sent = match &rewrite {
+                        None => to.write_all(&buf[..n]),
+                        Some(r) => {
+                            pending.extend_from_slice(&buf[..n]);
+                            r.frames(&mut pending)
+                                .iter()
+                                .try_for_each(|f| to.write_all(f))
+                        }
+                    };
+                    if sent.is_err() {
                         break;
                     }
                     if let Some(c) = &count {

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::common::relay::Relay;
 use super::fixture::{Fixture, Msg};
 
 fn spawn(f: &dyn Fixture, args: &[String], extra: &[&str]) -> Child {
@@ -85,49 +84,101 @@ fn batch(f: &dyn Fixture, tag: &str) -> Vec<Msg> {
         .collect()
 }
 
-fn kill_after(child: &mut Child, delay: Duration) -> bool {
-    std::thread::sleep(delay);
-    let finished = child.try_wait().unwrap().is_some();
+/// How far into a run each SIGKILL lands: after the first message, then at
+/// a share of the batch.
+const KILL_AT: [f64; 5] = [0.0, 0.2, 0.4, 0.6, 0.8];
+
+/// Messages of the run in `journal` recorded as `action` so far.
+fn recorded(journal: &Path, action: &str) -> usize {
+    std::fs::read_to_string(journal)
+        .map(|t| t.matches(&format!("\"action\":\"{action}\"")).count())
+        .unwrap_or(0)
+}
+
+/// Kills dlq with SIGKILL once its journal records `at` messages as
+/// `action`, and proves the kill landed while the run was moving them: the
+/// process is frozen (SIGSTOP) first, so that it cannot finish between the
+/// check and the kill, and the run has no end record afterwards. Returns
+/// how many were recorded.
+fn kill_midway(
+    f: &dyn Fixture,
+    child: &mut Child,
+    journal: &Path,
+    action: &str,
+    at: usize,
+) -> usize {
+    let pid = child.id().to_string();
+    super::common::wait_for(
+        "the kill point in the journal",
+        Duration::from_secs(120),
+        || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "{}: dlq finished ({status}) before {at} messages were {action}: the kill would not land midway",
+                    f.name()
+                );
+            }
+            (recorded(journal, action) >= at.max(1)).then_some(())
+        },
+    );
+    let _ = Command::new("kill").args(["-STOP", &pid]).status();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "{}: dlq finished before the kill landed",
+        f.name()
+    );
     let _ = child.kill();
     let _ = child.wait();
-    !finished
+    let text = std::fs::read_to_string(journal).unwrap_or_default();
+    assert!(
+        !text.contains("\"type\":\"run_end\""),
+        "{}: the killed run has no end",
+        f.name()
+    );
+    recorded(journal, action)
 }
 
 pub fn sigkill_during_retry_all_loses_nothing(f: &dyn Fixture) {
-    for (point, ms) in [150u64, 400, 800, 1300, 2000]
-        .into_iter()
-        .enumerate()
-        .take(f.kill_points())
-    {
+    for (point, share) in KILL_AT.into_iter().enumerate().take(f.kill_points()) {
         let msgs = batch(f, &format!("kill-retry-{point}"));
         let pair = f.dead_letters(&msgs);
-        let mut child = spawn(f, &f.args(), &["retry-all", &pair.dlq, "--yes", "-q"]);
-        let killed = kill_after(&mut child, Duration::from_millis(ms));
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("journal.ndjson");
+        let mut child = spawn_journaled(
+            f,
+            &journal,
+            &f.args(),
+            &["retry-all", &pair.dlq, "--yes", "-q"],
+        );
+        let at = (msgs.len() as f64 * share) as usize;
+        let moved = kill_midway(f, &mut child, &journal, "moved", at);
         f.settle(&pair);
         let dups = nothing_lost(
             f,
-            &format!("SIGKILL after {ms} ms (killed: {killed})"),
+            &format!("SIGKILL after {moved} of {} moved", msgs.len()),
             &msgs,
             &[f.read_dlq(&pair), f.read_origin(&pair)],
         );
-        eprintln!("{}: SIGKILL after {ms} ms: {dups} duplicates", f.name());
+        eprintln!(
+            "{}: SIGKILL after {moved} of {} moved: {dups} duplicates",
+            f.name(),
+            msgs.len()
+        );
         f.cleanup(&pair);
     }
 }
 
 pub fn sigkill_during_purge_backup_loses_nothing(f: &dyn Fixture) {
-    for (point, ms) in [150u64, 400, 800, 1300, 2000]
-        .into_iter()
-        .enumerate()
-        .take(f.kill_points())
-    {
+    for (point, share) in KILL_AT.into_iter().enumerate().take(f.kill_points()) {
         let msgs = batch(f, &format!("kill-purge-{point}"));
         let pair = f.dead_letters(&msgs);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("backup.ndjson");
+        let journal = dir.path().join("journal.ndjson");
         // A filtered purge takes the message-by-message path that a backup needs.
-        let mut child = spawn(
+        let mut child = spawn_journaled(
             f,
+            &journal,
             &f.args(),
             &[
                 "purge",
@@ -140,7 +191,8 @@ pub fn sigkill_during_purge_backup_loses_nothing(f: &dyn Fixture) {
                 "-q",
             ],
         );
-        kill_after(&mut child, Duration::from_millis(ms));
+        let at = (msgs.len() as f64 * share) as usize;
+        let purged = kill_midway(f, &mut child, &journal, "purged", at);
         f.settle(&pair);
         let backed_up: Vec<Msg> = std::fs::read_to_string(&file)
             .unwrap_or_default()
@@ -150,7 +202,7 @@ pub fn sigkill_during_purge_backup_loses_nothing(f: &dyn Fixture) {
             .collect();
         nothing_lost(
             f,
-            &format!("purge SIGKILL after {ms} ms"),
+            &format!("purge SIGKILL after {purged} of {} purged", msgs.len()),
             &msgs,
             &[f.read_dlq(&pair), backed_up],
         );
@@ -226,12 +278,9 @@ pub fn ctrl_c_stops_cleanly(f: &dyn Fixture) {
 }
 
 pub fn connection_cut_midway_then_rerun_finishes(f: &dyn Fixture) {
-    let Some(target) = f.relay_target() else {
-        return;
-    };
     let msgs = batch(f, "cut");
     let pair = f.dead_letters(&msgs);
-    let relay = Relay::start(&target);
+    let relay = f.relay();
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal.ndjson");
     let mut child = spawn_journaled(

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use super::common::relay::Relay;
+
 /// A message as the suite compares it: body, string headers, key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Msg {
@@ -117,28 +119,29 @@ pub trait Fixture {
     /// visibility timeout).
     fn settle(&self, _pair: &Pair) {}
 
-    /// `HOST:PORT` of the broker, for a relay that cuts connections; None
-    /// where clients bypass a relay (Kafka reconnects to advertised hosts).
-    fn relay_target(&self) -> Option<String> {
-        None
+    /// `HOST:PORT` of the broker, for a relay that cuts connections.
+    fn relay_target(&self) -> String;
+
+    /// A relay in front of the broker that a test can cut (in front of
+    /// Kafka it rewrites the advertised address, so clients stay on it).
+    fn relay(&self) -> Relay {
+        Relay::start(&self.relay_target())
     }
 
     /// `args()` with the broker reached through a relay on `port`.
-    fn args_via(&self, _port: u16) -> Vec<String> {
-        self.args()
-    }
-
-    /// Checks this broker's test server cannot pass, with why: a gap of the
-    /// server (listed in the README), never of dlq.
-    fn server_gaps(&self) -> Vec<(&'static str, &'static str)> {
-        Vec::new()
-    }
+    fn args_via(&self, port: u16) -> Vec<String>;
 
     /// The exit code of `publish` to `missing_target()` (NATS: 0, a core
     /// publish that nothing stores, with a note).
     fn missing_publish_exit(&self) -> i32 {
         4
     }
+
+    /// A target to publish to, and an envelope (an NDJSON line) that this
+    /// broker refuses there for a reason of that message's own (a header it
+    /// cannot carry, too large for the target), while small plain messages
+    /// go through.
+    fn refusing_target(&self) -> (Pair, String);
 
     /// A target name that does not exist.
     fn missing_target(&self) -> String {

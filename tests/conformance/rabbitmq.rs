@@ -133,6 +133,25 @@ impl Fixture for Rabbit {
         }
     }
 
+    fn refusing_target(&self) -> (Pair, String) {
+        // A message larger than the queue's byte limit is nacked (overflow reject-publish).
+        let origin = common::unique("cf-small");
+        let mut args = FieldTable::default();
+        args.insert("x-max-length-bytes".into(), AMQPValue::LongLongInt(1000));
+        args.insert(
+            "x-overflow".into(),
+            AMQPValue::LongString("reject-publish".into()),
+        );
+        self.r.declare(&origin, args);
+        let pair = Pair {
+            dlq: origin.clone(),
+            origin,
+            extra: BTreeMap::new(),
+        };
+        let big = "x".repeat(2000);
+        (pair, serde_json::json!({ "body": big }).to_string())
+    }
+
     fn lagging(&self) -> (String, Pair) {
         let pair = self.empty_target();
         self.publish(&pair.origin, &Msg::new("waiting"));
@@ -144,8 +163,8 @@ impl Fixture for Rabbit {
         (pair.origin.clone(), pair)
     }
 
-    fn relay_target(&self) -> Option<String> {
-        Some(common::host_port(&self.url))
+    fn relay_target(&self) -> String {
+        common::host_port(&self.url)
     }
 
     fn args_via(&self, port: u16) -> Vec<String> {

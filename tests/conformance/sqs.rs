@@ -140,6 +140,15 @@ impl Fixture for Sqs {
         }
     }
 
+    fn refusing_target(&self) -> (Pair, String) {
+        // SQS carries at most 10 message attributes.
+        let headers: serde_json::Map<String, serde_json::Value> = (0..11)
+            .map(|i| (format!("h{i}"), serde_json::json!("v")))
+            .collect();
+        let line = serde_json::json!({ "body": "eleven headers", "headers": headers });
+        (self.empty_target(), line.to_string())
+    }
+
     fn lagging(&self) -> (String, Pair) {
         let pair = self.empty_target();
         self.send(&self.url(&pair.origin), &Msg::new("waiting"));
@@ -184,12 +193,10 @@ impl Fixture for Sqs {
         }
     }
 
-    fn relay_target(&self) -> Option<String> {
-        Some(
-            common::sqs_endpoint()
-                .trim_start_matches("http://")
-                .to_owned(),
-        )
+    fn relay_target(&self) -> String {
+        common::sqs_endpoint()
+            .trim_start_matches("http://")
+            .to_owned()
     }
 
     fn args_via(&self, port: u16) -> Vec<String> {

@@ -12,13 +12,19 @@ const REDRIVE: &str = "dlq-redrive-count";
 
 /// dlq on the fixture's broker, with the test journal and no config of the user's.
 pub fn dlq_command(f: &dyn Fixture, args: &[&str]) -> Command {
+    dlq_reaching(f.args(), args)
+}
+
+/// dlq with `broker` args (as `Fixture::args` gives them), the test journal
+/// and no config of the user's.
+fn dlq_reaching(broker: Vec<String>, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
     c.env_remove("DLQ_BROKER")
         .env_remove("DLQ_PROFILE")
         .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
         .env("DLQ_JOURNAL", common::test_journal())
         .env("NO_COLOR", "1")
-        .args(f.args())
+        .args(broker)
         .args(args)
         .stdin(Stdio::null());
     c
@@ -723,15 +729,16 @@ pub fn stats_groups_without_changing(f: &dyn Fixture) {
     f.cleanup(&pair);
 }
 
-/// Runs `promtool check metrics` on `text`; None when promtool is absent.
-fn promtool(text: &str) -> Option<Run> {
-    let found = Command::new("promtool").arg("--version").output().is_ok();
-    if !found {
-        return None;
-    }
+/// True when `promtool` is on this machine (scripts/tools.sh installs it).
+pub fn have_promtool() -> bool {
+    Command::new("promtool").arg("--version").output().is_ok()
+}
+
+/// Runs `promtool check metrics` on `text`.
+fn promtool(text: &str) -> Run {
     let mut c = Command::new("promtool");
     c.args(["check", "metrics"]);
-    Some(common::run_with_stdin(&mut c, text.as_bytes()))
+    common::run_with_stdin(&mut c, text.as_bytes())
 }
 
 pub fn prometheus_passes_promtool(f: &dyn Fixture) {
@@ -774,13 +781,8 @@ pub fn prometheus_passes_promtool(f: &dyn Fixture) {
     assert_eq!(refused.code, 2, "{}: {refused:?}", f.name());
     assert!(refused.stderr.contains("list"), "{refused:?}");
     for (what, text) in [("lag", &lag.stdout), ("queues", &queues.stdout)] {
-        match promtool(text) {
-            None => eprintln!(
-                "{}: promtool is not installed (scripts/tools.sh installs it): check skipped",
-                f.name()
-            ),
-            Some(r) => assert_eq!(r.code, 0, "{}: promtool on {what}: {r:?}\n{text}", f.name()),
-        }
+        let r = promtool(text);
+        assert_eq!(r.code, 0, "{}: promtool on {what}: {r:?}\n{text}", f.name());
     }
     f.cleanup(&pair);
 }
@@ -1003,4 +1005,84 @@ pub fn lag_watch_repeats_until_ctrl_c(f: &dyn Fixture) {
         );
     }
     f.cleanup(&pair);
+}
+
+/// One rule on every broker: a message the broker refuses for a reason of
+/// its own fails alone, is listed by its line, and the rest go through.
+pub fn publish_refused_message_fails_alone(f: &dyn Fixture) {
+    let (pair, refused) = f.refusing_target();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.ndjson");
+    let input = format!("{{\"body\":\"first\"}}\n{refused}\n{{\"body\":\"third\"}}\n");
+    std::fs::write(&file, input).unwrap();
+    let r = dlq(
+        f,
+        &[
+            "publish",
+            &pair.origin,
+            "--format",
+            "ndjson",
+            "--file",
+            file.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}: {r:?}", f.name());
+    let s = r.json();
+    assert_eq!(
+        (s["published"].as_u64(), s["failed"].as_u64()),
+        (Some(2), Some(1)),
+        "{}: {s}",
+        f.name()
+    );
+    assert_eq!(s["failures"][0]["id"], "line 2", "{}: {s}", f.name());
+    let got: Vec<Vec<u8>> = f.read_origin(&pair).into_iter().map(|m| m.body).collect();
+    assert_eq!(
+        got,
+        [b"first".to_vec(), b"third".to_vec()],
+        "{}: the others went through",
+        f.name()
+    );
+    f.cleanup(&pair);
+}
+
+/// `-v` adds the cause chain under the one line, on every broker: a refused
+/// connection, an unknown queue, a failed publish.
+pub fn verbose_errors_show_the_cause_chain(f: &dyn Fixture) {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let chained = |what: &str, r: &Run| {
+        assert_eq!(r.code, 4, "{}: {what}: {r:?}", f.name());
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert!(
+            lines.iter().any(|l| l.starts_with("dlq: error: ")),
+            "{}: {what}: {r:?}",
+            f.name()
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("  caused by: ")),
+            "{}: {what}: -v shows the chain: {r:?}",
+            f.name()
+        );
+    };
+    let via_closed = |args: &[&str]| {
+        let mut c = dlq_reaching(f.args_via(closed), &["-v", "--timeout", "3s"]);
+        c.args(args);
+        common::run(&mut c)
+    };
+    chained("refused connection", &via_closed(&["queues"]));
+    let missing = f.missing_target();
+    chained(
+        "unknown queue",
+        &dlq(f, &["-v", "list", &common::unique("no-such-queue")]),
+    );
+    let publish = if f.missing_publish_exit() == 4 {
+        dlq(f, &["-v", "publish", &missing, "--body", "x"])
+    } else {
+        via_closed(&["publish", &missing, "--body", "x"])
+    };
+    chained("failed publish", &publish);
 }

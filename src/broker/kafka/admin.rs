@@ -193,14 +193,22 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
     let info: BTreeMap<String, (String, usize)> = listed
         .groups()
         .iter()
-        .map(|g| (g.name().to_owned(), (g.state().to_owned(), g.members().len())))
+        .map(|g| {
+            (
+                g.name().to_owned(),
+                (g.state().to_owned(), g.members().len()),
+            )
+        })
         .collect();
     let named = !q.names.is_empty();
     let groups: Vec<String> = if named {
         q.names.clone()
     } else {
         // dlq's own cursor groups are not applications.
-        info.keys().filter(|g| !g.starts_with("dlq.")).cloned().collect()
+        info.keys()
+            .filter(|g| !g.starts_with("dlq."))
+            .cloned()
+            .collect()
     };
     let mut ends: HashMap<Place, (i64, i64)> = HashMap::new();
     let mut dlq_depths: HashMap<String, u64> = HashMap::new();
@@ -316,7 +324,11 @@ fn committed(
 }
 
 /// Kafka's own columns of a lag row: a partition's, or a group total's.
-fn columns(p: Option<&Committed>, state: Option<&str>, members: Option<usize>) -> Map<String, Value> {
+fn columns(
+    p: Option<&Committed>,
+    state: Option<&str>,
+    members: Option<usize>,
+) -> Map<String, Value> {
     let mut extra = Map::new();
     extra.insert("topic".into(), json!(p.map(|p| &p.place.0)));
     extra.insert("partition".into(), json!(p.map(|p| p.place.1)));

@@ -38,8 +38,8 @@ use super::{
 use crate::bulk::publish::Publisher;
 use crate::bulk::Ledger;
 use crate::config::BrokerSettings;
-use crate::output::Warner;
 use crate::exit::{broker, broker_msg, broker_with, not_found, usage};
+use crate::output::Warner;
 use crate::url_parts::UrlParts;
 use cursor::Cursor;
 
@@ -306,7 +306,9 @@ impl Kafka {
                         } else {
                             format!(" within {}", humantime::format_duration(self.timeout))
                         };
-                        return Err(anyhow::Error::new(e).context(format!("no answer{waited}: {why}")));
+                        return Err(
+                            anyhow::Error::new(e).context(format!("no answer{waited}: {why}"))
+                        );
                     }
                 }
             }

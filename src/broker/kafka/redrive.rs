@@ -170,7 +170,12 @@ impl Topics<'_> {
     }
 }
 
-pub async fn redrive(kafka: &Kafka, topic: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+pub async fn redrive(
+    kafka: &Kafka,
+    topic: &str,
+    opts: &RedriveOptions,
+    run: &Ledger,
+) -> Result<()> {
     let group = cursor_group(topic, &opts.read);
     // First, so that its producer ID is fetched while the cursor is read.
     let producer = blocking(|| kafka.producer())?;
@@ -324,7 +329,12 @@ async fn send(
 }
 
 /// A whole-topic purge: dlq's cursor moves to the end of every partition.
-pub async fn purge_all(kafka: &Kafka, topic: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+pub async fn purge_all(
+    kafka: &Kafka,
+    topic: &str,
+    opts: &PurgeOptions,
+    run: &Ledger,
+) -> Result<()> {
     let group = cursor_group(topic, &opts.read);
     let (_, mut marks, parts) = setup(kafka, topic, &group)?;
     let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);

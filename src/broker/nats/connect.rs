@@ -70,7 +70,9 @@ pub(super) fn parse(url: &str) -> Result<Target> {
                     target.password = Some(pass);
                 }
             }
-            None if !userinfo.is_empty() => target.token = Some(crate::url_parts::percent_decode(userinfo)),
+            None if !userinfo.is_empty() => {
+                target.token = Some(crate::url_parts::percent_decode(userinfo))
+            }
             None => {}
         }
     }

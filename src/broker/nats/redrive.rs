@@ -109,7 +109,12 @@ struct Run<'a> {
     inflight: FuturesUnordered<Pending>,
 }
 
-pub(super) async fn run(nats: &Nats, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+pub(super) async fn run(
+    nats: &Nats,
+    queue: &str,
+    opts: &RedriveOptions,
+    run: &Ledger,
+) -> Result<()> {
     if let Some(to) = &opts.to {
         if !subjects::is_publishable(to) {
             return Err(usage(format!(
@@ -150,7 +155,9 @@ pub(super) async fn run(nats: &Nats, queue: &str, opts: &RedriveOptions, run: &L
         let row = match rows.next().await {
             Ok(Some(row)) => row,
             Ok(None) => break,
-            Err(e) if run.counts() == (0, 0) && r.inflight.is_empty() && r.front.acked.is_empty() => {
+            Err(e)
+                if run.counts() == (0, 0) && r.inflight.is_empty() && r.front.acked.is_empty() =>
+            {
                 return Err(e)
             }
             Err(e) => {

@@ -187,7 +187,12 @@ pub(super) async fn exchange_exists(rmq: &RabbitMq, name: &str) -> Result<bool> 
     }
 }
 
-pub async fn redrive(rmq: &RabbitMq, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+pub async fn redrive(
+    rmq: &RabbitMq,
+    queue: &str,
+    opts: &RedriveOptions,
+    run: &Ledger,
+) -> Result<()> {
     let op = format!("re-driving from queue '{queue}'");
     let everything = run.selection().is_everything();
     // Each of these waits a round trip or several; far from the broker they
@@ -401,7 +406,10 @@ async fn publish_batch(
                 }));
             }
             Err(e) => {
-                run.failed(&o.id, format!("publishing the copy: {e}; the message stays"));
+                run.failed(
+                    &o.id,
+                    format!("publishing the copy: {e}; the message stays"),
+                );
                 run.stop_broker(&broker(NAME, format!("{op}: publishing"), e));
                 hold(reader, o.tag, run).await;
             }

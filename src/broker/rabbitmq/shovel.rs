@@ -28,7 +28,12 @@ use crate::exit::{broker_msg, usage};
 /// How often the shovel's progress is looked at.
 const POLL: Duration = Duration::from_millis(250);
 
-pub async fn redrive(rmq: &RabbitMq, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+pub async fn redrive(
+    rmq: &RabbitMq,
+    queue: &str,
+    opts: &RedriveOptions,
+    run: &Ledger,
+) -> Result<()> {
     rmq.check_returnable(queue, "re-drive", false).await?;
     let (dest, read) = match &opts.to {
         Some(to) => {
@@ -109,13 +114,7 @@ pub async fn redrive(rmq: &RabbitMq, queue: &str, opts: &RedriveOptions, run: &L
 
 /// Waits until the shovel has removed itself, ticking the progress by the
 /// messages gone from the queue.
-async fn follow(
-    rmq: &RabbitMq,
-    queue: &str,
-    name: &str,
-    total: u64,
-    run: &Ledger,
-) -> Result<()> {
+async fn follow(rmq: &RabbitMq, queue: &str, name: &str, total: u64, run: &Ledger) -> Result<()> {
     let ch = rmq.channel("following the shovel").await?;
     let mut moved = 0u64;
     // A shovel that removes itself may show as terminated for a moment.
