@@ -86,7 +86,7 @@ fn batch(f: &dyn Fixture, tag: &str) -> Vec<Msg> {
 
 /// How far into a run each SIGKILL lands: after the first message, then at
 /// a share of the batch.
-const KILL_AT: [f64; 5] = [0.0, 0.2, 0.4, 0.6, 0.8];
+const KILL_AT: [f64; 5] = [0.0, 0.1, 0.2, 0.3, 0.5];
 
 /// Messages of the run in `journal` recorded as `action` so far.
 fn recorded(journal: &Path, action: &str) -> usize {
@@ -100,28 +100,21 @@ fn recorded(journal: &Path, action: &str) -> usize {
 /// process is frozen (SIGSTOP) first, so that it cannot finish between the
 /// check and the kill, and the run has no end record afterwards. Returns
 /// how many were recorded.
-fn kill_midway(
-    f: &dyn Fixture,
-    child: &mut Child,
-    journal: &Path,
-    action: &str,
-    at: usize,
-) -> usize {
-    let pid = child.id().to_string();
-    super::common::wait_for(
-        "the kill point in the journal",
-        Duration::from_secs(120),
-        || {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "{}: dlq finished ({status}) before {at} messages were {action}: the kill would not land midway",
-                    f.name()
-                );
-            }
-            (recorded(journal, action) >= at.max(1)).then_some(())
-        },
-    );
-    let _ = Command::new("kill").args(["-STOP", &pid]).status();
+fn kill_midway(f: &dyn Fixture, child: &mut Child, journal: &Path, action: &str, at: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Polled often: a fast broker moves a batch in a fraction of a second.
+    while recorded(journal, action) < at.max(1) {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{}: dlq finished ({status}) before {at} messages were {action}: the kill would not land midway",
+                f.name()
+            );
+        }
+        assert!(Instant::now() < deadline, "{}: no progress", f.name());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: a signal to the child this test spawned and has not reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) };
     assert!(
         child.try_wait().unwrap().is_none(),
         "{}: dlq finished before the kill landed",
@@ -138,9 +131,16 @@ fn kill_midway(
     recorded(journal, action)
 }
 
+/// A batch of `f.kill_size()` messages tagged `tag`.
+fn kill_batch(f: &dyn Fixture, tag: &str) -> Vec<Msg> {
+    (0..f.kill_size())
+        .map(|i| Msg::new(format!("{tag} {i:06}")).header("idx", &i.to_string()))
+        .collect()
+}
+
 pub fn sigkill_during_retry_all_loses_nothing(f: &dyn Fixture) {
     for (point, share) in KILL_AT.into_iter().enumerate().take(f.kill_points()) {
-        let msgs = batch(f, &format!("kill-retry-{point}"));
+        let msgs = kill_batch(f, &format!("kill-retry-{point}"));
         let pair = f.dead_letters(&msgs);
         let dir = tempfile::tempdir().unwrap();
         let journal = dir.path().join("journal.ndjson");
@@ -170,7 +170,7 @@ pub fn sigkill_during_retry_all_loses_nothing(f: &dyn Fixture) {
 
 pub fn sigkill_during_purge_backup_loses_nothing(f: &dyn Fixture) {
     for (point, share) in KILL_AT.into_iter().enumerate().take(f.kill_points()) {
-        let msgs = batch(f, &format!("kill-purge-{point}"));
+        let msgs = kill_batch(f, &format!("kill-purge-{point}"));
         let pair = f.dead_letters(&msgs);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("backup.ndjson");

@@ -98,6 +98,12 @@ pub trait Fixture {
         2000
     }
 
+    /// Messages in a SIGKILL test: enough that the run is still moving them
+    /// at each kill point, however fast the broker takes them.
+    fn kill_size(&self) -> usize {
+        self.bulk_size()
+    }
+
     /// How many SIGKILL points to try.
     fn kill_points(&self) -> usize {
         5

@@ -142,6 +142,15 @@ impl Fixture for Kafka {
         }
     }
 
+    fn kill_size(&self) -> usize {
+        // noida-db takes tens of thousands a second; tansu is written one record a batch.
+        if common::kafka_server() == "tansu" {
+            2000
+        } else {
+            10_000
+        }
+    }
+
     fn refusing_target(&self) -> (Pair, String) {
         // A binary header value that does not decode cannot be carried.
         let line = serde_json::json!({

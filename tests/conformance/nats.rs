@@ -122,6 +122,11 @@ impl Fixture for Nats {
         }
     }
 
+    fn kill_size(&self) -> usize {
+        // Re-driven copies are taken off in purges of up to 4096.
+        10_000
+    }
+
     fn refusing_target(&self) -> (Pair, String) {
         // A header value with a line break cannot be carried over NATS.
         let line = serde_json::json!({ "body": "line break", "headers": { "h": "a\nb" } });

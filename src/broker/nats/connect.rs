@@ -185,7 +185,6 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
         rt: RoundTrip::of(started.elapsed()),
         client,
         js,
-        caps: super::CAPABILITIES,
     })
 }
 

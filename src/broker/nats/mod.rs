@@ -67,7 +67,6 @@ pub struct Nats {
     rt: RoundTrip,
     client: async_nats::Client,
     js: jetstream::Context,
-    caps: Capabilities,
 }
 
 impl Nats {
@@ -120,7 +119,7 @@ fn js_code(e: &(dyn std::error::Error + 'static)) -> Option<ErrorCode> {
 #[async_trait]
 impl Broker for Nats {
     fn capabilities(&self) -> &Capabilities {
-        &self.caps
+        &CAPABILITIES
     }
 
     async fn queues(&self) -> Result<Vec<QueueInfo>> {

@@ -98,7 +98,6 @@ pub struct RabbitMq {
     admin: Admin,
     vhost: String,
     user: String,
-    caps: Capabilities,
     warned: std::sync::atomic::AtomicBool,
     /// A channel kept for passive declares (depth, existence checks): far
     /// from the broker, opening and closing one for each costs round trips.
@@ -155,7 +154,6 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         admin,
         vhost,
         user,
-        caps: CAPABILITIES,
         warned: Default::default(),
         probe: Default::default(),
     }))
@@ -396,7 +394,7 @@ impl RabbitMq {
 #[async_trait]
 impl Broker for RabbitMq {
     fn capabilities(&self) -> &Capabilities {
-        &self.caps
+        &CAPABILITIES
     }
 
     async fn queues(&self) -> Result<Vec<QueueInfo>> {

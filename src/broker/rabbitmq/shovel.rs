@@ -19,9 +19,10 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::admin::{segment, topic_matches};
-use super::convert::{self, Route};
-use super::{amqp_error, RabbitMq, NAME, WINDOW};
-use crate::broker::RedriveOptions;
+use super::convert::Route;
+use super::{RabbitMq, NAME};
+use crate::broker::{Broker, Flow, ReadOptions, RedriveOptions};
+use crate::conventions::origin_for;
 use crate::bulk::Ledger;
 use crate::exit::{broker_msg, usage};
 
@@ -159,56 +160,33 @@ async fn follow(rmq: &RabbitMq, queue: &str, name: &str, total: u64, run: &Ledge
 /// message has none or they differ. None when the queue is empty. Also
 /// says how many messages were read (and given back).
 async fn one_origin(rmq: &RabbitMq, queue: &str) -> Result<(Option<Route>, u64)> {
-    let op = format!("reading queue '{queue}'");
-    let plan = rmq.check_returnable(queue, "re-drive", false).await?;
-    let ch = rmq.channel(&op).await?;
-    let count = rmq.ready_count(&ch, queue).await?;
-    let mut reader = plan.reader(&ch, queue, WINDOW, count);
-    let outcome: Result<Option<Route>> = async {
-        let mut found: Option<Route> = None;
-        while let Some(mut d) = reader
-            .next()
-            .await
-            .map_err(|e| amqp_error(&rmq.vhost, queue, &op, e))?
-        {
-            reader
-                .hold(d.delivery_tag)
-                .await
-                .map_err(|e| amqp_error(&rmq.vhost, queue, &op, e))?;
-            let m = convert::message(queue, &mut d);
-            let recorded = crate::conventions::origin_for(&m.dead_letter, super::CAPABILITIES.origins);
-            let origin = match recorded.map(Route::of) {
-                Ok(r) => r,
-                Err(why) => {
-                    return Err(usage(format!(
-                        "{NAME}: --native: message {} of '{queue}': {why} (or run without --native)",
-                        m.id
-                    )));
-                }
-            };
-            match &found {
-                Some(f) if *f != origin => {
-                    return Err(usage(format!(
-                        "{NAME}: --native sends every message to one place, but the messages of '{queue}' come from {} and {} (message {}): pass --to QUEUE, or run without --native",
-                        f.describe(),
-                        origin.describe(),
-                        m.id
-                    )));
-                }
-                Some(_) => {}
-                None => found = Some(origin),
+    let mut found: Option<Route> = None;
+    let mut read = 0u64;
+    rmq.browse(queue, &ReadOptions::default(), &mut |m| {
+        read += 1;
+        let recorded = origin_for(&m.dead_letter, super::CAPABILITIES.origins);
+        let origin = recorded.map(Route::of).map_err(|why| {
+            usage(format!(
+                "{NAME}: --native: message {} of '{queue}': {why} (or run without --native)",
+                m.id
+            ))
+        })?;
+        match &found {
+            Some(f) if *f != origin => Err(usage(format!(
+                "{NAME}: --native sends every message to one place, but the messages of '{queue}' come from {} and {} (message {}): pass --to QUEUE, or run without --native",
+                f.describe(),
+                origin.describe(),
+                m.id
+            ))),
+            Some(_) => Ok(Flow::Continue),
+            None => {
+                found = Some(origin);
+                Ok(Flow::Continue)
             }
         }
-        Ok(found)
-    }
-    .await;
-    let given_back = reader.finish().await;
-    let _ = ch.close(200, "origins read").await;
-    let found = outcome?;
-    given_back.map_err(|e| {
-        crate::exit::broker(NAME, format!("giving back the messages of '{queue}'"), e)
-    })?;
-    Ok((found, count))
+    })
+    .await?;
+    Ok((found, read))
 }
 
 /// A shovel does not publish with `mandatory`: refuse (exit 2) an exchange

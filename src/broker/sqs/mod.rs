@@ -133,7 +133,6 @@ fn is_region(s: &str) -> bool {
 pub struct Sqs {
     client: Client,
     warner: crate::output::Warner,
-    caps: Capabilities,
     /// The region in use, for "not found in REGION" messages.
     region: String,
     /// Seconds a read keeps the messages it holds invisible before it
@@ -228,7 +227,6 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         region,
         client: Client::new(&config),
         warner: settings.warner.clone(),
-        caps: CAPABILITIES,
         visibility,
     }))
 }
@@ -417,7 +415,7 @@ pub(crate) fn count(attrs: &Attributes, name: QueueAttributeName) -> Option<u64>
 #[async_trait]
 impl Broker for Sqs {
     fn capabilities(&self) -> &Capabilities {
-        &self.caps
+        &CAPABILITIES
     }
 
     async fn queues(&self) -> Result<Vec<QueueInfo>> {
