@@ -11,7 +11,9 @@
 //! deletes the shovel: unconfirmed messages go back to the DLQ. `--detach`
 //! leaves it running and prints how to follow and remove it. A shovel does
 //! not publish with `mandatory`, so an exchange destination must have a
-//! binding that takes the routing key, or the copies would be dropped.
+//! binding that takes the routing key, or the copies would be dropped. A
+//! shovel copies headers as they are, so a message with `CC` or `BCC` is
+//! refused: RabbitMQ would deliver its copy to those routing keys too.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -187,6 +189,15 @@ async fn one_origin(rmq: &RabbitMq, queue: &str) -> Result<(Option<Route>, u64)>
                 .await
                 .map_err(|e| amqp_error(&rmq.vhost, queue, &op, e))?;
             let m = convert::message(queue, &mut d);
+            if let Some((name, _)) = convert::DISTRIBUTION_HEADERS
+                .iter()
+                .find(|(name, _)| m.headers.contains_key(*name))
+            {
+                return Err(usage(format!(
+                    "{NAME}: --native: message {} of '{queue}' has a {name} header, and a shovel's copy would go to its routing keys too: run without --native (which leaves {name} off the copy)",
+                    m.id
+                )));
+            }
             let origin = match Route::to_origin(&m.dead_letter) {
                 Ok(r) => r,
                 Err(why) => {
