@@ -1,8 +1,9 @@
 //! DLQs filled by the frameworks' own worker code, not by hand-built
 //! headers: a worker per framework whose handler always fails
 //! (`tests/frameworks/`), run with the framework's own package as
-//! `scripts/frameworks.sh` installs it: rascal (both recovery strategies)
-//! and dramatiq on RabbitMQ, sqs-consumer on an SQS redrive policy (moto).
+//! `scripts/frameworks.sh` installs it: rascal (both recovery strategies),
+//! dramatiq and FastStream on RabbitMQ, sqs-consumer on an SQS redrive
+//! policy (moto).
 //! Then dlq's `list`, `stats` and `retry-all` (with and without `--to`),
 //! checked through the broker's own client: bodies exact, origins right,
 //! nothing delivered anywhere but the destination, the DLQ empty.
@@ -30,12 +31,14 @@ use sqs_support::Moto;
 
 /// Where `scripts/frameworks.sh` installed the frameworks, or why not.
 fn frameworks() -> Result<PathBuf, String> {
-    let cache = std::env::var("DLQ_CACHE").map(PathBuf::from).unwrap_or_else(|_| {
-        let base = std::env::var("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
-        base.join("dlq-test")
-    });
+    let cache = std::env::var("DLQ_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let base = std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+            base.join("dlq-test")
+        });
     let dir = cache.join("frameworks");
     for need in ["py/bin/python", "bin/node", "js/node_modules/rascal"] {
         if !dir.join(need).exists() {
@@ -105,7 +108,16 @@ fn listed(mut cmd: Command, queue: &str, corpus: &str) -> Vec<Value> {
     assert_eq!(out.code, 0, "{out:?}");
     if std::env::var("DLQ_CAPTURE_CORPUS").is_ok() {
         let path = format!("{}/tests/corpus/{corpus}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::write(path, &out.stdout).unwrap();
+        // Paths in tracebacks as on a server, not as on this machine.
+        let venv = format!("{}/", frameworks().unwrap().join("py").display());
+        let kept = out
+            .stdout
+            .replace(
+                &format!("{}/tests/frameworks/", env!("CARGO_MANIFEST_DIR")),
+                "/srv/app/",
+            )
+            .replace(&venv, "/srv/app/.venv/");
+        std::fs::write(path, kept).unwrap();
     }
     out.ndjson()
 }
@@ -142,7 +154,10 @@ fn stats(mut cmd: Command, queue: &str, by: &str) -> Vec<(Value, u64)> {
 }
 
 fn moved(mut cmd: Command, args: &[&str]) -> u64 {
-    let out = run(cmd.arg("retry-all").args(args).args(["--yes", "-o", "json"]));
+    let out = run(cmd
+        .arg("retry-all")
+        .args(args)
+        .args(["--yes", "-o", "json"]));
     assert_eq!(out.code, 0, "{out:?}");
     let summary = out.json();
     assert_eq!(summary["failed"], 0, "{summary}");
@@ -198,9 +213,11 @@ fn rascal_forward_and_republish_on_rabbitmq() {
             });
         }
     }
-    wait_for("5 dead letters from rascal", Duration::from_secs(30), || {
-        (rmq.count(&dlq_q) == 5).then_some(())
-    });
+    wait_for(
+        "5 dead letters from rascal",
+        Duration::from_secs(30),
+        || (rmq.count(&dlq_q) == 5).then_some(()),
+    );
     drop(worker);
 
     let envs = listed(dlq(), &dlq_q, "rascal.ndjson");
@@ -210,7 +227,10 @@ fn rascal_forward_and_republish_on_rabbitmq() {
         let n: u64 = order[9..12].parse().unwrap();
         let (queue, attempts) = if n < 200 { (&fwd, 1) } else { (&rep, 2) };
         assert_eq!(dead_letter(e, "convention"), "rascal", "{e}");
-        assert_eq!(dead_letter(e, "reason"), &json!(format!("Order {n} not found")));
+        assert_eq!(
+            dead_letter(e, "reason"),
+            &json!(format!("Order {n} not found"))
+        );
         assert_eq!(dead_letter(e, "error_type"), "E_ORDER_NOT_FOUND");
         assert_eq!(dead_letter(e, "source"), &json!(queue));
         assert_eq!(dead_letter(e, "attempts"), attempts, "{e}");
@@ -235,11 +255,17 @@ fn rascal_forward_and_republish_on_rabbitmq() {
 
     // --to: one forwarded message to a queue of the test's own.
     assert_eq!(
-        moved(dlq(), &[&dlq_q, "--grep", r#""order":101"#, "--to", &elsewhere]),
+        moved(
+            dlq(),
+            &[&dlq_q, "--grep", r#""order":101"#, "--to", &elsewhere]
+        ),
         1
     );
     let got = rmq.drain(&elsewhere);
-    assert_eq!(rabbitmq_support::bodies(&got), [br#"{"order":101}"#.to_vec()]);
+    assert_eq!(
+        rabbitmq_support::bodies(&got),
+        [br#"{"order":101}"#.to_vec()]
+    );
     assert_eq!(
         got[0].header("dlq-original-cc"),
         Some(AMQPValue::FieldArray(
@@ -291,9 +317,11 @@ fn dramatiq_on_rabbitmq() {
         c.args([&common::amqp_url(), &q, "work"]);
         c
     });
-    wait_for("3 dead letters from dramatiq", Duration::from_secs(45), || {
-        (rmq.count(&xq) == 3).then_some(())
-    });
+    wait_for(
+        "3 dead letters from dramatiq",
+        Duration::from_secs(45),
+        || (rmq.count(&xq) == 3).then_some(()),
+    );
     drop(worker);
 
     let envs = listed(dlq(), &xq, "dramatiq.ndjson");
@@ -303,7 +331,10 @@ fn dramatiq_on_rabbitmq() {
         let body: Value = serde_json::from_str(e["body"].as_str().unwrap()).unwrap();
         let n = body["args"][0].as_u64().unwrap();
         assert_eq!(dead_letter(e, "convention"), "dramatiq", "{e}");
-        assert_eq!(dead_letter(e, "reason"), &json!(format!("Order {n} not found")));
+        assert_eq!(
+            dead_letter(e, "reason"),
+            &json!(format!("Order {n} not found"))
+        );
         assert_eq!(dead_letter(e, "error_type"), "ValueError");
         assert_eq!(dead_letter(e, "source"), &json!(q));
         assert_eq!(dead_letter(e, "attempts"), 2, "{e}");
@@ -364,9 +395,11 @@ fn sqs_consumer_on_a_redrive_policy() {
         c.arg(common::sqs_endpoint()).arg(&src);
         c
     });
-    wait_for("3 dead letters from sqs-consumer", Duration::from_secs(45), || {
-        (moto.counts(&dlq_url).0 == 3).then_some(())
-    });
+    wait_for(
+        "3 dead letters from sqs-consumer",
+        Duration::from_secs(45),
+        || (moto.counts(&dlq_url).0 == 3).then_some(()),
+    );
     drop(worker);
 
     let envs = listed(moto.dlq(), &dlq_name, "sqs-consumer.ndjson");
@@ -383,10 +416,16 @@ fn sqs_consumer_on_a_redrive_policy() {
         assert_eq!(dead_letter(e, "fingerprint"), &Value::Null);
     }
     let groups = stats(moto.dlq(), &dlq_name, "origin");
-    assert_eq!(groups, [(json!({"origin": format!("queue:{src_name}")}), 3)]);
+    assert_eq!(
+        groups,
+        [(json!({"origin": format!("queue:{src_name}")}), 3)]
+    );
 
     assert_eq!(
-        moved(moto.dlq(), &[&dlq_name, "--grep", r#""job":1"#, "--to", &elsewhere]),
+        moved(
+            moto.dlq(),
+            &[&dlq_name, "--grep", r#""job":1"#, "--to", &elsewhere]
+        ),
         1
     );
     let got = moto.take_all(&elsewhere);
@@ -404,4 +443,82 @@ fn sqs_consumer_on_a_redrive_policy() {
     for url in [src, dlq_url, elsewhere] {
         moto.delete_queue(&url);
     }
+}
+
+#[test]
+fn faststream_on_rabbitmq() {
+    let dir = match frameworks() {
+        Ok(d) => d,
+        Err(why) => return eprintln!("skipped: faststream_on_rabbitmq: {why}"),
+    };
+    let rmq = Rmq::new();
+    let q = unique("fw-faststream");
+    let dlq_q = format!("{q}.dlq");
+    let elsewhere = format!("{q}-elsewhere");
+    rmq.declare(&dlq_q, FieldTable::default());
+    rmq.declare(&elsewhere, FieldTable::default());
+    let worker = start({
+        let mut c = Command::new(dir.join("py/bin/python"));
+        c.arg(script("faststream_worker.py"))
+            .arg(common::amqp_url())
+            .arg(&q);
+        c
+    });
+    let bodies: Vec<Vec<u8>> = (301..=303)
+        .map(|n| format!(r#"{{"order":{n}}}"#).into_bytes())
+        .collect();
+    for b in &bodies {
+        rmq.publish(
+            &q,
+            b,
+            BasicProperties::default().with_content_type("application/json".into()),
+        );
+    }
+    wait_for(
+        "3 dead letters from FastStream",
+        Duration::from_secs(30),
+        || (rmq.count(&dlq_q) == 3).then_some(()),
+    );
+    drop(worker);
+
+    let envs = listed(dlq(), &dlq_q, "faststream.ndjson");
+    assert_eq!(envs.len(), 3);
+    for e in &envs {
+        // FastStream writes no error headers: RabbitMQ's dead-lettering says it all.
+        assert_eq!(dead_letter(e, "convention"), "rabbitmq", "{e}");
+        assert_eq!(dead_letter(e, "reason"), "rejected");
+        assert_eq!(dead_letter(e, "source"), &json!(q));
+        assert_eq!(dead_letter(e, "attempts"), 1);
+        assert_eq!(
+            dead_letter(e, "origin"),
+            &json!({"kind": "queue", "name": q, "routing_key": null})
+        );
+        assert_eq!(dead_letter(e, "fingerprint"), &Value::Null);
+    }
+    let groups = stats(dlq(), &dlq_q, "reason,origin");
+    assert_eq!(
+        groups,
+        [(
+            json!({"reason": "rejected", "origin": format!("queue:{q}")}),
+            3
+        )]
+    );
+    assert_eq!(
+        moved(
+            dlq(),
+            &[&dlq_q, "--grep", r#""order":301"#, "--to", &elsewhere]
+        ),
+        1
+    );
+    assert_eq!(
+        rabbitmq_support::bodies(&rmq.drain(&elsewhere)),
+        [bodies[0].clone()]
+    );
+    assert_eq!(moved(dlq(), &[&dlq_q]), 2);
+    assert_eq!(
+        sorted(rabbitmq_support::bodies(&rmq.drain(&q))),
+        bodies[1..]
+    );
+    assert_eq!(rmq.count(&dlq_q), 0);
+    rmq.delete(&q);
 }

@@ -14,7 +14,10 @@ fn placeholders_for_what_varies() {
         normalize("For input string: \"12x\" at 3.5"),
         "For input string: <q> at <n>"
     );
-    assert_eq!(normalize("can't find 'abc' or `x`"), "can't find <q> or <q>");
+    assert_eq!(
+        normalize("can't find 'abc' or `x`"),
+        "can't find <q> or <q>"
+    );
     assert_eq!(
         normalize("id 3f2a9c1d-07be-4c1e-9a0b-33d2aa01b7e4 failed"),
         "id <uuid> failed"
@@ -34,7 +37,14 @@ fn same_failure_same_fingerprint() {
     assert_eq!(a, fp(ty, Some("Order 456 not found"), None));
     assert_eq!(a.len(), 12);
     assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert_ne!(a, fp(Some("System.TimeoutException"), Some("Order 123 not found"), None));
+    assert_ne!(
+        a,
+        fp(
+            Some("System.TimeoutException"),
+            Some("Order 123 not found"),
+            None
+        )
+    );
     assert_ne!(a, fp(ty, Some("Customer 123 not found"), None));
     // A message alone, or a type alone, still fingerprints.
     assert_ne!(fp(None, Some("boom"), None), fp(Some("boom"), None, None));
@@ -57,7 +67,11 @@ fn traces_group_by_type_and_frames_not_lines() {
             .replace(".java:31)", ".java:35)")
             .replace("line 7,", "line 9,");
         assert_ne!(moved, trace);
-        assert_eq!(a, fp(ty, Some("Order 456 not found"), Some(&moved)), "{trace}");
+        assert_eq!(
+            a,
+            fp(ty, Some("Order 456 not found"), Some(&moved)),
+            "{trace}"
+        );
         // Another exception type does not share it.
         assert_ne!(a, fp(Some("U"), Some("Order 123 not found"), Some(trace)));
         // Nor does the same type thrown from elsewhere.
@@ -72,17 +86,27 @@ fn traces_group_by_type_and_frames_not_lines() {
 #[test]
 fn only_the_first_five_frames_count() {
     let ty = Some("java.lang.IllegalStateException");
-    let frames: Vec<String> = (0..7).map(|i| format!("\tat a.B.m{i}(B.java:{i})")).collect();
+    let frames: Vec<String> = (0..7)
+        .map(|i| format!("\tat a.B.m{i}(B.java:{i})"))
+        .collect();
     let trace = |tail: &str| format!("{}: x\n{}\n{tail}", ty.unwrap(), frames.join("\n"));
     assert_eq!(
         fp(ty, None, Some(&trace(""))),
-        fp(ty, None, Some(&trace("\tat other.Caller.run(Caller.java:1)")))
+        fp(
+            ty,
+            None,
+            Some(&trace("\tat other.Caller.run(Caller.java:1)"))
+        )
     );
     let mut fewer = frames.clone();
     fewer[4] = "\tat a.B.other(B.java:4)".into();
     assert_ne!(
         fp(ty, None, Some(&trace(""))),
-        fp(ty, None, Some(&format!("{}: x\n{}", ty.unwrap(), fewer.join("\n"))))
+        fp(
+            ty,
+            None,
+            Some(&format!("{}: x\n{}", ty.unwrap(), fewer.join("\n")))
+        )
     );
 }
 

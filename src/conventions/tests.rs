@@ -645,7 +645,11 @@ fn every_convention_that_records_an_error_fingerprints_it() {
     );
     assert!(d.error_type_matches("NumberFormatException"));
     // A plain rejection, an SQS redrive: no error recorded, no fingerprint.
-    assert_eq!(headers(json!({"x-first-death-queue": "q", "x-first-death-reason": "rejected"})).fingerprint, None);
+    assert_eq!(
+        headers(json!({"x-first-death-queue": "q", "x-first-death-reason": "rejected"}))
+            .fingerprint,
+        None
+    );
 }
 
 #[test]
@@ -655,7 +659,10 @@ fn error_type_matches_the_name_its_last_segment_and_the_root_cause() {
         "kafka_dlt-exception-fqcn": "org.springframework.kafka.listener.ListenerExecutionFailedException",
         "kafka_dlt-exception-cause-fqcn": "java.lang.NumberFormatException",
     }));
-    assert_eq!(d.cause_type.as_deref(), Some("java.lang.NumberFormatException"));
+    assert_eq!(
+        d.cause_type.as_deref(),
+        Some("java.lang.NumberFormatException")
+    );
     for name in [
         "ListenerExecutionFailedException",
         "org.springframework.kafka.listener.ListenerExecutionFailedException",
@@ -664,7 +671,13 @@ fn error_type_matches_the_name_its_last_segment_and_the_root_cause() {
     ] {
         assert!(d.error_type_matches(name), "{name}");
     }
-    for name in ["Exception", "FormatException", "lang.NumberFormatException", "numberformatexception", ""] {
+    for name in [
+        "Exception",
+        "FormatException",
+        "lang.NumberFormatException",
+        "numberformatexception",
+        "",
+    ] {
         assert!(!d.error_type_matches(name), "{name}");
     }
     let nsb = headers(json!({"NServiceBus.FailedQ": "Sales",
@@ -672,6 +685,8 @@ fn error_type_matches_the_name_its_last_segment_and_the_root_cause() {
         "NServiceBus.ExceptionInfo.InnerExceptionType": "System.TimeoutException"}));
     assert!(nsb.error_type_matches("TimeoutException"));
     assert!(!DeadLetter::default().error_type_matches("Exception"));
-    let m = headers(json!({"MT-Fault-ExceptionType": "System.Exception", "MT-Fault-Message": "first\nsecond"}));
+    let m = headers(
+        json!({"MT-Fault-ExceptionType": "System.Exception", "MT-Fault-Message": "first\nsecond"}),
+    );
     assert_eq!(m.error_message_line(), Some("first"));
 }

@@ -137,7 +137,11 @@ fn at_frame(frame: &str) -> String {
     };
     // Java: `(File.java:42)` to `(File.java)`.
     match (frame.rfind(':'), frame.ends_with(')')) {
-        (Some(i), true) if frame[i + 1..frame.len() - 1].bytes().all(|b| b.is_ascii_digit()) => {
+        (Some(i), true)
+            if frame[i + 1..frame.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_digit()) =>
+        {
             format!("{})", &frame[..i])
         }
         _ => frame.to_owned(),

@@ -93,7 +93,8 @@ fn dotnet_frames_without_paths_and_separators() {
         )
     );
     // An inner exception is named after ` ---> ` on the first line.
-    let inner = "System.AggregateException: outer ---> System.TimeoutException: slow\n   at A.B()\n";
+    let inner =
+        "System.AggregateException: outer ---> System.TimeoutException: slow\n   at A.B()\n";
     assert_eq!(exception_line(inner).unwrap().1, "outer");
 }
 
@@ -127,7 +128,10 @@ fn python_frames_innermost_first_with_their_code() {
     );
     // An exception without a message.
     let bare = "Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n    raise KeyError\nKeyError\n";
-    assert_eq!(exception_line(bare).unwrap(), ("KeyError".into(), String::new()));
+    assert_eq!(
+        exception_line(bare).unwrap(),
+        ("KeyError".into(), String::new())
+    );
 }
 
 #[test]

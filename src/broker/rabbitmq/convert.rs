@@ -590,7 +590,12 @@ mod tests {
         let t = copy.headers().clone().unwrap();
         assert_eq!(
             headers_of(&t),
-            ["dlq-original-bcc", "dlq-original-cc", "dlq-redrive-count", "tenant"]
+            [
+                "dlq-original-bcc",
+                "dlq-original-cc",
+                "dlq-redrive-count",
+                "tenant"
+            ]
         );
         assert_eq!(
             t.inner().get(&ShortString::from("dlq-original-cc")),
@@ -608,7 +613,11 @@ mod tests {
         // Nothing to rename: the table as it was.
         let plain = props(vec![], "");
         let (copy, _) = redrive_properties(&plain, "1", "guest");
-        assert!(!copy.headers().as_ref().unwrap().contains_key("dlq-original-cc"));
+        assert!(!copy
+            .headers()
+            .as_ref()
+            .unwrap()
+            .contains_key("dlq-original-cc"));
     }
 
     #[test]
