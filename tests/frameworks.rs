@@ -17,7 +17,7 @@ mod rabbitmq_support;
 mod sqs_support;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -88,7 +88,7 @@ fn start(mut cmd: Command) -> Worker {
     worker
 }
 
-fn node(dir: &PathBuf, name: &str) -> Command {
+fn node(dir: &Path, name: &str) -> Command {
     let mut c = Command::new(dir.join("bin/node"));
     c.env("NODE_PATH", dir.join("js/node_modules"))
         .env("NODE_NO_WARNINGS", "1")
@@ -96,7 +96,7 @@ fn node(dir: &PathBuf, name: &str) -> Command {
     c
 }
 
-fn python(dir: &PathBuf) -> Command {
+fn python(dir: &Path) -> Command {
     let mut c = Command::new(dir.join("py/bin/python"));
     c.arg(script("dramatiq_worker.py"));
     c

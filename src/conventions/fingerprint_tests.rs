@@ -85,11 +85,12 @@ fn traces_group_by_type_and_frames_not_lines() {
 
 #[test]
 fn only_the_first_five_frames_count() {
-    let ty = Some("java.lang.IllegalStateException");
+    let name = "java.lang.IllegalStateException";
+    let ty = Some(name);
     let frames: Vec<String> = (0..7)
         .map(|i| format!("\tat a.B.m{i}(B.java:{i})"))
         .collect();
-    let trace = |tail: &str| format!("{}: x\n{}\n{tail}", ty.unwrap(), frames.join("\n"));
+    let trace = |tail: &str| format!("{name}: x\n{}\n{tail}", frames.join("\n"));
     assert_eq!(
         fp(ty, None, Some(&trace(""))),
         fp(
@@ -102,11 +103,7 @@ fn only_the_first_five_frames_count() {
     fewer[4] = "\tat a.B.other(B.java:4)".into();
     assert_ne!(
         fp(ty, None, Some(&trace(""))),
-        fp(
-            ty,
-            None,
-            Some(&format!("{}: x\n{}", ty.unwrap(), fewer.join("\n")))
-        )
+        fp(ty, None, Some(&format!("{name}: x\n{}", fewer.join("\n"))))
     );
 }
 

@@ -187,7 +187,7 @@ pub const DISTRIBUTION_HEADERS: [(&str, &str); 2] =
 fn delivered_nowhere_else(t: FieldTable) -> FieldTable {
     if !DISTRIBUTION_HEADERS
         .iter()
-        .any(|(name, _)| t.contains_key(*name))
+        .any(|(name, _)| t.contains_key(name))
     {
         return t;
     }
