@@ -23,6 +23,7 @@ step() {
 
 step "brokers" bash scripts/brokers/start-all.sh
 step "tools" bash scripts/tools.sh
+step "frameworks" bash scripts/frameworks.sh
 [ ${#failed[@]} -eq 0 ] || exit 1
 step "build" cargo build --all-targets --locked
 [ ${#failed[@]} -eq 0 ] || exit 1

@@ -35,6 +35,39 @@ pub struct DeadLetter {
     pub convention: Option<&'static str>,
     /// Where `retry` sends it without `--to`, when the message says.
     pub origin: Option<Origin>,
+    /// Groups messages that failed the same way (SPEC.md, "Failure
+    /// fingerprints"); null when no error type or message is recorded.
+    pub fingerprint: Option<String>,
+    /// The error message the convention records, for `stats --by
+    /// fingerprint`; not in the envelope (the headers hold it).
+    #[serde(skip)]
+    pub error_message: Option<String>,
+    /// The root cause's type where the convention records it apart from
+    /// `error_type`; not in the envelope.
+    #[serde(skip)]
+    pub cause_type: Option<String>,
+}
+
+impl DeadLetter {
+    /// `--error-type NAME`: the error type, or the root cause's, equals
+    /// NAME or ends in `.NAME` (`NumberFormatException` matches
+    /// `java.lang.NumberFormatException`).
+    pub fn error_type_matches(&self, name: &str) -> bool {
+        let name = name.trim();
+        !name.is_empty()
+            && [&self.error_type, &self.cause_type]
+                .into_iter()
+                .flatten()
+                .any(|t| t == name || t.rsplit('.').next() == Some(name))
+    }
+
+    /// The first line of the error message, as `stats --by fingerprint`
+    /// shows it beside the error type.
+    pub fn error_message_line(&self) -> Option<&str> {
+        self.error_message
+            .as_deref()
+            .and_then(|m| m.lines().map(str::trim).find(|l| !l.is_empty()))
+    }
 }
 
 /// What kind of thing an [`Origin`] names.

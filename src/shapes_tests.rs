@@ -44,6 +44,9 @@ fn message() -> Message {
                 name: "orders-x".into(),
                 routing_key: Some("orders".into()),
             }),
+            fingerprint: Some("5c1e0a9b33d2".into()),
+            error_message: Some("timed out".into()),
+            cause_type: Some("System.IO.IOException".into()),
         },
         broker,
     }
@@ -53,7 +56,7 @@ fn message() -> Message {
 fn the_envelope() {
     assert_eq!(
         text(&message().envelope()),
-        r#"{"id":"3:1042","queue":"orders.dlq","timestamp":"2026-01-01T00:00:00.000Z","size":7,"headers":{"tenant":"acme","x-n":3},"key":"k1","body":"{\"a\":1}","body_base64":null,"dead_letter":{"reason":"rejected","source":"orders","attempts":2,"first_death_at":"2025-12-31T23:50:00.000Z","error_type":"System.TimeoutException","convention":"masstransit","origin":{"kind":"exchange","name":"orders-x","routing_key":"orders"}},"broker":{"delivery_mode":2}}"#
+        r#"{"id":"3:1042","queue":"orders.dlq","timestamp":"2026-01-01T00:00:00.000Z","size":7,"headers":{"tenant":"acme","x-n":3},"key":"k1","body":"{\"a\":1}","body_base64":null,"dead_letter":{"reason":"rejected","source":"orders","attempts":2,"first_death_at":"2025-12-31T23:50:00.000Z","error_type":"System.TimeoutException","convention":"masstransit","origin":{"kind":"exchange","name":"orders-x","routing_key":"orders"},"fingerprint":"5c1e0a9b33d2"},"broker":{"delivery_mode":2}}"#
     );
     let bare = Message {
         id: "a".into(),
@@ -62,7 +65,7 @@ fn the_envelope() {
     };
     assert_eq!(
         text(&bare.envelope()),
-        r#"{"id":"a","queue":"","timestamp":null,"size":2,"headers":{},"key":null,"body":null,"body_base64":"AP8=","dead_letter":{"reason":null,"source":null,"attempts":null,"first_death_at":null,"error_type":null,"convention":null,"origin":null},"broker":{}}"#
+        r#"{"id":"a","queue":"","timestamp":null,"size":2,"headers":{},"key":null,"body":null,"body_base64":"AP8=","dead_letter":{"reason":null,"source":null,"attempts":null,"first_death_at":null,"error_type":null,"convention":null,"origin":null,"fingerprint":null},"broker":{}}"#
     );
 }
 

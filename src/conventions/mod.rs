@@ -17,9 +17,17 @@
 //! from something that is not a queue, such as a Lambda function: then a
 //! queue would be a wrong guess). Adding a convention is a table entry and a
 //! test.
+//!
+//! Conventions that record an error message or a stack trace say where, so
+//! that [`read`] can give each message its failure fingerprint
+//! ([`fingerprint`]) and `--error-type` can match the root cause's type.
 
+mod fingerprint;
 mod table;
+mod trace;
 mod value;
+
+pub use fingerprint::{fingerprint, normalize};
 
 pub use table::CONVENTIONS;
 
@@ -40,6 +48,10 @@ pub enum Where {
     Body(&'static str),
     /// A key of a JSON object carried in a header (Brighter's `bag`).
     HeaderJson(&'static str, &'static str),
+    /// A JSON pointer into a header that holds a table (rascal's `rascal`
+    /// AMQP table). A `*` segment stands for every key there: an integer
+    /// read adds up the integers they hold, a text read takes the first.
+    HeaderTable(&'static str, &'static str),
     /// A fact the backend worked out (see [`Input::facts`]).
     Fact(&'static str),
     /// A key of RabbitMQ's first-death `x-death` entry.
@@ -68,6 +80,15 @@ pub enum Enc {
     UnixSecs,
     /// The resource name at the end of an ARN or URL.
     LastSegment,
+    /// The exception type a stack trace names (Python's last line, Java's
+    /// and .NET's first: `Type: message`).
+    TraceType,
+    /// The message of that exception line.
+    TraceMessage,
+    /// The type of a Java trace's root cause (its last `Caused by:`).
+    TraceCauseType,
+    /// An integer that counts retries: the attempts are one more.
+    Retries,
 }
 
 /// A value: where it is and how it is written.
@@ -113,6 +134,14 @@ pub struct Convention {
     pub attempts: &'static [Field],
     pub failed_at: &'static [Field],
     pub origin: OriginRule,
+    /// The error message as the framework recorded it (the reason text
+    /// where that is the exception's message).
+    pub error_message: &'static [Field],
+    /// The stack trace, Java, .NET or Python, for the fingerprint.
+    pub stack_trace: &'static [Field],
+    /// The type of the root cause, where it differs from `error_type`
+    /// (Spring's `-cause-fqcn` under a `ListenerExecutionFailedException`).
+    pub cause_type: &'static [Field],
 }
 
 /// What a backend knows about one message.
@@ -152,6 +181,7 @@ pub fn read(input: &Input) -> DeadLetter {
     let body = std::cell::OnceCell::new();
     let ctx = value::Ctx { input, body: &body };
     let mut out = DeadLetter::default();
+    let mut stack_trace = None;
     let mut origin_closed = false;
     for c in CONVENTIONS
         .iter()
@@ -165,6 +195,9 @@ pub fn read(input: &Input) -> DeadLetter {
         }
         fill(&mut out.attempts, || ctx.int(c.attempts));
         fill(&mut out.first_death_at, || ctx.time(c.failed_at));
+        fill(&mut out.error_message, || ctx.text(c.error_message));
+        fill(&mut out.cause_type, || ctx.text(c.cause_type));
+        fill(&mut stack_trace, || ctx.text(c.stack_trace));
         if !origin_closed && out.origin.is_none() {
             match c.origin {
                 OriginRule::Unrecorded => {}
@@ -184,6 +217,11 @@ pub fn read(input: &Input) -> DeadLetter {
             }
         }
     }
+    out.fingerprint = fingerprint(
+        out.error_type.as_deref(),
+        out.error_message.as_deref(),
+        stack_trace.as_deref(),
+    );
     out
 }
 

@@ -58,6 +58,9 @@ pub static CONVENTIONS: &[Convention] = &[
             name: &[f(Broker("/subject"), Text)],
             routing_key: &[],
         },
+        error_message: &[],
+        stack_trace: &[],
+        cause_type: &[],
     },
     // MassTransit `_error` (MT-Reason=fault) and `_skipped` (dead-letter).
     Convention {
@@ -73,6 +76,9 @@ pub static CONVENTIONS: &[Convention] = &[
         attempts: &[hi("MT-Fault-RetryCount"), hi("MT-Redelivery-Count")],
         failed_at: &[f(Header("MT-Fault-Timestamp"), Iso8601)],
         origin: OriginRule::Endpoint(&[h("MT-Fault-InputAddress")]),
+        error_message: &[h("MT-Fault-Message")],
+        stack_trace: &[h("MT-Fault-StackTrace")],
+        cause_type: &[],
     },
     Convention {
         name: "nservicebus",
@@ -87,6 +93,9 @@ pub static CONVENTIONS: &[Convention] = &[
         attempts: &[],
         failed_at: nsb!(NsbTime, "NServiceBus.TimeOfFailure"),
         origin: OriginRule::Endpoint(nsb!(Text, "NServiceBus.FailedQ")),
+        error_message: nsb!(Text, "NServiceBus.ExceptionInfo.Message"),
+        stack_trace: nsb!(Text, "NServiceBus.ExceptionInfo.StackTrace"),
+        cause_type: nsb!(Text, "NServiceBus.ExceptionInfo.InnerExceptionType"),
     },
     // DeadLetterPublishingRecoverer; the DLT record's own time is the failure.
     Convention {
@@ -112,6 +121,18 @@ pub static CONVENTIONS: &[Convention] = &[
             name: &[h("kafka_dlt-original-topic")],
             routing_key: &[],
         },
+        error_message: &[
+            h("kafka_dlt-exception-message"),
+            h("kafka_dlt-key-exception-message"),
+        ],
+        stack_trace: &[
+            h("kafka_dlt-exception-stacktrace"),
+            h("kafka_dlt-key-exception-stacktrace"),
+        ],
+        cause_type: &[
+            h("kafka_dlt-exception-cause-fqcn"),
+            h("kafka_dlt-key-exception-cause-fqcn"),
+        ],
     },
     // Spring Cloud Stream's Kafka binder DLQ: Spring's encodings, `x-` names.
     Convention {
@@ -127,6 +148,9 @@ pub static CONVENTIONS: &[Convention] = &[
             name: &[h("x-original-topic")],
             routing_key: &[],
         },
+        error_message: &[h("x-exception-message")],
+        stack_trace: &[h("x-exception-stacktrace")],
+        cause_type: &[],
     },
     // RepublishMessageRecoverer, and Spring Cloud Stream Rabbit republishToDlq.
     Convention {
@@ -136,7 +160,7 @@ pub static CONVENTIONS: &[Convention] = &[
             Header("x-original-routingKey"),
         ],
         reason: &[h("x-exception-message")],
-        error_type: &[],
+        error_type: &[f(Header("x-exception-stacktrace"), TraceType)],
         source: &[h("x-original-routingKey"), h("x-original-exchange")],
         attempts: &[],
         failed_at: &[],
@@ -145,6 +169,9 @@ pub static CONVENTIONS: &[Convention] = &[
             name: &[h("x-original-exchange")],
             routing_key: &[h("x-original-routingKey")],
         },
+        error_message: &[h("x-exception-message")],
+        stack_trace: &[h("x-exception-stacktrace")],
+        cause_type: &[f(Header("x-exception-stacktrace"), TraceCauseType)],
     },
     // errors.deadletterqueue.context.headers.enable=true; offsets as text.
     Convention {
@@ -166,6 +193,9 @@ pub static CONVENTIONS: &[Convention] = &[
             name: &[h("__connect.errors.topic")],
             routing_key: &[],
         },
+        error_message: &[h("__connect.errors.exception.message")],
+        stack_trace: &[h("__connect.errors.exception.stacktrace")],
+        cause_type: &[],
     },
     // KIP-1034; `exception` is the exception's toString, not only its class.
     Convention {
@@ -187,6 +217,9 @@ pub static CONVENTIONS: &[Convention] = &[
             name: &[h("__streams.errors.topic")],
             routing_key: &[],
         },
+        error_message: &[h("__streams.errors.message")],
+        stack_trace: &[h("__streams.errors.stacktrace")],
+        cause_type: &[],
     },
     Convention {
         name: "rebus",
@@ -197,6 +230,9 @@ pub static CONVENTIONS: &[Convention] = &[
         attempts: &[],
         failed_at: &[],
         origin: OriginRule::Endpoint(&[h("rbs2-source-queue")]),
+        error_message: &[h("rbs2-error-details")],
+        stack_trace: &[],
+        cause_type: &[],
     },
     Convention {
         name: "wolverine",
@@ -207,6 +243,9 @@ pub static CONVENTIONS: &[Convention] = &[
         attempts: &[hi("attempts")],
         failed_at: &[f(Header("failed-at"), UnixMs)],
         origin: OriginRule::Endpoint(&[h("original-destination")]),
+        error_message: &[h("exception-message")],
+        stack_trace: &[h("exception-stack")],
+        cause_type: &[],
     },
     Convention {
         name: "brighter",
@@ -232,6 +271,56 @@ pub static CONVENTIONS: &[Convention] = &[
             name: &[h("OriginalTopic")],
             routing_key: &[],
         },
+        error_message: brighter!(Text, "RejectionMessage"),
+        stack_trace: &[],
+        cause_type: &[],
+    },
+    // rascal's republish and forward recoveries: a nested `rascal` header
+    // table. The origin is the queue that failed, not the original
+    // exchange, which may route to queues that did not fail.
+    Convention {
+        name: "rascal",
+        marker: &[
+            HeaderTable("rascal", "/originalQueue"),
+            HeaderTable("rascal", "/error/message"),
+        ],
+        reason: &[rascal("/error/message")],
+        error_type: &[rascal("/error/code")],
+        source: &[rascal("/originalQueue")],
+        attempts: &[
+            f(HeaderTable("rascal", "/recovery/*/*"), Int),
+            f(HeaderTable("rascal", "/redeliveries"), Int),
+        ],
+        failed_at: &[],
+        origin: OriginRule::Named {
+            kind: OriginKind::Queue,
+            name: &[rascal("/originalQueue")],
+            routing_key: &[],
+        },
+        error_message: &[rascal("/error/message")],
+        stack_trace: &[],
+        cause_type: &[],
+    },
+    // dramatiq: the JSON body of a message nacked into `<queue>.XQ`. Its
+    // traceback and retry count are those the body had when it was last
+    // enqueued, so `retries` retries mean one attempt more; a message that
+    // was never retried has neither, and x-death says the rest.
+    Convention {
+        name: "dramatiq",
+        marker: &[Body("/actor_name")],
+        reason: &[f(Body("/options/traceback"), TraceMessage)],
+        error_type: &[f(Body("/options/traceback"), TraceType)],
+        source: &[h_body("/queue_name")],
+        attempts: &[f(Body("/options/retries"), Retries)],
+        failed_at: &[],
+        origin: OriginRule::Named {
+            kind: OriginKind::Queue,
+            name: &[h_body("/queue_name")],
+            routing_key: &[],
+        },
+        error_message: &[f(Body("/options/traceback"), TraceMessage)],
+        stack_trace: &[h_body("/options/traceback")],
+        cause_type: &[],
     },
     // Lambda on-failure destination: the record is the JSON body.
     Convention {
@@ -249,6 +338,9 @@ pub static CONVENTIONS: &[Convention] = &[
         attempts: &[f(Body("/requestContext/approximateInvokeCount"), Int)],
         failed_at: &[f(Body("/timestamp"), Iso8601)],
         origin: OriginRule::NotAQueue("Lambda function"),
+        error_message: &[h_body("/responsePayload/errorMessage")],
+        stack_trace: &[],
+        cause_type: &[],
     },
     // Lambda asynchronous-invocation DLQ: attributes only.
     Convention {
@@ -260,6 +352,9 @@ pub static CONVENTIONS: &[Convention] = &[
         attempts: &[],
         failed_at: &[],
         origin: OriginRule::NotAQueue("Lambda function"),
+        error_message: &[h("ErrorMessage")],
+        stack_trace: &[],
+        cause_type: &[],
     },
     Convention {
         name: "eventbridge",
@@ -270,6 +365,9 @@ pub static CONVENTIONS: &[Convention] = &[
         attempts: &[hi("RETRY_ATTEMPTS")],
         failed_at: &[f(Body("/time"), Iso8601)],
         origin: OriginRule::NotAQueue("EventBridge rule"),
+        error_message: &[h("ERROR_MESSAGE")],
+        stack_trace: &[],
+        cause_type: &[],
     },
     // SNS subscription DLQ: the notification's JSON envelope (not raw delivery).
     Convention {
@@ -281,6 +379,9 @@ pub static CONVENTIONS: &[Convention] = &[
         attempts: &[],
         failed_at: &[f(Body("/Timestamp"), Iso8601)],
         origin: OriginRule::NotAQueue("SNS topic"),
+        error_message: &[],
+        stack_trace: &[],
+        cause_type: &[],
     },
     // Headers anyone can set for dlq to read (docs/kafka.md, docs/nats.md).
     Convention {
@@ -309,6 +410,9 @@ pub static CONVENTIONS: &[Convention] = &[
             name: &[h("dlq-original-topic")],
             routing_key: &[],
         },
+        error_message: &[h("dlq-error")],
+        stack_trace: &[],
+        cause_type: &[],
     },
     Convention {
         name: "dlq",
@@ -323,6 +427,9 @@ pub static CONVENTIONS: &[Convention] = &[
             name: &[h("dlq-original-subject")],
             routing_key: &[],
         },
+        error_message: &[],
+        stack_trace: &[],
+        cause_type: &[],
     },
     // RePublish: no delivery count (it is only in the ack reply subject).
     Convention {
@@ -338,6 +445,9 @@ pub static CONVENTIONS: &[Convention] = &[
             name: &[h("Nats-Subject")],
             routing_key: &[],
         },
+        error_message: &[],
+        stack_trace: &[],
+        cause_type: &[],
     },
     // RabbitMQ dead-lettering; quorum queues count deliveries in x-delivery-count.
     Convention {
@@ -356,6 +466,9 @@ pub static CONVENTIONS: &[Convention] = &[
                 h("x-first-death-queue"),
             ],
         },
+        error_message: &[],
+        stack_trace: &[],
+        cause_type: &[],
     },
     // The SQS redrive policy: the source ARN (or the DLQ's single source).
     Convention {
@@ -377,8 +490,15 @@ pub static CONVENTIONS: &[Convention] = &[
             ],
             routing_key: &[],
         },
+        error_message: &[],
+        stack_trace: &[],
+        cause_type: &[],
     },
 ];
+
+const fn rascal(ptr: &'static str) -> Field {
+    f(HeaderTable("rascal", ptr), Text)
+}
 
 const fn h_body(ptr: &'static str) -> Field {
     f(Body(ptr), Text)

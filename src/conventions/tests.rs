@@ -461,3 +461,232 @@ fn origins_a_broker_cannot_use_say_so() {
     );
     assert!(no_origin(&DeadLetter::default()).contains("pass --to"));
 }
+
+/// The dead letters of one corpus file (`tests/corpus/`, captured from the
+/// frameworks' own workers by `DLQ_CAPTURE_CORPUS=1 cargo test --test
+/// frameworks`), read again from their headers, broker properties and body.
+fn corpus(ndjson: &str) -> Vec<(Value, DeadLetter)> {
+    ndjson
+        .lines()
+        .map(|l| {
+            let env: Value = serde_json::from_str(l).unwrap();
+            let dl = read_with(
+                env["headers"].clone(),
+                env["broker"].clone(),
+                env["body"].as_str().unwrap(),
+                json!({}),
+            );
+            (env, dl)
+        })
+        .collect()
+}
+
+#[test]
+fn rascal_forward_and_republish_as_captured() {
+    let all = corpus(include_str!("../../tests/corpus/rascal.ndjson"));
+    assert_eq!(all.len(), 5);
+    for (env, d) in &all {
+        let body = env["body"].as_str().unwrap();
+        let n = &body[9..12];
+        let forwarded = n.starts_with('1');
+        let queue = env["headers"]["rascal"]["originalQueue"].as_str().unwrap();
+        assert!(queue.ends_with(if forwarded { ".fwd" } else { ".rep" }));
+        assert_eq!(d.convention, Some("rascal"));
+        assert_eq!(d.reason, Some(format!("Order {n} not found")));
+        assert_eq!(d.error_message, d.reason);
+        assert_eq!(d.error_type.as_deref(), Some("E_ORDER_NOT_FOUND"));
+        assert_eq!(d.source.as_deref(), Some(queue));
+        assert_eq!(d.origin, origin(OriginKind::Queue, queue, None));
+        // forwarded once; republished twice, then nacked (x-death too).
+        assert_eq!(d.attempts, Some(if forwarded { 1 } else { 2 }));
+        assert_eq!(env["headers"].get("x-death").is_none(), forwarded);
+        assert_eq!(d.first_death_at.is_none(), forwarded);
+        assert_eq!(d.fingerprint, all[0].1.fingerprint);
+        assert!(d.fingerprint.is_some());
+    }
+}
+
+#[test]
+fn dramatiq_traceback_as_captured() {
+    let all = corpus(include_str!("../../tests/corpus/dramatiq.ndjson"));
+    assert_eq!(all.len(), 3);
+    for (env, d) in &all {
+        let body: Value = serde_json::from_str(env["body"].as_str().unwrap()).unwrap();
+        let queue = body["queue_name"].as_str().unwrap();
+        assert_eq!(d.convention, Some("dramatiq"));
+        assert_eq!(
+            d.reason,
+            Some(format!("Order {} not found", body["args"][0]))
+        );
+        assert_eq!(d.error_type.as_deref(), Some("ValueError"));
+        assert_eq!(d.source.as_deref(), Some(queue));
+        assert_eq!(d.origin, origin(OriginKind::Queue, queue, None));
+        // One retry recorded: the retried attempt and the one that failed.
+        assert_eq!(body["options"]["retries"], 1);
+        assert_eq!(d.attempts, Some(2));
+        // When it died is x-death's.
+        assert!(d.first_death_at.is_some());
+        assert_eq!(d.fingerprint, all[0].1.fingerprint);
+    }
+    // The frames count, not the message: another actor that raises the
+    // same type with the same words does not share the fingerprint.
+    let (env, d) = &all[0];
+    let moved = env["body"]
+        .as_str()
+        .unwrap()
+        .replace("in charge", "in refund");
+    let other = read_with(env["headers"].clone(), json!({}), &moved, json!({}));
+    assert_eq!(other.reason, d.reason);
+    assert_ne!(other.fingerprint, d.fingerprint);
+}
+
+#[test]
+fn dramatiq_without_retries_leaves_the_rest_to_x_death() {
+    let body = json!({"queue_name": "default", "actor_name": "charge", "args": [1],
+        "kwargs": {}, "options": {}, "message_id": "m", "message_timestamp": 1});
+    let d = read_with(
+        json!({"x-death": [{"count": 1, "exchange": "", "queue": "default", "reason": "rejected",
+            "routing-keys": ["default"], "time": {"$timestamp": 5}}],
+            "x-first-death-queue": "default", "x-first-death-reason": "rejected"}),
+        json!({}),
+        &body.to_string(),
+        json!({}),
+    );
+    assert_eq!(d.convention, Some("dramatiq"));
+    assert_eq!(d.reason.as_deref(), Some("rejected"));
+    assert_eq!(d.attempts, Some(1));
+    assert_eq!(d.fingerprint, None);
+    assert_eq!(d.origin, origin(OriginKind::Queue, "default", None));
+}
+
+#[test]
+fn sqs_consumer_redrive_as_captured() {
+    let text = include_str!("../../tests/corpus/sqs-consumer.ndjson");
+    assert_eq!(text.lines().count(), 3);
+    for line in text.lines() {
+        let env: Value = serde_json::from_str(line).unwrap();
+        // moto sets no DeadLetterQueueSourceArn: the backend's fact, the
+        // DLQ's single source queue (ListDeadLetterSourceQueues), names it.
+        let source = env["queue"].as_str().unwrap().trim_end_matches("-dlq");
+        let d = read_with(
+            env["headers"].clone(),
+            env["broker"].clone(),
+            env["body"].as_str().unwrap(),
+            json!({ "source_queue": source }),
+        );
+        assert_eq!(d.convention, Some("sqs-redrive"), "{env}");
+        assert_eq!(d.origin, origin(OriginKind::Queue, source, None));
+        // sqs-consumer's receive and the redrive's: ApproximateReceiveCount.
+        assert_eq!(d.attempts, Some(2));
+        assert_eq!((d.reason, d.fingerprint), (None, None));
+    }
+}
+
+#[test]
+fn rascal_header_as_json_text_and_recovery_counts() {
+    // Some clients hand nested tables over as JSON text; both read alike.
+    let table = json!({"originalQueue": "orders", "error": {"message": "boom"},
+        "recovery": {"orders": {"republished": 3, "immediateNack": true},
+                     "orders.retry": {"forwarded": 1}}});
+    for h in [table.clone(), Value::String(table.to_string())] {
+        let d = headers(json!({ "rascal": h }));
+        assert_eq!(d.convention, Some("rascal"));
+        assert_eq!(d.attempts, Some(4));
+        assert_eq!(d.reason.as_deref(), Some("boom"));
+        assert_eq!(d.error_type, None);
+        assert_eq!(d.origin, origin(OriginKind::Queue, "orders", None));
+    }
+}
+
+#[test]
+fn every_convention_that_records_an_error_fingerprints_it() {
+    let spring_trace = super::trace::tests::JAVA;
+    let cases = [
+        json!({"MT-Fault-ExceptionType": "System.InvalidOperationException",
+               "MT-Fault-Message": "Order 1 not found",
+               "MT-Fault-StackTrace": super::trace::tests::DOTNET,
+               "MT-Fault-InputAddress": "rabbitmq://h/orders"}),
+        json!({"NServiceBus.FailedQ": "Sales", "NServiceBus.ExceptionInfo.ExceptionType": "System.Exception",
+               "NServiceBus.ExceptionInfo.Message": "Order 1 not found",
+               "NServiceBus.ExceptionInfo.StackTrace": super::trace::tests::DOTNET}),
+        json!({"kafka_dlt-original-topic": "orders",
+               "kafka_dlt-exception-fqcn": "org.springframework.kafka.listener.ListenerExecutionFailedException",
+               "kafka_dlt-exception-message": "Listener failed", "kafka_dlt-exception-stacktrace": spring_trace}),
+        json!({"x-original-exchange": "shop", "x-original-routingKey": "k",
+               "x-exception-message": "Listener failed", "x-exception-stacktrace": spring_trace}),
+        json!({"__connect.errors.topic": "t", "__connect.errors.exception.class.name": "org.apache.kafka.connect.errors.DataException",
+               "__connect.errors.exception.message": "bad", "__connect.errors.exception.stacktrace": spring_trace}),
+        json!({"exception-type": "System.DivideByZeroException", "exception-message": "x",
+               "exception-stack": super::trace::tests::DOTNET, "original-destination": "rabbitmq://queue/orders"}),
+        json!({"rbs2-source-queue": "orders", "rbs2-error-details": "Order 1 not found"}),
+        json!({"RULE_ARN": "arn:r", "ERROR_CODE": "SDK_CLIENT_ERROR", "ERROR_MESSAGE": "Order 1 not found"}),
+    ];
+    for h in cases {
+        let d = headers(h.clone());
+        let fp = d.fingerprint.clone().unwrap_or_else(|| panic!("{h}"));
+        // The same failure with other numbers and line numbers: same group.
+        let again = headers(
+            serde_json::from_str(
+                &h.to_string()
+                    .replace("Order 1 ", "Order 2 ")
+                    .replace(":line 27", ":line 30")
+                    .replace(".java:31)", ".java:33)"),
+            )
+            .unwrap(),
+        );
+        assert_eq!(again.fingerprint, Some(fp), "{h}");
+    }
+    // Spring AMQP records no type header: its trace's first line names it,
+    // and the last `Caused by:` the root cause.
+    let d = headers(json!({"x-original-exchange": "shop", "x-exception-stacktrace": spring_trace}));
+    assert_eq!(
+        d.error_type.as_deref(),
+        Some("org.springframework.kafka.listener.ListenerExecutionFailedException")
+    );
+    assert!(d.error_type_matches("NumberFormatException"));
+    // A plain rejection, an SQS redrive: no error recorded, no fingerprint.
+    assert_eq!(
+        headers(json!({"x-first-death-queue": "q", "x-first-death-reason": "rejected"}))
+            .fingerprint,
+        None
+    );
+}
+
+#[test]
+fn error_type_matches_the_name_its_last_segment_and_the_root_cause() {
+    let d = headers(json!({
+        "kafka_dlt-original-topic": "orders",
+        "kafka_dlt-exception-fqcn": "org.springframework.kafka.listener.ListenerExecutionFailedException",
+        "kafka_dlt-exception-cause-fqcn": "java.lang.NumberFormatException",
+    }));
+    assert_eq!(
+        d.cause_type.as_deref(),
+        Some("java.lang.NumberFormatException")
+    );
+    for name in [
+        "ListenerExecutionFailedException",
+        "org.springframework.kafka.listener.ListenerExecutionFailedException",
+        "NumberFormatException",
+        "java.lang.NumberFormatException",
+    ] {
+        assert!(d.error_type_matches(name), "{name}");
+    }
+    for name in [
+        "Exception",
+        "FormatException",
+        "lang.NumberFormatException",
+        "numberformatexception",
+        "",
+    ] {
+        assert!(!d.error_type_matches(name), "{name}");
+    }
+    let nsb = headers(json!({"NServiceBus.FailedQ": "Sales",
+        "NServiceBus.ExceptionInfo.ExceptionType": "System.AggregateException",
+        "NServiceBus.ExceptionInfo.InnerExceptionType": "System.TimeoutException"}));
+    assert!(nsb.error_type_matches("TimeoutException"));
+    assert!(!DeadLetter::default().error_type_matches("Exception"));
+    let m = headers(
+        json!({"MT-Fault-ExceptionType": "System.Exception", "MT-Fault-Message": "first\nsecond"}),
+    );
+    assert_eq!(m.error_message_line(), Some("first"));
+}

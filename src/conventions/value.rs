@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::{Enc, Field, Input, Where};
+use super::{trace, Enc, Field, Input, Where};
 use crate::message::value_bytes;
 use crate::message::{Origin, OriginKind};
 
@@ -101,6 +101,18 @@ impl Ctx<'_> {
                 let obj: Value = serde_json::from_str(text).ok()?;
                 json(obj.get(key))
             }
+            Where::HeaderTable(name, ptr) => {
+                let table = self.header(name)?;
+                let parsed;
+                let table = match table.as_str() {
+                    Some(text) => {
+                        parsed = serde_json::from_str::<Value>(text).ok()?;
+                        &parsed
+                    }
+                    None => table,
+                };
+                table_value(table, ptr).map(Raw::Json)
+            }
             Where::Fact(name) => json(self.input.facts.get(name)),
             Where::FirstDeath("routing-keys") => {
                 json(self.first_death()?.get("routing-keys")?.as_array()?.first())
@@ -126,6 +138,9 @@ impl Ctx<'_> {
         let s = text_of(&v)?;
         Some(match f.enc {
             Enc::LastSegment => last_segment(&s).to_owned(),
+            Enc::TraceType => trace::exception_line(&s)?.0,
+            Enc::TraceMessage => trace::exception_line(&s)?.1,
+            Enc::TraceCauseType => trace::root_cause_type(&s)?,
             _ => s,
         })
     }
@@ -146,6 +161,7 @@ impl Ctx<'_> {
 
     pub fn int(&self, fields: &[Field]) -> Option<u64> {
         fields.iter().find_map(|f| match self.raw(f.from)? {
+            Raw::Json(v) if f.enc == Enc::Retries => int_of_json(&v).map(|n| n + 1),
             Raw::Json(v) => int_of_json(&v),
             Raw::Time(_) => None,
         })
@@ -161,6 +177,36 @@ impl Ctx<'_> {
                 _ => text_of(&v).and_then(|s| iso8601(&s)),
             },
         })
+    }
+}
+
+/// The value a pointer names in a table; with `*` segments, the sum of the
+/// integers they reach, else the first value (see `Where::HeaderTable`).
+fn table_value(table: &Value, ptr: &str) -> Option<Value> {
+    let mut found = vec![table];
+    for seg in ptr.split('/').filter(|s| !s.is_empty()) {
+        found = found
+            .into_iter()
+            .filter_map(Value::as_object)
+            .flat_map(|o| match seg {
+                "*" => o.values().collect::<Vec<_>>(),
+                key => o.get(key).into_iter().collect(),
+            })
+            .collect();
+    }
+    let found: Vec<&Value> = found.into_iter().filter_map(last).collect();
+    if !ptr.split('/').any(|s| s == "*") {
+        return found.first().map(|v| (*v).clone());
+    }
+    let ints: Vec<u64> = found
+        .iter()
+        .filter(|v| v.is_number())
+        .filter_map(|v| int_of_json(v))
+        .collect();
+    if ints.is_empty() {
+        found.first().map(|v| (*v).clone())
+    } else {
+        Some(Value::from(ints.iter().sum::<u64>()))
     }
 }
 

@@ -12,7 +12,8 @@
 //! when RabbitMQ dead-letters the message again or dlq re-drives it, that is
 //! all of them except `expiration` (dropped on dead-lettering) and the
 //! headers `x-death`, `x-first-death-*`, `x-last-death-*`,
-//! `x-delivery-count` and `dlq-redrive-count`.
+//! `x-delivery-count` and `dlq-redrive-count`; `dlq-original-cc` and
+//! `dlq-original-bcc` count as the `CC` and `BCC` a re-drive renamed.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -175,8 +176,35 @@ pub fn json_to_table(o: &Map<String, Value>) -> FieldTable {
     t
 }
 
+/// Headers with which RabbitMQ delivers a message to more routing keys than
+/// the one it is published with (sender-selected distribution), and the
+/// names a re-driven copy keeps their values under instead: a copy goes to
+/// its destination and nowhere else.
+pub const DISTRIBUTION_HEADERS: [(&str, &str); 2] =
+    [("CC", "dlq-original-cc"), ("BCC", "dlq-original-bcc")];
+
+/// The table without the distribution headers, their values renamed.
+fn delivered_nowhere_else(t: FieldTable) -> FieldTable {
+    if !DISTRIBUTION_HEADERS
+        .iter()
+        .any(|(name, _)| t.contains_key(name))
+    {
+        return t;
+    }
+    let mut out = FieldTable::default();
+    for (k, v) in t.inner() {
+        let name = DISTRIBUTION_HEADERS
+            .iter()
+            .find(|(name, _)| k.as_str() == *name)
+            .map_or(k.clone(), |(_, kept)| ShortString::from(*kept));
+        out.insert(name, v.clone());
+    }
+    out
+}
+
 /// The headers of a rewritten copy as an AMQP table: a header whose JSON
 /// form did not change keeps its original AMQP value (and integer width).
+/// Distribution headers are renamed as for every re-driven copy.
 pub fn rewritten_headers(p: &BasicProperties, copy: &Map<String, Value>) -> FieldTable {
     let original = p.headers().clone().unwrap_or_default();
     let mut t = FieldTable::default();
@@ -191,7 +219,7 @@ pub fn rewritten_headers(p: &BasicProperties, copy: &Map<String, Value>) -> Fiel
             kept.unwrap_or_else(|| json_to_amqp(v)),
         );
     }
-    t
+    delivered_nowhere_else(t)
 }
 
 /// Headers that change when a message is dead-lettered or re-driven; the
@@ -249,10 +277,26 @@ fn id_of(props: &Map<String, Value>, headers: &Map<String, Value>, body: &[u8]) 
     // Writing into a hasher cannot fail.
     let _ = serde_json::to_writer(HashWriter(&mut hasher), &Entries(&stable));
     hasher.update([0]);
-    let stable: Vec<(&String, &Value)> = headers
+    let mut stable: Vec<(&String, &Value)> = headers
         .iter()
         .filter(|(k, _)| !volatile_header(k))
         .collect();
+    // A re-driven copy keeps `CC` under another name: hash it as `CC`, in
+    // the table's (sorted) order, so the ID stays the same.
+    let renamed: Vec<(String, &Value)> = stable
+        .iter()
+        .filter_map(|(k, v)| {
+            DISTRIBUTION_HEADERS
+                .iter()
+                .find(|(_, kept)| k.as_str() == *kept)
+                .map(|(name, _)| ((*name).to_owned(), *v))
+        })
+        .collect();
+    if !renamed.is_empty() {
+        stable.retain(|(k, _)| !DISTRIBUTION_HEADERS.iter().any(|(_, kept)| k == kept));
+        stable.extend(renamed.iter().map(|(k, v)| (k, *v)));
+        stable.sort_by(|a, b| a.0.cmp(b.0));
+    }
     let _ = serde_json::to_writer(HashWriter(&mut hasher), &Entries(&stable));
     hasher.update([0]);
     hasher.update(body);
@@ -396,11 +440,13 @@ pub fn properties_from_json(
 }
 
 /// The properties of a re-driven copy: the original's, every header kept
-/// (`x-death` too, so the history goes on), the re-drive counter set to
-/// `count`. `user_id` is dropped when it names another user, since RabbitMQ
-/// refuses to publish it; the returned flag says so.
+/// (`x-death` too, so the history goes on) except `CC` and `BCC`, whose
+/// values are kept under `dlq-original-cc`/`-bcc` ([`DISTRIBUTION_HEADERS`]),
+/// the re-drive counter set to `count`. `user_id` is dropped when it names
+/// another user, since RabbitMQ refuses to publish it; the returned flag
+/// says so.
 pub fn redrive_properties(p: &BasicProperties, count: &str, user: &str) -> (BasicProperties, bool) {
-    let mut headers = p.headers().clone().unwrap_or_default();
+    let mut headers = delivered_nowhere_else(p.headers().clone().unwrap_or_default());
     headers.insert(
         ShortString::from(REDRIVE_HEADER),
         AMQPValue::LongString(count.into()),
@@ -524,6 +570,53 @@ mod tests {
         assert_eq!(get("t"), Some(ls("b")));
         assert_eq!(get("new"), Some(AMQPValue::LongLongInt(8)));
         assert_eq!(get("gone"), None);
+    }
+
+    #[test]
+    fn a_redriven_copy_is_delivered_nowhere_else() {
+        let mut h = FieldTable::default();
+        h.insert(
+            "CC".into(),
+            AMQPValue::FieldArray(vec![ls("orders.audit")].into()),
+        );
+        h.insert("BCC".into(), AMQPValue::FieldArray(vec![ls("b")].into()));
+        h.insert("tenant".into(), ls("acme"));
+        let p = BasicProperties::default().with_headers(h);
+        let headers_of = |t: &FieldTable| -> Vec<String> {
+            t.inner().keys().map(|k| k.as_str().to_owned()).collect()
+        };
+        let (copy, _) = redrive_properties(&p, "1", "guest");
+        let t = copy.headers().clone().unwrap();
+        assert_eq!(
+            headers_of(&t),
+            [
+                "dlq-original-bcc",
+                "dlq-original-cc",
+                "dlq-redrive-count",
+                "tenant"
+            ]
+        );
+        assert_eq!(
+            t.inner().get(&ShortString::from("dlq-original-cc")),
+            Some(&AMQPValue::FieldArray(vec![ls("orders.audit")].into()))
+        );
+        // The same with --set-header and friends.
+        let json = table_to_json(p.headers().as_ref().unwrap());
+        let t = rewritten_headers(&p, &json);
+        assert_eq!(
+            headers_of(&t),
+            ["dlq-original-bcc", "dlq-original-cc", "tenant"]
+        );
+        // The ID of the copy is the ID of the original.
+        assert_eq!(content_id(&p, b"x"), content_id(&copy, b"x"));
+        // Nothing to rename: the table as it was.
+        let plain = props(vec![], "");
+        let (copy, _) = redrive_properties(&plain, "1", "guest");
+        assert!(!copy
+            .headers()
+            .as_ref()
+            .unwrap()
+            .contains_key("dlq-original-cc"));
     }
 
     #[test]

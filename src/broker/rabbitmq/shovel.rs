@@ -11,7 +11,9 @@
 //! deletes the shovel: unconfirmed messages go back to the DLQ. `--detach`
 //! leaves it running and prints how to follow and remove it. A shovel does
 //! not publish with `mandatory`, so an exchange destination must have a
-//! binding that takes the routing key, or the copies would be dropped.
+//! binding that takes the routing key, or the copies would be dropped. A
+//! shovel copies headers as they are, so a message with `CC` or `BCC` is
+//! refused: RabbitMQ would deliver its copy to those routing keys too.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +21,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::admin::{segment, topic_matches};
-use super::convert::Route;
+use super::convert::{self, Route};
 use super::{RabbitMq, NAME};
 use crate::broker::{Broker, Flow, ReadOptions, RedriveOptions};
 use crate::conventions::origin_for;
@@ -36,19 +38,14 @@ pub async fn redrive(
     run: &Ledger,
 ) -> Result<()> {
     rmq.check_returnable(queue, "re-drive", false).await?;
-    let (dest, read) = match &opts.to {
-        Some(to) => {
-            rmq.require_queue(to).await?;
-            let to = Route {
-                exchange: String::new(),
-                routing_key: to.clone(),
-            };
-            (to, 0)
-        }
-        None => match one_origin(rmq, queue).await? {
-            (Some(o), read) => (o, read),
-            (None, _) => return Ok(()),
-        },
+    if let Some(to) = &opts.to {
+        rmq.require_queue(to).await?;
+    }
+    let (origin, read) = survey(rmq, queue, opts.to.is_none()).await?;
+    let dest = match (&opts.to, origin) {
+        (Some(to), _) => Route::queue(to),
+        (None, Some(o)) => o,
+        (None, None) => return Ok(()),
     };
     if dest.exchange.is_empty() {
         rmq.require_queue(&dest.routing_key).await?;
@@ -156,14 +153,29 @@ async fn follow(rmq: &RabbitMq, queue: &str, name: &str, total: u64, run: &Ledge
     Ok(())
 }
 
-/// The one origin of every message of the queue; refuses (exit 2) when a
-/// message has none or they differ. None when the queue is empty. Also
-/// says how many messages were read (and given back).
-async fn one_origin(rmq: &RabbitMq, queue: &str) -> Result<(Option<Route>, u64)> {
+/// Reads the queue (every message given back) before a shovel moves it:
+/// refuses (exit 2) a message with `CC` or `BCC` (a shovel copies headers as
+/// they are, so its copy would go to those routing keys too), and, when
+/// `find` is set, finds the one origin every message shares (refused when a
+/// message has none or they differ; None for an empty queue). Also says how
+/// many messages were read.
+async fn survey(rmq: &RabbitMq, queue: &str, find: bool) -> Result<(Option<Route>, u64)> {
     let mut found: Option<Route> = None;
     let mut read = 0u64;
     rmq.browse(queue, &ReadOptions::default(), &mut |m| {
         read += 1;
+        if let Some((name, _)) = convert::DISTRIBUTION_HEADERS
+            .iter()
+            .find(|(name, _)| m.headers.contains_key(*name))
+        {
+            return Err(usage(format!(
+                "{NAME}: --native: message {} of '{queue}' has a {name} header, and a shovel's copy would go to its routing keys too: run without --native (which leaves {name} off the copy)",
+                m.id
+            )));
+        }
+        if !find {
+            return Ok(Flow::Continue);
+        }
         let recorded = origin_for(&m.dead_letter, super::CAPABILITIES.origins);
         let origin = recorded.map(Route::of).map_err(|why| {
             usage(format!(
