@@ -115,6 +115,21 @@ pub fn causes(err: &anyhow::Error) -> Vec<String> {
     out
 }
 
+/// An error and its sources on one line, each cause once.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        // Client libraries' texts sometimes span lines.
+        let text = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
+}
+
 /// A broker error (exit 4): `broker("rabbitmq", "opening queue orders", e)`
 /// reads "rabbitmq: opening queue orders: <e>", and keeps `e` for `-v`.
 pub fn broker(name: &str, operation: impl fmt::Display, cause: impl Into<Cause>) -> anyhow::Error {

@@ -15,6 +15,7 @@ pub mod conventions;
 pub mod dlq_names;
 pub mod edit_file;
 pub mod exit;
+pub mod http;
 pub mod input;
 pub mod journal;
 pub mod message;

@@ -138,21 +138,6 @@ pub fn install_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// An error and its sources on one line, each cause once.
-pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        let text = e.to_string().replace('\n', " ");
-        let text = text.trim();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(text)) {
-            parts.push(text.to_owned());
-        }
-        cur = e.source();
-    }
-    parts.join(": ")
-}
-
 /// Where the CA can be named, for the "not trusted" line of each broker.
 pub const CA_HINT: &str = "name the CA that signed it with tls_ca_file in the profile";
 

@@ -126,7 +126,7 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
             ))
         }
         Ok(Err(e)) => {
-            let text = secrets::scrub(&crate::tls::chain(&e));
+            let text = secrets::scrub(&crate::exit::chain(&e));
             let why = match crate::tls::explain(&text, tls, has_cert, crate::tls::CA_HINT) {
                 Some(why) => why,
                 None => match e.kind() {

@@ -17,17 +17,13 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::exit::{broker, broker_msg, usage};
+use crate::exit::broker_msg;
+use crate::http::{Http, Service};
 
 /// A management API client for one vhost.
 pub struct Admin {
-    client: reqwest::Client,
-    base: String,
-    user: String,
-    password: String,
+    http: Http,
     vhost: String,
-    /// Whether a TLS client certificate is offered, for TLS failures in words.
-    has_cert: bool,
 }
 
 /// What the API says about one queue, reduced to what dlq uses.
@@ -154,105 +150,26 @@ impl Admin {
         timeout: Duration,
         tls: &crate::tls::Files,
     ) -> Result<Self> {
-        let mut builder = reqwest::Client::builder().timeout(timeout);
-        if let Some(pem) = &tls.ca_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| usage(format!("tls_ca_file: {e}")))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if let Some(id) = &tls.identity {
-            let identity = reqwest::Identity::from_pem(&id.pem).map_err(|_| {
-                usage("tls_cert_file / tls_key_file: not a PEM certificate and key")
-            })?;
-            builder = builder.identity(identity);
-        }
-        let has_cert = tls.identity.is_some();
-        let client = builder
-            .build()
-            .map_err(|e| broker("rabbitmq", "setting up the management API client", e))?;
+        let service = Service {
+            name: "rabbitmq",
+            api: "management API",
+            unreachable: "is the rabbitmq_management plugin on? set management_url in the profile",
+            forbidden: "the user needs the management or monitoring tag",
+        };
         Ok(Admin {
-            client,
-            base: base.trim_end_matches('/').to_owned(),
-            user,
-            password,
+            http: Http::new(service, &base, Some((user, password)), timeout, tls)?,
             vhost,
-            has_cert,
         })
     }
 
     /// GET a path under `/api`; None on 404.
     async fn get(&self, path: &str) -> Result<Option<Value>> {
-        let url = format!("{}/api/{path}", self.base);
-        let op = format!("management API {}", self.base);
-        let resp = self
-            .client
-            .get(&url)
-            .basic_auth(&self.user, Some(&self.password))
-            .send()
-            .await
-            .map_err(|e| {
-                let text = crate::tls::chain(&e);
-                let why = crate::tls::explain(&text, self.base.starts_with("https:"), self.has_cert, crate::tls::CA_HINT)
-                    .unwrap_or_else(|| {
-                        format!("{} (is the rabbitmq_management plugin on? set management_url in the profile)", e.without_url())
-                    });
-                broker("rabbitmq", &op, why)
-            })?;
-        match resp.status().as_u16() {
-            404 => return Ok(None),
-            401 => {
-                return Err(broker(
-                    "rabbitmq",
-                    &op,
-                    "401 unauthorized: check the user and password",
-                ))
-            }
-            403 => {
-                return Err(broker(
-                    "rabbitmq",
-                    &op,
-                    "403 forbidden: the user needs the management or monitoring tag",
-                ))
-            }
-            s if s >= 400 => {
-                return Err(broker("rabbitmq", &op, format!("HTTP {s} for /api/{path}")))
-            }
-            _ => {}
-        }
-        let v = resp
-            .json::<Value>()
-            .await
-            .map_err(|e| broker("rabbitmq", &op, e.without_url()))?;
-        Ok(Some(v))
+        self.http.get(&format!("api/{path}")).await
     }
 
     /// PUT or DELETE a path under `/api`; a DELETE of what is gone is fine.
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<()> {
-        let url = format!("{}/api/{path}", self.base);
-        let op = format!("management API {} {method} /api/{path}", self.base);
-        let mut req = self
-            .client
-            .request(method.clone(), &url)
-            .basic_auth(&self.user, Some(&self.password));
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| broker("rabbitmq", &op, e.without_url()))?;
-        let status = resp.status().as_u16();
-        if status < 300 || (status == 404 && method == reqwest::Method::DELETE) {
-            return Ok(());
-        }
-        let text = resp.text().await.unwrap_or_default();
-        Err(broker(
-            "rabbitmq",
-            &op,
-            format!("HTTP {status}: {}", text.trim()),
-        ))
+        self.http.send(method, &format!("api/{path}"), body).await
     }
 
     /// Creates (or replaces) the dynamic shovel `name` of the vhost.
@@ -347,7 +264,7 @@ impl Admin {
 
     /// The base URL, for the commands dlq prints.
     pub fn base(&self) -> &str {
-        &self.base
+        self.http.base()
     }
 
     fn list(v: Option<Value>) -> Vec<Value> {

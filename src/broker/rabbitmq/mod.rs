@@ -205,7 +205,7 @@ async fn open(
 /// A connect failure in words: a TLS failure, refused credentials, refused
 /// vhost, or the network error.
 fn connect_error(e: &lapin::Error, tls: bool, has_cert: bool) -> String {
-    let text = crate::tls::chain(e);
+    let text = crate::exit::chain(e);
     if let Some(why) = crate::tls::explain(&text, tls, has_cert, crate::tls::CA_HINT) {
         return why;
     }

@@ -47,7 +47,7 @@ where
         return explain(&code, &message);
     }
     if let SdkError::DispatchFailure(_) = err {
-        if let Some(why) = crate::tls::explain(&chain(err), false, false, CA_HINT) {
+        if let Some(why) = crate::tls::explain(&crate::exit::chain(err), false, false, CA_HINT) {
             return why;
         }
     }
@@ -61,29 +61,14 @@ where
         }
         SdkError::DispatchFailure(_) => format!(
             "cannot reach the endpoint ({}); check the region and --endpoint-url",
-            chain(err)
+            crate::exit::chain(err)
         ),
         SdkError::ResponseError(e) => format!(
             "the endpoint's answer is not an SQS response (HTTP {}); is it an SQS endpoint?",
             e.raw().status().as_u16()
         ),
-        _ => chain(err),
+        _ => crate::exit::chain(err),
     }
-}
-
-/// An error and its sources on one line, each cause once, without the
-/// SDK's debug dump.
-pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        let text = one_line(&e.to_string());
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = e.source();
-    }
-    parts.join(": ")
 }
 
 /// A service error code and message in the operator's words.
@@ -122,11 +107,6 @@ where
         return not_found(format!("{NAME}: {operation}: {what}"), Some(Box::new(err)));
     }
     broker_with(NAME, operation, what, err)
-}
-
-/// Collapses a multi-line error text into one line.
-pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

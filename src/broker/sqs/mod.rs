@@ -194,7 +194,7 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         match tokio::time::timeout(timeout, provider.provide_credentials()).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                let why = errors::chain(&e);
+                let why = crate::exit::chain(&e);
                 let why = if why.contains("no credentials found in chain") {
                     "none found in the environment, the AWS profile, web identity, ECS or instance metadata".to_owned()
                 } else {
