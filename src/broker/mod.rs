@@ -161,8 +161,9 @@ pub struct LagRow {
     /// The group, queue, stream or `STREAM/CONSUMER` the row is about.
     pub name: String,
     /// Messages waiting (Kafka: end minus committed; queues: ready/visible;
-    /// NATS: pending).
-    pub lag: u64,
+    /// NATS: pending); None when the broker cannot say (Pub/Sub without
+    /// Cloud Monitoring), never 0 for unknown.
+    pub lag: Option<u64>,
     /// Age of the oldest waiting message, when known.
     #[serde(rename = "oldest_age_seconds", serialize_with = "whole_seconds")]
     pub oldest_age: Option<Duration>,

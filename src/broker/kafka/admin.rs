@@ -335,7 +335,7 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
         extra.insert("members".into(), json!(members));
         rows.push(LagRow {
             name: group.clone(),
-            lag: total,
+            lag: Some(total),
             oldest_age: oldest,
             dlq_depth,
             checked: true,
@@ -351,7 +351,7 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
             extra.insert("members".into(), Value::Null);
             rows.push(LagRow {
                 name: group.clone(),
-                lag: (high - o).max(0) as u64,
+                lag: Some((high - o).max(0) as u64),
                 oldest_age: age_of(&t, p),
                 dlq_depth: None,
                 checked: false,
