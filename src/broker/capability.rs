@@ -174,12 +174,13 @@ impl Capabilities {
 }
 
 /// Every backend's capabilities, in the order the help lists brokers.
-pub fn every() -> [&'static Capabilities; 4] {
+pub fn every() -> [&'static Capabilities; 5] {
     [
         &super::rabbitmq::CAPABILITIES,
         &super::sqs::CAPABILITIES,
         &super::kafka::CAPABILITIES,
         &super::nats::CAPABILITIES,
+        &super::pubsub::CAPABILITIES,
     ]
 }
 
@@ -190,9 +191,10 @@ pub fn for_scheme(scheme: &str) -> Result<&'static Capabilities> {
         "sqs" => &super::sqs::CAPABILITIES,
         "kafka" => &super::kafka::CAPABILITIES,
         "nats" | "tls" => &super::nats::CAPABILITIES,
+        "pubsub" => &super::pubsub::CAPABILITIES,
         other => {
             return Err(usage(format!(
-            "unsupported broker URL scheme {other:?}: use amqp://, amqps://, sqs://, kafka://, nats:// or tls://"
+            "unsupported broker URL scheme {other:?}: use amqp://, amqps://, sqs://, kafka://, nats://, tls:// or pubsub://"
         )))
         }
     })
@@ -260,20 +262,20 @@ mod tests {
     #[test]
     fn every_flag_broker_pair() {
         let expect: &[(Flag, &[&str])] = &[
-            (Flag::Key, &["kafka"]),
+            (Flag::Key, &["kafka", "pubsub"]),
             (Flag::Partition, &["kafka"]),
             (Flag::GroupId, &["sqs"]),
             (Flag::DedupId, &["sqs"]),
             (Flag::Delay, &["sqs"]),
             (Flag::Exchange, &["rabbitmq"]),
             (Flag::RoutingKey, &["rabbitmq"]),
-            (Flag::EndpointUrl, &["sqs"]),
+            (Flag::EndpointUrl, &["sqs", "pubsub"]),
             (Flag::Native, &["rabbitmq", "sqs"]),
             (Flag::Detach, &["rabbitmq"]),
             (Flag::DeleteRecords, &["kafka"]),
             (Flag::Group, &["kafka"]),
             (Flag::All, &["kafka"]),
-            (Flag::Force, &["sqs"]),
+            (Flag::Force, &["sqs", "pubsub"]),
             (Flag::Topic, &["kafka"]),
         ];
         assert_eq!(expect.len(), Flag::ALL.len());
@@ -323,8 +325,10 @@ mod tests {
             tls_ca_file: Some("ca.pem".into()),
             ..Default::default()
         };
+        // Pub/Sub's client trusts the public roots only: a CA file is refused there.
         for caps in every() {
-            assert!(check_settings(caps, &tls, None).is_ok(), "{}", caps.name);
+            let res = check_settings(caps, &tls, None);
+            assert_eq!(res.is_ok(), caps.name != "pubsub", "{}", caps.name);
         }
         let cert = Profile {
             tls_cert_file: Some("client.pem".into()),

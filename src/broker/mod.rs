@@ -16,6 +16,7 @@ pub mod memory;
 
 pub mod kafka;
 pub mod nats;
+pub mod pubsub;
 pub mod rabbitmq;
 pub mod round_trip;
 pub mod sqs;
@@ -115,6 +116,8 @@ pub enum QueueKind {
     Queue,
     Topic,
     Stream,
+    /// A Pub/Sub subscription: what its QUEUE argument names.
+    Subscription,
 }
 
 impl QueueKind {
@@ -123,6 +126,7 @@ impl QueueKind {
             QueueKind::Queue => "queue",
             QueueKind::Topic => "topic",
             QueueKind::Stream => "stream",
+            QueueKind::Subscription => "subscription",
         }
     }
 }
@@ -318,8 +322,9 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         "sqs" => sqs::connect(settings).await,
         "kafka" => kafka::connect(settings).await,
         "nats" | "tls" => nats::connect(settings).await,
+        "pubsub" => pubsub::connect(settings).await,
         other => Err(crate::exit::usage(format!(
-            "unsupported broker URL scheme {other:?}: use amqp://, amqps://, sqs://, kafka://, nats:// or tls://"
+            "unsupported broker URL scheme {other:?}: use amqp://, amqps://, sqs://, kafka://, nats://, tls:// or pubsub://"
         ))),
     }
 }

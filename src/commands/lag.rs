@@ -125,7 +125,10 @@ pub fn unchecked(rows: &[LagRow], t: &Thresholds) -> Vec<String> {
                 "{name}: the age of its oldest message is unknown (the broker gives none), so --max-age was not checked"
             ));
         }
-        let has_dlq = r.extra.get("dead_letter_queue").is_some_and(|v| !v.is_null());
+        let has_dlq = r
+            .extra
+            .get("dead_letter_queue")
+            .is_some_and(|v| !v.is_null());
         if t.max_dlq.is_some() && has_dlq && r.dlq_depth.is_none() {
             out.push(format!(
                 "{name}: the depth of its dead-letter queue is unknown (the broker gives none), so --max-dlq was not checked"
@@ -300,7 +303,9 @@ mod tests {
     fn unknown_values_are_warned_not_passed() {
         let mut unknown = row("sub", 0, None, None, true);
         unknown.lag = None;
-        unknown.extra.insert("dead_letter_queue".into(), json!("sub-dlq"));
+        unknown
+            .extra
+            .insert("dead_letter_queue".into(), json!("sub-dlq"));
         let t = Thresholds {
             max_lag: Some(0),
             max_age: Some(Duration::from_secs(60)),

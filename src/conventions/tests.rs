@@ -389,7 +389,12 @@ fn pubsub_dead_letter_policy() {
         "CloudPubSubDeadLetterSourceTopicPublishTime": "2026-12-06T01:20:01.260Z",
         "CloudPubSubDeadLetterSourceSubscriptionProject": "shop",
     });
-    let d = read_with(attrs.clone(), json!({}), "x", json!({"source_topic": "orders"}));
+    let d = read_with(
+        attrs.clone(),
+        json!({}),
+        "x",
+        json!({"source_topic": "orders"}),
+    );
     assert_eq!(d.convention, Some("pubsub-dead-letter"));
     assert_eq!(d.source.as_deref(), Some("orders-sub"));
     assert_eq!(d.attempts, Some(5));
@@ -400,7 +405,11 @@ fn pubsub_dead_letter_policy() {
     let d = read_with(attrs, json!({}), "x", json!({}));
     assert_eq!(d.convention, Some("pubsub-dead-letter"));
     assert_eq!(d.origin, None);
-    assert!(no_origin(&d).contains("pubsub-dead-letter"), "{}", no_origin(&d));
+    assert!(
+        no_origin(&d).contains("pubsub-dead-letter"),
+        "{}",
+        no_origin(&d)
+    );
 }
 
 #[test]
