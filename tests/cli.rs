@@ -258,12 +258,13 @@ fn broker_specific_flags_are_honoured_or_refused_on_every_broker() {
         ("sqs", "sqs://us-east-1?endpoint=http://127.0.0.1:1"),
         ("kafka", "kafka://127.0.0.1:1"),
         ("nats", "nats://127.0.0.1:1"),
+        ("pubsub", "pubsub://p?endpoint=http://127.0.0.1:1"),
     ];
     // (flag, the brokers that honour it, a command line that uses it)
     let table: &[(&str, &[&str], &[&str])] = &[
         (
             "--key",
-            &["kafka"],
+            &["kafka", "pubsub"],
             &["publish", "t", "--body", "x", "--key", "k"],
         ),
         (
@@ -298,7 +299,7 @@ fn broker_specific_flags_are_honoured_or_refused_on_every_broker() {
         ),
         (
             "--endpoint-url",
-            &["sqs"],
+            &["sqs", "pubsub"],
             &["--endpoint-url", "http://127.0.0.1:1", "queues"],
         ),
         (
@@ -313,7 +314,7 @@ fn broker_specific_flags_are_honoured_or_refused_on_every_broker() {
         ),
         ("--group", &["kafka"], &["list", "q", "--group", "g"]),
         ("--all", &["kafka"], &["export", "q", "--all"]),
-        ("--force", &["sqs"], &["peek", "q", "--force"]),
+        ("--force", &["sqs", "pubsub"], &["peek", "q", "--force"]),
         ("--topic", &["kafka"], &["lag", "--topic", "t"]),
         (
             "--detach",
