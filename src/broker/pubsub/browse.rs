@@ -164,8 +164,7 @@ async fn read(
             .iter()
             .map(|m| m.message.as_ref().map_or(0, |m| m.data.len()))
             .sum();
-        let per_message = (bytes / batch.len()).max(1);
-        size = (PULL_BYTES / per_message).clamp(1, MAX_PULL as usize) as i32;
+        size = next_pull(bytes, batch.len());
         held.add(batch.iter().map(|m| m.ack_id.clone()).collect(), deadline);
         for rm in batch {
             let id = rm.message.as_ref().map(|m| m.message_id.clone());
@@ -178,6 +177,13 @@ async fn read(
             }
         }
     }
+}
+
+/// How many messages the next pull asks for, after one that brought
+/// `bytes` in `count` messages: about `PULL_BYTES`, within 1 and `MAX_PULL`.
+fn next_pull(bytes: usize, count: usize) -> i32 {
+    let per_message = (bytes / count.max(1)).max(1);
+    (PULL_BYTES / per_message).clamp(1, MAX_PULL as usize) as i32
 }
 
 /// The topic of the subscription a dead letter died on, when it says which.
@@ -211,5 +217,18 @@ async fn pull(ps: &PubSub, sub: &str, name: &str, max: i32) -> Result<Vec<Receiv
         Ok(r) => Ok(r.into_inner().received_messages),
         Err(s) if s.code() == Code::DeadlineExceeded && !ps.immediate_pulls => Ok(Vec::new()),
         Err(s) => Err(fail(&format!("pulling from {name}"), s)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pulls_carry_about_pull_bytes() {
+        assert_eq!(next_pull(100 * 200, 100), MAX_PULL);
+        assert_eq!(next_pull(0, 100), MAX_PULL);
+        assert_eq!(next_pull(100 << 20, 100), 16);
+        assert_eq!(next_pull(10 * (10 << 20), 10), 1);
     }
 }
