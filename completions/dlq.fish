@@ -35,7 +35,7 @@ complete -c dlq -n "__fish_dlq_needs_command" -l color -d 'When to color output 
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_needs_command" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_needs_command" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_needs_command" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_needs_command" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_needs_command" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_needs_command" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
@@ -67,7 +67,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand queues" -l color -d 'When to col
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand queues" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
@@ -92,8 +92,8 @@ complete -c dlq -n "__fish_dlq_using_subcommand list" -l color -d 'When to color
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand list" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand list" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
@@ -121,8 +121,8 @@ complete -c dlq -n "__fish_dlq_using_subcommand peek" -l color -d 'When to color
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand peek" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand peek" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
@@ -146,9 +146,9 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry" -l color -d 'When to colo
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand retry" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l dry-run -d 'Print what would move where; change nothing'
-complete -c dlq -n "__fish_dlq_using_subcommand retry" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
@@ -179,9 +179,9 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l color -d 'When to 
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l dry-run -d 'Print what would move where; change nothing'
-complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s y -l yes -d 'Do not ask for confirmation'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l native -d 'SQS: let SQS move the messages server-side (StartMessageMoveTask); RabbitMQ: a dynamic shovel to the one origin all messages share (or --to). No filters, no re-drive count header'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l detach -d 'With --native: start the move, print how to follow and stop it, and return'
@@ -203,8 +203,8 @@ complete -c dlq -n "__fish_dlq_using_subcommand edit" -l color -d 'When to color
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand edit" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand edit" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s y -l yes -d 'Run without a terminal (the editor is a script)'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l dry-run -d 'Print what would be sent; change nothing'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
@@ -232,8 +232,8 @@ complete -c dlq -n "__fish_dlq_using_subcommand purge" -l color -d 'When to colo
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand purge" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand purge" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s y -l yes -d 'Do not ask for confirmation'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l dry-run -d 'Print what would be purged; change nothing'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l delete-records -d 'Kafka: also truncate the log with DeleteRecords'
@@ -262,8 +262,8 @@ complete -c dlq -n "__fish_dlq_using_subcommand export" -l color -d 'When to col
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand export" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand export" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
@@ -277,7 +277,7 @@ lines\t'One message per line'
 ndjson\t'One envelope per line, as `dlq export` writes them'"
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l count -d 'Publish each message N times' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l header -d 'Add a header (repeat for several)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand publish" -l key -d 'Kafka: message key (an envelope\'s own key wins)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l key -d 'Kafka: message key; Pub/Sub: ordering key (an envelope\'s own key wins)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l partition -d 'Kafka: partition to produce to' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l group-id -d 'SQS FIFO: message group ID' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l dedup-id -d 'SQS FIFO: deduplication ID (default: content-based or a fresh one)' -r
@@ -296,7 +296,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand publish" -l color -d 'When to co
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand publish" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
@@ -318,7 +318,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand lag" -l color -d 'When to color 
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand lag" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
@@ -344,8 +344,8 @@ complete -c dlq -n "__fish_dlq_using_subcommand stats" -l color -d 'When to colo
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand stats" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand stats" -l force -d 'SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
@@ -364,7 +364,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand history" -l color -d 'When to co
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand history" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand history" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
@@ -381,7 +381,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand completions" -l color -d 'When t
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand completions" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
@@ -399,7 +399,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand man" -l color -d 'When to color 
 always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
-complete -c dlq -n "__fish_dlq_using_subcommand man" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand man" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'

@@ -27,7 +27,7 @@ step "frameworks" bash scripts/frameworks.sh
 [ ${#failed[@]} -eq 0 ] || exit 1
 step "build" cargo build --all-targets --locked
 [ ${#failed[@]} -eq 0 ] || exit 1
-step "tests (RabbitMQ 3.10, NATS 2.9, moto, noida-db)" \
+step "tests (RabbitMQ 3.10, NATS 2.9, moto, noida-db, the Pub/Sub emulator)" \
   cargo test --all-targets --locked --no-fail-fast -- --test-threads="$threads"
 rabbit4=(env DLQ_TEST_AMQP='amqp://guest:guest@127.0.0.1:5673/%2f' DLQ_TEST_AMQP_MANAGEMENT=http://127.0.0.1:15673)
 step "conformance on RabbitMQ 4.0" "${rabbit4[@]}" \

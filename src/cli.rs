@@ -50,17 +50,18 @@ Brokers (by URL scheme):
   sqs://[REGION]      Amazon SQS       QUEUE is a queue name, URL or ARN
   kafka://HOST:PORT   Kafka            QUEUE is a topic
   nats://, tls://     NATS JetStream   QUEUE is a stream
+  pubsub://PROJECT    Google Pub/Sub   QUEUE is a subscription
 
 The broker is, first wins: --broker, DLQ_BROKER, --profile or DLQ_PROFILE, the
 default profile of the config file (--config, DLQ_CONFIG, or dlq/config.toml
 in the user's config directory).";
 
-/// Inspect and re-drive dead-letter queues on RabbitMQ, SQS, Kafka and NATS JetStream.
+/// Inspect and re-drive dead-letter queues on RabbitMQ, SQS, Kafka, NATS JetStream and Google Pub/Sub.
 #[derive(Debug, Parser)]
 #[command(
     name = "dlq",
     version,
-    about = "Inspect and re-drive dead-letter queues on RabbitMQ, SQS, Kafka and NATS JetStream",
+    about = "Inspect and re-drive dead-letter queues on RabbitMQ, SQS, Kafka, NATS JetStream and Google Pub/Sub",
     long_about = None,
     after_help = "Examples:\n  dlq -b amqp://guest:guest@127.0.0.1:5672 queues\n  dlq list orders.dlq\n  dlq retry-all orders.dlq --yes\n  dlq lag --max-lag 1000 -o json",
     after_long_help = format!("{BROKERS}\n\n{EXIT_CODES}"),
@@ -108,7 +109,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_parser = nonzero_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
 
-    /// SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS)
+    /// SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
@@ -198,7 +199,7 @@ pub struct ReadArgs {
     #[arg(long, value_name = "GROUP")]
     pub group: Option<String>,
 
-    /// SQS: read a queue that has a redrive policy of its own (a read can push its messages into its DLQ)
+    /// SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)
     #[arg(long)]
     pub force: bool,
 }
@@ -215,7 +216,9 @@ pub enum Command {
     #[command(
         after_help = "Never removes, reorders or expires a message. On SQS, which has no true peek, \
 reading receives each message and makes it visible again at once: that raises its \
-ApproximateReceiveCount. On Kafka, shows what follows dlq's cursor unless --all.\n\n\
+ApproximateReceiveCount. Pub/Sub has no peek either: reading pulls each message and gives it \
+back at once, which raises its delivery attempt on that subscription. On Kafka, shows what \
+follows dlq's cursor unless --all.\n\n\
 Examples:\n  dlq list orders.dlq\n  dlq list orders.dlq --reason rejected --older-than 1h -o json"
     )]
     List(ListArgs),
@@ -224,7 +227,8 @@ Examples:\n  dlq list orders.dlq\n  dlq list orders.dlq --reason rejected --olde
     #[command(
         after_help = "Without an ID, shows the first message (or --limit N of them) that the filters \
 match. Reads like `list`: nothing is removed. SQS has no true peek: each message is received \
-and made visible again at once, which raises its ApproximateReceiveCount.\n\n\
+and made visible again at once, which raises its ApproximateReceiveCount; on Pub/Sub each \
+message is pulled and given back at once, which raises its delivery attempt.\n\n\
 Examples:\n  dlq peek orders.dlq\n  dlq peek orders.dlq 3:1042 -o json"
     )]
     Peek(PeekArgs),
@@ -274,7 +278,8 @@ Examples:\n  dlq purge orders.dlq --older-than 7d --backup dump.ndjson --yes\n  
     #[command(
         after_help = "The envelopes can be replayed with `dlq publish TARGET --format ndjson`. \
 Nothing is removed. SQS has no true peek: each message is received and made visible again at \
-once, which raises its ApproximateReceiveCount.\n\n\
+once, which raises its ApproximateReceiveCount; on Pub/Sub each message is pulled and given \
+back at once, which raises its delivery attempt.\n\n\
 Examples:\n  dlq export orders.dlq --out orders.ndjson\n  dlq export orders.dlq --grep timeout | jq .body"
     )]
     Export(ExportArgs),
@@ -282,7 +287,7 @@ Examples:\n  dlq export orders.dlq --out orders.ndjson\n  dlq export orders.dlq 
     /// Publish messages from --body, --file or standard input
     #[command(
         after_help = "TARGET is a queue on RabbitMQ (through the default exchange unless --exchange), \
-a queue on SQS, a topic on Kafka, a subject on NATS. Each message counts as published \
+a queue on SQS, a topic on Kafka, a subject on NATS, a topic on Pub/Sub. Each message counts as published \
 only once the broker confirmed it. A malformed input line stops the run and names its line.\n\n\
 Examples:\n  dlq publish orders --body '{\"id\":1}' --header tenant=acme\n  cat fixtures.ndjson | dlq publish orders --format ndjson\n  dlq export orders.dlq | dlq publish orders --format ndjson"
     )]
@@ -290,7 +295,7 @@ Examples:\n  dlq publish orders --body '{\"id\":1}' --header tenant=acme\n  cat 
 
     /// Consumer lag report, with thresholds that set the exit code
     #[command(
-        after_help = "NAME is a consumer group on Kafka, a queue on RabbitMQ and SQS, a stream on NATS \
+        after_help = "NAME is a consumer group on Kafka, a queue on RabbitMQ and SQS, a subscription on Pub/Sub, a stream on NATS \
 (STREAM/CONSUMER for one consumer). Without NAME, every one the broker lists. When a \
 threshold is exceeded, each breach is listed on stderr and the exit code is 1.\n\n\
 Examples:\n  dlq lag --max-lag 1000 -o json\n  dlq lag orders --max-age 5m --max-dlq 0"
@@ -302,7 +307,8 @@ Examples:\n  dlq lag --max-lag 1000 -o json\n  dlq lag orders --max-age 5m --max
         after_help = "Reads like `list` and never changes the queue; memory grows with the number of \
 groups, not of messages. KEYS: reason, error_type, source, origin, convention, header:NAME, \
 age (<1h, 1h-1d, 1d-7d, >7d), day (UTC date). A value a message does not carry groups as `-` \
-(null in JSON). SQS has no true peek: reading raises each message's ApproximateReceiveCount.\n\n\
+(null in JSON). SQS has no true peek: reading raises each message's ApproximateReceiveCount; \
+on Pub/Sub, each message's delivery attempt.\n\n\
 Examples:\n  dlq stats orders.dlq\n  dlq stats orders.dlq --by error_type,age -o json"
     )]
     Stats(StatsArgs),
@@ -518,7 +524,7 @@ pub struct PublishArgs {
     #[arg(long = "header", value_parser = parse_header, value_name = "KEY=VALUE")]
     pub headers: Vec<(String, String)>,
 
-    /// Kafka: message key (an envelope's own key wins)
+    /// Kafka: message key; Pub/Sub: ordering key (an envelope's own key wins)
     #[arg(long, value_name = "KEY")]
     pub key: Option<String>,
 

@@ -43,7 +43,10 @@ pub struct Profile {
     pub management_url: Option<String>,
     /// SQS: AWS region.
     pub region: Option<String>,
-    /// SQS: endpoint of an SQS-compatible server.
+    /// SQS: endpoint of an SQS-compatible server; Pub/Sub: of the emulator
+    /// (`http://HOST:PORT`) or a Google endpoint (`https://HOST`). Also
+    /// spelled `endpoint`.
+    #[serde(alias = "endpoint")]
     pub endpoint_url: Option<String>,
     /// SQS: named AWS profile from the shared AWS config.
     pub aws_profile: Option<String>,
@@ -249,7 +252,7 @@ fn resolve_url(
     scheme_of(url).ok_or_else(|| {
         usage(format!(
             "bad broker URL {:?}: expected SCHEME://..., such as amqp://guest:guest@127.0.0.1:5672, sqs://us-east-1, \
-             kafka://127.0.0.1:9092 or nats://127.0.0.1:4222",
+             kafka://127.0.0.1:9092, nats://127.0.0.1:4222 or pubsub://my-project",
             secrets::redact_url(url)
         ))
     })?;

@@ -121,7 +121,11 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
         // Client libraries' texts sometimes span lines.
-        let text = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }

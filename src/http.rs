@@ -92,7 +92,11 @@ impl Http {
     }
 
     /// Sends a request; a failure to reach the server in words.
-    async fn send_request(&self, req: reqwest::RequestBuilder, op: &str) -> Result<reqwest::Response> {
+    async fn send_request(
+        &self,
+        req: reqwest::RequestBuilder,
+        op: &str,
+    ) -> Result<reqwest::Response> {
         req.send().await.map_err(|e| {
             let text = crate::exit::chain(&e);
             let https = self.base.starts_with("https:");
@@ -108,7 +112,10 @@ impl Http {
         let why = match status {
             401 => "401 unauthorized: check the user and password".to_owned(),
             403 => format!("403 forbidden: {}", self.forbidden),
-            s => format!("HTTP {s}{}{detail}", if detail.is_empty() { "" } else { ": " }),
+            s => format!(
+                "HTTP {s}{}{detail}",
+                if detail.is_empty() { "" } else { ": " }
+            ),
         };
         broker(self.name, op, why)
     }
@@ -136,7 +143,12 @@ impl Http {
 
     /// PUT, POST or DELETE with an optional JSON body; a DELETE of what is
     /// gone is fine.
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<()> {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<()> {
         let op = format!("{} {} {method} /{path}", self.api, self.base);
         let mut req = self.request(method.clone(), path);
         if let Some(b) = body {

@@ -97,7 +97,9 @@ pub fn lag_families(broker: &str, rows: &[LagRow]) -> Vec<Family> {
             names.push(("partition", p.to_string()));
         }
         let labels = || names.clone();
-        lag.samples.push((labels(), r.lag as f64));
+        if let Some(l) = r.lag {
+            lag.samples.push((labels(), l as f64));
+        }
         if let Some(a) = r.oldest_age {
             age.samples.push((labels(), a.as_secs() as f64));
         }
@@ -162,14 +164,14 @@ mod tests {
         let rows = vec![
             LagRow {
                 name: "orders".into(),
-                lag: 3,
+                lag: Some(3),
                 oldest_age: Some(Duration::from_millis(61_900)),
                 dlq_depth: None,
                 ..Default::default()
             },
             LagRow {
                 name: "q\"x".into(),
-                lag: 0,
+                lag: Some(0),
                 ..Default::default()
             },
         ];
@@ -195,12 +197,12 @@ mod tests {
         let rows = vec![
             LagRow {
                 name: "billing".into(),
-                lag: 4,
+                lag: Some(4),
                 ..Default::default()
             },
             LagRow {
                 name: "billing".into(),
-                lag: 4,
+                lag: Some(4),
                 extra,
                 ..Default::default()
             },

@@ -135,7 +135,7 @@ fn lag_rows_and_breaches() {
     extra.insert("consumers".into(), json!(0));
     let row = LagRow {
         name: "orders".into(),
-        lag: 7,
+        lag: Some(7),
         oldest_age: Some(Duration::from_millis(90_500)),
         dlq_depth: Some(3),
         checked: true,
@@ -151,7 +151,7 @@ fn lag_rows_and_breaches() {
     };
     assert_eq!(
         text(&lag::row_json(&bare)),
-        r#"{"name":"g","lag":0,"oldest_age_seconds":null,"dlq_depth":null}"#
+        r#"{"name":"g","lag":null,"oldest_age_seconds":null,"dlq_depth":null}"#
     );
     let t = lag::Thresholds {
         max_lag: Some(1),

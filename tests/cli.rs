@@ -263,6 +263,7 @@ fn broker_specific_flags_are_honoured_or_refused_on_every_broker() {
             "sqs" => "sqs://us-east-1?endpoint=http://127.0.0.1:1",
             "kafka" => "kafka://127.0.0.1:1",
             "nats" => "nats://127.0.0.1:1",
+            "pubsub" => "pubsub://p?endpoint=http://127.0.0.1:1",
             other => panic!("no test URL for {other}"),
         };
         for flag in Flag::ALL {

@@ -21,6 +21,7 @@ fn unknown_host_is_one_line_and_verbose_shows_the_causes() {
         "nats://no-such-host.invalid:4222",
         "kafka://no-such-host.invalid:9092",
         "sqs://us-east-1?endpoint=http://no-such-host.invalid:1",
+        "pubsub://p?endpoint=http://no-such-host.invalid:8085",
     ] {
         let quiet = run(dlq_with_keys(url).args(["--timeout", "3s", "queues"]));
         assert_eq!(quiet.code, 4, "{url}: {quiet:?}");
@@ -69,6 +70,10 @@ fn refused_port_is_exit_4_and_a_bad_port_exit_2() {
         (
             "sqs://us-east-1?endpoint=http://127.0.0.1:1",
             "sqs://127.0.0.1:4566",
+        ),
+        (
+            "pubsub://p?endpoint=http://127.0.0.1:1",
+            "pubsub://p?endpoint=http://127.0.0.1:notaport",
         ),
     ] {
         let r = run(dlq_with_keys(refused).args(["--timeout", "3s", "queues"]));

@@ -248,7 +248,7 @@ impl Broker for Memory {
             .filter(|(name, _)| query.names.is_empty() || query.names.contains(name))
             .map(|(name, msgs)| LagRow {
                 name: name.clone(),
-                lag: msgs.len() as u64,
+                lag: Some(msgs.len() as u64),
                 checked: true,
                 ..Default::default()
             })

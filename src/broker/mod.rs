@@ -19,6 +19,7 @@ pub mod registry;
 
 pub mod kafka;
 pub mod nats;
+pub mod pubsub;
 pub mod rabbitmq;
 pub mod round_trip;
 pub mod sqs;
@@ -187,6 +188,8 @@ pub enum QueueKind {
     Queue,
     Topic,
     Stream,
+    /// A Pub/Sub subscription: what its QUEUE argument names.
+    Subscription,
 }
 
 impl QueueKind {
@@ -195,6 +198,7 @@ impl QueueKind {
             QueueKind::Queue => "queue",
             QueueKind::Topic => "topic",
             QueueKind::Stream => "stream",
+            QueueKind::Subscription => "subscription",
         }
     }
 }
@@ -256,8 +260,9 @@ pub struct LagRow {
     /// The group, queue, stream or `STREAM/CONSUMER` the row is about.
     pub name: String,
     /// Messages waiting (Kafka: end minus committed; queues: ready/visible;
-    /// NATS: pending).
-    pub lag: u64,
+    /// NATS: pending); None when the broker cannot say (Pub/Sub without
+    /// Cloud Monitoring), never 0 for unknown.
+    pub lag: Option<u64>,
     /// Age of the oldest waiting message, when known.
     #[serde(rename = "oldest_age_seconds", serialize_with = "whole_seconds")]
     pub oldest_age: Option<Duration>,

@@ -21,6 +21,7 @@ pub enum BrokerKind {
     Sqs,
     Kafka,
     Nats,
+    PubSub,
     /// The in-memory broker of the command layer's own tests.
     #[cfg(test)]
     Memory,
@@ -33,6 +34,7 @@ impl BrokerKind {
         BrokerKind::Sqs,
         BrokerKind::Kafka,
         BrokerKind::Nats,
+        BrokerKind::PubSub,
     ];
 
     /// The URL schemes that name it.
@@ -42,6 +44,7 @@ impl BrokerKind {
             BrokerKind::Sqs => &["sqs"],
             BrokerKind::Kafka => &["kafka"],
             BrokerKind::Nats => &["nats", "tls"],
+            BrokerKind::PubSub => &["pubsub"],
             #[cfg(test)]
             BrokerKind::Memory => &["memory"],
         }
@@ -75,6 +78,7 @@ impl BrokerKind {
             BrokerKind::Sqs => &super::sqs::CAPABILITIES,
             BrokerKind::Kafka => &super::kafka::CAPABILITIES,
             BrokerKind::Nats => &super::nats::CAPABILITIES,
+            BrokerKind::PubSub => &super::pubsub::CAPABILITIES,
             #[cfg(test)]
             BrokerKind::Memory => &super::memory::CAPABILITIES,
         }
@@ -87,6 +91,7 @@ impl BrokerKind {
             BrokerKind::Sqs => super::sqs::connect(settings).await,
             BrokerKind::Kafka => super::kafka::connect(settings).await,
             BrokerKind::Nats => super::nats::connect(settings).await,
+            BrokerKind::PubSub => super::pubsub::connect(settings).await,
             #[cfg(test)]
             BrokerKind::Memory => super::memory::connect(settings),
         }
@@ -176,7 +181,7 @@ mod tests {
         assert_eq!(BrokerKind::from_scheme("http"), None);
         assert_eq!(
             scheme_list(),
-            "amqp://, amqps://, sqs://, kafka://, nats:// or tls://"
+            "amqp://, amqps://, sqs://, kafka://, nats://, tls:// or pubsub://"
         );
     }
 
@@ -223,8 +228,10 @@ mod tests {
             tls_ca_file: Some("ca.pem".into()),
             ..Default::default()
         };
+        // Pub/Sub's client trusts the public roots only: a CA file is refused there.
         for kind in BrokerKind::ALL {
-            assert!(check_settings(kind.capabilities(), &tls, None).is_ok());
+            let c = kind.capabilities();
+            assert_eq!(check_settings(c, &tls, None).is_ok(), c.name != "pubsub");
         }
         let cert = Profile {
             tls_cert_file: Some("client.pem".into()),

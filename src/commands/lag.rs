@@ -75,12 +75,12 @@ impl Breach {
 pub fn breaches(rows: &[LagRow], t: &Thresholds) -> Vec<Breach> {
     let mut out = Vec::new();
     for r in rows.iter().filter(|r| r.checked) {
-        if let Some(max) = t.max_lag {
-            if r.lag > max {
+        if let (Some(max), Some(lag)) = (t.max_lag, r.lag) {
+            if lag > max {
                 out.push(Breach {
                     name: r.name.clone(),
                     metric: Metric::Lag,
-                    value: r.lag as f64,
+                    value: lag as f64,
                     threshold: max as f64,
                 });
             }
@@ -104,6 +104,35 @@ pub fn breaches(rows: &[LagRow], t: &Thresholds) -> Vec<Breach> {
                     threshold: max as f64,
                 });
             }
+        }
+    }
+    out
+}
+
+/// What the thresholds could not be checked on: an unknown value is no
+/// breach, but must not pass for a checked one. One warning line each.
+pub fn unchecked(rows: &[LagRow], t: &Thresholds) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in rows.iter().filter(|r| r.checked) {
+        let name = escape(&r.name, false);
+        if t.max_lag.is_some() && r.lag.is_none() {
+            out.push(format!(
+                "{name}: its lag is unknown (the broker gives none), so --max-lag was not checked"
+            ));
+        }
+        if t.max_age.is_some() && r.lag != Some(0) && r.oldest_age.is_none() {
+            out.push(format!(
+                "{name}: the age of its oldest message is unknown (the broker gives none), so --max-age was not checked"
+            ));
+        }
+        let has_dlq = r
+            .extra
+            .get("dead_letter_queue")
+            .is_some_and(|v| !v.is_null());
+        if t.max_dlq.is_some() && has_dlq && r.dlq_depth.is_none() {
+            out.push(format!(
+                "{name}: the depth of its dead-letter queue is unknown (the broker gives none), so --max-dlq was not checked"
+            ));
         }
     }
     out
@@ -136,17 +165,8 @@ pub async fn run(ctx: &Ctx, a: &LagArgs) -> Result<Exit> {
         for b in &found {
             eprintln!("dlq: threshold exceeded: {}", escape(&b.line(), false));
         }
-        // An unknown age is no breach, but must not pass for a checked one.
-        if t.max_age.is_some() {
-            for r in rows
-                .iter()
-                .filter(|r| r.checked && r.lag > 0 && r.oldest_age.is_none())
-            {
-                ctx.printer.warn(&format!(
-                    "{}: the age of its oldest message is unknown (the broker gives none), so --max-age was not checked",
-                    escape(&r.name, false)
-                ));
-            }
+        for line in unchecked(&rows, &t) {
+            ctx.printer.warn(&line);
         }
         let code = if found.is_empty() {
             Exit::Ok
@@ -213,7 +233,7 @@ fn print(ctx: &Ctx, rows: &[LagRow], found: &[Breach]) -> Result<()> {
                 }
                 let breached = found.iter().any(|b| b.name == r.name) && r.checked;
                 cells.push(p.cell(
-                    r.lag.to_string(),
+                    r.lag.map_or_else(|| "?".into(), |l| l.to_string()),
                     breached.then_some(comfy_table::Color::Red),
                 ));
                 cells.push(p.cell(
@@ -243,7 +263,7 @@ mod tests {
     fn row(name: &str, lag: u64, age: Option<u64>, dlq: Option<u64>, checked: bool) -> LagRow {
         LagRow {
             name: name.into(),
-            lag,
+            lag: Some(lag),
             oldest_age: age.map(Duration::from_secs),
             dlq_depth: dlq,
             checked,
@@ -275,6 +295,28 @@ mod tests {
         );
         assert!(breaches(&rows, &Thresholds::default()).is_empty());
         assert!(found[0].line().contains("over --max-lag 1000"));
+    }
+
+    #[test]
+    fn unknown_values_are_warned_not_passed() {
+        let mut unknown = row("sub", 0, None, None, true);
+        unknown.lag = None;
+        unknown
+            .extra
+            .insert("dead_letter_queue".into(), json!("sub-dlq"));
+        let t = Thresholds {
+            max_lag: Some(0),
+            max_age: Some(Duration::from_secs(60)),
+            max_dlq: Some(0),
+        };
+        assert!(breaches(std::slice::from_ref(&unknown), &t).is_empty());
+        let lines = unchecked(std::slice::from_ref(&unknown), &t);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].contains("--max-lag was not checked"));
+        assert!(lines[2].contains("--max-dlq was not checked"));
+        // An empty queue has no oldest message; a queue without a DLQ no DLQ depth.
+        let known = row("q", 0, None, None, true);
+        assert!(unchecked(&[known], &t).is_empty());
     }
 
     #[test]

@@ -153,7 +153,8 @@ pub struct Input<'a> {
     pub stored_at: Option<SystemTime>,
     /// What the backend worked out beyond the message: `source_queue` (the
     /// SQS DLQ's single source queue), `source_stream` (the NATS stream that
-    /// holds the original subject), `advisory_reason`.
+    /// holds the original subject), `advisory_reason`, `source_topic` (the
+    /// topic of a Pub/Sub dead letter's source subscription).
     pub facts: &'a Map<String, Value>,
 }
 

@@ -494,6 +494,29 @@ pub static CONVENTIONS: &[Convention] = &[
         stack_trace: &[],
         cause_type: &[],
     },
+    // A Pub/Sub dead-letter policy: the source subscription's topic, which
+    // only the server can tell, is the fact `source_topic`; the dead letter's
+    // own publish time is when it died.
+    Convention {
+        name: "pubsub-dead-letter",
+        marker: &[
+            Header("CloudPubSubDeadLetterSourceSubscription"),
+            Header("CloudPubSubDeadLetterSourceDeliveryCount"),
+        ],
+        reason: &[],
+        error_type: &[],
+        source: &[h("CloudPubSubDeadLetterSourceSubscription")],
+        attempts: &[hi("CloudPubSubDeadLetterSourceDeliveryCount")],
+        failed_at: &[f(Stored, Text)],
+        origin: OriginRule::Named {
+            kind: OriginKind::Topic,
+            name: &[f(Fact("source_topic"), Text)],
+            routing_key: &[],
+        },
+        error_message: &[],
+        stack_trace: &[],
+        cause_type: &[],
+    },
 ];
 
 const fn rascal(ptr: &'static str) -> Field {

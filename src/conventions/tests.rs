@@ -382,6 +382,37 @@ fn broker_native_conventions() {
 }
 
 #[test]
+fn pubsub_dead_letter_policy() {
+    let attrs = json!({
+        "CloudPubSubDeadLetterSourceDeliveryCount": "5",
+        "CloudPubSubDeadLetterSourceSubscription": "orders-sub",
+        "CloudPubSubDeadLetterSourceTopicPublishTime": "2026-12-06T01:20:01.260Z",
+        "CloudPubSubDeadLetterSourceSubscriptionProject": "shop",
+    });
+    let d = read_with(
+        attrs.clone(),
+        json!({}),
+        "x",
+        json!({"source_topic": "orders"}),
+    );
+    assert_eq!(d.convention, Some("pubsub-dead-letter"));
+    assert_eq!(d.source.as_deref(), Some("orders-sub"));
+    assert_eq!(d.attempts, Some(5));
+    assert_eq!(d.reason, None);
+    assert_eq!(d.first_death_at, Some(at_ms(1_795_000_000_000)));
+    assert_eq!(d.origin, origin(OriginKind::Topic, "orders", None));
+    // The source subscription is gone: its topic is unknown, and so is the origin.
+    let d = read_with(attrs, json!({}), "x", json!({}));
+    assert_eq!(d.convention, Some("pubsub-dead-letter"));
+    assert_eq!(d.origin, None);
+    assert!(
+        no_origin(&d).contains("pubsub-dead-letter"),
+        "{}",
+        no_origin(&d)
+    );
+}
+
+#[test]
 fn most_specific_wins_and_the_rest_fill_gaps() {
     // A MassTransit fault that RabbitMQ dead-lettered again later.
     let d = headers(json!({

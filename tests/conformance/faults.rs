@@ -100,7 +100,13 @@ fn recorded(journal: &Path, action: &str) -> usize {
 /// process is frozen (SIGSTOP) first, so that it cannot finish between the
 /// check and the kill, and the run has no end record afterwards. Returns
 /// how many were recorded.
-fn kill_midway(f: &dyn Fixture, child: &mut Child, journal: &Path, action: &str, at: usize) -> usize {
+fn kill_midway(
+    f: &dyn Fixture,
+    child: &mut Child,
+    journal: &Path,
+    action: &str,
+    at: usize,
+) -> usize {
     let deadline = Instant::now() + Duration::from_secs(120);
     // Polled often: a fast broker moves a batch in a fraction of a second.
     while recorded(journal, action) < at.max(1) {

@@ -11,7 +11,8 @@
 //! `--max-redrives` skips, lag thresholds exit 1 and `--watch` repeats,
 //! stats groups without changing anything, `-o prometheus` passes promtool,
 //! and the journal records what changed. Each fixture builds on that
-//! broker's one harness (`tests/*_support`, `tests/nats/support.rs`).
+//! broker's one harness (`tests/*_support`, `tests/nats/support.rs`). The
+//! Pub/Sub fixture only checks itself until Pub/Sub's bulk paths exist.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -25,6 +26,9 @@ mod kafka_support;
 mod nats;
 #[path = "../nats/support.rs"]
 mod nats_support;
+mod pubsub;
+#[path = "../pubsub_support/mod.rs"]
+mod pubsub_support;
 mod rabbitmq;
 #[path = "../rabbitmq_support/mod.rs"]
 mod rabbitmq_support;
@@ -175,6 +179,13 @@ fn main() {
     ]
     .into_iter()
     .flatten()
+    .chain([Trial::test(
+        "pubsub::fixture_makes_real_dead_letters",
+        || {
+            pubsub::fixture_makes_real_dead_letters();
+            Ok(())
+        },
+    )])
     .collect();
     libtest_mimic::run(&args, trials).exit();
 }

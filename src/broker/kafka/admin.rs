@@ -255,7 +255,7 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
         let (state, members) = known.cloned().unwrap_or_else(|| ("Unknown".into(), 0));
         rows.push(LagRow {
             name: group.clone(),
-            lag: parts.iter().map(Committed::lag).sum(),
+            lag: Some(parts.iter().map(Committed::lag).sum()),
             oldest_age: parts.iter().filter_map(age_of).max(),
             dlq_depth,
             checked: true,
@@ -263,7 +263,7 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
         });
         rows.extend(parts.iter().map(|p| LagRow {
             name: group.clone(),
-            lag: p.lag(),
+            lag: Some(p.lag()),
             oldest_age: age_of(p),
             dlq_depth: None,
             checked: false,

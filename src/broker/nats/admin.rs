@@ -278,7 +278,7 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
             extra.insert("messages".into(), json!(info.state.messages));
             rows.push(LagRow {
                 name: stream_name.clone(),
-                lag: 0,
+                lag: Some(0),
                 oldest_age: None,
                 dlq_depth: dlq_depth(nats, &infos, &topo, &stream_name, "*").await?,
                 checked: true,
@@ -321,7 +321,7 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
             );
             rows.push(LagRow {
                 name: format!("{stream_name}/{}", ci.name),
-                lag: ci.num_pending,
+                lag: Some(ci.num_pending),
                 oldest_age: oldest.map(|t| now.duration_since(t).unwrap_or_default()),
                 dlq_depth: dlq_depth(nats, &infos, &topo, &stream_name, &ci.name).await?,
                 checked: true,

@@ -545,7 +545,7 @@ impl Broker for RabbitMq {
             extra.insert("dead_letter_queue".into(), json!(dlq));
             rows.push(LagRow {
                 name: name.to_owned(),
-                lag: counts.ready,
+                lag: Some(counts.ready),
                 oldest_age: stats
                     .head_timestamp
                     .map(|t| Duration::from_secs(now.saturating_sub(t))),

@@ -24,8 +24,8 @@ use super::admin::{segment, topic_matches};
 use super::convert::{self, Route};
 use super::{RabbitMq, NAME};
 use crate::broker::{Broker, Flow, ReadOptions, RedriveOptions};
-use crate::conventions::origin_for;
 use crate::bulk::Ledger;
+use crate::conventions::origin_for;
 use crate::exit::{broker_msg, usage};
 
 /// How often the shovel's progress is looked at.

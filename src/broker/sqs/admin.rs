@@ -171,7 +171,7 @@ pub async fn lag(sqs: &Sqs, query: &LagQuery) -> Result<Vec<LagRow>> {
         extra.insert("dead_letter_queue".into(), json!(dlq));
         rows.push(LagRow {
             name: q.name.clone(),
-            lag: visible,
+            lag: Some(visible),
             oldest_age: None,
             dlq_depth,
             checked: true,
