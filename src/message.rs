@@ -308,6 +308,35 @@ pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// A time as RFC 3339 / ISO 8601 writes it: with `Z`, an offset, or
+/// neither (UTC), up to 9 fraction digits.
+pub fn parse_time(s: &str) -> Option<SystemTime> {
+    let s = s.trim();
+    let (base, offset_secs) = if let Some(b) = s.strip_suffix(['Z', 'z']) {
+        (b, 0i64)
+    } else if s.len() > 19 && matches!(s.as_bytes()[s.len() - 6], b'+' | b'-') {
+        let (b, off) = s.split_at(s.len() - 6);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let h: i64 = off.get(1..3)?.parse().ok()?;
+        let m: i64 = off.get(4..6)?.parse().ok()?;
+        (b, sign * (h * 3600 + m * 60))
+    } else {
+        (s, 0)
+    };
+    // humantime reads at most 9 fraction digits.
+    let base = match base.split_once('.') {
+        Some((whole, frac)) if frac.len() > 9 => format!("{whole}.{}", &frac[..9]),
+        _ => base.to_owned(),
+    };
+    let t = humantime::parse_rfc3339_weak(&base).ok()?;
+    let shift = Duration::from_secs(offset_secs.unsigned_abs());
+    if offset_secs >= 0 {
+        t.checked_sub(shift)
+    } else {
+        t.checked_add(shift)
+    }
+}
+
 /// Standard base64 with padding.
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)

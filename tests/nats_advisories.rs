@@ -127,7 +127,7 @@ async fn missing_original_is_reported_not_fatal() {
 
     // retry fails for each and leaves them; a full purge clears them.
     let r = run(dlq(&url).args(["retry-all", &dlq_name, "--yes", "-o", "json"]));
-    assert_eq!(r.code, 4, "{r:?}");
+    assert_eq!(r.code, 3, "{r:?}");
     assert_eq!(r.json()["failed"], 2);
     assert!(
         r.json()["failures"][0]["error"]

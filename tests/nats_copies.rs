@@ -76,7 +76,7 @@ async fn copies_list_and_retry() {
     assert_eq!(h.get("dlq-original-msg-id").unwrap().as_str(), "order-0");
     assert_eq!(count(&js, &dlq_name).await, 5);
 
-    // --to a subject no stream captures: failure, the message stays.
+    // --to a subject no stream captures: refused before anything moves.
     let r = run(dlq(&url).args([
         "retry",
         &dlq_name,
@@ -88,7 +88,7 @@ async fn copies_list_and_retry() {
     ]));
     assert_eq!(r.code, 4, "{r:?}");
     assert!(
-        r.stdout
+        r.stderr
             .contains("no stream captures subject nowhere.at.all"),
         "{r:?}"
     );

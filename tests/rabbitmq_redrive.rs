@@ -97,7 +97,7 @@ fn origin_refusing_leaves_messages_on_the_dlq() {
     r.publish(&origin, b"filler 1", Default::default());
     r.publish(&origin, b"filler 2", Default::default());
     let out = run(dlq().args(["-o", "json", "retry-all", &dlq_q, "--yes"]));
-    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(out.code, 3, "{out:?}");
     let s = out.json();
     assert_eq!(s["failed"], 2);
     assert!(

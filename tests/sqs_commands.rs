@@ -233,7 +233,7 @@ fn edge_bodies_sqs_refuses_are_reported_not_mangled() {
             assert_eq!(r.code, 0, "body {i}: {r:?}");
             ok.push(body);
         } else {
-            assert_eq!(r.code, 4, "body {i}: {r:?}");
+            assert_eq!(r.code, 3, "body {i}: {r:?}");
             let err = r.json()["failures"][0]["error"]
                 .as_str()
                 .unwrap()

@@ -436,18 +436,18 @@ fn encodings() {
     assert_eq!(int_of_json(&json!(" 12 ")), Some(12));
     assert_eq!(int_of_json(&bytes_value(&(-1i64).to_be_bytes())), None);
     assert_eq!(
-        iso8601("2026-11-26T09:13:59Z"),
+        crate::message::parse_time("2026-11-26T09:13:59Z"),
         Some(at_ms(1_795_684_439_000))
     );
     assert_eq!(
-        iso8601("2026-11-26T10:13:59+01:00"),
+        crate::message::parse_time("2026-11-26T10:13:59+01:00"),
         Some(at_ms(1_795_684_439_000))
     );
     assert_eq!(
-        iso8601("2026-11-26T08:13:59-01:00"),
+        crate::message::parse_time("2026-11-26T08:13:59-01:00"),
         Some(at_ms(1_795_684_439_000))
     );
-    assert_eq!(iso8601("yesterday"), None);
+    assert_eq!(crate::message::parse_time("yesterday"), None);
     assert_eq!(
         nsb_time("2026-11-26 09:13:59:000000 Z"),
         Some(at_ms(1_795_684_439_000))

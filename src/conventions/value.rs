@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use super::{trace, Enc, Field, Input, Where};
-use crate::message::value_bytes;
+use crate::message::{parse_time, value_bytes};
 use crate::message::{Origin, OriginKind};
 
 /// One message being read, with its body parsed at most once.
@@ -174,7 +174,7 @@ impl Ctx<'_> {
                 Enc::UnixMs => int_of_json(&v).map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
                 Enc::UnixSecs => int_of_json(&v).map(|s| UNIX_EPOCH + Duration::from_secs(s)),
                 Enc::NsbTime => text_of(&v).and_then(|s| nsb_time(&s)),
-                _ => text_of(&v).and_then(|s| iso8601(&s)),
+                _ => text_of(&v).and_then(|s| parse_time(&s)),
             },
         })
     }
@@ -264,34 +264,6 @@ pub fn int_of_json(v: &Value) -> Option<u64> {
 pub fn last_segment(s: &str) -> &str {
     let s = s.split(['?', '#']).next().unwrap_or(s);
     s.rsplit(['/', ':']).find(|p| !p.is_empty()).unwrap_or(s)
-}
-
-/// ISO 8601 with `Z`, an offset, or neither (UTC), up to 9 fraction digits.
-pub fn iso8601(s: &str) -> Option<SystemTime> {
-    let s = s.trim();
-    let (base, offset_secs) = if let Some(b) = s.strip_suffix(['Z', 'z']) {
-        (b, 0i64)
-    } else if s.len() > 19 && matches!(s.as_bytes()[s.len() - 6], b'+' | b'-') {
-        let (b, off) = s.split_at(s.len() - 6);
-        let sign = if off.starts_with('-') { -1 } else { 1 };
-        let h: i64 = off.get(1..3)?.parse().ok()?;
-        let m: i64 = off.get(4..6)?.parse().ok()?;
-        (b, sign * (h * 3600 + m * 60))
-    } else {
-        (s, 0)
-    };
-    // humantime reads at most 9 fraction digits.
-    let base = match base.split_once('.') {
-        Some((whole, frac)) if frac.len() > 9 => format!("{whole}.{}", &frac[..9]),
-        _ => base.to_owned(),
-    };
-    let t = humantime::parse_rfc3339_weak(&base).ok()?;
-    let shift = Duration::from_secs(offset_secs.unsigned_abs());
-    if offset_secs >= 0 {
-        t.checked_sub(shift)
-    } else {
-        t.checked_add(shift)
-    }
 }
 
 /// NServiceBus's wire time, `yyyy-MM-dd HH:mm:ss:ffffff Z` (UTC).

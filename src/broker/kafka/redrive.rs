@@ -181,6 +181,10 @@ pub async fn redrive(
     let producer = blocking(|| kafka.producer())?;
     let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
     let lookup = blocking(|| kafka.consumer(&group))?;
+    // `--to` must exist before anything moves, as on every broker.
+    if let Some(to) = &opts.to {
+        blocking(|| kafka.partitions(&lookup, to))?;
+    }
     let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout).together();
     let mut rx = browse::spawn(kafka, reader, plan);
     let mut topics = Topics {
@@ -258,8 +262,29 @@ pub async fn redrive(
         }
     }
     drop(rx);
-    while let Some(done) = inflight.next().await {
-        settle(done, &mut marks);
+    // With the broker gone, a delivery would wait for librdkafka's message
+    // timeout: wait a bounded time, and leave the rest unmarked (at worst a
+    // duplicate on the next run, never a loss).
+    let bound = tokio::time::sleep(if run.stopped() {
+        kafka.timeout
+    } else {
+        Duration::from_secs(365 * 86_400)
+    });
+    tokio::pin!(bound);
+    loop {
+        tokio::select! {
+            done = inflight.next() => match done {
+                Some(done) => settle(done, &mut marks),
+                None => break,
+            },
+            _ = &mut bound => {
+                run.note(format!(
+                    "{} copies were not confirmed in time: their originals stay on {topic}",
+                    inflight.len()
+                ));
+                break;
+            }
+        }
     }
     marks.finish(run);
     Ok(())

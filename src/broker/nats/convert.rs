@@ -136,18 +136,6 @@ pub fn from_nanos(nanos: i128) -> SystemTime {
     }
 }
 
-/// Parses an RFC 3339 time as advisories carry it.
-pub fn parse_time(text: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
-        .ok()
-        .or_else(|| humantime::parse_rfc3339(text).ok())
-        .or_else(|| {
-            // Nanosecond precision: humantime takes at most 9 digits; cut the zone off.
-            let t = text.split(['+']).next()?.trim_end_matches('Z');
-            humantime::parse_rfc3339_weak(t).ok()
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +188,7 @@ mod tests {
 
     #[test]
     fn advisory_times_parse() {
+        use crate::message::parse_time;
         assert!(parse_time("2026-11-27T08:30:29.123456789Z").is_some());
         assert!(parse_time("2026-11-27T08:30:29Z").is_some());
     }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use async_nats::connection::State;
-use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::context::{GetStreamByNameErrorKind, PublishErrorKind};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use serde_json::{json, Value};
@@ -39,7 +39,7 @@ use super::subjects;
 use super::{Nats, NAME};
 use crate::broker::RedriveOptions;
 use crate::bulk::Ledger;
-use crate::exit::{broker, broker_msg, usage};
+use crate::exit::{broker, broker_msg, not_found, usage};
 use crate::rewrite::Rewrite;
 use crate::select::Decision;
 
@@ -120,6 +120,17 @@ pub(super) async fn run(
             return Err(usage(format!(
                 "--to {to:?} is not a subject dlq can publish to (no spaces, no wildcards, no empty tokens)"
             )));
+        }
+        // A copy nothing stores would be lost: `--to` must be captured, as on every broker.
+        match nats.js.stream_by_subject(to).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == GetStreamByNameErrorKind::NotFound => {
+                return Err(not_found(
+                    format!("{NAME}: no stream captures subject {to}: the --to target does not exist"),
+                    Some(Box::new(e)),
+                ))
+            }
+            Err(e) => return Err(broker(NAME, format!("looking for the stream that captures {to}"), e)),
         }
     }
     let stream = nats.stream(queue).await?;

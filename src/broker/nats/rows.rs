@@ -494,7 +494,7 @@ pub(super) async fn raw_get(
     };
     let time = m["time"]
         .as_str()
-        .and_then(convert::parse_time)
+        .and_then(crate::message::parse_time)
         .unwrap_or(std::time::UNIX_EPOCH);
     Ok(Stored {
         seq: m["seq"].as_u64().unwrap_or(seq),
