@@ -11,8 +11,10 @@
 //! an older dlq wrote (no header, so not indexed) is read whole, and only
 //! when it can hold what was asked: when fewer runs are indexed than asked
 //! for, when it was written to after the oldest of them started, or when
-//! the run asked for is not indexed. An index that does not match the files
-//! (they were pruned while it was read) is rebuilt once.
+//! the run asked for is not indexed. A run ID the index does not know is
+//! also looked for in the files written to since that ID's time. An index
+//! that does not match the files (they were pruned while it was read) is
+//! rebuilt once.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -331,9 +333,18 @@ impl View {
             self.each_record(run_id, places, |line| message(line, &mut each))?;
             return Ok(true);
         }
+        // Not indexed: written by an older dlq, or by a run killed between
+        // its first record and its index entry. Only files written to after
+        // the run started can hold it.
+        let started = files::time_of(run_id);
+        let may_hold = |f: &&JournalFile| match (&f.id, started, f.modified) {
+            (None, _, _) => true,
+            (Some(_), Some(t), Some(m)) => m >= t,
+            (Some(_), _, _) => false,
+        };
         let mut found = false;
         let mut stopped = false;
-        for f in self.list.iter().filter(|f| f.id.is_none()) {
+        for f in self.list.iter().filter(may_hold) {
             scan::lines(&f.file, 0, None, |_, raw, whole| {
                 match scan::classify(raw, whole) {
                     Some(l) if l.run_id == run_id => {
@@ -454,4 +465,177 @@ fn open_paths(paths: &[PathBuf]) -> io::Result<Vec<JournalFile>> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Action, Journal, Rotation, RunInfo};
+
+    fn start(path: &Path, max_bytes: u64) -> Journal {
+        let info = RunInfo {
+            command: "retry-all".into(),
+            queue: "q".into(),
+            broker: "amqp://h".into(),
+            profile: None,
+            action: Action::Moved,
+        };
+        let rotation = Rotation {
+            max_bytes,
+            keep: 100,
+        };
+        Journal::start_with(Some(path), &info, vec![], Box::new(|w| panic!("{w}")), rotation)
+    }
+
+    /// What a reader that parses every line of every file finds.
+    fn whole_read(path: &Path) -> (BTreeMap<String, RunSummary>, BTreeMap<String, Vec<Value>>) {
+        let mut runs: BTreeMap<String, RunSummary> = BTreeMap::new();
+        let mut msgs: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for p in Files::new(path).all().unwrap() {
+            for line in std::fs::read_to_string(p).unwrap().lines() {
+                let Ok(Value::Object(mut r)) = serde_json::from_str::<Value>(line) else {
+                    continue;
+                };
+                let Some(id) = r.get("run_id").and_then(Value::as_str).map(str::to_owned) else {
+                    continue;
+                };
+                let run = runs.entry(id.clone()).or_default();
+                if r["type"] == "message" {
+                    run.count(r["action"].as_str().unwrap());
+                    r.shift_remove("type");
+                    msgs.entry(id).or_default().push(Value::Object(r));
+                } else {
+                    run.merge(r);
+                }
+            }
+        }
+        (runs, msgs)
+    }
+
+    fn check_against_whole_read(path: &Path) {
+        let (want_runs, want_msgs) = whole_read(path);
+        let mut view = View::open(path).unwrap();
+        let got = view.runs(None).unwrap();
+        let got_ids: Vec<&str> = got.iter().map(RunSummary::run_id).collect();
+        let mut want_ids: Vec<&str> = want_runs.keys().map(String::as_str).collect();
+        want_ids.reverse();
+        assert_eq!(got_ids, want_ids, "newest first");
+        for r in &got {
+            assert_eq!(r.to_json(), want_runs[r.run_id()].to_json());
+            let mut msgs = Vec::new();
+            assert!(view
+                .messages(r.run_id(), |m| {
+                    msgs.push(m);
+                    ControlFlow::Continue(())
+                })
+                .unwrap());
+            assert_eq!(&msgs, want_msgs.get(r.run_id()).unwrap_or(&Vec::new()));
+        }
+        let two = view.runs(Some(2)).unwrap();
+        assert_eq!(two.len(), 2.min(got.len()));
+        assert_eq!(two.first().map(RunSummary::run_id), got_ids.first().copied());
+    }
+
+    #[test]
+    fn runs_written_at_once_across_rotations_read_as_a_whole_read_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.ndjson");
+        let a = start(&path, 4000);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = start(&path, 4000);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let killed = start(&path, 4000);
+        for i in 0..300 {
+            a.record(&format!("a{i}"), Action::Moved, Some("q"), None);
+            if i % 2 == 0 {
+                b.record(&format!("b{i}"), Action::Skipped, None, Some("why"));
+            }
+            if i < 50 {
+                killed.record(&format!("k{i}"), Action::Moved, Some("q"), None);
+            }
+            if i % 7 == 0 {
+                a.flush();
+                b.flush();
+                killed.flush();
+            }
+        }
+        a.finish(None, crate::exit::Exit::Ok, None);
+        b.finish(None, crate::exit::Exit::Ok, None);
+        drop(killed);
+        assert!(Files::new(&path).set_aside().unwrap().len() > 5, "rotated");
+        check_against_whole_read(&path);
+        let mut view = View::open(&path).unwrap();
+        let killed = view.runs(Some(1)).unwrap().remove(0);
+        assert_eq!(killed.to_json()["finished"], false);
+        assert_eq!(killed.recorded["moved"], 50);
+
+        // Without its index, or with one that no longer fits the files, the
+        // same answers.
+        std::fs::remove_file(Files::new(&path).index()).unwrap();
+        check_against_whole_read(&path);
+        assert!(Files::new(&path).index().exists(), "rebuilt and saved");
+        let index = Files::new(&path).index();
+        let text = std::fs::read_to_string(&index).unwrap();
+        std::fs::write(&index, text.replace("\"start\":", "\"start\":1")).unwrap();
+        check_against_whole_read(&path);
+    }
+
+    #[test]
+    fn files_of_an_older_dlq_are_read_whole_beside_indexed_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.ndjson");
+        let old = concat!(
+            r#"{"type":"run_start","run_id":"20200101T000000000Z-aaaa","command":"purge"}"#,
+            "\n",
+            r#"{"type":"message","run_id":"20200101T000000000Z-aaaa","id":"7","action":"purged"}"#,
+            "\n",
+        );
+        std::fs::write(&path, old).unwrap();
+        #[cfg(unix)]
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let j = start(&path, 1 << 20);
+        j.record("x", Action::Moved, None, None);
+        j.finish(None, crate::exit::Exit::Ok, None);
+        assert_eq!(Files::new(&path).set_aside().unwrap().len(), 1, "set aside whole");
+        check_against_whole_read(&path);
+        let mut view = View::open(&path).unwrap();
+        assert_eq!(view.runs(Some(1)).unwrap()[0].run_id(), j.run_id().unwrap());
+        let mut ids = Vec::new();
+        view.messages("20200101T000000000Z-aaaa", |m| {
+            ids.push(m["id"].clone());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(ids, vec![json!("7")]);
+        assert!(!view.messages("nope", |_| ControlFlow::Continue(())).unwrap());
+    }
+
+    #[test]
+    fn a_run_missing_from_the_index_is_still_found_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.ndjson");
+        let j = start(&path, 1 << 20);
+        j.finish(None, crate::exit::Exit::Ok, None);
+        // A run killed between its first record and its index entry.
+        let id = crate::journal::new_run_id(SystemTime::now());
+        let mut f = files::open_append(&path).unwrap();
+        std::io::Write::write_all(
+            &mut f,
+            format!(
+                "{{\"type\":\"run_start\",\"run_id\":\"{id}\"}}\n{{\"type\":\"message\",\"run_id\":\"{id}\",\"id\":\"m\",\"action\":\"moved\"}}\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut view = View::open(&path).unwrap();
+        let mut n = 0;
+        assert!(view
+            .messages(&id, |_| {
+                n += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap());
+        assert_eq!(n, 1);
+    }
 }

@@ -183,17 +183,25 @@ pub fn lines(
     }
 }
 
-/// The raw line that starts at `offset`.
+/// The raw line that starts at `offset`, when a dlq record starts there.
 pub fn line_at(file: &File, offset: u64) -> io::Result<Option<Vec<u8>>> {
-    let mut found = None;
-    lines(file, offset, None, |_, raw, whole| {
-        found = Some((raw.to_vec(), whole));
-        ControlFlow::Break(())
-    })?;
-    Ok(found.and_then(|(raw, whole)| {
-        let ok = classify(&raw, whole).is_some_and(|l| l.skip == 0);
-        ok.then_some(raw)
-    }))
+    let mut buf = vec![0u8; 4096];
+    let mut have = 0;
+    loop {
+        let n = read_at(file, &mut buf[have..], offset + have as u64)?;
+        let end = memchr::memchr(b'\n', &buf[have..have + n]).map(|i| have + i);
+        have += n;
+        let (line, whole) = match end {
+            Some(e) => (&buf[..e], true),
+            None if n == 0 || have < buf.len() => (&buf[..have], false),
+            None => {
+                buf.resize(buf.len() * 2, 0);
+                continue;
+            }
+        };
+        let ok = classify(line, whole).is_some_and(|l| l.skip == 0);
+        return Ok(ok.then(|| line.to_vec()));
+    }
 }
 
 #[cfg(test)]

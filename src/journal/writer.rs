@@ -68,7 +68,8 @@ impl Sink {
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(e) => return Err(e),
         };
-        let lock = if plain {
+        // Rotation needs to tell files apart by inode: Unix only.
+        let lock = if plain || cfg!(not(unix)) {
             None
         } else {
             Lock::open(&files.lock()).ok()
