@@ -119,7 +119,8 @@ impl Ctx {
     /// `journal = false` in the config file), and how big it may grow. A
     /// config file that cannot be read stops the command where the broker
     /// is resolved from it; when the broker comes from elsewhere, it is a
-    /// warning and the journal keeps its defaults.
+    /// warning (none for a file that is not there) and the journal keeps
+    /// its defaults.
     pub fn journal_config(&self) -> (bool, Rotation) {
         if self.global.no_journal {
             return (false, Rotation::default());
@@ -138,6 +139,8 @@ impl Ctx {
                 };
                 (cfg.journal != Some(false), rotation)
             }
+            // A config file named but absent only matters where a profile is needed.
+            Err(_) if explicit.as_ref().is_some_and(|p| !p.exists()) => (true, Rotation::default()),
             Err(e) => {
                 self.printer
                     .warn(&format!("{e:#}; the journal keeps its defaults"));

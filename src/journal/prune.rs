@@ -145,7 +145,8 @@ mod tests {
     use std::time::Duration;
 
     fn run(id: &str, messages: usize) -> String {
-        let mut s = format!("{{\"type\":\"run_start\",\"run_id\":\"{id}\",\"command\":\"purge\"}}\n");
+        let mut s =
+            format!("{{\"type\":\"run_start\",\"run_id\":\"{id}\",\"command\":\"purge\"}}\n");
         for i in 0..messages {
             s += &format!("{{\"type\":\"message\",\"run_id\":\"{id}\",\"id\":\"{i}\",\"action\":\"purged\"}}\n");
         }
@@ -163,7 +164,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.ndjson");
         let files = Files::new(&path);
-        let header = |id: &str| String::from_utf8(files::header_line(id, SystemTime::now())).unwrap();
+        let header =
+            |id: &str| String::from_utf8(files::header_line(id, SystemTime::now())).unwrap();
         let (old1, old2) = ("20200101T000000000Z-0001", "20200102T000000000Z-0002");
         let (new1, new2) = ("20300101T000000000Z-0003", "20300102T000000000Z-0004");
         // A set-aside file with old runs only, one with an old run going on
@@ -173,24 +175,49 @@ mod tests {
         std::fs::write(&only_old, header("A") + &run(old1, 3)).unwrap();
         std::fs::write(&mixed, header("B") + &run(new1, 2)).unwrap();
         let old2_tail = run(old2, 4);
-        std::fs::write(&path, header("C") + &old2_tail + &run(new2, 1) + "not a record\n").unwrap();
+        std::fs::write(
+            &path,
+            header("C") + &old2_tail + &run(new2, 1) + "not a record\n",
+        )
+        .unwrap();
         assert_eq!(ids(&path), vec![new2, new1, old2, old1]);
-        let before: Vec<_> = files.all().unwrap().iter().map(|p| std::fs::read(p).unwrap()).collect();
+        let before: Vec<_> = files
+            .all()
+            .unwrap()
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
 
         let cutoff = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let dry = prune(&path, cutoff, true).unwrap();
-        let after: Vec<_> = files.all().unwrap().iter().map(|p| std::fs::read(p).unwrap()).collect();
+        let after: Vec<_> = files
+            .all()
+            .unwrap()
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
         assert_eq!(before, after, "a dry run changes nothing");
         let done = prune(&path, cutoff, false).unwrap();
-        assert_eq!(dry, Pruned { dry_run: true, ..done.clone() });
+        assert_eq!(
+            dry,
+            Pruned {
+                dry_run: true,
+                ..done.clone()
+            }
+        );
         assert_eq!((done.pruned_runs, done.kept_runs), (2, 2));
         assert_eq!(done.pruned_records, 5 + 6);
         assert_eq!(done.files_removed, 1);
         assert!(!only_old.exists());
         assert_eq!(ids(&path), vec![new2, new1]);
         let journal = std::fs::read_to_string(&path).unwrap();
-        assert!(journal.starts_with(&header("C")[..30]), "header kept: {journal}");
-        assert!(!journal.contains(old2) && journal.contains(new2) && journal.contains("not a record"));
+        assert!(
+            journal.starts_with(&header("C")[..30]),
+            "header kept: {journal}"
+        );
+        assert!(
+            !journal.contains(old2) && journal.contains(new2) && journal.contains("not a record")
+        );
         assert_eq!(
             done.bytes_before - done.bytes_after,
             (header("A").len() + run(old1, 3).len() + old2_tail.len()) as u64

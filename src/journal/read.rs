@@ -484,7 +484,13 @@ mod tests {
             max_bytes,
             keep: 100,
         };
-        Journal::start_with(Some(path), &info, vec![], Box::new(|w| panic!("{w}")), rotation)
+        Journal::start_with(
+            Some(path),
+            &info,
+            vec![],
+            Box::new(|w| panic!("{w}")),
+            rotation,
+        )
     }
 
     /// What a reader that parses every line of every file finds.
@@ -533,7 +539,10 @@ mod tests {
         }
         let two = view.runs(Some(2)).unwrap();
         assert_eq!(two.len(), 2.min(got.len()));
-        assert_eq!(two.first().map(RunSummary::run_id), got_ids.first().copied());
+        assert_eq!(
+            two.first().map(RunSummary::run_id),
+            got_ids.first().copied()
+        );
     }
 
     #[test]
@@ -597,7 +606,11 @@ mod tests {
         let j = start(&path, 1 << 20);
         j.record("x", Action::Moved, None, None);
         j.finish(None, crate::exit::Exit::Ok, None);
-        assert_eq!(Files::new(&path).set_aside().unwrap().len(), 1, "set aside whole");
+        assert_eq!(
+            Files::new(&path).set_aside().unwrap().len(),
+            1,
+            "set aside whole"
+        );
         check_against_whole_read(&path);
         let mut view = View::open(&path).unwrap();
         assert_eq!(view.runs(Some(1)).unwrap()[0].run_id(), j.run_id().unwrap());
@@ -608,7 +621,9 @@ mod tests {
         })
         .unwrap();
         assert_eq!(ids, vec![json!("7")]);
-        assert!(!view.messages("nope", |_| ControlFlow::Continue(())).unwrap());
+        assert!(!view
+            .messages("nope", |_| ControlFlow::Continue(()))
+            .unwrap());
     }
 
     #[test]
