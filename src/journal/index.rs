@@ -241,6 +241,7 @@ pub fn build(journal: &[(&str, &File)]) -> io::Result<Vec<Entry>> {
     for (fid, file) in journal {
         entries.push(Entry::open(fid, ""));
         let mut here: HashSet<String> = HashSet::new();
+        let mut last: Option<String> = None;
         scan::lines(file, 0, None, |offset, raw, whole| {
             let Some(line) = scan::classify(raw, whole) else {
                 return ControlFlow::Continue(());
@@ -250,7 +251,9 @@ pub fn build(journal: &[(&str, &File)]) -> io::Result<Vec<Entry>> {
             if matches!(line.kind, Kind::Header | Kind::Other) {
                 return ControlFlow::Continue(());
             }
-            if !here.contains(run) {
+            // Most lines belong to the run of the line before.
+            let same = last.as_deref() == Some(run);
+            if !same && !here.contains(run) {
                 here.insert(run.to_owned());
                 entries.push(if line.kind == Kind::RunStart {
                     Entry::start(fid, run, offset)
@@ -259,6 +262,9 @@ pub fn build(journal: &[(&str, &File)]) -> io::Result<Vec<Entry>> {
                 });
             } else if line.kind == Kind::RunStart {
                 entries.push(Entry::start(fid, run, offset));
+            }
+            if !same {
+                last = Some(run.to_owned());
             }
             match line.kind {
                 Kind::Message => {

@@ -16,7 +16,7 @@
 //! that does not match the files (they were pruned while it was read) is
 //! rebuilt once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::ops::ControlFlow;
@@ -366,7 +366,7 @@ impl View {
     /// Every run in the files an older dlq wrote, read whole (memory grows
     /// with runs, not messages).
     fn scan_older_runs(&self) -> io::Result<BTreeMap<String, RunSummary>> {
-        let mut runs: BTreeMap<String, RunSummary> = BTreeMap::new();
+        let mut runs: HashMap<String, RunSummary> = HashMap::new();
         for f in self.list.iter().filter(|f| f.id.is_none()) {
             scan::lines(&f.file, 0, None, |_, raw, whole| {
                 let Some(line) = scan::classify(raw, whole) else {
@@ -390,7 +390,7 @@ impl View {
                 ControlFlow::Continue(())
             })?;
         }
-        Ok(runs)
+        Ok(runs.into_iter().collect())
     }
 }
 

@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::io;
 use std::ops::ControlFlow;
+use std::sync::LazyLock;
 
 use memchr::memmem;
 use serde_json::Value;
@@ -20,6 +21,12 @@ use serde_json::Value;
 use super::files::read_at;
 
 const MARK: &[u8] = br#"{"type":""#;
+
+// Searchers built once: building one costs more than a search in a line.
+static MARK_FINDER: LazyLock<memmem::FinderRev<'static>> =
+    LazyLock::new(|| memmem::FinderRev::new(MARK));
+static ACTION_FINDER: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(br#""action":""#));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -57,7 +64,7 @@ impl Line<'_> {
 /// Reads one raw line (its newline removed; `whole` when it had one).
 pub fn classify(raw: &[u8], whole: bool) -> Option<Line<'_>> {
     let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-    let skip = memmem::rfind(raw, MARK)?;
+    let skip = MARK_FINDER.rfind(raw)?;
     let record = &raw[skip..];
     if record.last() != Some(&b'}') {
         return None;
@@ -92,7 +99,7 @@ pub fn classify(raw: &[u8], whole: bool) -> Option<Line<'_>> {
         return slow(record, kind, skip);
     };
     let action = if kind == Kind::Message {
-        let Some(at) = memmem::find(rest, br#""action":""#) else {
+        let Some(at) = ACTION_FINDER.find(rest) else {
             return slow(record, kind, skip);
         };
         let r = &rest[at + 10..];
