@@ -485,3 +485,35 @@ fn a_read_only_journal_is_one_warning_and_the_run_completes() {
     assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
     assert_eq!(r.count(&q), 500);
 }
+
+#[test]
+fn a_config_file_with_a_bad_journal_size_is_a_warning_when_the_broker_is_named() {
+    let r = Rmq::new();
+    let q = queue(&r, "journal-badcfg");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.ndjson");
+    let cfg = config(dir.path(), "journal_max_bytes = 10\n");
+    let out = run(dlq(&journal, Some(&cfg)).args(["publish", &q, "--body", "x", "--count", "5"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let w = warnings(&out);
+    assert_eq!(w.len(), 1, "{out:?}");
+    assert!(
+        w[0].contains("64 KiB") && w[0].contains("the journal keeps its defaults"),
+        "{w:?}"
+    );
+    let runs = history(&journal, &["history", "-o", "json"]).json();
+    assert_eq!(runs[0]["recorded"]["published"], 5, "{runs}");
+    // Where the broker comes from that file, the same file stops the command.
+    let named = config(
+        dir.path(),
+        "journal_max_bytes = 10\n[profiles.p]\nurl = \"amqp://127.0.0.1:1\"\n",
+    );
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
+    c.env_remove("DLQ_BROKER")
+        .env("DLQ_CONFIG", &named)
+        .env("DLQ_JOURNAL", &journal)
+        .args(["-p", "p", "publish", &q, "--body", "x"]);
+    let refused = run(&mut c);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("journal_max_bytes"), "{refused:?}");
+}

@@ -169,7 +169,11 @@ fn prune(ctx: &Ctx, path: &Path, age: std::time::Duration, dry_run: bool) -> Res
     if !p.is_table() {
         let mut v = json!(done);
         v["started_before"] = json!(rfc3339(cutoff));
-        p.json(&v)?;
+        if p.format == OutputFormat::Ndjson {
+            p.ndjson(&v)?;
+        } else {
+            p.json(&v)?;
+        }
         return Ok(Exit::Ok);
     }
     let freed = done.bytes_before - done.bytes_after;
