@@ -27,17 +27,20 @@ fn dlq(journal: &Path, config: Option<&Path>) -> Command {
     c
 }
 
-/// dlq without a broker (history), journaling to `journal`.
-fn history(journal: &Path, args: &[&str]) -> Run {
+/// dlq naming no broker, journaling to `journal`.
+fn bare(journal: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
     c.env_remove("DLQ_BROKER")
         .env_remove("DLQ_PROFILE")
         .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
         .env("DLQ_JOURNAL", journal)
         .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .args(args);
-    run(&mut c)
+        .stdin(Stdio::null());
+    c
+}
+
+fn history(journal: &Path, args: &[&str]) -> Run {
+    run(bare(journal).args(args))
 }
 
 fn queue(r: &Rmq, prefix: &str) -> String {
@@ -508,12 +511,9 @@ fn a_config_file_with_a_bad_journal_size_is_a_warning_when_the_broker_is_named()
         dir.path(),
         "journal_max_bytes = 10\n[profiles.p]\nurl = \"amqp://127.0.0.1:1\"\n",
     );
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
-    c.env_remove("DLQ_BROKER")
+    let refused = run(bare(&journal)
         .env("DLQ_CONFIG", &named)
-        .env("DLQ_JOURNAL", &journal)
-        .args(["-p", "p", "publish", &q, "--body", "x"]);
-    let refused = run(&mut c);
+        .args(["-p", "p", "publish", &q, "--body", "x"]));
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(refused.stderr.contains("journal_max_bytes"), "{refused:?}");
 }
