@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `dlq history` on a 1 GiB journal: elapsed time and peak RSS of
+# `dlq history` on a 1 GiB journal: elapsed and CPU time and peak RSS of
 #   history --limit 20             the first time (it builds the index), then with it
 #   history RUN_ID                 a run of 100,000 messages written beside another
 #                                  one, in the middle of the journal; and a small run
@@ -8,8 +8,9 @@
 # The journal is written here in dlq's own record format (run_start, message,
 # run_end, as src/journal.rs writes them): runs of 20 to 3,000 messages, every
 # 100th run 100,000 messages interleaved with another one as two runs at once
-# write, two killed runs (no run_end), one of them among the newest 20.
-# No broker is needed. Figures are with the journal in the page cache.
+# write, two killed runs (no run_end): one in the first half, and the newest.
+# No broker is needed. Figures are with the journal in the page cache; /usr/bin/time
+# gives seconds to the hundredth.
 #   SIZE (default 1073741824)   journal bytes
 #   DLQ_BIN                     the binary to measure (default: a release build)
 set -euo pipefail
@@ -43,7 +44,7 @@ def end(r, t, n, ms):
             '"interrupted":false,"stopped_by":null,"error":null,"exit_code":0}\n' % (r, iso(t), ms, n))
 out = open(path, 'w', buffering=1 << 22)
 out.write('{"type":"journal","file_id":"20261001T000000000Z-0badcafe","created_at":"2026-10-01T00:00:00.000Z","format":1}\n')
-written, i, big, small, killed_late = 0, 0, None, None, False
+written, i, big, small = 0, 0, None, None
 while written < size:
     i += 1
     t += timedelta(seconds=rnd.randint(60, 3600))
@@ -59,12 +60,14 @@ while written < size:
         if big is None and written > size // 2: big = runs[0][0]
     else:
         r, q, n = rid(t), 'q%d.dlq' % (i % 37), rnd.randint(20, 3000)
-        killed = i == 700 or (not killed_late and written > size - 2 * 1000000)
-        killed_late |= killed and i != 700
         out.write(start(r, t, q) + ''.join(msg(r, t, q) for _ in range(n)))
-        if not killed: out.write(end(r, t, n, n * 3))
+        if i != 701: out.write(end(r, t, n, n * 3))  # else killed
         if small is None and written > size // 2: small = r
     written = out.tell()
+# The newest run was killed too.
+t += timedelta(seconds=60)
+r = rid(t)
+out.write(start(r, t, 'q0.dlq') + ''.join(msg(r, t, 'q0.dlq') for _ in range(500)))
 out.close()
 print(big, small)
 EOF
@@ -73,15 +76,18 @@ chmod 600 "$journal" # as dlq creates it
 bytes=$(stat -c %s "$journal")
 log "journal: $bytes bytes, $(wc -l <"$journal") lines; the big run $big, a small one $small"
 
-run() { # LABEL JOURNAL EXPECTED_LINES ARGS...: time, peak RSS, lines printed
+run() { # LABEL JOURNAL EXPECTED_LINES ARGS...: elapsed and CPU time, peak RSS, lines printed
   local label=$1 j=$2 want=$3; shift 3
-  measure "$tmp/m" env DLQ_JOURNAL="$j" DLQ_CONFIG=/nonexistent "$DLQ_BIN" "$@" -o ndjson >"$tmp/out"
-  read -r secs rss <"$tmp/m"
-  local got
+  command -v /usr/bin/time >/dev/null || apt_install time
+  DLQ_JOURNAL="$j" DLQ_CONFIG=/nonexistent /usr/bin/time -f '%e %U %S %M' -o "$tmp/m" \
+    "$DLQ_BIN" "$@" -o ndjson >"$tmp/out"
+  read -r secs user sys rss <"$tmp/m"
+  local got cpu
   got=$(wc -l <"$tmp/out")
   [ "$got" = "$want" ] || { echo "$label: $got lines, expected $want" >&2; exit 1; }
-  log "$label: ${secs}s, peak RSS $((rss / 1024)) MiB"
-  echo "JOURNAL what=$label bytes=$bytes seconds=$(printf '%.3f' "$secs") rss_mib=$(echo "scale=1; $rss / 1024" | bc -l) lines=$got"
+  cpu=$(printf '%.2f' "$(echo "$user + $sys" | bc -l)")
+  log "$label: ${secs}s (CPU ${cpu}s), peak RSS $((rss / 1024)) MiB"
+  echo "JOURNAL what=$label bytes=$bytes seconds=$secs cpu_seconds=$cpu rss_mib=$(echo "scale=1; $rss / 1024" | bc -l) lines=$got"
 }
 
 run history-limit-20-first-builds-index "$journal" 20 history --limit 20
