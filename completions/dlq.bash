@@ -597,13 +597,17 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__history)
-            opts="-b -p -o -q -v -h -V --limit --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --limit --prune --older-than --dry-run --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --older-than)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

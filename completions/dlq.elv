@@ -395,6 +395,7 @@ set edit:completion:arg-completer[dlq] = {|@words|
         }
         &'dlq;history'= {
             cand --limit 'At most N runs (or messages)'
+            cand --older-than 'With --prune: how long ago a run must have started to be removed, such as 30d'
             cand -b 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)'
             cand --broker 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)'
             cand -p 'Profile from the config file (env DLQ_PROFILE)'
@@ -405,6 +406,8 @@ set edit:completion:arg-completer[dlq] = {|@words|
             cand --color 'When to color output (NO_COLOR is honoured with auto)'
             cand --timeout 'Bound on connecting and on each broker call, such as 10s or 1m'
             cand --endpoint-url 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)'
+            cand --prune 'Remove the runs that started longer ago than --older-than, with all their records'
+            cand --dry-run 'With --prune: say what would be removed, and remove nothing'
             cand -q 'Print only data and errors: no progress, no summaries on stderr'
             cand --quiet 'Print only data and errors: no progress, no summaries on stderr'
             cand -v 'Say more: the cause chain of errors, broker details'

@@ -353,6 +353,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand stats" -l no-journal -d 'Do not 
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l limit -d 'At most N runs (or messages)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand history" -l older-than -d 'With --prune: how long ago a run must have started to be removed, such as 30d' -r
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
@@ -365,6 +366,8 @@ always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand history" -l prune -d 'Remove the runs that started longer ago than --older-than, with all their records'
+complete -c dlq -n "__fish_dlq_using_subcommand history" -l dry-run -d 'With --prune: say what would be removed, and remove nothing'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'

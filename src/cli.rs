@@ -316,9 +316,12 @@ Examples:\n  dlq stats orders.dlq\n  dlq stats orders.dlq --by error_type,age -o
     /// The journal of what dlq changed: runs, newest first, or the messages of one run
     #[command(
         after_help = "Every retry, retry-all, purge and publish appends to the journal: $DLQ_JOURNAL, \
-else dlq/journal.ndjson in the user's state directory (~/.local/state/dlq/ on Linux). \
---no-journal or `journal = false` in the config file turns it off. An unknown RUN_ID is exit 2.\n\n\
-Examples:\n  dlq history\n  dlq history --limit 5 -o json\n  dlq history 20261201T221405Z-3f9a"
+else dlq/journal.ndjson in the user's state directory (~/.local/state/dlq/ on Linux), readable \
+by its owner only. At journal_max_bytes (config file; default 64 MiB) it is set aside as \
+journal.ndjson.<time>, and journal_keep (default 3) of those are kept. --no-journal or \
+`journal = false` in the config file turns it off. An unknown RUN_ID is exit 2.\n\n\
+Examples:\n  dlq history\n  dlq history --limit 5 -o json\n  dlq history 20261201T221405123Z-3f9a\n  \
+dlq history --prune --older-than 30d"
     )]
     History(HistoryArgs),
 
@@ -452,6 +455,15 @@ pub struct HistoryArgs {
     /// At most N runs (or messages)
     #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub limit: Option<usize>,
+    /// Remove the runs that started longer ago than --older-than, with all their records
+    #[arg(long, requires = "older_than", conflicts_with_all = ["run_id", "limit"])]
+    pub prune: bool,
+    /// With --prune: how long ago a run must have started to be removed, such as 30d
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "prune")]
+    pub older_than: Option<Duration>,
+    /// With --prune: say what would be removed, and remove nothing
+    #[arg(long, requires = "prune")]
+    pub dry_run: bool,
 }
 
 /// The arguments of `dlq completions`.

@@ -27,8 +27,67 @@ pub struct ConfigFile {
     pub default: Option<String>,
     /// `journal = false` turns the journal of changes off (see `dlq history`).
     pub journal: Option<bool>,
+    /// The size at which the journal is set aside and a new one started:
+    /// bytes, or text such as "64MiB" (default 64 MiB, at least 64 KiB).
+    pub journal_max_bytes: Option<Bytes>,
+    /// How many set-aside journal files are kept (default 3).
+    pub journal_keep: Option<usize>,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+}
+
+/// A size in bytes: a whole number, or text with a unit (`"64MiB"`,
+/// `"500 KB"`; KiB, MiB, GiB are powers of 1024, KB, MB, GB of 1000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bytes(pub u64);
+
+impl Bytes {
+    pub fn parse(text: &str) -> std::result::Result<u64, String> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (n, unit) = (&t[..split], t[split..].trim());
+        let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kib" => 1 << 10,
+            "m" | "mib" => 1 << 20,
+            "g" | "gib" => 1 << 30,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            _ => {
+                return Err(format!(
+                    "{text:?} is not a size: use bytes, or a number with KiB, MiB or GiB"
+                ))
+            }
+        };
+        n.parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+            .ok_or_else(|| {
+                format!("{text:?} is not a size: use bytes, or a number with KiB, MiB or GiB")
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        let n = match Raw::deserialize(d)? {
+            Raw::Number(n) => n,
+            Raw::Text(t) => Bytes::parse(&t).map_err(serde::de::Error::custom)?,
+        };
+        if n < 64 << 10 {
+            return Err(serde::de::Error::custom(format!(
+                "journal_max_bytes {n} is below the least, 64 KiB (65536)"
+            )));
+        }
+        Ok(Bytes(n))
+    }
 }
 
 /// A named broker: a URL plus options. Each option applies to the brokers
@@ -425,6 +484,22 @@ kafka = { "security.protocol" = "SASL_SSL" }
             crate::secrets::scrub("auth failed: s3cr3t/pw"),
             "auth failed: ***"
         );
+    }
+
+    #[test]
+    fn journal_sizes_read_as_bytes_or_with_units() {
+        let c = parse("journal_max_bytes = \"8MiB\"\njournal_keep = 0\n").unwrap();
+        assert_eq!(c.journal_max_bytes, Some(Bytes(8 << 20)));
+        assert_eq!(c.journal_keep, Some(0));
+        let c = parse("journal_max_bytes = 100000\n").unwrap();
+        assert_eq!(c.journal_max_bytes, Some(Bytes(100_000)));
+        assert_eq!(Bytes::parse("1 GiB"), Ok(1 << 30));
+        assert_eq!(Bytes::parse("500KB"), Ok(500_000));
+        let e = parse("journal_max_bytes = 1000\n").unwrap_err();
+        assert!(e.contains("64 KiB"), "{e}");
+        let e = parse("journal_max_bytes = \"lots\"\n").unwrap_err();
+        assert!(e.contains("not a size"), "{e}");
+        assert!(parse("journal_keep = -1\n").is_err());
     }
 
     #[test]

@@ -8,15 +8,27 @@
 //! batch) and at least every 250 ms, so a run killed with SIGKILL leaves the
 //! records of the batches it finished. [`Journal::finish`] appends the
 //! failures of the summary and a `run_end` record (end time, counts, exit
-//! code). A run without `run_end` was killed. The file is opened in append
-//! mode and each record goes out in one write, so runs in parallel do not
-//! tear each other's lines. A journal that cannot be written is one warning,
-//! then silence: it never stops a run.
+//! code). A run without `run_end` was killed. A journal that cannot be
+//! written is one warning, then silence: it never stops a run.
+//!
+//! The files are private (`files`), written whole records at a time and
+//! rotated by size (`writer`), placed by an index of runs (`index`), read
+//! without parsing most lines (`scan`), queried by `dlq history` (`read`)
+//! and pruned by age (`prune`).
+
+mod files;
+mod index;
+mod prune;
+mod read;
+mod scan;
+mod writer;
+
+pub use prune::{prune, Pruned};
+pub use read::{RunSummary, View};
 
 use std::collections::hash_map::RandomState;
-use std::fs::{File, OpenOptions};
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -37,6 +49,13 @@ pub fn path() -> Option<PathBuf> {
     dirs::state_dir()
         .or_else(dirs::data_dir)
         .map(|d| d.join("dlq").join("journal.ndjson"))
+}
+
+/// One warning naming the journal files at `path` that other users can
+/// read, with the fix; None when they are private.
+pub fn privacy_warning(path: &Path) -> Option<String> {
+    let all = files::Files::new(path).all().unwrap_or_default();
+    files::privacy_warning(&files::readable_by_others(&all))
 }
 
 /// A run ID: UTC time to the millisecond, then a random suffix; IDs sort by time.
@@ -115,10 +134,32 @@ pub struct RunInfo {
     pub action: Action,
 }
 
+/// How big the journal may grow: it is set aside once it reaches
+/// `max_bytes`, and `keep` set-aside files are kept (config keys
+/// `journal_max_bytes` and `journal_keep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub max_bytes: u64,
+    pub keep: usize,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            max_bytes: 64 << 20,
+            keep: 3,
+        }
+    }
+}
+
 struct State {
-    out: BufWriter<File>,
-    path: PathBuf,
+    sink: writer::Sink,
+    /// Whole records not yet written, and where the run's own are in it.
+    buf: Vec<u8>,
+    marks: writer::Marks,
     last_flush: Instant,
+    /// The message records of this run, by action.
+    recorded: BTreeMap<String, u64>,
 }
 
 struct Inner {
@@ -144,6 +185,16 @@ impl std::fmt::Debug for Journal {
 }
 
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Records are written out at the latest when this much is buffered.
+const BUFFER: usize = 64 * 1024;
+
+/// Which of the run's own records a line is, for the index.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    None,
+    Start,
+    End,
+}
 
 impl Journal {
     /// A journal that records nothing.
@@ -151,24 +202,48 @@ impl Journal {
         Journal(None)
     }
 
-    /// Starts a run in the journal at `path`: writes its `run_start` record.
-    /// When the file cannot be written, `warn` is called once and the run
-    /// goes on unrecorded.
+    /// Starts a run in the journal at `path` with the default rotation.
     pub fn start(
         path: Option<&Path>,
         info: &RunInfo,
         argv: Vec<String>,
         warn: Box<dyn Fn(&str) + Send + Sync>,
     ) -> Self {
+        Self::start_with(path, info, argv, warn, Rotation::default())
+    }
+
+    /// Starts a run in the journal at `path`: writes its `run_start` record.
+    /// When the file cannot be written, `warn` is called once and the run
+    /// goes on unrecorded; it is also told of journal files others can read.
+    pub fn start_with(
+        path: Option<&Path>,
+        info: &RunInfo,
+        argv: Vec<String>,
+        warn: Box<dyn Fn(&str) + Send + Sync>,
+        rotation: Rotation,
+    ) -> Self {
         let now = SystemTime::now();
         let run_id = new_run_id(now);
+        #[cfg(unix)]
+        // SAFETY: setting a signal to be ignored. Under `ulimit -f` a write
+        // past the limit then fails (a warning) instead of killing the run.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        }
         let state = match path {
-            Some(p) => match open(p) {
-                Ok(out) => Some(State {
-                    out,
-                    path: p.to_path_buf(),
-                    last_flush: Instant::now(),
-                }),
+            Some(p) => match writer::Sink::open(p, &run_id, rotation) {
+                Ok((sink, private)) => {
+                    if let Some(w) = private {
+                        warn(&w);
+                    }
+                    Some(State {
+                        sink,
+                        buf: Vec::with_capacity(BUFFER),
+                        marks: writer::Marks::default(),
+                        last_flush: Instant::now(),
+                        recorded: BTreeMap::new(),
+                    })
+                }
                 Err(e) => {
                     warn(&format!(
                         "journal {} cannot be written ({e}); this run is not recorded",
@@ -204,7 +279,7 @@ impl Journal {
                 "argv": argv,
                 "pid": std::process::id(),
             }),
-            true,
+            Mark::Start,
         );
         j
     }
@@ -231,7 +306,7 @@ impl Journal {
                 "error": error.map(secrets::scrub),
                 "at": rfc3339(SystemTime::now()),
             }),
-            false,
+            Mark::None,
         );
     }
 
@@ -239,17 +314,7 @@ impl Journal {
     pub fn flush(&self) {
         let Some(inner) = &self.0 else { return };
         let mut guard = inner.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(st) = guard.as_mut() {
-            if let Err(e) = st.out.flush() {
-                let path = st.path.display().to_string();
-                *guard = None;
-                (inner.warn)(&format!(
-                    "journal {path} cannot be written ({e}); the rest of this run is not recorded"
-                ));
-            } else {
-                st.last_flush = Instant::now();
-            }
-        }
+        write_out(inner, &mut guard);
     }
 
     /// Ends the run: the failures of the summary (they include messages the
@@ -280,135 +345,63 @@ impl Journal {
                 "error": error.map(secrets::scrub),
                 "exit_code": exit as i32,
             }),
-            true,
+            Mark::End,
         );
     }
 
-    fn append(&self, record: &Value, flush_now: bool) {
+    fn append(&self, record: &Value, mark: Mark) {
         let Some(inner) = &self.0 else { return };
         let mut line = serde_json::to_vec(record).unwrap_or_default();
         line.push(b'\n');
         let mut guard = inner.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some(st) = guard.as_mut() else { return };
-        let due = flush_now || st.last_flush.elapsed() >= FLUSH_EVERY;
-        let result = st
-            .out
-            .write_all(&line)
-            .and_then(|()| if due { st.out.flush() } else { Ok(()) });
-        match result {
-            Ok(()) if due => st.last_flush = Instant::now(),
-            Ok(()) => {}
-            Err(e) => {
-                let path = st.path.display().to_string();
-                *guard = None;
-                (inner.warn)(&format!(
-                    "journal {path} cannot be written ({e}); the rest of this run is not recorded"
-                ));
+        if st.buf.len() + line.len() > BUFFER {
+            write_out(inner, &mut guard);
+        }
+        let Some(st) = guard.as_mut() else { return };
+        if mark == Mark::None {
+            if let Some(a) = record.get("action").and_then(Value::as_str) {
+                *st.recorded.entry(a.to_owned()).or_default() += 1;
             }
         }
+        match mark {
+            Mark::Start => st.marks.start = Some(st.buf.len()),
+            Mark::End => st.marks.end = Some((st.buf.len(), st.recorded.clone())),
+            Mark::None => {}
+        }
+        st.buf.extend_from_slice(&line);
+        if mark != Mark::None || st.last_flush.elapsed() >= FLUSH_EVERY {
+            write_out(inner, &mut guard);
+        }
+    }
+}
+
+/// Writes the buffered records; on failure says so once and stops recording.
+fn write_out(inner: &Inner, guard: &mut Option<State>) {
+    let Some(st) = guard.as_mut() else { return };
+    let marks = std::mem::take(&mut st.marks);
+    let result = st.sink.write(&st.buf, marks, inner.warn.as_ref());
+    st.buf.clear();
+    st.last_flush = Instant::now();
+    if let Err(e) = result {
+        let path = st.sink.path().display().to_string();
+        *guard = None;
+        (inner.warn)(&format!(
+            "journal {path} cannot be written ({e}); the rest of this run is not recorded"
+        ));
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(st) = self.state.get_mut().ok().and_then(Option::as_mut) {
-            let _ = st.out.flush();
-        }
-    }
-}
-
-fn open(path: &Path) -> std::io::Result<BufWriter<File>> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
-    // Large enough for a batch; each record still goes out whole.
-    Ok(BufWriter::with_capacity(64 * 1024, file))
-}
-
-/// One run as `dlq history` shows it: `run_start` and `run_end` merged, with
-/// the message records counted (a killed run has no `run_end`).
-#[derive(Debug, Clone, Default)]
-pub struct RunSummary {
-    pub record: serde_json::Map<String, Value>,
-    pub recorded: std::collections::BTreeMap<String, u64>,
-}
-
-impl RunSummary {
-    pub fn run_id(&self) -> &str {
-        self.record
-            .get("run_id")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    }
-
-    /// The history record: the run's fields, `ended_at`/`exit_code` null
-    /// when it never finished, and the message records counted by action.
-    pub fn to_json(&self) -> Value {
-        let mut r = self.record.clone();
-        r.shift_remove("type");
-        for k in ["ended_at", "exit_code", "counts"] {
-            r.entry(k).or_insert(Value::Null);
-        }
-        r.insert(
-            "finished".into(),
-            json!(self.record.contains_key("exit_code")),
-        );
-        r.insert("recorded".into(), json!(self.recorded));
-        Value::Object(r)
-    }
-}
-
-/// Reads the journal once, line by line: every run (memory grows with
-/// runs, not messages), and with `messages_of`, that run's message records.
-/// Lines that are not journal records (a torn last line) are passed over.
-pub fn read(
-    path: &Path,
-    messages_of: Option<&str>,
-) -> std::io::Result<(Vec<RunSummary>, Vec<Value>)> {
-    use std::io::BufRead;
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
-        Err(e) => return Err(e),
-    };
-    let mut runs: Vec<RunSummary> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut messages = Vec::new();
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line?;
-        let Ok(Value::Object(rec)) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        let Some(id) = rec.get("run_id").and_then(Value::as_str).map(str::to_owned) else {
-            continue;
-        };
-        let kind = rec.get("type").and_then(Value::as_str).unwrap_or("");
-        let i = *index.entry(id.clone()).or_insert_with(|| {
-            runs.push(RunSummary::default());
-            runs.len() - 1
-        });
-        let run = &mut runs[i];
-        match kind {
-            "run_start" | "run_end" => {
-                for (k, v) in rec {
-                    run.record.insert(k, v);
-                }
+        if let Ok(guard) = self.state.get_mut() {
+            if let Some(st) = guard.as_mut() {
+                let _ = st
+                    .sink
+                    .write(&st.buf, std::mem::take(&mut st.marks), &|_| {});
             }
-            "message" => {
-                let action = rec.get("action").and_then(Value::as_str).unwrap_or("?");
-                *run.recorded.entry(action.to_owned()).or_default() += 1;
-                run.record.entry("run_id").or_insert(json!(id));
-                if messages_of == Some(id.as_str()) {
-                    let mut m = rec;
-                    m.shift_remove("type");
-                    messages.push(Value::Object(m));
-                }
-            }
-            _ => {}
         }
     }
-    Ok((runs, messages))
 }
 
 #[cfg(test)]
@@ -454,6 +447,19 @@ mod tests {
         assert!(!argv.join(" ").contains("s3cret-pw"));
     }
 
+    /// The runs and the message records of `run`, as `history` reads them.
+    fn read(path: &Path, run: &str) -> (Vec<RunSummary>, Vec<Value>) {
+        let mut view = View::open(path).unwrap();
+        let runs = view.runs(None).unwrap();
+        let mut msgs = Vec::new();
+        view.messages(run, |m| {
+            msgs.push(m);
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+        (runs, msgs)
+    }
+
     #[test]
     fn records_round_trip_through_read() {
         let dir = tempfile::tempdir().unwrap();
@@ -464,7 +470,7 @@ mod tests {
         j.flush();
         let run = j.run_id().unwrap().to_owned();
         // Before the end the run shows as unfinished, with what it recorded.
-        let (runs, msgs) = read(&path, Some(&run)).unwrap();
+        let (runs, msgs) = read(&path, &run);
         assert_eq!(runs.len(), 1);
         let v = runs[0].to_json();
         assert_eq!(v["finished"], false);
@@ -479,11 +485,15 @@ mod tests {
         };
         report.fail("c", "no such message");
         j.finish(Some(&report), Exit::Partial, None);
-        let (runs, msgs) = read(&path, Some(&run)).unwrap();
+        let (runs, msgs) = read(&path, &run);
         let v = runs[0].to_json();
         assert_eq!(v["finished"], true);
         assert_eq!(v["exit_code"], 3);
         assert_eq!(v["counts"]["moved"], 1);
+        assert_eq!(
+            v["recorded"],
+            json!({"failed": 1, "moved": 1, "skipped": 1})
+        );
         assert_eq!(v["broker"], "amqp://guest:***@127.0.0.1:5672");
         assert_eq!(msgs[2]["action"], "failed");
         assert_eq!(msgs[2]["error"], "no such message");

@@ -417,6 +417,13 @@ fn history_reads_the_journal_without_a_broker() {
         ),
     )
     .unwrap();
+    // Written as an older dlq did: private here, so no warning about it.
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        &journal,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let runs = history(&["history", "-o", "json"]).json();
     assert_eq!(
         runs[0]["run_id"], "20261202T000000000Z-bbbb",

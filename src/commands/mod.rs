@@ -35,7 +35,7 @@ use crate::bulk::{Backup, Interrupt, Ledger, Rate, Setup};
 use crate::cli::{FilterArgs, GlobalArgs, ReadArgs};
 use crate::config::{self, BrokerSettings, Selector};
 use crate::exit::{code_for, usage, Exit};
-use crate::journal::{self, Journal, RunInfo};
+use crate::journal::{self, Journal, Rotation, RunInfo};
 use crate::output::{Printer, Warner};
 use crate::report::{Action, Stopped};
 use crate::select::{Criteria, Decision, Filter, Selection};
@@ -115,12 +115,15 @@ impl Ctx {
         Ok(s.profile_name.clone().unwrap_or(s.display_url))
     }
 
-    /// Whether changes are journaled: not with `--no-journal` nor with
-    /// `journal = false` in the config file (an unreadable config file is
-    /// reported where the broker is resolved, not here).
-    pub fn journal_enabled(&self) -> bool {
+    /// Whether changes are journaled (not with `--no-journal` nor with
+    /// `journal = false` in the config file), and how big it may grow. A
+    /// config file that cannot be read stops the command where the broker
+    /// is resolved from it; when the broker comes from elsewhere, it is a
+    /// warning (none for a file that is not there) and the journal keeps
+    /// its defaults.
+    pub fn journal_config(&self) -> (bool, Rotation) {
         if self.global.no_journal {
-            return false;
+            return (false, Rotation::default());
         }
         let explicit = self
             .global
@@ -128,8 +131,21 @@ impl Ctx {
             .clone()
             .or_else(|| std::env::var_os("DLQ_CONFIG").map(Into::into));
         match config::load(explicit.as_deref()) {
-            Ok((cfg, _)) => cfg.journal != Some(false),
-            Err(_) => true,
+            Ok((cfg, _)) => {
+                let d = Rotation::default();
+                let rotation = Rotation {
+                    max_bytes: cfg.journal_max_bytes.map_or(d.max_bytes, |b| b.0),
+                    keep: cfg.journal_keep.unwrap_or(d.keep),
+                };
+                (cfg.journal != Some(false), rotation)
+            }
+            // A config file named but absent only matters where a profile is needed.
+            Err(_) if explicit.as_ref().is_some_and(|p| !p.exists()) => (true, Rotation::default()),
+            Err(e) => {
+                self.printer
+                    .warn(&format!("{e:#}; the journal keeps its defaults"));
+                (true, Rotation::default())
+            }
         }
     }
 
@@ -137,7 +153,8 @@ impl Ctx {
     /// messages; `action` is what a finished message counts as. Hand the
     /// journal to the `BulkContext`, then call [`finish_journal`] with the outcome.
     pub fn journal(&self, command: &str, queue: &str, action: Action) -> Journal {
-        if !self.journal_enabled() {
+        let (enabled, rotation) = self.journal_config();
+        if !enabled {
             return Journal::off();
         }
         let (broker, profile) = match self.settings() {
@@ -145,7 +162,7 @@ impl Ctx {
             Err(_) => (String::new(), None),
         };
         let printer = self.printer.clone();
-        Journal::start(
+        Journal::start_with(
             journal::path().as_deref(),
             &RunInfo {
                 command: command.into(),
@@ -156,6 +173,7 @@ impl Ctx {
             },
             journal::masked_argv(std::env::args()),
             Box::new(move |m| printer.warn(m)),
+            rotation,
         )
     }
 
