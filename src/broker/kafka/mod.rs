@@ -74,6 +74,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 #[derive(Clone, Default)]
 pub struct Quiet {
     last_error: Arc<Mutex<Option<(KafkaError, String)>>>,
+    /// librdkafka said every broker connection is down.
+    all_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Quiet {
@@ -96,6 +98,15 @@ impl Quiet {
         }
     }
 
+    /// The broker failure to stop a run for, once librdkafka said that
+    /// every broker connection is down: copies would wait for its message
+    /// timeout otherwise.
+    pub fn lost(&self) -> Option<anyhow::Error> {
+        self.all_down
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then(|| broker_msg(format!("{NAME}: lost the connection to every broker")))
+    }
+
     /// True once librdkafka reported a failure that waiting will not fix.
     fn hopeless(&self) -> bool {
         matches!(self.last(), Some((e, _)) if matches!(
@@ -112,6 +123,10 @@ impl ClientContext for Quiet {
     fn log(&self, _level: RDKafkaLogLevel, _fac: &str, _line: &str) {}
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.all_down
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if let Ok(mut e) = self.last_error.lock() {
             *e = Some((error, reason.to_owned()));
         }

@@ -202,7 +202,10 @@ pub async fn redrive(
     };
 
     loop {
-        if run.interrupted() {
+        if let Some(e) = kafka.quiet.lost() {
+            run.stop_broker(&e);
+        }
+        if run.interrupted() || run.stopped() {
             break;
         }
         let item = tokio::select! {
@@ -389,7 +392,10 @@ pub async fn purge(kafka: &Kafka, topic: &str, opts: &PurgeOptions, run: &Ledger
         let mut rx = browse::spawn(kafka, reader, plan);
         let mut batch: Vec<(i32, i64, Message)> = Vec::new();
         loop {
-            let item = if run.interrupted() {
+            if let Some(e) = kafka.quiet.lost() {
+                run.stop_broker(&e);
+            }
+            let item = if run.interrupted() || run.stopped() {
                 None
             } else {
                 rx.recv().await
