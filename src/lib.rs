@@ -21,6 +21,7 @@ pub mod output;
 pub mod prometheus;
 pub mod rewrite;
 pub mod sanitize;
+pub mod schema;
 pub mod secrets;
 pub mod select;
 #[cfg(test)]
