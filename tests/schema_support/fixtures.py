@@ -10,7 +10,7 @@ line: name, format, framed, schema_id, subject, message_type, the value as
 dlq must show it (Protobuf through json_format, the canonical proto3 JSON),
 and the bytes in base64.
 
-Usage: fixtures.py REGISTRY_URL [--user U --password P] [--prefix P]
+Usage: fixtures.py REGISTRY_URL [--user U --password P] [--prefix P] [--ca PEM]
 (--prefix makes the subjects unique to one test run).
 """
 
@@ -68,8 +68,11 @@ def main():
     ap.add_argument("--user")
     ap.add_argument("--password")
     ap.add_argument("--prefix", default="")
+    ap.add_argument("--ca", help="CA certificate (PEM) of an HTTPS registry")
     a = ap.parse_args()
     conf = {"url": a.url}
+    if a.ca:
+        conf["ssl.ca.location"] = a.ca
     if a.user:
         conf["basic.auth.user.info"] = f"{a.user}:{a.password}"
     sr = SchemaRegistryClient(conf)
