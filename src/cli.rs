@@ -193,6 +193,7 @@ pub struct FilterArgs {
 
 /// Schema-encoded bodies: where their schemas come from.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Schema-encoded bodies")]
 pub struct SchemaArgs {
     /// Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)
     #[arg(long, value_name = "URL")]
