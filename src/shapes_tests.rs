@@ -51,7 +51,7 @@ fn message() -> Message {
             schema_id: Some(42),
             subject: Some("orders-value".into()),
             message_type: Some("shop.v1.Order".into()),
-            value: Ok(json!({"orderId": "7"})),
+            value: crate::schema::raw(r#"{"orderId":"7"}"#.into()),
             framing: Framing::Plain,
         }),
         broker,

@@ -145,11 +145,12 @@ fn card(
     section(&mut out, p, "broker", &m.broker);
     match &m.decoded {
         Some(d) => match &d.value {
-            Ok(v) => {
+            Ok(_) => {
                 out.push_str(&p.bold("body"));
                 out.push_str(&format!(" ({})\n", escape(&d.label(), false)));
+                let pretty = d.value_json().map(|v| serde_json::to_string_pretty(&v));
                 out.push_str(&escape(
-                    &serde_json::to_string_pretty(v).unwrap_or_default(),
+                    &pretty.and_then(Result::ok).unwrap_or_default(),
                     true,
                 ));
                 return out;

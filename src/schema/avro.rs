@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use apache_avro::schema::{Name, Namespace, RecordSchema, Schema};
 use apache_avro::types::Value as Avro;
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
 /// A parsed Avro schema with the named types it may refer to.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub struct AvroSchema {
     pub references: Vec<Schema>,
     /// Every named type (record, enum, fixed), by full name.
     names: HashMap<String, Schema>,
+    /// The same, by the crate's name as it stands in a reference.
+    by_name: HashMap<Name, Schema>,
 }
 
 /// Deepest nesting a value may have: a recursive schema over hostile bytes
@@ -46,13 +48,15 @@ impl AvroSchema {
                 .map_err(|e| format!("not an Avro schema (with its references): {e}"))?
         };
         let mut names = HashMap::new();
+        let mut by_name = HashMap::new();
         for s in references.iter().chain(std::iter::once(&root)) {
-            collect_names(s, &None, &mut names);
+            collect_names(s, &None, &mut names, &mut by_name);
         }
         Ok(AvroSchema {
             root,
             references,
             names,
+            by_name,
         })
     }
 
@@ -64,10 +68,11 @@ impl AvroSchema {
         }
     }
 
-    /// Decodes `bytes`, which must hold exactly one value.
-    pub fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
+    /// Decodes `bytes`, which must hold exactly one value, to compact JSON text.
+    pub fn decode(&self, bytes: &[u8]) -> Result<String, String> {
         let mut r = Reader { buf: bytes, at: 0 };
-        let v = self.read(&self.root, &mut r, &None, 0)?;
+        let mut out = String::with_capacity(bytes.len() * 3 + 16);
+        self.read(&self.root, &mut r, &None, 0, &mut out)?;
         if r.at != bytes.len() {
             return Err(format!(
                 "the Avro value ends at byte {} of {}: the bytes do not fit the schema",
@@ -75,24 +80,27 @@ impl AvroSchema {
                 bytes.len()
             ));
         }
-        Ok(v)
+        Ok(out)
     }
 
+    /// Writes the JSON of one value of schema `s` read from `r` onto `out`.
     fn read(
         &self,
         s: &Schema,
         r: &mut Reader,
         ns: &Namespace,
         depth: usize,
-    ) -> Result<Value, String> {
+        out: &mut String,
+    ) -> Result<(), String> {
+        use std::fmt::Write as _;
         if depth > MAX_DEPTH {
             return Err("the Avro value nests too deep".into());
         }
-        Ok(match s {
-            Schema::Null => Value::Null,
+        match s {
+            Schema::Null => out.push_str("null"),
             Schema::Boolean => match r.byte()? {
-                0 => Value::Bool(false),
-                1 => Value::Bool(true),
+                0 => out.push_str("false"),
+                1 => out.push_str("true"),
                 b => return Err(format!("bad Avro boolean byte {b}")),
             },
             Schema::Int
@@ -105,29 +113,31 @@ impl AvroSchema {
             | Schema::TimestampNanos
             | Schema::LocalTimestampMillis
             | Schema::LocalTimestampMicros
-            | Schema::LocalTimestampNanos => Value::Number(r.long()?.into()),
-            Schema::Float => float(f32::from_le_bytes(r.take(4)?.try_into().unwrap()) as f64),
-            Schema::Double => float(f64::from_le_bytes(r.take(8)?.try_into().unwrap())),
+            | Schema::LocalTimestampNanos => {
+                let _ = write!(out, "{}", r.long()?);
+            }
+            Schema::Float => float(
+                f32::from_le_bytes(r.take(4)?.try_into().unwrap()) as f64,
+                out,
+            ),
+            Schema::Double => float(f64::from_le_bytes(r.take(8)?.try_into().unwrap()), out),
             Schema::Bytes | Schema::BigDecimal => {
                 let n = r.len()?;
-                Value::String(latin1(r.take(n)?))
+                latin1(r.take(n)?, out);
             }
             Schema::String | Schema::Uuid => {
                 let n = r.len()?;
-                let b = r.take(n)?;
-                Value::String(
-                    std::str::from_utf8(b)
-                        .map_err(|_| "an Avro string is not UTF-8".to_owned())?
-                        .to_owned(),
-                )
+                let text = std::str::from_utf8(r.take(n)?)
+                    .map_err(|_| "an Avro string is not UTF-8".to_owned())?;
+                json_str(text, out);
             }
-            Schema::Fixed(f) => Value::String(latin1(r.take(f.size)?)),
-            Schema::Duration => Value::String(latin1(r.take(12)?)),
-            Schema::Decimal(d) => return self.read(&d.inner, r, ns, depth + 1),
+            Schema::Fixed(f) => latin1(r.take(f.size)?, out),
+            Schema::Duration => latin1(r.take(12)?, out),
+            Schema::Decimal(d) => return self.read(&d.inner, r, ns, depth + 1, out),
             Schema::Enum(e) => {
                 let i = r.long()?;
                 match usize::try_from(i).ok().and_then(|i| e.symbols.get(i)) {
-                    Some(sym) => Value::String(sym.clone()),
+                    Some(sym) => json_str(sym, out),
                     None => {
                         return Err(format!(
                             "Avro enum index {i} is out of range for {}",
@@ -139,48 +149,72 @@ impl AvroSchema {
             Schema::Union(u) => {
                 let i = r.long()?;
                 match usize::try_from(i).ok().and_then(|i| u.variants().get(i)) {
-                    Some(branch) => self.read(branch, r, ns, depth + 1)?,
+                    Some(branch) => self.read(branch, r, ns, depth + 1, out)?,
                     None => return Err(format!("Avro union branch {i} is out of range")),
                 }
             }
             Schema::Array(a) => {
-                let mut out = Vec::new();
+                out.push('[');
+                let mut first = true;
                 while let Some(n) = r.block(&a.items)? {
                     for _ in 0..n {
-                        out.push(self.read(&a.items, r, ns, depth + 1)?);
+                        if !std::mem::take(&mut first) {
+                            out.push(',');
+                        }
+                        self.read(&a.items, r, ns, depth + 1, out)?;
                     }
                 }
-                Value::Array(out)
+                out.push(']');
             }
             Schema::Map(m) => {
-                let mut out = Map::new();
+                out.push('{');
+                let mut first = true;
                 while let Some(n) = r.block(&Schema::String)? {
                     for _ in 0..n {
+                        if !std::mem::take(&mut first) {
+                            out.push(',');
+                        }
                         let len = r.len()?;
                         let k = std::str::from_utf8(r.take(len)?)
-                            .map_err(|_| "an Avro map key is not UTF-8".to_owned())?
-                            .to_owned();
-                        out.insert(k, self.read(&m.types, r, ns, depth + 1)?);
+                            .map_err(|_| "an Avro map key is not UTF-8".to_owned())?;
+                        json_str(k, out);
+                        out.push(':');
+                        self.read(&m.types, r, ns, depth + 1, out)?;
                     }
                 }
-                Value::Object(out)
+                out.push('}');
             }
             Schema::Record(RecordSchema { name, fields, .. }) => {
-                let inner = name.namespace.clone().or_else(|| ns.clone());
-                let mut out = Map::with_capacity(fields.len());
-                for f in fields {
-                    out.insert(f.name.clone(), self.read(&f.schema, r, &inner, depth + 1)?);
+                let inner = if name.namespace.is_some() {
+                    &name.namespace
+                } else {
+                    ns
+                };
+                out.push('{');
+                for (i, f) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    json_str(&f.name, out);
+                    out.push(':');
+                    self.read(&f.schema, r, inner, depth + 1, out)?;
                 }
-                Value::Object(out)
+                out.push('}');
             }
             Schema::Ref { name } => {
                 let s = self.named(name, ns)?;
-                return self.read(s, r, ns, depth + 1);
+                return self.read(s, r, ns, depth + 1, out);
             }
-        })
+        }
+        Ok(())
     }
 
+    /// The named type a reference means: by its full name as parsed (no
+    /// allocation), else qualified by the enclosing namespace.
     fn named(&self, name: &Name, ns: &Namespace) -> Result<&Schema, String> {
+        if let Some(s) = self.by_name.get(name) {
+            return Ok(s);
+        }
         let full = name.fullname(ns.clone());
         self.names
             .get(&full)
@@ -395,33 +429,74 @@ fn int32(v: &Value) -> Option<i32> {
     v.as_i64().and_then(|n| i32::try_from(n).ok())
 }
 
-/// Every named type in `s`, by full name (namespaces inherited as Avro does).
-fn collect_names(s: &Schema, ns: &Namespace, out: &mut HashMap<String, Schema>) {
-    match s {
-        Schema::Record(r) => {
-            out.insert(r.name.fullname(ns.clone()), s.clone());
-            let inner = r.name.namespace.clone().or_else(|| ns.clone());
-            for f in &r.fields {
-                collect_names(&f.schema, &inner, out);
+/// Every named type in `s`, by full name (namespaces inherited as Avro
+/// does) and by the crate's name.
+fn collect_names(
+    s: &Schema,
+    ns: &Namespace,
+    out: &mut HashMap<String, Schema>,
+    by_name: &mut HashMap<Name, Schema>,
+) {
+    let name = match s {
+        Schema::Record(r) => &r.name,
+        Schema::Enum(e) => &e.name,
+        Schema::Fixed(f) => &f.name,
+        Schema::Decimal(d) => return collect_names(&d.inner, ns, out, by_name),
+        Schema::Array(a) => return collect_names(&a.items, ns, out, by_name),
+        Schema::Map(m) => return collect_names(&m.types, ns, out, by_name),
+        Schema::Union(u) => {
+            for b in u.variants() {
+                collect_names(b, ns, out, by_name);
             }
+            return;
         }
-        Schema::Enum(e) => {
-            out.insert(e.name.fullname(ns.clone()), s.clone());
+        _ => return,
+    };
+    out.insert(name.fullname(ns.clone()), s.clone());
+    by_name.insert(name.clone(), s.clone());
+    if let Schema::Record(r) = s {
+        let inner = r.name.namespace.clone().or_else(|| ns.clone());
+        for f in &r.fields {
+            collect_names(&f.schema, &inner, out, by_name);
         }
-        Schema::Fixed(f) => {
-            out.insert(f.name.fullname(ns.clone()), s.clone());
-        }
-        Schema::Decimal(d) => collect_names(&d.inner, ns, out),
-        Schema::Array(a) => collect_names(&a.items, ns, out),
-        Schema::Map(m) => collect_names(&m.types, ns, out),
-        Schema::Union(u) => u.variants().iter().for_each(|b| collect_names(b, ns, out)),
-        _ => {}
     }
 }
 
-/// Bytes as Avro's JSON encoding writes them: one code point per byte.
-fn latin1(b: &[u8]) -> String {
-    b.iter().map(|&c| c as char).collect()
+/// Bytes as Avro's JSON encoding writes them, one code point per byte, as a JSON string.
+fn latin1(b: &[u8], out: &mut String) {
+    out.push('"');
+    for &c in b {
+        escape_char(c as char, out);
+    }
+    out.push('"');
+}
+
+/// A JSON string, escaped as serde_json escapes it.
+fn json_str(text: &str, out: &mut String) {
+    out.push('"');
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push_str(text);
+    } else {
+        text.chars().for_each(|c| escape_char(c, out));
+    }
+    out.push('"');
+}
+
+fn escape_char(c: char, out: &mut String) {
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{8}' => out.push_str("\\b"),
+        '\u{c}' => out.push_str("\\f"),
+        c if (c as u32) < 0x20 => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        }
+        c => out.push(c),
+    }
 }
 
 /// The bytes of a string [`latin1`] wrote; None when a code point is past U+00FF.
@@ -433,10 +508,10 @@ fn unlatin1(v: &Value) -> Option<Vec<u8>> {
 }
 
 /// A float as JSON; NaN and infinities, which JSON lacks, as strings.
-fn float(f: f64) -> Value {
+fn float(f: f64, out: &mut String) {
     match Number::from_f64(f) {
-        Some(n) => Value::Number(n),
-        None => Value::String(f.to_string()),
+        Some(n) => out.push_str(&n.to_string()),
+        None => json_str(&f.to_string(), out),
     }
 }
 

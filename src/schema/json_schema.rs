@@ -68,8 +68,9 @@ impl JsonSchema {
     }
 }
 
-/// The JSON of a body after its framing.
-pub fn decode(payload: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(payload)
-        .map_err(|e| format!("the body after the framing is not JSON: {e}"))
+/// The JSON of a body after its framing, as compact text.
+pub fn decode(payload: &[u8]) -> Result<String, String> {
+    let v: Value = serde_json::from_slice(payload)
+        .map_err(|e| format!("the body after the framing is not JSON: {e}"))?;
+    Ok(v.to_string())
 }

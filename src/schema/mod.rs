@@ -45,6 +45,7 @@ use anyhow::Result;
 use prost_reflect::MessageDescriptor;
 use serde::ser::SerializeMap;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::config::Profile;
@@ -87,7 +88,7 @@ pub enum Framing {
 }
 
 /// What dlq read inside a body: the envelope's `decoded`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Decoded {
     /// None when the registry could not say (unreachable, unknown ID).
     pub format: Option<Format>,
@@ -95,9 +96,41 @@ pub struct Decoded {
     pub subject: Option<String>,
     /// The full Protobuf message type (`shop.v1.Order`).
     pub message_type: Option<String>,
-    /// The value as plain JSON, or why it could not be decoded.
-    pub value: Result<Value, String>,
+    /// The value as compact JSON text, or why it could not be decoded. Kept
+    /// as text: that is what the envelope, previews and `--grep` use, and
+    /// writing it once costs less than building a tree per message;
+    /// [`Decoded::value_json`] parses it for the code that wants one.
+    pub value: Result<Box<RawValue>, String>,
     pub framing: Framing,
+}
+
+impl PartialEq for Decoded {
+    fn eq(&self, o: &Decoded) -> bool {
+        let text = |d: &Decoded| {
+            d.value
+                .as_ref()
+                .map(|v| v.get().to_owned())
+                .map_err(Clone::clone)
+        };
+        (
+            self.format,
+            self.schema_id,
+            &self.subject,
+            &self.message_type,
+            &self.framing,
+        ) == (
+            o.format,
+            o.schema_id,
+            &o.subject,
+            &o.message_type,
+            &o.framing,
+        ) && text(self) == text(o)
+    }
+}
+
+/// Compact JSON text as the envelope embeds it.
+pub fn raw(text: String) -> Result<Box<RawValue>, String> {
+    RawValue::from_string(text).map_err(|e| format!("the decoded value is not JSON: {e}"))
 }
 
 impl Serialize for Decoded {
@@ -121,8 +154,13 @@ impl Serialize for Decoded {
 
 impl Decoded {
     /// The value as compact JSON, for previews and `--grep`.
-    pub fn value_text(&self) -> Option<String> {
-        self.value.as_ref().ok().map(|v| v.to_string())
+    pub fn value_text(&self) -> Option<&str> {
+        self.value.as_ref().ok().map(|v| v.get())
+    }
+
+    /// The value as a JSON tree (`--where`, `--transform`, `edit`).
+    pub fn value_json(&self) -> Option<Value> {
+        self.value_text().and_then(|t| serde_json::from_str(t).ok())
     }
 
     /// `avro, schema 42` / `protobuf, schema 7, shop.v1.Order` / `avro, local schema`.
@@ -636,7 +674,9 @@ fn read_framed(entry: &Entry, frame: wire::Frame, message: Option<&MessageDescri
             protobuf::decode(&desc, payload, false)
         }),
     };
-    out.value = result.map_err(|e| format!("schema {id} ({}): {e}", format.word()));
+    out.value = result
+        .and_then(raw)
+        .map_err(|e| format!("schema {id} ({}): {e}", format.word()));
     out
 }
 
@@ -655,7 +695,7 @@ fn plain(local: &Local, body: &[u8]) -> Option<Decoded> {
         schema_id: None,
         subject: None,
         message_type,
-        value: Ok(value),
+        value: Ok(raw(value).ok()?),
         framing: Framing::Plain,
     })
 }

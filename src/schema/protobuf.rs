@@ -209,10 +209,10 @@ pub fn indexes_of(desc: &MessageDescriptor) -> Vec<usize> {
     out
 }
 
-/// Decodes `bytes` as `desc` to canonical proto3 JSON. With `strict`, bytes
+/// Decodes `bytes` as `desc` to canonical proto3 JSON text. With `strict`, bytes
 /// with fields the type does not define do not fit (a plain body of another
 /// shape decodes "successfully" as unknown fields otherwise).
-pub fn decode(desc: &MessageDescriptor, bytes: &[u8], strict: bool) -> Result<Value, String> {
+pub fn decode(desc: &MessageDescriptor, bytes: &[u8], strict: bool) -> Result<String, String> {
     let msg = DynamicMessage::decode(desc.clone(), bytes)
         .map_err(|e| format!("the bytes do not fit {}: {e}", desc.full_name()))?;
     if strict && msg.unknown_fields().next().is_some() {
@@ -221,8 +221,13 @@ pub fn decode(desc: &MessageDescriptor, bytes: &[u8], strict: bool) -> Result<Va
             desc.full_name()
         ));
     }
-    msg.serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
-        .map_err(|e| format!("{} cannot be written as JSON: {e}", desc.full_name()))
+    let mut out = Vec::with_capacity(bytes.len() * 3 + 16);
+    msg.serialize_with_options(
+        &mut serde_json::Serializer::new(&mut out),
+        &SerializeOptions::new(),
+    )
+    .map_err(|e| format!("{} cannot be written as JSON: {e}", desc.full_name()))?;
+    String::from_utf8(out).map_err(|e| e.to_string())
 }
 
 /// Encodes canonical proto3 JSON as `desc`; errors say why it does not fit.

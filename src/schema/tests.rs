@@ -166,7 +166,7 @@ fn every_framed_golden_decodes_as_confluent_wrote_it() {
         let got = d
             .decode(&g.bytes)
             .unwrap_or_else(|| panic!("{}: not decoded", g.name));
-        assert_eq!(got.value.as_ref().unwrap(), &g.value, "{}", g.name);
+        assert_eq!(got.value_json().unwrap(), g.value, "{}", g.name);
         assert_eq!(got.format, Some(g.format), "{}", g.name);
         assert_eq!(got.schema_id, g.schema_id, "{}", g.name);
         assert_eq!(got.subject, g.subject, "{}", g.name);
@@ -182,7 +182,7 @@ fn avro_unions_logical_types_bytes_and_references() {
     let card = d
         .decode(&golden("avro-order-card").bytes)
         .unwrap()
-        .value
+        .value_json()
         .unwrap();
     // A union's value without its branch name, a record branch as an object.
     assert_eq!(card["payment"], json!({"last4": "4242"}));
@@ -200,14 +200,14 @@ fn avro_unions_logical_types_bytes_and_references() {
     let empty = d
         .decode(&golden("avro-order-null-union").bytes)
         .unwrap()
-        .value
+        .value_json()
         .unwrap();
     assert_eq!(empty["payment"], Value::Null);
     assert_eq!(empty["counts"], json!({}));
     let long = d
         .decode(&golden("avro-order-long-branch").bytes)
         .unwrap()
-        .value
+        .value_json()
         .unwrap();
     assert_eq!(long["payment"], json!(7));
     assert_eq!(long["order_id"], json!(-5));
@@ -217,7 +217,7 @@ fn avro_unions_logical_types_bytes_and_references() {
 fn protobuf_indexes_imports_and_well_known_types() {
     let d = registry_decoder();
     let order = d.decode(&golden("proto-order").bytes).unwrap();
-    let v = order.value.as_ref().unwrap();
+    let v = &order.value_json().unwrap();
     // lowerCamelCase, 64-bit integers as strings, enums by name.
     assert_eq!(v["orderId"], json!("9000000001"));
     assert_eq!(v["customerName"], json!("Ada Lovelace"));
@@ -239,7 +239,10 @@ fn protobuf_indexes_imports_and_well_known_types() {
     );
     let line = d.decode(&golden("proto-line-nested").bytes).unwrap();
     assert_eq!(line.message_type.as_deref(), Some("shop.v1.Order.Line"));
-    assert_eq!(line.value.unwrap(), json!({"sku": "B-2", "qty": "1"}));
+    assert_eq!(
+        line.value_json().unwrap(),
+        json!({"sku": "B-2", "qty": "1"})
+    );
 }
 
 #[test]
@@ -249,7 +252,7 @@ fn json_schema_bodies_are_their_json() {
     let got = d.decode(&g.bytes).unwrap();
     assert_eq!(got.format, Some(Format::JsonSchema));
     assert_eq!(
-        got.value.unwrap(),
+        got.value_json().unwrap(),
         json!({"order_id": 77, "customer": "Ada Lovelace", "total": 9.5})
     );
 }
@@ -269,14 +272,14 @@ fn plain_and_framed_avro_with_a_local_schema() {
     for name in ["plain-avro-order-card", "plain-avro-order-null-union"] {
         let g = golden(name);
         let got = d.decode(&g.bytes).unwrap();
-        assert_eq!(got.value.as_ref().unwrap(), &g.value, "{name}");
+        assert_eq!(got.value_json().unwrap(), g.value, "{name}");
         assert_eq!((got.schema_id, got.framing.clone()), (None, Framing::Plain));
         assert_eq!(got.label(), "avro, local schema");
     }
     // A framed body is read after its framing, and keeps its schema ID.
     let g = golden("avro-order-card");
     let got = d.decode(&g.bytes).unwrap();
-    assert_eq!(got.value.unwrap(), g.value);
+    assert_eq!(got.value_json().unwrap(), g.value);
     assert_eq!(got.schema_id, g.schema_id);
     // Bodies of other shapes are not this schema's.
     assert_eq!(d.decode(br#"{"order_id":1}"#), None);
@@ -296,7 +299,7 @@ fn plain_protobuf_with_proto_files_or_a_descriptor_set() {
     ] {
         let d = local_decoder(settings);
         let got = d.decode(&g.bytes).unwrap();
-        assert_eq!(got.value.as_ref().unwrap(), &g.value);
+        assert_eq!(got.value_json().unwrap(), g.value);
         assert_eq!(got.message_type.as_deref(), Some("shop.v1.Order"));
         assert_eq!(got.label(), "protobuf, local schema, shop.v1.Order");
         // Text is not an Order (fields it does not define), nor JSON.
@@ -305,7 +308,7 @@ fn plain_protobuf_with_proto_files_or_a_descriptor_set() {
         // A framed Order is read after its framing and index list.
         let framed = golden("proto-order");
         assert_eq!(
-            d.decode(&framed.bytes).unwrap().value.unwrap(),
+            d.decode(&framed.bytes).unwrap().value_json().unwrap(),
             framed.value
         );
     }
@@ -411,10 +414,10 @@ fn values_encode_back_with_the_same_schema_and_type() {
     for g in goldens().iter().filter(|g| g.framed) {
         let decoded = d.decode(&g.bytes).unwrap();
         let enc = d.encoder_for(&decoded).unwrap();
-        let bytes = enc.encode(decoded.value.as_ref().unwrap()).unwrap();
+        let bytes = enc.encode(&decoded.value_json().unwrap()).unwrap();
         // Same schema ID and message indexes, and the same value back.
         let again = d.decode(&bytes).unwrap();
-        assert_eq!(again.value, decoded.value, "{}", g.name);
+        assert_eq!(again.value_json(), decoded.value_json(), "{}", g.name);
         assert_eq!(again.framing, decoded.framing, "{}", g.name);
         assert_eq!(again.message_type, decoded.message_type, "{}", g.name);
         // Byte for byte where no map's order can differ.
@@ -425,11 +428,11 @@ fn values_encode_back_with_the_same_schema_and_type() {
     }
     // An edited value is encoded with the edit.
     let decoded = d.decode(&golden("avro-order-card").bytes).unwrap();
-    let mut v = decoded.value.clone().unwrap();
+    let mut v = decoded.value_json().unwrap();
     v["customer"] = json!("Grace");
     v["payment"] = json!("invoice");
     let bytes = d.encoder_for(&decoded).unwrap().encode(&v).unwrap();
-    assert_eq!(d.decode(&bytes).unwrap().value.unwrap(), v);
+    assert_eq!(d.decode(&bytes).unwrap().value_json().unwrap(), v);
 }
 
 #[test]
@@ -437,20 +440,20 @@ fn a_value_that_does_not_fit_is_an_error_that_says_why() {
     let d = registry_decoder();
     let avro = d.decode(&golden("avro-order-card").bytes).unwrap();
     let enc = d.encoder_for(&avro).unwrap();
-    let mut v = avro.value.clone().unwrap();
+    let mut v = avro.value_json().unwrap();
     v["order_id"] = json!("not a number");
     assert!(
         enc.encode(&v).unwrap_err().contains("order_id"),
         "{:?}",
         enc.encode(&v)
     );
-    let mut v = avro.value.clone().unwrap();
+    let mut v = avro.value_json().unwrap();
     v["status"] = json!("LOST");
     assert!(enc.encode(&v).unwrap_err().contains("LOST"));
-    let mut v = avro.value.clone().unwrap();
+    let mut v = avro.value_json().unwrap();
     v.as_object_mut().unwrap().remove("customer");
     assert!(enc.encode(&v).unwrap_err().contains("customer"));
-    let mut v = avro.value.clone().unwrap();
+    let mut v = avro.value_json().unwrap();
     v["payment"] = json!([1]);
     assert!(enc.encode(&v).unwrap_err().contains("union"));
 
@@ -493,7 +496,7 @@ fn publish_encoders_from_local_schemas_write_plain_bytes() {
     assert_eq!(
         d.decode(&enc.encode(&g.value).unwrap())
             .unwrap()
-            .value
+            .value_json()
             .unwrap(),
         g.value
     );
