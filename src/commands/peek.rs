@@ -143,8 +143,8 @@ fn card(
     }
     section(&mut out, p, "headers", &m.headers);
     section(&mut out, p, "broker", &m.broker);
-    match &m.decoded {
-        Some(d) => match &d.value {
+    if let Some(d) = &m.decoded {
+        match &d.value {
             Ok(_) => {
                 out.push_str(&p.bold("body"));
                 out.push_str(&format!(" ({})\n", escape(&d.label(), false)));
@@ -156,8 +156,7 @@ fn card(
                 return out;
             }
             Err(e) => out.push_str(&format!("{}{}\n", label("decoded"), escape(e, false))),
-        },
-        None => {}
+        }
     }
     out.push_str(&p.bold("body"));
     match m.body_text() {

@@ -237,7 +237,7 @@ impl Failure {
 /// A compiled schema.
 #[derive(Debug)]
 pub enum Parsed {
-    Avro(avro::AvroSchema),
+    Avro(Box<avro::AvroSchema>),
     Protobuf(protobuf::ProtoSchema),
     Json(json_schema::JsonSchema),
 }
@@ -256,7 +256,7 @@ impl Parsed {
         Ok(match f.format {
             Format::Avro => {
                 let refs: Vec<String> = f.references.iter().map(|(_, t)| t.clone()).collect();
-                Parsed::Avro(avro::AvroSchema::parse(&f.schema, &refs)?)
+                Parsed::Avro(Box::new(avro::AvroSchema::parse(&f.schema, &refs)?))
             }
             Format::Protobuf => {
                 Parsed::Protobuf(protobuf::ProtoSchema::from_texts(&f.schema, &f.references)?)
@@ -734,7 +734,7 @@ fn local(s: &SchemaSettings) -> Result<Option<Local>> {
             .map_err(|e| usage(format!("--avro-schema {}: {e}", path.display())))?;
         return Ok(Some(Local {
             entry: Arc::new(Entry {
-                parsed: Parsed::Avro(parsed),
+                parsed: Parsed::Avro(Box::new(parsed)),
                 subject: None,
             }),
             message: None,

@@ -35,7 +35,7 @@ pub fn split(body: &[u8]) -> Option<Frame<'_>> {
 pub fn message_indexes(rest: &[u8]) -> Result<(Vec<usize>, &[u8]), String> {
     let mut at = 0;
     let count = zigzag(read_varint(rest, &mut at)?);
-    if count < 0 || count > 10_000 {
+    if !(0..=10_000).contains(&count) {
         return Err(format!("bad message-index count {count} in the framing"));
     }
     if count == 0 {
