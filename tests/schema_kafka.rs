@@ -299,7 +299,8 @@ fn a_registry_over_https_with_a_private_ca() {
     let goldens = fixtures_trusting(&reg, &format!("{}-", unique("h")), None, Some(&pki.ca));
     let (topic, _) = topic_with(&goldens);
     let dir = tempfile::tempdir().unwrap();
-    let profile = |ca: Option<&std::path::Path>| {
+    // `dlq list -o json` through a profile naming the registry, with or without its CA.
+    let list_with = |ca: Option<&std::path::Path>| {
         let cfg = dir.path().join("config.toml");
         let mut text = format!(
             "[profiles.sr]\nurl = \"{}\"\nschema_registry = \"{}\"\n",
@@ -310,33 +311,14 @@ fn a_registry_over_https_with_a_private_ca() {
             text.push_str(&format!("schema_registry_ca_file = \"{}\"\n", ca.display()));
         }
         std::fs::write(&cfg, text).unwrap();
-        cfg
+        let cfg = cfg.to_str().unwrap();
+        run(common::dlq(&url()).args(["--config", cfg, "-p", "sr", "list", &topic, "-o", "json"]))
     };
-    let cfg = profile(Some(&pki.ca));
-    let r = run(common::dlq(&url()).args([
-        "--config",
-        cfg.to_str().unwrap(),
-        "-p",
-        "sr",
-        "list",
-        &topic,
-        "-o",
-        "json",
-    ]));
+    let r = list_with(Some(&pki.ca));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()[0]["decoded"]["value"], goldens[0].value);
     // Without the CA: not trusted, said once, the read goes on.
-    let cfg = profile(None);
-    let r = run(common::dlq(&url()).args([
-        "--config",
-        cfg.to_str().unwrap(),
-        "-p",
-        "sr",
-        "list",
-        &topic,
-        "-o",
-        "json",
-    ]));
+    let r = list_with(None);
     assert_eq!(r.code, 0, "{r:?}");
     let err = r.json()[0]["decoded"]["error"].as_str().unwrap().to_owned();
     assert!(
