@@ -283,7 +283,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__export)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --all --out --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --out --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -314,6 +314,30 @@ _dlq() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avro-schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --descriptor-set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-message)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -733,7 +757,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__list)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -764,6 +788,30 @@ _dlq() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avro-schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --descriptor-set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-message)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -877,7 +925,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__peek)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --all --binary --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --binary --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -908,6 +956,30 @@ _dlq() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avro-schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --descriptor-set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-message)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1405,7 +1477,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__stats)
-            opts="-b -p -o -q -v -h -V --by --limit --older-than --newer-than --reason --header --grep --source --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --by --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1440,6 +1512,30 @@ _dlq() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avro-schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --descriptor-set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-message)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

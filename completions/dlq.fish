@@ -78,8 +78,14 @@ complete -c dlq -n "__fish_dlq_using_subcommand list" -l older-than -d 'Only mes
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l newer-than -d 'Only messages newer than this, such as 30m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l header -d 'Only messages with this header value (repeat for several)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand list" -l grep -d 'Only messages whose body contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l proto-path -d 'Directory where imports of --proto files are found (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l descriptor-set -d 'Protobuf descriptor set (protoc --descriptor_set_out --include_imports) instead of --proto' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l proto-message -d 'Full name of the Protobuf message type the bodies hold, such as shop.v1.Order' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
@@ -93,6 +99,7 @@ always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
@@ -105,8 +112,14 @@ complete -c dlq -n "__fish_dlq_using_subcommand peek" -l older-than -d 'Only mes
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l newer-than -d 'Only messages newer than this, such as 30m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l header -d 'Only messages with this header value (repeat for several)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand peek" -l grep -d 'Only messages whose body contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l proto-path -d 'Directory where imports of --proto files are found (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l descriptor-set -d 'Protobuf descriptor set (protoc --descriptor_set_out --include_imports) instead of --proto' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l proto-message -d 'Full name of the Protobuf message type the bodies hold, such as shop.v1.Order' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l binary -d 'How to show a body that is not UTF-8' -r -f -a "hex\t''
 base64\t''"
@@ -122,6 +135,7 @@ always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
@@ -159,7 +173,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l older-than -d 'Onl
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l newer-than -d 'Only messages newer than this, such as 30m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l header -d 'Only messages with this header value (repeat for several)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l grep -d 'Only messages whose body contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l to -d 'Send to TARGET (queue, topic or subject) instead of each message\'s origin' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l max-redrives -d 'Skip messages that dlq already sent back N times' -r
@@ -217,7 +231,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand purge" -l older-than -d 'Only me
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l newer-than -d 'Only messages newer than this, such as 30m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l header -d 'Only messages with this header value (repeat for several)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand purge" -l grep -d 'Only messages whose body contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l backup -d 'Write each message as an NDJSON envelope to FILE before removing it' -r -F
@@ -247,8 +261,14 @@ complete -c dlq -n "__fish_dlq_using_subcommand export" -l older-than -d 'Only m
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l newer-than -d 'Only messages newer than this, such as 30m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l header -d 'Only messages with this header value (repeat for several)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand export" -l grep -d 'Only messages whose body contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l proto-path -d 'Directory where imports of --proto files are found (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l descriptor-set -d 'Protobuf descriptor set (protoc --descriptor_set_out --include_imports) instead of --proto' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l proto-message -d 'Full name of the Protobuf message type the bodies hold, such as shop.v1.Order' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l out -d 'Write to FILE instead of stdout' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
@@ -263,6 +283,7 @@ always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
@@ -330,8 +351,14 @@ complete -c dlq -n "__fish_dlq_using_subcommand stats" -l older-than -d 'Only me
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l newer-than -d 'Only messages newer than this, such as 30m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l header -d 'Only messages with this header value (repeat for several)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand stats" -l grep -d 'Only messages whose body contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l proto-path -d 'Directory where imports of --proto files are found (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l descriptor-set -d 'Protobuf descriptor set (protoc --descriptor_set_out --include_imports) instead of --proto' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l proto-message -d 'Full name of the Protobuf message type the bodies hold, such as shop.v1.Order' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
@@ -345,6 +372,7 @@ always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'

@@ -183,13 +183,47 @@ pub struct FilterArgs {
     #[arg(long = "header", value_parser = parse_header, value_name = "KEY=VALUE")]
     pub headers: Vec<(String, String)>,
 
-    /// Only messages whose body contains TEXT
+    /// Only messages whose body, or decoded body, contains TEXT
     #[arg(long, value_name = "TEXT")]
     pub grep: Option<String>,
 
     /// Only messages dead-lettered from this queue, topic or subject
     #[arg(long, value_name = "NAME")]
     pub source: Option<String>,
+}
+
+/// Schema-encoded bodies: where their schemas come from.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Schema-encoded bodies")]
+pub struct SchemaArgs {
+    /// Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)
+    #[arg(long, value_name = "URL")]
+    pub schema_registry: Option<String>,
+
+    /// Avro schema (.avsc) of bodies written without a registry; repeat it to
+    /// give the named types it refers to first (the last one is the bodies')
+    #[arg(long, value_name = "FILE")]
+    pub avro_schema: Vec<PathBuf>,
+
+    /// .proto file of bodies written without a registry (repeat for several)
+    #[arg(long, value_name = "FILE")]
+    pub proto: Vec<PathBuf>,
+
+    /// Directory where imports of --proto files are found (repeat for several)
+    #[arg(long, value_name = "DIR")]
+    pub proto_path: Vec<PathBuf>,
+
+    /// Protobuf descriptor set (protoc --descriptor_set_out --include_imports) instead of --proto
+    #[arg(long, value_name = "FILE")]
+    pub descriptor_set: Option<PathBuf>,
+
+    /// Full name of the Protobuf message type the bodies hold, such as shop.v1.Order
+    #[arg(long, value_name = "NAME")]
+    pub proto_message: Option<String>,
+
+    /// Show schema-encoded bodies as they are, without decoding them
+    #[arg(long)]
+    pub no_decode: bool,
 }
 
 /// How a queue is read; each flag applies to one broker.
@@ -347,6 +381,8 @@ pub struct ListArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
+    pub schema: SchemaArgs,
+    #[command(flatten)]
     pub read: ReadArgs,
     /// Kafka: the whole log, also what is before dlq's cursor
     #[arg(long)]
@@ -398,6 +434,8 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
+    pub schema: SchemaArgs,
+    #[command(flatten)]
     pub read: ReadArgs,
     /// Kafka: the whole log, also what is before dlq's cursor
     #[arg(long)]
@@ -440,6 +478,8 @@ pub struct StatsArgs {
     pub by: String,
     #[command(flatten)]
     pub filters: FilterArgs,
+    #[command(flatten)]
+    pub schema: SchemaArgs,
     #[command(flatten)]
     pub read: ReadArgs,
     /// Kafka: the whole log, also what is before dlq's cursor
@@ -579,6 +619,8 @@ pub struct PeekArgs {
     pub ids: Vec<String>,
     #[command(flatten)]
     pub filters: FilterArgs,
+    #[command(flatten)]
+    pub schema: SchemaArgs,
     #[command(flatten)]
     pub read: ReadArgs,
     /// Kafka: the whole log, also what is before dlq's cursor

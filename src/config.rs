@@ -127,6 +127,14 @@ pub struct Profile {
     pub tls_cert_file: Option<PathBuf>,
     /// TLS: client key file (PEM).
     pub tls_key_file: Option<PathBuf>,
+    /// Schema registry base URL (Confluent-compatible), for schema-encoded bodies.
+    pub schema_registry: Option<String>,
+    /// Schema registry: basic-auth user.
+    pub schema_registry_user: Option<String>,
+    /// Schema registry: environment variable holding the basic-auth password.
+    pub schema_registry_password_env: Option<String>,
+    /// Schema registry: CA certificate file (PEM) trusted besides the system's.
+    pub schema_registry_ca_file: Option<PathBuf>,
 }
 
 /// Everything a backend needs to connect.

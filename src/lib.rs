@@ -24,6 +24,7 @@ pub mod prometheus;
 pub mod report;
 pub mod rewrite;
 pub mod sanitize;
+pub mod schema;
 pub mod secrets;
 pub mod select;
 #[cfg(test)]

@@ -12,6 +12,8 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::schema::Decoded;
+
 /// Header that carries how many times dlq has sent a message back.
 pub const REDRIVE_HEADER: &str = "dlq-redrive-count";
 
@@ -127,6 +129,8 @@ pub struct Message {
     pub key: Option<String>,
     pub body: Vec<u8>,
     pub dead_letter: DeadLetter,
+    /// What a schema-encoded body holds, once a decoder read it (`schema::Decoder::attach`).
+    pub decoded: Option<Decoded>,
     /// The broker's own properties (RabbitMQ properties and x-death, SQS
     /// attributes, Kafka partition and offset, NATS subject and sequence).
     pub broker: Map<String, Value>,
@@ -181,6 +185,7 @@ impl Message {
             body: text,
             body_base64: text.is_none().then(|| b64(&self.body)),
             dead_letter: &self.dead_letter,
+            decoded: self.decoded.as_ref(),
             broker: &self.broker,
         }
     }
@@ -200,6 +205,7 @@ pub struct Envelope<'m> {
     pub body: Option<&'m str>,
     pub body_base64: Option<String>,
     pub dead_letter: &'m DeadLetter,
+    pub decoded: Option<&'m Decoded>,
     pub broker: &'m Map<String, Value>,
 }
 
@@ -431,6 +437,7 @@ mod tests {
                 "body",
                 "body_base64",
                 "dead_letter",
+                "decoded",
                 "broker"
             ]
         );

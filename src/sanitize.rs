@@ -63,7 +63,12 @@ fn is_unsafe_in_json(c: char) -> bool {
 pub fn preview(bytes: &[u8], max: usize) -> String {
     match std::str::from_utf8(bytes) {
         Ok(text) => {
-            let mut s = escape(text, false);
+            // Escaping only lengthens: the first max + 1 characters decide the preview.
+            let head = match text.char_indices().nth(max + 1) {
+                Some((at, _)) => &text[..at],
+                None => text,
+            };
+            let mut s = escape(head, false);
             if s.chars().count() > max {
                 s = s.chars().take(max.saturating_sub(1)).collect();
                 s.push('…');

@@ -25,7 +25,7 @@ pub struct Filter {
     pub reason: Option<String>,
     /// Every pair must equal a header's value (as text).
     pub headers: Vec<(String, String)>,
-    /// Bytes the body must contain.
+    /// Bytes the body, or the decoded value's compact JSON, must contain.
     pub grep: Option<String>,
     /// The dead-letter source queue, topic or subject, exactly.
     pub source: Option<String>,
@@ -69,7 +69,13 @@ impl Filter {
             }
         }
         if let Some(needle) = &self.grep {
-            if !contains(&m.body, needle.as_bytes()) {
+            let in_decoded = || {
+                m.decoded
+                    .as_ref()
+                    .and_then(|d| d.value_text())
+                    .is_some_and(|t| contains(t.as_bytes(), needle.as_bytes()))
+            };
+            if !contains(&m.body, needle.as_bytes()) && !in_decoded() {
                 return false;
             }
         }

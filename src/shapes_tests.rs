@@ -10,6 +10,7 @@ use crate::broker::{DeadLetter, LagRow, Message, Origin, OriginKind, QueueInfo, 
 use crate::commands::{lag, queues};
 use crate::report::Action;
 use crate::report::BulkReport;
+use crate::schema::{Decoded, Format, Framing};
 
 fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
@@ -48,6 +49,14 @@ fn message() -> Message {
             error_message: Some("timed out".into()),
             cause_type: Some("System.IO.IOException".into()),
         },
+        decoded: Some(Decoded {
+            format: Some(Format::Protobuf),
+            schema_id: Some(42),
+            subject: Some("orders-value".into()),
+            message_type: Some("shop.v1.Order".into()),
+            value: crate::schema::raw(r#"{"orderId":"7"}"#.into()),
+            framing: Framing::Plain,
+        }),
         broker,
     }
 }
@@ -56,7 +65,7 @@ fn message() -> Message {
 fn the_envelope() {
     assert_eq!(
         text(&message().envelope()),
-        r#"{"id":"3:1042","queue":"orders.dlq","timestamp":"2026-01-01T00:00:00.000Z","size":7,"headers":{"tenant":"acme","x-n":3},"key":"k1","body":"{\"a\":1}","body_base64":null,"dead_letter":{"reason":"rejected","source":"orders","attempts":2,"first_death_at":"2025-12-31T23:50:00.000Z","error_type":"System.TimeoutException","convention":"masstransit","origin":{"kind":"exchange","name":"orders-x","routing_key":"orders"},"fingerprint":"5c1e0a9b33d2"},"broker":{"delivery_mode":2}}"#
+        r#"{"id":"3:1042","queue":"orders.dlq","timestamp":"2026-01-01T00:00:00.000Z","size":7,"headers":{"tenant":"acme","x-n":3},"key":"k1","body":"{\"a\":1}","body_base64":null,"dead_letter":{"reason":"rejected","source":"orders","attempts":2,"first_death_at":"2025-12-31T23:50:00.000Z","error_type":"System.TimeoutException","convention":"masstransit","origin":{"kind":"exchange","name":"orders-x","routing_key":"orders"},"fingerprint":"5c1e0a9b33d2"},"decoded":{"format":"protobuf","schema_id":42,"subject":"orders-value","message_type":"shop.v1.Order","value":{"orderId":"7"}},"broker":{"delivery_mode":2}}"#
     );
     let bare = Message {
         id: "a".into(),
@@ -65,8 +74,24 @@ fn the_envelope() {
     };
     assert_eq!(
         text(&bare.envelope()),
-        r#"{"id":"a","queue":"","timestamp":null,"size":2,"headers":{},"key":null,"body":null,"body_base64":"AP8=","dead_letter":{"reason":null,"source":null,"attempts":null,"first_death_at":null,"error_type":null,"convention":null,"origin":null,"fingerprint":null},"broker":{}}"#
+        r#"{"id":"a","queue":"","timestamp":null,"size":2,"headers":{},"key":null,"body":null,"body_base64":"AP8=","dead_letter":{"reason":null,"source":null,"attempts":null,"first_death_at":null,"error_type":null,"convention":null,"origin":null,"fingerprint":null},"decoded":null,"broker":{}}"#
     );
+    let failed = Message {
+        id: "b".into(),
+        body: vec![0, 0, 0, 0, 9, 1],
+        decoded: Some(Decoded {
+            format: None,
+            schema_id: Some(9),
+            subject: None,
+            message_type: None,
+            value: Err("schema ID 9 is not in schema registry http://r:8081".into()),
+            framing: Framing::Plain,
+        }),
+        ..Default::default()
+    };
+    assert!(text(&failed.envelope()).contains(
+        r#""decoded":{"format":null,"schema_id":9,"error":"schema ID 9 is not in schema registry http://r:8081"},"broker":{}"#
+    ));
 }
 
 #[test]

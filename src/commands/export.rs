@@ -46,6 +46,7 @@ pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
         )),
         (None, None) => Box::new(BufWriter::new(std::io::stdout())),
     };
+    let decoder = ctx.decoder(&a.schema)?;
     let broker = ctx
         .connect_with(&read_options(read, all, &[]).flags())
         .await?;
@@ -53,17 +54,24 @@ pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
     let opts = read_options(read, all, &[]);
     let mut count = 0u64;
     let mut err = None;
-    selected::browse(&*broker, queue, &opts, &sel, &mut |m, d| {
-        if d == Decision::Take {
-            let line = serde_json::to_string(&m.envelope())?;
-            if let Err(e) = writeln!(writer, "{line}") {
-                err = Some(e);
-                return Ok(Flow::Stop);
+    selected::browse_decoded(
+        &*broker,
+        queue,
+        &opts,
+        &sel,
+        decoder.as_ref(),
+        &mut |m, d| {
+            if d == Decision::Take {
+                let line = serde_json::to_string(&m.envelope())?;
+                if let Err(e) = writeln!(writer, "{line}") {
+                    err = Some(e);
+                    return Ok(Flow::Stop);
+                }
+                count += 1;
             }
-            count += 1;
-        }
-        Ok(Flow::Continue)
-    })
+            Ok(Flow::Continue)
+        },
+    )
     .await?;
     if let Some(e) = err {
         return Err(e).context("writing the export");

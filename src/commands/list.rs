@@ -1,4 +1,5 @@
 //! `dlq list QUEUE`: one row per message, read without changing the queue.
+//! A schema-encoded body previews as its decoded value.
 
 use std::time::SystemTime;
 
@@ -15,6 +16,7 @@ use crate::select::Decision;
 pub async fn run(ctx: &Ctx, a: &ListArgs) -> Result<Exit> {
     let (queue, filters, read, all) = (a.queue.as_str(), &a.filters, &a.read, a.all);
     let opts = read_options(read, all, &[]);
+    let decoder = ctx.decoder(&a.schema)?;
     let broker = ctx.connect_with(&opts.flags()).await?;
     let sel = selection(filters, None);
     let p = &ctx.printer;
@@ -23,15 +25,22 @@ pub async fn run(ctx: &Ctx, a: &ListArgs) -> Result<Exit> {
     if !p.is_table() {
         let mut stream = p.stream();
         let mut err = None;
-        selected::browse(&*broker, queue, &opts, &sel, &mut |m, d| {
-            if d == Decision::Take {
-                if let Err(e) = stream.push(&m.envelope()) {
-                    err = Some(e);
-                    return Ok(Flow::Stop);
+        selected::browse_decoded(
+            &*broker,
+            queue,
+            &opts,
+            &sel,
+            decoder.as_ref(),
+            &mut |m, d| {
+                if d == Decision::Take {
+                    if let Err(e) = stream.push(&m.envelope()) {
+                        err = Some(e);
+                        return Ok(Flow::Stop);
+                    }
                 }
-            }
-            Ok(Flow::Continue)
-        })
+                Ok(Flow::Continue)
+            },
+        )
         .await?;
         if let Some(e) = err {
             return Err(e);
@@ -41,12 +50,19 @@ pub async fn run(ctx: &Ctx, a: &ListArgs) -> Result<Exit> {
     }
 
     let mut rows: Vec<Vec<String>> = Vec::new();
-    selected::browse(&*broker, queue, &opts, &sel, &mut |m, d| {
-        if d == Decision::Take {
-            rows.push(row(&m, now));
-        }
-        Ok(Flow::Continue)
-    })
+    selected::browse_decoded(
+        &*broker,
+        queue,
+        &opts,
+        &sel,
+        decoder.as_ref(),
+        &mut |m, d| {
+            if d == Decision::Take {
+                rows.push(row(&m, now));
+            }
+            Ok(Flow::Continue)
+        },
+    )
     .await?;
     if rows.is_empty() {
         p.note(&format!(
@@ -84,6 +100,10 @@ fn row(m: &Message, now: SystemTime) -> Vec<String> {
             .map(|a| a.to_string())
             .unwrap_or_else(|| "-".into()),
         human_size(m.body.len()),
-        preview(&m.body, 60),
+        // A schema-encoded body previews as its decoded value.
+        match m.decoded.as_ref().and_then(|d| d.value_text()) {
+            Some(text) => preview(text.as_bytes(), 60),
+            None => preview(&m.body, 60),
+        },
     ]
 }

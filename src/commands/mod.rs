@@ -32,12 +32,13 @@ use anyhow::Result;
 use crate::broker::registry::{self, BrokerKind};
 use crate::broker::{Broker, Capabilities, Flag, Flow, ReadOptions};
 use crate::bulk::{Backup, Interrupt, Ledger, Rate, Setup};
-use crate::cli::{FilterArgs, GlobalArgs, ReadArgs};
+use crate::cli::{FilterArgs, GlobalArgs, ReadArgs, SchemaArgs};
 use crate::config::{self, BrokerSettings, Selector};
 use crate::exit::{code_for, usage, Exit};
 use crate::journal::{self, Journal, Rotation, RunInfo};
 use crate::output::{Printer, Warner};
 use crate::report::{Action, Stopped};
+use crate::schema::{Decoder, SchemaSettings};
 use crate::select::{Criteria, Decision, Filter, Selection};
 
 /// What every command gets.
@@ -76,6 +77,36 @@ impl Ctx {
             }
             .with_env(),
         )
+    }
+
+    /// The decoder of schema-encoded bodies for this run, from the schema
+    /// flags, `DLQ_SCHEMA_REGISTRY` and the profile; None when nothing is
+    /// configured or `--no-decode`. Call it after [`Ctx::check`], which
+    /// reports a config file that does not resolve.
+    pub fn decoder(&self, args: &SchemaArgs) -> Result<Option<Decoder>> {
+        if args.no_decode {
+            return Ok(None);
+        }
+        let flags = SchemaSettings {
+            avro_schema: args.avro_schema.clone(),
+            proto: args.proto.clone(),
+            proto_path: args.proto_path.clone(),
+            descriptor_set: args.descriptor_set.clone(),
+            proto_message: args.proto_message.clone(),
+            ..Default::default()
+        };
+        let profile = self.settings().map(|s| s.profile).unwrap_or_default();
+        let env = std::env::var("DLQ_SCHEMA_REGISTRY").ok();
+        let settings = SchemaSettings::resolve(
+            flags,
+            args.schema_registry.as_deref(),
+            env.as_deref().filter(|s| !s.is_empty()),
+            &profile,
+            self.global
+                .timeout
+                .unwrap_or(std::time::Duration::from_secs(10)),
+        )?;
+        Decoder::new(&settings, Warner::new(&self.printer))
     }
 
     /// Connects to the named broker; the command takes no broker-specific flag.

@@ -2,7 +2,8 @@
 //!
 //! With IDs, each must name exactly one message. Without, the first message
 //! the filters match (or `--limit N` of them). Bodies show as pretty JSON,
-//! as text, or as hex/base64 when they are not UTF-8.
+//! as text, or as hex/base64 when they are not UTF-8; a schema-encoded body
+//! as its decoded value, pretty, under `body (avro, schema 42)`.
 
 use std::time::SystemTime;
 
@@ -16,15 +17,17 @@ use crate::exit::Exit;
 use crate::message::{b64, rfc3339};
 use crate::output::{human_age, human_size, Printer};
 use crate::sanitize::{escape, hex_dump};
+use crate::schema::Decoder;
 use crate::select::Decision;
 
 pub async fn run(ctx: &Ctx, a: &PeekArgs) -> Result<Exit> {
     let (queue, ids, filters, read) = (a.queue.as_str(), a.ids.as_slice(), &a.filters, &a.read);
     let (all, binary) = (a.all, a.binary);
+    let decoder = ctx.decoder(&a.schema)?;
     let broker = ctx
         .connect_with(&read_options(read, all, &[]).flags())
         .await?;
-    let messages = find(&*broker, queue, ids, filters, read, all).await?;
+    let messages = find(&*broker, queue, ids, filters, read, all, decoder.as_ref()).await?;
     let p = &ctx.printer;
     if !p.is_table() {
         p.values(&messages.iter().map(Message::envelope).collect::<Vec<_>>())?;
@@ -59,6 +62,7 @@ pub async fn find(
     filters: &FilterArgs,
     read: &ReadArgs,
     all: bool,
+    decoder: Option<&Decoder>,
 ) -> Result<Vec<Message>> {
     let mut args = filters.clone();
     if ids.is_empty() && args.limit.is_none() {
@@ -68,7 +72,7 @@ pub async fn find(
     let sel = criteria(&args, wanted, None).start();
     let opts = read_options(read, all, ids);
     let mut found: Vec<Message> = Vec::new();
-    selected::browse(broker, queue, &opts, &sel, &mut |m, d| {
+    selected::browse_decoded(broker, queue, &opts, &sel, decoder, &mut |m, d| {
         if d == Decision::Take {
             found.push(m);
         }
@@ -141,6 +145,21 @@ fn card(
     }
     section(&mut out, p, "headers", &m.headers);
     section(&mut out, p, "broker", &m.broker);
+    if let Some(d) = &m.decoded {
+        match &d.value {
+            Ok(_) => {
+                out.push_str(&p.bold("body"));
+                out.push_str(&format!(" ({})\n", escape(&d.label(), false)));
+                let pretty = d.value_json().map(|v| serde_json::to_string_pretty(&v));
+                out.push_str(&escape(
+                    &pretty.and_then(Result::ok).unwrap_or_default(),
+                    true,
+                ));
+                return out;
+            }
+            Err(e) => out.push_str(&format!("{}{}\n", label("decoded"), escape(e, false))),
+        }
+    }
     out.push_str(&p.bold("body"));
     match m.body_text() {
         Some(text) => match serde_json::from_str::<Value>(text) {

@@ -5,12 +5,15 @@
 //! Without IDs a pass stops as soon as nothing more can be taken (`--limit`
 //! reached). With IDs it reads on to the end of the queue, so that a second
 //! message carrying the same ID is counted and [`check_ids`] can refuse it.
+//! A decoder, when the command has one, reads each schema-encoded body
+//! before the selection decides, so `--grep` sees the decoded value.
 
 use anyhow::Result;
 
 use crate::broker::{Broker, Flow, Message, ReadOptions};
 use crate::exit::broker_msg;
 use crate::sanitize::escape;
+use crate::schema::Decoder;
 use crate::select::{Decision, Selection};
 
 /// Reads `queue` without changing it, handing each message `sel` takes or
@@ -22,9 +25,25 @@ pub async fn browse(
     sel: &Selection,
     visit: &mut (dyn FnMut(Message, Decision) -> Result<Flow> + Send),
 ) -> Result<()> {
+    browse_decoded(broker, queue, read, sel, None, visit).await
+}
+
+/// As [`browse`], with each message's schema-encoded body decoded first
+/// (`Message::decoded`), so that the filters see the decoded value too.
+pub async fn browse_decoded(
+    broker: &dyn Broker,
+    queue: &str,
+    read: &ReadOptions,
+    sel: &Selection,
+    decoder: Option<&Decoder>,
+    visit: &mut (dyn FnMut(Message, Decision) -> Result<Flow> + Send),
+) -> Result<()> {
     let by_id = sel.criteria.ids.is_some();
     broker
-        .browse(queue, read, &mut |m: Message| {
+        .browse(queue, read, &mut |mut m: Message| {
+            if let Some(d) = decoder {
+                d.attach(&mut m);
+            }
             let decision = if by_id {
                 sel.decide_reading_on(&m)
             } else {

@@ -226,19 +226,27 @@ pub async fn run(ctx: &Ctx, a: &StatsArgs) -> Result<Exit> {
     let (queue, by, filters, read, all) =
         (a.queue.as_str(), a.by.as_str(), &a.filters, &a.read, a.all);
     let keys = parse_keys(by)?;
+    let decoder = ctx.decoder(&a.schema)?;
     let broker = ctx.connect().await?;
     let sel = selection(filters, None);
     let opts = read_options(read, all, &[]);
     let p = &ctx.printer;
     let mut grouper = Grouper::new(keys.clone(), SystemTime::now());
     let progress = p.progress(None, "reading");
-    let result = selected::browse(&*broker, queue, &opts, &sel, &mut |m, d| {
-        if d == Decision::Take {
-            grouper.add(&m);
-        }
-        progress.inc(1);
-        Ok(Flow::Continue)
-    })
+    let result = selected::browse_decoded(
+        &*broker,
+        queue,
+        &opts,
+        &sel,
+        decoder.as_ref(),
+        &mut |m, d| {
+            if d == Decision::Take {
+                grouper.add(&m);
+            }
+            progress.inc(1);
+            Ok(Flow::Continue)
+        },
+    )
     .await;
     progress.finish();
     result?;

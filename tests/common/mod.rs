@@ -72,10 +72,17 @@ pub fn test_journal() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("dlq-test-journal-{}.ndjson", std::process::id()))
 }
 
+/// The binary under test: `DLQ_TEST_BIN` when set (a copy of this build's
+/// binary, where a target directory shared by several checkouts may hold
+/// another's), else the one cargo built for these tests.
+pub fn dlq_bin() -> std::ffi::OsString {
+    std::env::var_os("DLQ_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_dlq").into())
+}
+
 /// A `dlq` command with the environment cleared of dlq's own variables and
 /// the given broker URL.
 pub fn dlq(broker: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dlq"));
+    let mut c = Command::new(dlq_bin());
     c.env_remove("DLQ_BROKER")
         .env_remove("DLQ_PROFILE")
         .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")

@@ -64,6 +64,7 @@ pub fn to_message<M: rdkafka::Message>(m: &M) -> Message {
         key,
         body,
         dead_letter,
+        decoded: None,
         broker,
     }
 }

@@ -219,6 +219,7 @@ impl Getter {
             key: None,
             body: s.payload,
             dead_letter,
+            decoded: None,
             broker: broker_props,
         };
         Ok(Row {
@@ -289,6 +290,7 @@ impl Getter {
             key: None,
             body,
             dead_letter,
+            decoded: None,
             broker: broker_props,
         };
         Ok(Row {

@@ -66,6 +66,7 @@ pub fn to_message(rm: ReceivedMessage, queue: &str, source_topic: Option<String>
         body: m.data,
         dead_letter,
         broker,
+        ..Default::default()
     }
 }
 

@@ -377,6 +377,7 @@ pub fn message(queue: &str, d: &mut Delivery) -> Message {
         key: None,
         body: std::mem::take(&mut d.data),
         dead_letter,
+        decoded: None,
         broker,
     }
 }

@@ -94,6 +94,7 @@ pub fn to_message(m: &SqsMessage, queue: &str, source: Option<&str>) -> Message 
         key: None,
         body,
         dead_letter,
+        decoded: None,
         broker,
     }
 }
