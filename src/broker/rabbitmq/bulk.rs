@@ -1,5 +1,6 @@
-//! Re-drive and purge: take messages in order, act on the selected ones, ack
-//! each only when it is safe, give the rest back with one multiple nack.
+//! Re-drive and purge, one loop: take messages in order, act on the
+//! selected ones ([`Take`]), ack each only when it is safe, give the rest
+//! back with one multiple nack.
 //!
 //! Re-drive publishes each copy on a confirm channel with `mandatory` set, so
 //! an unroutable copy comes back as a failure instead of vanishing, and keeps
@@ -9,8 +10,8 @@
 //! its place. A lost connection stops the run with the counts so far; any
 //! unacked message goes back to the queue by itself, so a kill at any point
 //! leaves at worst a duplicate of a confirmed copy. Purge acks the selected
-//! messages in batches, each batch written to the backup file first; a full
-//! purge without backup is one `queue.purge`.
+//! messages in batches, each batch written to the backup file first, through
+//! the same acks; a full purge without backup is one `queue.purge`.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -187,22 +188,34 @@ pub(super) async fn exchange_exists(rmq: &RabbitMq, name: &str) -> Result<bool> 
     }
 }
 
-pub async fn redrive(
-    rmq: &RabbitMq,
-    queue: &str,
-    opts: &RedriveOptions,
-    run: &Ledger,
-) -> Result<()> {
-    let op = format!("re-driving from queue '{queue}'");
+/// What a run does with the messages it takes.
+pub enum Take<'a> {
+    /// Publish a copy to its origin (or `--to`); ack once it is confirmed.
+    Copy(&'a RedriveOptions),
+    /// Save it to the backup, if any; then ack.
+    Purge,
+}
+
+pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> Result<()> {
+    let (op, what) = match take {
+        Take::Copy(_) => (
+            format!("re-driving from queue '{queue}'"),
+            "re-drive selected messages of",
+        ),
+        Take::Purge => (
+            format!("purging queue '{queue}'"),
+            "purge selected messages of",
+        ),
+    };
     let everything = run.selection().is_everything();
     // Each of these waits a round trip or several; far from the broker they
     // add up unless they overlap. Their errors count in this order.
     let (plan, to, read, publisher) = tokio::join!(
-        rmq.check_returnable(queue, "re-drive selected messages of", !everything),
+        rmq.check_returnable(queue, what, !everything),
         async {
-            match &opts.to {
-                Some(to) => rmq.require_queue(to).await,
-                None => Ok(()),
+            match take {
+                Take::Copy(RedriveOptions { to: Some(to), .. }) => rmq.require_queue(to).await,
+                _ => Ok(()),
             }
         },
         async {
@@ -211,6 +224,9 @@ pub async fn redrive(
             Ok::<_, anyhow::Error>((ch, count))
         },
         async {
+            if matches!(take, Take::Purge) {
+                return Ok(None);
+            }
             let conn = rmq.publisher().await?;
             let ch = conn
                 .create_channel()
@@ -219,13 +235,13 @@ pub async fn redrive(
             ch.confirm_select(ConfirmSelectOptions::default())
                 .await
                 .map_err(|e| broker(NAME, &op, e))?;
-            Ok::<_, anyhow::Error>((conn, ch))
+            Ok::<_, anyhow::Error>(Some((conn, ch)))
         },
     );
     let plan = plan?;
     to?;
     let (read_ch, count) = read?;
-    let (pub_conn, pub_ch) = publisher?;
+    let publisher = publisher?;
     let mut reader = plan.reader(&read_ch, queue, WINDOW, count);
     // A paced run publishes each copy when its turn comes.
     let paced = run.paced();
@@ -235,6 +251,7 @@ pub async fn redrive(
     let mut exchanges: HashMap<String, bool> = HashMap::new();
     let mut dropped_user_id = false;
     let mut batch: Vec<Outgoing> = Vec::new();
+    let mut saves: Vec<(u64, Message)> = Vec::new();
 
     loop {
         while let Some(Some(f)) = inflight.next().now_or_never() {
@@ -262,6 +279,15 @@ pub async fn redrive(
             hold(&mut reader, d.delivery_tag, run).await;
             continue;
         }
+        let (Take::Copy(opts), Some((_, pub_ch))) = (&take, &publisher) else {
+            saves.push((d.delivery_tag, m));
+            // Within the prefetch beside the held messages, or the batch
+            // would wait for a delivery the broker holds back.
+            if saves.len() >= PURGE_BATCH.min(usize::from(reader.window()) / 2).max(1) {
+                save(&mut saves, &mut confirmed, run);
+            }
+            continue;
+        };
         let (origin, copy) = match opts.copy_of(&m, &CAPABILITIES) {
             Ok((o, copy)) => (Route::of(&o), copy),
             Err(why) => {
@@ -306,10 +332,13 @@ pub async fn redrive(
             data: copy.body,
         });
         if batch.len() >= batch_size {
-            publish_batch(&pub_ch, &mut batch, &mut inflight, &mut reader, run, &op).await;
+            publish_batch(pub_ch, &mut batch, &mut inflight, &mut reader, run, &op).await;
         }
     }
-    publish_batch(&pub_ch, &mut batch, &mut inflight, &mut reader, run, &op).await;
+    save(&mut saves, &mut confirmed, run);
+    if let Some((_, pub_ch)) = &publisher {
+        publish_batch(pub_ch, &mut batch, &mut inflight, &mut reader, run, &op).await;
+    }
     while let Some(f) = inflight.next().await {
         settle(f, &mut confirmed, &mut reader, run).await;
     }
@@ -328,18 +357,29 @@ pub async fn redrive(
     let (given_back, _) = tokio::join!(
         async {
             let r = reader.finish().await;
-            let _ = read_ch.close(200, "re-drive done").await;
+            let _ = read_ch.close(200, "done").await;
             r
         },
         async {
-            let _ = pub_ch.close(200, "re-drive done").await;
-            let _ = pub_conn.close(200, "re-drive done").await;
+            if let Some((conn, ch)) = &publisher {
+                let _ = ch.close(200, "re-drive done").await;
+                let _ = conn.close(200, "re-drive done").await;
+            }
         }
     );
     if let Err(e) = given_back {
         run.stop_broker(&broker(NAME, "giving back the other messages", e));
     }
     Ok(())
+}
+
+/// Saves the taken messages to the backup (synced) and marks them for the
+/// next ack; what could not be saved stays (the run is stopped).
+fn save(saves: &mut Vec<(u64, Message)>, confirmed: &mut Vec<(u64, Done)>, run: &Ledger) {
+    if saves.is_empty() || !run.backup(saves.iter().map(|(_, m)| m)) {
+        return;
+    }
+    confirmed.extend(saves.drain(..).map(|(tag, m)| (tag, (m.id, None))));
 }
 
 /// Of a prefetch window: the copies awaiting their confirm at most (three
@@ -473,68 +513,6 @@ pub async fn purge_all(rmq: &RabbitMq, queue: &str, run: &Ledger) -> Result<()> 
     let _ = ch.close(200, "purged").await;
     run.done_unnamed(u64::from(n));
     Ok(())
-}
-
-pub async fn purge(rmq: &RabbitMq, queue: &str, run: &Ledger) -> Result<()> {
-    let op = format!("purging queue '{queue}'");
-    let everything = run.selection().is_everything();
-    // The check and the channel overlap: far away each costs round trips.
-    let (plan, read) = tokio::join!(
-        rmq.check_returnable(queue, "purge selected messages of", !everything),
-        async {
-            let ch = rmq.channel(&op).await?;
-            let count = rmq.ready_count(&ch, queue).await?;
-            Ok::<_, anyhow::Error>((ch, count))
-        }
-    );
-    let plan = plan?;
-    let (ch, count) = read?;
-    let mut reader = plan.reader(&ch, queue, WINDOW, count);
-    let mut batch: Vec<(u64, Message)> = Vec::new();
-    let mut acks = Acks::new(&ch);
-    loop {
-        for a in acks.ready() {
-            count_acked(run, a);
-        }
-        if run.should_stop() {
-            break;
-        }
-        let Some(mut d) = next_delivery(&mut reader, run, &op).await else {
-            break;
-        };
-        let m = convert::message(queue, &mut d);
-        match run.decide(&m) {
-            Decision::Take => batch.push((d.delivery_tag, m)),
-            _ => hold(&mut reader, d.delivery_tag, run).await,
-        }
-        // Within the prefetch beside the held messages, or the batch would
-        // wait for a delivery the broker holds back.
-        if batch.len() >= PURGE_BATCH.min(usize::from(reader.window()) / 2).max(1) {
-            flush(&mut batch, reader.keeps_any(), &mut acks, run);
-        }
-    }
-    flush(&mut batch, reader.keeps_any(), &mut acks, run);
-    for a in acks.all().await {
-        count_acked(run, a);
-    }
-    if let Err(e) = reader.finish().await {
-        run.stop_broker(&broker(NAME, "giving back the other messages", e));
-    }
-    let _ = ch.close(200, "purge done").await;
-    Ok(())
-}
-
-/// Saves the batch to the backup (synced) and then acks it; a batch that
-/// could not be saved stays (the run is stopped).
-fn flush(batch: &mut Vec<(u64, Message)>, kept: bool, acks: &mut Acks, run: &Ledger) {
-    if batch.is_empty() || !run.backup(batch.iter().map(|(_, m)| m)) {
-        return;
-    }
-    let mut confirmed: Vec<(u64, Done)> = batch
-        .drain(..)
-        .map(|(tag, m)| (tag, (m.id, None)))
-        .collect();
-    ack_confirmed(&mut confirmed, kept, acks);
 }
 
 #[cfg(test)]

@@ -477,7 +477,7 @@ impl Broker for RabbitMq {
     }
 
     async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
-        bulk::redrive(self, queue, opts, run).await
+        bulk::run(self, queue, bulk::Take::Copy(opts), run).await
     }
 
     async fn native_move(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
@@ -485,7 +485,7 @@ impl Broker for RabbitMq {
     }
 
     async fn purge(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {
-        bulk::purge(self, queue, run).await
+        bulk::run(self, queue, bulk::Take::Purge, run).await
     }
 
     async fn purge_all(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {
