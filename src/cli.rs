@@ -61,6 +61,7 @@ in the user's config directory).";
 #[command(
     name = "dlq",
     version,
+    long_version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DLQ_COMMIT"), ")"),
     about = "Inspect and re-drive dead-letter queues on RabbitMQ, SQS, Kafka, NATS JetStream and Google Pub/Sub",
     long_about = None,
     after_help = "Examples:\n  dlq -b amqp://guest:guest@127.0.0.1:5672 queues\n  dlq list orders.dlq\n  dlq retry-all orders.dlq --yes\n  dlq lag --max-lag 1000 -o json",
@@ -116,11 +117,17 @@ pub struct GlobalArgs {
     /// Do not record this run in the journal (see `dlq history`)
     #[arg(long, global = true)]
     pub no_journal: bool,
+
+    /// Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)
+    #[arg(long, global = true)]
+    pub no_pager: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Table,
+    /// A table with every column whole, however wide
+    Wide,
     Json,
     Ndjson,
     /// The Prometheus text exposition format (`lag` and `queues` only)
@@ -629,6 +636,9 @@ pub struct PeekArgs {
     /// How to show a body that is not UTF-8
     #[arg(long, value_enum, default_value_t = BinaryFormat::Hex)]
     pub binary: BinaryFormat,
+    /// Show whole bodies at a terminal (else the first 64 KiB of each)
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// Flags of `retry-all`.

@@ -15,11 +15,13 @@ pub mod conventions;
 pub mod dlq_names;
 pub mod edit_file;
 pub mod exit;
+pub mod fit;
 pub mod http;
 pub mod input;
 pub mod journal;
 pub mod message;
 pub mod output;
+pub mod pager;
 pub mod prometheus;
 pub mod report;
 pub mod rewrite;
@@ -37,6 +39,14 @@ use anyhow::Result;
 use crate::cli::{Cli, Command, OutputFormat};
 use crate::commands::Ctx;
 use crate::exit::{usage, Exit};
+
+/// Whether a command's output may be long enough to page at a terminal.
+pub fn pages(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Peek(_) | Command::List(_) | Command::History(_) | Command::Stats(_)
+    )
+}
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {

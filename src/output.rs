@@ -10,11 +10,14 @@
 use std::io::{self, IsTerminal, Write};
 
 use anyhow::Result;
-use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
+use comfy_table::{
+    presets, Attribute, Cell, Color, ColumnConstraint, ContentArrangement, Table, Width,
+};
 use serde::Serialize;
 
 use crate::bulk::Progress;
 use crate::cli::{ColorChoice, GlobalArgs, OutputFormat};
+use crate::fit;
 use crate::report::{Action, BulkReport};
 use crate::sanitize;
 use crate::secrets;
@@ -59,6 +62,8 @@ pub struct Printer {
     pub verbose: u8,
     pub stdout_tty: bool,
     pub stderr_tty: bool,
+    /// `-o wide`: tables keep every column whole at any width.
+    pub wide: bool,
 }
 
 impl Printer {
@@ -72,8 +77,13 @@ impl Printer {
                 stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             }
         };
+        let wide = global.output == Some(OutputFormat::Wide);
         Printer {
-            format: global.output.unwrap_or(OutputFormat::Table),
+            format: match global.output {
+                None | Some(OutputFormat::Wide) => OutputFormat::Table,
+                Some(f) => f,
+            },
+            wide,
             color,
             quiet: global.quiet,
             verbose: global.verbose,
@@ -91,7 +101,8 @@ impl Printer {
         let mut t = Table::new();
         if self.stdout_tty {
             t.load_preset(presets::UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Dynamic);
+                .set_content_arrangement(ContentArrangement::Disabled)
+                .set_truncation_indicator("…");
         } else {
             t.load_preset(presets::NOTHING)
                 .set_content_arrangement(ContentArrangement::Disabled);
@@ -127,6 +138,10 @@ impl Printer {
     }
 
     pub fn print_table(&self, table: &Table) -> Result<()> {
+        let mut table = table.clone();
+        if self.stdout_tty && !self.wide {
+            fit_to_terminal(&mut table);
+        }
         let text = table.to_string();
         let text = if self.stdout_tty {
             text
@@ -206,7 +221,7 @@ impl Printer {
         match self.format {
             OutputFormat::Json | OutputFormat::Prometheus => self.json(&report.summary(verb))?,
             OutputFormat::Ndjson => self.ndjson(&report.summary(verb))?,
-            OutputFormat::Table => {
+            OutputFormat::Table | OutputFormat::Wide => {
                 let mut line = format!(
                     "{}{} {}, skipped {}, failed {}",
                     if report.dry_run {
@@ -311,6 +326,37 @@ impl JsonStream<'_> {
             writeln!(out, "{}", if self.count == 0 { "[]" } else { "\n]" })?;
         }
         Ok(self.count)
+    }
+}
+
+/// Shortens or leaves out columns so each row is one line at the
+/// terminal's width (see `fit`).
+fn fit_to_terminal(table: &mut Table) {
+    let Some(total) = table.width() else {
+        return;
+    };
+    let headers: Vec<String> = table
+        .header()
+        .map(|h| h.cell_iter().map(|c| c.content()).collect())
+        .unwrap_or_default();
+    let widths = table.column_max_content_widths();
+    let fits = fit::fit(&headers, &widths, total);
+    if fits.iter().all(|f| *f == fit::Fit::Whole) {
+        return;
+    }
+    for (i, f) in fits.iter().enumerate() {
+        let constraint = match f {
+            fit::Fit::Whole => ColumnConstraint::ContentWidth,
+            fit::Fit::Cut(w) => ColumnConstraint::Absolute(Width::Fixed(*w)),
+            fit::Fit::Hidden => ColumnConstraint::Hidden,
+        };
+        if let Some(c) = table.column_mut(i) {
+            c.set_constraint(constraint);
+        }
+    }
+    table.set_content_arrangement(ContentArrangement::Dynamic);
+    for r in table.row_iter_mut() {
+        r.max_height(1);
     }
 }
 

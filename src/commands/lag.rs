@@ -206,7 +206,7 @@ fn print(ctx: &Ctx, rows: &[LagRow], found: &[Breach]) -> Result<()> {
             }
             Ok(())
         }
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Wide => {
             if rows.is_empty() {
                 p.note("nothing to report");
                 return Ok(());

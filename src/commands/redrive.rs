@@ -167,7 +167,7 @@ fn print_rewritten(ctx: &Ctx, plan: &[RewrittenRow], report: &BulkReport) -> Res
         })
         .collect();
     match p.format {
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Wide => {
             if !plan.is_empty() {
                 let mut t = p.table(&["ID", "WOULD GO TO", "HEADERS", "BODY", "NOTE"]);
                 for r in plan {
@@ -308,7 +308,7 @@ pub fn print_plan(ctx: &Ctx, plan: &[PlanItem], report: &BulkReport, verb: Actio
     let p = &ctx.printer;
     let rows: Vec<_> = plan.iter().map(|i| PlanRow::of(&i.id, &i.what)).collect();
     match p.format {
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Wide => {
             if !plan.is_empty() {
                 let second = if verb == Action::Moved {
                     "WOULD GO TO"

@@ -263,7 +263,9 @@ pub async fn run(ctx: &Ctx, a: &StatsArgs) -> Result<Exit> {
                 p.ndjson(&GroupRow::of(&keys, g))?;
             }
         }
-        OutputFormat::Table => print_table(ctx, queue, &keys, &groups, total, &sel)?,
+        OutputFormat::Table | OutputFormat::Wide => {
+            print_table(ctx, queue, &keys, &groups, total, &sel)?
+        }
     }
     Ok(Exit::Ok)
 }
