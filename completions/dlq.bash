@@ -113,7 +113,7 @@ _dlq() {
 
     case "${cmd}" in
         dlq)
-            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version queues list peek retry retry-all edit purge export publish lag stats history completions man help"
+            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version queues list peek retry retry-all edit purge export publish lag stats history completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -140,11 +140,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -167,7 +167,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__completions)
-            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version bash zsh fish powershell elvish"
+            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version bash zsh fish powershell elvish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,11 +194,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -221,7 +221,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__edit)
-            opts="-y -b -p -o -q -v -h -V --to --group --force --yes --dry-run --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-y -b -p -o -q -v -h -V --to --group --force --yes --dry-run --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -256,11 +256,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -283,7 +283,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__export)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --out --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --out --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -370,11 +370,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -621,7 +621,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__history)
-            opts="-b -p -o -q -v -h -V --limit --prune --older-than --dry-run --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --limit --prune --older-than --dry-run --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -656,11 +656,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -683,7 +683,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__lag)
-            opts="-b -p -o -q -v -h -V --topic --max-lag --max-age --max-dlq --watch --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --topic --max-lag --max-age --max-dlq --watch --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -730,11 +730,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -757,7 +757,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__list)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -840,11 +840,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -867,7 +867,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__man)
-            opts="-b -p -o -q -v -h -V --dir --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --dir --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -898,11 +898,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -925,7 +925,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__peek)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --binary --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --binary --full --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1012,11 +1012,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1039,7 +1039,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__publish)
-            opts="-b -p -o -q -v -h -V --body --file --format --count --header --key --partition --group-id --dedup-id --delay --exchange --routing-key --rate --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --body --file --format --count --header --key --partition --group-id --dedup-id --delay --exchange --routing-key --rate --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1118,11 +1118,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1145,7 +1145,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__purge)
-            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --backup --yes --dry-run --delete-records --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --backup --yes --dry-run --delete-records --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1208,11 +1208,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1235,7 +1235,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__queues)
-            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1262,11 +1262,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1289,7 +1289,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__retry)
-            opts="-b -p -o -q -v -h -V --to --max-redrives --dry-run --set-header --unset-header --transform --group --force --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --to --max-redrives --dry-run --set-header --unset-header --transform --group --force --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1340,11 +1340,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1367,7 +1367,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__retry__subcmd__all)
-            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --to --max-redrives --dry-run --set-header --unset-header --transform --group --force --rate --yes --native --detach --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --to --max-redrives --dry-run --set-header --unset-header --transform --group --force --rate --yes --native --detach --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1450,11 +1450,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1477,7 +1477,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__stats)
-            opts="-b -p -o -q -v -h -V --by --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --by --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1564,11 +1564,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_dlq_global_optspecs
-    string join \n b/broker= p/profile= config= o/output= color= q/quiet v/verbose timeout= endpoint-url= no-journal h/help V/version
+    string join \n b/broker= p/profile= config= o/output= color= q/quiet v/verbose timeout= endpoint-url= no-journal no-pager h/help V/version
 end
 
 function __fish_dlq_needs_command
@@ -28,6 +28,7 @@ complete -c dlq -n "__fish_dlq_needs_command" -s b -l broker -d 'Broker URL, suc
 complete -c dlq -n "__fish_dlq_needs_command" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_needs_command" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_needs_command" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -39,6 +40,7 @@ complete -c dlq -n "__fish_dlq_needs_command" -l endpoint-url -d 'SQS: endpoint 
 complete -c dlq -n "__fish_dlq_needs_command" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_needs_command" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_needs_command" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_needs_command" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_needs_command" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "queues" -d 'List every queue, topic or stream with its depth; DLQs marked and linked to their sources'
@@ -60,6 +62,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand queues" -s b -l broker -d 'Broke
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -71,6 +74,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand queues" -l endpoint-url -d 'SQS:
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l limit -d 'At most N messages' -r
@@ -91,6 +95,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand list" -s b -l broker -d 'Broker 
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -105,6 +110,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand list" -l all -d 'Kafka: the whol
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l limit -d 'At most N messages' -r
@@ -127,6 +133,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand peek" -s b -l broker -d 'Broker 
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -138,9 +145,11 @@ complete -c dlq -n "__fish_dlq_using_subcommand peek" -l endpoint-url -d 'SQS: e
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l full -d 'Show whole bodies at a terminal (else the first 64 KiB of each)'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l to -d 'Send to TARGET (queue, topic or subject) instead of each message\'s origin' -r
@@ -153,6 +162,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry" -s b -l broker -d 'Broker
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -166,6 +176,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry" -l force -d 'SQS, Pub/Sub
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l limit -d 'At most N messages' -r
@@ -186,6 +197,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s b -l broker -d 'Br
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -202,6 +214,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l detach -d 'With --
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l to -d 'Send to TARGET (queue, topic or subject) instead of the message\'s origin' -r
@@ -210,6 +223,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand edit" -s b -l broker -d 'Broker 
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -224,6 +238,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand edit" -l dry-run -d 'Print what 
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l limit -d 'At most N messages' -r
@@ -239,6 +254,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand purge" -s b -l broker -d 'Broker
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -254,6 +270,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand purge" -l delete-records -d 'Kaf
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l limit -d 'At most N messages' -r
@@ -275,6 +292,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand export" -s b -l broker -d 'Broke
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -289,6 +307,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand export" -l all -d 'Kafka: the wh
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l body -d 'The message body' -r
@@ -310,6 +329,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand publish" -s b -l broker -d 'Brok
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -321,6 +341,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand publish" -l endpoint-url -d 'SQS
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -l topic -d 'Kafka: only this topic' -r
@@ -332,6 +353,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand lag" -s b -l broker -d 'Broker U
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -343,6 +365,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand lag" -l endpoint-url -d 'SQS: en
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l by -d 'Comma-separated keys to group by' -r
@@ -364,6 +387,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand stats" -s b -l broker -d 'Broker
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -378,6 +402,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand stats" -l all -d 'Kafka: the who
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l limit -d 'At most N runs (or messages)' -r
@@ -386,6 +411,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand history" -s b -l broker -d 'Brok
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -399,12 +425,14 @@ complete -c dlq -n "__fish_dlq_using_subcommand history" -l dry-run -d 'With --p
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand history" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -416,6 +444,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand completions" -l endpoint-url -d 
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l dir -d 'Write dlq.1 and one page per command into DIR' -r -F
@@ -423,6 +452,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand man" -s b -l broker -d 'Broker U
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -434,6 +464,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand man" -l endpoint-url -d 'SQS: en
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand man" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "queues" -d 'List every queue, topic or stream with its depth; DLQs marked and linked to their sources'

@@ -9,6 +9,7 @@ use dlq::cli::Cli;
 use dlq::commands::Ctx;
 use dlq::exit::{self, code_for, Exit};
 use dlq::output::{is_broken_pipe, Printer};
+use dlq::pager::Pager;
 use dlq::secrets::scrub;
 
 /// Bulk paths allocate a little per message on several threads; mimalloc
@@ -50,9 +51,11 @@ fn main() -> ExitCode {
             return Exit::Broker.into();
         }
     };
+    let pager = Pager::start(!cli.global.no_pager && dlq::pages(&cli.command));
     let result = runtime.block_on(dlq::run(cli, &ctx));
     // Client libraries may keep background tasks; do not wait for them.
     runtime.shutdown_background();
+    pager.finish();
     match result {
         Ok(code) => code.into(),
         Err(err) if is_broken_pipe(&err) => Exit::Ok.into(),

@@ -20,6 +20,9 @@ use crate::sanitize::{escape, hex_dump};
 use crate::schema::Decoder;
 use crate::select::Decision;
 
+/// How much of a body a card shows at a terminal without `--full`.
+const BODY_CAP: usize = 64 * 1024;
+
 pub async fn run(ctx: &Ctx, a: &PeekArgs) -> Result<Exit> {
     let (queue, ids, filters, read) = (a.queue.as_str(), a.ids.as_slice(), &a.filters, &a.read);
     let (all, binary) = (a.all, a.binary);
@@ -41,11 +44,13 @@ pub async fn run(ctx: &Ctx, a: &PeekArgs) -> Result<Exit> {
         ));
     }
     let now = SystemTime::now();
+    // At a terminal a body shows its first part; the rest is a flag away.
+    let cap = (p.stdout_tty && !a.full).then_some(BODY_CAP);
     for (i, m) in messages.iter().enumerate() {
         if i > 0 {
             p.line("")?;
         }
-        p.line(&card(p, m, now, binary, broker.capabilities()))?;
+        p.line(&card(p, m, now, binary, broker.capabilities(), cap))?;
     }
     Ok(Exit::Ok)
 }
@@ -94,6 +99,7 @@ fn card(
     now: SystemTime,
     binary: BinaryFormat,
     caps: &Capabilities,
+    cap: Option<usize>,
 ) -> String {
     let mut out = String::new();
     let label = |s: &str| p.bold(&format!("{s:<12}"));
@@ -161,6 +167,9 @@ fn card(
         }
     }
     out.push_str(&p.bold("body"));
+    let whole = m.body.len();
+    let body = cap.map_or(&m.body[..], |c| &m.body[..whole.min(c)]);
+    let start = out.len();
     match m.body_text() {
         Some(text) => match serde_json::from_str::<Value>(text) {
             Ok(json) if text.trim_start().starts_with(['{', '[']) => {
@@ -178,13 +187,36 @@ fn card(
         None => match binary {
             BinaryFormat::Hex => {
                 out.push_str(" (binary, hex)\n");
-                out.push_str(hex_dump(&m.body).trim_end());
+                out.push_str(hex_dump(body).trim_end());
             }
             BinaryFormat::Base64 => {
                 out.push_str(" (binary, base64)\n");
-                out.push_str(&b64(&m.body));
+                out.push_str(&b64(body));
             }
         },
+    }
+    if let Some(c) = cap {
+        // Binary was cut before it was rendered; text is cut as rendered.
+        let is_text = m.body_text().is_some();
+        let cut = if is_text {
+            out.len() - start > c
+        } else {
+            whole > c
+        };
+        if is_text && cut {
+            let mut end = start + c;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+        }
+        if cut {
+            out.push_str(&format!(
+                "\n… {} body, its first {} shown; --full shows it all",
+                human_size(whole),
+                human_size(c.min(whole))
+            ));
+        }
     }
     out
 }
