@@ -16,8 +16,10 @@ pub mod dlq_names;
 pub mod edit_file;
 pub mod exit;
 pub mod http;
+pub mod ids_from;
 pub mod input;
 pub mod journal;
+pub mod jq;
 pub mod message;
 pub mod output;
 pub mod prometheus;
@@ -48,6 +50,9 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
             "-o prometheus applies to `dlq lag` and `dlq queues`, not to `dlq {}`",
             command_name(&cli.command)
         )));
+    }
+    if read_only::changes_messages(&cli.command) {
+        ctx.refuse_if_read_only(command_name(&cli.command))?;
     }
     match &cli.command {
         Command::Queues => queues::run(ctx).await,
