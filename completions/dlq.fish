@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_dlq_global_optspecs
-    string join \n b/broker= p/profile= config= o/output= color= q/quiet v/verbose timeout= endpoint-url= no-journal no-pager h/help V/version
+    string join \n b/broker= p/profile= config= o/output= color= q/quiet v/verbose timeout= endpoint-url= no-journal no-pager read-only h/help V/version
 end
 
 function __fish_dlq_needs_command
@@ -41,6 +41,7 @@ complete -c dlq -n "__fish_dlq_needs_command" -s q -l quiet -d 'Print only data 
 complete -c dlq -n "__fish_dlq_needs_command" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_needs_command" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_needs_command" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_needs_command" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_needs_command" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "queues" -d 'List every queue, topic or stream with its depth; DLQs marked and linked to their sources'
@@ -75,6 +76,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand queues" -s q -l quiet -d 'Print 
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand queues" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand queues" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l limit -d 'At most N messages' -r
@@ -84,6 +86,11 @@ complete -c dlq -n "__fish_dlq_using_subcommand list" -l reason -d 'Only message
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l header -d 'Only messages with this header value (repeat for several)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l error-type -d 'Only messages whose error type (or root cause\'s) is NAME or ends in .NAME' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l fingerprint -d 'Only messages with this failure fingerprint (see `dlq stats --by fingerprint`)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l since -d 'Only messages stored at or after TIME: RFC 3339 (2026-12-01T08:00:00Z) or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l until -d 'Only messages stored before TIME: RFC 3339 or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l where -d 'Only messages on whose envelope (as `list -o json` prints it) this jq filter yields true, such as \'.dead_letter.attempts > 3\'' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
@@ -107,12 +114,15 @@ complete -c dlq -n "__fish_dlq_using_subcommand list" -l endpoint-url -d 'SQS: e
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -s f -l follow -d 'Kafka, NATS: after what is there, print each new message as it comes, until Ctrl-C or --limit'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l ids-from -d 'Also the IDs in FILE (- for standard input): one a line, or NDJSON envelopes as `list -o ndjson` writes them' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l limit -d 'At most N messages' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l newer-than -d 'Only messages newer than this, such as 30m' -r
@@ -120,6 +130,11 @@ complete -c dlq -n "__fish_dlq_using_subcommand peek" -l reason -d 'Only message
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l header -d 'Only messages with this header value (repeat for several)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l error-type -d 'Only messages whose error type (or root cause\'s) is NAME or ends in .NAME' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l fingerprint -d 'Only messages with this failure fingerprint (see `dlq stats --by fingerprint`)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l since -d 'Only messages stored at or after TIME: RFC 3339 (2026-12-01T08:00:00Z) or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l until -d 'Only messages stored before TIME: RFC 3339 or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l where -d 'Only messages on whose envelope (as `list -o json` prints it) this jq filter yields true, such as \'.dead_letter.attempts > 3\'' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
@@ -150,8 +165,10 @@ complete -c dlq -n "__fish_dlq_using_subcommand peek" -s q -l quiet -d 'Print on
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l ids-from -d 'Also the IDs in FILE (- for standard input): one a line, or NDJSON envelopes as `list -o ndjson` writes them' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l to -d 'Send to TARGET (queue, topic or subject) instead of each message\'s origin' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l max-redrives -d 'Skip messages that dlq already sent back N times' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l set-header -d 'Set a header on each copy, as a string (repeat for several)' -r
@@ -177,6 +194,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry" -s q -l quiet -d 'Print o
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l limit -d 'At most N messages' -r
@@ -186,6 +204,11 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l reason -d 'Only me
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l header -d 'Only messages with this header value (repeat for several)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l error-type -d 'Only messages whose error type (or root cause\'s) is NAME or ends in .NAME' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l fingerprint -d 'Only messages with this failure fingerprint (see `dlq stats --by fingerprint`)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l since -d 'Only messages stored at or after TIME: RFC 3339 (2026-12-01T08:00:00Z) or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l until -d 'Only messages stored before TIME: RFC 3339 or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l where -d 'Only messages on whose envelope (as `list -o json` prints it) this jq filter yields true, such as \'.dead_letter.attempts > 3\'' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l to -d 'Send to TARGET (queue, topic or subject) instead of each message\'s origin' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l max-redrives -d 'Skip messages that dlq already sent back N times' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l set-header -d 'Set a header on each copy, as a string (repeat for several)' -r
@@ -215,6 +238,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s q -l quiet -d 'Pri
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l to -d 'Send to TARGET (queue, topic or subject) instead of the message\'s origin' -r
@@ -239,8 +263,10 @@ complete -c dlq -n "__fish_dlq_using_subcommand edit" -s q -l quiet -d 'Print on
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l ids-from -d 'Also the IDs in FILE (- for standard input): one a line, or NDJSON envelopes as `list -o ndjson` writes them' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l limit -d 'At most N messages' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l newer-than -d 'Only messages newer than this, such as 30m' -r
@@ -248,6 +274,11 @@ complete -c dlq -n "__fish_dlq_using_subcommand purge" -l reason -d 'Only messag
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l header -d 'Only messages with this header value (repeat for several)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l error-type -d 'Only messages whose error type (or root cause\'s) is NAME or ends in .NAME' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l fingerprint -d 'Only messages with this failure fingerprint (see `dlq stats --by fingerprint`)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l since -d 'Only messages stored at or after TIME: RFC 3339 (2026-12-01T08:00:00Z) or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l until -d 'Only messages stored before TIME: RFC 3339 or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l where -d 'Only messages on whose envelope (as `list -o json` prints it) this jq filter yields true, such as \'.dead_letter.attempts > 3\'' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l backup -d 'Write each message as an NDJSON envelope to FILE before removing it' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
@@ -271,6 +302,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand purge" -s q -l quiet -d 'Print o
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l limit -d 'At most N messages' -r
@@ -280,6 +312,11 @@ complete -c dlq -n "__fish_dlq_using_subcommand export" -l reason -d 'Only messa
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l header -d 'Only messages with this header value (repeat for several)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l error-type -d 'Only messages whose error type (or root cause\'s) is NAME or ends in .NAME' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l fingerprint -d 'Only messages with this failure fingerprint (see `dlq stats --by fingerprint`)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l since -d 'Only messages stored at or after TIME: RFC 3339 (2026-12-01T08:00:00Z) or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l until -d 'Only messages stored before TIME: RFC 3339 or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l where -d 'Only messages on whose envelope (as `list -o json` prints it) this jq filter yields true, such as \'.dead_letter.attempts > 3\'' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
@@ -308,6 +345,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand export" -s q -l quiet -d 'Print 
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l body -d 'The message body' -r
@@ -342,6 +380,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand publish" -s q -l quiet -d 'Print
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -l topic -d 'Kafka: only this topic' -r
@@ -366,6 +405,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand lag" -s q -l quiet -d 'Print onl
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand lag" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand lag" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l by -d 'Comma-separated keys to group by' -r
@@ -376,6 +416,11 @@ complete -c dlq -n "__fish_dlq_using_subcommand stats" -l reason -d 'Only messag
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l header -d 'Only messages with this header value (repeat for several)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l error-type -d 'Only messages whose error type (or root cause\'s) is NAME or ends in .NAME' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l fingerprint -d 'Only messages with this failure fingerprint (see `dlq stats --by fingerprint`)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l since -d 'Only messages stored at or after TIME: RFC 3339 (2026-12-01T08:00:00Z) or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l until -d 'Only messages stored before TIME: RFC 3339 or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l where -d 'Only messages on whose envelope (as `list -o json` prints it) this jq filter yields true, such as \'.dead_letter.attempts > 3\'' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
@@ -403,6 +448,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand stats" -s q -l quiet -d 'Print o
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l limit -d 'At most N runs (or messages)' -r
@@ -426,6 +472,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand history" -s q -l quiet -d 'Print
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand history" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
@@ -445,6 +492,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand completions" -s q -l quiet -d 'P
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand completions" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l dir -d 'Write dlq.1 and one page per command into DIR' -r -F
@@ -465,6 +513,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand man" -s q -l quiet -d 'Print onl
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand man" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "queues" -d 'List every queue, topic or stream with its depth; DLQs marked and linked to their sources'

@@ -3,11 +3,11 @@
 //! never disagree.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::select::{parse_duration, parse_header};
+use crate::select::{parse_duration, parse_header, parse_time_arg};
 
 /// A count of 1 or more: 0 would be a run that silently does nothing.
 fn at_least_one<T: std::str::FromStr + PartialEq + From<u8>>(s: &str) -> Result<T, String> {
@@ -121,6 +121,10 @@ pub struct GlobalArgs {
     /// Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)
     #[arg(long, global = true)]
     pub no_pager: bool,
+
+    /// Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true
+    #[arg(long, global = true)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -197,6 +201,26 @@ pub struct FilterArgs {
     /// Only messages dead-lettered from this queue, topic or subject
     #[arg(long, value_name = "NAME")]
     pub source: Option<String>,
+
+    /// Only messages whose error type (or root cause's) is NAME or ends in .NAME
+    #[arg(long, value_name = "NAME")]
+    pub error_type: Option<String>,
+
+    /// Only messages with this failure fingerprint (see `dlq stats --by fingerprint`)
+    #[arg(long, value_name = "FP")]
+    pub fingerprint: Option<String>,
+
+    /// Only messages stored at or after TIME: RFC 3339 (2026-12-01T08:00:00Z) or a UTC date
+    #[arg(long, value_parser = parse_time_arg, value_name = "TIME")]
+    pub since: Option<SystemTime>,
+
+    /// Only messages stored before TIME: RFC 3339 or a UTC date
+    #[arg(long, value_parser = parse_time_arg, value_name = "TIME")]
+    pub until: Option<SystemTime>,
+
+    /// Only messages on whose envelope (as `list -o json` prints it) this jq filter yields true, such as '.dead_letter.attempts > 3'
+    #[arg(long = "where", value_name = "FILTER")]
+    pub where_: Option<String>,
 }
 
 /// Schema-encoded bodies: where their schemas come from.
@@ -260,7 +284,12 @@ reading receives each message and makes it visible again at once: that raises it
 ApproximateReceiveCount. Pub/Sub has no peek either: reading pulls each message and gives it \
 back at once, which raises its delivery attempt on that subscription. On Kafka, shows what \
 follows dlq's cursor unless --all.\n\n\
-Examples:\n  dlq list orders.dlq\n  dlq list orders.dlq --reason rejected --older-than 1h -o json"
+--follow (Kafka, NATS) then prints each new message as it is written, until Ctrl-C or --limit; \
+queue brokers cannot be watched without taking messages (watch their depth with `dlq lag --watch`).\n\n\
+Examples:\n  dlq list orders.dlq\n  dlq list orders.dlq --reason rejected --older-than 1h -o json\n  \
+dlq list orders.dlq --error-type TimeoutException --since 2026-12-01\n  \
+dlq list orders.dlq --where '.dead_letter.attempts > 3' -o ndjson > review.ndjson\n  \
+dlq list orders.DLT --follow"
     )]
     List(ListArgs),
 
@@ -311,7 +340,10 @@ the matches and leaves the rest in place and in order. With --backup, each messa
 is written and flushed to the file before it is removed. On Kafka, moves dlq's cursor \
 past the purged messages (--delete-records also truncates the log). Asks first on a \
 terminal; without one, refuses unless --yes.\n\n\
-Examples:\n  dlq purge orders.dlq --older-than 7d --backup dump.ndjson --yes\n  dlq purge orders.dlq --dry-run"
+With IDs (or --ids-from), every ID is checked first: when one names no message or \
+several, nothing is removed.\n\n\
+Examples:\n  dlq purge orders.dlq --older-than 7d --backup dump.ndjson --yes\n  dlq purge orders.dlq --dry-run\n  \
+dlq purge orders.dlq --ids-from reviewed.ndjson --yes"
     )]
     Purge(PurgeArgs),
 
@@ -347,10 +379,11 @@ Examples:\n  dlq lag --max-lag 1000 -o json\n  dlq lag orders --max-age 5m --max
     #[command(
         after_help = "Reads like `list` and never changes the queue; memory grows with the number of \
 groups, not of messages. KEYS: reason, error_type, source, origin, convention, header:NAME, \
-age (<1h, 1h-1d, 1d-7d, >7d), day (UTC date). A value a message does not carry groups as `-` \
-(null in JSON). SQS has no true peek: reading raises each message's ApproximateReceiveCount; \
+age (<1h, 1h-1d, 1d-7d, >7d), day (UTC date), fingerprint (each group also shows the error \
+type and the first line of one error message), field:FILTER (the first output of a jq filter on \
+the JSON or decoded body). A value a message does not carry groups as `-` (null in JSON). SQS has no true peek: reading raises each message's ApproximateReceiveCount; \
 on Pub/Sub, each message's delivery attempt.\n\n\
-Examples:\n  dlq stats orders.dlq\n  dlq stats orders.dlq --by error_type,age -o json"
+Examples:\n  dlq stats orders.dlq\n  dlq stats orders.dlq --by error_type,age -o json\n  dlq stats orders.dlq --by fingerprint\n  dlq stats orders.dlq --by field:.customer.tier"
     )]
     Stats(StatsArgs),
 
@@ -394,6 +427,9 @@ pub struct ListArgs {
     /// Kafka: the whole log, also what is before dlq's cursor
     #[arg(long)]
     pub all: bool,
+    /// Kafka, NATS: after what is there, print each new message as it comes, until Ctrl-C or --limit
+    #[arg(short = 'f', long)]
+    pub follow: bool,
 }
 
 /// The arguments of `dlq retry`.
@@ -403,8 +439,11 @@ pub struct RetryArgs {
     #[arg(value_parser = name)]
     pub queue: String,
     /// Message IDs as `list` prints them
-    #[arg(required = true)]
+    #[arg(required_unless_present = "ids_from")]
     pub ids: Vec<String>,
+    /// Also the IDs in FILE (- for standard input): one a line, or NDJSON envelopes as `list -o ndjson` writes them
+    #[arg(long, value_name = "FILE")]
+    pub ids_from: Option<PathBuf>,
     #[command(flatten)]
     pub redrive: RedriveArgs,
     #[command(flatten)]
@@ -624,6 +663,9 @@ pub struct PeekArgs {
     pub queue: String,
     /// Message IDs as `list` prints them
     pub ids: Vec<String>,
+    /// Also the IDs in FILE (- for standard input): one a line, or NDJSON envelopes as `list -o ndjson` writes them
+    #[arg(long, value_name = "FILE")]
+    pub ids_from: Option<PathBuf>,
     #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
@@ -675,6 +717,11 @@ pub struct PurgeArgs {
     /// Queue, topic or stream
     #[arg(value_parser = name)]
     pub queue: String,
+    /// Only these messages (IDs as `list` prints them); every one must exist, or nothing is removed
+    pub ids: Vec<String>,
+    /// Also the IDs in FILE (- for standard input): one a line, or NDJSON envelopes as `list -o ndjson` writes them
+    #[arg(long, value_name = "FILE")]
+    pub ids_from: Option<PathBuf>,
     #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]

@@ -135,6 +135,9 @@ pub struct Profile {
     pub schema_registry_password_env: Option<String>,
     /// Schema registry: CA certificate file (PEM) trusted besides the system's.
     pub schema_registry_ca_file: Option<PathBuf>,
+    /// Refuse every command that changes messages (retry, retry-all, purge,
+    /// edit, publish); dry runs still work.
+    pub read_only: Option<bool>,
 }
 
 /// Everything a backend needs to connect.

@@ -17,8 +17,10 @@ pub mod edit_file;
 pub mod exit;
 pub mod fit;
 pub mod http;
+pub mod ids_from;
 pub mod input;
 pub mod journal;
+pub mod jq;
 pub mod message;
 pub mod output;
 pub mod pager;
@@ -42,10 +44,12 @@ use crate::exit::{usage, Exit};
 
 /// Whether a command's output may be long enough to page at a terminal.
 pub fn pages(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::Peek(_) | Command::List(_) | Command::History(_) | Command::Stats(_)
-    )
+    match command {
+        // A followed list never ends; a pager would hold it back.
+        Command::List(a) => !a.follow,
+        Command::Peek(_) | Command::History(_) | Command::Stats(_) => true,
+        _ => false,
+    }
 }
 
 /// Runs one parsed command line.
@@ -58,6 +62,9 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
             "-o prometheus applies to `dlq lag` and `dlq queues`, not to `dlq {}`",
             command_name(&cli.command)
         )));
+    }
+    if read_only::changes_messages(&cli.command) {
+        ctx.refuse_if_read_only(command_name(&cli.command))?;
     }
     match &cli.command {
         Command::Queues => queues::run(ctx).await,

@@ -16,21 +16,16 @@ use std::fmt;
 use std::sync::Arc;
 
 use anyhow::Result;
-use jaq_core::load::{Arena, File, Loader};
-use jaq_core::{data, Compiler, Ctx, Native, Vars};
-use jaq_json::Val;
 use serde_json::Value;
 
 use crate::exit::usage;
+use crate::jq::{self, Query};
 use crate::message::{Headers, Message, OutgoingMessage, REDRIVE_HEADER};
 
-type Compiled = jaq_core::compile::Filter<Native<data::JustLut<Val>>>;
-
-/// A compiled jq filter and its source text.
+/// A compiled jq filter for the body.
 #[derive(Clone)]
 pub struct Transform {
-    source: String,
-    filter: Arc<Compiled>,
+    query: Query,
 }
 
 /// The message `edit` sends instead of the original.
@@ -59,7 +54,10 @@ impl fmt::Debug for Rewrite {
         f.debug_struct("Rewrite")
             .field("set", &self.set)
             .field("unset", &self.unset)
-            .field("transform", &self.transform.as_ref().map(|t| &t.source))
+            .field(
+                "transform",
+                &self.transform.as_ref().map(|t| t.query.source()),
+            )
             .field("replace", &self.replace)
             .finish()
     }
@@ -137,25 +135,8 @@ impl Rewrite {
 impl Transform {
     /// Parses and compiles a jq filter; errors carry jaq's message.
     pub fn compile(code: &str) -> Result<Self> {
-        let bad = |what: String| usage(format!("--transform {code:?}: {what}"));
-        let defs = jaq_core::defs()
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
-        let funs = jaq_core::funs()
-            .chain(jaq_std::funs())
-            .chain(jaq_json::funs());
-        let loader = Loader::new(defs);
-        let arena = Arena::default();
-        let modules = loader
-            .load(&arena, File { code, path: () })
-            .map_err(|errs| bad(load_errors(code, errs)))?;
-        let filter = Compiler::default()
-            .with_funs(funs)
-            .compile(modules)
-            .map_err(|errs| bad(compile_errors(code, errs)))?;
         Ok(Transform {
-            source: code.to_owned(),
-            filter: Arc::new(filter),
+            query: Query::compile("--transform", code)?,
         })
     }
 
@@ -164,13 +145,12 @@ impl Transform {
         if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
             return Err(format!("--transform: the body is not JSON ({e})"));
         }
-        let input = jaq_json::read::parse_single(body)
-            .map_err(|e| format!("--transform: the body is not JSON ({e})"))?;
-        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
-        let mut outputs = self.filter.id.run((ctx, input));
+        let input =
+            jq::parse(body).map_err(|e| format!("--transform: the body is not JSON ({e})"))?;
+        let mut outputs = self.query.run(input);
         let first = match outputs.next() {
             None => return Err("--transform: the filter yielded no value".into()),
-            Some(r) => r.map_err(exception)?,
+            Some(r) => r.map_err(|e| format!("--transform: {e}"))?,
         };
         if outputs.next().is_some() {
             return Err("--transform: the filter yielded more than one value".into());
@@ -181,51 +161,6 @@ impl Transform {
             .map_err(|e| format!("--transform: the filter's output is not JSON ({e}): {text}"))?;
         serde_json::to_vec(&value).map_err(|e| e.to_string())
     }
-}
-
-fn exception(e: jaq_core::Exn<'_, Val>) -> String {
-    match e.get_err() {
-        Ok(err) => format!("--transform: {err}"),
-        Err(_) => "--transform: the filter called halt".into(),
-    }
-}
-
-/// 1-based column of a slice of `code`, for error messages.
-fn column(code: &str, at: &str) -> usize {
-    let offset = (at.as_ptr() as usize).saturating_sub(code.as_ptr() as usize);
-    code.get(..offset.min(code.len()))
-        .map_or(1, |s| s.chars().count() + 1)
-}
-
-fn load_errors(code: &str, errs: jaq_core::load::Errors<&str, ()>) -> String {
-    use jaq_core::load::Error;
-    let mut out = Vec::new();
-    for (_, e) in errs {
-        match e {
-            Error::Io(v) => out.extend(v.into_iter().map(|(p, e)| format!("{p}: {e}"))),
-            Error::Lex(v) => out.extend(v.into_iter().map(|(exp, at)| {
-                format!("expected {} at column {}", exp.as_str(), column(code, at))
-            })),
-            Error::Parse(v) => out.extend(v.into_iter().map(|(exp, at)| {
-                format!("expected {} at column {}", exp.as_str(), column(code, at))
-            })),
-        }
-    }
-    out.join("; ")
-}
-
-fn compile_errors(code: &str, errs: jaq_core::compile::Errors<&str, ()>) -> String {
-    let mut out = Vec::new();
-    for (_, v) in errs {
-        for (name, undefined) in v {
-            out.push(format!(
-                "undefined {} {name} at column {}",
-                undefined.as_str(),
-                column(code, name)
-            ));
-        }
-    }
-    out.join("; ")
 }
 
 #[cfg(test)]

@@ -8,12 +8,23 @@
 //! every broker, and requested IDs are tracked in one place (each must name
 //! exactly one message). The tally is shared by the pipeline tasks of a
 //! backend, so its counters are atomics.
+//!
+//! `--where` is a jq predicate ([`Predicate`]) compiled once, before
+//! anything is read, and run on the envelope exactly as `list -o json`
+//! prints it; it runs last, after the cheap filters have had their say. A
+//! message on which it fails does not match and is counted, so the command
+//! can say how many once, at the end. `--since` also tells a backend that
+//! can seek by time where to start (`ReadOptions::since`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use anyhow::Result;
+use jaq_json::Val;
+
+use crate::jq::{self, Query};
 use crate::message::Message;
 
 /// The filters shared by list, peek, retry-all, purge and export.
@@ -29,6 +40,58 @@ pub struct Filter {
     pub grep: Option<String>,
     /// The dead-letter source queue, topic or subject, exactly.
     pub source: Option<String>,
+    /// The error type or the root cause's, or its last `.` segment.
+    pub error_type: Option<String>,
+    /// `dead_letter.fingerprint`, exactly.
+    pub fingerprint: Option<String>,
+    /// The timestamp is at or after this.
+    pub since: Option<SystemTime>,
+    /// The timestamp is before this.
+    pub until: Option<SystemTime>,
+    /// `--where`: a jq predicate on the envelope.
+    pub predicate: Option<Predicate>,
+}
+
+/// `--where FILTER`: a jq predicate on the envelope; a message matches when
+/// the first output is `true`. Clones share the count of failed runs.
+#[derive(Debug, Clone)]
+pub struct Predicate {
+    query: Query,
+    failed: Arc<AtomicU64>,
+}
+
+impl Predicate {
+    /// Compiles the filter (exit 2 when it does not compile).
+    pub fn compile(code: &str) -> Result<Self> {
+        Ok(Predicate {
+            query: Query::compile("--where", code)?,
+            failed: Arc::default(),
+        })
+    }
+
+    /// Whether the filter's first output on `m`'s envelope is `true`.
+    pub fn matches(&self, m: &Message) -> bool {
+        let input = serde_json::to_vec(&m.envelope())
+            .map_err(|e| e.to_string())
+            .and_then(|json| jq::parse(&json));
+        match input.and_then(|v| self.query.first(v)) {
+            Ok(Some(Val::Bool(true))) => true,
+            Ok(_) => false,
+            Err(_) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// How many messages it failed on since the last call.
+    pub fn take_failures(&self) -> u64 {
+        self.failed.swap(0, Ordering::Relaxed)
+    }
+
+    pub fn source(&self) -> &str {
+        self.query.source()
+    }
 }
 
 impl Filter {
@@ -40,6 +103,11 @@ impl Filter {
             && self.headers.is_empty()
             && self.grep.is_none()
             && self.source.is_none()
+            && self.error_type.is_none()
+            && self.fingerprint.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
+            && self.predicate.is_none()
     }
 
     /// Whether a message passes every filter. A message without a timestamp
@@ -81,6 +149,29 @@ impl Filter {
         }
         if let Some(src) = &self.source {
             if m.dead_letter.source.as_deref() != Some(src.as_str()) {
+                return false;
+            }
+        }
+        if let Some(name) = &self.error_type {
+            if !m.dead_letter.error_type_matches(name) {
+                return false;
+            }
+        }
+        if let Some(fp) = &self.fingerprint {
+            if m.dead_letter.fingerprint.as_deref() != Some(fp.trim()) {
+                return false;
+            }
+        }
+        if self.since.is_some() || self.until.is_some() {
+            let Some(t) = m.timestamp else {
+                return false;
+            };
+            if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t >= u) {
+                return false;
+            }
+        }
+        if let Some(p) = &self.predicate {
+            if !p.matches(m) {
                 return false;
             }
         }
@@ -331,6 +422,33 @@ pub fn parse_header(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Parses `--since`/`--until`: RFC 3339 (`2026-12-01T08:00:00Z`, an offset,
+/// or none for UTC) or a UTC date (`2026-12-01`, its midnight).
+pub fn parse_time_arg(s: &str) -> Result<SystemTime, String> {
+    let t = s.trim();
+    let bad = || {
+        format!(
+            "{t:?} is not a time: use RFC 3339 (2026-12-01T08:00:00Z) or a UTC date (2026-12-01)"
+        )
+    };
+    let is_date = t.len() == 10
+        && t.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    let full = if is_date {
+        format!("{t}T00:00:00Z")
+    } else if t.len() >= 19 && t.as_bytes()[10].eq_ignore_ascii_case(&b'T') {
+        t.to_owned()
+    } else {
+        return Err(bad());
+    };
+    crate::message::parse_time(&full).ok_or_else(bad)
+}
+
 /// Parses a duration such as `30s`, `15m`, `7d` or `1h30m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
@@ -443,6 +561,86 @@ mod tests {
         assert!(matches!(s.decide(&m), Decision::Skip(_)));
         assert!(!s.is_everything());
         assert!(Selection::everything().is_everything());
+    }
+
+    #[test]
+    fn error_type_fingerprint_and_window() {
+        let mut m = msg("a", 10, "");
+        m.dead_letter.error_type = Some("java.lang.NumberFormatException".into());
+        m.dead_letter.fingerprint = Some("5c1e0a9b33d2".into());
+        let take = |f: Filter, m: &Message| sel(f).decide(m) == Decision::Take;
+        let ty = |n: &str| Filter {
+            error_type: Some(n.into()),
+            ..Default::default()
+        };
+        assert!(take(ty("NumberFormatException"), &m));
+        assert!(take(ty("java.lang.NumberFormatException"), &m));
+        assert!(!take(ty("lang.NumberFormat"), &m));
+        let fp = |f: &str| Filter {
+            fingerprint: Some(f.into()),
+            ..Default::default()
+        };
+        assert!(take(fp("5c1e0a9b33d2"), &m));
+        assert!(!take(fp("5c1e0a9b33d3"), &m));
+        let t = m.timestamp.unwrap();
+        let window = |since: Option<SystemTime>, until: Option<SystemTime>| Filter {
+            since,
+            until,
+            ..Default::default()
+        };
+        assert!(take(window(Some(t), None), &m));
+        assert!(!take(window(Some(t + Duration::from_millis(1)), None), &m));
+        assert!(!take(window(None, Some(t)), &m));
+        assert!(take(window(None, Some(t + Duration::from_millis(1))), &m));
+        let mut no_ts = m.clone();
+        no_ts.timestamp = None;
+        assert!(!take(window(Some(SystemTime::UNIX_EPOCH), None), &no_ts));
+        assert!(!take(window(None, Some(t)), &no_ts));
+    }
+
+    #[test]
+    fn where_runs_on_the_envelope_and_counts_failures() {
+        let p =
+            Predicate::compile(r#".headers.tenant == "acme" and .dead_letter.source == "orders""#)
+                .unwrap();
+        let f = Filter {
+            predicate: Some(p.clone()),
+            ..Default::default()
+        };
+        let s = sel(f);
+        assert_eq!(s.decide(&msg("a", 1, "")), Decision::Take);
+        let mut other = msg("b", 1, "");
+        other.headers.insert("tenant".into(), json!("globex"));
+        assert_eq!(s.decide(&other), Decision::Leave);
+        assert_eq!(p.take_failures(), 0);
+        // Not a boolean true: no match, and no failure either.
+        let not_bool = Predicate::compile(".id").unwrap();
+        assert!(!not_bool.matches(&msg("a", 1, "")));
+        assert_eq!(not_bool.take_failures(), 0);
+        let fails = Predicate::compile(".size + \"x\"").unwrap();
+        assert!(!fails.matches(&msg("a", 1, "")));
+        assert!(!fails.matches(&msg("b", 1, "")));
+        assert_eq!(fails.take_failures(), 2);
+        assert_eq!(fails.take_failures(), 0);
+        assert!(Predicate::compile(".a ==").is_err());
+    }
+
+    #[test]
+    fn times_parse() {
+        let d = parse_time_arg("2026-12-01").unwrap();
+        assert_eq!(crate::message::rfc3339(d), "2026-12-01T00:00:00.000Z");
+        let t = parse_time_arg("2026-12-01T08:00:00Z").unwrap();
+        assert_eq!(t, d + Duration::from_secs(8 * 3600));
+        assert_eq!(parse_time_arg("2026-12-01T10:00:00+02:00").unwrap(), t);
+        for bad in [
+            "yesterday",
+            "2026-13-01",
+            "2026-12-01 08:00",
+            "12/01/2026",
+            "",
+        ] {
+            assert!(parse_time_arg(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -280,9 +280,11 @@ fn broker_specific_flags_are_honoured_or_refused_on_every_broker() {
             assert_eq!(r.code, 2, "{flag} on {name} must be refused: {r:?}");
             let got = r.stderr.trim();
             // --detach rides on --native, which is refused first where absent.
+            // --follow also says what to use instead.
             let refused = |f: Flag| {
                 got.starts_with(&format!("dlq: error: {f} applies to "))
-                    && got.ends_with(&format!(" only, not {name}"))
+                    && (got.ends_with(&format!(" only, not {name}"))
+                        || (f == Flag::Follow && got.contains(&format!(" only, not {name}: "))))
             };
             assert!(
                 refused(flag) || (flag == Flag::Detach && refused(Flag::Native)),
@@ -310,6 +312,7 @@ fn uses(flag: Flag) -> &'static [&'static str] {
         Flag::Force => &["peek", "q", "--force"],
         Flag::Topic => &["lag", "--topic", "t"],
         Flag::Detach => &["retry-all", "q", "--native", "--detach", "--yes"],
+        Flag::Follow => &["list", "q", "--follow"],
     }
 }
 
@@ -447,4 +450,102 @@ fn history_reads_the_journal_without_a_broker() {
         unknown.stderr.starts_with("dlq: error: no run nope in "),
         "{unknown:?}"
     );
+}
+
+#[test]
+fn a_read_only_profile_refuses_changes_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    // Port 1 answers nobody: a refusal that tried to connect would be exit 4.
+    std::fs::write(
+        &cfg,
+        "[profiles.prod]\nurl = \"amqp://127.0.0.1:1\"\nread_only = true\n\n[profiles.dev]\nurl = \"amqp://127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let with = |profile: &str, args: &[&str]| {
+        run(bare()
+            .arg("--config")
+            .arg(&cfg)
+            .args(["-p", profile])
+            .args(args))
+    };
+    for (args, what) in [
+        (vec!["purge", "q", "--yes"], "purge"),
+        (vec!["retry-all", "q", "--yes"], "retry-all"),
+        (vec!["retry", "q", "id1"], "retry"),
+        (vec!["edit", "q", "id1", "--yes"], "edit"),
+        (vec!["publish", "q", "--body", "x"], "publish"),
+    ] {
+        let r = with("prod", &args);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert_eq!(
+            r.stderr.trim(),
+            format!("dlq: error: profile 'prod' is read-only: {what} changes messages")
+        );
+    }
+    // A dry run and a read go on to connect (and fail there: exit 4).
+    assert_eq!(with("prod", &["purge", "q", "--dry-run"]).code, 4);
+    assert_eq!(with("prod", &["list", "q"]).code, 4);
+    // Another profile is not read-only, unless the flag or env says so.
+    assert_eq!(with("dev", &["purge", "q", "--yes"]).code, 4);
+    let r = with("dev", &["--read-only", "purge", "q", "--yes"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("read-only (--read-only): purge"), "{r:?}");
+    let r = run(bare().env("DLQ_READ_ONLY", "1").args([
+        "-b",
+        "amqp://127.0.0.1:1",
+        "publish",
+        "q",
+        "--body",
+        "x",
+    ]));
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = run(bare().env("DLQ_READ_ONLY", "perhaps").args([
+        "-b",
+        "amqp://127.0.0.1:1",
+        "purge",
+        "q",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("DLQ_READ_ONLY"), "{r:?}");
+}
+
+#[test]
+fn bad_selection_input_is_one_line_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = dir.path().join("ids.txt");
+    std::fs::write(&ids, "1:2\n\n{\"id\":\"1:3\"}\ntwo words\n").unwrap();
+    let ids = ids.to_str().unwrap();
+    for (args, says) in [
+        (vec!["list", "q", "--since", "last tuesday"], "not a time"),
+        (vec!["list", "q", "--until", "2026-02-30x"], "not a time"),
+        (vec!["list", "q", "--where", ".a =="], "--where"),
+        (vec!["export", "q", "--where", "undefined_fn"], "--where"),
+        (vec!["peek", "q", "--where", ".["], "--where"),
+        (vec!["purge", "q", "--ids-from", ids, "--yes"], "line 4"),
+        (vec!["retry", "q", "--ids-from", ids], "line 4"),
+        (vec!["peek", "q", "--ids-from", ids], "line 4"),
+        (vec!["stats", "q", "--by", "field:"], "field"),
+        (vec!["list", "q", "--follow"], "dlq lag"),
+    ] {
+        let mut full = vec!["-b", "amqp://127.0.0.1:1"];
+        full.extend(&args);
+        let r = dlq(&full);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {r:?}");
+    }
+    let r = dlq(&["-b", "sqs://", "list", "q", "--follow"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = dlq(&[
+        "-b",
+        "kafka://127.0.0.1:1",
+        "list",
+        "q",
+        "--follow",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
 }

@@ -34,11 +34,12 @@ pub enum Flag {
     All,
     Force,
     Topic,
+    Follow,
 }
 
 impl Flag {
     /// Every flag, for tables and tests.
-    pub const ALL: [Flag; 15] = [
+    pub const ALL: [Flag; 16] = [
         Flag::Key,
         Flag::Partition,
         Flag::GroupId,
@@ -54,6 +55,7 @@ impl Flag {
         Flag::All,
         Flag::Force,
         Flag::Topic,
+        Flag::Follow,
     ];
 
     /// The flag as the user types it.
@@ -74,6 +76,7 @@ impl Flag {
             Flag::All => "--all",
             Flag::Force => "--force",
             Flag::Topic => "--topic",
+            Flag::Follow => "--follow",
         }
     }
 }

@@ -53,6 +53,13 @@ pub struct ReadOptions {
     /// IDs the caller looks for: a hint that lets a backend fetch them
     /// directly (Kafka offsets, NATS sequences) instead of scanning.
     pub ids: Vec<String>,
+    /// `--since`: a hint that messages stored before it are not wanted, so
+    /// a log can start reading there (Kafka offsets for a time, a JetStream
+    /// sequence found by time) instead of at its start.
+    pub since: Option<std::time::SystemTime>,
+    /// `list --follow`: once at the end, wait for new messages and hand
+    /// them on as they come, until the visitor stops.
+    pub follow: bool,
 }
 
 impl ReadOptions {
@@ -62,6 +69,7 @@ impl ReadOptions {
             (Flag::All, self.all),
             (Flag::Group, self.group.is_some()),
             (Flag::Force, self.force),
+            (Flag::Follow, self.follow),
         ])
     }
 }

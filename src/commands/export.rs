@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write};
 
 use anyhow::{Context as _, Result};
 
-use super::{read_options, selected, selection, Ctx};
+use super::{read_options, selected, selection, warn_where_failures, Ctx};
 use crate::broker::Flow;
 use crate::cli::ExportArgs;
 use crate::exit::{usage, Exit};
@@ -15,6 +15,7 @@ pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
     let (queue, filters, read, all) = (a.queue.as_str(), &a.filters, &a.read, a.all);
     let out = a.out.as_deref();
     ctx.check(&read_options(read, all, &[]).flags())?;
+    let sel = selection(filters, None)?;
     // A file is written beside its path and renamed over it only once the
     // export is complete: a failed export leaves an existing file as it was.
     // Not for a device or pipe (`--out /dev/stdout`), which is written as it is.
@@ -50,7 +51,6 @@ pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
     let broker = ctx
         .connect_with(&read_options(read, all, &[]).flags())
         .await?;
-    let sel = selection(filters, None);
     let opts = read_options(read, all, &[]);
     let mut count = 0u64;
     let mut err = None;
@@ -77,6 +77,7 @@ pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
         return Err(e).context("writing the export");
     }
     writer.flush().context("writing the export")?;
+    warn_where_failures(&ctx.printer, &sel.criteria);
     drop(writer);
     if let (Some(f), Some(path)) = (staged, out) {
         f.as_file().sync_all().context("writing the export")?;

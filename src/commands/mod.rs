@@ -16,6 +16,7 @@ pub mod peek;
 pub mod publish;
 pub mod purge;
 pub mod queues;
+pub mod read_only;
 pub mod redrive;
 pub mod retry;
 pub mod retry_all;
@@ -39,7 +40,7 @@ use crate::journal::{self, Journal, Rotation, RunInfo};
 use crate::output::{Printer, Warner};
 use crate::report::{Action, Stopped};
 use crate::schema::{Decoder, SchemaSettings};
-use crate::select::{Criteria, Decision, Filter, Selection};
+use crate::select::{Criteria, Decision, Filter, Predicate, Selection};
 
 /// What every command gets.
 pub struct Ctx {
@@ -300,6 +301,7 @@ impl Ctx {
             }
             run.stop(Stopped::broker(&e));
         }
+        warn_where_failures(&self.printer, &run.selection().criteria);
         for id in run.selection().missing_ids() {
             run.failed(id, "no such message (it was removed or moved meanwhile)");
         }
@@ -310,16 +312,22 @@ impl Ctx {
     }
 }
 
-/// The filter part of a selection.
-pub fn filter(args: &FilterArgs) -> Filter {
-    Filter {
+/// The filter part of a selection; `--where` is compiled here, before
+/// anything is read (exit 2 when it does not compile).
+pub fn filter(args: &FilterArgs) -> Result<Filter> {
+    Ok(Filter {
         older_than: args.older_than,
         newer_than: args.newer_than,
         reason: args.reason.clone(),
         headers: args.headers.clone(),
         grep: args.grep.clone(),
         source: args.source.clone(),
-    }
+        error_type: args.error_type.clone(),
+        fingerprint: args.fingerprint.clone(),
+        since: args.since,
+        until: args.until,
+        predicate: args.where_.as_deref().map(Predicate::compile).transpose()?,
+    })
 }
 
 /// How to read, from the per-broker read flags.
@@ -329,17 +337,37 @@ pub fn read_options(read: &ReadArgs, all: bool, ids: &[String]) -> ReadOptions {
         group: read.group.clone(),
         force: read.force,
         ids: ids.to_vec(),
+        ..Default::default()
     }
 }
 
 /// The selection for filter flags, IDs and `--max-redrives`.
-pub fn criteria(args: &FilterArgs, ids: Option<&[String]>, max_redrives: Option<u32>) -> Criteria {
-    Criteria::new(ids, filter(args), args.limit, max_redrives)
+pub fn criteria(
+    args: &FilterArgs,
+    ids: Option<&[String]>,
+    max_redrives: Option<u32>,
+) -> Result<Criteria> {
+    Ok(Criteria::new(ids, filter(args)?, args.limit, max_redrives))
 }
 
 /// A pass over what the shared filters select.
-pub fn selection(args: &FilterArgs, max_redrives: Option<u32>) -> Selection {
-    criteria(args, None, max_redrives).start()
+pub fn selection(args: &FilterArgs, max_redrives: Option<u32>) -> Result<Selection> {
+    Ok(criteria(args, None, max_redrives)?.start())
+}
+
+/// Says once, on stderr, on how many messages `--where` failed to run (they
+/// did not match).
+pub fn warn_where_failures(printer: &Printer, criteria: &Criteria) {
+    if let Some(p) = &criteria.filter.predicate {
+        let n = p.take_failures();
+        if n > 0 {
+            printer.warn(&format!(
+                "--where {:?} failed on {n} message{} (not matched)",
+                p.source(),
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+    }
 }
 
 /// How many messages a bulk run will go through, for the question and the
@@ -355,7 +383,7 @@ pub async fn expected_total(
     yes: bool,
 ) -> Result<Option<u64>> {
     let depth = broker.depth(queue, read).await?;
-    let probe = selection(filters, max_redrives);
+    let probe = selection(filters, max_redrives)?;
     if probe.is_everything() {
         return Ok(depth);
     }

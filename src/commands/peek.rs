@@ -24,8 +24,16 @@ use crate::select::Decision;
 const BODY_CAP: usize = 64 * 1024;
 
 pub async fn run(ctx: &Ctx, a: &PeekArgs) -> Result<Exit> {
-    let (queue, ids, filters, read) = (a.queue.as_str(), a.ids.as_slice(), &a.filters, &a.read);
+    let (queue, filters, read) = (a.queue.as_str(), &a.filters, &a.read);
+    let ids: &[String] = &crate::ids_from::gather(&a.ids, a.ids_from.as_deref())?;
+    if ids.is_empty() && a.ids_from.is_some() {
+        return Err(crate::exit::usage(
+            "no message IDs: the --ids-from file has none",
+        ));
+    }
     let (all, binary) = (a.all, a.binary);
+    // Filters (a `--where` that does not compile) are refused before connecting.
+    super::filter(filters)?;
     let decoder = ctx.decoder(&a.schema)?;
     let broker = ctx
         .connect_with(&read_options(read, all, &[]).flags())
@@ -56,7 +64,7 @@ pub async fn run(ctx: &Ctx, a: &PeekArgs) -> Result<Exit> {
 }
 
 fn filters_given(f: &FilterArgs) -> bool {
-    !super::filter(f).is_empty()
+    super::filter(f).is_ok_and(|f| !f.is_empty())
 }
 
 /// The messages `ids` name (each exactly once), or the first ones that match.
@@ -74,7 +82,7 @@ pub async fn find(
         args.limit = Some(1);
     }
     let wanted = (!ids.is_empty()).then_some(ids);
-    let sel = criteria(&args, wanted, None).start();
+    let sel = criteria(&args, wanted, None)?.start();
     let opts = read_options(read, all, ids);
     let mut found: Vec<Message> = Vec::new();
     selected::browse_decoded(broker, queue, &opts, &sel, decoder, &mut |m, d| {

@@ -2,31 +2,51 @@
 //!
 //! Asks on a terminal, refuses without one unless `--yes`. `--backup FILE`
 //! saves each message before it goes. `--dry-run` lists what would go.
+//!
+//! With IDs (arguments or `--ids-from`), a first pass checks that each names
+//! exactly one message; when one does not, nothing is removed. Only then are
+//! exactly those messages removed (a message that arrived meanwhile is not).
 
 use anyhow::Result;
 
 use super::redrive::{PlanItem, Planned};
-use super::{expected_total, read_options, redrive, selected, selection, BulkRun, Ctx};
+use super::{criteria, expected_total, read_options, redrive, selected, BulkRun, Ctx};
 use crate::broker::{Flow, PurgeOptions};
 use crate::bulk::Backup;
 use crate::cli::PurgeArgs;
-use crate::exit::Exit;
+use crate::exit::{usage, Exit};
+use crate::ids_from;
 use crate::report::{Action, BulkReport};
 use crate::sanitize::preview;
-use crate::select::Decision;
+use crate::select::{Decision, Ids};
 
 pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
     let (queue, filters, read, backup) =
         (a.queue.as_str(), &a.filters, &a.read, a.backup.as_deref());
     let (yes, dry_run) = (a.yes, a.dry_run);
+    let ids = ids_from::gather(&a.ids, a.ids_from.as_deref())?;
+    if ids.is_empty() && a.ids_from.is_some() {
+        return Err(usage("no message IDs: the --ids-from file has none"));
+    }
     let opts = PurgeOptions {
-        read: read_options(read, false, &[]),
+        read: read_options(read, false, &ids),
         delete_records: a.delete_records,
     };
     ctx.check(&opts.flags())?;
+    let wanted = (!ids.is_empty()).then_some(ids.as_slice());
+    let criteria = criteria(filters, wanted, None)?;
+    let sel = criteria.start();
     ctx.require_consent(yes, dry_run, &format!("purge {queue}"))?;
     let broker = ctx.connect_with(&opts.flags()).await?;
-    let sel = selection(filters, None);
+    if wanted.is_some() {
+        // Every ID checked in a pass of its own, so a typo removes nothing.
+        let check = criteria.start();
+        selected::browse(&*broker, queue, &opts.read, &check, &mut |_, _| {
+            Ok(Flow::Continue)
+        })
+        .await?;
+        selected::check_ids(queue, &check)?;
+    }
 
     if dry_run {
         let mut report = BulkReport {
@@ -51,7 +71,10 @@ pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
 
-    let total = expected_total(&*broker, queue, &opts.read, filters, None, yes).await?;
+    let total = match wanted {
+        Some(ids) => Some(Ids::new(ids).len() as u64),
+        None => expected_total(&*broker, queue, &opts.read, filters, None, yes).await?,
+    };
     if !yes && !ctx.confirm("Delete", queue, total)? {
         return Ok(Exit::Ok);
     }

@@ -8,12 +8,17 @@ use anyhow::Result;
 use super::{read_options, redrive, selected, Ctx};
 use crate::broker::{Flow, RedriveOptions};
 use crate::cli::RetryArgs;
-use crate::exit::Exit;
+use crate::exit::{usage, Exit};
+use crate::ids_from;
 use crate::rewrite::Rewrite;
 use crate::select::{Criteria, Filter};
 
 pub async fn run(ctx: &Ctx, a: &RetryArgs) -> Result<Exit> {
-    let (queue, ids, args, read) = (a.queue.as_str(), a.ids.as_slice(), &a.redrive, &a.read);
+    let (queue, args, read) = (a.queue.as_str(), &a.redrive, &a.read);
+    let ids: &[String] = &ids_from::gather(&a.ids, a.ids_from.as_deref())?;
+    if ids.is_empty() {
+        return Err(usage("no message IDs: the --ids-from file has none"));
+    }
     let rewrite = Rewrite::new(
         &args.set_headers,
         &args.unset_headers,

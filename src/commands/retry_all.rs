@@ -50,7 +50,7 @@ pub async fn run(ctx: &Ctx, a: &RetryAllArgs) -> Result<Exit> {
         args.dry_run,
         &format!("re-drive every message of {queue}"),
     )?;
-    let sel = selection(filters, args.max_redrives);
+    let sel = selection(filters, args.max_redrives)?;
     if native && !sel.is_everything() {
         return Err(usage(
             "--native moves every message: it takes no filters, --limit or --max-redrives",

@@ -7,6 +7,7 @@
 //! message carrying the same ID is counted and [`check_ids`] can refuse it.
 //! A decoder, when the command has one, reads each schema-encoded body
 //! before the selection decides, so `--grep` sees the decoded value.
+//! `--since` is handed to the backend as a hint, so a log can start there.
 
 use anyhow::Result;
 
@@ -39,8 +40,10 @@ pub async fn browse_decoded(
     visit: &mut (dyn FnMut(Message, Decision) -> Result<Flow> + Send),
 ) -> Result<()> {
     let by_id = sel.criteria.ids.is_some();
+    let mut read = read.clone();
+    read.since = sel.criteria.filter.since;
     broker
-        .browse(queue, read, &mut |mut m: Message| {
+        .browse(queue, &read, &mut |mut m: Message| {
             if let Some(d) = decoder {
                 d.attach(&mut m);
             }
@@ -62,22 +65,28 @@ pub async fn browse_decoded(
 }
 
 /// Every requested ID must have named exactly one message of the pass
-/// (exit 4 otherwise, before anything changes).
+/// (exit 4 otherwise, before anything changes); the error lists every ID
+/// not found and every ambiguous one.
 pub fn check_ids(queue: &str, sel: &Selection) -> Result<()> {
     let q = escape(queue, false);
     let missing = sel.missing_ids();
+    let ambiguous = sel.ambiguous_ids();
+    let mut problems = Vec::new();
     if !missing.is_empty() {
-        return Err(broker_msg(format!(
+        problems.push(format!(
             "no message with ID {} in {q} (IDs as `dlq list {q}` prints them)",
             missing.join(", "),
-        )));
+        ));
     }
-    let ambiguous = sel.ambiguous_ids();
     if !ambiguous.is_empty() {
-        return Err(broker_msg(format!(
+        problems.push(format!(
             "ID {} names more than one message in {q} (identical content): use filters with retry-all or purge instead",
             ambiguous.join(", "),
-        )));
+        ));
     }
-    Ok(())
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(broker_msg(problems.join("; ")))
+    }
 }

@@ -15,13 +15,15 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{read_options, selected, selection, Ctx};
+use super::{read_options, selected, selection, warn_where_failures, Ctx};
 use crate::broker::{Flow, Message};
 use crate::cli::{OutputFormat, StatsArgs};
 use crate::exit::{usage, Exit};
+use crate::jq::{self, Query};
 use crate::message::{rfc3339, time_or_null};
 use crate::sanitize::escape;
 use crate::select::Decision;
+use jaq_json::Val;
 
 /// The keys `--by` takes when it is not given.
 pub const DEFAULT_KEYS: &str = "reason,source";
@@ -37,6 +39,10 @@ pub enum Key {
     Header(String),
     Age,
     Day,
+    Fingerprint,
+    /// `field:FILTER`: the first output of a jq filter on the JSON body or
+    /// the decoded value.
+    Field(Query),
 }
 
 impl Key {
@@ -51,6 +57,8 @@ impl Key {
             Key::Header(h) => format!("header:{h}"),
             Key::Age => "age".into(),
             Key::Day => "day".into(),
+            Key::Fingerprint => "fingerprint".into(),
+            Key::Field(q) => format!("field:{}", q.source()),
         }
     }
 
@@ -75,6 +83,8 @@ impl Key {
             Key::Header(h) => m.header_text(h),
             Key::Age => m.age(now).map(|a| age_bucket(a).to_owned()),
             Key::Day => m.timestamp.map(day),
+            Key::Fingerprint => dl.fingerprint.clone(),
+            Key::Field(q) => field(q, m),
         }
     }
 }
@@ -91,13 +101,18 @@ pub fn parse_keys(text: &str) -> Result<Vec<Key>> {
             "convention" => Key::Convention,
             "age" => Key::Age,
             "day" => Key::Day,
+            "fingerprint" => Key::Fingerprint,
+            f if f.starts_with("field:") && f.len() > "field:".len() => {
+                Key::Field(Query::compile("--by field:", &f["field:".len()..])?)
+            }
+            "field:" => return Err(usage("--by field: needs a jq filter, such as field:.customer.tier")),
             h if h.starts_with("header:") && h.len() > "header:".len() => {
                 Key::Header(h["header:".len()..].to_owned())
             }
             "header:" => return Err(usage("--by header: needs a header name, such as header:tenant")),
             other => {
                 return Err(usage(format!(
-                    "--by: unknown key {other:?}; use reason, error_type, source, origin, convention, header:NAME, age or day"
+                    "--by: unknown key {other:?}; use reason, error_type, source, origin, convention, header:NAME, age, day, fingerprint or field:FILTER"
                 )))
             }
         };
@@ -107,6 +122,28 @@ pub fn parse_keys(text: &str) -> Result<Vec<Key>> {
         keys.push(key);
     }
     Ok(keys)
+}
+
+/// `field:FILTER` on one message: the first output of the filter on the
+/// decoded value, else on the JSON body; a string as its text, anything
+/// else as compact JSON. None when the body is not JSON, or the filter
+/// yields nothing (or null) or fails.
+fn field(q: &Query, m: &Message) -> Option<String> {
+    let input = match m.decoded.as_ref().and_then(|d| d.value_text()) {
+        Some(text) => jq::parse(text.as_bytes()),
+        None => jq::parse(&m.body),
+    }
+    .ok()?;
+    match q.first(input).ok()?? {
+        Val::Null => None,
+        v => {
+            let text = v.to_string();
+            match serde_json::from_str::<Value>(&text) {
+                Ok(Value::String(s)) => Some(s),
+                _ => Some(text),
+            }
+        }
+    }
 }
 
 /// The age bucket of SPEC.md: `<1h`, `1h-1d`, `1d-7d`, `>7d`.
@@ -133,6 +170,16 @@ pub struct Group {
     pub oldest: Option<SystemTime>,
     pub newest: Option<SystemTime>,
     pub sample_id: String,
+    /// By fingerprint: the error type and first line of the error message
+    /// of the group's first message.
+    pub failure: Option<Failure>,
+}
+
+/// What a fingerprint group shows of its failure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    pub error_type: Option<String>,
+    pub error_message: Option<String>,
 }
 
 /// Groups messages one at a time; holds one entry per group.
@@ -158,12 +205,17 @@ impl Grouper {
     pub fn add(&mut self, m: &Message) {
         let key: Vec<Option<String>> = self.keys.iter().map(|k| k.value(m, self.now)).collect();
         self.total += 1;
+        let by_fingerprint = self.keys.contains(&Key::Fingerprint);
         let g = self.groups.entry(key).or_insert_with_key(|k| Group {
             key: k.clone(),
             count: 0,
             oldest: None,
             newest: None,
             sample_id: m.id.clone(),
+            failure: by_fingerprint.then(|| Failure {
+                error_type: m.dead_letter.error_type.clone(),
+                error_message: m.dead_letter.error_message_line().map(str::to_owned),
+            }),
         });
         g.count += 1;
         if let Some(t) = m.timestamp {
@@ -189,6 +241,8 @@ pub fn group_json(keys: &[Key], g: &Group) -> Value {
 #[derive(Debug, Serialize)]
 pub struct GroupRow<'g> {
     pub key: Map<String, Value>,
+    #[serde(flatten)]
+    pub failure: Option<&'g Failure>,
     pub count: u64,
     #[serde(serialize_with = "time_or_null")]
     pub oldest: Option<SystemTime>,
@@ -206,6 +260,7 @@ impl<'g> GroupRow<'g> {
             .collect();
         GroupRow {
             key,
+            failure: g.failure.as_ref(),
             count: g.count,
             oldest: g.oldest,
             newest: g.newest,
@@ -226,9 +281,9 @@ pub async fn run(ctx: &Ctx, a: &StatsArgs) -> Result<Exit> {
     let (queue, by, filters, read, all) =
         (a.queue.as_str(), a.by.as_str(), &a.filters, &a.read, a.all);
     let keys = parse_keys(by)?;
+    let sel = selection(filters, None)?;
     let decoder = ctx.decoder(&a.schema)?;
     let broker = ctx.connect().await?;
-    let sel = selection(filters, None);
     let opts = read_options(read, all, &[]);
     let p = &ctx.printer;
     let mut grouper = Grouper::new(keys.clone(), SystemTime::now());
@@ -250,6 +305,7 @@ pub async fn run(ctx: &Ctx, a: &StatsArgs) -> Result<Exit> {
     .await;
     progress.finish();
     result?;
+    warn_where_failures(p, &sel.criteria);
     let total = grouper.total;
     let groups = grouper.sorted();
     match p.format {
@@ -292,6 +348,10 @@ fn print_table(
         return Ok(());
     }
     let mut header: Vec<String> = keys.iter().map(|k| k.name().to_uppercase()).collect();
+    let by_fingerprint = keys.contains(&Key::Fingerprint);
+    if by_fingerprint {
+        header.extend(["ERROR TYPE", "ERROR MESSAGE"].map(String::from));
+    }
     header.extend(["COUNT", "OLDEST", "NEWEST", "SAMPLE"].map(String::from));
     let mut table = p.table(&header.iter().map(String::as_str).collect::<Vec<_>>());
     let shown = |t: Option<SystemTime>| {
@@ -304,13 +364,19 @@ fn print_table(
             .iter()
             .map(|v| escape(v.as_deref().unwrap_or("-"), false))
             .collect();
+        if let Some(f) = g.failure.as_ref().filter(|_| by_fingerprint) {
+            row.push(escape(f.error_type.as_deref().unwrap_or("-"), false));
+            let line = f.error_message.as_deref().unwrap_or("-");
+            row.push(crate::sanitize::preview(line.as_bytes(), 60));
+        }
         row.push(g.count.to_string());
         row.push(shown(g.oldest));
         row.push(shown(g.newest));
         row.push(escape(&g.sample_id, false));
         table.add_row(row);
     }
-    let mut last: Vec<String> = vec![String::new(); keys.len()];
+    let extra = if by_fingerprint { 2 } else { 0 };
+    let mut last: Vec<String> = vec![String::new(); keys.len() + extra];
     last[0] = format!(
         "total ({} group{})",
         groups.len(),

@@ -240,6 +240,7 @@ fn uses(flag: Flag) -> &'static [&'static str] {
         Flag::All => &["list", "d", "--all"],
         Flag::Force => &["list", "d", "--force"],
         Flag::Topic => &["lag", "--topic", "t"],
+        Flag::Follow => &["list", "d", "--follow"],
     }
 }
 

@@ -115,3 +115,31 @@ fn a_trace_without_frames_falls_back_to_the_message() {
         fp(ty, Some("Order 2 not found"), None)
     );
 }
+
+/// NServiceBus's `ExceptionInfo.StackTrace` (`Exception.ToString()` since
+/// NServiceBus 5, Particular/NServiceBus PR #2436), in the shape the
+/// docs' `HeaderWriterError` sample records, quoted in Particular/NServiceBus
+/// issue #4018: the async state machine's `MoveNext` frames and the
+/// `--- End of stack trace ... ---` separator.
+const NSERVICEBUS: &str = "System.Exception: Order 1234 not found
+   at Shop.Billing.ChargeHandler.Handle(ChargeOrder message, IMessageHandlerContext context)
+   at NServiceBus.InvokeHandlerTerminator.<Terminate>d__0.MoveNext()
+--- End of stack trace from previous location where exception was thrown ---
+   at System.Runtime.CompilerServices.TaskAwaiter.ThrowForNonSuccess(Task task)
+   at System.Runtime.CompilerServices.TaskAwaiter.HandleNonSuccessAndDebuggerNotification(Task task)
+   at NServiceBus.LoadHandlersConnector.<Invoke>d__1.MoveNext()
+   at NServiceBus.MutateIncomingMessageBehavior.<InvokeIncomingMessageMutators>d__2.MoveNext()
+";
+
+#[test]
+fn nservicebus_traces_group_by_handler() {
+    let ty = Some("System.Exception");
+    let a = fp(ty, Some("Order 1234 not found"), Some(NSERVICEBUS));
+    let again = NSERVICEBUS.replace("1234", "98");
+    assert_eq!(a, fp(ty, Some("Order 98 not found"), Some(&again)));
+    let refund = NSERVICEBUS.replace("ChargeHandler", "RefundHandler");
+    assert_ne!(a, fp(ty, Some("Order 1234 not found"), Some(&refund)));
+    // Frames past the fifth do not count.
+    let deeper = NSERVICEBUS.replace("MutateIncomingMessageBehavior", "Other");
+    assert_eq!(a, fp(ty, Some("Order 1234 not found"), Some(&deeper)));
+}

@@ -149,6 +149,12 @@ pub trait Fixture {
     /// go through.
     fn refusing_target(&self) -> (Pair, String);
 
+    /// Where `dlq publish` adds a message to the DLQ itself, on a broker
+    /// whose DLQ `list --follow` can watch (a log); None elsewhere.
+    fn follow_target(&self, _pair: &Pair) -> Option<String> {
+        None
+    }
+
     /// A target name that does not exist.
     fn missing_target(&self) -> String {
         super::common::unique("no-such-target")

@@ -124,6 +124,10 @@ impl Fixture for Kafka {
         }
     }
 
+    fn follow_target(&self, pair: &Pair) -> Option<String> {
+        Some(pair.dlq.clone())
+    }
+
     fn read_dlq(&self, pair: &Pair) -> Vec<Msg> {
         self.read(&pair.dlq, Some(&format!("dlq.{}", pair.dlq)))
     }

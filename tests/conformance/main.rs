@@ -32,6 +32,7 @@ mod pubsub_support;
 mod rabbitmq;
 #[path = "../rabbitmq_support/mod.rs"]
 mod rabbitmq_support;
+mod select;
 mod sqs;
 #[path = "../sqs_support/mod.rs"]
 mod sqs_support;
@@ -131,7 +132,34 @@ const CHECKS: &[(&str, fn(&dyn Fixture))] = &[
         "verbose_errors_show_the_cause_chain",
         suite::verbose_errors_show_the_cause_chain,
     ),
+    (
+        "select_filters_on_every_broker",
+        select::filters_select_on_every_broker,
+    ),
+    (
+        "select_purge_and_retry_exactly_the_reviewed_ids",
+        select::purge_and_retry_exactly_the_reviewed_ids,
+    ),
+    (
+        "select_read_only_refuses_changes",
+        select::read_only_refuses_changes,
+    ),
+    (
+        "select_bad_input_is_refused",
+        select::bad_selection_input_is_refused,
+    ),
+    (
+        "select_follow_prints_new_messages",
+        select::follow_prints_new_messages,
+    ),
 ];
+
+/// Why `list --follow` is not run on a queue broker (its refusal is checked
+/// by `select_bad_input_is_refused`).
+const NO_FOLLOW: (&str, &str) = (
+    "select_follow_prints_new_messages",
+    "a queue cannot be watched without taking its messages: --follow is refused (exit 2)",
+);
 
 /// One suite: every check on one broker, named `SUITE::check`. A check the
 /// broker's test server cannot pass is reported ignored, with why (it is a
@@ -168,9 +196,13 @@ fn suite(
 fn main() {
     let args = Arguments::from_args();
     let trials: Vec<Trial> = [
-        suite("rabbitmq_suite", || Box::new(rabbitmq::Rabbit::new()), &[]),
+        suite(
+            "rabbitmq_suite",
+            || Box::new(rabbitmq::Rabbit::new()),
+            &[NO_FOLLOW],
+        ),
         suite("nats_suite", || Box::new(nats::Nats::new()), &[]),
-        suite("sqs_suite", || Box::new(sqs::Sqs::new()), &[]),
+        suite("sqs_suite", || Box::new(sqs::Sqs::new()), &[NO_FOLLOW]),
         suite(
             "kafka_suite",
             || Box::new(kafka::Kafka::new()),

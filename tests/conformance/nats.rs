@@ -93,11 +93,16 @@ impl Fixture for Nats {
         }
         let mut extra = BTreeMap::new();
         extra.insert("origin_stream".into(), origin_stream);
+        extra.insert("dlq_subject".into(), dlq_subject);
         Pair {
             dlq: dlq_stream,
             origin: origin_subject,
             extra,
         }
+    }
+
+    fn follow_target(&self, pair: &Pair) -> Option<String> {
+        pair.extra.get("dlq_subject").cloned()
     }
 
     fn read_dlq(&self, pair: &Pair) -> Vec<Msg> {

@@ -12,6 +12,13 @@
 //! stays flat however long the log, and the async side never blocks on
 //! librdkafka. Offsets the cursor records as handled are left out unless the
 //! read is `--all`. With ID hints, the reader seeks straight to each offset.
+//!
+//! With a `--since` hint, each partition starts at the first offset whose
+//! timestamp is at or after it (ListOffsets by time), so a window at the end
+//! of a deep log reads only the window; a broker that cannot answer that is
+//! read from the cursor, and the filter still decides. `list --follow` goes
+//! on past the end offsets: the reader assigns every partition at its end
+//! and hands on each record as it is written, until the receiver goes away.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -44,6 +51,9 @@ pub struct Plan {
     pub stall: Duration,
     /// Read all partitions at once, interleaved (each in offset order).
     pub together: bool,
+    /// `--follow`: once the ranges are read, from where to read on, per
+    /// partition.
+    pub follow_from: Option<Vec<(i32, i64)>>,
 }
 
 impl Plan {
@@ -63,6 +73,7 @@ impl Plan {
             exact: None,
             stall,
             together: false,
+            follow_from: None,
         };
         let hinted: Option<Vec<(i32, i64)>> = (!opts.ids.is_empty())
             .then(|| opts.ids.iter().map(|id| parse_id(id)).collect())
@@ -102,6 +113,17 @@ impl Plan {
         plan
     }
 
+    /// Starts each partition no earlier than `starts` says (the first
+    /// offset at or after `--since`).
+    pub fn start_at(&mut self, starts: &HashMap<i32, i64>) {
+        for range in &mut self.ranges {
+            if let Some(&at) = starts.get(&range.0) {
+                range.1 = range.1.max(at);
+            }
+        }
+        self.ranges.retain(|&(_, start, end)| start < end);
+    }
+
     /// The same plan, reading every partition at once: for bulk runs, where
     /// the order across partitions means nothing and a distant broker's
     /// round trip is paid once per fetch for all of them.
@@ -138,6 +160,10 @@ pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> mpsc::Receiver<Resu
                 .chunks(TOGETHER)
                 .try_for_each(|set| read_together(&consumer, &plan, set, &tx)),
             None => read_ranges(&consumer, &plan, &tx),
+        };
+        let result = match (result, &plan.follow_from) {
+            (Ok(()), Some(from)) => read_on(&consumer, &plan.topic, from, &tx),
+            (r, _) => r,
         };
         if let Err(e) = result {
             let e = match e {
@@ -312,6 +338,80 @@ fn read_together(
     Ok(())
 }
 
+/// `--follow`: every partition from `from` on, each record as it comes,
+/// until the receiver goes away.
+fn read_on(
+    consumer: &Reader,
+    topic: &str,
+    from: &[(i32, i64)],
+    tx: &mpsc::Sender<Result<Read>>,
+) -> Result<(), Stop> {
+    let mut tpl = TopicPartitionList::new();
+    for &(p, at) in from {
+        tpl.add_partition_offset(topic, p, Offset::Offset(at))
+            .map_err(|e| Stop::Kafka(format!("reading {topic}/{p}"), e))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| Stop::Kafka(format!("reading {topic}"), e))?;
+    loop {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                let msg = envelope::to_message(&m);
+                tx.blocking_send(Ok((m.partition(), m.offset(), msg)))
+                    .map_err(|_| Stop::Closed)?;
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
+            Some(Err(e)) => return Err(Stop::Kafka(format!("reading {topic}"), e)),
+            None if tx.is_closed() => return Err(Stop::Closed),
+            None => {}
+        }
+    }
+}
+
+/// Per partition, the first offset whose timestamp is at or after `since`
+/// (the end offset when there is none); empty when the broker cannot say.
+fn offsets_at(
+    kafka: &Kafka,
+    consumer: &Reader,
+    topic: &str,
+    parts: &[Part],
+    since: std::time::SystemTime,
+) -> HashMap<i32, i64> {
+    let ms = since
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut tpl = TopicPartitionList::new();
+    for part in parts {
+        if tpl
+            .add_partition_offset(topic, part.partition, Offset::Offset(ms))
+            .is_err()
+        {
+            return HashMap::new();
+        }
+    }
+    let Ok(found) = consumer.offsets_for_times(tpl, kafka.timeout) else {
+        return HashMap::new();
+    };
+    let mut out = HashMap::new();
+    for e in found.elements() {
+        let high = parts
+            .iter()
+            .find(|p| p.partition == e.partition())
+            .map(|p| p.high);
+        match (e.error(), e.offset(), high) {
+            (Ok(()), Offset::Offset(o), _) if o >= 0 => {
+                out.insert(e.partition(), o);
+            }
+            (Ok(()), Offset::End, Some(h)) => {
+                out.insert(e.partition(), h);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 fn position(consumer: &Reader, topic: &str, p: i32) -> Option<i64> {
     let pos = consumer.position().ok()?;
     match pos.find_partition(topic, p)?.offset() {
@@ -383,7 +483,14 @@ pub async fn browse(
     visit: &mut Visitor<'_>,
 ) -> Result<()> {
     let (consumer, parts, cursors) = prepare(kafka, topic, opts)?;
-    let plan = Plan::new(topic, &parts, &cursors, opts, kafka.timeout);
+    let mut plan = Plan::new(topic, &parts, &cursors, opts, kafka.timeout);
+    if let (Some(since), None) = (opts.since, &plan.exact) {
+        let starts = blocking(|| offsets_at(kafka, &consumer, topic, &parts, since));
+        plan.start_at(&starts);
+    }
+    if opts.follow && plan.exact.is_none() {
+        plan.follow_from = Some(parts.iter().map(|p| (p.partition, p.high)).collect());
+    }
     let mut rx = spawn(kafka, consumer, plan);
     while let Some(item) = rx.recv().await {
         let (_, _, m) = item?;

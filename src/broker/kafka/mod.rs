@@ -57,6 +57,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         Flag::Group,
         Flag::All,
         Flag::Topic,
+        Flag::Follow,
     ],
     settings: &[
         Setting::PasswordEnv,

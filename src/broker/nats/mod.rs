@@ -25,7 +25,7 @@ use async_nats::jetstream::context::{GetStreamError, GetStreamErrorKind};
 use async_nats::jetstream::{self, stream::Stream, ErrorCode};
 use async_trait::async_trait;
 
-use super::capability::Setting;
+use super::capability::{Flag, Setting};
 use super::{
     Broker, Capabilities, LagQuery, LagRow, OriginKind, PublishOptions, PurgeOptions, QueueInfo,
     ReadOptions, RedriveOptions, Visitor,
@@ -36,6 +36,9 @@ use crate::bulk::Ledger;
 use crate::config::BrokerSettings;
 use crate::exit::{broker, not_found};
 
+/// How often `list --follow` asks whether the stream grew.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The name errors and capabilities carry.
 const NAME: &str = "nats";
 
@@ -44,7 +47,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     name: NAME,
     purge_all: true,
     origins: &[OriginKind::Subject],
-    flags: &[],
+    flags: &[Flag::Follow],
     settings: &[
         Setting::PasswordEnv,
         Setting::CredsFile,
@@ -134,12 +137,28 @@ impl Broker for Nats {
     async fn browse(&self, queue: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()> {
         let stream = self.stream(queue).await?;
         let mut rows = rows::Rows::open(self, stream, &opts.ids, rows::FAR_WINDOW).await?;
-        while let Some(row) = rows.next().await? {
-            if visit(row.message)? == super::Flow::Stop {
-                break;
+        if let Some(since) = opts.since {
+            rows.seek_time(since).await?;
+        }
+        loop {
+            while let Some(row) = rows.next().await? {
+                if visit(row.message)? == super::Flow::Stop {
+                    return Ok(());
+                }
+            }
+            if !opts.follow || !opts.ids.is_empty() {
+                return Ok(());
+            }
+            // `--follow`: wait until the stream holds more, then walk on.
+            loop {
+                tokio::time::sleep(FOLLOW_POLL).await;
+                let last = self.stream(queue).await?.cached_info().state.last_sequence;
+                if last > rows.last() {
+                    rows.extend_to(last);
+                    break;
+                }
             }
         }
-        Ok(())
     }
 
     async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {

@@ -343,7 +343,9 @@ async fn get_original(js: &jetstream::Context, stream: &str, seq: u64) -> Result
     }
 }
 
-/// The walk over a stream's sequences, one row at a time, in order.
+/// The walk over a stream's sequences, one row at a time, in order. It can
+/// start at a time ([`Rows::seek_time`]) and be extended past the last
+/// sequence it was opened with ([`Rows::extend_to`], for `--follow`).
 pub(super) struct Rows {
     getter: Arc<Getter>,
     next: u64,
@@ -405,6 +407,47 @@ impl Rows {
                 }
             }));
         }
+    }
+
+    /// The last sequence the walk goes to.
+    pub fn last(&self) -> u64 {
+        self.last
+    }
+
+    /// Walks on to `last` (the stream grew), from where it stopped.
+    pub fn extend_to(&mut self, last: u64) {
+        if last > self.last {
+            self.last = last;
+            self.misses = 0;
+        }
+    }
+
+    /// Starts the walk at the first message stored at or after `since`,
+    /// found by bisecting the sequences (a stream stores in time order), so
+    /// a window at the end of a deep stream reads only the window, with no
+    /// consumer created. An earlier message may still come (a copy's time is
+    /// the original's); the filter decides.
+    pub async fn seek_time(&mut self, since: std::time::SystemTime) -> Result<()> {
+        if self.ids.is_some() {
+            return Ok(());
+        }
+        let target = since
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        let (mut lo, mut hi) = (self.next, self.last.saturating_add(1));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let stored = match self.getter.next_from(mid).await? {
+                Some(seq) if seq <= self.last => self.getter.get(seq).await?,
+                _ => None,
+            };
+            match stored {
+                Some(s) if s.time_nanos < target => lo = s.seq + 1,
+                _ => hi = mid,
+            }
+        }
+        self.next = lo;
+        Ok(())
     }
 
     /// The next row, None at the end of what was there at the start.
