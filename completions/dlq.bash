@@ -221,7 +221,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__edit)
-            opts="-y -b -p -o -q -v -h -V --to --group --force --yes --dry-run --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-y -b -p -o -q -v -h -V --to --group --force --yes --dry-run --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -232,6 +232,30 @@ _dlq() {
                     return 0
                     ;;
                 --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avro-schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --descriptor-set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-message)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1039,7 +1063,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__publish)
-            opts="-b -p -o -q -v -h -V --body --file --format --count --header --key --partition --group-id --dedup-id --delay --exchange --routing-key --rate --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --body --file --format --count --header --key --partition --group-id --dedup-id --delay --exchange --routing-key --rate --encode --schema-subject --schema-version --schema-id --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1094,6 +1118,46 @@ _dlq() {
                     return 0
                     ;;
                 --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encode)
+                    COMPREPLY=($(compgen -W "avro protobuf json-schema" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema-subject)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-version)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avro-schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --descriptor-set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-message)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1289,7 +1353,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__retry)
-            opts="-b -p -o -q -v -h -V --to --max-redrives --dry-run --set-header --unset-header --transform --group --force --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --to --max-redrives --dry-run --set-header --unset-header --transform --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1312,6 +1376,30 @@ _dlq() {
                     return 0
                     ;;
                 --transform)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avro-schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --descriptor-set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-message)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1367,7 +1455,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__retry__subcmd__all)
-            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --to --max-redrives --dry-run --set-header --unset-header --transform --group --force --rate --yes --native --detach --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --to --max-redrives --dry-run --set-header --unset-header --transform --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --rate --yes --native --detach --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1418,6 +1506,30 @@ _dlq() {
                     return 0
                     ;;
                 --transform)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avro-schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --descriptor-set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-message)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
