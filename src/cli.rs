@@ -636,7 +636,12 @@ pub struct EncodeArgs {
     pub encode: Option<EncodeFormat>,
 
     /// The registry subject whose schema encodes (its latest version unless --schema-version)
-    #[arg(long, value_name = "SUBJECT", requires = "encode", conflicts_with = "schema_id")]
+    #[arg(
+        long,
+        value_name = "SUBJECT",
+        requires = "encode",
+        conflicts_with = "schema_id"
+    )]
     pub schema_subject: Option<String>,
 
     /// The version of --schema-subject

@@ -407,7 +407,10 @@ mod tests {
         let text = render(&m, "orders");
         assert!(text.contains("shown decoded (avro, schema 42)"), "{text}");
         assert!(text.contains("@body: avro\n"), "{text}");
-        assert!(text.contains("\n{\n  \"total\": 42.5,\n  \"customer\": \"Ada\"\n}\n"), "{text}");
+        assert!(
+            text.contains("\n{\n  \"total\": 42.5,\n  \"customer\": \"Ada\"\n}\n"),
+            "{text}"
+        );
         // Unchanged: the original bytes, nothing to encode.
         let r = round_trip(&m);
         same(&m, &r);

@@ -99,7 +99,11 @@ pub fn open(
 }
 
 /// The message with its JSON body written by `encoder`; errors name the line.
-fn encode(mut m: OutgoingMessage, encoder: &Encoder, format: InputFormat) -> Result<OutgoingMessage> {
+fn encode(
+    mut m: OutgoingMessage,
+    encoder: &Encoder,
+    format: InputFormat,
+) -> Result<OutgoingMessage> {
     let at = if format == InputFormat::Raw {
         "the input".to_owned()
     } else {

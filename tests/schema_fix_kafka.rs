@@ -60,11 +60,25 @@ fn transform_and_edit_encode_again_with_the_same_schema() {
 
     // A result that does not fit the schema: the message stays, listed in failures.
     let r = run(k()
-        .args(["retry", &dlq, "0:0", "-o", "json", "--transform", r#".order_id = "not a number""#])
+        .args([
+            "retry",
+            &dlq,
+            "0:0",
+            "-o",
+            "json",
+            "--transform",
+            r#".order_id = "not a number""#,
+        ])
         .args(sr));
     assert_eq!(r.code, 3, "{r:?}");
-    let err = r.json()["failures"][0]["error"].as_str().unwrap().to_owned();
-    assert!(err.contains("does not fit") && err.contains("avro, schema"), "{err}");
+    let err = r.json()["failures"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        err.contains("does not fit") && err.contains("avro, schema"),
+        "{err}"
+    );
     assert!(bodies_on(&origin).is_empty());
     let l = run(k().args(["list", &dlq, "-o", "json"]));
     assert_eq!(l.json().as_array().unwrap().len(), 3, "{l:?}");
@@ -80,12 +94,24 @@ fn transform_and_edit_encode_again_with_the_same_schema() {
     assert_eq!(sent.len(), 3);
     for (body, name) in sent.iter().zip(names) {
         let g = golden(&goldens, name);
-        assert_eq!(framing(body, g), framing(&g.bytes, g), "{name}: same schema ID and type");
+        assert_eq!(
+            framing(body, g),
+            framing(&g.bytes, g),
+            "{name}: same schema ID and type"
+        );
         let mt = g.message_type.as_deref().unwrap_or("shop.v1.Order");
         let v = &reference_decode(&g.format, Some(&reg), mt, &[body.clone()])[0];
-        let field = if g.format == "protobuf" { "customerName" } else { "customer" };
+        let field = if g.format == "protobuf" {
+            "customerName"
+        } else {
+            "customer"
+        };
         assert_eq!(v[field], "Fixed Name", "{name}: {v}");
-        let same = if g.format == "protobuf" { "orderId" } else { "order_id" };
+        let same = if g.format == "protobuf" {
+            "orderId"
+        } else {
+            "order_id"
+        };
         assert_eq!(v[same], g.value[same], "{name}: {v}");
         if g.format == "protobuf" {
             assert_eq!(v["total"], g.value["total"], "{v}");
@@ -113,7 +139,11 @@ fn transform_and_edit_encode_again_with_the_same_schema() {
             shown.display()
         ),
     );
-    let misfit = editor(dir.path(), "misfit.sh", r#"sed -i 's/"total": 42.5/"total": "lots"/' "$1""#);
+    let misfit = editor(
+        dir.path(),
+        "misfit.sh",
+        r#"sed -i 's/"total": 42.5/"total": "lots"/' "$1""#,
+    );
     let edit = |script: &str| {
         run(k()
             .args(["edit", &dlq, "0:3", "--yes", "-o", "json"])
@@ -189,8 +219,20 @@ fn publish_encode_writes_the_wire_format() {
     let proto = golden(&goldens, "proto-order");
     let id = proto.schema_id.unwrap().to_string();
     let r = run(k()
-        .args(["publish", &topic, "--encode", "protobuf", "--schema-id", &id])
-        .args(["--proto-message", "shop.v1.Order", "--body", &proto.value.to_string()])
+        .args([
+            "publish",
+            &topic,
+            "--encode",
+            "protobuf",
+            "--schema-id",
+            &id,
+        ])
+        .args([
+            "--proto-message",
+            "shop.v1.Order",
+            "--body",
+            &proto.value.to_string(),
+        ])
         .args(sr));
     assert_eq!(r.code, 0, "{r:?}");
     let sent = bodies_on(&topic);
@@ -203,30 +245,57 @@ fn publish_encode_writes_the_wire_format() {
     let json_subject = format!("{prefix}orders-json-value");
     let ok = json!({"order_id": 5, "customer": "Bo", "total": 1.5});
     let r = run(k()
-        .args(["publish", &topic, "--encode", "json-schema", "--schema-subject", &json_subject])
+        .args([
+            "publish",
+            &topic,
+            "--encode",
+            "json-schema",
+            "--schema-subject",
+            &json_subject,
+        ])
         .args(["--schema-version", "1", "--body", &ok.to_string()])
         .args(sr));
     assert_eq!(r.code, 0, "{r:?}");
     let sent = bodies_on(&topic);
-    let v = &reference_decode("json-schema", Some(&reg), "", &[sent.last().unwrap().clone()])[0];
+    let v = &reference_decode(
+        "json-schema",
+        Some(&reg),
+        "",
+        &[sent.last().unwrap().clone()],
+    )[0];
     assert_eq!(v, &ok);
     let before = sent.len();
 
     // A value that does not fit: refused with its line number, as a malformed line is.
     let bad = "{\"order_id\": 6, \"customer\": \"Cy\", \"total\": -1}\n";
     let r = run_with_stdin(
-        k().args(["publish", &topic, "--format", "lines", "--encode", "json-schema"])
-            .args(["--schema-subject", &json_subject])
-            .args(sr),
+        k().args([
+            "publish",
+            &topic,
+            "--format",
+            "lines",
+            "--encode",
+            "json-schema",
+        ])
+        .args(["--schema-subject", &json_subject])
+        .args(sr),
         bad.as_bytes(),
     );
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("input line 1") && r.stderr.contains("does not fit"), "{r:?}");
-    let input = format!("{}\n{}\n{{\"order_id\": \"x\"}}\n", avro[0].value, avro[1].value);
+    assert!(
+        r.stderr.contains("input line 1") && r.stderr.contains("does not fit"),
+        "{r:?}"
+    );
+    let input = format!(
+        "{}\n{}\n{{\"order_id\": \"x\"}}\n",
+        avro[0].value, avro[1].value
+    );
     let r = run_with_stdin(
-        k().args(["publish", &topic, "--format", "lines", "--encode", "avro", "-o", "json"])
-            .args(["--schema-subject", &subject])
-            .args(sr),
+        k().args([
+            "publish", &topic, "--format", "lines", "--encode", "avro", "-o", "json",
+        ])
+        .args(["--schema-subject", &subject])
+        .args(sr),
         input.as_bytes(),
     );
     assert_eq!(r.code, 3, "{r:?}");
@@ -235,12 +304,21 @@ fn publish_encode_writes_the_wire_format() {
     assert_eq!(bodies_on(&topic).len(), before + 2);
 
     // --format ndjson replays bytes: --encode does not apply there.
-    let r = run(k().args(["publish", &topic, "--format", "ndjson", "--encode", "avro"])
+    let r = run(k()
+        .args(["publish", &topic, "--format", "ndjson", "--encode", "avro"])
         .args(["--schema-id", "1", "--body", "{}"])
         .args(sr));
     assert_eq!(r.code, 2, "{r:?}");
     // A subject the registry does not have.
-    let r = run(k().args(["publish", &topic, "--encode", "avro", "--schema-subject", "nope-value"])
+    let r = run(k()
+        .args([
+            "publish",
+            &topic,
+            "--encode",
+            "avro",
+            "--schema-subject",
+            "nope-value",
+        ])
         .args(["--body", "{}"])
         .args(sr));
     assert_ne!(r.code, 0, "{r:?}");
@@ -261,16 +339,33 @@ fn publish_encode_with_refused_credentials_is_one_line() {
     let g = golden(&goldens, "avro-order-null-union");
     let body = g.value.to_string();
     let r = run(k()
-        .args(["publish", &topic, "--encode", "avro", "--schema-subject", &subject])
+        .args([
+            "publish",
+            &topic,
+            "--encode",
+            "avro",
+            "--schema-subject",
+            &subject,
+        ])
         .args(["--schema-registry", &reg.url, "--body", &body]));
     assert_eq!(r.code, 4, "{r:?}");
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
-    assert!(r.stderr.starts_with("dlq: error: ") && r.stderr.contains("refused the credentials"), "{r:?}");
+    assert!(
+        r.stderr.starts_with("dlq: error: ") && r.stderr.contains("refused the credentials"),
+        "{r:?}"
+    );
     assert!(bodies_on(&topic).is_empty());
     // With them (in the URL), it goes out.
     let with = reg.url.replace("://", "://ops:pw-2718@");
     let r = run(k()
-        .args(["publish", &topic, "--encode", "avro", "--schema-subject", &subject])
+        .args([
+            "publish",
+            &topic,
+            "--encode",
+            "avro",
+            "--schema-subject",
+            &subject,
+        ])
         .args(["--schema-registry", &with, "--body", &body]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(bodies_on(&topic), vec![g.bytes.clone()]);

@@ -91,8 +91,10 @@ fn scenario(b: &Broker, c: &Case) {
     };
 
     // A result that does not fit: both stay, both listed.
-    let r = run(&mut dlq(&["retry-all", &b.queue, "--to", &b.to, "-y", "-o", "json"])
-        .args(["--transform", c.misfit]));
+    let r = run(
+        &mut dlq(&["retry-all", &b.queue, "--to", &b.to, "-y", "-o", "json"])
+            .args(["--transform", c.misfit]),
+    );
     assert_eq!(r.code, 3, "{r:?}");
     assert_eq!(r.json()["failed"], 2, "{r:?}");
     assert!(r.stdout.contains("does not fit"), "{r:?}");
@@ -135,8 +137,10 @@ fn scenario(b: &Broker, c: &Case) {
 
     // --transform on the second: its framing (if any) kept.
     let t = format!(r#".{} = "Fixed Name""#, c.field);
-    let r = run(&mut dlq(&["retry-all", &b.queue, "--to", &b.to, "-y", "-o", "json"])
-        .args(["--transform", &t]));
+    let r = run(
+        &mut dlq(&["retry-all", &b.queue, "--to", &b.to, "-y", "-o", "json"])
+            .args(["--transform", &t]),
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let sent = (b.sent)();
     assert_eq!(sent.len(), 2);

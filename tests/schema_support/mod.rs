@@ -213,7 +213,12 @@ pub fn reference_decode(
     {
         let mut stdin = child.stdin.take().unwrap();
         for b in bodies {
-            writeln!(stdin, "{}", base64::engine::general_purpose::STANDARD.encode(b)).unwrap();
+            writeln!(
+                stdin,
+                "{}",
+                base64::engine::general_purpose::STANDARD.encode(b)
+            )
+            .unwrap();
         }
     }
     let out = child.wait_with_output().unwrap();
