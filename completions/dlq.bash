@@ -113,7 +113,7 @@ _dlq() {
 
     case "${cmd}" in
         dlq)
-            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version queues list peek retry retry-all edit purge export publish lag stats history completions man help"
+            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version queues list peek retry retry-all edit purge export publish lag stats history completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -140,11 +140,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -167,7 +167,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__completions)
-            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version bash zsh fish powershell elvish"
+            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version bash zsh fish powershell elvish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,11 +194,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -221,7 +221,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__edit)
-            opts="-y -b -p -o -q -v -h -V --to --group --force --yes --dry-run --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
+            opts="-y -b -p -o -q -v -h -V --to --group --force --yes --dry-run --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -232,6 +232,30 @@ _dlq() {
                     return 0
                     ;;
                 --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avro-schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --descriptor-set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-message)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -256,11 +280,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -283,7 +307,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__export)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --out --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --out --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -314,26 +338,6 @@ _dlq() {
                     return 0
                     ;;
                 --source)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --error-type)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --fingerprint)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --since)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --until)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -390,11 +394,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -641,7 +645,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__history)
-            opts="-b -p -o -q -v -h -V --limit --prune --older-than --dry-run --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
+            opts="-b -p -o -q -v -h -V --limit --prune --older-than --dry-run --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -676,11 +680,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -703,7 +707,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__lag)
-            opts="-b -p -o -q -v -h -V --topic --max-lag --max-age --max-dlq --watch --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
+            opts="-b -p -o -q -v -h -V --topic --max-lag --max-age --max-dlq --watch --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -750,11 +754,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -777,7 +781,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__list)
-            opts="-f -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --follow --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -808,26 +812,6 @@ _dlq() {
                     return 0
                     ;;
                 --source)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --error-type)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --fingerprint)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --since)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --until)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -880,11 +864,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -907,7 +891,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__man)
-            opts="-b -p -o -q -v -h -V --dir --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
+            opts="-b -p -o -q -v -h -V --dir --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -938,11 +922,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -965,16 +949,12 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__peek)
-            opts="-b -p -o -q -v -h -V --ids-from --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --binary --full --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --binary --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --ids-from)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1000,26 +980,6 @@ _dlq() {
                     return 0
                     ;;
                 --source)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --error-type)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --fingerprint)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --since)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --until)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1076,11 +1036,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1103,7 +1063,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__publish)
-            opts="-b -p -o -q -v -h -V --body --file --format --count --header --key --partition --group-id --dedup-id --delay --exchange --routing-key --rate --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
+            opts="-b -p -o -q -v -h -V --body --file --format --count --header --key --partition --group-id --dedup-id --delay --exchange --routing-key --rate --encode --schema-subject --schema-version --schema-id --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1161,6 +1121,46 @@ _dlq() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --encode)
+                    COMPREPLY=($(compgen -W "avro protobuf json-schema" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema-subject)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-version)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avro-schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --descriptor-set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-message)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1182,11 +1182,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1209,16 +1209,12 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__purge)
-            opts="-y -b -p -o -q -v -h -V --ids-from --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --group --force --backup --yes --dry-run --delete-records --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
+            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --backup --yes --dry-run --delete-records --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --ids-from)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1244,26 +1240,6 @@ _dlq() {
                     return 0
                     ;;
                 --source)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --error-type)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --fingerprint)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --since)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --until)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1296,11 +1272,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1323,7 +1299,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__queues)
-            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
+            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1350,11 +1326,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1377,16 +1353,12 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__retry)
-            opts="-b -p -o -q -v -h -V --ids-from --to --max-redrives --dry-run --set-header --unset-header --transform --group --force --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
+            opts="-b -p -o -q -v -h -V --to --max-redrives --dry-run --set-header --unset-header --transform --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --ids-from)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --to)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1404,246 +1376,6 @@ _dlq() {
                     return 0
                     ;;
                 --transform)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --group)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --broker)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -b)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -p)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
-                    return 0
-                    ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --endpoint-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dlq__subcmd__retry__subcmd__all)
-            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --to --max-redrives --dry-run --set-header --unset-header --transform --group --force --rate --yes --native --detach --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --limit)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --older-than)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --newer-than)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --reason)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --header)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --grep)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --source)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --error-type)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --fingerprint)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --since)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --until)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --where)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --to)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-redrives)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --set-header)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --unset-header)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --transform)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --group)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --rate)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --broker)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -b)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -p)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
-                    return 0
-                    ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --endpoint-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dlq__subcmd__stats)
-            opts="-b -p -o -q -v -h -V --by --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --by)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --limit)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --older-than)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --newer-than)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --reason)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --header)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --grep)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --source)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --error-type)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --fingerprint)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --since)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --until)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1696,11 +1428,259 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoint-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlq__subcmd__retry__subcmd__all)
+            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --to --max-redrives --dry-run --set-header --unset-header --transform --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --rate --yes --native --detach --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --newer-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-redrives)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set-header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unset-header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --transform)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avro-schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --descriptor-set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-message)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoint-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlq__subcmd__stats)
+            opts="-b -p -o -q -v -h -V --by --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --newer-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avro-schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --descriptor-set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proto-message)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)

@@ -173,7 +173,13 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry" -l to -d 'Send to TARGET 
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l max-redrives -d 'Skip messages that dlq already sent back N times' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l set-header -d 'Set a header on each copy, as a string (repeat for several)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l unset-header -d 'Remove a header from each copy (repeat for several)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand retry" -l transform -d 'Rewrite each JSON body with a jq filter; its one output is the new body' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l transform -d 'Rewrite each JSON body with a jq filter; its one output is the new body (a schema-encoded body: its decoded value, encoded again with the same schema)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l proto-path -d 'Directory where imports of --proto files are found (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l descriptor-set -d 'Protobuf descriptor set (protoc --descriptor_set_out --include_imports) instead of --proto' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l proto-message -d 'Full name of the Protobuf message type the bodies hold, such as shop.v1.Order' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
@@ -189,6 +195,7 @@ never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l dry-run -d 'Print what would move where; change nothing'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
@@ -213,7 +220,13 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l to -d 'Send to TAR
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l max-redrives -d 'Skip messages that dlq already sent back N times' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l set-header -d 'Set a header on each copy, as a string (repeat for several)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l unset-header -d 'Remove a header from each copy (repeat for several)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l transform -d 'Rewrite each JSON body with a jq filter; its one output is the new body' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l transform -d 'Rewrite each JSON body with a jq filter; its one output is the new body (a schema-encoded body: its decoded value, encoded again with the same schema)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l proto-path -d 'Directory where imports of --proto files are found (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l descriptor-set -d 'Protobuf descriptor set (protoc --descriptor_set_out --include_imports) instead of --proto' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l proto-message -d 'Full name of the Protobuf message type the bodies hold, such as shop.v1.Order' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l rate -d 'At most N messages a second' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
@@ -230,6 +243,7 @@ never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l dry-run -d 'Print what would move where; change nothing'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s y -l yes -d 'Do not ask for confirmation'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l native -d 'SQS: let SQS move the messages server-side (StartMessageMoveTask); RabbitMQ: a dynamic shovel to the one origin all messages share (or --to). No filters, no re-drive count header'
@@ -243,6 +257,12 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s h -l help -d 'Prin
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l to -d 'Send to TARGET (queue, topic or subject) instead of the message\'s origin' -r
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l proto-path -d 'Directory where imports of --proto files are found (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l descriptor-set -d 'Protobuf descriptor set (protoc --descriptor_set_out --include_imports) instead of --proto' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l proto-message -d 'Full name of the Protobuf message type the bodies hold, such as shop.v1.Order' -r
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
@@ -259,6 +279,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand edit" -l endpoint-url -d 'SQS: e
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s y -l yes -d 'Run without a terminal (the editor is a script)'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l dry-run -d 'Print what would be sent; change nothing'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
@@ -363,6 +384,18 @@ complete -c dlq -n "__fish_dlq_using_subcommand publish" -l delay -d 'SQS: deliv
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l exchange -d 'RabbitMQ: exchange to publish through (default: the default exchange)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l routing-key -d 'RabbitMQ: routing key (default: TARGET)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l rate -d 'At most N messages a second' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l encode -d 'Encode each JSON input value with a schema, in the Confluent wire format with a registry' -r -f -a "avro\t''
+protobuf\t''
+json-schema\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l schema-subject -d 'The registry subject whose schema encodes (its latest version unless --schema-version)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l schema-version -d 'The version of --schema-subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l schema-id -d 'The registry schema ID that encodes' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l avro-schema -d 'Avro schema (.avsc) to encode with, without a registry (plain Avro bytes); repeat it to give the named types it refers to first' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l proto -d '.proto file to encode with, without a registry (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l proto-path -d 'Directory where imports of --proto files are found (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l descriptor-set -d 'Protobuf descriptor set to encode with, instead of --proto' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand publish" -l proto-message -d 'Full name of the Protobuf message type to write, such as shop.v1.Order' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand publish" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F

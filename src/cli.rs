@@ -469,6 +469,8 @@ pub struct EditArgs {
     /// Print what would be sent; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub schema: SchemaArgs,
 }
 
 /// The arguments of `dlq export`.
@@ -590,9 +592,13 @@ pub struct RedriveArgs {
     #[arg(long = "unset-header", value_name = "KEY")]
     pub unset_headers: Vec<String>,
 
-    /// Rewrite each JSON body with a jq filter; its one output is the new body
+    /// Rewrite each JSON body with a jq filter; its one output is the new body (a
+    /// schema-encoded body: its decoded value, encoded again with the same schema)
     #[arg(long, value_name = "FILTER")]
     pub transform: Option<String>,
+
+    #[command(flatten)]
+    pub schema: SchemaArgs,
 }
 
 /// Flags of `publish`.
@@ -653,6 +659,69 @@ pub struct PublishArgs {
     /// At most N messages a second
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
+
+    #[command(flatten)]
+    pub encode: EncodeArgs,
+}
+
+/// The schema encodings `publish --encode` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncodeFormat {
+    Avro,
+    Protobuf,
+    #[value(name = "json-schema")]
+    JsonSchema,
+}
+
+/// How `publish` encodes JSON input with a schema.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Schema-encoded bodies")]
+pub struct EncodeArgs {
+    /// Encode each JSON input value with a schema, in the Confluent wire format with a registry
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub encode: Option<EncodeFormat>,
+
+    /// The registry subject whose schema encodes (its latest version unless --schema-version)
+    #[arg(
+        long,
+        value_name = "SUBJECT",
+        requires = "encode",
+        conflicts_with = "schema_id"
+    )]
+    pub schema_subject: Option<String>,
+
+    /// The version of --schema-subject
+    #[arg(long, value_name = "N", requires = "schema_subject")]
+    pub schema_version: Option<u32>,
+
+    /// The registry schema ID that encodes
+    #[arg(long, value_name = "N", requires = "encode")]
+    pub schema_id: Option<u32>,
+
+    /// Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)
+    #[arg(long, value_name = "URL", requires = "encode")]
+    pub schema_registry: Option<String>,
+
+    /// Avro schema (.avsc) to encode with, without a registry (plain Avro bytes); repeat it
+    /// to give the named types it refers to first
+    #[arg(long, value_name = "FILE", requires = "encode")]
+    pub avro_schema: Vec<PathBuf>,
+
+    /// .proto file to encode with, without a registry (repeat for several)
+    #[arg(long, value_name = "FILE", requires = "encode")]
+    pub proto: Vec<PathBuf>,
+
+    /// Directory where imports of --proto files are found (repeat for several)
+    #[arg(long, value_name = "DIR", requires = "proto")]
+    pub proto_path: Vec<PathBuf>,
+
+    /// Protobuf descriptor set to encode with, instead of --proto
+    #[arg(long, value_name = "FILE", requires = "encode")]
+    pub descriptor_set: Option<PathBuf>,
+
+    /// Full name of the Protobuf message type to write, such as shop.v1.Order
+    #[arg(long, value_name = "NAME", requires = "encode")]
+    pub proto_message: Option<String>,
 }
 
 /// Flags of `peek`.

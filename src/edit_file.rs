@@ -21,12 +21,18 @@
 //! as the same JSON, when the original bytes go out. A body that is not UTF-8
 //! is written as base64. A file with nothing but blank and comment lines
 //! means "abort".
+//!
+//! A schema-encoded body that was decoded is written as its value, pretty,
+//! under `@body: avro` (or `protobuf`, `json-schema`): read back, it is the
+//! value to encode again with the same schema, unless it is the same value,
+//! when the original bytes go out. `@body: json` there sends plain JSON.
 
 use serde_json::Value;
 
 use crate::message::{b64, b64_decode};
 use crate::message::{Headers, Message};
 use crate::rewrite::Replacement;
+use crate::schema::Format;
 
 /// What the saved file says.
 #[derive(Debug, PartialEq)]
@@ -42,6 +48,8 @@ enum BodyKind {
     Json,
     Text,
     Base64,
+    /// The decoded value of a schema-encoded body.
+    Decoded(Format),
 }
 
 impl BodyKind {
@@ -60,8 +68,27 @@ impl BodyKind {
             BodyKind::Json => "json",
             BodyKind::Text => "text",
             BodyKind::Base64 => "base64",
+            BodyKind::Decoded(f) => f.word(),
         }
     }
+
+    fn named(name: &str) -> Option<Self> {
+        Some(match name {
+            "json" => BodyKind::Json,
+            "text" => BodyKind::Text,
+            "base64" => BodyKind::Base64,
+            "avro" => BodyKind::Decoded(Format::Avro),
+            "protobuf" => BodyKind::Decoded(Format::Protobuf),
+            "json-schema" => BodyKind::Decoded(Format::JsonSchema),
+            _ => return None,
+        })
+    }
+}
+
+/// The decoded value of `m` and its format, when its body was decoded.
+fn decoded(m: &Message) -> Option<(Format, Value)> {
+    let d = m.decoded.as_ref()?;
+    Some((d.format?, d.value_json()?))
 }
 
 /// The file for message `m`, with a comment that says where it goes.
@@ -75,10 +102,20 @@ pub fn render(m: &Message, destination: &str) -> String {
         one_line(&m.queue),
         one_line(destination)
     );
+    let value = decoded(m);
+    if let (Some(d), Some(_)) = (&m.decoded, &value) {
+        out.push_str(&format!(
+            "# The body is shown decoded ({}); it is encoded again with that schema when sent.\n",
+            one_line(&d.label())
+        ));
+    }
     if let Some(k) = &m.key {
         out.push_str(&header_line("@key", &Value::String(k.clone()), true));
     }
-    let kind = BodyKind::of(&m.body);
+    let kind = match &value {
+        Some((f, _)) => BodyKind::Decoded(*f),
+        None => BodyKind::of(&m.body),
+    };
     out.push_str(&format!("@body: {}\n", kind.name()));
     for (name, value) in &m.headers {
         out.push_str(&header_line(name, value, false));
@@ -87,6 +124,10 @@ pub fn render(m: &Message, destination: &str) -> String {
     match kind {
         BodyKind::Json => {
             let v: Value = serde_json::from_slice(&m.body).unwrap_or(Value::Null);
+            out.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        BodyKind::Decoded(_) => {
+            let v = value.map(|(_, v)| v).unwrap_or(Value::Null);
             out.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         BodyKind::Text => out.push_str(&String::from_utf8_lossy(&m.body)),
@@ -172,11 +213,22 @@ pub fn parse(text: &str, original: &Message) -> Result<Edited, String> {
                 _ => return Err(at("@key must be text or null".into())),
             },
             "@body" => {
-                kind = Some(match value.as_str() {
-                    Some("json") => BodyKind::Json,
-                    Some("text") => BodyKind::Text,
-                    Some("base64") => BodyKind::Base64,
-                    _ => return Err(at("@body must be json, text or base64".into())),
+                let named = value.as_str().and_then(BodyKind::named);
+                kind = Some(match (named, decoded(original)) {
+                    (Some(BodyKind::Decoded(f)), Some((had, _))) if f != had => {
+                        return Err(at(format!(
+                            "the body was decoded as {}: @body must be {}, json, text or base64",
+                            had.word(),
+                            had.word()
+                        )))
+                    }
+                    (Some(BodyKind::Decoded(_)), None) => {
+                        return Err(at(
+                            "the body was not decoded: @body must be json, text or base64".into(),
+                        ))
+                    }
+                    (Some(k), _) => k,
+                    (None, _) => return Err(at("@body must be json, text or base64".into())),
                 })
             }
             n if n.starts_with('@') => {
@@ -202,8 +254,24 @@ pub fn parse(text: &str, original: &Message) -> Result<Edited, String> {
     if body.ends_with('\n') {
         body.pop();
     }
+    let mut encode = false;
     let body = match kind.unwrap_or(BodyKind::Text) {
         BodyKind::Text => body.into_bytes(),
+        BodyKind::Decoded(_) => {
+            let v: Value = serde_json::from_str(&body).map_err(|e| {
+                format!(
+                    "line {}: the body is not JSON: {e}",
+                    body_start + e.line().max(1)
+                )
+            })?;
+            match decoded(original) {
+                Some((_, old)) if old == v => original.body.clone(),
+                _ => {
+                    encode = true;
+                    serde_json::to_vec(&v).map_err(|e| e.to_string())?
+                }
+            }
+        }
         BodyKind::Base64 => {
             let compact: String = body.split_whitespace().collect();
             b64_decode(&compact)
@@ -222,7 +290,12 @@ pub fn parse(text: &str, original: &Message) -> Result<Edited, String> {
             }
         }
     };
-    Ok(Edited::Message(Replacement { headers, key, body }))
+    Ok(Edited::Message(Replacement {
+        headers,
+        key,
+        body,
+        encode,
+    }))
 }
 
 /// One `name: text` or `name:= JSON` line.
@@ -310,6 +383,54 @@ mod tests {
             let m = msg(body);
             same(&m, &round_trip(&m));
         }
+    }
+
+    fn decoded_msg() -> Message {
+        let mut m = msg(&[0, 0, 0, 0, 42, 2, 4]);
+        m.decoded = Some(crate::schema::Decoded {
+            format: Some(Format::Avro),
+            schema_id: Some(42),
+            subject: None,
+            message_type: None,
+            value: crate::schema::raw(r#"{"total":42.5,"customer":"Ada"}"#.into()),
+            framing: crate::schema::Framing::Framed {
+                schema_id: 42,
+                indexes: None,
+            },
+        });
+        m
+    }
+
+    #[test]
+    fn a_decoded_body_is_its_value_and_is_encoded_again_once_changed() {
+        let m = decoded_msg();
+        let text = render(&m, "orders");
+        assert!(text.contains("shown decoded (avro, schema 42)"), "{text}");
+        assert!(text.contains("@body: avro\n"), "{text}");
+        assert!(
+            text.contains("\n{\n  \"total\": 42.5,\n  \"customer\": \"Ada\"\n}\n"),
+            "{text}"
+        );
+        // Unchanged: the original bytes, nothing to encode.
+        let r = round_trip(&m);
+        same(&m, &r);
+        assert!(!r.encode);
+        let Edited::Message(r) = parse(&text.replace("Ada", "Bo"), &m).unwrap() else {
+            panic!("aborted")
+        };
+        assert!(r.encode);
+        assert_eq!(r.body, br#"{"total":42.5,"customer":"Bo"}"#);
+        // Plain JSON instead, by choice.
+        let Edited::Message(r) = parse(&text.replace("@body: avro", "@body: json"), &m).unwrap()
+        else {
+            panic!("aborted")
+        };
+        assert!(!r.encode);
+        // Another format than the one it was read as is refused.
+        let e = parse(&text.replace("@body: avro", "@body: protobuf"), &m).unwrap_err();
+        assert!(e.contains("decoded as avro"), "{e}");
+        let e = parse(&text, &msg(b"x")).unwrap_err();
+        assert!(e.contains("was not decoded"), "{e}");
     }
 
     #[test]

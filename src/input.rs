@@ -5,6 +5,10 @@
 //! channel, so a large file streams through in constant memory and the
 //! backend's confirm window keeps working while the next line is read. A
 //! line that does not parse ends the stream with an error naming it.
+//!
+//! With `publish --encode`, each message's body is a JSON value that the
+//! [`Encoder`] writes with its schema on the reading thread; a value that
+//! does not fit ends the stream like a malformed line, naming its line.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -18,6 +22,7 @@ use crate::bulk::publish::MessageInput;
 use crate::cli::InputFormat;
 use crate::exit::usage;
 use crate::message::OutgoingMessage;
+use crate::schema::Encoder;
 
 /// Where the bytes come from.
 #[derive(Debug, Clone)]
@@ -49,13 +54,14 @@ impl MessageInput for VecInput {
     }
 }
 
-/// Starts reading `source` as `format`; each message is sent `count` times
-/// with `headers` added.
+/// Starts reading `source` as `format`; each message is encoded by
+/// `encoder` when there is one, and sent `count` times with `headers` added.
 pub fn open(
     source: Source,
     format: InputFormat,
     count: u64,
     headers: Vec<(String, String)>,
+    encoder: Option<Encoder>,
 ) -> Result<ChannelInput> {
     let reader: Box<dyn Read + Send> = match &source {
         Source::Body(b) => Box::new(std::io::Cursor::new(b.clone().into_bytes())),
@@ -70,6 +76,10 @@ pub fn open(
     let (tx, rx) = mpsc::channel(256);
     std::thread::spawn(move || {
         let emit = |m: Result<OutgoingMessage>| -> bool {
+            let m = match (m, &encoder) {
+                (Ok(m), Some(e)) => encode(m, e, format),
+                (m, _) => m,
+            };
             match m {
                 Ok(mut m) => {
                     for (k, v) in &headers {
@@ -86,6 +96,29 @@ pub fn open(
         read_all(reader, format, skip_empty, emit);
     });
     Ok(ChannelInput { rx })
+}
+
+/// The message with its JSON body written by `encoder`; errors name the line.
+fn encode(
+    mut m: OutgoingMessage,
+    encoder: &Encoder,
+    format: InputFormat,
+) -> Result<OutgoingMessage> {
+    let at = if format == InputFormat::Raw {
+        "the input".to_owned()
+    } else {
+        format!("input line {}", m.line)
+    };
+    let value: Value = serde_json::from_slice(&m.body).map_err(|e| {
+        usage(format!(
+            "{at}: not valid JSON ({e}); --encode {} takes one JSON value a message",
+            encoder.format().word()
+        ))
+    })?;
+    m.body = encoder
+        .encode(&value)
+        .map_err(|e| usage(format!("{at}: {e} ({})", encoder.label())))?;
+    Ok(m)
 }
 
 /// Splits the input into messages, calling `emit` until it returns false.

@@ -11,6 +11,13 @@
 //! before connecting, with jaq (a jq implementation in Rust); it runs on a
 //! JSON body and must yield exactly one value, which becomes the body,
 //! serialized compactly.
+//!
+//! A schema-encoded body (Avro, Protobuf, JSON Schema) is rewritten as its
+//! decoded value: the run's [`Decoder`] reads the original body, the filter
+//! (or the edited value) gives the new value, and it is encoded again with
+//! the schema it was read with (same ID, same message type, same framing).
+//! A body that cannot be decoded, or a new value that does not fit the
+//! schema, is a failure of that message alone: it stays on the DLQ.
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,6 +28,7 @@ use serde_json::Value;
 use crate::exit::usage;
 use crate::jq::{self, Query};
 use crate::message::{Headers, Message, OutgoingMessage, REDRIVE_HEADER};
+use crate::schema::Decoder;
 
 /// A compiled jq filter for the body.
 #[derive(Clone)]
@@ -34,6 +42,9 @@ pub struct Replacement {
     pub headers: Headers,
     pub key: Option<String>,
     pub body: Vec<u8>,
+    /// The body is the JSON of a decoded value, to be encoded again with
+    /// the original's schema.
+    pub encode: bool,
 }
 
 /// What changes on a re-driven copy; the default changes nothing.
@@ -47,6 +58,8 @@ pub struct Rewrite {
     pub transform: Option<Transform>,
     /// `edit`: the edited message.
     pub replace: Option<Arc<Replacement>>,
+    /// Reads schema-encoded bodies, and encodes their new values.
+    pub schema: Option<Arc<Decoder>>,
 }
 
 impl fmt::Debug for Rewrite {
@@ -59,6 +72,7 @@ impl fmt::Debug for Rewrite {
                 &self.transform.as_ref().map(|t| t.query.source()),
             )
             .field("replace", &self.replace)
+            .field("schema", &self.schema.is_some())
             .finish()
     }
 }
@@ -87,7 +101,16 @@ impl Rewrite {
             unset: unset.to_vec(),
             transform,
             replace: None,
+            schema: None,
         })
+    }
+
+    /// The same rewrite, reading and writing schema-encoded bodies with `decoder`.
+    pub fn with_schema(self, decoder: Option<Decoder>) -> Self {
+        Rewrite {
+            schema: decoder.map(Arc::new),
+            ..self
+        }
     }
 
     /// A rewrite that sends `replacement` instead of the message.
@@ -109,10 +132,17 @@ impl Rewrite {
     /// The copy to send back, or why this message cannot be sent.
     pub fn copy_of(&self, m: &Message) -> Result<OutgoingMessage, String> {
         let mut out = OutgoingMessage::redrive_of(m);
+        // A decoded value waiting to be encoded with the schema `m` was read with.
+        let mut value: Option<Value> = None;
         if let Some(r) = &self.replace {
             out.headers = r.headers.clone();
             out.key = r.key.clone();
             out.body = r.body.clone();
+            if r.encode {
+                let v = serde_json::from_slice(&r.body)
+                    .map_err(|e| format!("the edited value is not JSON: {e}"))?;
+                value = Some(v);
+            }
         }
         for name in &self.unset {
             out.headers.shift_remove(name);
@@ -122,13 +152,59 @@ impl Rewrite {
                 .insert(name.clone(), Value::String(value.clone()));
         }
         if let Some(t) = &self.transform {
-            out.body = t.apply(&out.body)?;
+            if value.is_none() && self.replace.is_none() {
+                value = self.decoded_value(m)?;
+            }
+            match value.take() {
+                Some(v) => value = Some(t.apply_value(&v)?),
+                None => out.body = t.apply(&out.body)?,
+            }
+        }
+        if let Some(v) = value {
+            out.body = self.encode(m, &v)?;
         }
         out.headers.insert(
             REDRIVE_HEADER.into(),
             Value::String((m.redrives() + 1).to_string()),
         );
         Ok(out)
+    }
+}
+
+impl Rewrite {
+    /// The decoded value of a schema-encoded body; None for a body that is
+    /// not one (it is rewritten as it is), an error when it cannot be read.
+    fn decoded_value(&self, m: &Message) -> Result<Option<Value>, String> {
+        let Some(d) = self.schema.as_ref().and_then(|s| s.decode(&m.body)) else {
+            return Ok(None);
+        };
+        match &d.value {
+            Ok(_) => d
+                .value_json()
+                .map(Some)
+                .ok_or_else(|| "the decoded value is not JSON".to_owned()),
+            Err(e) => Err(format!("the body cannot be decoded: {e}")),
+        }
+    }
+
+    /// `value` encoded with the schema the body of `m` was read with.
+    fn encode(&self, m: &Message, value: &Value) -> Result<Vec<u8>, String> {
+        let decoder = self
+            .schema
+            .as_ref()
+            .ok_or("no schema to encode the new value with")?;
+        let d = decoder
+            .decode(&m.body)
+            .ok_or("the original body is no longer schema-encoded")?;
+        if let Err(e) = &d.value {
+            return Err(format!("the body cannot be decoded: {e}"));
+        }
+        let encoder = decoder
+            .encoder_for(&d)
+            .map_err(|e| format!("cannot encode with {}: {e}", d.label()))?;
+        encoder
+            .encode(value)
+            .map_err(|e| format!("the new value does not fit its schema ({}): {e}", d.label()))
     }
 }
 
@@ -147,6 +223,19 @@ impl Transform {
         }
         let input =
             jq::parse(body).map_err(|e| format!("--transform: the body is not JSON ({e})"))?;
+        let value = self.run(input)?;
+        serde_json::to_vec(&value).map_err(|e| e.to_string())
+    }
+
+    /// The filter's one output for a decoded value.
+    pub fn apply_value(&self, value: &Value) -> Result<Value, String> {
+        let text = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+        let input = jq::parse(&text)
+            .map_err(|e| format!("--transform: the decoded value is not JSON ({e})"))?;
+        self.run(input)
+    }
+
+    fn run(&self, input: jaq_json::Val) -> Result<Value, String> {
         let mut outputs = self.query.run(input);
         let first = match outputs.next() {
             None => return Err("--transform: the filter yielded no value".into()),
@@ -157,9 +246,8 @@ impl Transform {
         }
         let text = first.to_string();
         // jaq's values are a superset of JSON (byte strings, NaN): only JSON goes out.
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| format!("--transform: the filter's output is not JSON ({e}): {text}"))?;
-        serde_json::to_vec(&value).map_err(|e| e.to_string())
+        serde_json::from_str(&text)
+            .map_err(|e| format!("--transform: the filter's output is not JSON ({e}): {text}"))
     }
 }
 
@@ -287,6 +375,7 @@ mod tests {
             headers,
             key: None,
             body: b"edited".to_vec(),
+            encode: false,
         });
         let out = r.copy_of(&msg("{}")).unwrap();
         assert_eq!(out.body, b"edited");

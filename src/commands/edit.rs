@@ -10,6 +10,11 @@
 //! parse (exit 2; the file is kept so the edit is not lost). The broker is
 //! connected to again after the editor closes, so a long edit does not leave
 //! a connection idle.
+//!
+//! A schema-encoded body is written as its decoded value (`@body: avro`,
+//! `protobuf` or `json-schema`); once edited it is encoded again with the
+//! schema it was read with, and a value that no longer fits leaves the
+//! message on the DLQ, listed in `failures` (exit 3).
 
 use std::io::Write;
 use std::path::Path;
@@ -23,6 +28,7 @@ use crate::cli::{EditArgs, ReadArgs};
 use crate::edit_file::{self, Edited};
 use crate::exit::{usage, Exit};
 use crate::rewrite::{Replacement, Rewrite};
+use crate::schema::Decoder;
 use crate::select::{Criteria, Filter, Selection};
 
 pub async fn run(ctx: &Ctx, a: &EditArgs) -> Result<Exit> {
@@ -34,11 +40,12 @@ pub async fn run(ctx: &Ctx, a: &EditArgs) -> Result<Exit> {
         &format!("edit and re-send message {id} of {queue}"),
     )?;
     let ids = [id.to_owned()];
-    let message = find(ctx, queue, &ids, read).await?;
     let with_kind = ctx
         .check(&read_options(read, false, &ids).flags())?
         .1
         .origin_kinds_shown();
+    let decoder = ctx.decoder(&a.schema)?;
+    let message = find(ctx, queue, &ids, read, decoder.as_ref()).await?;
     let destination = redrive::target_of(&message, to, with_kind);
     if to.is_none() && message.dead_letter.origin.is_none() {
         return Err(usage(format!(
@@ -84,7 +91,7 @@ pub async fn run(ctx: &Ctx, a: &EditArgs) -> Result<Exit> {
     let opts = RedriveOptions {
         read: read_options(read, false, &ids),
         to: to.map(str::to_owned),
-        rewrite: Rewrite::replace_with(edited),
+        rewrite: Rewrite::replace_with(edited).with_schema(decoder),
         ..Default::default()
     };
     let broker = ctx.connect_with(&opts.flags()).await?;
@@ -100,13 +107,20 @@ pub async fn run(ctx: &Ctx, a: &EditArgs) -> Result<Exit> {
     redrive::execute(ctx, &*broker, queue, sel, &opts, drive).await
 }
 
-/// The one message with this ID; none or several is an error (exit 4).
-async fn find(ctx: &Ctx, queue: &str, ids: &[String], read: &ReadArgs) -> Result<Message> {
+/// The one message with this ID, its body decoded when it is
+/// schema-encoded; none or several is an error (exit 4).
+async fn find(
+    ctx: &Ctx,
+    queue: &str,
+    ids: &[String],
+    read: &ReadArgs,
+    decoder: Option<&Decoder>,
+) -> Result<Message> {
     let read = read_options(read, false, ids);
     let broker = ctx.connect_with(&read.flags()).await?;
     let sel = Criteria::new(Some(ids), Filter::default(), None, None).start();
     let mut found = None;
-    selected::browse(&*broker, queue, &read, &sel, &mut |m, _| {
+    selected::browse_decoded(&*broker, queue, &read, &sel, decoder, &mut |m, _| {
         found.get_or_insert(m);
         Ok(Flow::Continue)
     })
@@ -120,6 +134,7 @@ fn as_replacement(m: &Message) -> Replacement {
         headers: m.headers.clone(),
         key: m.key.clone(),
         body: m.body.clone(),
+        encode: false,
     }
 }
 

@@ -24,12 +24,14 @@ pub async fn run(ctx: &Ctx, a: &RetryArgs) -> Result<Exit> {
         &args.unset_headers,
         args.transform.as_deref(),
     )?;
-    let opts = RedriveOptions {
+    let mut opts = RedriveOptions {
         read: read_options(read, false, ids),
         to: args.to.clone(),
         rewrite,
         ..Default::default()
     };
+    ctx.check(&opts.flags())?;
+    opts.rewrite = opts.rewrite.with_schema(ctx.decoder(&args.schema)?);
     let broker = ctx.connect_with(&opts.flags()).await?;
 
     // Every ID checked in a pass of its own, so a typo changes nothing.

@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx, a: &RetryAllArgs) -> Result<Exit> {
         &args.unset_headers,
         args.transform.as_deref(),
     )?;
-    let opts = RedriveOptions {
+    let mut opts = RedriveOptions {
         read: read_options(read, false, &[]),
         to: args.to.clone(),
         rewrite,
@@ -35,6 +35,9 @@ pub async fn run(ctx: &Ctx, a: &RetryAllArgs) -> Result<Exit> {
         detach,
     };
     ctx.check(&opts.flags())?;
+    if !native {
+        opts.rewrite = opts.rewrite.with_schema(ctx.decoder(&args.schema)?);
+    }
     if native && rate.is_some() {
         return Err(usage(
             "--native moves at the broker's own pace: it takes no --rate",

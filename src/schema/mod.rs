@@ -639,6 +639,19 @@ impl Encoder {
     pub fn format(&self) -> Format {
         self.entry.parsed.format()
     }
+
+    /// `avro, schema 42` / `protobuf, local schema, shop.v1.Order`.
+    pub fn label(&self) -> String {
+        let mut out = self.format().word().to_owned();
+        match &self.framing {
+            Framing::Framed { schema_id, .. } => out.push_str(&format!(", schema {schema_id}")),
+            Framing::Plain => out.push_str(", local schema"),
+        }
+        if let Some(m) = &self.message {
+            out.push_str(&format!(", {}", m.full_name()));
+        }
+        out
+    }
 }
 
 /// Reads a framed body with `entry`; `message` overrides the index list.

@@ -185,3 +185,56 @@ pub fn warnings(stderr: &str) -> Vec<&str> {
         .filter(|l| l.starts_with("dlq: warning:"))
         .collect()
 }
+
+/// Bodies read back by the reference libraries (`decode.py`): confluent-kafka's
+/// deserializers against `registry` for framed bodies, else fastavro or the
+/// corpus's protobuf classes; one JSON value per body.
+pub fn reference_decode(
+    format: &str,
+    registry: Option<&Registry>,
+    message: &str,
+    bodies: &[Vec<u8>],
+) -> Vec<Value> {
+    use base64::Engine as _;
+    use std::io::Write;
+    let mut c = Command::new(python());
+    c.arg(script("decode.py"))
+        .arg(format)
+        .args(["--message", message]);
+    if let Some(r) = registry {
+        c.args(["--registry", &r.url]);
+    }
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("running decode.py");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for b in bodies {
+            writeln!(
+                stdin,
+                "{}",
+                base64::engine::general_purpose::STANDARD.encode(b)
+            )
+            .unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "decode.py failed");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// An executable script in `dir` that runs `body` on the file given as `$1`.
+pub fn editor(dir: &Path, name: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_str().unwrap().to_owned()
+}
