@@ -100,7 +100,7 @@ fn transform_and_edit_encode_again_with_the_same_schema() {
             "{name}: same schema ID and type"
         );
         let mt = g.message_type.as_deref().unwrap_or("shop.v1.Order");
-        let v = &reference_decode(&g.format, Some(&reg), mt, &[body.clone()])[0];
+        let v = &reference_decode(&g.format, Some(&reg), mt, std::slice::from_ref(body))[0];
         let field = if g.format == "protobuf" {
             "customerName"
         } else {
@@ -238,7 +238,12 @@ fn publish_encode_writes_the_wire_format() {
     let sent = bodies_on(&topic);
     let last = sent.last().unwrap();
     assert_eq!(framing(last, proto), framing(&proto.bytes, proto));
-    let v = &reference_decode("protobuf", Some(&reg), "shop.v1.Order", &[last.clone()])[0];
+    let v = &reference_decode(
+        "protobuf",
+        Some(&reg),
+        "shop.v1.Order",
+        std::slice::from_ref(last),
+    )[0];
     assert_eq!(v, &proto.value);
 
     // JSON Schema, version 1 of the subject; validated on the way.

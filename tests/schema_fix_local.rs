@@ -23,6 +23,9 @@ fn golden(name: &str) -> Golden {
     committed().into_iter().find(|g| g.name == name).unwrap()
 }
 
+/// Puts a body on the DLQ.
+type Put = Box<dyn Fn(&[u8])>;
+
 /// One broker as the scenario needs it.
 struct Broker {
     /// `dlq` for that broker.
@@ -30,7 +33,7 @@ struct Broker {
     /// The DLQ's name, and the `--to` target whose messages `sent` reads.
     queue: String,
     to: String,
-    put: Box<dyn Fn(&[u8])>,
+    put: Put,
     sent: Box<dyn Fn() -> Vec<Vec<u8>>>,
     left: Box<dyn Fn() -> usize>,
 }
@@ -92,7 +95,7 @@ fn scenario(b: &Broker, c: &Case) {
 
     // A result that does not fit: both stay, both listed.
     let r = run(
-        &mut dlq(&["retry-all", &b.queue, "--to", &b.to, "-y", "-o", "json"])
+        dlq(&["retry-all", &b.queue, "--to", &b.to, "-y", "-o", "json"])
             .args(["--transform", c.misfit]),
     );
     assert_eq!(r.code, 3, "{r:?}");
@@ -122,7 +125,7 @@ fn scenario(b: &Broker, c: &Case) {
             c.field, c.field
         ),
     );
-    let r = run(&mut dlq(&["edit", &b.queue, &id, "--to", &b.to, "--yes"])
+    let r = run(dlq(&["edit", &b.queue, &id, "--to", &b.to, "--yes"])
         .env_remove("VISUAL")
         .env("EDITOR", &fixer)
         .env("TMPDIR", dir.path()));
@@ -138,8 +141,7 @@ fn scenario(b: &Broker, c: &Case) {
     // --transform on the second: its framing (if any) kept.
     let t = format!(r#".{} = "Fixed Name""#, c.field);
     let r = run(
-        &mut dlq(&["retry-all", &b.queue, "--to", &b.to, "-y", "-o", "json"])
-            .args(["--transform", &t]),
+        dlq(&["retry-all", &b.queue, "--to", &b.to, "-y", "-o", "json"]).args(["--transform", &t]),
     );
     assert_eq!(r.code, 0, "{r:?}");
     let sent = (b.sent)();
@@ -154,8 +156,9 @@ fn scenario(b: &Broker, c: &Case) {
     assert_eq!((b.left)(), 0);
 
     // publish --encode with the local schema writes what the reference library wrote.
-    let r = run(&mut dlq(&["publish", &b.to, "--encode", c.format])
-        .args(["--body", &first.value.to_string()]));
+    let r =
+        run(dlq(&["publish", &b.to, "--encode", c.format])
+            .args(["--body", &first.value.to_string()]));
     assert_eq!(r.code, 0, "{r:?}");
     let sent = (b.sent)();
     assert_eq!(sent.len(), 3);
