@@ -168,9 +168,7 @@ pub fn fixture_makes_real_dead_letters() {
     f.cleanup(&pair);
 }
 
-/// The checks the emulator cannot pass, with why (the suite's, once the
-/// bulk paths are in).
-#[allow(dead_code)]
+/// The checks the emulator cannot pass, with why.
 pub fn gaps() -> Vec<(&'static str, &'static str)> {
     vec![(
         "lag_threshold_exits_1",

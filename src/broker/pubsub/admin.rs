@@ -144,6 +144,14 @@ impl PubSub {
         }
     }
 
+    /// Undelivered messages of a subscription (a path), when Cloud
+    /// Monitoring can say.
+    pub async fn undelivered(&self, sub_path: &str) -> Option<u64> {
+        self.counts(false)
+            .await
+            .and_then(|c| c.undelivered.get(id_of(sub_path)).copied())
+    }
+
     /// A subscription's configuration; a name that is a topic says so.
     pub async fn subscription(&self, name: &str) -> Result<Subscription> {
         let path = self.names.path(Kind::Subscription, name)?;
