@@ -123,9 +123,11 @@ impl Broker for PubSub {
     async fn publisher<'a>(
         &'a self,
         target: &str,
-        _opts: &PublishOptions,
+        opts: &PublishOptions,
     ) -> Result<Box<dyn Publisher + 'a>> {
-        Ok(Box::new(publish::Sender::open(self, target).await?))
+        Ok(Box::new(
+            publish::Sender::open(self, target, opts.key.clone()).await?,
+        ))
     }
 
     async fn fan_out(&self, copies: &[(String, Option<String>)]) -> Vec<String> {

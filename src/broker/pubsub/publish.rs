@@ -243,7 +243,7 @@ impl PubSub {
                 let project = path.split('/').nth(1).unwrap_or(&self.names.project);
                 Err(not_found(
                     format!("{NAME}: topic '{name}' not found in project '{project}'"),
-                    None,
+                    Some(Box::new(s)),
                 ))
             }
             Err(s) => Err(fail(&format!("reading topic '{name}'"), s)),
@@ -254,13 +254,16 @@ impl PubSub {
 /// What `publish` sends through.
 pub struct Sender {
     batch: Batch,
+    /// `--key`: the ordering key of a message that has none of its own.
+    key: Option<String>,
 }
 
 impl Sender {
-    pub async fn open(ps: &PubSub, target: &str) -> Result<Sender> {
+    pub async fn open(ps: &PubSub, target: &str, key: Option<String>) -> Result<Sender> {
         let topic = ps.existing_topic(target).await?;
         Ok(Sender {
             batch: Batch::new(ps, topic),
+            key,
         })
     }
 }
@@ -275,7 +278,10 @@ impl Publisher for Sender {
         WINDOW
     }
 
-    async fn send(&mut self, msg: OutgoingMessage) -> Result<Confirm, Refusal> {
+    async fn send(&mut self, mut msg: OutgoingMessage) -> Result<Confirm, Refusal> {
+        if msg.key.is_none() {
+            msg.key.clone_from(&self.key);
+        }
         let m = message(msg).map_err(Refusal::Message)?;
         let rx = self.batch.add(m);
         Ok(Box::pin(async move {

@@ -214,7 +214,8 @@ impl<'a> Run<'a> {
                 return Ok(());
             }
             self.held.extend_due(self.ps, &self.sub).await;
-            let want = if self.run.paced() { 10 } else { size };
+            // Paced, one at a time, so that none waits long for its turn.
+            let want = if self.run.paced() { 1 } else { size };
             let batch = match pull(self.ps, &self.sub, &self.name, want).await {
                 Ok(b) => b,
                 Err(e) if first => return Err(e),
