@@ -26,7 +26,9 @@ fn retry_names_the_other_subscriptions_and_they_get_the_copy() {
     e.ack(&audit, &e.pull(&audit, 1000));
     assert_eq!(old.len(), 2);
 
-    let dry = run(e.dlq().args(["retry-all", &s.dlq, "--dry-run", "-o", "json"]));
+    let dry = run(e
+        .dlq()
+        .args(["retry-all", &s.dlq, "--dry-run", "-o", "json"]));
     assert_eq!(dry.code, 0, "{dry:?}");
     let notes = dry.json()["notes"].to_string();
     assert!(notes.contains(&audit), "dry run names {audit}: {dry:?}");
@@ -51,9 +53,14 @@ fn retry_names_the_other_subscriptions_and_they_get_the_copy() {
 #[test]
 fn native_is_refused_before_connecting() {
     let mut c = common::dlq("pubsub://dlq-test");
-    let r = run(c
-        .env_remove("PUBSUB_EMULATOR_HOST")
-        .args(["--endpoint-url", "http://127.0.0.1:9", "retry-all", "some-dlq", "--native", "--yes"]));
+    let r = run(c.env_remove("PUBSUB_EMULATOR_HOST").args([
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "retry-all",
+        "some-dlq",
+        "--native",
+        "--yes",
+    ]));
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("--native"), "{r:?}");
     assert_eq!(r.stderr.trim().lines().count(), 1, "{r:?}");
@@ -65,7 +72,13 @@ fn purge_and_retry_refuse_a_subscription_with_its_own_policy_without_force() {
     let s = e.setup("ps-force");
     e.publish(&s.topic, &[Out::new("waiting").attr("k", "v")]);
     for args in [
-        vec!["retry-all", s.source.as_str(), "--to", s.topic.as_str(), "--yes"],
+        vec![
+            "retry-all",
+            s.source.as_str(),
+            "--to",
+            s.topic.as_str(),
+            "--yes",
+        ],
         vec!["purge", s.source.as_str(), "--header", "k=v", "--yes"],
     ] {
         let r = run(e.dlq().args(&args));
@@ -76,7 +89,9 @@ fn purge_and_retry_refuse_a_subscription_with_its_own_policy_without_force() {
     assert_eq!(left.len(), 1, "still there");
     assert_eq!(left[0].delivery_attempt, Some(1), "never pulled by dlq");
     e.nack(&s.source, &left);
-    let r = run(e.dlq().args(["purge", &s.source, "--header", "k=v", "--force", "--yes"]));
+    let r = run(e
+        .dlq()
+        .args(["purge", &s.source, "--header", "k=v", "--force", "--yes"]));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(e.pull(&s.source, 10).is_empty());
     e.cleanup(&s);
@@ -92,7 +107,10 @@ fn hostile_input_is_one_line() {
         (vec!["retry-all", "no-such-sub-xyz", "--yes"], 4),
         (vec!["purge", "no-such-sub-xyz", "--yes"], 4),
         (vec!["publish", "no-such-topic-xyz", "--body", "x"], 4),
-        (vec!["retry-all", "no-such-sub-xyz", "--to", "bad topic", "--yes"], 4),
+        (
+            vec!["retry-all", "no-such-sub-xyz", "--to", "bad topic", "--yes"],
+            4,
+        ),
     ];
     for (args, code) in cases {
         let r = run(e.dlq().args(&args));
@@ -101,9 +119,13 @@ fn hostile_input_is_one_line() {
         assert!(r.stderr.starts_with("dlq: error:"), "{args:?}: {r:?}");
     }
     let mut c = common::dlq("pubsub://no-such-project-xyz");
-    let r = run(c
-        .env_remove("PUBSUB_EMULATOR_HOST")
-        .args(["--endpoint-url", &pubsub_support::endpoint(), "retry-all", "orders-dlq", "--yes"]));
+    let r = run(c.env_remove("PUBSUB_EMULATOR_HOST").args([
+        "--endpoint-url",
+        &pubsub_support::endpoint(),
+        "retry-all",
+        "orders-dlq",
+        "--yes",
+    ]));
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("no-such-project-xyz"), "{r:?}");
     let r = run(common::dlq("pubsub://bad/project").args(["purge", "x-dlq", "--yes"]));
@@ -118,8 +140,18 @@ fn publish_sends_headers_as_attributes_and_key_as_ordering_key() {
     e.create_topic(&topic);
     e.create_subscription(&sub, &topic, None);
     let r = run(e.dlq().args([
-        "publish", &topic, "--body", "hello", "--header", "tenant=acme", "--key", "k1", "--count",
-        "3", "-o", "json",
+        "publish",
+        &topic,
+        "--body",
+        "hello",
+        "--header",
+        "tenant=acme",
+        "--key",
+        "k1",
+        "--count",
+        "3",
+        "-o",
+        "json",
     ]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["published"], 3);
@@ -131,9 +163,14 @@ fn publish_sends_headers_as_attributes_and_key_as_ordering_key() {
         assert_eq!(m.ordering_key.as_deref(), Some("k1"));
     }
     // An attribute Pub/Sub reserves fails alone.
-    let r = run(e.dlq().args(["publish", &topic, "--body", "x", "--header", "googthing=1"]));
+    let r = run(e
+        .dlq()
+        .args(["publish", &topic, "--body", "x", "--header", "googthing=1"]));
     assert_eq!(r.code, 3, "{r:?}");
-    assert!(r.stderr.contains("goog") || r.stdout.contains("goog"), "{r:?}");
+    assert!(
+        r.stderr.contains("goog") || r.stdout.contains("goog"),
+        "{r:?}"
+    );
     e.delete_subscription(&sub);
     e.delete_topic(&topic);
 }

@@ -266,7 +266,15 @@ fn pubsub_restart() {
         .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
         .env("DLQ_JOURNAL", journal.path())
         .args(f.args())
-        .args(["retry-all", &pair.dlq, "--yes", "--rate", "300", "-o", "json"])
+        .args([
+            "retry-all",
+            &pair.dlq,
+            "--yes",
+            "--rate",
+            "300",
+            "-o",
+            "json",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -91,7 +91,6 @@ impl Fixture for PubSub {
         }
     }
 
-
     fn read_dlq(&self, pair: &Pair) -> Vec<Msg> {
         self.read(&pair.dlq)
     }

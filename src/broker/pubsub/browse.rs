@@ -202,7 +202,12 @@ pub(super) async fn source_topic(ps: &PubSub, rm: &ReceivedMessage) -> Option<St
 }
 
 /// One pull of up to `max` messages; empty when none came in time.
-pub(super) async fn pull(ps: &PubSub, sub: &str, name: &str, max: i32) -> Result<Vec<ReceivedMessage>> {
+pub(super) async fn pull(
+    ps: &PubSub,
+    sub: &str,
+    name: &str,
+    max: i32,
+) -> Result<Vec<ReceivedMessage>> {
     let mut client = Raw::new(ps.channels.conn()).max_decoding_message_size(128 << 20);
     // Deprecated for Google's service, where it may answer empty too soon;
     // exact on the emulator, which is the only place it is set.

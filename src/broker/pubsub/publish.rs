@@ -135,7 +135,11 @@ impl Batch {
     /// Adds a message; the answer comes once its call answers (after
     /// [`Batch::flush`] at the latest).
     pub fn add(&mut self, m: PubsubMessage) -> oneshot::Receiver<Answer> {
-        let size = m.data.len() + m.attributes.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        let size = m.data.len()
+            + m.attributes
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
         if !self.waiting.is_empty() && self.bytes + size > BATCH_BYTES {
             self.flush();
         }
@@ -285,12 +289,13 @@ impl Publisher for Sender {
         let m = message(msg).map_err(Refusal::Message)?;
         let rx = self.batch.add(m);
         Ok(Box::pin(async move {
-            rx.await.unwrap_or_else(|_| {
-                Err(Refusal::Broker(broker_msg(format!(
-                    "{NAME}: the publish call ended without an answer"
-                ))))
-            })
-            .map(Some)
+            rx.await
+                .unwrap_or_else(|_| {
+                    Err(Refusal::Broker(broker_msg(format!(
+                        "{NAME}: the publish call ended without an answer"
+                    ))))
+                })
+                .map(Some)
         }))
     }
 
@@ -324,7 +329,9 @@ mod tests {
         .unwrap();
         assert_eq!(m.ordering_key, "customer-7");
         assert_eq!(m.attributes["tenant"], "acme");
-        assert!(message(out("", &[])).unwrap_err().contains("body or an attribute"));
+        assert!(message(out("", &[]))
+            .unwrap_err()
+            .contains("body or an attribute"));
         assert!(message(out("", &[("a", "1".into())])).is_ok());
         assert!(message(out("x", &[("h", "v".repeat(1025))]))
             .unwrap_err()

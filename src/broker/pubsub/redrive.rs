@@ -252,11 +252,7 @@ impl<'a> Run<'a> {
     }
 
     /// Decides about one message pulled; returns it when it is to be purged.
-    async fn one(
-        &mut self,
-        act: &Act<'_>,
-        rm: ReceivedMessage,
-    ) -> Option<(Message, String)> {
+    async fn one(&mut self, act: &Act<'_>, rm: ReceivedMessage) -> Option<(Message, String)> {
         let id = rm
             .message
             .as_ref()
@@ -304,7 +300,12 @@ impl<'a> Run<'a> {
     }
 
     /// Adds the copy of `m` to its destination's batch.
-    async fn send(&mut self, opts: &RedriveOptions, m: &Message, ack_id: String) -> Result<(), String> {
+    async fn send(
+        &mut self,
+        opts: &RedriveOptions,
+        m: &Message,
+        ack_id: String,
+    ) -> Result<(), String> {
         let (to, copy) = opts.copy_of(m, &CAPABILITIES)?;
         let out = publish::message(copy)?;
         let path = match self.ps.names.path(Kind::Topic, &to.name) {
@@ -442,7 +443,11 @@ impl<'a> Run<'a> {
                     let e = fail(&format!("acknowledging on {}", self.name), s);
                     for o in chunk.iter().filter(|o| !o.id.is_empty()) {
                         let why = if o.to.is_empty() {
-                            format!("acknowledging failed ({}): it is still on {}", one_line(&e), self.name)
+                            format!(
+                                "acknowledging failed ({}): it is still on {}",
+                                one_line(&e),
+                                self.name
+                            )
                         } else {
                             format!(
                                 "copied to {}, but acknowledging on {} failed ({}): it is now in both",
