@@ -4,7 +4,8 @@
 # sets (naming a source subscription of the work topic); times `dlq
 # retry-all` back to the work topic, and in the same run a pull, publish,
 # acknowledge loop in Python (google-cloud-pubsub, the usual hand-written
-# re-drive: pull 100, publish each and wait for it, acknowledge the batch)
+# re-drive: pull 100, publish each to its source subscription's topic, asked
+# once, and wait for it, acknowledge the batch)
 # over BASE_N messages. Prints one RESULT line.
 #   N (default 50000), BASE_N (default 5000), SIZE (default 1024)
 set -euo pipefail
@@ -61,13 +62,15 @@ elif cmd == "count":
         sub.acknowledge(subscription=s(sys.argv[2]), ack_ids=[m.ack_id for m in r.received_messages])
     print(n)
 elif cmd == "baseline":
-    moved, t0 = 0, time.monotonic()
+    moved, t0, topics = 0, time.monotonic(), {}
     while True:
         r = sub.pull(subscription=s("$dsub"), max_messages=100, return_immediately=True)
         if not r.received_messages: break
         for m in r.received_messages:
             src = m.message.attributes["CloudPubSubDeadLetterSourceSubscription"]
-            topic = sub.get_subscription(subscription=s(src)).topic
+            if src not in topics:
+                topics[src] = sub.get_subscription(subscription=s(src)).topic
+            topic = topics[src]
             pub.publish(topic, m.message.data, **dict(m.message.attributes)).result()
             moved += 1
         sub.acknowledge(subscription=s("$dsub"), ack_ids=[m.ack_id for m in r.received_messages])

@@ -55,7 +55,7 @@ use crate::exit::{broker_msg, one_line, usage};
 use crate::select::Decision;
 
 /// Copies whose confirm is awaited at once.
-const WINDOW: usize = 8000;
+const WINDOW: usize = 4000;
 /// Acknowledgement IDs per Acknowledge call.
 const ACKS: usize = 1000;
 
