@@ -8,7 +8,8 @@
 //! died on); batches go out as Publish calls on tasks of their own, so up
 //! to `WINDOW` copies are in flight while the loop pulls on. Once a copy's
 //! call answers with its messageId, the original's acknowledgement ID joins
-//! the acknowledgements to send, which go `ACKS` to a call: the copy is
+//! the acknowledgements to send, which go `ACKS` to a call (or after
+//! `ACK_AFTER`, whichever comes first): the copy is
 //! confirmed before the original is acknowledged, so a crash at any point
 //! leaves at most a duplicate (an original not yet acknowledged comes back
 //! when its acknowledgement deadline ends). To purge, a batch's selected
@@ -29,7 +30,7 @@
 //! other than the one a message died on that get a copy too.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use futures::future::BoxFuture;
@@ -56,8 +57,10 @@ use crate::select::Decision;
 
 /// Copies whose confirm is awaited at once.
 const WINDOW: usize = 4000;
-/// Acknowledgement IDs per Acknowledge call.
+/// Acknowledgement IDs per Acknowledge call, and how long the first of
+/// them may wait for the call (so a slow run still records as it goes).
 const ACKS: usize = 1000;
+const ACK_AFTER: Duration = Duration::from_millis(100);
 
 /// What a run does with the messages it takes.
 enum Act<'a> {
@@ -95,8 +98,10 @@ struct Run<'a> {
     fates: HashMap<String, Fate>,
     batches: HashMap<String, Batch>,
     inflight: FuturesUnordered<Pending>,
-    /// Acknowledgements to send: ack ID, message ID, destination.
+    /// Acknowledgements to send: ack ID, message ID, destination; and
+    /// since when the first of them waits.
     acks: Vec<Original>,
+    acks_since: Option<Instant>,
     /// Destination topic to the subscriptions its messages died on.
     fan: BTreeMap<String, BTreeSet<String>>,
     /// The subscription's acknowledgement deadline.
@@ -194,6 +199,7 @@ impl<'a> Run<'a> {
             batches: HashMap::new(),
             inflight: FuturesUnordered::new(),
             acks: Vec::new(),
+            acks_since: None,
             fan: BTreeMap::new(),
             deadline: Duration::from_secs(sub.ack_deadline_seconds.max(10) as u64),
         }
@@ -214,8 +220,8 @@ impl<'a> Run<'a> {
                 return Ok(());
             }
             self.held.extend_due(self.ps, &self.sub).await;
-            // Paced, one at a time, so that none waits long for its turn.
-            let want = if self.run.paced() { 1 } else { size };
+            // Paced, a few at a time, leased for HOLD below while they wait their turn.
+            let want = if self.run.paced() { 10 } else { size };
             let batch = match pull(self.ps, &self.sub, &self.name, want).await {
                 Ok(b) => b,
                 Err(e) if first => return Err(e),
@@ -424,7 +430,13 @@ impl<'a> Run<'a> {
     /// Acknowledges what was copied or saved, `ACKS` to a call (all that
     /// wait when `all`); each counts as done once acknowledged.
     async fn send_acks(&mut self, all: bool) {
-        while self.acks.len() >= ACKS || (all && !self.acks.is_empty()) {
+        if self.acks.is_empty() {
+            self.acks_since = None;
+            return;
+        }
+        let since = *self.acks_since.get_or_insert_with(Instant::now);
+        let due = all || since.elapsed() >= ACK_AFTER;
+        while self.acks.len() >= ACKS || (due && !self.acks.is_empty()) {
             let n = self.acks.len().min(ACKS);
             let chunk: Vec<Original> = self.acks.drain(..n).collect();
             let req = AcknowledgeRequest {
@@ -461,6 +473,9 @@ impl<'a> Run<'a> {
                     self.run.stop_broker(&e);
                 }
             }
+        }
+        if self.acks.is_empty() {
+            self.acks_since = None;
         }
     }
 
