@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark (or those named: rabbitmq sqs kafka nats) with its
+# Runs every benchmark (or those named: rabbitmq sqs kafka nats pubsub) with its
 # baseline in the same run, and prints one table. With RTT=20ms, also the
 # bulk commands and hand-written loops of every broker (bench/distance.sh)
 # through a delay line at 0 ms and at RTT. With rabbitmq among them, also the
@@ -9,7 +9,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 brokers=("$@")
-[ ${#brokers[@]} -eq 0 ] && brokers=(rabbitmq sqs kafka nats)
+[ ${#brokers[@]} -eq 0 ] && brokers=(rabbitmq sqs kafka nats pubsub)
 results=$(mktemp)
 for b in "${brokers[@]}"; do
   echo "== $b" >&2

@@ -1,7 +1,10 @@
 //! The broker stopped and started again in the middle of a `retry-all`, for
 //! the brokers whose data survives a restart (RabbitMQ, NATS JetStream). dlq
 //! must report it (exit 3 or 4 with the counts), lose nothing, and a rerun
-//! must finish the job.
+//! must finish the job. The Pub/Sub emulator keeps nothing across a restart,
+//! so there dlq must report it (exit 3 or 4, in time, no hang) and what it
+//! counted as moved must have reached the origin before the cut; that nothing
+//! is lost when the server stays is the conformance suite's connection cut.
 //!
 //! This file is its own test binary, its tests taking turns, so no other test
 //! sees the broker go away. Each cut comes once the first messages have
@@ -20,6 +23,10 @@ mod fixture;
 mod nats;
 #[path = "nats/support.rs"]
 mod nats_support;
+#[path = "conformance/pubsub.rs"]
+mod pubsub;
+#[path = "pubsub_support/mod.rs"]
+mod pubsub_support;
 #[path = "conformance/rabbitmq.rs"]
 mod rabbitmq;
 mod rabbitmq_support;
@@ -209,6 +216,98 @@ fn nats_restart() {
     );
 }
 
+/// A Pub/Sub emulator of this test's own (it keeps everything in memory).
+struct OwnEmulator(Option<Child>);
+
+impl OwnEmulator {
+    fn start(port: u16) -> Self {
+        let bin = std::env::var("DLQ_PUBSUB_EMULATOR").unwrap_or_else(|_| {
+            "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator".into()
+        });
+        let child = Command::new(bin)
+            .args(["--host=127.0.0.1", &format!("--port={port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cloud-pubsub-emulator");
+        common::wait_for("own Pub/Sub emulator", Duration::from_secs(90), || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ())
+        });
+        OwnEmulator(Some(child))
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnEmulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn pubsub_restart() {
+    let port = 8095;
+    let mut server = OwnEmulator::start(port);
+    std::env::set_var("DLQ_TEST_PUBSUB", format!("http://127.0.0.1:{port}"));
+    let f = pubsub::PubSub::new();
+    let msgs: Vec<Msg> = (0..3000)
+        .map(|i| Msg::new(format!("restart {i:05}")))
+        .collect();
+    let pair = f.dead_letters(&msgs);
+    let journal = tempfile::NamedTempFile::new().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_dlq"))
+        .env("DLQ_CONFIG", "/nonexistent/dlq-test-config.toml")
+        .env("DLQ_JOURNAL", journal.path())
+        .args(f.args())
+        .args([
+            "retry-all",
+            &pair.dlq,
+            "--yes",
+            "--rate",
+            "300",
+            "-o",
+            "json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_for("the first messages moved", Duration::from_secs(30), || {
+        (!f.read_origin(&pair).is_empty()).then_some(())
+    });
+    // What dlq counted as moved up to now reached the origin.
+    let moved_before: Vec<Vec<u8>> = f.read_origin(&pair).into_iter().map(|m| m.body).collect();
+    server.stop();
+    let _fresh = OwnEmulator::start(port);
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "pubsub: dlq took {:?} to see the emulator gone",
+        started.elapsed()
+    );
+    let code = out.status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!([3, 4].contains(&code), "pubsub: exit {code}: {stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let listed = summary["failed"].as_u64().unwrap_or(0) > 0 || summary["stopped_by"].is_string();
+    assert!(
+        stderr.contains("dlq: error:") || listed,
+        "pubsub: reports the failure: {stderr}"
+    );
+    let moved = summary["moved"].as_u64().unwrap_or(0) as usize;
+    assert!(moved >= moved_before.len().min(1), "pubsub: {summary}");
+    assert!(moved < msgs.len(), "pubsub: the cut came midway: {summary}");
+}
+
 /// The local ports of a process's TCP connections to `peer_port`.
 fn ports_of(pid: u32, peer_port: u16) -> Vec<u16> {
     let out = Command::new("ss").args(["-tnpH"]).output().expect("ss");
@@ -307,6 +406,12 @@ fn rabbitmq_restart_midway_loses_nothing_and_a_rerun_finishes() {
 fn nats_restart_midway_loses_nothing_and_a_rerun_finishes() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     nats_restart();
+}
+
+#[test]
+fn pubsub_emulator_restart_midway_is_reported() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    pubsub_restart();
 }
 
 #[test]

@@ -388,6 +388,14 @@ pub trait Broker: Send + Sync {
 
     /// The lag report rows.
     async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>>;
+
+    /// Lines naming who else receives the copies a re-drive sends, given
+    /// each destination and the queue its message died on (Pub/Sub: the
+    /// other subscriptions of a topic), for the dry run's summary.
+    async fn fan_out(&self, copies: &[(String, Option<String>)]) -> Vec<String> {
+        let _ = copies;
+        Vec::new()
+    }
 }
 
 /// The error of an operation a backend does not have.

@@ -44,9 +44,13 @@ pub async fn dry_run(
         ..Default::default()
     };
     let mut plan = Vec::new();
+    let mut copies = Vec::new();
     let with_kind = broker.capabilities().origin_kinds_shown();
     selected::browse(broker, queue, &opts.read, sel, &mut |m, d| {
         let to = target_of(&m, opts.to.as_deref(), with_kind);
+        if d == Decision::Take {
+            copies.extend(copy_destination(&m, opts));
+        }
         let what = match d {
             Decision::Skip(why) => {
                 report.skipped += 1;
@@ -70,8 +74,18 @@ pub async fn dry_run(
         Ok(Flow::Continue)
     })
     .await?;
+    report.notes.extend(broker.fan_out(&copies).await);
     print_plan(ctx, &plan, &report, Action::Moved)?;
     Ok(report.exit())
+}
+
+/// Where a taken message's copy goes, and the queue it died on.
+fn copy_destination(m: &Message, opts: &RedriveOptions) -> Option<(String, Option<String>)> {
+    let to = opts
+        .to
+        .clone()
+        .or_else(|| m.dead_letter.origin.as_ref().map(|o| o.name.clone()))?;
+    Some((to, m.dead_letter.source.clone()))
 }
 
 /// One message of a dry run with a rewrite.
@@ -95,8 +109,12 @@ async fn rewrite_dry_run(
         ..Default::default()
     };
     let mut plan = Vec::new();
+    let mut copies = Vec::new();
     let with_kind = broker.capabilities().origin_kinds_shown();
     selected::browse(broker, queue, &opts.read, sel, &mut |m, d| {
+        if d == Decision::Take {
+            copies.extend(copy_destination(&m, opts));
+        }
         let outcome = match d {
             Decision::Take if opts.to.is_none() && m.dead_letter.origin.is_none() => {
                 let error = crate::conventions::no_origin(&m.dead_letter);
@@ -133,6 +151,7 @@ async fn rewrite_dry_run(
         Ok(Flow::Continue)
     })
     .await?;
+    report.notes.extend(broker.fan_out(&copies).await);
     print_rewritten(ctx, &plan, &report)?;
     Ok(report.exit())
 }

@@ -1,4 +1,4 @@
-//! One conformance suite, four brokers: the promises of SPEC.md, written
+//! One conformance suite, five brokers: the promises of SPEC.md, written
 //! once against the `dlq` binary and a [`Fixture`] per broker.
 //!
 //! A fixture builds a real dead-letter setup with the broker's own client and
@@ -11,8 +11,7 @@
 //! `--max-redrives` skips, lag thresholds exit 1 and `--watch` repeats,
 //! stats groups without changing anything, `-o prometheus` passes promtool,
 //! and the journal records what changed. Each fixture builds on that
-//! broker's one harness (`tests/*_support`, `tests/nats/support.rs`). The
-//! Pub/Sub fixture only checks itself until Pub/Sub's bulk paths exist.
+//! broker's one harness (`tests/*_support`, `tests/nats/support.rs`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -207,6 +206,11 @@ fn main() {
             "kafka_suite",
             || Box::new(kafka::Kafka::new()),
             &kafka::gaps(),
+        ),
+        suite(
+            "pubsub_suite",
+            || Box::new(pubsub::PubSub::new()),
+            &pubsub::gaps(),
         ),
     ]
     .into_iter()

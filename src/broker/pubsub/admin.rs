@@ -144,6 +144,14 @@ impl PubSub {
         }
     }
 
+    /// Undelivered messages of a subscription (a path), when Cloud
+    /// Monitoring can say.
+    pub async fn undelivered(&self, sub_path: &str) -> Option<u64> {
+        self.counts(false)
+            .await
+            .and_then(|c| c.undelivered.get(id_of(sub_path)).copied())
+    }
+
     /// A subscription's configuration; a name that is a topic says so.
     pub async fn subscription(&self, name: &str) -> Result<Subscription> {
         let path = self.names.path(Kind::Subscription, name)?;
@@ -152,13 +160,13 @@ impl PubSub {
         };
         match self.subscriber.get_subscription(req, None).await {
             Ok(r) => Ok(r.into_inner()),
-            Err(e) if is_not_found(&e) => Err(self.no_subscription(name, &path).await),
+            Err(e) if is_not_found(&e) => Err(self.no_subscription(name, &path, e).await),
             Err(e) => Err(fail(&format!("reading subscription '{name}'"), e)),
         }
     }
 
     /// "not found", with a pointer to the subscriptions of a topic so named.
-    async fn no_subscription(&self, name: &str, path: &str) -> anyhow::Error {
+    async fn no_subscription(&self, name: &str, path: &str, status: Status) -> anyhow::Error {
         let project = path.split('/').nth(1).unwrap_or(&self.names.project);
         let mut text = format!("{NAME}: subscription '{name}' not found in project '{project}'");
         if let Ok(topic) = self.names.path(Kind::Topic, name) {
@@ -172,7 +180,7 @@ impl PubSub {
                 ));
             }
         }
-        not_found(text, None)
+        not_found(text, Some(Box::new(status)))
     }
 
     /// The topic of a subscription, as shown (None when it is gone); asked

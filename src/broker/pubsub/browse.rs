@@ -39,9 +39,9 @@ use crate::broker::{Flow, ReadOptions, Visitor};
 use crate::exit::{interrupted, usage};
 
 /// Seconds a read keeps a message leased when it extends the lease.
-const HOLD: i32 = 60;
+pub(super) const HOLD: i32 = 60;
 /// Messages in the first pull, and at most in any.
-const FIRST_PULL: i32 = 100;
+pub(super) const FIRST_PULL: i32 = 100;
 const MAX_PULL: i32 = 1000;
 /// About how many bytes of messages one pull should carry.
 const PULL_BYTES: usize = 16 << 20;
@@ -53,14 +53,14 @@ const CALLS: usize = 8;
 
 /// Messages leased by this read, batch by batch.
 #[derive(Default)]
-struct Held {
+pub(super) struct Held {
     batches: Vec<(Vec<String>, Instant)>,
 }
 
 impl Held {
     /// Keeps a pulled batch leased; its lease needs renewing after half of
     /// `deadline`.
-    fn add(&mut self, ack_ids: Vec<String>, deadline: Duration) {
+    pub(super) fn add(&mut self, ack_ids: Vec<String>, deadline: Duration) {
         if !ack_ids.is_empty() {
             self.batches.push((ack_ids, Instant::now() + deadline / 2));
         }
@@ -68,7 +68,7 @@ impl Held {
 
     /// Extends the leases that are past half their deadline to `HOLD`; a
     /// message whose lease ends anyway comes back and is recognised.
-    async fn extend_due(&mut self, ps: &PubSub, sub: &str) {
+    pub(super) async fn extend_due(&mut self, ps: &PubSub, sub: &str) {
         let now = Instant::now();
         let due: Vec<String> = self
             .batches
@@ -83,11 +83,16 @@ impl Held {
             modify(ps, sub, due, HOLD).await;
         }
     }
+
+    /// Every acknowledgement ID held.
+    pub(super) fn into_ids(self) -> Vec<String> {
+        self.batches.into_iter().flat_map(|(ids, _)| ids).collect()
+    }
 }
 
 /// Sets the acknowledgement deadline of `ids`, several calls at once;
 /// returns how many could not be changed.
-async fn modify(ps: &PubSub, sub: &str, ids: Vec<String>, seconds: i32) -> usize {
+pub(super) async fn modify(ps: &PubSub, sub: &str, ids: Vec<String>, seconds: i32) -> usize {
     let chunks: Vec<Vec<String>> = ids.chunks(IDS_PER_CALL).map(<[String]>::to_vec).collect();
     futures::stream::iter(chunks)
         .map(|ack_ids| async move {
@@ -133,7 +138,7 @@ pub async fn browse(
         r = read(ps, &sub.name, &name, deadline, &mut held, visit) => r,
         _ = tokio::signal::ctrl_c() => Err(interrupted()),
     };
-    let ids: Vec<String> = held.batches.into_iter().flat_map(|(ids, _)| ids).collect();
+    let ids = held.into_ids();
     let failed = modify(ps, &sub.name, ids, 0).await;
     if failed > 0 {
         ps.warner.warn(&format!(
@@ -181,13 +186,13 @@ async fn read(
 
 /// How many messages the next pull asks for, after one that brought
 /// `bytes` in `count` messages: about `PULL_BYTES`, within 1 and `MAX_PULL`.
-fn next_pull(bytes: usize, count: usize) -> i32 {
+pub(super) fn next_pull(bytes: usize, count: usize) -> i32 {
     let per_message = (bytes / count.max(1)).max(1);
     (PULL_BYTES / per_message).clamp(1, MAX_PULL as usize) as i32
 }
 
 /// The topic of the subscription a dead letter died on, when it says which.
-async fn source_topic(ps: &PubSub, rm: &ReceivedMessage) -> Option<String> {
+pub(super) async fn source_topic(ps: &PubSub, rm: &ReceivedMessage) -> Option<String> {
     let attrs = &rm.message.as_ref()?.attributes;
     let sub = attrs.get(SOURCE_SUBSCRIPTION)?;
     let path = ps
@@ -197,7 +202,12 @@ async fn source_topic(ps: &PubSub, rm: &ReceivedMessage) -> Option<String> {
 }
 
 /// One pull of up to `max` messages; empty when none came in time.
-async fn pull(ps: &PubSub, sub: &str, name: &str, max: i32) -> Result<Vec<ReceivedMessage>> {
+pub(super) async fn pull(
+    ps: &PubSub,
+    sub: &str,
+    name: &str,
+    max: i32,
+) -> Result<Vec<ReceivedMessage>> {
     let mut client = Raw::new(ps.channels.conn()).max_decoding_message_size(128 << 20);
     // Deprecated for Google's service, where it may answer empty too soon;
     // exact on the emulator, which is the only place it is set.

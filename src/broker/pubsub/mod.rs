@@ -26,8 +26,10 @@ mod convert;
 mod errors;
 mod monitoring;
 mod names;
+mod publish;
+mod redrive;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
@@ -46,7 +48,6 @@ use super::{
 use crate::bulk::publish::Publisher;
 use crate::bulk::Ledger;
 use crate::config::BrokerSettings;
-use crate::exit::usage;
 
 use names::Names;
 
@@ -82,13 +83,6 @@ pub struct PubSub {
     topics: Mutex<HashMap<String, Option<String>>>,
 }
 
-/// Retry, retry-all, purge, publish and edit come on the shared bulk run.
-fn not_yet(what: &str) -> anyhow::Error {
-    usage(format!(
-        "{NAME}: {what} is not available on Pub/Sub yet; list, peek, export, stats, queues and lag are"
-    ))
-}
-
 impl PubSub {
     /// A client of the topic calls (gcloud-pubsub keeps its own private).
     fn topics(&self) -> RawPublisher<Channel> {
@@ -114,24 +108,35 @@ impl Broker for PubSub {
         browse::browse(self, queue, opts, visit).await
     }
 
-    async fn redrive(&self, _queue: &str, _opts: &RedriveOptions, _run: &Ledger) -> Result<()> {
-        Err(not_yet("retry"))
+    async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+        redrive::redrive(self, queue, opts, run).await
     }
 
-    async fn purge(&self, _queue: &str, _opts: &PurgeOptions, _run: &Ledger) -> Result<()> {
-        Err(not_yet("purge"))
+    async fn purge(&self, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        redrive::purge(self, queue, opts, run).await
     }
 
-    async fn purge_all(&self, _queue: &str, _opts: &PurgeOptions, _run: &Ledger) -> Result<()> {
-        Err(not_yet("purge"))
+    async fn purge_all(&self, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        redrive::purge_all(self, queue, opts, run).await
     }
 
     async fn publisher<'a>(
         &'a self,
-        _target: &str,
-        _opts: &PublishOptions,
+        target: &str,
+        opts: &PublishOptions,
     ) -> Result<Box<dyn Publisher + 'a>> {
-        Err(not_yet("publish"))
+        Ok(Box::new(
+            publish::Sender::open(self, target, opts.key.clone()).await?,
+        ))
+    }
+
+    async fn fan_out(&self, copies: &[(String, Option<String>)]) -> Vec<String> {
+        let mut fan: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (to, source) in copies {
+            let sources = fan.entry(to.clone()).or_default();
+            sources.extend(source.clone());
+        }
+        redrive::fan_out(self, &fan).await
     }
 
     async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>> {
