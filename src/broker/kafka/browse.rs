@@ -500,3 +500,40 @@ pub async fn browse(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_since_window_starts_each_partition_at_its_offset_for_that_time() {
+        let parts = [
+            Part {
+                partition: 0,
+                low: 0,
+                high: 100,
+            },
+            Part {
+                partition: 1,
+                low: 10,
+                high: 50,
+            },
+            Part {
+                partition: 2,
+                low: 0,
+                high: 30,
+            },
+        ];
+        let opts = ReadOptions {
+            all: true,
+            ..Default::default()
+        };
+        let mut plan = Plan::new("t", &parts, &HashMap::new(), &opts, Duration::from_secs(1));
+        assert_eq!(plan.count(), 100 + 40 + 30);
+        // Partition 1's time is before its start; partition 2 has nothing then.
+        let starts = HashMap::from([(0, 90), (1, 5), (2, 30)]);
+        plan.start_at(&starts);
+        assert_eq!(plan.ranges, [(0, 90, 100), (1, 10, 50)]);
+        assert_eq!(plan.count(), 10 + 40);
+    }
+}
