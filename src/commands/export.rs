@@ -5,14 +5,20 @@ use std::io::{BufWriter, Write};
 
 use anyhow::{Context as _, Result};
 
-use super::{read_options, selected, selection, Ctx};
+use super::{criteria, read_options, selected, Ctx};
 use crate::broker::Flow;
 use crate::cli::ExportArgs;
 use crate::exit::{usage, Exit};
-use crate::select::Decision;
+use crate::select::{Criteria, Decision};
 
 pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
-    let (queue, filters, read, all) = (a.queue.as_str(), &a.filters, &a.read, a.all);
+    export(ctx, a, &criteria(&a.filters, None, None)).await
+}
+
+/// Exports what `wanted` selects (the filters of `a`, or the IDs `dlq browse`
+/// marked) as `run` does.
+pub async fn export(ctx: &Ctx, a: &ExportArgs, wanted: &Criteria) -> Result<Exit> {
+    let (queue, read, all) = (a.queue.as_str(), &a.read, a.all);
     let out = a.out.as_deref();
     ctx.check(&read_options(read, all, &[]).flags())?;
     // A file is written beside its path and renamed over it only once the
@@ -50,7 +56,7 @@ pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
     let broker = ctx
         .connect_with(&read_options(read, all, &[]).flags())
         .await?;
-    let sel = selection(filters, None);
+    let sel = wanted.start();
     let opts = read_options(read, all, &[]);
     let mut count = 0u64;
     let mut err = None;

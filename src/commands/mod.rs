@@ -6,8 +6,10 @@
 //! filter flags, and asking before a bulk change.
 
 pub mod completions;
+pub mod browse;
 pub mod edit;
 pub mod export;
+pub mod front;
 pub mod history;
 pub mod lag;
 pub mod list;
@@ -25,7 +27,7 @@ pub mod stats;
 #[cfg(test)]
 mod tests;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
 
 use anyhow::Result;
 
@@ -46,6 +48,8 @@ pub struct Ctx {
     pub global: GlobalArgs,
     pub printer: Printer,
     pub interrupt: Interrupt,
+    /// Who is asked and shown progress: the terminal, or `dlq browse`.
+    pub front: Arc<dyn front::Front>,
 }
 
 /// What a bulk run is: for the journal, the progress bar and the summary.
@@ -210,7 +214,7 @@ impl Ctx {
 
     /// True when there is a person to ask: stdin and stderr are terminals.
     pub fn interactive(&self) -> bool {
-        std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+        self.front.can_ask()
     }
 
     /// Refuses a bulk change up front when nobody can be asked and `--yes`
@@ -243,12 +247,7 @@ impl Ctx {
 
     /// Asks a yes/no question on the terminal; anything but y/yes is no.
     pub fn ask(&self, question: &str) -> Result<bool> {
-        let mut err = std::io::stderr().lock();
-        write!(err, "{question} [y/N] ")?;
-        err.flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+        self.front.ask(&self.printer, question)
     }
 }
 
@@ -278,7 +277,7 @@ impl Ctx {
         Ledger::new(Setup {
             action: run.action,
             selection: run.selection,
-            progress: self.printer.progress(run.total, verb),
+            progress: self.front.progress(&self.printer, run.total, verb),
             interrupt: self.interrupt.clone(),
             rate: run.rate.map(Rate::new),
             backup: run.backup,
@@ -305,7 +304,7 @@ impl Ctx {
         }
         let report = run.finish();
         finish_journal(&journal, Ok(&report));
-        self.printer.summary(&report, verb)?;
+        self.front.summary(&self.printer, &report, verb)?;
         Ok(report.exit())
     }
 }
