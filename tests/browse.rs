@@ -59,10 +59,14 @@ impl Tmux {
     fn wait(&self, text: &str) -> String {
         let mut last = String::new();
         let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_for(&format!("{text:?} on the screen"), Duration::from_secs(30), || {
-                last = self.screen();
-                last.contains(text).then(|| last.clone())
-            })
+            wait_for(
+                &format!("{text:?} on the screen"),
+                Duration::from_secs(30),
+                || {
+                    last = self.screen();
+                    last.contains(text).then(|| last.clone())
+                },
+            )
         }));
         found.unwrap_or_else(|_| panic!("{text:?} never showed; the screen:\n{last}"))
     }
@@ -114,7 +118,7 @@ fn without_a_terminal_it_is_refused() {
 fn rabbitmq_filter_group_mark_retry_purge_quit() {
     let r = Rmq::new();
     let (work, dlq_q) = r.dead_letter_pair("browse");
-    for body in ["alpha one", "beta two", "gamma three", "delta four"] {
+    for body in ["order 1 ok", "order 2 boom", "order 3 boom", "order 4 boom"] {
         r.publish(&work, body.as_bytes(), lapin::BasicProperties::default());
     }
     r.reject(&work, 4);
@@ -124,9 +128,9 @@ fn rabbitmq_filter_group_mark_retry_purge_quit() {
 
     let t = Tmux::start(&common::amqp_url(), &["browse", &dlq_q]);
     t.wait(&format!("{dlq_q}: 4 messages"));
-    // Filter: the three with a "t".
+    // Filter: the three that say "boom".
     t.keys(&["/"]);
-    t.text("t");
+    t.text("boom");
     t.keys(&["Enter"]);
     t.wait("3 shown");
     // Group: one group, rejected without an error type.
@@ -139,12 +143,13 @@ fn rabbitmq_filter_group_mark_retry_purge_quit() {
     t.keys(&["Space", "Space"]);
     t.wait("2 marked");
     t.keys(&["r"]);
-    t.wait(&format!("Retry 2 messages to {work}?"));
+    let s = t.wait("Retry 2 messages to");
+    assert!(s.contains(&format!("queue '{work}'?")), "{s}");
     t.keys(&["y"]);
     t.wait("moved 2, skipped 0, failed 0");
     // Exactly those two are back on the work queue, the rest stay.
     let back: Vec<Vec<u8>> = r.peek_all(&work).into_iter().map(|g| g.body).collect();
-    assert_eq!(back, [b"beta two".to_vec(), b"gamma three".to_vec()]);
+    assert_eq!(back, [b"order 2 boom".to_vec(), b"order 3 boom".to_vec()]);
     assert_eq!(r.count(&dlq_q), 2);
     // Purge the one the filter still shows.
     t.wait("1 shown");
@@ -153,10 +158,13 @@ fn rabbitmq_filter_group_mark_retry_purge_quit() {
     t.keys(&["y"]);
     t.wait("purged 1, skipped 0, failed 0");
     let left: Vec<Vec<u8>> = r.peek_all(&dlq_q).into_iter().map(|g| g.body).collect();
-    assert_eq!(left, [b"alpha one".to_vec()]);
+    assert_eq!(left, [b"order 1 ok".to_vec()]);
     t.quit_restored();
     let runs = journaled(&dlq_q);
-    assert!(runs.contains(&"retry".to_owned()) && runs.contains(&"purge".to_owned()), "{runs:?}");
+    assert!(
+        runs.contains(&"retry".to_owned()) && runs.contains(&"purge".to_owned()),
+        "{runs:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +177,7 @@ async fn nats_filter_group_mark_retry_purge_quit() {
     stream(&js, &dlq_name, vec![format!("dlq.{subject}")], true).await;
     let to_dlq = format!("dlq.{subject}");
     let origin = format!("{subject}.orders");
-    for body in ["alpha one", "beta two", "gamma three", "delta four"] {
+    for body in ["order 1 ok", "order 2 boom", "order 3 boom", "order 4 boom"] {
         let h = headers(&[("dlq-original-subject", &origin)]);
         publish(&js, &to_dlq, h, body.as_bytes()).await;
     }
@@ -180,7 +188,7 @@ async fn nats_filter_group_mark_retry_purge_quit() {
         let t = Tmux::start(&url, &["browse", &dlq_name2]);
         t.wait(&format!("{dlq_name2}: 4 messages"));
         t.keys(&["/"]);
-        t.text("t");
+        t.text("boom");
         t.keys(&["Enter"]);
         t.wait("3 shown");
         t.keys(&["s"]);
@@ -201,7 +209,7 @@ async fn nats_filter_group_mark_retry_purge_quit() {
         .into_iter()
         .map(|(_, _, _, body)| body)
         .collect();
-    assert_eq!(back, [b"beta two".to_vec(), b"gamma three".to_vec()]);
+    assert_eq!(back, [b"order 2 boom".to_vec(), b"order 3 boom".to_vec()]);
     assert_eq!(count(&js, &dlq_name).await, 2);
 
     let t = tokio::task::spawn_blocking(move || {
@@ -219,7 +227,7 @@ async fn nats_filter_group_mark_retry_purge_quit() {
         .into_iter()
         .map(|(_, _, _, body)| body)
         .collect();
-    assert_eq!(left, [b"alpha one".to_vec()]);
+    assert_eq!(left, [b"order 1 ok".to_vec()]);
     tokio::task::spawn_blocking(move || t.quit_restored())
         .await
         .unwrap();

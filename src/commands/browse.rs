@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result};
-use std::future::Future;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
+use std::future::Future;
 use tokio::sync::mpsc;
 
 use super::{criteria, edit, export, purge, read_options, retry, Ctx};
@@ -30,9 +30,9 @@ use crate::schema::Decoder;
 use crate::select::{Criteria, Filter};
 use crate::view::front::ViewFront;
 use crate::view::load::{self, Loaded, Loader};
+use crate::view::render;
 use crate::view::screen::Screen;
 use crate::view::state::{Act, Effect, Pending, Running, View};
-use crate::view::render;
 
 /// `--limit` when none is given: what the view keeps in memory at most.
 pub const DEFAULT_LIMIT: u64 = 10_000;
@@ -245,7 +245,13 @@ impl<'a> Session<'a> {
     }
 
     /// `e`: the view steps aside for the editor, as `dlq edit` runs it.
-    async fn edit(&self, screen: &mut Screen, keys: &Keys, view: &mut View, id: &str) -> Result<()> {
+    async fn edit(
+        &self,
+        screen: &mut Screen,
+        keys: &Keys,
+        view: &mut View,
+        id: &str,
+    ) -> Result<()> {
         let front = Arc::new(ViewFront::default());
         let ctx = self.action_ctx(front.clone(), Interrupt::default());
         let a = EditArgs {
@@ -315,11 +321,7 @@ impl Keys {
                 }
             }
         });
-        let keys = Keys {
-            paused,
-            idle,
-            stop,
-        };
+        let keys = Keys { paused, idle, stop };
         (keys, rx)
     }
 

@@ -5,8 +5,8 @@
 //! rules that several commands share: building the selection from the
 //! filter flags, and asking before a bulk change.
 
-pub mod completions;
 pub mod browse;
+pub mod completions;
 pub mod edit;
 pub mod export;
 pub mod front;

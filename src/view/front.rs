@@ -35,7 +35,10 @@ impl ViewFront {
 
     /// The summary line of the last run, once.
     pub fn take_summary(&self) -> Option<String> {
-        self.summary.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.summary
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 }
 
@@ -86,8 +89,7 @@ impl Front for ViewFront {
     }
 
     fn summary(&self, _: &Printer, report: &BulkReport, verb: Action) -> Result<()> {
-        *self.summary.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(summary_line(report, verb));
+        *self.summary.lock().unwrap_or_else(|e| e.into_inner()) = Some(summary_line(report, verb));
         Ok(())
     }
 }

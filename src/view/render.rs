@@ -79,7 +79,7 @@ pub fn draw(frame: &mut Frame, view: &mut View) {
     match &view.mode {
         Mode::Dialog(p) => {
             let text = format!("{}\n\ny  yes      n  no", p.question());
-            popup(frame, main, " confirm ", &text, 60, 5);
+            popup(frame, main, " confirm ", &text, 76, 5);
         }
         Mode::Help => popup(frame, main, " keys (any key closes) ", HELP, 92, 15),
         _ => {}
@@ -96,7 +96,11 @@ fn list(frame: &mut Frame, view: &mut View, area: Rect) {
         .skip(view.top)
         .take(rows_room)
         .map(|(i, item)| {
-            let mark = if view.is_marked(&item.message.id) { "*" } else { " " };
+            let mark = if view.is_marked(&item.message.id) {
+                "*"
+            } else {
+                " "
+            };
             let cells = std::iter::once(Cell::from(mark))
                 .chain(item.row.iter().map(|c| Cell::from(c.as_str())));
             let row = Row::new(cells);
@@ -107,8 +111,10 @@ fn list(frame: &mut Frame, view: &mut View, area: Rect) {
             }
         })
         .collect();
-    let header = Row::new(["", "ID", "AGE", "REASON", "SOURCE", "ATTEMPTS", "SIZE", "BODY"])
-        .style(Style::new().add_modifier(Modifier::BOLD));
+    let header = Row::new([
+        "", "ID", "AGE", "REASON", "SOURCE", "ATTEMPTS", "SIZE", "BODY",
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
     let widths = [
         Constraint::Length(1),
         Constraint::Length(14),
@@ -126,7 +132,14 @@ fn list(frame: &mut Frame, view: &mut View, area: Rect) {
         } else {
             "no message matches"
         };
-        frame.render_widget(Paragraph::new(note), Rect { y: area.y + 1, height: 1, ..area });
+        frame.render_widget(
+            Paragraph::new(note),
+            Rect {
+                y: area.y + 1,
+                height: 1,
+                ..area
+            },
+        );
     }
 }
 
@@ -204,7 +217,11 @@ fn popup(frame: &mut Frame, area: Rect, title: &str, text: &str, width: u16, hei
     frame.render_widget(
         Paragraph::new(text.to_owned())
             .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(title.to_owned())),
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(title.to_owned()),
+            ),
         r,
     );
 }

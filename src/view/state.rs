@@ -296,7 +296,11 @@ impl View {
     /// The IDs an action acts on: the marked ones, or the current one.
     fn targets(&self) -> Vec<String> {
         if self.marks.is_empty() {
-            return self.current().map(|i| i.message.id.clone()).into_iter().collect();
+            return self
+                .current()
+                .map(|i| i.message.id.clone())
+                .into_iter()
+                .collect();
         }
         // In the order they are loaded, each once.
         let mut seen = HashSet::new();
@@ -330,7 +334,8 @@ impl View {
 
     /// What one key does. See the module docs.
     pub fn key(&mut self, key: KeyEvent) -> Effect {
-        let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        let ctrl_c =
+            key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl_c {
             return if self.running.is_some() {
                 self.status = "stopping: finishing what is in flight".into();
@@ -388,7 +393,12 @@ impl View {
                     text: self.filter.clone(),
                 }
             }
-            KeyCode::Char('s') => self.mode = Mode::Groups { by: GroupBy::Reason, cursor: 0 },
+            KeyCode::Char('s') => {
+                self.mode = Mode::Groups {
+                    by: GroupBy::Reason,
+                    cursor: 0,
+                }
+            }
             KeyCode::Char('f') => {
                 self.mode = Mode::Groups {
                     by: GroupBy::Fingerprint,
@@ -497,7 +507,10 @@ impl View {
             KeyCode::Home => 0,
             KeyCode::End => last,
             KeyCode::Char('s') => {
-                self.mode = Mode::Groups { by: GroupBy::Reason, cursor: 0 };
+                self.mode = Mode::Groups {
+                    by: GroupBy::Reason,
+                    cursor: 0,
+                };
                 return Effect::None;
             }
             KeyCode::Char('f') => {
@@ -605,7 +618,9 @@ impl View {
 /// The text filter: body, decoded body and headers, case-insensitive.
 fn matches_text(m: &Message, needle_lower: &str) -> bool {
     let has = |s: &str| s.to_lowercase().contains(needle_lower);
-    String::from_utf8_lossy(&m.body).to_lowercase().contains(needle_lower)
+    String::from_utf8_lossy(&m.body)
+        .to_lowercase()
+        .contains(needle_lower)
         || m.decoded
             .as_ref()
             .and_then(|d| d.value_text())

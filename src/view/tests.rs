@@ -39,10 +39,37 @@ fn msg(id: &str, reason: &str, error: Option<&str>, fp: Option<&str>, body: &str
 fn view() -> View {
     let mut v = View::new("orders.dlq", 10_000, &CAPABILITIES);
     let now = SystemTime::now();
-    v.push(msg("m1", "rejected", Some("Timeout"), Some("aaaa11112222"), "{\"order\":1}"), now);
+    v.push(
+        msg(
+            "m1",
+            "rejected",
+            Some("Timeout"),
+            Some("aaaa11112222"),
+            "{\"order\":1}",
+        ),
+        now,
+    );
     v.push(msg("m2", "expired", None, None, "plain two"), now);
-    v.push(msg("m3", "rejected", Some("Timeout"), Some("aaaa11112222"), "boom three"), now);
-    v.push(msg("m4", "rejected", Some("NullPointer"), Some("bbbb33334444"), "four"), now);
+    v.push(
+        msg(
+            "m3",
+            "rejected",
+            Some("Timeout"),
+            Some("aaaa11112222"),
+            "boom three",
+        ),
+        now,
+    );
+    v.push(
+        msg(
+            "m4",
+            "rejected",
+            Some("NullPointer"),
+            Some("bbbb33334444"),
+            "four",
+        ),
+        now,
+    );
     v.loading = false;
     v.depth = Some(4);
     v
@@ -86,7 +113,10 @@ fn list_title_rows_and_hint() {
         assert!(shows(&s, id), "{id} in {s:#?}");
     }
     assert!(shows(&s, "rejected") && shows(&s, "{\"order\":1}"));
-    assert!(s[11].contains("Enter open") && s[11].contains("q quit"), "{s:#?}");
+    assert!(
+        s[11].contains("Enter open") && s[11].contains("q quit"),
+        "{s:#?}"
+    );
 }
 
 #[test]
@@ -150,7 +180,10 @@ fn enter_opens_the_card_and_esc_goes_back() {
     assert_eq!(v.mode, Mode::Card { scroll: 0 });
     let s = screen(&mut v, 100, 24);
     assert!(shows(&s, "── message m1"), "{s:#?}");
-    assert!(shows(&s, "body (json)") && shows(&s, "\"order\": 1"), "{s:#?}");
+    assert!(
+        shows(&s, "body (json)") && shows(&s, "\"order\": 1"),
+        "{s:#?}"
+    );
     assert!(shows(&s, "retry goes"), "{s:#?}");
     key(&mut v, KeyCode::Down);
     assert_eq!(v.mode, Mode::Card { scroll: 1 });
@@ -191,7 +224,10 @@ fn slash_filters_body_and_headers_and_empty_clears() {
     assert_eq!(v.shown_len(), 1);
     assert_eq!(v.current().unwrap().message.id, "m3");
     let s = screen(&mut v, 100, 10);
-    assert!(s[0].contains("1 shown") && s[0].contains("filter \"BOOM\""), "{s:#?}");
+    assert!(
+        s[0].contains("1 shown") && s[0].contains("filter \"BOOM\""),
+        "{s:#?}"
+    );
     // Marking all marks what is shown only.
     ch(&mut v, 'a');
     assert_eq!(v.marked(), 1);
@@ -221,16 +257,28 @@ fn slash_filters_body_and_headers_and_empty_clears() {
 fn s_groups_by_reason_and_error_type_and_enter_shows_a_group() {
     let mut v = view();
     ch(&mut v, 's');
-    assert!(matches!(v.mode, Mode::Groups { by: GroupBy::Reason, .. }));
+    assert!(matches!(
+        v.mode,
+        Mode::Groups {
+            by: GroupBy::Reason,
+            ..
+        }
+    ));
     let s = screen(&mut v, 100, 10);
     assert!(s[1].contains("COUNT") && s[1].contains("REASON") && s[1].contains("ERROR TYPE"));
-    assert!(s[2].contains('2') && s[2].contains("rejected") && s[2].contains("Timeout"), "{s:#?}");
+    assert!(
+        s[2].contains('2') && s[2].contains("rejected") && s[2].contains("Timeout"),
+        "{s:#?}"
+    );
     assert!(shows(&s, "expired"));
     key(&mut v, KeyCode::Enter);
     assert_eq!(v.mode, Mode::List);
     assert_eq!(v.shown_len(), 2);
     let s = screen(&mut v, 120, 10);
-    assert!(s[0].contains("reason rejected, error type Timeout"), "{s:#?}");
+    assert!(
+        s[0].contains("reason rejected, error type Timeout"),
+        "{s:#?}"
+    );
     key(&mut v, KeyCode::Esc);
     assert!(matches!(v.mode, Mode::Groups { .. }));
     assert_eq!(v.shown_len(), 4);
@@ -244,11 +292,20 @@ fn f_groups_by_fingerprint() {
     ch(&mut v, 'f');
     let s = screen(&mut v, 100, 10);
     assert!(s[1].contains("FINGERPRINT"), "{s:#?}");
-    assert!(s[2].contains("aaaa11112222") && s[2].contains('2'), "{s:#?}");
+    assert!(
+        s[2].contains("aaaa11112222") && s[2].contains('2'),
+        "{s:#?}"
+    );
     key(&mut v, KeyCode::Down);
     key(&mut v, KeyCode::Down);
     ch(&mut v, 's');
-    assert!(matches!(v.mode, Mode::Groups { by: GroupBy::Reason, cursor: 0 }));
+    assert!(matches!(
+        v.mode,
+        Mode::Groups {
+            by: GroupBy::Reason,
+            cursor: 0
+        }
+    ));
     ch(&mut v, 'f');
     key(&mut v, KeyCode::Enter);
     assert_eq!(v.shown_len(), 2);
@@ -373,7 +430,10 @@ fn while_an_action_runs() {
 fn escape_sequences_in_a_body_stay_text() {
     let mut v = View::new("q", 10, &CAPABILITIES);
     let evil = "a\x1b[2J\x1b]0;owned\x07\tb\r\u{202e}c";
-    v.push(msg("evil", "r\x1b[31m", None, None, evil), SystemTime::now());
+    v.push(
+        msg("evil", "r\x1b[31m", None, None, evil),
+        SystemTime::now(),
+    );
     v.loading = false;
     for mode in [Mode::List, Mode::Card { scroll: 0 }] {
         v.mode = mode;
