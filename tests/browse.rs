@@ -151,8 +151,8 @@ fn rabbitmq_filter_group_mark_retry_purge_quit() {
     let back: Vec<Vec<u8>> = r.peek_all(&work).into_iter().map(|g| g.body).collect();
     assert_eq!(back, [b"order 2 boom".to_vec(), b"order 3 boom".to_vec()]);
     assert_eq!(r.count(&dlq_q), 2);
-    // Purge the one the filter still shows.
-    t.wait("1 shown");
+    // Purge the one the filter still shows, once the queue is read again.
+    t.wait("2 messages, 1 shown");
     t.keys(&["p"]);
     t.wait(&format!("Purge 1 message from {dlq_q}?"));
     t.keys(&["y"]);
@@ -213,7 +213,7 @@ async fn nats_filter_group_mark_retry_purge_quit() {
     assert_eq!(count(&js, &dlq_name).await, 2);
 
     let t = tokio::task::spawn_blocking(move || {
-        t.wait("1 shown");
+        t.wait("2 messages, 1 shown");
         t.keys(&["p"]);
         t.wait("Purge 1 message from");
         t.keys(&["y"]);

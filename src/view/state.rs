@@ -433,6 +433,11 @@ impl View {
         if c == 'R' {
             return Effect::Reload;
         }
+        // A read under way may hold messages (RabbitMQ keeps them unacked until it ends).
+        if self.loading {
+            self.status = "still reading the queue: wait until it is loaded".into();
+            return Effect::None;
+        }
         let ids = self.targets();
         if ids.is_empty() {
             self.status = "no message to act on".into();

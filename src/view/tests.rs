@@ -398,6 +398,16 @@ fn read_only_refuses_r_p_e_in_the_status_bar() {
 }
 
 #[test]
+fn actions_wait_for_the_read_to_end() {
+    let mut v = view();
+    v.loading = true;
+    assert_eq!(ch(&mut v, 'r'), Effect::None);
+    assert_eq!(v.mode, Mode::List);
+    assert!(v.status.starts_with("still reading"), "{}", v.status);
+    assert_eq!(ch(&mut v, 'R'), Effect::Reload);
+}
+
+#[test]
 fn help_and_quit() {
     let mut v = view();
     ch(&mut v, '?');
