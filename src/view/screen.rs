@@ -107,7 +107,7 @@ fn install_panic_hook() {
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 
 fn capture_stderr() -> Result<mpsc::Receiver<String>> {
-    let mut fds = [0 as RawFd; 2];
+    let mut fds: [RawFd; 2] = [0; 2];
     // SAFETY: plain POSIX calls on descriptors this function owns.
     unsafe {
         if libc::pipe(fds.as_mut_ptr()) != 0 {

@@ -255,7 +255,7 @@ impl View {
 
     fn visible(&self, item: &Item) -> bool {
         if let Some((by, key)) = &self.group {
-            if &group_key(*by, &item.message) != key {
+            if group_key(*by, &item.message) != *key {
                 return false;
             }
         }
@@ -268,7 +268,7 @@ impl View {
         self.shown = (0..self.items.len())
             .filter(|&i| {
                 let m = &self.items[i].message;
-                group.as_ref().is_none_or(|(by, k)| &group_key(*by, m) == k)
+                group.as_ref().is_none_or(|(by, k)| group_key(*by, m) == *k)
                     && (needle.is_empty() || matches_text(m, &needle))
             })
             .collect();
