@@ -54,6 +54,7 @@ Register-ArgumentCompleter -Native -CommandName 'dlq' -ScriptBlock {
             [CompletionResult]::new('lag', 'lag', [CompletionResultType]::ParameterValue, 'Consumer lag report, with thresholds that set the exit code')
             [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Group a queue''s messages by reason, error type, source, origin, header or age')
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'The journal of what dlq changed: runs, newest first, or the messages of one run')
+            [CompletionResult]::new('browse', 'browse', [CompletionResultType]::ParameterValue, 'An interactive terminal view: scroll, open, group, mark, retry, purge, export, edit')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write every page to a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -555,6 +556,45 @@ Register-ArgumentCompleter -Native -CommandName 'dlq' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'dlq;browse' {
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most N messages')
+            [CompletionResult]::new('--older-than', '--older-than', [CompletionResultType]::ParameterName, 'Only messages older than this, such as 7d or 12h')
+            [CompletionResult]::new('--newer-than', '--newer-than', [CompletionResultType]::ParameterName, 'Only messages newer than this, such as 30m')
+            [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Only messages whose dead-letter reason contains REASON (case-insensitive)')
+            [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Only messages with this header value (repeat for several)')
+            [CompletionResult]::new('--grep', '--grep', [CompletionResultType]::ParameterName, 'Only messages whose body, or decoded body, contains TEXT')
+            [CompletionResult]::new('--source', '--source', [CompletionResultType]::ParameterName, 'Only messages dead-lettered from this queue, topic or subject')
+            [CompletionResult]::new('--schema-registry', '--schema-registry', [CompletionResultType]::ParameterName, 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)')
+            [CompletionResult]::new('--avro-schema', '--avro-schema', [CompletionResultType]::ParameterName, 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies'')')
+            [CompletionResult]::new('--proto', '--proto', [CompletionResultType]::ParameterName, '.proto file of bodies written without a registry (repeat for several)')
+            [CompletionResult]::new('--proto-path', '--proto-path', [CompletionResultType]::ParameterName, 'Directory where imports of --proto files are found (repeat for several)')
+            [CompletionResult]::new('--descriptor-set', '--descriptor-set', [CompletionResultType]::ParameterName, 'Protobuf descriptor set (protoc --descriptor_set_out --include_imports) instead of --proto')
+            [CompletionResult]::new('--proto-message', '--proto-message', [CompletionResultType]::ParameterName, 'Full name of the Protobuf message type the bodies hold, such as shop.v1.Order')
+            [CompletionResult]::new('--group', '--group', [CompletionResultType]::ParameterName, 'Kafka: dlq''s cursor group for this topic (default dlq.<topic>)')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)')
+            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile from the config file (env DLQ_PROFILE)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile from the config file (env DLQ_PROFILE)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user''s config directory)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: table on a terminal by default; prometheus on lag and queues only')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: table on a terminal by default; prometheus on lag and queues only')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output (NO_COLOR is honoured with auto)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Bound on connecting and on each broker call, such as 10s or 1m')
+            [CompletionResult]::new('--endpoint-url', '--endpoint-url', [CompletionResultType]::ParameterName, 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)')
+            [CompletionResult]::new('--no-decode', '--no-decode', [CompletionResultType]::ParameterName, 'Show schema-encoded bodies as they are, without decoding them')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Kafka: the whole log, also what is before dlq''s cursor')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors: no progress, no summaries on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors: no progress, no summaries on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Say more: the cause chain of errors, broker details')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Say more: the cause chain of errors, broker details')
+            [CompletionResult]::new('--no-journal', '--no-journal', [CompletionResultType]::ParameterName, 'Do not record this run in the journal (see `dlq history`)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'dlq;completions' {
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)')
             [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)')
@@ -617,6 +657,7 @@ Register-ArgumentCompleter -Native -CommandName 'dlq' -ScriptBlock {
             [CompletionResult]::new('lag', 'lag', [CompletionResultType]::ParameterValue, 'Consumer lag report, with thresholds that set the exit code')
             [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Group a queue''s messages by reason, error type, source, origin, header or age')
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'The journal of what dlq changed: runs, newest first, or the messages of one run')
+            [CompletionResult]::new('browse', 'browse', [CompletionResultType]::ParameterValue, 'An interactive terminal view: scroll, open, group, mark, retry, purge, export, edit')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write every page to a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -656,6 +697,9 @@ Register-ArgumentCompleter -Native -CommandName 'dlq' -ScriptBlock {
             break
         }
         'dlq;help;history' {
+            break
+        }
+        'dlq;help;browse' {
             break
         }
         'dlq;help;completions' {

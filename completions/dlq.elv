@@ -51,6 +51,7 @@ set edit:completion:arg-completer[dlq] = {|@words|
             cand lag 'Consumer lag report, with thresholds that set the exit code'
             cand stats 'Group a queue''s messages by reason, error type, source, origin, header or age'
             cand history 'The journal of what dlq changed: runs, newest first, or the messages of one run'
+            cand browse 'An interactive terminal view: scroll, open, group, mark, retry, purge, export, edit'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page, or write every page to a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -539,6 +540,44 @@ set edit:completion:arg-completer[dlq] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dlq;browse'= {
+            cand --limit 'At most N messages'
+            cand --older-than 'Only messages older than this, such as 7d or 12h'
+            cand --newer-than 'Only messages newer than this, such as 30m'
+            cand --reason 'Only messages whose dead-letter reason contains REASON (case-insensitive)'
+            cand --header 'Only messages with this header value (repeat for several)'
+            cand --grep 'Only messages whose body, or decoded body, contains TEXT'
+            cand --source 'Only messages dead-lettered from this queue, topic or subject'
+            cand --schema-registry 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)'
+            cand --avro-schema 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies'')'
+            cand --proto '.proto file of bodies written without a registry (repeat for several)'
+            cand --proto-path 'Directory where imports of --proto files are found (repeat for several)'
+            cand --descriptor-set 'Protobuf descriptor set (protoc --descriptor_set_out --include_imports) instead of --proto'
+            cand --proto-message 'Full name of the Protobuf message type the bodies hold, such as shop.v1.Order'
+            cand --group 'Kafka: dlq''s cursor group for this topic (default dlq.<topic>)'
+            cand -b 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)'
+            cand --broker 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)'
+            cand -p 'Profile from the config file (env DLQ_PROFILE)'
+            cand --profile 'Profile from the config file (env DLQ_PROFILE)'
+            cand --config 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user''s config directory)'
+            cand -o 'Output format: table on a terminal by default; prometheus on lag and queues only'
+            cand --output 'Output format: table on a terminal by default; prometheus on lag and queues only'
+            cand --color 'When to color output (NO_COLOR is honoured with auto)'
+            cand --timeout 'Bound on connecting and on each broker call, such as 10s or 1m'
+            cand --endpoint-url 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)'
+            cand --no-decode 'Show schema-encoded bodies as they are, without decoding them'
+            cand --force 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
+            cand --all 'Kafka: the whole log, also what is before dlq''s cursor'
+            cand -q 'Print only data and errors: no progress, no summaries on stderr'
+            cand --quiet 'Print only data and errors: no progress, no summaries on stderr'
+            cand -v 'Say more: the cause chain of errors, broker details'
+            cand --verbose 'Say more: the cause chain of errors, broker details'
+            cand --no-journal 'Do not record this run in the journal (see `dlq history`)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dlq;completions'= {
             cand -b 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)'
             cand --broker 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)'
@@ -599,6 +638,7 @@ set edit:completion:arg-completer[dlq] = {|@words|
             cand lag 'Consumer lag report, with thresholds that set the exit code'
             cand stats 'Group a queue''s messages by reason, error type, source, origin, header or age'
             cand history 'The journal of what dlq changed: runs, newest first, or the messages of one run'
+            cand browse 'An interactive terminal view: scroll, open, group, mark, retry, purge, export, edit'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page, or write every page to a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -626,6 +666,8 @@ set edit:completion:arg-completer[dlq] = {|@words|
         &'dlq;help;stats'= {
         }
         &'dlq;help;history'= {
+        }
+        &'dlq;help;browse'= {
         }
         &'dlq;help;completions'= {
         }

@@ -56,6 +56,7 @@ complete -c dlq -n "__fish_dlq_needs_command" -f -a "publish" -d 'Publish messag
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "lag" -d 'Consumer lag report, with thresholds that set the exit code'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "stats" -d 'Group a queue\'s messages by reason, error type, source, origin, header or age'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "history" -d 'The journal of what dlq changed: runs, newest first, or the messages of one run'
+complete -c dlq -n "__fish_dlq_needs_command" -f -a "browse" -d 'An interactive terminal view: scroll, open, group, mark, retry, purge, export, edit'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "man" -d 'Print the man page, or write every page to a directory'
 complete -c dlq -n "__fish_dlq_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -508,6 +509,40 @@ complete -c dlq -n "__fish_dlq_using_subcommand history" -l no-pager -d 'Do not 
 complete -c dlq -n "__fish_dlq_using_subcommand history" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand history" -s V -l version -d 'Print version'
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l limit -d 'At most N messages' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l older-than -d 'Only messages older than this, such as 7d or 12h' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l newer-than -d 'Only messages newer than this, such as 30m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l reason -d 'Only messages whose dead-letter reason contains REASON (case-insensitive)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l header -d 'Only messages with this header value (repeat for several)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l proto-path -d 'Directory where imports of --proto files are found (repeat for several)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l descriptor-set -d 'Protobuf descriptor set (protoc --descriptor_set_out --include_imports) instead of --proto' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l proto-message -d 'Full name of the Protobuf message type the bodies hold, such as shop.v1.Order' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l group -d 'Kafka: dlq\'s cursor group for this topic (default dlq.<topic>)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+json\t''
+ndjson\t''
+prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l color -d 'When to color output (NO_COLOR is honoured with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
@@ -549,18 +584,19 @@ complete -c dlq -n "__fish_dlq_using_subcommand man" -l no-pager -d 'Do not page
 complete -c dlq -n "__fish_dlq_using_subcommand man" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand man" -s V -l version -d 'Print version'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "queues" -d 'List every queue, topic or stream with its depth; DLQs marked and linked to their sources'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "list" -d 'One row per message: ID, age, dead-letter reason, source, attempts, size, body preview'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "peek" -d 'Whole messages: properties, headers, dead-letter history, body'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "retry" -d 'Send messages back to where they came from (or --to), then take them off the DLQ'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "retry-all" -d 'Send every message (or every match of the filters) back, then take them off the DLQ'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "edit" -d 'Fix one message in an editor, then send it back like retry'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "purge" -d 'Delete every message, or every match of the filters'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "export" -d 'Write messages as NDJSON envelopes to stdout or --out, without removing them'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "publish" -d 'Publish messages from --body, --file or standard input'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "lag" -d 'Consumer lag report, with thresholds that set the exit code'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "stats" -d 'Group a queue\'s messages by reason, error type, source, origin, header or age'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "history" -d 'The journal of what dlq changed: runs, newest first, or the messages of one run'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "man" -d 'Print the man page, or write every page to a directory'
-complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "queues" -d 'List every queue, topic or stream with its depth; DLQs marked and linked to their sources'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "list" -d 'One row per message: ID, age, dead-letter reason, source, attempts, size, body preview'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "peek" -d 'Whole messages: properties, headers, dead-letter history, body'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "retry" -d 'Send messages back to where they came from (or --to), then take them off the DLQ'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "retry-all" -d 'Send every message (or every match of the filters) back, then take them off the DLQ'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "edit" -d 'Fix one message in an editor, then send it back like retry'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "purge" -d 'Delete every message, or every match of the filters'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "export" -d 'Write messages as NDJSON envelopes to stdout or --out, without removing them'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "publish" -d 'Publish messages from --body, --file or standard input'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "lag" -d 'Consumer lag report, with thresholds that set the exit code'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "stats" -d 'Group a queue\'s messages by reason, error type, source, origin, header or age'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "history" -d 'The journal of what dlq changed: runs, newest first, or the messages of one run'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "browse" -d 'An interactive terminal view: scroll, open, group, mark, retry, purge, export, edit'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "man" -d 'Print the man page, or write every page to a directory'
+complete -c dlq -n "__fish_dlq_using_subcommand help; and not __fish_seen_subcommand_from queues list peek retry retry-all edit purge export publish lag stats history browse completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -4,7 +4,8 @@
 # with Confluent's own serializers (confluent-kafka with fastavro, protobuf
 # and jsonschema, and grpcio-tools for protoc) makes the schema-encoded
 # fixtures and decodes what dlq writes, against the registry double
-# (tests/schema_support/registry.py). Prints the venv's python when asked
+# (tests/schema_support/registry.py); tmux runs `dlq browse` in a real
+# terminal (tests/browse.rs). Prints the venv's python when asked
 # (`tools.sh schema-python`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 . scripts/brokers/lib.sh
 if [ "${1:-}" != "schema-python" ]; then
   command -v promtool >/dev/null || apt_install prometheus
+  command -v tmux >/dev/null || apt_install tmux
 fi
 venv="$DLQ_CACHE/schema-tools"
 if [ ! -f "$venv/.installed" ]; then

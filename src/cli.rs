@@ -399,6 +399,19 @@ dlq history --prune --older-than 30d"
     )]
     History(HistoryArgs),
 
+    /// An interactive terminal view: scroll, open, group, mark, retry, purge, export, edit
+    #[command(
+        after_help = "Reads like `list` (up to --limit, default 10,000; the title says \"first N of M\" \
+when the queue holds more) and never changes the queue by itself. Keys: arrows or j/k, PgUp/PgDn, \
+Home/End move; Enter opens the message card, Esc goes back; Space marks, a marks all shown, \
+u unmarks all; / filters by text; s groups by reason and error type, f by fingerprint; r retries, \
+p purges, x exports the marked messages (or the current one), e edits the current one; each asks \
+first (y/n) and runs as the command of that name does, journal included. R reloads, ? helps, \
+q or Ctrl-C quits. Needs a terminal (exit 2 without one).\n\n\
+Examples:\n  dlq browse orders.dlq\n  dlq browse orders.dlq --reason rejected --limit 500"
+    )]
+    Browse(BrowseArgs),
+
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  dlq completions bash > /etc/bash_completion.d/dlq\n  dlq completions zsh > ~/.zfunc/_dlq"
@@ -430,6 +443,23 @@ pub struct ListArgs {
     /// Kafka, NATS: after what is there, print each new message as it comes, until Ctrl-C or --limit
     #[arg(short = 'f', long)]
     pub follow: bool,
+}
+
+/// The arguments of `dlq browse`.
+#[derive(Debug, Args, Clone)]
+pub struct BrowseArgs {
+    /// Queue, topic or stream
+    #[arg(value_parser = name)]
+    pub queue: String,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub schema: SchemaArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Kafka: the whole log, also what is before dlq's cursor
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// The arguments of `dlq retry`.

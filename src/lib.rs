@@ -35,6 +35,7 @@ pub mod select;
 mod shapes_tests;
 pub mod tls;
 pub mod url_parts;
+pub mod view;
 
 use anyhow::Result;
 
@@ -79,6 +80,7 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
         Command::Lag(a) => lag::run(ctx, a).await,
         Command::Stats(a) => stats::run(ctx, a).await,
         Command::History(a) => history::run(ctx, a).await,
+        Command::Browse(a) => browse::run(ctx, a).await,
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
     }
@@ -99,6 +101,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Stats(_) => "stats",
         Command::Edit(_) => "edit",
         Command::History(_) => "history",
+        Command::Browse(_) => "browse",
         Command::Completions(_) => "completions",
         Command::Man(_) => "man",
     }

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         global: cli.global.clone(),
         printer,
         interrupt: Interrupt::default(),
+        front: std::sync::Arc::new(dlq::commands::front::Terminal),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -16,7 +16,7 @@ pub mod publish;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -126,13 +126,25 @@ impl Backup {
     }
 }
 
-/// A progress counter; draws a bar on stderr when the printer allows it.
-#[derive(Clone)]
-pub struct Progress(Option<indicatif::ProgressBar>);
+/// A progress counter; draws a bar on stderr when the printer allows it,
+/// or counts into a number a full-screen view reads (`dlq browse`).
+#[derive(Clone, Default)]
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    count: Option<Arc<AtomicU64>>,
+}
 
 impl Progress {
     pub fn hidden() -> Self {
-        Progress(None)
+        Progress::default()
+    }
+
+    /// Counts into `count`, drawing nothing.
+    pub fn counting(count: Arc<AtomicU64>) -> Self {
+        Progress {
+            bar: None,
+            count: Some(count),
+        }
     }
 
     /// A bar for `total` messages (None when unknown) with a verb like "moving".
@@ -151,17 +163,23 @@ impl Progress {
         }
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         bar.enable_steady_tick(Duration::from_millis(200));
-        Progress(Some(bar))
+        Progress {
+            bar: Some(bar),
+            count: None,
+        }
     }
 
     pub fn inc(&self, n: u64) {
-        if let Some(b) = &self.0 {
+        if let Some(b) = &self.bar {
             b.inc(n);
+        }
+        if let Some(c) = &self.count {
+            c.fetch_add(n, Ordering::Relaxed);
         }
     }
 
     pub fn finish(&self) {
-        if let Some(b) = &self.0 {
+        if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
     }

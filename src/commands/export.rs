@@ -5,17 +5,22 @@ use std::io::{BufWriter, Write};
 
 use anyhow::{Context as _, Result};
 
-use super::{read_options, selected, selection, warn_where_failures, Ctx};
+use super::{criteria, read_options, selected, warn_where_failures, Ctx};
 use crate::broker::Flow;
 use crate::cli::ExportArgs;
 use crate::exit::{usage, Exit};
-use crate::select::Decision;
+use crate::select::{Criteria, Decision};
 
 pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
-    let (queue, filters, read, all) = (a.queue.as_str(), &a.filters, &a.read, a.all);
+    export(ctx, a, &criteria(&a.filters, None, None)?).await
+}
+
+/// Exports what `wanted` selects (the filters of `a`, or the IDs `dlq browse`
+/// marked) as `run` does.
+pub async fn export(ctx: &Ctx, a: &ExportArgs, wanted: &Criteria) -> Result<Exit> {
+    let (queue, read, all) = (a.queue.as_str(), &a.read, a.all);
     let out = a.out.as_deref();
     ctx.check(&read_options(read, all, &[]).flags())?;
-    let sel = selection(filters, None)?;
     // A file is written beside its path and renamed over it only once the
     // export is complete: a failed export leaves an existing file as it was.
     // Not for a device or pipe (`--out /dev/stdout`), which is written as it is.
@@ -51,6 +56,7 @@ pub async fn run(ctx: &Ctx, a: &ExportArgs) -> Result<Exit> {
     let broker = ctx
         .connect_with(&read_options(read, all, &[]).flags())
         .await?;
+    let sel = wanted.start();
     let opts = read_options(read, all, &[]);
     let mut count = 0u64;
     let mut err = None;

@@ -173,7 +173,9 @@ fn follow_line(cells: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn row(m: &Message, now: SystemTime) -> Vec<String> {
+/// One message's row: ID, age, reason, source, attempts, size, body preview,
+/// each escaped for a terminal (`dlq browse` shows the same row).
+pub fn row(m: &Message, now: SystemTime) -> Vec<String> {
     let dl = &m.dead_letter;
     vec![
         escape(&m.id, false),

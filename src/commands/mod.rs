@@ -5,9 +5,11 @@
 //! rules that several commands share: building the selection from the
 //! filter flags, and asking before a bulk change.
 
+pub mod browse;
 pub mod completions;
 pub mod edit;
 pub mod export;
+pub mod front;
 pub mod history;
 pub mod lag;
 pub mod list;
@@ -26,7 +28,7 @@ pub mod stats;
 #[cfg(test)]
 mod tests;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
 
 use anyhow::Result;
 
@@ -47,6 +49,8 @@ pub struct Ctx {
     pub global: GlobalArgs,
     pub printer: Printer,
     pub interrupt: Interrupt,
+    /// Who is asked and shown progress: the terminal, or `dlq browse`.
+    pub front: Arc<dyn front::Front>,
 }
 
 /// What a bulk run is: for the journal, the progress bar and the summary.
@@ -211,7 +215,7 @@ impl Ctx {
 
     /// True when there is a person to ask: stdin and stderr are terminals.
     pub fn interactive(&self) -> bool {
-        std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+        self.front.can_ask()
     }
 
     /// Refuses a bulk change up front when nobody can be asked and `--yes`
@@ -244,12 +248,7 @@ impl Ctx {
 
     /// Asks a yes/no question on the terminal; anything but y/yes is no.
     pub fn ask(&self, question: &str) -> Result<bool> {
-        let mut err = std::io::stderr().lock();
-        write!(err, "{question} [y/N] ")?;
-        err.flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+        self.front.ask(&self.printer, question)
     }
 }
 
@@ -279,7 +278,7 @@ impl Ctx {
         Ledger::new(Setup {
             action: run.action,
             selection: run.selection,
-            progress: self.printer.progress(run.total, verb),
+            progress: self.front.progress(&self.printer, run.total, verb),
             interrupt: self.interrupt.clone(),
             rate: run.rate.map(Rate::new),
             backup: run.backup,
@@ -307,7 +306,7 @@ impl Ctx {
         }
         let report = run.finish();
         finish_journal(&journal, Ok(&report));
-        self.printer.summary(&report, verb)?;
+        self.front.summary(&self.printer, &report, verb)?;
         Ok(report.exit())
     }
 }

@@ -101,7 +101,8 @@ pub async fn find(
     Ok(found)
 }
 
-fn card(
+/// The card of one message, escaped for a terminal (`dlq browse` opens the same).
+pub fn card(
     p: &Printer,
     m: &Message,
     now: SystemTime,

@@ -11,14 +11,14 @@ use anyhow::Result;
 
 use super::redrive::{PlanItem, Planned};
 use super::{criteria, expected_total, read_options, redrive, selected, BulkRun, Ctx};
-use crate::broker::{Flow, PurgeOptions};
+use crate::broker::{Broker, Flow, PurgeOptions};
 use crate::bulk::Backup;
-use crate::cli::PurgeArgs;
+use crate::cli::{PurgeArgs, ReadArgs};
 use crate::exit::{usage, Exit};
 use crate::ids_from;
 use crate::report::{Action, BulkReport};
 use crate::sanitize::preview;
-use crate::select::{Decision, Ids};
+use crate::select::{Criteria, Decision, Filter, Ids, Selection};
 
 pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
     let (queue, filters, read, backup) =
@@ -79,6 +79,44 @@ pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     let backup = backup.map(Backup::create).transpose()?;
+    execute(ctx, &*broker, queue, sel, &opts, total, backup).await
+}
+
+/// Purges exactly the messages `ids` name (`dlq browse` marks them): every
+/// ID is checked first, as `retry` does, so a stale one changes nothing;
+/// then asked and run as `purge` runs.
+pub async fn exactly(ctx: &Ctx, queue: &str, ids: &[String], read: &ReadArgs) -> Result<Exit> {
+    let opts = PurgeOptions {
+        read: read_options(read, false, ids),
+        delete_records: false,
+    };
+    ctx.check(&opts.flags())?;
+    ctx.require_consent(false, false, &format!("purge {queue}"))?;
+    let broker = ctx.connect_with(&opts.flags()).await?;
+    let criteria = Criteria::new(Some(ids), Filter::default(), None, None);
+    let check = criteria.start();
+    selected::browse(&*broker, queue, &opts.read, &check, &mut |_, _| {
+        Ok(Flow::Continue)
+    })
+    .await?;
+    selected::check_ids(queue, &check)?;
+    let total = Some(criteria.ids.as_ref().map_or(0, |i| i.len() as u64));
+    if !ctx.confirm("Delete", queue, total)? {
+        return Ok(Exit::Ok);
+    }
+    execute(ctx, &*broker, queue, criteria.start(), &opts, total, None).await
+}
+
+/// The run itself, once asked.
+async fn execute(
+    ctx: &Ctx,
+    broker: &dyn Broker,
+    queue: &str,
+    sel: Selection,
+    opts: &PurgeOptions,
+    total: Option<u64>,
+    backup: Option<Backup>,
+) -> Result<Exit> {
     // The broker's own operation, where it has one and nothing is kept or left.
     let whole = sel.is_everything() && backup.is_none() && broker.capabilities().purge_all;
     let run = ctx.ledger(BulkRun {
@@ -91,9 +129,9 @@ pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
         selection: sel,
     });
     let result = if whole {
-        broker.purge_all(queue, &opts, &run).await
+        broker.purge_all(queue, opts, &run).await
     } else {
-        broker.purge(queue, &opts, &run).await
+        broker.purge(queue, opts, &run).await
     };
     ctx.conclude(run, result, Action::Purged)
 }

@@ -58,6 +58,7 @@ fn run(m: &Memory, args: &[&str]) -> Exit {
         printer: Printer::new(&cli.global),
         global: cli.global.clone(),
         interrupt: Interrupt::default(),
+        front: std::sync::Arc::new(crate::commands::front::Terminal),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

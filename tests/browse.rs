@@ -1,0 +1,235 @@
+//! `dlq browse` end to end: the built binary in a real terminal (tmux),
+//! driven by keys, against RabbitMQ and NATS JetStream. Each step waits
+//! until the screen shows what it should (capture-pane, polled); the
+//! broker's state is checked through its own client; the terminal must be
+//! back in cooked mode on the main screen after `q`.
+mod common;
+mod rabbitmq_support;
+#[path = "nats/support.rs"]
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{dlq, dlq_bin, run, test_journal, unique, wait_for};
+use rabbitmq_support::{lapin, Rmq};
+
+/// A tmux server of the test's own (its own socket), running one window.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Runs `dlq ARGS` in a 160x40 terminal; when it ends, the shell prints
+    /// its exit code and the terminal mode, and waits.
+    fn start(broker: &str, args: &[&str]) -> Tmux {
+        let socket = unique("dlq-browse");
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        let script = format!(
+            "env -u DLQ_BROKER -u DLQ_PROFILE DLQ_CONFIG=/nonexistent/dlq-test-config.toml \
+             DLQ_JOURNAL='{}' NO_COLOR=1 EDITOR=true '{}' -b '{broker}' {}; \
+             echo \"dlq exited $?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 600",
+            test_journal().display(),
+            dlq_bin().to_string_lossy(),
+            quoted.join(" ")
+        );
+        let ok = Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-x", "160", "-y", "40", "sh", "-c", &script])
+            .status()
+            .expect("tmux (scripts/tools.sh installs it)");
+        assert!(ok.success(), "tmux did not start");
+        Tmux { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    /// Waits until the screen shows `text`; returns the screen.
+    fn wait(&self, text: &str) -> String {
+        let mut last = String::new();
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for(
+                &format!("{text:?} on the screen"),
+                Duration::from_secs(30),
+                || {
+                    last = self.screen();
+                    last.contains(text).then(|| last.clone())
+                },
+            )
+        }));
+        found.unwrap_or_else(|_| panic!("{text:?} never showed; the screen:\n{last}"))
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", k]);
+        }
+    }
+
+    fn text(&self, text: &str) {
+        self.tmux(&["send-keys", "-l", text]);
+    }
+
+    /// After `q`: exit 0, the main screen back, cooked mode.
+    fn quit_restored(&self) {
+        self.keys(&["q"]);
+        let s = self.wait("dlq exited");
+        assert!(s.contains("dlq exited 0"), "{s}");
+        assert!(s.contains("\nicanon"), "raw mode left on: {s}");
+        assert_eq!(self.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "0");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
+
+/// The runs the journal recorded for `queue`, by command.
+fn journaled(queue: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(test_journal()).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "run_start" && v["queue"] == queue)
+        .filter_map(|v| v["command"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn without_a_terminal_it_is_refused() {
+    let r = run(dlq("amqp://guest:guest@127.0.0.1:5672/%2f").args(["browse", "any.dlq"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("needs a terminal"), "{r:?}");
+}
+
+#[test]
+fn rabbitmq_filter_group_mark_retry_purge_quit() {
+    let r = Rmq::new();
+    let (work, dlq_q) = r.dead_letter_pair("browse");
+    for body in ["order 1 ok", "order 2 boom", "order 3 boom", "order 4 boom"] {
+        r.publish(&work, body.as_bytes(), lapin::BasicProperties::default());
+    }
+    r.reject(&work, 4);
+    wait_for("4 dead letters", Duration::from_secs(10), || {
+        (r.count(&dlq_q) == 4).then_some(())
+    });
+
+    let t = Tmux::start(&common::amqp_url(), &["browse", &dlq_q]);
+    t.wait(&format!("{dlq_q}: 4 messages"));
+    // Filter: the three that say "boom".
+    t.keys(&["/"]);
+    t.text("boom");
+    t.keys(&["Enter"]);
+    t.wait("3 shown");
+    // Group: one group, rejected without an error type.
+    t.keys(&["s"]);
+    let s = t.wait("COUNT");
+    assert!(s.contains("rejected"), "{s}");
+    t.keys(&["Enter"]);
+    t.wait("reason rejected");
+    // Mark two and retry them.
+    t.keys(&["Space", "Space"]);
+    t.wait("2 marked");
+    t.keys(&["r"]);
+    let s = t.wait("Retry 2 messages to");
+    assert!(s.contains(&format!("queue '{work}'?")), "{s}");
+    t.keys(&["y"]);
+    t.wait("moved 2, skipped 0, failed 0");
+    // Exactly those two are back on the work queue, the rest stay.
+    let back: Vec<Vec<u8>> = r.peek_all(&work).into_iter().map(|g| g.body).collect();
+    assert_eq!(back, [b"order 2 boom".to_vec(), b"order 3 boom".to_vec()]);
+    assert_eq!(r.count(&dlq_q), 2);
+    // Purge the one the filter still shows, once the queue is read again.
+    t.wait("2 messages, 1 shown");
+    t.keys(&["p"]);
+    t.wait(&format!("Purge 1 message from {dlq_q}?"));
+    t.keys(&["y"]);
+    t.wait("purged 1, skipped 0, failed 0");
+    let left: Vec<Vec<u8>> = r.peek_all(&dlq_q).into_iter().map(|g| g.body).collect();
+    assert_eq!(left, [b"order 1 ok".to_vec()]);
+    t.quit_restored();
+    let runs = journaled(&dlq_q);
+    assert!(
+        runs.contains(&"retry".to_owned()) && runs.contains(&"purge".to_owned()),
+        "{runs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_filter_group_mark_retry_purge_quit() {
+    use support::*;
+    let js = js().await;
+    let (work, subject) = names("BROWSE");
+    let dlq_name = format!("{work}-DLQ");
+    stream(&js, &work, vec![format!("{subject}.>")], true).await;
+    stream(&js, &dlq_name, vec![format!("dlq.{subject}")], true).await;
+    let to_dlq = format!("dlq.{subject}");
+    let origin = format!("{subject}.orders");
+    for body in ["order 1 ok", "order 2 boom", "order 3 boom", "order 4 boom"] {
+        let h = headers(&[("dlq-original-subject", &origin)]);
+        publish(&js, &to_dlq, h, body.as_bytes()).await;
+    }
+
+    let url = common::nats_url();
+    let dlq_name2 = dlq_name.clone();
+    let t = tokio::task::spawn_blocking(move || {
+        let t = Tmux::start(&url, &["browse", &dlq_name2]);
+        t.wait(&format!("{dlq_name2}: 4 messages"));
+        t.keys(&["/"]);
+        t.text("boom");
+        t.keys(&["Enter"]);
+        t.wait("3 shown");
+        t.keys(&["s"]);
+        t.wait("COUNT");
+        t.keys(&["Enter"]);
+        t.keys(&["Space", "Space"]);
+        t.wait("2 marked");
+        t.keys(&["r"]);
+        t.wait("Retry 2 messages to");
+        t.keys(&["y"]);
+        t.wait("moved 2, skipped 0, failed 0");
+        t
+    })
+    .await
+    .unwrap();
+    let back: Vec<Vec<u8>> = messages(&js, &work)
+        .await
+        .into_iter()
+        .map(|(_, _, _, body)| body)
+        .collect();
+    assert_eq!(back, [b"order 2 boom".to_vec(), b"order 3 boom".to_vec()]);
+    assert_eq!(count(&js, &dlq_name).await, 2);
+
+    let t = tokio::task::spawn_blocking(move || {
+        t.wait("2 messages, 1 shown");
+        t.keys(&["p"]);
+        t.wait("Purge 1 message from");
+        t.keys(&["y"]);
+        t.wait("purged 1, skipped 0, failed 0");
+        t
+    })
+    .await
+    .unwrap();
+    let left: Vec<Vec<u8>> = messages(&js, &dlq_name)
+        .await
+        .into_iter()
+        .map(|(_, _, _, body)| body)
+        .collect();
+    assert_eq!(left, [b"order 1 ok".to_vec()]);
+    tokio::task::spawn_blocking(move || t.quit_restored())
+        .await
+        .unwrap();
+    delete(&js, &[&work, &dlq_name]).await;
+}
