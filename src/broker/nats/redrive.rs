@@ -126,11 +126,19 @@ pub(super) async fn run(
             Ok(_) => {}
             Err(e) if e.kind() == GetStreamByNameErrorKind::NotFound => {
                 return Err(not_found(
-                    format!("{NAME}: no stream captures subject {to}: the --to target does not exist"),
+                    format!(
+                        "{NAME}: no stream captures subject {to}: the --to target does not exist"
+                    ),
                     Some(Box::new(e)),
                 ))
             }
-            Err(e) => return Err(broker(NAME, format!("looking for the stream that captures {to}"), e)),
+            Err(e) => {
+                return Err(broker(
+                    NAME,
+                    format!("looking for the stream that captures {to}"),
+                    e,
+                ))
+            }
         }
     }
     let stream = nats.stream(queue).await?;
