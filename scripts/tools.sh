@@ -6,11 +6,16 @@
 # fixtures and decodes what dlq writes, against the registry double
 # (tests/schema_support/registry.py); tmux runs `dlq browse` in a real
 # terminal (tests/browse.rs). Prints the venv's python when asked
-# (`tools.sh schema-python`).
+# (`tools.sh schema-python`). `tools.sh kcat` installs kcat (Debian's
+# package), the Kafka baseline of bench/kafka.sh, and nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=brokers/lib.sh
 . scripts/brokers/lib.sh
+if [ "${1:-}" = "kcat" ]; then
+  command -v kcat >/dev/null || apt_install kcat
+  exit 0
+fi
 if [ "${1:-}" != "schema-python" ]; then
   command -v promtool >/dev/null || apt_install prometheus
   command -v tmux >/dev/null || apt_install tmux

@@ -512,3 +512,145 @@ fn sigkill_duplicates_only_past_the_cursor() {
     delete_topic(&topic);
     delete_topic(&origin);
 }
+
+/// Fills `topic` with `per` records of 1 KiB in each of `parts` partitions,
+/// batched (as a producing application would), all naming `origin`.
+fn fill_kib(topic: &str, origin: &str, parts: i32, per: usize) {
+    let producer: FutureProducer = config()
+        .set("batch.num.messages", "10000")
+        .set("linger.ms", "20")
+        .create()
+        .unwrap();
+    let body = vec![b'x'; 1024];
+    rt().block_on(async {
+        let mut futs = Vec::new();
+        for i in 0..per * parts as usize {
+            let key = format!("k{i}");
+            let f = producer
+                .send_result(
+                    FutureRecord::to(topic)
+                        .payload(&body)
+                        .key(&key)
+                        .headers(OwnedHeaders::new().insert(Header {
+                            key: "dlq-original-topic",
+                            value: Some(origin.as_bytes()),
+                        }))
+                        .partition(i as i32 % parts),
+                )
+                .unwrap();
+            futs.push(f);
+        }
+        for f in futs {
+            f.await.unwrap().unwrap();
+        }
+    });
+}
+
+/// A profile whose receive limit is under what a broker that ignores the
+/// fetch sizes (noida-db) answers for all partitions at once.
+fn small_receive_profile(limit: u64) -> tempfile::NamedTempFile {
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    let batch = if common::kafka_server() == "tansu" {
+        "\"batch.num.messages\" = \"1\"\n"
+    } else {
+        ""
+    };
+    std::fs::write(
+        cfg.path(),
+        format!(
+            "[profiles.small]\nurl = \"{}\"\n[profiles.small.kafka]\n\"fetch.max.bytes\" = \"1000000\"\n\
+             \"max.partition.fetch.bytes\" = \"1000000\"\n\"receive.message.max.bytes\" = \"{limit}\"\n{batch}",
+            url()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// An answer over the receive limit narrows the read to fewer partitions at
+/// once instead of ending the run: every message moves, in order per
+/// partition, keys and headers kept, the cursor at the end.
+#[test]
+fn an_answer_over_the_receive_limit_narrows_the_read() {
+    let (origin, topic) = (unique("wide"), unique("wide") + ".dlq");
+    create_topic(&origin, 4);
+    create_topic(&topic, 4);
+    let per = 1500;
+    fill_kib(&topic, &origin, 4, per);
+    // About 1.7 MB per partition: four (6.8 MB) or two (3.4 MB) at once are over 3 MB.
+    let cfg = small_receive_profile(3_000_000);
+    let r = run(dlq(&url()).env("DLQ_CONFIG", cfg.path()).args([
+        "-p",
+        "small",
+        "retry-all",
+        &topic,
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], json!(4 * per), "{r:?}");
+    let moved = read_all(&origin);
+    assert_eq!(moved.len(), 4 * per, "every message on the origin once");
+    // The key picks the partition of a copy: per key, offsets come in DLQ order.
+    let mut by_part: HashMap<i32, Vec<usize>> = HashMap::new();
+    for (p, _, rec) in &moved {
+        let key = String::from_utf8(rec.key.clone().unwrap()).unwrap();
+        let i: usize = key[1..].parse().unwrap();
+        assert_eq!(rec.body.len(), 1024);
+        assert!(rec
+            .headers
+            .iter()
+            .any(|(k, v)| k == "dlq-original-topic" && v.as_deref() == Some(origin.as_bytes())));
+        by_part.entry(*p).or_default().push(i);
+    }
+    for seq in by_part.values() {
+        let mut per_source: HashMap<usize, Vec<usize>> = HashMap::new();
+        for &i in seq {
+            per_source.entry(i % 4).or_default().push(i);
+        }
+        for v in per_source.values() {
+            assert!(
+                v.windows(2).all(|w| w[0] < w[1]),
+                "order per partition kept"
+            );
+        }
+    }
+    let cursor = committed(&format!("dlq.{topic}"), &topic, 4);
+    assert_eq!(
+        cursor,
+        vec![per as i64; 4],
+        "the cursor at the end of each partition"
+    );
+    delete_topic(&topic);
+    delete_topic(&origin);
+}
+
+/// One partition's answer over the limit ends the run with a broker error
+/// naming the setting, and moves nothing.
+#[test]
+fn one_partition_over_the_receive_limit_names_the_setting() {
+    if common::kafka_server() == "tansu" {
+        // tansu honours the fetch sizes: its answers stay under any limit.
+        return;
+    }
+    let (origin, topic) = (unique("wide"), unique("wide") + ".dlq");
+    create_topic(&origin, 1);
+    create_topic(&topic, 1);
+    fill_kib(&topic, &origin, 1, 1500);
+    let cfg = small_receive_profile(1_100_000);
+    let r = run(dlq(&url()).env("DLQ_CONFIG", cfg.path()).args([
+        "-p",
+        "small",
+        "--timeout",
+        "5s",
+        "retry-all",
+        &topic,
+        "--yes",
+    ]));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("receive.message.max.bytes"), "{r:?}");
+    assert!(read_all(&origin).is_empty());
+    delete_topic(&topic);
+    delete_topic(&origin);
+}

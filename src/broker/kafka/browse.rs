@@ -5,9 +5,14 @@
 //! messages come in partition order, then offset order), or for a bulk run
 //! ([`Plan::together`]) up to [`TOGETHER`] partitions at once, so that one
 //! fetch brings records of all of them and the partitions move in parallel,
-//! each still in offset order (the fetch size bounds memory on Kafka; a
-//! broker that ignores it, as noida-db does, answers with whole partitions,
-//! so the set stays small). It hands each record,
+//! each still in offset order. Memory is bounded by the consumer's settings:
+//! Kafka honours the fetch sizes, and an answer over
+//! `receive.message.max.bytes` is refused by librdkafka before it is read. A
+//! broker that ignores the fetch sizes (noida-db answers with whole
+//! partitions) can send such an answer: the same partitions are then read
+//! again from where they got to, half as many at a time, down to one; only
+//! a single partition's answer over the limit ends the read, saying which
+//! setting to raise. It hands each record,
 //! already turned into a [`Message`], through a small bounded channel: memory
 //! stays flat however long the log, and the async side never blocks on
 //! librdkafka. Offsets the cursor records as handled are left out unless the
@@ -20,18 +25,20 @@
 //! on past the end offsets: the reader assigns every partition at its end
 //! and hands on each record as it is written, until the receiver goes away.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use rdkafka::consumer::Consumer;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::cursor::Cursor;
-use super::{blocking, cursor_group, envelope, parse_id, Kafka, Part, Reader, NAME};
+use super::{
+    blocking, cursor_group, envelope, parse_id, Kafka, Part, Quiet, Reader, NAME, RECEIVE_REFUSED,
+};
 use crate::broker::{Flow, Message, ReadOptions, Visitor};
 use crate::exit::broker;
 
@@ -155,11 +162,10 @@ pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> mpsc::Receiver<Resu
     std::thread::spawn(move || {
         let result = match plan.exact.clone() {
             Some(exact) => read_exact(&consumer, &plan, &exact, &tx),
-            None if plan.together && plan.ranges.len() > 1 => plan
-                .ranges
-                .chunks(TOGETHER)
-                .try_for_each(|set| read_together(&consumer, &plan, set, &tx)),
-            None => read_ranges(&consumer, &plan, &tx),
+            None if plan.together && plan.ranges.len() > 1 => {
+                read_windows(&consumer, &plan, &quiet, &tx)
+            }
+            None => read_ranges(&consumer, &plan, &quiet, &tx),
         };
         let result = match (result, &plan.follow_from) {
             (Ok(()), Some(from)) => read_on(&consumer, &plan.topic, from, &tx),
@@ -170,6 +176,7 @@ pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> mpsc::Receiver<Resu
                 Stop::Closed => return,
                 Stop::Kafka(op, err) => broker(NAME, op, quiet.explain(&err)),
                 Stop::Stalled(msg) => crate::exit::broker_msg(msg),
+                Stop::TooLarge(left) => too_large(&plan.topic, &left, &quiet),
             };
             let _ = tx.blocking_send(Err(e));
         }
@@ -182,6 +189,63 @@ enum Stop {
     Closed,
     Kafka(String, KafkaError),
     Stalled(String),
+    /// The broker's answer was over `receive.message.max.bytes`; what was
+    /// left of each partition asked for: (partition, next offset, end).
+    TooLarge(Vec<(i32, i64, i64)>),
+}
+
+/// librdkafka refused an answer over `receive.message.max.bytes` (it
+/// reports "Invalid response size" as a bad message, before reading it).
+fn over_limit(e: &KafkaError, quiet: &Quiet) -> bool {
+    e.rdkafka_error_code() == Some(RDKafkaErrorCode::BadMessage)
+        && quiet
+            .last()
+            .is_some_and(|(_, why)| why.contains(RECEIVE_REFUSED))
+}
+
+/// The error when even one partition's answer is over the limit.
+fn too_large(topic: &str, left: &[(i32, i64, i64)], quiet: &Quiet) -> anyhow::Error {
+    let p = left.first().map_or(0, |r| r.0);
+    let said = quiet.last().map(|(_, why)| why).unwrap_or_default();
+    crate::exit::broker_msg(format!(
+        "{NAME}: reading {topic}/{p}: the broker's answer for this one partition is over dlq's \
+         receive limit ({said}); this broker ignores the fetch sizes: set a higher \
+         \"receive.message.max.bytes\" in the profile's kafka table"
+    ))
+}
+
+/// Reads the ranges a window of partitions at a time, narrowing the window
+/// when an answer is over the receive limit.
+fn read_windows(
+    consumer: &Reader,
+    plan: &Plan,
+    quiet: &Quiet,
+    tx: &mpsc::Sender<Result<Read>>,
+) -> Result<(), Stop> {
+    let mut todo: VecDeque<(i32, i64, i64)> = plan.ranges.iter().copied().collect();
+    let mut width = TOGETHER;
+    while !todo.is_empty() {
+        let set: Vec<_> = todo.drain(..width.min(todo.len())).collect();
+        match read_together(consumer, plan, &set, quiet, tx) {
+            Err(Stop::TooLarge(left)) if set.len() > 1 => {
+                width = (set.len() / 2).max(1);
+                for r in left.into_iter().rev() {
+                    todo.push_front(r);
+                }
+                forget(consumer, quiet);
+            }
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// Drops the assignment and the errors queued for it, so that the refusal
+/// of the wider window is not taken for one of the narrower.
+fn forget(consumer: &Reader, quiet: &Quiet) {
+    let _ = consumer.unassign();
+    while consumer.poll(Duration::from_millis(50)).is_some() {}
+    quiet.clear();
 }
 
 fn assign(consumer: &Reader, topic: &str, p: i32, offset: i64) -> Result<(), Stop> {
@@ -195,6 +259,7 @@ fn assign(consumer: &Reader, topic: &str, p: i32, offset: i64) -> Result<(), Sto
 fn read_ranges(
     consumer: &Reader,
     plan: &Plan,
+    quiet: &Quiet,
     tx: &mpsc::Sender<Result<Read>>,
 ) -> Result<(), Stop> {
     let topic = &plan.topic;
@@ -223,6 +288,9 @@ fn read_ranges(
                 }
                 Some(Err(KafkaError::PartitionEOF(part))) if part == p => break,
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) if over_limit(&e, quiet) => {
+                    return Err(Stop::TooLarge(vec![(p, next, end)]))
+                }
                 Some(Err(e)) => return Err(Stop::Kafka(format!("reading {topic}/{p}"), e)),
                 None => {
                     if tx.is_closed() {
@@ -251,6 +319,7 @@ fn read_together(
     consumer: &Reader,
     plan: &Plan,
     set: &[(i32, i64, i64)],
+    quiet: &Quiet,
     tx: &mpsc::Sender<Result<Read>>,
 ) -> Result<(), Stop> {
     let topic = &plan.topic;
@@ -304,6 +373,14 @@ fn read_together(
                 if left.contains_key(&p) {
                     done(p, &mut left);
                 }
+            }
+            Some(Err(e)) if over_limit(&e, quiet) => {
+                let mut rest: Vec<(i32, i64, i64)> = left
+                    .iter()
+                    .map(|(&p, &(next, end))| (p, next, end))
+                    .collect();
+                rest.sort_unstable();
+                return Err(Stop::TooLarge(rest));
             }
             Some(Err(e)) => return Err(Stop::Kafka(format!("reading {topic}"), e)),
             None => {

@@ -45,6 +45,11 @@ use cursor::Cursor;
 
 const NAME: &str = "kafka";
 
+/// The largest answer a reader takes from a broker, by default (bytes).
+const RECEIVE_LIMIT: u64 = 32 << 20;
+/// What librdkafka says when it refuses an answer over that limit.
+const RECEIVE_REFUSED: &str = "Invalid response size";
+
 /// What this backend can do, and the flags and settings it honours.
 pub const CAPABILITIES: Capabilities = Capabilities {
     name: NAME,
@@ -77,11 +82,21 @@ pub struct Quiet {
     last_error: Arc<Mutex<Option<(KafkaError, String)>>>,
     /// librdkafka said every broker connection is down.
     all_down: Arc<std::sync::atomic::AtomicBool>,
+    /// When librdkafka last refused an answer over the receive limit (it
+    /// drops that connection, which can read as every broker down).
+    refused_at: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Quiet {
     fn last(&self) -> Option<(KafkaError, String)> {
         self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Forgets the last error, once it has been dealt with.
+    fn clear(&self) {
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = None;
+        }
     }
 
     /// The cause to show for a failed call: librdkafka's last reported
@@ -124,7 +139,21 @@ impl ClientContext for Quiet {
     fn log(&self, _level: RDKafkaLogLevel, _fac: &str, _line: &str) {}
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+        let code = error.rdkafka_error_code();
+        if code == Some(RDKafkaErrorCode::BadMessage) && reason.contains(RECEIVE_REFUSED) {
+            if let Ok(mut at) = self.refused_at.lock() {
+                *at = Some(Instant::now());
+            }
+        }
+        // A connection dropped for a refused answer is not a lost broker:
+        // librdkafka reconnects, and the read narrows its window.
+        let refused_lately = self
+            .refused_at
+            .lock()
+            .ok()
+            .and_then(|at| *at)
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(3));
+        if code == Some(RDKafkaErrorCode::AllBrokersDown) && !refused_lately {
             self.all_down
                 .store(true, std::sync::atomic::Ordering::SeqCst);
         }
@@ -279,6 +308,18 @@ impl Kafka {
             .set("fetch.wait.max.ms", "10");
         for (k, v) in self.base.config_map() {
             c.set(k, v);
+        }
+        // The bound on one answer, whatever the broker does with the fetch
+        // sizes (the read narrows its window when an answer is over it).
+        if c.get("receive.message.max.bytes").is_none() {
+            let fetch: u64 = c
+                .get("fetch.max.bytes")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            c.set(
+                "receive.message.max.bytes",
+                RECEIVE_LIMIT.max(fetch + 512).to_string(),
+            );
         }
         c.set("group.id", group);
         c.set_log_level(RDKafkaLogLevel::Emerg);

@@ -14,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -33,8 +34,10 @@ use crate::exit::broker_msg;
 use crate::report::Stopped;
 use crate::select::Decision;
 
-/// Unconfirmed deliveries in flight at most.
-const WINDOW: usize = 5_000;
+/// Unconfirmed deliveries in flight at most...
+const WINDOW: usize = 20_000;
+/// ...and the bytes of their bodies, which librdkafka holds until confirmed.
+const WINDOW_BYTES: usize = 6 << 20;
 /// How often the cursor is committed during a run.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
@@ -44,6 +47,8 @@ struct Delivered {
     offset: i64,
     id: String,
     target: String,
+    /// The body's size, held by librdkafka until now.
+    bytes: usize,
     result: Result<(), String>,
 }
 
@@ -193,12 +198,18 @@ pub async fn redrive(
         known: HashMap::new(),
     };
     let mut inflight: FuturesUnordered<Delivery> = FuturesUnordered::new();
-    let settle = |d: Delivered, marks: &mut Marks| match d.result {
+    let settled = |d: Delivered, marks: &mut Marks| match d.result {
         Ok(()) => {
             marks.mark(d.partition, d.offset);
             run.done(&d.id, Some(&d.target));
         }
         Err(e) => run.failed(d.id, format!("{NAME}: producing to {}: {e}", d.target)),
+    };
+    // Bytes of bodies not yet confirmed (shared with `send`'s wait for room).
+    let held = AtomicUsize::new(0);
+    let settle = |d: Delivered, marks: &mut Marks| {
+        held.fetch_sub(d.bytes, Ordering::Relaxed);
+        settled(d, marks)
     };
 
     loop {
@@ -245,7 +256,7 @@ pub async fn redrive(
                 break;
             }
             run.pace().await;
-            while inflight.len() >= WINDOW {
+            while inflight.len() >= WINDOW || held.load(Ordering::Relaxed) >= WINDOW_BYTES {
                 if let Some(done) = inflight.next().await {
                     settle(done, &mut marks);
                 }
@@ -256,7 +267,10 @@ pub async fn redrive(
                 out: &out,
             };
             match send(&producer, copy, &mut inflight, &mut marks, &settle).await {
-                Ok(fut) => inflight.push(fut),
+                Ok(fut) => {
+                    held.fetch_add(out.body.len(), Ordering::Relaxed);
+                    inflight.push(fut)
+                }
                 Err(e) => run.failed(m.id, format!("{NAME}: producing to {target}: {e}")),
             }
         }
@@ -330,6 +344,7 @@ async fn send(
             Ok(fut) => {
                 let id = m.id.clone();
                 let target = target.to_owned();
+                let bytes = out.body.len();
                 return Ok(Box::pin(async move {
                     let result = match fut.await {
                         Ok(Ok(_)) => Ok(()),
@@ -341,6 +356,7 @@ async fn send(
                         offset,
                         id,
                         target,
+                        bytes,
                         result,
                     }
                 }));
