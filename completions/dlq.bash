@@ -119,7 +119,7 @@ _dlq() {
 
     case "${cmd}" in
         dlq)
-            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version queues list peek retry retry-all edit purge export publish lag stats history browse completions man help"
+            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version queues list peek retry retry-all edit purge export publish lag stats history browse completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -146,11 +146,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -173,7 +173,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__browse)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,6 +204,26 @@ _dlq() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --error-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -256,11 +276,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -283,7 +303,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__completions)
-            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version bash zsh fish powershell elvish"
+            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version bash zsh fish powershell elvish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -310,11 +330,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -337,7 +357,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__edit)
-            opts="-y -b -p -o -q -v -h -V --to --group --force --yes --dry-run --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-y -b -p -o -q -v -h -V --to --group --force --yes --dry-run --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -396,11 +416,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -423,7 +443,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__export)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --out --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --out --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -454,6 +474,26 @@ _dlq() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --error-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -510,11 +550,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -775,7 +815,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__history)
-            opts="-b -p -o -q -v -h -V --limit --prune --older-than --dry-run --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --limit --prune --older-than --dry-run --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -810,11 +850,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -837,7 +877,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__lag)
-            opts="-b -p -o -q -v -h -V --topic --max-lag --max-age --max-dlq --watch --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --topic --max-lag --max-age --max-dlq --watch --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -884,11 +924,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -911,7 +951,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__list)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-f -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --follow --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -942,6 +982,26 @@ _dlq() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --error-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -994,11 +1054,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1021,7 +1081,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__man)
-            opts="-b -p -o -q -v -h -V --dir --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --dir --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1052,11 +1112,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1079,12 +1139,16 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__peek)
-            opts="-b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --binary --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --ids-from --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --binary --full --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --ids-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1110,6 +1174,26 @@ _dlq() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --error-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1166,11 +1250,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1193,7 +1277,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__publish)
-            opts="-b -p -o -q -v -h -V --body --file --format --count --header --key --partition --group-id --dedup-id --delay --exchange --routing-key --rate --encode --schema-subject --schema-version --schema-id --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --body --file --format --count --header --key --partition --group-id --dedup-id --delay --exchange --routing-key --rate --encode --schema-subject --schema-version --schema-id --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1312,11 +1396,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1339,12 +1423,16 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__purge)
-            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --group --force --backup --yes --dry-run --delete-records --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-y -b -p -o -q -v -h -V --ids-from --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --group --force --backup --yes --dry-run --delete-records --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --ids-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1370,6 +1458,26 @@ _dlq() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --error-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1402,11 +1510,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1429,7 +1537,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__queues)
-            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1456,11 +1564,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1483,12 +1591,16 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__retry)
-            opts="-b -p -o -q -v -h -V --to --max-redrives --dry-run --set-header --unset-header --transform --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --ids-from --to --max-redrives --dry-run --set-header --unset-header --transform --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --ids-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --to)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1558,11 +1670,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1585,7 +1697,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__retry__subcmd__all)
-            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --to --max-redrives --dry-run --set-header --unset-header --transform --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --rate --yes --native --detach --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-y -b -p -o -q -v -h -V --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --to --max-redrives --dry-run --set-header --unset-header --transform --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --rate --yes --native --detach --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1616,6 +1728,26 @@ _dlq() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --error-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1692,11 +1824,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1719,7 +1851,7 @@ _dlq() {
             return 0
             ;;
         dlq__subcmd__stats)
-            opts="-b -p -o -q -v -h -V --by --limit --older-than --newer-than --reason --header --grep --source --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --help --version"
+            opts="-b -p -o -q -v -h -V --by --limit --older-than --newer-than --reason --header --grep --source --error-type --fingerprint --since --until --where --schema-registry --avro-schema --proto --proto-path --descriptor-set --proto-message --no-decode --group --force --all --broker --profile --config --output --color --quiet --verbose --timeout --endpoint-url --no-journal --no-pager --read-only --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1754,6 +1886,26 @@ _dlq() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --error-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1806,11 +1958,11 @@ _dlq() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --color)

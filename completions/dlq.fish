@@ -516,6 +516,11 @@ complete -c dlq -n "__fish_dlq_using_subcommand browse" -l reason -d 'Only messa
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -l header -d 'Only messages with this header value (repeat for several)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -l grep -d 'Only messages whose body, or decoded body, contains TEXT' -r
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -l source -d 'Only messages dead-lettered from this queue, topic or subject' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l error-type -d 'Only messages whose error type (or root cause\'s) is NAME or ends in .NAME' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l fingerprint -d 'Only messages with this failure fingerprint (see `dlq stats --by fingerprint`)' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l since -d 'Only messages stored at or after TIME: RFC 3339 (2026-12-01T08:00:00Z) or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l until -d 'Only messages stored before TIME: RFC 3339 or a UTC date' -r
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l where -d 'Only messages on whose envelope (as `list -o json` prints it) this jq filter yields true, such as \'.dead_letter.attempts > 3\'' -r
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -l schema-registry -d 'Confluent-compatible schema registry, such as http://127.0.0.1:8081 (env DLQ_SCHEMA_REGISTRY; profile key schema_registry)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -l avro-schema -d 'Avro schema (.avsc) of bodies written without a registry; repeat it to give the named types it refers to first (the last one is the bodies\')' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -l proto -d '.proto file of bodies written without a registry (repeat for several)' -r -F
@@ -527,6 +532,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand browse" -s b -l broker -d 'Broke
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -s p -l profile -d 'Profile from the config file (env DLQ_PROFILE)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -l config -d 'Config file (env DLQ_CONFIG; default: dlq/config.toml in the user\'s config directory)' -r -F
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -s o -l output -d 'Output format: table on a terminal by default; prometheus on lag and queues only' -r -f -a "table\t''
+wide\t'A table with every column whole, however wide'
 json\t''
 ndjson\t''
 prometheus\t'The Prometheus text exposition format (`lag` and `queues` only)'"
@@ -541,6 +547,8 @@ complete -c dlq -n "__fish_dlq_using_subcommand browse" -l all -d 'Kafka: the wh
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l no-pager -d 'Do not page long output at a terminal (else DLQ_PAGER, PAGER or less -FRX)'
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l read-only -d 'Refuse retry, retry-all, purge, edit and publish (dry runs still work); also env DLQ_READ_ONLY=1 or the profile key read_only = true'
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -s V -l version -d 'Print version'
 complete -c dlq -n "__fish_dlq_using_subcommand completions" -s b -l broker -d 'Broker URL, such as amqp://guest:guest@127.0.0.1:5672 (env DLQ_BROKER)' -r

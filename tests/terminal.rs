@@ -127,7 +127,7 @@ fn tables_fit_80_and_120_columns_and_keep_names_whole() {
 fn a_long_body_is_cut_at_a_terminal_and_whole_with_full_or_in_a_pipe() {
     let r = Rmq::new();
     let big: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 251) as u8 | 0x80).collect();
-    let queue = long_dlq(&r, &[big.clone()]);
+    let queue = long_dlq(&r, std::slice::from_ref(&big));
     let cut = at_terminal(120, &[], &["peek".into(), queue.clone()]);
     assert!(
         cut.contains("--full shows it all"),

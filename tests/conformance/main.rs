@@ -41,8 +41,11 @@ use libtest_mimic::{Arguments, Trial};
 
 use fixture::Fixture;
 
+/// A check of the suite: its name and what it runs on a fixture.
+type Check = (&'static str, fn(&dyn Fixture));
+
 /// Every check of the suite, by the name its test carries.
-const CHECKS: &[(&str, fn(&dyn Fixture))] = &[
+const CHECKS: &[Check] = &[
     (
         "list_peek_export_change_nothing",
         suite::list_peek_export_change_nothing,
