@@ -9,7 +9,8 @@ root="$DLQ_CACHE/tansu"
 bin="$root/bin/tansu"
 if [ ! -x "$bin" ]; then
   log "building tansu 0.6.0 into $root (first run only)"
-  cargo install tansu --version 0.6.0 --locked --features dynostore --root "$root" >"$DLQ_CACHE/tansu-install.log" 2>&1 \
+  # Its own build directory, whatever the caller set for dlq's.
+  env -u CARGO_TARGET_DIR cargo install tansu --version 0.6.0 --locked --features dynostore --root "$root" >"$DLQ_CACHE/tansu-install.log" 2>&1 \
     || { tail -30 "$DLQ_CACHE/tansu-install.log" >&2; exit 1; }
 fi
 pidfile="$DLQ_CACHE/tansu.pid"
