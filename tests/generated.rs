@@ -36,6 +36,11 @@ fn completions_and_man_pages_match_the_cli() {
             &mut stale,
         );
     }
+    check(
+        &root.join("docs").join("conventions.md"),
+        dlq::conventions::page::page().as_bytes(),
+        &mut stale,
+    );
     let pages = man::pages().unwrap();
     for (name, text) in &pages {
         check(&root.join("man").join(name), text, &mut stale);

@@ -23,6 +23,7 @@
 //! ([`fingerprint`]) and `--error-type` can match the root cause's type.
 
 mod fingerprint;
+pub mod page;
 mod table;
 mod trace;
 mod value;
