@@ -399,7 +399,9 @@ async fn lag_watch_outlives_streams_deleted_under_it() {
         .spawn()
         .unwrap();
     let mut out = child.stdout.take().unwrap();
-    let reports = tokio::task::spawn_blocking(move || {
+    // The pipe is handed back and kept open: dropped, it would end the
+    // watch by itself (a closed pipe ends dlq quietly).
+    let (reports, _out) = tokio::task::spawn_blocking(move || {
         // One row a refresh; 40 refreshes are many chances to meet a deletion.
         let (mut seen, mut buf) = (0, [0u8; 4096]);
         while seen < 40 {
@@ -408,7 +410,7 @@ async fn lag_watch_outlives_streams_deleted_under_it() {
                 Ok(n) => seen += buf[..n].iter().filter(|b| **b == b'\n').count(),
             }
         }
-        seen
+        (seen, out)
     })
     .await
     .unwrap();

@@ -11,7 +11,9 @@ use crate::exit::Exit;
 
 /// Every page as (file name, roff text).
 pub fn pages() -> Result<Vec<(String, Vec<u8>)>> {
-    let cmd = Cli::command();
+    // The release, not the commit: a committed page must not change with
+    // every commit (`dlq --version` names the commit).
+    let cmd = Cli::command().long_version(None::<&'static str>);
     let mut out = Vec::new();
     let mut top = Vec::new();
     clap_mangen::Man::new(cmd.clone()).render(&mut top)?;

@@ -213,7 +213,7 @@ fn main() {
         suite(
             "pubsub_suite",
             || Box::new(pubsub::PubSub::new()),
-            &pubsub::gaps(),
+            &[pubsub::gaps(), vec![NO_FOLLOW]].concat(),
         ),
     ]
     .into_iter()
