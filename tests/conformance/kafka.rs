@@ -194,5 +194,6 @@ pub fn gaps() -> Vec<(&'static str, &'static str)> {
         ("max_redrives_skips", METADATA),
         ("filtered_retry_all_keeps_the_rest", METADATA),
         ("journal_records_purge_and_retry_all", METADATA),
+        ("select_purge_and_retry_exactly_the_reviewed_ids", METADATA),
     ]
 }
