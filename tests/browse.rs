@@ -28,7 +28,8 @@ impl Tmux {
         let script = format!(
             "env -u DLQ_BROKER -u DLQ_PROFILE DLQ_CONFIG=/nonexistent/dlq-test-config.toml \
              DLQ_JOURNAL='{}' NO_COLOR=1 EDITOR=true '{}' -b '{broker}' {}; \
-             echo \"dlq exited $?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 600",
+             echo \"dlq exited $?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; \
+             echo 'mode shown'; sleep 600",
             test_journal().display(),
             dlq_bin().to_string_lossy(),
             quoted.join(" ")
@@ -84,7 +85,8 @@ impl Tmux {
     /// After `q`: exit 0, the main screen back, cooked mode.
     fn quit_restored(&self) {
         self.keys(&["q"]);
-        let s = self.wait("dlq exited");
+        // The exit code and the mode are printed before this line.
+        let s = self.wait("mode shown");
         assert!(s.contains("dlq exited 0"), "{s}");
         assert!(s.contains("\nicanon"), "raw mode left on: {s}");
         assert_eq!(self.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "0");

@@ -154,6 +154,11 @@ impl Ledger {
         self.setup.rate.is_some()
     }
 
+    /// Messages a second under `--rate`, if any.
+    pub fn rate(&self) -> Option<f64> {
+        self.setup.rate.as_ref().map(Rate::per_second)
+    }
+
     /// Saves messages to the `--backup` file, synced, before they are
     /// removed. False when that failed: the run is stopped and they must
     /// stay.

@@ -80,6 +80,11 @@ impl Rate {
         }
     }
 
+    /// Messages a second.
+    pub fn per_second(&self) -> f64 {
+        self.per_second
+    }
+
     /// Waits until one more message may go out.
     pub async fn acquire(&self) {
         let due = {

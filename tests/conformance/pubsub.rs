@@ -86,7 +86,6 @@ impl Fixture for PubSub {
                 ("source".into(), s.source),
                 ("dead_letter_topic".into(), s.dead_letter_topic),
                 ("watch".into(), watch),
-                ("count".into(), msgs.len().to_string()),
             ]),
         }
     }
@@ -116,32 +115,13 @@ impl Fixture for PubSub {
         (pair.extra["watch"].clone(), pair)
     }
 
-    fn settle(&self, pair: &Pair) {
-        // Messages a killed run had pulled come back when their
+    fn settle(&self, _pair: &Pair) {
+        // Messages a stopped run had leased come back when their
         // acknowledgement deadline (10 s, see the harness) ends, which the
-        // emulator does not show: done once every body is on the DLQ or the
-        // origin, or once that deadline has passed (a purge's are in its backup).
-        let want = pair
-            .extra
-            .get("count")
-            .and_then(|c| c.parse::<usize>().ok())
-            .unwrap_or(usize::MAX);
-        let leases_end = std::time::Instant::now() + std::time::Duration::from_secs(12);
-        common::wait_for(
-            "pulled messages to come back",
-            std::time::Duration::from_secs(30),
-            || {
-                let mut bodies: Vec<Vec<u8>> = self
-                    .read_dlq(pair)
-                    .into_iter()
-                    .chain(self.read_origin(pair))
-                    .map(|m| m.body)
-                    .collect();
-                bodies.sort();
-                bodies.dedup();
-                (bodies.len() >= want || std::time::Instant::now() >= leases_end).then_some(())
-            },
-        );
+        // emulator does not show: seeing every body on the DLQ or the origin
+        // is not enough (a copy may be on the origin while its original is
+        // still leased), so the fixture waits the deadline out.
+        std::thread::sleep(std::time::Duration::from_secs(12));
     }
 
     fn relay_target(&self) -> String {
@@ -207,6 +187,11 @@ pub fn gaps() -> Vec<(&'static str, &'static str)> {
         (
             "lag_watch_repeats_until_ctrl_c",
             "the emulator has no Cloud Monitoring, so no report has a lag of 1 or more to repeat",
+        ),
+        (
+            "prometheus_passes_promtool",
+            "the emulator has no Cloud Monitoring: every lag and depth is unknown, so -o prometheus \
+             rightly writes no sample to check (tests/pubsub_read.rs checks that none is written)",
         ),
     ]
 }

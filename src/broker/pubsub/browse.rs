@@ -5,8 +5,9 @@
 //! policy each delivery is an attempt that counts towards dead-lettering.
 //! A read therefore refuses such a subscription unless `--force`, then pulls
 //! in batches, keeps every message it pulled leased while it pulls on (so
-//! the next pull returns new ones; leases past half their deadline are
-//! extended to `HOLD`), and gives all of them back at once with
+//! the next pull returns new ones; leases past half the subscription's
+//! acknowledgement deadline are extended by that deadline, so a read that is
+//! killed leaves nothing leased for longer than any consumer would), and gives all of them back at once with
 //! ModifyAckDeadline 0: after the last message, on an error and on Ctrl-C
 //! alike. The read ends at the first pull that returns nothing. A message
 //! that comes back (its lease ended under a slow reader) is recognised by its
@@ -28,7 +29,9 @@ use anyhow::Result;
 use futures::StreamExt;
 use gcloud_gax::grpc::{Code, Request};
 use gcloud_googleapis::pubsub::v1::subscriber_client::SubscriberClient as Raw;
-use gcloud_googleapis::pubsub::v1::{ModifyAckDeadlineRequest, PullRequest, ReceivedMessage};
+use gcloud_googleapis::pubsub::v1::{
+    ModifyAckDeadlineRequest, PullRequest, ReceivedMessage, Subscription,
+};
 use tokio::time::Instant;
 
 use super::admin::dead_letter_topic;
@@ -38,8 +41,6 @@ use super::{PubSub, NAME};
 use crate::broker::{Flow, ReadOptions, Visitor};
 use crate::exit::{interrupted, usage};
 
-/// Seconds a read keeps a message leased when it extends the lease.
-pub(super) const HOLD: i32 = 60;
 /// Messages in the first pull, and at most in any.
 pub(super) const FIRST_PULL: i32 = 100;
 const MAX_PULL: i32 = 1000;
@@ -51,43 +52,61 @@ const END_WAIT: Duration = Duration::from_secs(2);
 const IDS_PER_CALL: usize = 1000;
 const CALLS: usize = 8;
 
-/// Messages leased by this read, batch by batch.
-#[derive(Default)]
+/// Messages leased by this read, batch by batch, each with when its lease
+/// needs renewing.
 pub(super) struct Held {
+    deadline: Duration,
     batches: Vec<(Vec<String>, Instant)>,
 }
 
 impl Held {
-    /// Keeps a pulled batch leased; its lease needs renewing after half of
-    /// `deadline`.
-    pub(super) fn add(&mut self, ack_ids: Vec<String>, deadline: Duration) {
-        if !ack_ids.is_empty() {
-            self.batches.push((ack_ids, Instant::now() + deadline / 2));
+    /// Leases of `deadline` (the subscription's acknowledgement deadline).
+    pub(super) fn new(deadline: Duration) -> Self {
+        Held {
+            deadline,
+            batches: Vec::new(),
         }
     }
 
-    /// Extends the leases that are past half their deadline to `HOLD`; a
-    /// message whose lease ends anyway comes back and is recognised.
+    /// Keeps a pulled batch leased; its lease needs renewing after half the deadline.
+    pub(super) fn add(&mut self, ack_ids: Vec<String>) {
+        if !ack_ids.is_empty() {
+            self.batches
+                .push((ack_ids, Instant::now() + self.deadline / 2));
+        }
+    }
+
+    /// Extends the leases that are past half their deadline by one deadline;
+    /// a message whose lease ends anyway comes back and is recognised.
     pub(super) async fn extend_due(&mut self, ps: &PubSub, sub: &str) {
         let now = Instant::now();
+        let renew_at = now + self.deadline / 2;
         let due: Vec<String> = self
             .batches
             .iter_mut()
             .filter(|(_, renew)| *renew <= now)
             .flat_map(|(ids, renew)| {
-                *renew = now + Duration::from_secs(HOLD as u64 / 2);
+                *renew = renew_at;
                 ids.iter().cloned()
             })
             .collect();
         if !due.is_empty() {
-            modify(ps, sub, due, HOLD).await;
+            modify(ps, sub, due, self.deadline.as_secs() as i32).await;
         }
     }
 
-    /// Every acknowledgement ID held.
-    pub(super) fn into_ids(self) -> Vec<String> {
-        self.batches.into_iter().flat_map(|(ids, _)| ids).collect()
+    /// Every acknowledgement ID held; none is held afterwards.
+    pub(super) fn take_ids(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.batches)
+            .into_iter()
+            .flat_map(|(ids, _)| ids)
+            .collect()
     }
+}
+
+/// The lease a read keeps: the subscription's acknowledgement deadline (at least 10 s).
+pub(super) fn lease(sub: &Subscription) -> Duration {
+    Duration::from_secs(sub.ack_deadline_seconds.max(10) as u64)
 }
 
 /// Sets the acknowledgement deadline of `ids`, several calls at once;
@@ -132,18 +151,19 @@ pub async fn browse(
             ps.names.short(dl)
         )));
     }
-    let deadline = Duration::from_secs(sub.ack_deadline_seconds.max(10) as u64);
-    let mut held = Held::default();
+    let deadline = lease(&sub);
+    let mut held = Held::new(deadline);
     let result = tokio::select! {
-        r = read(ps, &sub.name, &name, deadline, &mut held, visit) => r,
+        r = read(ps, &sub.name, &name, &mut held, visit) => r,
         _ = tokio::signal::ctrl_c() => Err(interrupted()),
     };
-    let ids = held.into_ids();
+    let ids = held.take_ids();
     let failed = modify(ps, &sub.name, ids, 0).await;
     if failed > 0 {
         ps.warner.warn(&format!(
             "{NAME}: {failed} message(s) of {name} could not be given back now; they come back when their \
-             acknowledgement deadline ends (at most {HOLD} s)"
+             acknowledgement deadline ends (within {} s)",
+            deadline.as_secs()
         ));
     }
     result
@@ -153,7 +173,6 @@ async fn read(
     ps: &PubSub,
     sub: &str,
     name: &str,
-    deadline: Duration,
     held: &mut Held,
     visit: &mut Visitor<'_>,
 ) -> Result<()> {
@@ -170,7 +189,7 @@ async fn read(
             .map(|m| m.message.as_ref().map_or(0, |m| m.data.len()))
             .sum();
         size = next_pull(bytes, batch.len());
-        held.add(batch.iter().map(|m| m.ack_id.clone()).collect(), deadline);
+        held.add(batch.iter().map(|m| m.ack_id.clone()).collect());
         for rm in batch {
             let id = rm.message.as_ref().map(|m| m.message_id.clone());
             if !id.is_some_and(|id| seen.insert(id)) {

@@ -43,7 +43,7 @@ use gcloud_googleapis::pubsub::v1::{
 };
 
 use super::admin::dead_letter_topic;
-use super::browse::{modify, next_pull, pull, source_topic, Held, FIRST_PULL, HOLD};
+use super::browse::{lease, modify, next_pull, pull, source_topic, Held, FIRST_PULL};
 use super::convert;
 use super::errors::fail;
 use super::names::Kind;
@@ -194,14 +194,14 @@ impl<'a> Run<'a> {
             sub: sub.name.clone(),
             name: ps.names.short(&sub.name),
             run,
-            held: Held::default(),
+            held: Held::new(lease(sub)),
             fates: HashMap::new(),
             batches: HashMap::new(),
             inflight: FuturesUnordered::new(),
             acks: Vec::new(),
             acks_since: None,
             fan: BTreeMap::new(),
-            deadline: Duration::from_secs(sub.ack_deadline_seconds.max(10) as u64),
+            deadline: lease(sub),
         }
     }
 
@@ -220,8 +220,13 @@ impl<'a> Run<'a> {
                 return Ok(());
             }
             self.held.extend_due(self.ps, &self.sub).await;
-            // Paced, a few at a time, leased for HOLD below while they wait their turn.
-            let want = if self.run.paced() { 10 } else { size };
+            // Paced, no more than go out in a quarter of a lease, so none waits past it.
+            let want = match self.run.rate() {
+                Some(per_second) => {
+                    ((per_second * self.deadline.as_secs_f64() / 4.0) as i32).clamp(1, 10)
+                }
+                None => size,
+            };
             let batch = match pull(self.ps, &self.sub, &self.name, want).await {
                 Ok(b) => b,
                 Err(e) if first => return Err(e),
@@ -239,11 +244,6 @@ impl<'a> Run<'a> {
                 .map(|m| m.message.as_ref().map_or(0, |m| m.data.len()))
                 .sum();
             size = next_pull(bytes, batch.len());
-            // Leased longer than the subscription's deadline while they wait.
-            let ids: Vec<String> = batch.iter().map(|m| m.ack_id.clone()).collect();
-            if self.run.paced() {
-                modify(self.ps, &self.sub, ids, HOLD).await;
-            }
             let mut saved: Vec<(Message, String)> = Vec::new();
             for rm in batch {
                 if let Some((m, ack_id)) = self.one(act, rm).await {
@@ -274,7 +274,7 @@ impl<'a> Run<'a> {
                 return None;
             }
             Some(_) => {
-                self.held.add(vec![rm.ack_id], self.deadline);
+                self.held.add(vec![rm.ack_id]);
                 return None;
             }
             None => {}
@@ -362,7 +362,7 @@ impl<'a> Run<'a> {
 
     fn stay(&mut self, id: String, ack_id: String) {
         self.fates.insert(id, Fate::Stays);
-        self.held.add(vec![ack_id], self.deadline);
+        self.held.add(vec![ack_id]);
     }
 
     fn flush_batches(&mut self) {
@@ -486,8 +486,7 @@ impl<'a> Run<'a> {
             self.settle_next().await;
         }
         self.send_acks(true).await;
-        let held = std::mem::take(&mut self.held);
-        let ids: Vec<String> = held.into_ids();
+        let ids = self.held.take_ids();
         let failed = modify(self.ps, &self.sub, ids, 0).await;
         if failed > 0 {
             self.ps.warner.warn(&format!(
