@@ -2,7 +2,8 @@
 //! driven by keys, against RabbitMQ and NATS JetStream. Each step waits
 //! until the screen shows what it should (capture-pane, polled); the
 //! broker's state is checked through its own client; the terminal must be
-//! back in cooked mode on the main screen after `q`.
+//! back in cooked mode on the main screen after `q`, also after the
+//! connection was cut in the middle of an action.
 mod common;
 mod rabbitmq_support;
 #[path = "nats/support.rs"]
@@ -167,6 +168,67 @@ fn rabbitmq_filter_group_mark_retry_purge_quit() {
         runs.contains(&"retry".to_owned()) && runs.contains(&"purge".to_owned()),
         "{runs:?}"
     );
+}
+
+/// The broker goes away in the middle of a retry of every message: the
+/// status line says what stopped it, `q` still restores the terminal, and
+/// every message is on the DLQ or back on its queue.
+#[test]
+fn rabbitmq_connection_lost_mid_retry_loses_nothing() {
+    const N: usize = 10_000;
+    let r = Rmq::new();
+    let (work, dlq_q) = r.dead_letter_pair("browse-cut");
+    let headers = rabbitmq_support::table(&[
+        // As RabbitMQ writes them on a rejected message of `work`.
+        ("x-first-death-exchange", rabbitmq_support::ls("")),
+        ("x-first-death-queue", rabbitmq_support::ls(&work)),
+        ("x-first-death-reason", rabbitmq_support::ls("rejected")),
+    ]);
+    let props = lapin::BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    let bodies: Vec<Vec<u8>> = (0..N).map(|i| format!("order {i}").into_bytes()).collect();
+    r.publish_many_with(&dlq_q, bodies.clone(), props);
+
+    let relay = common::relay::Relay::start(&common::host_port(&common::amqp_url()));
+    let via = format!("amqp://guest:guest@127.0.0.1:{}/%2f", relay.port);
+    let t = Tmux::start(&via, &["browse", &dlq_q]);
+    t.wait(&format!("{dlq_q}: {N} messages"));
+    t.keys(&["a"]);
+    t.wait(&format!("{N} marked"));
+    t.keys(&["r"]);
+    t.wait(&format!("Retry {N} messages to"));
+    t.keys(&["y"]);
+    // Cut once some have gone and before all have.
+    wait_for("the retry under way", Duration::from_secs(60), || {
+        let s = t.screen();
+        let done = s
+            .split_once(&format!("/{N}…"))
+            .and_then(|(before, _)| before.rsplit(' ').next()?.parse::<usize>().ok());
+        done.filter(|d| *d >= N / 4).map(|_| ())
+    });
+    relay.cut(true);
+    // The action's summary says it stopped, and how far it got.
+    let s = t.wait("stopped: rabbitmq:");
+    let moved: usize = s
+        .split_once("moved ")
+        .and_then(|(_, rest)| rest.split(',').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no summary: {s}"));
+    assert!(moved > 0 && moved < N, "{s}");
+    t.quit_restored();
+    // The broker gives back what the cut connection held; then count.
+    let all = wait_for("every message back", Duration::from_secs(30), || {
+        let mut got = rabbitmq_support::bodies(&r.peek_all(&dlq_q));
+        got.extend(rabbitmq_support::bodies(&r.peek_all(&work)));
+        got.sort();
+        got.dedup();
+        (got.len() == N).then_some(got)
+    });
+    let mut want = bodies;
+    want.sort();
+    assert_eq!(all, want);
+    // Every move the summary counted is on the queue (duplicates at most beside them).
+    assert!(r.count(&work) as usize >= moved, "{s}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

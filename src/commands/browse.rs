@@ -186,7 +186,12 @@ impl<'a> Session<'a> {
                     }
                     Ok(Loaded::Failed(e)) => {
                         view.loading = false;
-                        view.status = format!("error: {}", escape(&e, false));
+                        let error = format!("error: {}", escape(&e, false));
+                        // An action's summary stays in view beside the read that failed after it.
+                        view.status = match view.status.as_str() {
+                            "" | "reloading" => error,
+                            summary => format!("{summary}; then {error}"),
+                        };
                         *loader = None;
                         break;
                     }

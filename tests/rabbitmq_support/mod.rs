@@ -134,18 +134,23 @@ impl Rmq {
 
     /// Publishes many bodies with a confirm window.
     pub fn publish_many(&self, queue: &str, bodies: impl IntoIterator<Item = Vec<u8>>) {
+        let props = BasicProperties::default().with_delivery_mode(2);
+        self.publish_many_with(queue, bodies, props);
+    }
+
+    /// As [`Rmq::publish_many`], each message with `props`.
+    pub fn publish_many_with(
+        &self,
+        queue: &str,
+        bodies: impl IntoIterator<Item = Vec<u8>>,
+        props: BasicProperties,
+    ) {
         self.rt.block_on(async {
             let mut pending = Vec::new();
             for b in bodies {
                 let c = self
                     .ch
-                    .basic_publish(
-                        "",
-                        queue,
-                        BasicPublishOptions::default(),
-                        &b,
-                        BasicProperties::default().with_delivery_mode(2),
-                    )
+                    .basic_publish("", queue, BasicPublishOptions::default(), &b, props.clone())
                     .await
                     .unwrap();
                 pending.push(c);
