@@ -24,15 +24,21 @@ impl Tmux {
     /// Runs `dlq ARGS` in a 160x40 terminal; when it ends, the shell prints
     /// its exit code and the terminal mode, and waits.
     fn start(broker: &str, args: &[&str]) -> Tmux {
+        let mut all = vec!["-b", broker];
+        all.extend_from_slice(args);
+        Tmux::program(&dlq_bin().to_string_lossy(), &all)
+    }
+
+    /// As [`Tmux::start`], for any program.
+    fn program(program: &str, args: &[&str]) -> Tmux {
         let socket = unique("dlq-browse");
         let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
         let script = format!(
             "env -u DLQ_BROKER -u DLQ_PROFILE DLQ_CONFIG=/nonexistent/dlq-test-config.toml \
-             DLQ_JOURNAL='{}' NO_COLOR=1 EDITOR=true '{}' -b '{broker}' {}; \
+             DLQ_JOURNAL='{}' NO_COLOR=1 EDITOR=true '{program}' {}; \
              echo \"dlq exited $?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; \
              echo 'mode shown'; sleep 600",
             test_journal().display(),
-            dlq_bin().to_string_lossy(),
             quoted.join(" ")
         );
         let ok = Command::new("tmux")
@@ -87,10 +93,16 @@ impl Tmux {
     fn quit_restored(&self) {
         self.keys(&["q"]);
         // The exit code and the mode are printed before this line.
+        self.restored(0);
+    }
+
+    /// The program exited with `code`, the main screen back, cooked mode; the screen.
+    fn restored(&self, code: i32) -> String {
         let s = self.wait("mode shown");
-        assert!(s.contains("dlq exited 0"), "{s}");
+        assert!(s.contains(&format!("dlq exited {code}\n")), "{s}");
         assert!(s.contains("\nicanon"), "raw mode left on: {s}");
         assert_eq!(self.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "0");
+        s
     }
 }
 
@@ -115,6 +127,25 @@ fn without_a_terminal_it_is_refused() {
     let r = run(dlq("amqp://guest:guest@127.0.0.1:5672/%2f").args(["browse", "any.dlq"]));
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("needs a terminal"), "{r:?}");
+}
+
+/// A panic while the view is up gives the terminal back and its message
+/// reaches the real stderr (`examples/view_panic.rs` takes the terminal as
+/// browse does, then panics).
+#[test]
+fn a_panic_gives_the_terminal_back() {
+    let example = std::path::Path::new(&dlq_bin())
+        .parent()
+        .unwrap()
+        .join("examples/view_panic");
+    assert!(
+        example.exists(),
+        "{} is missing: cargo test --all-targets builds it (or cargo build --examples)",
+        example.display()
+    );
+    let t = Tmux::program(&example.to_string_lossy(), &[]);
+    let s = t.restored(101);
+    assert!(s.contains("a bug in the view"), "{s}");
 }
 
 #[test]
