@@ -16,7 +16,7 @@ q=bench-where-$$
 trap 'api -X DELETE "$API/queues/%2f/$q" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 
 api() { curl -fsS -u guest:guest -H content-type:application/json "$@"; }
-depth() { rabbitmqctl -q list_queues name messages | awk -v q="$1" '$1 == q {print $2}'; }
+depth() { rabbitmqctl -q list_queues name messages_ready | awk -v q="$1" '$1 == q {print $2}'; }
 
 api -X PUT "$API/queues/%2f/$q" -d '{"durable":true}' >/dev/null
 awk -v n="$N" 'BEGIN { pad = sprintf("%150s", ""); gsub(/ /, "x", pad); for (i = 0; i < n; i++) printf "{\"body\":\"{\\\"n\\\":%d,\\\"pad\\\":\\\"%s\\\"}\",\"headers\":{\"kind\":\"k%d\"}}\n", i, pad, i % 7 }' >"$tmp/lines"

@@ -208,18 +208,15 @@ fn deep_reads_give_back_in_order() {
             .map(|b| String::from_utf8(b.clone()).unwrap())
             .collect();
         assert_eq!(listed, want, "{kind}: list order");
-        common::wait_for(
-            "every message ready again after the list",
-            std::time::Duration::from_secs(10),
-            || (r.count(&q) as usize == N).then_some(()),
-        );
+        // Back when dlq returns, not a moment later: the next command sees them all.
+        assert_eq!(r.count(&q) as usize, N, "{kind}: ready when list returned");
         let out = run(dlq().args(["-o", "json", "purge", &q, "--grep", "junk", "--yes"]));
         assert_eq!(out.code, 0, "{kind}: {out:?}");
         assert_eq!(out.json()["purged"], N / 3, "{kind}: {out:?}");
-        common::wait_for(
-            "the kept messages ready again after the purge",
-            std::time::Duration::from_secs(30),
-            || (r.count(&q) as usize == N - N / 3).then_some(()),
+        assert_eq!(
+            r.count(&q) as usize,
+            N - N / 3,
+            "{kind}: the kept messages ready when purge returned"
         );
         let kept: Vec<Vec<u8>> = all
             .iter()
@@ -232,6 +229,25 @@ fn deep_reads_give_back_in_order() {
             "{kind}: order after the purge"
         );
     }
+}
+
+/// A read of 50,000 returns only once the queue has taken them all back
+/// (RabbitMQ requeues after the channel took the nack): a command run
+/// right after it finds every message ready, none still in transit.
+#[test]
+fn a_deep_read_returns_with_every_message_ready() {
+    let r = Rmq::new();
+    const N: usize = 50_000;
+    let q = unique("deep-ready");
+    r.declare(&q, FieldTable::default());
+    r.publish_many(
+        &q,
+        (0..N).map(|i| format!("{i:06} {}", "x".repeat(100)).into_bytes()),
+    );
+    let out = run(dlq().args(["-q", "-o", "ndjson", "list", &q]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.lines().count(), N);
+    assert_eq!(r.count(&q) as usize, N, "ready when list returned");
 }
 
 /// `export --out` replaces its file only once the export is complete: a

@@ -24,7 +24,10 @@
 //! Giving back is one `basic.nack` with `multiple` and `requeue` up to the
 //! highest kept tag: every lower tag still unacked is kept too (the caller
 //! acked the rest), so the broker puts them all back in their places at
-//! once.
+//! once. The queue does that after the channel took the nack (50,000 take
+//! about a second), so the read ends once the queue counts them ready
+//! again: a command run right after a read finds every message back, not a
+//! queue short by those in transit.
 
 use std::time::Duration;
 
@@ -261,11 +264,10 @@ impl Reader {
         } else {
             segments(&held, &[])
         };
-        let base = if self.per_consumer {
-            u64::from(queue_ready(&self.channel, &self.queue).await?)
-        } else {
-            0
-        };
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let base = u64::from(queue_ready(&self.channel, &self.queue).await?);
         let mut returned = 0;
         for (top, n) in batches {
             // A multiple nack names a tag still unacked, or the broker closes the channel.
@@ -280,13 +282,27 @@ impl Reader {
                 .await?;
             returned += n;
             if self.per_consumer {
-                let deadline = std::time::Instant::now() + Duration::from_secs(5);
-                while u64::from(queue_ready(&self.channel, &self.queue).await?) < base + returned
-                    && std::time::Instant::now() < deadline
-                {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
+                self.wait_ready(base + returned, n).await?;
             }
+        }
+        if !self.per_consumer {
+            self.wait_ready(base + returned, returned).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the queue counts `ready` messages again after giving
+    /// back `n` (the queue requeues after the channel took the nack, and
+    /// answers a passive declare ahead of that work), so that a command run
+    /// next finds them in place; bounded, in case another consumer takes
+    /// some meanwhile.
+    async fn wait_ready(&self, ready: u64, n: u64) -> lapin::Result<()> {
+        let deadline =
+            std::time::Instant::now() + Duration::from_secs(5) + Duration::from_micros(40 * n);
+        while u64::from(queue_ready(&self.channel, &self.queue).await?) < ready
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         Ok(())
     }
