@@ -17,6 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bash "$repo/scripts/brokers/nats.sh"
 
 N=${N:-100000}
+RTT=${RTT-20ms}
 BASE_N=${BASE_N:-10000}
 SIZE=${SIZE:-1024}
 if [ "${DIRECT:-1}" = 1 ]; then direct=True; else direct=False; fi

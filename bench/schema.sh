@@ -62,6 +62,7 @@ median() { sort -n | sed -n 2p; }
 col() { for i in 1 2 3; do awk -v c="$2" '{ print $c }' "$tmp/$1$i"; done | median; }
 pw=$(col plain 1); pc=$(col plain 2); pr=$(col plain 3)
 dw=$(col decoded 1); dc=$(col decoded 2); dr=$(col decoded 3)
-printf 'SCHEMA broker=kafka messages=%s plain_seconds=%.2f decoded_seconds=%.2f ratio=%.2f plain_cpu=%.2f decoded_cpu=%.2f cpu_ratio=%.2f plain_rss_mib=%.1f decoded_rss_mib=%.1f\n' \
+printf 'SCHEMA broker=kafka messages=%s plain_seconds=%.2f decoded_seconds=%.2f ratio=%.2f plain_cpu=%.2f decoded_cpu=%.2f cpu_ratio=%.2f plain_rss_mib=%.1f decoded_rss_mib=%.1f plain_out_mib=%.1f decoded_out_mib=%.1f\n' \
   "$N" "$pw" "$dw" "$(echo "$dw / $pw" | bc -l)" "$pc" "$dc" "$(echo "$dc / $pc" | bc -l)" \
-  "$(echo "$pr / 1024" | bc -l)" "$(echo "$dr / 1024" | bc -l)"
+  "$(echo "$pr / 1024" | bc -l)" "$(echo "$dr / 1024" | bc -l)" \
+  "$(echo "$(wc -c <"$tmp/plain1.out") / 1048576" | bc -l)" "$(echo "$(wc -c <"$tmp/decoded1.out") / 1048576" | bc -l)"

@@ -7,6 +7,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bash "$repo/scripts/brokers/rabbitmq.sh" >&2
+command -v /usr/bin/time >/dev/null || apt_install time
 
 N=${N:-50000}
 B=${DLQ_TEST_AMQP:-amqp://guest:guest@127.0.0.1:5672/%2f}
@@ -23,22 +24,26 @@ awk -v n="$N" 'BEGIN { pad = sprintf("%150s", ""); gsub(/ /, "x", pad); for (i =
 "$DLQ_BIN" -b "$B" -q --no-journal publish "$q" --format ndjson --file "$tmp/lines" >&2
 [ "$(depth "$q")" = "$N" ] || { echo "filling $q: expected $N messages" >&2; exit 1; }
 
-best() { # LABEL ARGS...: the best of 3 runs, in seconds
+best() { # LABEL ARGS...: the best of 3 runs: "wall_s cpu_s"
   local label=$1; shift
-  local b=""
+  local b="" c=""
   for i in 1 2 3; do
     # Wait until the previous read gave every message back.
     for _ in $(seq 1 100); do [ "$(depth "$q")" = "$N" ] && break; sleep 0.2; done
-    measure "$tmp/$label" "$DLQ_BIN" -b "$B" -q list "$q" -o ndjson "$@" >"$tmp/$label.out"
-    read -r secs _ <"$tmp/$label"
+    /usr/bin/time -f '%e %U %S' -o "$tmp/$label.time" \
+      "$DLQ_BIN" -b "$B" -q list "$q" -o ndjson "$@" >"$tmp/$label.out"
+    read -r secs user sys < <(tail -1 "$tmp/$label.time")
     [ "$(wc -l <"$tmp/$label.out")" = "$N" ] || { echo "$label listed $(wc -l <"$tmp/$label.out") of $N" >&2; exit 1; }
     if [ -z "$b" ] || [ "$(echo "$secs < $b" | bc -l)" = 1 ]; then b=$secs; fi
+    local cpu; cpu=$(echo "$user + $sys" | bc -l)
+    if [ -z "$c" ] || [ "$(echo "$cpu < $c" | bc -l)" = 1 ]; then c=$cpu; fi
   done
-  echo "$b"
+  echo "$b $c"
 }
 
-plain=$(best plain)
-where=$(best where --where '.headers.kind != null and (.size > 0)')
+read -r plain plain_cpu < <(best plain)
+read -r where where_cpu < <(best where --where '.headers.kind != null and (.size > 0)')
 ratio=$(echo "scale=2; $where / $plain" | bc -l)
-log "list of $N: ${plain}s; with --where: ${where}s; ratio $ratio (goal <= 1.5)"
-echo "WHERE broker=rabbitmq messages=$N plain_s=$(printf '%.2f' "$plain") where_s=$(printf '%.2f' "$where") ratio=$ratio"
+cpu_ratio=$(echo "scale=2; $where_cpu / $plain_cpu" | bc -l)
+log "list of $N: ${plain}s (${plain_cpu}s CPU); with --where: ${where}s (${where_cpu}s CPU); ratio $ratio, CPU $cpu_ratio (goal <= 1.5)"
+echo "WHERE broker=rabbitmq messages=$N plain_s=$(printf '%.2f' "$plain") where_s=$(printf '%.2f' "$where") ratio=$ratio plain_cpu_s=$(printf '%.2f' "$plain_cpu") where_cpu_s=$(printf '%.2f' "$where_cpu") cpu_ratio=$cpu_ratio"
