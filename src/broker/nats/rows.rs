@@ -8,6 +8,16 @@
 //! creates a consumer, so it works on every retention policy (an ordered
 //! consumer on a work-queue or interest stream could remove messages).
 //!
+//! A re-drive or purge of a whole limits-retention stream of small messages
+//! ([`Rows::through_consumer`]) reads through an ordered pull consumer
+//! instead: the server pushes batches of 500 without a request per message,
+//! which on such a stream removes nothing (limits retention keeps what a
+//! consumer was sent). Its batches are not bounded in bytes, so it is taken
+//! only when 500 average messages fit in [`CONSUMER_BYTES`]. The walk ends at
+//! the last sequence present at the start, or when the consumer says nothing
+//! more is pending; a consumer that cannot be created (permissions) leaves the
+//! walk to the gets.
+//!
 //! A stored message becomes a [`Row`]: a copy (its own body and headers,
 //! origin from `dlq-original-subject` or `Nats-Subject`), or an advisory
 //! (`MAX_DELIVERIES`/`MSG_TERMINATED`), shown as the original message it
@@ -18,11 +28,14 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use anyhow::Result;
-use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
+use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
+use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::stream::{DirectGetErrorKind, RetentionPolicy, Stream};
 use async_nats::jetstream::{self, message::StreamMessage};
 use async_nats::HeaderMap;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt, TryStreamExt};
+use futures::FutureExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::OnceCell;
 
@@ -43,6 +56,8 @@ pub(super) const FAR_WINDOW: usize = 2048;
 pub(super) const FAR_WINDOW_BULK: usize = 1024;
 /// Consecutive missing sequences after which the walk jumps ahead.
 const JUMP_AFTER: usize = 64;
+/// The most a consumer's batch of 500 average messages may hold.
+const CONSUMER_BYTES: u64 = 8 << 20;
 
 /// Where a row goes back to without `--to`.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +90,20 @@ pub(super) struct Stored {
 }
 
 impl Stored {
+    /// A message an ordered consumer delivered; None without its metadata.
+    fn from_delivered(m: jetstream::Message) -> Option<Self> {
+        let info = m.info().ok()?;
+        let (seq, time_nanos) = (info.stream_sequence, info.published.unix_timestamp_nanos());
+        let m = m.split().0;
+        Some(Stored {
+            seq,
+            subject: m.subject.to_string(),
+            headers: m.headers.unwrap_or_default(),
+            payload: m.payload.to_vec(),
+            time_nanos,
+        })
+    }
+
     fn from_direct(m: StreamMessage) -> Self {
         Stored {
             seq: m.sequence,
@@ -354,6 +383,15 @@ pub(super) struct Rows {
     ids: Option<VecDeque<u64>>,
     misses: usize,
     inflight: FuturesOrdered<BoxFuture<'static, Result<Option<Row>>>>,
+    /// The stream, for a consumer; None when the walk uses gets.
+    consumer_on: Option<Stream>,
+    feed: Option<Feed>,
+}
+
+/// An ordered consumer's deliveries, and whether the walk has reached its end.
+struct Feed {
+    messages: Ordered,
+    done: bool,
 }
 
 impl Rows {
@@ -381,7 +419,100 @@ impl Rows {
             ids,
             misses: 0,
             inflight: FuturesOrdered::new(),
+            consumer_on: None,
+            feed: None,
         })
+    }
+
+    /// Reads through an ordered consumer where that is safe and bounded (see
+    /// the module docs): a whole limits-retention stream of small messages.
+    pub fn through_consumer(mut self, stream: Stream) -> Self {
+        let info = stream.cached_info();
+        let avg = info.state.bytes / info.state.messages.max(1);
+        if self.ids.is_none()
+            && info.config.retention == RetentionPolicy::Limits
+            && avg * 500 <= CONSUMER_BYTES
+        {
+            self.consumer_on = Some(stream);
+        }
+        self
+    }
+
+    /// Starts the consumer at `next`; None when it cannot be created (the walk
+    /// then uses gets) or nothing is pending.
+    async fn start_feed(&mut self) -> Result<Option<Feed>> {
+        let Some(stream) = self.consumer_on.take() else {
+            return Ok(None);
+        };
+        let config = OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: self.next,
+            },
+            ..Default::default()
+        };
+        let Ok(consumer) = stream.create_consumer(config).await else {
+            return Ok(None);
+        };
+        let done = consumer.cached_info().num_pending == 0;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| broker(NAME, format!("reading stream '{}'", self.getter.name), e))?;
+        Ok(Some(Feed { messages, done }))
+    }
+
+    /// Queues the row of a delivered message; marks the end after the last
+    /// sequence of the walk or when nothing more is pending.
+    fn take_delivered(&mut self, m: jetstream::Message) {
+        let pending = m.info().map_or(0, |i| i.pending);
+        let Some(stored) = Stored::from_delivered(m) else {
+            return;
+        };
+        let feed = self.feed.as_mut().expect("a feed");
+        if stored.seq > self.last {
+            feed.done = true;
+            return;
+        }
+        feed.done = stored.seq >= self.last || pending == 0;
+        self.next = stored.seq + 1;
+        let g = self.getter.clone();
+        self.inflight
+            .push_back(Box::pin(async move { Ok(Some(g.row(stored).await?)) }));
+    }
+
+    /// The next row from the consumer: rows are built in order, a window at
+    /// a time, from what it has delivered.
+    async fn next_delivered(&mut self) -> Result<Option<Row>> {
+        loop {
+            while self.inflight.len() < self.window {
+                let feed = self.feed.as_mut().expect("a feed");
+                if feed.done {
+                    break;
+                }
+                let delivered = if self.inflight.is_empty() {
+                    // Nothing to hand out: wait for the server.
+                    feed.messages.next().await
+                } else {
+                    match feed.messages.next().now_or_never() {
+                        Some(d) => d,
+                        None => break,
+                    }
+                };
+                match delivered {
+                    Some(Ok(m)) => self.take_delivered(m),
+                    Some(Err(e)) => {
+                        let op = format!("reading stream '{}'", self.getter.name);
+                        return Err(broker(NAME, op, e));
+                    }
+                    None => self.feed.as_mut().expect("a feed").done = true,
+                }
+            }
+            match self.inflight.next().await {
+                Some(row) => return row,
+                None if self.feed.as_ref().is_some_and(|f| f.done) => return Ok(None),
+                None => {}
+            }
+        }
     }
 
     fn fill(&mut self) {
@@ -452,6 +583,12 @@ impl Rows {
 
     /// The next row, None at the end of what was there at the start.
     pub async fn next(&mut self) -> Result<Option<Row>> {
+        if self.consumer_on.is_some() {
+            self.feed = self.start_feed().await?;
+        }
+        if self.feed.is_some() {
+            return self.next_delivered().await;
+        }
         loop {
             self.fill();
             match self.inflight.next().await {
