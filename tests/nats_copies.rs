@@ -1,7 +1,8 @@
 //! What NATS JetStream has of its own: the stream-of-copies and republish
 //! patterns, multi-value headers and `Nats-Msg-Id`, subjects no stream
 //! captures, credentials and JetStream errors of a server of the test's own,
-//! and retry-all removing a taken front with one purge. What every broker
+//! retry-all removing a taken front with one purge and reading a whole
+//! stream through an ordered consumer that it deletes after. What every broker
 //! shares is in tests/conformance/.
 
 mod common;
@@ -424,4 +425,35 @@ async fn lag_watch_outlives_streams_deleted_under_it() {
         ended.is_none() && reports >= 40,
         "lag --watch ended after {reports} reports ({cycles} streams deleted): {err}"
     );
+}
+
+/// A whole limits-retention stream is re-driven through an ordered consumer
+/// (more than one of its batches of 500 here): every copy arrives in order
+/// with its multi-value headers, the DLQ ends empty, and the consumer is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_all_through_a_consumer_keeps_order_and_leaves_no_consumer() {
+    let js = js().await;
+    let (work, dlq_name, subject) = setup(&js).await;
+    let to_dlq = format!("dlq.{subject}");
+    const N: usize = 1200;
+    for i in 0..N {
+        let mut h = headers(&[("dlq-original-subject", &format!("{subject}.orders"))]);
+        h.append("tag", "a");
+        h.append("tag", "b");
+        publish(&js, &to_dlq, h, format!("order {i}").as_bytes()).await;
+    }
+    let r = run(dlq(&nats_url()).args(["retry-all", &dlq_name, "--yes", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], N, "{r:?}");
+    assert_eq!(count(&js, &dlq_name).await, 0);
+    let back = messages(&js, &work).await;
+    assert_eq!(back.len(), N);
+    for (i, (_, _, h, body)) in back.iter().enumerate() {
+        assert_eq!(body, format!("order {i}").as_bytes());
+        let tags: Vec<&str> = h.get_all("tag").map(|v| v.as_str()).collect();
+        assert_eq!(tags, ["a", "b"], "message {i}");
+    }
+    let mut s = js.get_stream(&dlq_name).await.unwrap();
+    assert_eq!(s.info().await.unwrap().state.consumer_count, 0);
+    delete(&js, &[&work, &dlq_name]).await;
 }

@@ -392,6 +392,10 @@ pub(super) struct Rows {
 struct Feed {
     messages: Ordered,
     done: bool,
+    /// Its stream and name, to delete it once the walk is done (else the
+    /// server does 30 s after its last delivery).
+    stream: Stream,
+    name: String,
 }
 
 impl Rows {
@@ -444,7 +448,12 @@ impl Rows {
         let Some(stream) = self.consumer_on.take() else {
             return Ok(None);
         };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let name = format!("dlq-{}-{nanos}", std::process::id());
         let config = OrderedConfig {
+            name: Some(name.clone()),
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: self.next,
             },
@@ -458,7 +467,12 @@ impl Rows {
             .messages()
             .await
             .map_err(|e| broker(NAME, format!("reading stream '{}'", self.getter.name), e))?;
-        Ok(Some(Feed { messages, done }))
+        Ok(Some(Feed {
+            messages,
+            done,
+            stream,
+            name,
+        }))
     }
 
     /// Queues the row of a delivered message; marks the end after the last
@@ -509,7 +523,15 @@ impl Rows {
             }
             match self.inflight.next().await {
                 Some(row) => return row,
-                None if self.feed.as_ref().is_some_and(|f| f.done) => return Ok(None),
+                None if self.feed.as_ref().is_some_and(|f| f.done) => {
+                    if let Some(f) = self.feed.take() {
+                        drop(f.messages);
+                        let _ = f.stream.delete_consumer(&f.name).await;
+                    }
+                    // The walk is over; a later call must not walk on with gets.
+                    self.next = self.last.saturating_add(1);
+                    return Ok(None);
+                }
                 None => {}
             }
         }
