@@ -74,26 +74,32 @@ fn segments(line: &str) -> Vec<Vec<String>> {
 
 /// The `dlq` command lines of a Markdown text, with their line numbers. In
 /// a block that shows a `$ ` prompt, only prompted lines are commands (the
-/// rest is their output), and a captured screen's title line is not one.
+/// rest is their output), a `text` block is output only, and a captured
+/// screen's title line is not one.
 fn commands(text: &str) -> Vec<(usize, Vec<String>)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut found = Vec::new();
-    let mut block: Option<bool> = None;
+    // Outside a block: None; in one: whether it shows prompts, or None for output.
+    let mut block: Option<Option<bool>> = None;
     let mut pending: Option<(usize, String)> = None;
     for (i, raw) in lines.iter().enumerate() {
         if raw.trim_start().starts_with("```") {
             block = match block {
                 Some(_) => None,
-                None => Some(
+                // A `text` block is output shown, not commands.
+                None if raw.trim_start() == "```text" => Some(None),
+                None => Some(Some(
                     lines[i + 1..]
                         .iter()
                         .take_while(|l| !l.trim_start().starts_with("```"))
                         .any(|l| l.starts_with("$ ")),
-                ),
+                )),
             };
             continue;
         }
-        let Some(prompted) = block else { continue };
+        let Some(Some(prompted)) = block else {
+            continue;
+        };
         let (at, line) = match pending.take() {
             Some((at, head)) => (at, format!("{head} {}", raw.trim())),
             None if prompted && !raw.starts_with("$ ") => continue,
