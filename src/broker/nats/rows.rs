@@ -58,6 +58,9 @@ pub(super) const FAR_WINDOW_BULK: usize = 1024;
 const JUMP_AFTER: usize = 64;
 /// The most a consumer's batch of 500 average messages may hold.
 const CONSUMER_BYTES: u64 = 8 << 20;
+/// How long a consumer may deliver nothing while messages are said to be
+/// pending before the walk goes on with gets.
+const QUIET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where a row goes back to without `--to`.
 #[derive(Debug, Clone, PartialEq)]
@@ -495,8 +498,10 @@ impl Rows {
     }
 
     /// The next row from the consumer: rows are built in order, a window at
-    /// a time, from what it has delivered.
-    async fn next_delivered(&mut self) -> Result<Option<Row>> {
+    /// a time, from what it has delivered. None when the consumer went
+    /// quiet with messages still said to be pending (deleted meanwhile by
+    /// someone else): the walk goes on from there with gets.
+    async fn next_delivered(&mut self) -> Result<Option<Option<Row>>> {
         loop {
             while self.inflight.len() < self.window {
                 let feed = self.feed.as_mut().expect("a feed");
@@ -504,8 +509,14 @@ impl Rows {
                     break;
                 }
                 let delivered = if self.inflight.is_empty() {
-                    // Nothing to hand out: wait for the server.
-                    feed.messages.next().await
+                    // Nothing to hand out: wait for the server, not forever.
+                    match tokio::time::timeout(QUIET, feed.messages.next()).await {
+                        Ok(d) => d,
+                        Err(_) => {
+                            self.end_feed().await;
+                            return Ok(None);
+                        }
+                    }
                 } else {
                     match feed.messages.next().now_or_never() {
                         Some(d) => d,
@@ -522,18 +533,23 @@ impl Rows {
                 }
             }
             match self.inflight.next().await {
-                Some(row) => return row,
+                Some(row) => return row.map(Some),
                 None if self.feed.as_ref().is_some_and(|f| f.done) => {
-                    if let Some(f) = self.feed.take() {
-                        drop(f.messages);
-                        let _ = f.stream.delete_consumer(&f.name).await;
-                    }
+                    self.end_feed().await;
                     // The walk is over; a later call must not walk on with gets.
                     self.next = self.last.saturating_add(1);
-                    return Ok(None);
+                    return Ok(Some(None));
                 }
                 None => {}
             }
+        }
+    }
+
+    /// Deletes the consumer (best effort: else the server does, 30 s later).
+    async fn end_feed(&mut self) {
+        if let Some(f) = self.feed.take() {
+            drop(f.messages);
+            let _ = f.stream.delete_consumer(&f.name).await;
         }
     }
 
@@ -609,7 +625,9 @@ impl Rows {
             self.feed = self.start_feed().await?;
         }
         if self.feed.is_some() {
-            return self.next_delivered().await;
+            if let Some(row) = self.next_delivered().await? {
+                return Ok(row);
+            }
         }
         loop {
             self.fill();
