@@ -468,7 +468,12 @@ impl Kafka {
     }
 
     /// Commits the cursors of the partitions named (offset and metadata).
-    fn commit(&self, consumer: &Reader, topic: &str, cursors: &HashMap<i32, Cursor>) -> Result<()> {
+    fn commit(
+        &self,
+        consumer: &Arc<Reader>,
+        topic: &str,
+        cursors: &HashMap<i32, Cursor>,
+    ) -> Result<()> {
         let mut tpl = TopicPartitionList::new();
         for (&p, c) in cursors {
             let Some(offset) = c.committed else { continue };
@@ -480,18 +485,33 @@ impl Kafka {
         if tpl.count() == 0 {
             return Ok(());
         }
-        let mut last = None;
         // A commit right after the group's first read can meet a coordinator
         // still loading; a few retries within the timeout ride over that.
+        // With the coordinator gone, librdkafka holds a synchronous commit
+        // until it comes back, so the commit runs on a thread of its own and
+        // is given up after the timeout (that thread ends with the process).
         let deadline = Instant::now() + self.timeout;
-        while Instant::now() < deadline {
-            match consumer.commit(&tpl, CommitMode::Sync) {
-                Ok(()) => return Ok(()),
-                Err(e) => last = Some(e),
+        let (tx, rx) = std::sync::mpsc::channel();
+        let consumer = Arc::clone(consumer);
+        std::thread::spawn(move || {
+            let mut last = None;
+            while Instant::now() < deadline {
+                match consumer.commit(&tpl, CommitMode::Sync) {
+                    Ok(()) => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+                std::thread::sleep(Duration::from_millis(200));
             }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let e = last.unwrap_or(KafkaError::Canceled);
+            let _ = tx.send(last.map_or(Ok(()), Err));
+        });
+        let e = match rx.recv_timeout(self.timeout + Duration::from_secs(1)) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e,
+            Err(_) => KafkaError::Canceled,
+        };
         Err(self.fail(format!("committing dlq's cursor on {topic}"), &e))
     }
 }

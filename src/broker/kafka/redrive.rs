@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -58,7 +59,7 @@ type Delivery = Pin<Box<dyn Future<Output = Delivered> + Send>>;
 struct Marks<'a> {
     kafka: &'a Kafka,
     topic: String,
-    committer: Reader,
+    committer: Arc<Reader>,
     cursors: HashMap<i32, Cursor>,
     lows: HashMap<i32, i64>,
     budgets: HashMap<i32, Budget>,
@@ -138,7 +139,7 @@ impl Marks<'_> {
 
 fn setup<'a>(kafka: &'a Kafka, topic: &str, group: &str) -> Result<(Reader, Marks<'a>, Vec<Part>)> {
     blocking(|| {
-        let committer = kafka.consumer(group)?;
+        let committer = Arc::new(kafka.consumer(group)?);
         let partitions = kafka.partitions(&committer, topic)?;
         let parts = kafka.parts(&committer, topic, &partitions)?;
         let cursors = kafka.cursors(&committer, topic, &partitions)?;
