@@ -151,7 +151,7 @@ impl Ledger {
 
     /// True when the run paces its messages (`--rate`).
     pub fn paced(&self) -> bool {
-        self.setup.rate.is_some()
+        self.rate().is_some()
     }
 
     /// Messages a second under `--rate`, if any.

@@ -43,9 +43,9 @@ pub(super) async fn all(nats: &Nats, queue: &str, run: &Ledger) -> Result<()> {
 
 pub(super) async fn run(nats: &Nats, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
     let stream = nats.stream(queue).await?;
-    let mut rows = Rows::open(nats, stream.clone(), &opts.read.ids, FAR_WINDOW_BULK)
+    let mut rows = Rows::open(nats, stream, &opts.read.ids, FAR_WINDOW_BULK)
         .await?
-        .through_consumer(stream);
+        .through_consumer();
     let most = nats.window(BATCH, MAX_BATCH);
     let concurrent = nats.window(CONCURRENT, MAX_CONCURRENT);
     let mut batch: Vec<Row> = Vec::with_capacity(most);

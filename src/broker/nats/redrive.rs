@@ -142,9 +142,9 @@ pub(super) async fn run(
         }
     }
     let stream = nats.stream(queue).await?;
-    let mut rows = Rows::open(nats, stream.clone(), &opts.read.ids, FAR_WINDOW_BULK)
+    let mut rows = Rows::open(nats, stream, &opts.read.ids, FAR_WINDOW_BULK)
         .await?
-        .through_consumer(stream);
+        .through_consumer();
     let window = nats.window(WINDOW, MAX_WINDOW);
     let mut r = Run {
         nats,

@@ -93,18 +93,21 @@ pub(super) struct Stored {
 }
 
 impl Stored {
-    /// A message an ordered consumer delivered; None without its metadata.
-    fn from_delivered(m: jetstream::Message) -> Option<Self> {
+    /// A message an ordered consumer delivered, with how many are pending
+    /// after it; None without its metadata.
+    fn from_delivered(m: jetstream::Message) -> Option<(Self, u64)> {
         let info = m.info().ok()?;
-        let (seq, time_nanos) = (info.stream_sequence, info.published.unix_timestamp_nanos());
+        let (seq, pending) = (info.stream_sequence, info.pending);
+        let time_nanos = info.published.unix_timestamp_nanos();
         let m = m.split().0;
-        Some(Stored {
+        let stored = Stored {
             seq,
             subject: m.subject.to_string(),
             headers: m.headers.unwrap_or_default(),
             payload: m.payload.to_vec(),
             time_nanos,
-        })
+        };
+        Some((stored, pending))
     }
 
     fn from_direct(m: StreamMessage) -> Self {
@@ -386,8 +389,9 @@ pub(super) struct Rows {
     ids: Option<VecDeque<u64>>,
     misses: usize,
     inflight: FuturesOrdered<BoxFuture<'static, Result<Option<Row>>>>,
-    /// The stream, for a consumer; None when the walk uses gets.
+    /// The stream as opened: for a consumer, until one is started.
     consumer_on: Option<Stream>,
+    stream: Stream,
     feed: Option<Feed>,
 }
 
@@ -420,6 +424,7 @@ impl Rows {
         };
         Ok(Rows {
             getter: Arc::new(Getter::new(nats, &stream).await?),
+            stream: stream.clone(),
             next,
             last,
             window: window_for(state.bytes, state.messages, nats.window(MAX_WINDOW, far)),
@@ -433,14 +438,14 @@ impl Rows {
 
     /// Reads through an ordered consumer where that is safe and bounded (see
     /// the module docs): a whole limits-retention stream of small messages.
-    pub fn through_consumer(mut self, stream: Stream) -> Self {
-        let info = stream.cached_info();
+    pub fn through_consumer(mut self) -> Self {
+        let info = self.stream.cached_info();
         let avg = info.state.bytes / info.state.messages.max(1);
         if self.ids.is_none()
             && info.config.retention == RetentionPolicy::Limits
             && avg * 500 <= CONSUMER_BYTES
         {
-            self.consumer_on = Some(stream);
+            self.consumer_on = Some(self.stream.clone());
         }
         self
     }
@@ -481,8 +486,7 @@ impl Rows {
     /// Queues the row of a delivered message; marks the end after the last
     /// sequence of the walk or when nothing more is pending.
     fn take_delivered(&mut self, m: jetstream::Message) {
-        let pending = m.info().map_or(0, |i| i.pending);
-        let Some(stored) = Stored::from_delivered(m) else {
+        let Some((stored, pending)) = Stored::from_delivered(m) else {
             return;
         };
         let feed = self.feed.as_mut().expect("a feed");
