@@ -6,6 +6,7 @@
 # reference to another subject, logical types, bytes, a map) made by
 # confluent-kafka's AvroSerializer (tests/schema_support/fixtures.py).
 #   N (default 50000)   messages
+#   ROUNDS (default 5)  alternated rounds; the figures are their medians
 #   DLQ_BIN             the binary to measure (default: a release build)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -13,6 +14,7 @@ bash "$repo/scripts/brokers/noida.sh" >&2
 py=$(bash "$repo/scripts/tools.sh" schema-python)
 
 N=${N:-50000}
+ROUNDS=${ROUNDS:-5}
 K=kafka://${DLQ_TEST_KAFKA:-127.0.0.1:9094}
 tmp=$(mktemp -d)
 topic=bench-schema-$$
@@ -51,15 +53,16 @@ run_list() { # LABEL FLAGS...: writes "wall_s cpu_s peak_rss_kib" to $tmp/LABEL
   [ "$got" = "$N" ] || { echo "$label: listed $got of $N" >&2; exit 1; }
   tail -1 "$tmp/$label.time" | awk '{ printf "%s %.2f %s\n", $1, $2 + $3, $4 }' >"$tmp/$label"
 }
-# Alternated, three times each; the figures are the medians (the CPU time
+# Alternated, ROUNDS times each (a run is under a second, so one slow
+# round moves a mean); the figures are the medians (the CPU time
 # is the steadier one on a shared machine).
-for i in 1 2 3; do
+for i in $(seq "$ROUNDS"); do
   run_list "plain$i" --no-decode
   run_list "decoded$i" --schema-registry "$url"
 done
 grep -q '"order_id":9000000001' "$tmp/decoded1.out" || { echo "nothing was decoded" >&2; exit 1; }
-median() { sort -n | sed -n 2p; }
-col() { for i in 1 2 3; do awk -v c="$2" '{ print $c }' "$tmp/$1$i"; done | median; }
+median() { sort -n | sed -n "$(((ROUNDS + 1) / 2))p"; }
+col() { for i in $(seq "$ROUNDS"); do awk -v c="$2" '{ print $c }' "$tmp/$1$i"; done | median; }
 pw=$(col plain 1); pc=$(col plain 2); pr=$(col plain 3)
 dw=$(col decoded 1); dc=$(col decoded 2); dr=$(col decoded 3)
 printf 'SCHEMA broker=kafka messages=%s plain_seconds=%.2f decoded_seconds=%.2f ratio=%.2f plain_cpu=%.2f decoded_cpu=%.2f cpu_ratio=%.2f plain_rss_mib=%.1f decoded_rss_mib=%.1f plain_out_mib=%.1f decoded_out_mib=%.1f\n' \

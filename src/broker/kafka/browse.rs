@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use rdkafka::consumer::Consumer;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -44,6 +45,10 @@ use crate::exit::broker;
 
 /// Partitions a bulk read assigns at once.
 const TOGETHER: usize = 4;
+
+/// How long the reader waits for the consumer's next event before it looks
+/// at the stall clock and whether anyone still listens.
+const WAIT: Duration = Duration::from_millis(200);
 
 /// One record read: its partition and offset, and the message.
 pub type Read = (i32, i64, Message);
@@ -154,23 +159,26 @@ impl Plan {
     }
 }
 
-/// Starts the reader thread; its messages come through the returned channel,
-/// ending with an error if the read fails. Dropping the receiver stops it.
-pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> mpsc::Receiver<Result<Read>> {
-    let (tx, rx) = mpsc::channel(256);
+/// Starts the reader thread; its messages come through the returned
+/// [`Records`], ending with an error if the read fails. Dropping it stops
+/// the thread.
+pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> Records {
+    let (tx, rx) = mpsc::channel(BATCHES);
     let quiet = kafka.quiet.clone();
     std::thread::spawn(move || {
+        let mut tx = Sink::new(tx);
         let result = match plan.exact.clone() {
-            Some(exact) => read_exact(&consumer, &plan, &exact, &tx),
+            Some(exact) => read_exact(&consumer, &plan, &exact, &mut tx),
             None if plan.together && plan.ranges.len() > 1 => {
-                read_windows(&consumer, &plan, &quiet, &tx)
+                read_windows(&consumer, &plan, &quiet, &mut tx)
             }
-            None => read_ranges(&consumer, &plan, &quiet, &tx),
+            None => read_ranges(&consumer, &plan, &quiet, &mut tx),
         };
         let result = match (result, &plan.follow_from) {
-            (Ok(()), Some(from)) => read_on(&consumer, &plan.topic, from, &tx),
+            (Ok(()), Some(from)) => read_on(&consumer, &plan.topic, from, &mut tx),
             (r, _) => r,
         };
+        let result = result.and_then(|()| tx.flush());
         if let Err(e) = result {
             let e = match e {
                 Stop::Closed => return,
@@ -178,10 +186,100 @@ pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> mpsc::Receiver<Resu
                 Stop::Stalled(msg) => crate::exit::broker_msg(msg),
                 Stop::TooLarge(left) => too_large(&plan.topic, &left, &quiet),
             };
-            let _ = tx.blocking_send(Err(e));
+            let _ = tx.flush();
+            let _ = tx.tx.blocking_send(Err(e));
         }
     });
-    rx
+    Records {
+        rx,
+        batch: VecDeque::new(),
+    }
+}
+
+/// Records handed on at once, at most: a batch is one wake-up of the async
+/// side instead of one a record (which tripled the context switches of a
+/// read whose consumer is busier, such as a decoding `list`).
+const BATCH: usize = 64;
+/// Body bytes after which a batch is handed on however few records it has.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Batches waiting in the channel: with [`BATCH`], about as many records as
+/// the record-at-a-time channel held.
+const BATCHES: usize = 4;
+
+/// The reader thread's end of the channel: records gathered into batches,
+/// handed on when a batch is full or when the consumer has nothing more at
+/// once (so `--follow` and a slow broker still see each record promptly).
+struct Sink {
+    tx: mpsc::Sender<Result<Vec<Read>>>,
+    batch: Vec<Read>,
+    bytes: usize,
+}
+
+impl Sink {
+    fn new(tx: mpsc::Sender<Result<Vec<Read>>>) -> Sink {
+        Sink {
+            tx,
+            batch: Vec::with_capacity(BATCH),
+            bytes: 0,
+        }
+    }
+
+    fn send(&mut self, read: Read) -> Result<(), Stop> {
+        self.bytes += read.2.body.len();
+        self.batch.push(read);
+        if self.batch.len() >= BATCH || self.bytes >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Stop> {
+        if !self.batch.is_empty() {
+            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+            self.bytes = 0;
+            self.tx.blocking_send(Ok(batch)).map_err(|_| Stop::Closed)?;
+        }
+        Ok(())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// The consumer's next event: what it holds already, else (with the
+    /// batch handed on first) what comes within `wait`.
+    fn poll<'c>(
+        &mut self,
+        consumer: &'c Reader,
+        wait: Duration,
+    ) -> Result<Option<KafkaResult<BorrowedMessage<'c>>>, Stop> {
+        if let Some(event) = consumer.poll(Duration::ZERO) {
+            return Ok(Some(event));
+        }
+        self.flush()?;
+        Ok(consumer.poll(wait))
+    }
+}
+
+/// The async side's end: one record at a time, out of the batches.
+pub struct Records {
+    rx: mpsc::Receiver<Result<Vec<Read>>>,
+    batch: VecDeque<Read>,
+}
+
+impl Records {
+    /// The next record, an error that ended the read, or None at the end.
+    pub async fn recv(&mut self) -> Option<Result<Read>> {
+        loop {
+            if let Some(read) = self.batch.pop_front() {
+                return Some(Ok(read));
+            }
+            match self.rx.recv().await? {
+                Ok(batch) => self.batch = batch.into(),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
 }
 
 enum Stop {
@@ -216,12 +314,7 @@ fn too_large(topic: &str, left: &[(i32, i64, i64)], quiet: &Quiet) -> anyhow::Er
 
 /// Reads the ranges a window of partitions at a time, narrowing the window
 /// when an answer is over the receive limit.
-fn read_windows(
-    consumer: &Reader,
-    plan: &Plan,
-    quiet: &Quiet,
-    tx: &mpsc::Sender<Result<Read>>,
-) -> Result<(), Stop> {
+fn read_windows(consumer: &Reader, plan: &Plan, quiet: &Quiet, tx: &mut Sink) -> Result<(), Stop> {
     let mut todo: VecDeque<(i32, i64, i64)> = plan.ranges.iter().copied().collect();
     let mut width = TOGETHER;
     while !todo.is_empty() {
@@ -256,12 +349,7 @@ fn assign(consumer: &Reader, topic: &str, p: i32, offset: i64) -> Result<(), Sto
 }
 
 /// Reads each partition's range in turn.
-fn read_ranges(
-    consumer: &Reader,
-    plan: &Plan,
-    quiet: &Quiet,
-    tx: &mpsc::Sender<Result<Read>>,
-) -> Result<(), Stop> {
+fn read_ranges(consumer: &Reader, plan: &Plan, quiet: &Quiet, tx: &mut Sink) -> Result<(), Stop> {
     let topic = &plan.topic;
     for &(p, start, end) in &plan.ranges {
         assign(consumer, topic, p, start)?;
@@ -269,7 +357,7 @@ fn read_ranges(
         let mut next = start;
         let mut last_progress = Instant::now();
         while next < end {
-            match consumer.poll(Duration::from_millis(200)) {
+            match tx.poll(consumer, WAIT)? {
                 Some(Ok(m)) => {
                     last_progress = Instant::now();
                     if m.partition() != p || m.offset() < next {
@@ -283,8 +371,7 @@ fn read_ranges(
                         continue;
                     }
                     let msg = envelope::to_message(&m);
-                    tx.blocking_send(Ok((p, m.offset(), msg)))
-                        .map_err(|_| Stop::Closed)?;
+                    tx.send((p, m.offset(), msg))?;
                 }
                 Some(Err(KafkaError::PartitionEOF(part))) if part == p => break,
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
@@ -320,7 +407,7 @@ fn read_together(
     plan: &Plan,
     set: &[(i32, i64, i64)],
     quiet: &Quiet,
-    tx: &mpsc::Sender<Result<Read>>,
+    tx: &mut Sink,
 ) -> Result<(), Stop> {
     let topic = &plan.topic;
     let mut tpl = TopicPartitionList::new();
@@ -343,7 +430,7 @@ fn read_together(
     };
     let mut last_progress = Instant::now();
     while !left.is_empty() {
-        match consumer.poll(Duration::from_millis(200)) {
+        match tx.poll(consumer, WAIT)? {
             Some(Ok(m)) => {
                 last_progress = Instant::now();
                 let p = m.partition();
@@ -366,8 +453,7 @@ fn read_together(
                     continue;
                 }
                 let msg = envelope::to_message(&m);
-                tx.blocking_send(Ok((p, m.offset(), msg)))
-                    .map_err(|_| Stop::Closed)?;
+                tx.send((p, m.offset(), msg))?;
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
                 if left.contains_key(&p) {
@@ -417,12 +503,7 @@ fn read_together(
 
 /// `--follow`: every partition from `from` on, each record as it comes,
 /// until the receiver goes away.
-fn read_on(
-    consumer: &Reader,
-    topic: &str,
-    from: &[(i32, i64)],
-    tx: &mpsc::Sender<Result<Read>>,
-) -> Result<(), Stop> {
+fn read_on(consumer: &Reader, topic: &str, from: &[(i32, i64)], tx: &mut Sink) -> Result<(), Stop> {
     let mut tpl = TopicPartitionList::new();
     for &(p, at) in from {
         tpl.add_partition_offset(topic, p, Offset::Offset(at))
@@ -432,11 +513,10 @@ fn read_on(
         .assign(&tpl)
         .map_err(|e| Stop::Kafka(format!("reading {topic}"), e))?;
     loop {
-        match consumer.poll(Duration::from_millis(200)) {
+        match tx.poll(consumer, WAIT)? {
             Some(Ok(m)) => {
                 let msg = envelope::to_message(&m);
-                tx.blocking_send(Ok((m.partition(), m.offset(), msg)))
-                    .map_err(|_| Stop::Closed)?;
+                tx.send((m.partition(), m.offset(), msg))?;
             }
             Some(Err(KafkaError::PartitionEOF(_))) => {}
             Some(Err(e)) => return Err(Stop::Kafka(format!("reading {topic}"), e)),
@@ -502,7 +582,7 @@ fn read_exact(
     consumer: &Reader,
     plan: &Plan,
     exact: &BTreeMap<i32, Vec<i64>>,
-    tx: &mpsc::Sender<Result<Read>>,
+    tx: &mut Sink,
 ) -> Result<(), Stop> {
     let topic = &plan.topic;
     for (&p, offsets) in exact {
@@ -510,11 +590,10 @@ fn read_exact(
             assign(consumer, topic, p, want)?;
             let deadline = Instant::now() + plan.stall;
             loop {
-                match consumer.poll(Duration::from_millis(200)) {
+                match tx.poll(consumer, WAIT)? {
                     Some(Ok(m)) if m.partition() == p && m.offset() == want => {
                         let msg = envelope::to_message(&m);
-                        tx.blocking_send(Ok((p, want, msg)))
-                            .map_err(|_| Stop::Closed)?;
+                        tx.send((p, want, msg))?;
                         break;
                     }
                     // Compacted away or a control record: it is not there.
