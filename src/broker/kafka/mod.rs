@@ -27,7 +27,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::capability::{Flag, Setting};
@@ -342,6 +342,20 @@ impl Kafka {
         c.set_log_level(RDKafkaLogLevel::Emerg);
         c.create_with_context(self.quiet.clone())
             .map_err(|e| broker(NAME, "creating a producer", e))
+    }
+
+    /// Asks the producer for the metadata of `topic`, which must exist (a
+    /// producer's metadata request may create a missing one). An idempotent
+    /// producer first asks for its producer ID while its bootstrap connection
+    /// is being replaced by the broker's own; finding none up, it tries again
+    /// on a 500 ms timer, and produces nothing until then (a second lost
+    /// round made a re-drive of 100,000 take 2 s instead of 1). A metadata
+    /// answer makes it ask again at once, over a connection that is up. A
+    /// failure here is left to the first send to report.
+    fn ready(&self, producer: &FutureProducer<Quiet>, topic: &str) {
+        let _ = producer
+            .client()
+            .fetch_metadata(Some(topic), self.timeout.min(Duration::from_secs(5)));
     }
 
     /// Fetches cluster metadata until it answers, an unfixable error (bad

@@ -40,6 +40,7 @@ impl Sender {
             let c = kafka.consumer("dlq")?;
             kafka.partitions(&c, topic)
         })?;
+        blocking(|| kafka.ready(&producer, topic));
         if let Some(p) = opts.partition {
             if !partitions.contains(&p) {
                 return Err(usage(format!(

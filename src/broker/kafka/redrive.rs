@@ -186,6 +186,7 @@ pub async fn redrive(
     // First, so that its producer ID is fetched while the cursor is read.
     let producer = blocking(|| kafka.producer())?;
     let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
+    blocking(|| kafka.ready(&producer, topic));
     let lookup = blocking(|| kafka.consumer(&group))?;
     // `--to` must exist before anything moves, as on every broker.
     if let Some(to) = &opts.to {
