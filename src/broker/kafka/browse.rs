@@ -186,8 +186,7 @@ pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> Records {
                 Stop::Stalled(msg) => crate::exit::broker_msg(msg),
                 Stop::TooLarge(left) => too_large(&plan.topic, &left, &quiet),
             };
-            let _ = tx.flush();
-            let _ = tx.tx.blocking_send(Err(e));
+            tx.end_with(e);
         }
     });
     Records {
@@ -240,6 +239,13 @@ impl Sink {
             self.tx.blocking_send(Ok(batch)).map_err(|_| Stop::Closed)?;
         }
         Ok(())
+    }
+
+    /// Hands on what is gathered, then the error that ended the read.
+    fn end_with(mut self, e: anyhow::Error) {
+        if self.flush().is_ok() {
+            let _ = self.tx.blocking_send(Err(e));
+        }
     }
 
     fn is_closed(&self) -> bool {

@@ -34,7 +34,8 @@ pub struct Sender {
 impl Sender {
     /// Checks the topic (and `--partition`) and makes the producer.
     pub fn open(kafka: &Kafka, topic: &str, opts: &PublishOptions) -> Result<Sender> {
-        // First, so that its producer ID is fetched while the topic is checked.
+        // First, so that it connects while the topic is checked; `ready` then
+        // gets its producer ID at once.
         let producer = blocking(|| kafka.producer())?;
         let partitions = blocking(|| {
             let c = kafka.consumer("dlq")?;

@@ -183,7 +183,8 @@ pub async fn redrive(
     run: &Ledger,
 ) -> Result<()> {
     let group = cursor_group(topic, &opts.read);
-    // First, so that its producer ID is fetched while the cursor is read.
+    // First, so that it connects while the cursor is read; `ready` then gets
+    // its producer ID at once.
     let producer = blocking(|| kafka.producer())?;
     let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
     blocking(|| kafka.ready(&producer, topic));

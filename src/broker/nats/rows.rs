@@ -389,8 +389,9 @@ pub(super) struct Rows {
     ids: Option<VecDeque<u64>>,
     misses: usize,
     inflight: FuturesOrdered<BoxFuture<'static, Result<Option<Row>>>>,
-    /// The stream as opened: for a consumer, until one is started.
-    consumer_on: Option<Stream>,
+    /// Read through a consumer, until one is started.
+    consumer_due: bool,
+    /// The stream as opened, for the consumer.
     stream: Stream,
     feed: Option<Feed>,
 }
@@ -431,7 +432,7 @@ impl Rows {
             ids,
             misses: 0,
             inflight: FuturesOrdered::new(),
-            consumer_on: None,
+            consumer_due: false,
             feed: None,
         })
     }
@@ -445,7 +446,7 @@ impl Rows {
             && info.config.retention == RetentionPolicy::Limits
             && avg * 500 <= CONSUMER_BYTES
         {
-            self.consumer_on = Some(self.stream.clone());
+            self.consumer_due = true;
         }
         self
     }
@@ -453,9 +454,10 @@ impl Rows {
     /// Starts the consumer at `next`; None when it cannot be created (the walk
     /// then uses gets) or nothing is pending.
     async fn start_feed(&mut self) -> Result<Option<Feed>> {
-        let Some(stream) = self.consumer_on.take() else {
+        if !std::mem::take(&mut self.consumer_due) {
             return Ok(None);
-        };
+        }
+        let stream = self.stream.clone();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -625,7 +627,7 @@ impl Rows {
 
     /// The next row, None at the end of what was there at the start.
     pub async fn next(&mut self) -> Result<Option<Row>> {
-        if self.consumer_on.is_some() {
+        if self.consumer_due {
             self.feed = self.start_feed().await?;
         }
         if self.feed.is_some() {
