@@ -352,3 +352,63 @@ fn export_then_publish_replays_bytes_exactly() {
 fn bodies_of(recs: &[(i32, i64, Rec)]) -> Vec<Vec<u8>> {
     recs.iter().map(|(_, _, r)| r.body.clone()).collect()
 }
+
+#[test]
+fn where_and_stats_see_decoded_values() {
+    let reg = Registry::start(&[]);
+    let goldens = fixtures(&reg, &format!("{}-", unique("w")), None);
+    let framed: Vec<&Golden> = goldens.iter().filter(|g| g.framed).collect();
+    let (topic, _) = topic_with(&goldens);
+    for format in ["avro", "protobuf", "json-schema"] {
+        // A text field of one message of this format, as the serializer was given it.
+        let g = framed
+            .iter()
+            .find(|g| g.format == format)
+            .unwrap_or_else(|| panic!("no {format} fixture"));
+        let (key, val) = g
+            .value
+            .as_object()
+            .and_then(|o| o.iter().find(|(_, v)| v.is_string()))
+            .unwrap_or_else(|| panic!("{}: no text field in {}", g.name, g.value));
+        let want = framed
+            .iter()
+            .filter(|h| h.value.get(key) == Some(val))
+            .count();
+        // Some are left out, so the predicate is seen to choose.
+        assert!(
+            want < framed.len(),
+            "{format}: every fixture has {key} {val}"
+        );
+        let filter = format!(".decoded.value[{}] == {val}", Value::from(key.as_str()));
+        let (envs, _) = list(&topic, &["--schema-registry", &reg.url, "--where", &filter]);
+        assert_eq!(envs.len(), want, "{format}: {filter}: {envs:?}");
+        assert!(
+            envs.iter().all(|e| e["decoded"]["value"][key] == *val),
+            "{format}: {envs:?}"
+        );
+        // Without decoding the same predicate sees no value.
+        let (envs, _) = list(&topic, &["--no-decode", "--where", &filter]);
+        assert!(envs.is_empty(), "{format}: {envs:?}");
+
+        // stats groups by the same decoded field.
+        let by = format!("field:.[{}]", Value::from(key.as_str()));
+        let r = run(k().args([
+            "stats",
+            &topic,
+            "--by",
+            &by,
+            "-o",
+            "json",
+            "--schema-registry",
+            &reg.url,
+        ]));
+        assert_eq!(r.code, 0, "{r:?}");
+        let s = r.json();
+        let group = s["groups"]
+            .as_array()
+            .and_then(|gs| gs.iter().find(|x| x["key"][&by] == *val))
+            .unwrap_or_else(|| panic!("{format}: no group {val}: {s}"));
+        assert_eq!(group["count"], want as u64, "{format}: {s}");
+    }
+    delete_topic(&topic);
+}

@@ -99,6 +99,8 @@ fn rabbit(format: &str, flags: &[String]) {
     let found = g.json().as_array().unwrap().len();
     assert_eq!(found, if format == "avro" { 3 } else { 2 }, "{g:?}");
 
+    where_and_stats(rabbitmq_support::dlq, &q, flags, &expect);
+
     // export carries decoded.
     let e = run(rabbitmq_support::dlq().args(["export", &q]).args(flags));
     assert_eq!(e.code, 0, "{e:?}");
@@ -169,6 +171,7 @@ fn nats(format: &str, flags: Vec<String>) {
         if format == "avro" { 1 } else { 2 },
         "{g:?}"
     );
+    where_and_stats(|| common::dlq(&url), &name, &flags, &expect);
     let e = run(common::dlq(&url).args(["export", &name]).args(&flags));
     check_listed(&e.ndjson(), &expect);
     let stored = rt.block_on(nats_support::messages(&js, &name));
@@ -222,4 +225,51 @@ fn bad_local_schemas_are_usage_errors_before_connecting() {
     ]));
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("bad schema registry URL"), "{r:?}");
+}
+
+/// `--where` and `stats --by field:` see the decoded value: the messages whose
+/// decoded `status` is the first fixture's, counted from the fixtures.
+fn where_and_stats(
+    dlq: impl Fn() -> std::process::Command,
+    q: &str,
+    flags: &[String],
+    expect: &[(Option<Golden>, Vec<u8>)],
+) {
+    let values: Vec<&Value> = expect
+        .iter()
+        .filter_map(|(g, _)| g.as_ref().map(|g| &g.value))
+        .collect();
+    let status = values
+        .first()
+        .and_then(|v| v.get("status"))
+        .cloned()
+        .expect("a fixture with a status");
+    let want = values
+        .iter()
+        .filter(|v| v.get("status") == Some(&status))
+        .count();
+    // Some are left out, so the predicate is seen to choose.
+    assert!(want < expect.len(), "every fixture has status {status}");
+    let filter = format!(".decoded.value.status == {status}");
+    let w = run(dlq()
+        .args(["list", q, "-o", "json", "--where", &filter])
+        .args(flags));
+    assert_eq!(w.code, 0, "{w:?}");
+    let envs = w.json().as_array().unwrap().clone();
+    assert_eq!(envs.len(), want, "{filter}: {w:?}");
+    assert!(
+        envs.iter()
+            .all(|e| e["decoded"]["value"]["status"] == status),
+        "{w:?}"
+    );
+    let s = run(dlq()
+        .args(["stats", q, "--by", "field:.status", "-o", "json"])
+        .args(flags));
+    assert_eq!(s.code, 0, "{s:?}");
+    let s = s.json();
+    let group = s["groups"]
+        .as_array()
+        .and_then(|gs| gs.iter().find(|g| g["key"]["field:.status"] == status))
+        .unwrap_or_else(|| panic!("no group {status}: {s}"));
+    assert_eq!(group["count"], want as u64, "{s}");
 }
