@@ -32,13 +32,14 @@ use anyhow::Result;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
+use rdkafka::topic_partition_list::TopicPartitionListElem;
 use rdkafka::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use super::cursor::Cursor;
 use super::{
-    blocking, cursor_group, envelope, parse_id, Kafka, Part, Quiet, Reader, NAME, RECEIVE_REFUSED,
+    blocking, cursor_group, envelope, parse_id, Cursors, Kafka, Part, Quiet, Reader, NAME,
+    RECEIVE_REFUSED,
 };
 use crate::broker::{Flow, Message, ReadOptions, Visitor};
 use crate::exit::broker;
@@ -55,13 +56,16 @@ pub type Read = (i32, i64, Message);
 
 /// What a reader goes through: per partition, where to start and the end
 /// offset (exclusive), offsets to leave out, or exact offsets to fetch.
+#[derive(Default)]
 pub struct Plan {
     pub topic: String,
     pub ranges: Vec<(i32, i64, i64)>,
     pub skip: HashMap<i32, BTreeSet<i64>>,
-    pub exact: Option<BTreeMap<i32, Vec<i64>>>,
+    pub exact: Option<BTreeMap<i32, BTreeSet<i64>>>,
     pub stall: Duration,
-    /// Read all partitions at once, interleaved (each in offset order).
+    /// Read all partitions at once, interleaved (each in offset order): for
+    /// bulk runs, where the order across partitions means nothing and a
+    /// distant broker's round trip is paid once per fetch for all of them.
     pub together: bool,
     /// `--follow`: once the ranges are read, from where to read on, per
     /// partition.
@@ -74,52 +78,40 @@ impl Plan {
     pub fn new(
         topic: &str,
         parts: &[Part],
-        cursors: &HashMap<i32, Cursor>,
+        cursors: &Cursors,
         opts: &ReadOptions,
         stall: Duration,
     ) -> Plan {
         let mut plan = Plan {
             topic: topic.to_owned(),
-            ranges: Vec::new(),
-            skip: HashMap::new(),
-            exact: None,
             stall,
-            together: false,
-            follow_from: None,
+            ..Default::default()
         };
         let hinted: Option<Vec<(i32, i64)>> = (!opts.ids.is_empty())
             .then(|| opts.ids.iter().map(|id| parse_id(id)).collect())
             .flatten();
         if let Some(ids) = hinted {
-            let mut exact: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+            let mut exact: BTreeMap<i32, BTreeSet<i64>> = BTreeMap::new();
             for (p, o) in ids {
                 // An ID names its message wherever dlq's cursor is.
-                if let Some(part) = parts.iter().find(|x| x.partition == p) {
-                    if o >= part.low && o < part.high {
-                        exact.entry(p).or_default().push(o);
-                    }
+                if parts
+                    .iter()
+                    .any(|x| x.partition == p && (x.low..x.high).contains(&o))
+                {
+                    exact.entry(p).or_default().insert(o);
                 }
-            }
-            for offsets in exact.values_mut() {
-                offsets.sort_unstable();
-                offsets.dedup();
             }
             plan.exact = Some(exact);
             return plan;
         }
         for part in parts {
-            let cursor = cursors.get(&part.partition);
-            let start = match (opts.all, cursor) {
-                (false, Some(c)) => c.start(part.low),
-                _ => part.low,
-            };
+            let cursor = cursors.get(&part.partition).filter(|_| !opts.all);
+            let start = cursor.map_or(part.low, |c| c.start(part.low));
             if start < part.high {
                 plan.ranges.push((part.partition, start, part.high));
             }
-            if let (false, Some(c)) = (opts.all, cursor) {
-                if !c.handled.is_empty() {
-                    plan.skip.insert(part.partition, c.handled.clone());
-                }
+            if let Some(c) = cursor.filter(|c| !c.handled.is_empty()) {
+                plan.skip.insert(part.partition, c.handled.clone());
             }
         }
         plan
@@ -134,14 +126,6 @@ impl Plan {
             }
         }
         self.ranges.retain(|&(_, start, end)| start < end);
-    }
-
-    /// The same plan, reading every partition at once: for bulk runs, where
-    /// the order across partitions means nothing and a distant broker's
-    /// round trip is paid once per fetch for all of them.
-    pub fn together(mut self) -> Plan {
-        self.together = true;
-        self
     }
 
     /// Messages the plan goes through.
@@ -166,9 +150,13 @@ pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> Records {
     let (tx, rx) = mpsc::channel(BATCHES);
     let quiet = kafka.quiet.clone();
     std::thread::spawn(move || {
-        let mut tx = Sink::new(tx);
-        let result = match plan.exact.clone() {
-            Some(exact) => read_exact(&consumer, &plan, &exact, &mut tx),
+        let mut tx = Sink {
+            tx,
+            batch: Vec::with_capacity(BATCH),
+            bytes: 0,
+        };
+        let result = match plan.exact {
+            Some(_) => read_exact(&consumer, &plan, &mut tx),
             None if plan.together && plan.ranges.len() > 1 => {
                 read_windows(&consumer, &plan, &quiet, &mut tx)
             }
@@ -178,8 +166,7 @@ pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> Records {
             (Ok(()), Some(from)) => read_on(&consumer, &plan.topic, from, &mut tx),
             (r, _) => r,
         };
-        let result = result.and_then(|()| tx.flush());
-        if let Err(e) = result {
+        if let Err(e) = result.and_then(|()| tx.flush()) {
             let e = match e {
                 Stop::Closed => return,
                 Stop::Kafka(op, err) => broker(NAME, op, quiet.explain(&err)),
@@ -215,14 +202,6 @@ struct Sink {
 }
 
 impl Sink {
-    fn new(tx: mpsc::Sender<Result<Vec<Read>>>) -> Sink {
-        Sink {
-            tx,
-            batch: Vec::with_capacity(BATCH),
-            bytes: 0,
-        }
-    }
-
     fn send(&mut self, read: Read) -> Result<(), Stop> {
         self.bytes += read.2.body.len();
         self.batch.push(read);
@@ -248,22 +227,17 @@ impl Sink {
         }
     }
 
-    fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
-
     /// The consumer's next event: what it holds already, else (with the
-    /// batch handed on first) what comes within `wait`.
+    /// batch handed on first) what comes within [`WAIT`].
     fn poll<'c>(
         &mut self,
         consumer: &'c Reader,
-        wait: Duration,
     ) -> Result<Option<KafkaResult<BorrowedMessage<'c>>>, Stop> {
         if let Some(event) = consumer.poll(Duration::ZERO) {
             return Ok(Some(event));
         }
         self.flush()?;
-        Ok(consumer.poll(wait))
+        Ok(consumer.poll(WAIT))
     }
 }
 
@@ -307,6 +281,16 @@ fn over_limit(e: &KafkaError, quiet: &Quiet) -> bool {
             .is_some_and(|(_, why)| why.contains(RECEIVE_REFUSED))
 }
 
+impl Stop {
+    /// The same stop, naming the partition read when it is a Kafka error.
+    fn at(self, topic: &str, p: i32) -> Stop {
+        match self {
+            Stop::Kafka(_, e) => Stop::Kafka(format!("reading {topic}/{p}"), e),
+            other => other,
+        }
+    }
+}
+
 /// The error when even one partition's answer is over the limit.
 fn too_large(topic: &str, left: &[(i32, i64, i64)], quiet: &Quiet) -> anyhow::Error {
     let p = left.first().map_or(0, |r| r.0);
@@ -328,10 +312,12 @@ fn read_windows(consumer: &Reader, plan: &Plan, quiet: &Quiet, tx: &mut Sink) ->
         match read_together(consumer, plan, &set, quiet, tx) {
             Err(Stop::TooLarge(left)) if set.len() > 1 => {
                 width = (set.len() / 2).max(1);
-                for r in left.into_iter().rev() {
-                    todo.push_front(r);
-                }
-                forget(consumer, quiet);
+                left.into_iter().rev().for_each(|r| todo.push_front(r));
+                // Drops the assignment and the errors queued for it, so that
+                // the refusal of the wider window is not taken for one of the narrower.
+                let _ = consumer.unassign();
+                while consumer.poll(Duration::from_millis(50)).is_some() {}
+                quiet.clear();
             }
             other => other?,
         }
@@ -339,75 +325,33 @@ fn read_windows(consumer: &Reader, plan: &Plan, quiet: &Quiet, tx: &mut Sink) ->
     Ok(())
 }
 
-/// Drops the assignment and the errors queued for it, so that the refusal
-/// of the wider window is not taken for one of the narrower.
-fn forget(consumer: &Reader, quiet: &Quiet) {
-    let _ = consumer.unassign();
-    while consumer.poll(Duration::from_millis(50)).is_some() {}
-    quiet.clear();
-}
-
-fn assign(consumer: &Reader, topic: &str, p: i32, offset: i64) -> Result<(), Stop> {
+/// Assigns each partition from its offset.
+fn assign(
+    consumer: &Reader,
+    topic: &str,
+    from: impl IntoIterator<Item = (i32, i64)>,
+) -> Result<(), Stop> {
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, p, Offset::Offset(offset))
-        .and_then(|_| consumer.assign(&tpl))
-        .map_err(|e| Stop::Kafka(format!("reading {topic}/{p}"), e))
+    for (p, at) in from {
+        tpl.add_partition_offset(topic, p, Offset::Offset(at))
+            .map_err(|e| Stop::Kafka(format!("reading {topic}/{p}"), e))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| Stop::Kafka(format!("reading {topic}"), e))
 }
 
 /// Reads each partition's range in turn.
 fn read_ranges(consumer: &Reader, plan: &Plan, quiet: &Quiet, tx: &mut Sink) -> Result<(), Stop> {
-    let topic = &plan.topic;
-    for &(p, start, end) in &plan.ranges {
-        assign(consumer, topic, p, start)?;
-        let skip = plan.skip.get(&p);
-        let mut next = start;
-        let mut last_progress = Instant::now();
-        while next < end {
-            match tx.poll(consumer, WAIT)? {
-                Some(Ok(m)) => {
-                    last_progress = Instant::now();
-                    if m.partition() != p || m.offset() < next {
-                        continue;
-                    }
-                    if m.offset() >= end {
-                        break;
-                    }
-                    next = m.offset() + 1;
-                    if skip.is_some_and(|s| s.contains(&m.offset())) {
-                        continue;
-                    }
-                    let msg = envelope::to_message(&m);
-                    tx.send((p, m.offset(), msg))?;
-                }
-                Some(Err(KafkaError::PartitionEOF(part))) if part == p => break,
-                Some(Err(KafkaError::PartitionEOF(_))) => {}
-                Some(Err(e)) if over_limit(&e, quiet) => {
-                    return Err(Stop::TooLarge(vec![(p, next, end)]))
-                }
-                Some(Err(e)) => return Err(Stop::Kafka(format!("reading {topic}/{p}"), e)),
-                None => {
-                    if tx.is_closed() {
-                        return Err(Stop::Closed);
-                    }
-                    // Control records (transactions) take offsets but are never delivered.
-                    if position(consumer, topic, p).is_some_and(|pos| pos >= end) {
-                        break;
-                    }
-                    if last_progress.elapsed() > plan.stall {
-                        return Err(Stop::Stalled(format!(
-                            "{NAME}: reading {topic}/{p}: no record came for {} at offset {next} (end {end})",
-                            humantime::format_duration(plan.stall)
-                        )));
-                    }
-                }
-            }
-        }
+    for &range in &plan.ranges {
+        read_together(consumer, plan, &[range], quiet, tx)
+            .map_err(|s| s.at(&plan.topic, range.0))?;
     }
     Ok(())
 }
 
-/// Reads a set of partitions' ranges at once; a partition is paused when
-/// its range is done, so the fetches bring only what is still wanted.
+/// Reads a set of partitions' ranges at once; in a bulk read a partition is
+/// paused when its range is done, so the fetches bring only what is still wanted.
 fn read_together(
     consumer: &Reader,
     plan: &Plan,
@@ -416,56 +360,46 @@ fn read_together(
     tx: &mut Sink,
 ) -> Result<(), Stop> {
     let topic = &plan.topic;
-    let mut tpl = TopicPartitionList::new();
+    assign(consumer, topic, set.iter().map(|&(p, start, _)| (p, start)))?;
     // Per partition: the next offset wanted and the end (exclusive).
-    let mut left: HashMap<i32, (i64, i64)> = HashMap::new();
-    for &(p, start, end) in set {
-        tpl.add_partition_offset(topic, p, Offset::Offset(start))
-            .map_err(|e| Stop::Kafka(format!("reading {topic}/{p}"), e))?;
-        left.insert(p, (start, end));
-    }
-    consumer
-        .assign(&tpl)
-        .map_err(|e| Stop::Kafka(format!("reading {topic}"), e))?;
+    let mut left: HashMap<i32, (i64, i64)> = set
+        .iter()
+        .map(|&(p, start, end)| (p, (start, end)))
+        .collect();
     let done = |p: i32, left: &mut HashMap<i32, (i64, i64)>| {
         left.remove(&p);
-        let mut one = TopicPartitionList::new();
-        one.add_partition(topic, p);
-        // A paused partition that still delivers is ignored below anyway.
-        let _ = consumer.pause(&one);
+        // A paused partition that still delivers is ignored below anyway; only
+        // a bulk read pauses (`--follow` assigns the partitions again).
+        if plan.together {
+            let mut one = TopicPartitionList::new();
+            one.add_partition(topic, p);
+            let _ = consumer.pause(&one);
+        }
     };
     let mut last_progress = Instant::now();
     while !left.is_empty() {
-        match tx.poll(consumer, WAIT)? {
+        match tx.poll(consumer)? {
             Some(Ok(m)) => {
                 last_progress = Instant::now();
-                let p = m.partition();
+                let (p, o) = (m.partition(), m.offset());
                 let Some(&(next, end)) = left.get(&p) else {
                     continue;
                 };
-                if m.offset() < next {
+                if o < next {
                     continue;
                 }
-                if m.offset() >= end {
-                    done(p, &mut left);
-                    continue;
-                }
-                if m.offset() + 1 >= end {
+                if o + 1 >= end {
                     done(p, &mut left);
                 } else {
-                    left.insert(p, (m.offset() + 1, end));
+                    left.insert(p, (o + 1, end));
                 }
-                if plan.skip.get(&p).is_some_and(|s| s.contains(&m.offset())) {
+                if o >= end || plan.skip.get(&p).is_some_and(|s| s.contains(&o)) {
                     continue;
                 }
-                let msg = envelope::to_message(&m);
-                tx.send((p, m.offset(), msg))?;
+                tx.send((p, o, envelope::to_message(&m)))?;
             }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                if left.contains_key(&p) {
-                    done(p, &mut left);
-                }
-            }
+            Some(Err(KafkaError::PartitionEOF(p))) if left.contains_key(&p) => done(p, &mut left),
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
             Some(Err(e)) if over_limit(&e, quiet) => {
                 let mut rest: Vec<(i32, i64, i64)> = left
                     .iter()
@@ -476,7 +410,7 @@ fn read_together(
             }
             Some(Err(e)) => return Err(Stop::Kafka(format!("reading {topic}"), e)),
             None => {
-                if tx.is_closed() {
+                if tx.tx.is_closed() {
                     return Err(Stop::Closed);
                 }
                 // Control records (transactions) take offsets but are never delivered.
@@ -490,12 +424,11 @@ fn read_together(
                 for p in finished {
                     done(p, &mut left);
                 }
-                if !left.is_empty() && last_progress.elapsed() > plan.stall {
-                    let (p, (next, end)) = left
-                        .iter()
-                        .next()
-                        .map(|(p, r)| (*p, *r))
-                        .unwrap_or_default();
+                let stalled = left
+                    .iter()
+                    .next()
+                    .filter(|_| last_progress.elapsed() > plan.stall);
+                if let Some((p, (next, end))) = stalled {
                     return Err(Stop::Stalled(format!(
                         "{NAME}: reading {topic}/{p}: no record came for {} at offset {next} (end {end})",
                         humantime::format_duration(plan.stall)
@@ -510,23 +443,13 @@ fn read_together(
 /// `--follow`: every partition from `from` on, each record as it comes,
 /// until the receiver goes away.
 fn read_on(consumer: &Reader, topic: &str, from: &[(i32, i64)], tx: &mut Sink) -> Result<(), Stop> {
-    let mut tpl = TopicPartitionList::new();
-    for &(p, at) in from {
-        tpl.add_partition_offset(topic, p, Offset::Offset(at))
-            .map_err(|e| Stop::Kafka(format!("reading {topic}/{p}"), e))?;
-    }
-    consumer
-        .assign(&tpl)
-        .map_err(|e| Stop::Kafka(format!("reading {topic}"), e))?;
+    assign(consumer, topic, from.iter().copied())?;
     loop {
-        match tx.poll(consumer, WAIT)? {
-            Some(Ok(m)) => {
-                let msg = envelope::to_message(&m);
-                tx.send((m.partition(), m.offset(), msg))?;
-            }
+        match tx.poll(consumer)? {
+            Some(Ok(m)) => tx.send((m.partition(), m.offset(), envelope::to_message(&m)))?,
             Some(Err(KafkaError::PartitionEOF(_))) => {}
             Some(Err(e)) => return Err(Stop::Kafka(format!("reading {topic}"), e)),
-            None if tx.is_closed() => return Err(Stop::Closed),
+            None if tx.tx.is_closed() => return Err(Stop::Closed),
             None => {}
         }
     }
@@ -545,96 +468,59 @@ fn offsets_at(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let mut tpl = TopicPartitionList::new();
-    for part in parts {
-        if tpl
-            .add_partition_offset(topic, part.partition, Offset::Offset(ms))
-            .is_err()
-        {
-            return HashMap::new();
-        }
-    }
-    let Ok(found) = consumer.offsets_for_times(tpl, kafka.timeout) else {
+    let found = parts
+        .iter()
+        .try_for_each(|part| tpl.add_partition_offset(topic, part.partition, Offset::Offset(ms)))
+        .and_then(|()| consumer.offsets_for_times(tpl, kafka.timeout));
+    let Ok(found) = found else {
         return HashMap::new();
     };
-    let mut out = HashMap::new();
-    for e in found.elements() {
-        let high = parts
-            .iter()
-            .find(|p| p.partition == e.partition())
-            .map(|p| p.high);
-        match (e.error(), e.offset(), high) {
-            (Ok(()), Offset::Offset(o), _) if o >= 0 => {
-                out.insert(e.partition(), o);
-            }
-            (Ok(()), Offset::End, Some(h)) => {
-                out.insert(e.partition(), h);
-            }
-            _ => {}
-        }
-    }
-    out
+    let high = |p: i32| parts.iter().find(|x| x.partition == p).map(|x| x.high);
+    let at = |e: &TopicPartitionListElem| match (e.error(), e.offset(), high(e.partition())) {
+        (Ok(()), Offset::Offset(o), _) if o >= 0 => Some(o),
+        (Ok(()), Offset::End, Some(h)) => Some(h),
+        _ => None,
+    };
+    let elements = found.elements();
+    elements
+        .iter()
+        .filter_map(|e| Some((e.partition(), at(e)?)))
+        .collect()
 }
 
 fn position(consumer: &Reader, topic: &str, p: i32) -> Option<i64> {
-    let pos = consumer.position().ok()?;
-    match pos.find_partition(topic, p)?.offset() {
+    match consumer.position().ok()?.find_partition(topic, p)?.offset() {
         Offset::Offset(o) => Some(o),
         _ => None,
     }
 }
 
 /// Fetches exactly the offsets asked for.
-fn read_exact(
-    consumer: &Reader,
-    plan: &Plan,
-    exact: &BTreeMap<i32, Vec<i64>>,
-    tx: &mut Sink,
-) -> Result<(), Stop> {
+fn read_exact(consumer: &Reader, plan: &Plan, tx: &mut Sink) -> Result<(), Stop> {
     let topic = &plan.topic;
-    for (&p, offsets) in exact {
+    for (&p, offsets) in plan.exact.iter().flatten() {
         for &want in offsets {
-            assign(consumer, topic, p, want)?;
+            assign(consumer, topic, [(p, want)]).map_err(|s| s.at(topic, p))?;
             let deadline = Instant::now() + plan.stall;
             loop {
-                match tx.poll(consumer, WAIT)? {
+                match tx.poll(consumer)? {
                     Some(Ok(m)) if m.partition() == p && m.offset() == want => {
-                        let msg = envelope::to_message(&m);
-                        tx.send((p, want, msg))?;
+                        tx.send((p, want, envelope::to_message(&m)))?;
                         break;
                     }
                     // Compacted away or a control record: it is not there.
                     Some(Ok(m)) if m.partition() == p && m.offset() > want => break,
-                    Some(Ok(_)) | Some(Err(KafkaError::PartitionEOF(_)))
-                        if Instant::now() > deadline =>
-                    {
-                        break
+                    Some(Ok(_) | Err(KafkaError::PartitionEOF(_))) | None => {
+                        if Instant::now() > deadline {
+                            break;
+                        }
                     }
-                    Some(Ok(_)) | Some(Err(KafkaError::PartitionEOF(_))) => {}
                     Some(Err(e)) => return Err(Stop::Kafka(format!("reading {topic}/{p}"), e)),
-                    None if Instant::now() > deadline => break,
-                    None => {}
                 }
             }
         }
     }
     Ok(())
-}
-
-/// Everything a read needs, set up off the async workers: the consumer, the
-/// partitions' offsets, and the cursors.
-pub fn prepare(
-    kafka: &Kafka,
-    topic: &str,
-    opts: &ReadOptions,
-) -> Result<(Reader, Vec<Part>, HashMap<i32, Cursor>)> {
-    blocking(|| {
-        let group = cursor_group(topic, opts);
-        let consumer = kafka.consumer(&group)?;
-        let partitions = kafka.partitions(&consumer, topic)?;
-        let parts = kafka.parts(&consumer, topic, &partitions)?;
-        let cursors = kafka.cursors(&consumer, topic, &partitions)?;
-        Ok((consumer, parts, cursors))
-    })
 }
 
 /// `list`, `peek`, `export`: hands each message to `visit`.
@@ -644,7 +530,7 @@ pub async fn browse(
     opts: &ReadOptions,
     visit: &mut Visitor<'_>,
 ) -> Result<()> {
-    let (consumer, parts, cursors) = prepare(kafka, topic, opts)?;
+    let (consumer, parts, cursors) = blocking(|| kafka.open(topic, &cursor_group(topic, opts)))?;
     let mut plan = Plan::new(topic, &parts, &cursors, opts, kafka.timeout);
     if let (Some(since), None) = (opts.since, &plan.exact) {
         let starts = blocking(|| offsets_at(kafka, &consumer, topic, &parts, since));
@@ -669,23 +555,11 @@ mod tests {
 
     #[test]
     fn a_since_window_starts_each_partition_at_its_offset_for_that_time() {
-        let parts = [
-            Part {
-                partition: 0,
-                low: 0,
-                high: 100,
-            },
-            Part {
-                partition: 1,
-                low: 10,
-                high: 50,
-            },
-            Part {
-                partition: 2,
-                low: 0,
-                high: 30,
-            },
-        ];
+        let parts = [(0, 0, 100), (1, 10, 50), (2, 0, 30)].map(|(partition, low, high)| Part {
+            partition,
+            low,
+            high,
+        });
         let opts = ReadOptions {
             all: true,
             ..Default::default()

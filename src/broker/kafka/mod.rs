@@ -18,6 +18,7 @@ mod publish;
 mod redrive;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -81,7 +82,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 pub struct Quiet {
     last_error: Arc<Mutex<Option<(KafkaError, String)>>>,
     /// librdkafka said every broker connection is down.
-    all_down: Arc<std::sync::atomic::AtomicBool>,
+    all_down: Arc<AtomicBool>,
     /// When librdkafka last refused an answer over the receive limit (it
     /// drops that connection, which can read as every broker down).
     refused_at: Arc<Mutex<Option<Instant>>>,
@@ -102,10 +103,9 @@ impl Quiet {
     /// The cause to show for a failed call: librdkafka's last reported
     /// error when there is one, else the call's own error.
     fn explain(&self, err: &KafkaError) -> String {
-        let said = match err.rdkafka_error_code() {
-            Some(code) => code.to_string(),
-            None => err.to_string(),
-        };
+        let said = err
+            .rdkafka_error_code()
+            .map_or_else(|| err.to_string(), |code| code.to_string());
         match self.last() {
             Some((_, reason)) if !reason.is_empty() && reason != said => {
                 format!("{said}: {reason}")
@@ -119,7 +119,7 @@ impl Quiet {
     /// timeout otherwise.
     pub fn lost(&self) -> Option<anyhow::Error> {
         self.all_down
-            .load(std::sync::atomic::Ordering::SeqCst)
+            .load(Ordering::SeqCst)
             .then(|| broker_msg(format!("{NAME}: lost the connection to every broker")))
     }
 
@@ -140,22 +140,16 @@ impl ClientContext for Quiet {
 
     fn error(&self, error: KafkaError, reason: &str) {
         let code = error.rdkafka_error_code();
-        if code == Some(RDKafkaErrorCode::BadMessage) && reason.contains(RECEIVE_REFUSED) {
-            if let Ok(mut at) = self.refused_at.lock() {
+        if let Ok(mut at) = self.refused_at.lock() {
+            if code == Some(RDKafkaErrorCode::BadMessage) && reason.contains(RECEIVE_REFUSED) {
                 *at = Some(Instant::now());
             }
-        }
-        // A connection dropped for a refused answer is not a lost broker:
-        // librdkafka reconnects, and the read narrows its window.
-        let refused_lately = self
-            .refused_at
-            .lock()
-            .ok()
-            .and_then(|at| *at)
-            .is_some_and(|at| at.elapsed() < Duration::from_secs(3));
-        if code == Some(RDKafkaErrorCode::AllBrokersDown) && !refused_lately {
-            self.all_down
-                .store(true, std::sync::atomic::Ordering::SeqCst);
+            // A connection dropped for a refused answer is not a lost broker:
+            // librdkafka reconnects, and the read narrows its window.
+            let refused_lately = at.is_some_and(|at| at.elapsed() < Duration::from_secs(3));
+            if code == Some(RDKafkaErrorCode::AllBrokersDown) && !refused_lately {
+                self.all_down.store(true, Ordering::SeqCst);
+            }
         }
         if let Ok(mut e) = self.last_error.lock() {
             *e = Some((error, reason.to_owned()));
@@ -166,6 +160,9 @@ impl ClientContext for Quiet {
 impl ConsumerContext for Quiet {}
 
 pub type Reader = BaseConsumer<Quiet>;
+
+/// dlq's cursor on each partition of a topic.
+pub type Cursors = HashMap<i32, Cursor>;
 
 /// A connected Kafka cluster.
 pub struct Kafka {
@@ -178,20 +175,15 @@ pub struct Kafka {
 
 /// Connects to kafka: checks that the cluster answers within the timeout.
 pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
-    let base = client_config(settings)?;
     let kafka = Kafka {
-        base,
+        base: client_config(settings)?,
         quiet: Quiet::default(),
         timeout: settings.timeout,
         dlq_patterns: settings.profile.dlq_patterns.clone(),
         warner: settings.warner.clone(),
     };
-    let display = settings.display_url.clone();
-    blocking(|| {
-        let consumer = kafka.consumer("dlq")?;
-        kafka.wait_for_cluster(&consumer)
-    })
-    .map_err(|e| {
+    let display = &settings.display_url;
+    blocking(|| kafka.wait_for_cluster(&kafka.consumer("dlq")?)).map_err(|e| {
         let what = format!("{e:#}");
         broker_with(NAME, format!("connecting to {display}"), what, e)
     })?;
@@ -205,7 +197,8 @@ fn client_config(settings: &BrokerSettings) -> Result<ClientConfig> {
     let mut c = ClientConfig::new();
     c.set("client.id", "dlq");
     c.set_log_level(RDKafkaLogLevel::Emerg);
-    if let Some(user) = url_user(&settings.url) {
+    let user = url_user(&settings.url);
+    if let Some(user) = &user {
         c.set("security.protocol", "SASL_PLAINTEXT");
         c.set("sasl.mechanism", "PLAIN");
         c.set("sasl.username", user);
@@ -217,26 +210,24 @@ fn client_config(settings: &BrokerSettings) -> Result<ClientConfig> {
         ("ssl.certificate.location", &p.tls_cert_file),
         ("ssl.key.location", &p.tls_key_file),
     ];
-    for (key, path) in files {
-        if let Some(path) = path {
-            c.set(key, path.display().to_string());
-        }
+    for (key, path) in files.iter().filter_map(|(k, p)| Some((*k, p.as_ref()?))) {
+        c.set(key, path.display().to_string());
     }
     if files.iter().any(|(_, f)| f.is_some()) {
-        let sasl = url_user(&settings.url).is_some();
-        c.set("security.protocol", if sasl { "SASL_SSL" } else { "SSL" });
+        c.set(
+            "security.protocol",
+            if user.is_some() { "SASL_SSL" } else { "SSL" },
+        );
     }
-    for (k, v) in &settings.profile.kafka {
-        if k == "bootstrap.servers" || k == "metadata.broker.list" {
-            continue;
+    for (k, v) in &p.kafka {
+        if k != "bootstrap.servers" && k != "metadata.broker.list" {
+            c.set(k, v);
         }
-        c.set(k, v);
     }
     c.set("bootstrap.servers", servers);
-    if let Some(pw) = &settings.password {
-        if !settings.profile.kafka.contains_key("sasl.password") {
-            c.set("sasl.password", pw);
-        }
+    let pw = settings.password.as_ref();
+    if let Some(pw) = pw.filter(|_| !p.kafka.contains_key("sasl.password")) {
+        c.set("sasl.password", pw);
     }
     Ok(c)
 }
@@ -250,7 +241,6 @@ fn bootstrap_servers(url: &str) -> Result<String> {
         ))
     };
     let parts = UrlParts::split(url).ok_or_else(|| bad("no scheme"))?;
-    let mut out = Vec::new();
     for h in parts.hosts.split(',') {
         let Some((host, port)) = h.rsplit_once(':') else {
             return Err(bad(&format!("{h:?} has no port")));
@@ -258,9 +248,8 @@ fn bootstrap_servers(url: &str) -> Result<String> {
         if host.is_empty() || port.parse::<u16>().is_err() {
             return Err(bad(&format!("{h:?} is not HOST:PORT")));
         }
-        out.push(h.to_owned());
     }
-    Ok(out.join(","))
+    Ok(parts.hosts.to_owned())
 }
 
 /// The SASL user name in the URL, when there is one.
@@ -312,14 +301,9 @@ impl Kafka {
         // The bound on one answer, whatever the broker does with the fetch
         // sizes (the read narrows its window when an answer is over it).
         if c.get("receive.message.max.bytes").is_none() {
-            let fetch: u64 = c
-                .get("fetch.max.bytes")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            c.set(
-                "receive.message.max.bytes",
-                RECEIVE_LIMIT.max(fetch + 512).to_string(),
-            );
+            let fetch: Option<u64> = c.get("fetch.max.bytes").and_then(|v| v.parse().ok());
+            let limit = RECEIVE_LIMIT.max(fetch.unwrap_or(0) + 512);
+            c.set("receive.message.max.bytes", limit.to_string());
         }
         c.set("group.id", group);
         c.set_log_level(RDKafkaLogLevel::Emerg);
@@ -365,23 +349,19 @@ impl Kafka {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let slice = left.min(Duration::from_millis(500));
-            match consumer.fetch_metadata(None, slice) {
-                Ok(_) => return Ok(()),
-                Err(e) => {
-                    // Error events (a refused SASL handshake) arrive through poll.
-                    let _ = consumer.poll(Duration::ZERO);
-                    if self.quiet.hopeless() || Instant::now() >= deadline {
-                        let why = self.quiet.explain(&e);
-                        let waited = if self.quiet.hopeless() {
-                            String::new()
-                        } else {
-                            format!(" within {}", humantime::format_duration(self.timeout))
-                        };
-                        return Err(
-                            anyhow::Error::new(e).context(format!("no answer{waited}: {why}"))
-                        );
-                    }
-                }
+            let Err(e) = consumer.fetch_metadata(None, slice) else {
+                return Ok(());
+            };
+            // Error events (a refused SASL handshake) arrive through poll.
+            let _ = consumer.poll(Duration::ZERO);
+            if self.quiet.hopeless() || Instant::now() >= deadline {
+                let why = self.quiet.explain(&e);
+                let waited = if self.quiet.hopeless() {
+                    String::new()
+                } else {
+                    format!(" within {}", humantime::format_duration(self.timeout))
+                };
+                return Err(anyhow::Error::new(e).context(format!("no answer{waited}: {why}")));
             }
         }
     }
@@ -397,23 +377,29 @@ impl Kafka {
             .fetch_metadata(Some(topic), self.timeout)
             .map_err(|e| self.fail(format!("reading metadata of topic {topic}"), &e))?;
         let t = md.topics().iter().find(|t| t.name() == topic);
-        match t {
-            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
-                let mut ps: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
-                ps.sort_unstable();
-                Ok(ps)
-            }
-            // The broker's answer for this topic: UnknownTopicOrPartition, or none at all.
-            _ => {
-                let code = t
-                    .and_then(|t| t.error())
-                    .map_or(RDKafkaErrorCode::UnknownTopicOrPartition, Into::into);
-                Err(not_found(
-                    format!("{NAME}: topic {topic} not found"),
-                    Some(Box::new(KafkaError::MetadataFetch(code))),
-                ))
-            }
+        if let Some(t) = t.filter(|t| t.error().is_none() && !t.partitions().is_empty()) {
+            let mut ps: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+            ps.sort_unstable();
+            return Ok(ps);
         }
+        // The broker's answer for this topic: UnknownTopicOrPartition, or none at all.
+        let code = t
+            .and_then(|t| t.error())
+            .map_or(RDKafkaErrorCode::UnknownTopicOrPartition, Into::into);
+        Err(not_found(
+            format!("{NAME}: topic {topic} not found"),
+            Some(Box::new(KafkaError::MetadataFetch(code))),
+        ))
+    }
+
+    /// A consumer in `group`, the offsets of each partition of `topic`, and
+    /// dlq's cursor on them.
+    fn open(&self, topic: &str, group: &str) -> Result<(Reader, Vec<Part>, Cursors)> {
+        let consumer = self.consumer(group)?;
+        let partitions = self.partitions(&consumer, topic)?;
+        let parts = self.parts(&consumer, topic, &partitions)?;
+        let cursors = self.cursors(&consumer, topic, &partitions)?;
+        Ok((consumer, parts, cursors))
     }
 
     /// Low and high watermarks of each partition, asked for several
@@ -429,34 +415,22 @@ impl Kafka {
                 high,
             })
         };
+        let lost = format!("{NAME}: reading offsets of {topic} failed");
         let mut out = Vec::with_capacity(partitions.len());
         for chunk in partitions.chunks(16) {
             let got: Vec<Result<Part>> = std::thread::scope(|s| {
                 let asks: Vec<_> = chunk.iter().map(|&p| s.spawn(move || one(p))).collect();
                 asks.into_iter()
-                    .map(|a| {
-                        a.join().unwrap_or_else(|_| {
-                            Err(broker_msg(format!(
-                                "{NAME}: reading offsets of {topic} failed"
-                            )))
-                        })
-                    })
+                    .map(|a| a.join().unwrap_or_else(|_| Err(broker_msg(lost.clone()))))
                     .collect()
             });
-            for part in got {
-                out.push(part?);
-            }
+            out.extend(got.into_iter().collect::<Result<Vec<_>>>()?);
         }
         Ok(out)
     }
 
     /// The committed cursor of each partition for the consumer's group.
-    fn cursors(
-        &self,
-        consumer: &Reader,
-        topic: &str,
-        parts: &[i32],
-    ) -> Result<HashMap<i32, Cursor>> {
+    fn cursors(&self, consumer: &Reader, topic: &str, parts: &[i32]) -> Result<Cursors> {
         let mut tpl = TopicPartitionList::new();
         for &p in parts {
             tpl.add_partition(topic, p);
@@ -464,30 +438,17 @@ impl Kafka {
         let got = consumer
             .committed_offsets(tpl, self.timeout)
             .map_err(|e| self.fail(format!("reading dlq's cursor on {topic}"), &e))?;
-        let mut out = HashMap::new();
+        let mut out: Cursors = parts.iter().map(|&p| (p, Cursor::default())).collect();
         for el in got.elements() {
-            let offset = match el.offset() {
-                Offset::Offset(o) => Some(o),
-                _ => None,
-            };
-            out.insert(
-                el.partition(),
-                Cursor::from_committed(offset, el.metadata()),
-            );
-        }
-        for &p in parts {
-            out.entry(p).or_default();
+            // A special offset (none committed) reads as negative: no cursor.
+            let committed = Cursor::from_committed(el.offset().to_raw(), el.metadata());
+            out.insert(el.partition(), committed);
         }
         Ok(out)
     }
 
     /// Commits the cursors of the partitions named (offset and metadata).
-    fn commit(
-        &self,
-        consumer: &Arc<Reader>,
-        topic: &str,
-        cursors: &HashMap<i32, Cursor>,
-    ) -> Result<()> {
+    fn commit(&self, consumer: &Arc<Reader>, topic: &str, cursors: &Cursors) -> Result<()> {
         let mut tpl = TopicPartitionList::new();
         for (&p, c) in cursors {
             let Some(offset) = c.committed else { continue };
@@ -508,25 +469,19 @@ impl Kafka {
         let (tx, rx) = std::sync::mpsc::channel();
         let consumer = Arc::clone(consumer);
         std::thread::spawn(move || {
-            let mut last = None;
+            let mut result = Ok(());
             while Instant::now() < deadline {
-                match consumer.commit(&tpl, CommitMode::Sync) {
-                    Ok(()) => {
-                        last = None;
-                        break;
-                    }
-                    Err(e) => last = Some(e),
+                result = consumer.commit(&tpl, CommitMode::Sync);
+                if result.is_ok() {
+                    break;
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
-            let _ = tx.send(last.map_or(Ok(()), Err));
+            let _ = tx.send(result);
         });
-        let e = match rx.recv_timeout(self.timeout + Duration::from_secs(1)) {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e,
-            Err(_) => KafkaError::Canceled,
-        };
-        Err(self.fail(format!("committing dlq's cursor on {topic}"), &e))
+        let done = rx.recv_timeout(self.timeout + Duration::from_secs(1));
+        done.unwrap_or(Err(KafkaError::Canceled))
+            .map_err(|e| self.fail(format!("committing dlq's cursor on {topic}"), &e))
     }
 }
 
@@ -617,11 +572,8 @@ mod tests {
         assert_eq!(c.get("bootstrap.servers"), Some("a:9093"));
 
         let pw = "kafka-sasl-pw-7319";
-        let c = client_config(&settings_for(
-            &format!("kafka://svc:{pw}@a:9093"),
-            profile.clone(),
-        ))
-        .unwrap();
+        let url = format!("kafka://svc:{pw}@a:9093");
+        let c = client_config(&settings_for(&url, profile.clone())).unwrap();
         assert_eq!(c.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(c.get("sasl.mechanism"), Some("PLAIN"));
         assert_eq!(c.get("sasl.username"), Some("svc"));
@@ -629,7 +581,7 @@ mod tests {
         // Whatever dlq prints passes scrub; the settings' own form shows no password.
         let shown = crate::secrets::scrub(&format!("{:?}", c.config_map()));
         assert!(!shown.contains(pw), "{shown}");
-        let s = settings_for(&format!("kafka://svc:{pw}@a:9093"), profile.clone());
+        let s = settings_for(&url, profile.clone());
         assert!(!s.display_url.contains(pw));
 
         // The profile's own properties win over what the TLS keys imply.

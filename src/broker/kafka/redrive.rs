@@ -12,23 +12,21 @@
 //! truncates the log up to the cursor.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::admin::{AdminClient, AdminOptions};
-
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::browse::{self, Plan};
-use super::cursor::{Budget, Cursor};
-use super::{blocking, cursor_group, envelope, Kafka, Part, Reader, CAPABILITIES, NAME};
+use super::cursor::Budget;
+use super::{blocking, cursor_group, envelope, Cursors, Kafka, Part, Reader, CAPABILITIES, NAME};
 use crate::broker::{Message, OutgoingMessage, PurgeOptions, RedriveOptions};
 use crate::bulk::Ledger;
 use crate::exit::broker_msg;
@@ -53,14 +51,14 @@ struct Delivered {
     result: Result<(), String>,
 }
 
-type Delivery = Pin<Box<dyn Future<Output = Delivered> + Send>>;
+type Delivery = BoxFuture<'static, Delivered>;
 
 /// The cursors of one run and whether they changed since the last commit.
 struct Marks<'a> {
     kafka: &'a Kafka,
     topic: String,
     committer: Arc<Reader>,
-    cursors: HashMap<i32, Cursor>,
+    cursors: Cursors,
     lows: HashMap<i32, i64>,
     budgets: HashMap<i32, Budget>,
     dirty: bool,
@@ -89,10 +87,8 @@ impl Marks<'_> {
         if !self.dirty {
             return Ok(());
         }
-        blocking(|| {
-            self.kafka
-                .commit(&self.committer, &self.topic, &self.cursors)
-        })?;
+        let kafka = self.kafka;
+        blocking(|| kafka.commit(&self.committer, &self.topic, &self.cursors))?;
         self.dirty = false;
         self.last_commit = Instant::now();
         Ok(())
@@ -106,6 +102,8 @@ impl Marks<'_> {
     }
 
     /// The closing commit; a failure stops the run rather than going unsaid.
+    /// Then the cursor is read back: a broker that drops commit metadata
+    /// loses the record of out-of-order handled offsets, and the user must know.
     fn finish(&mut self, run: &Ledger) {
         if let Err(e) = self.commit_now() {
             run.stop_broker(&e.context(
@@ -113,12 +111,6 @@ impl Marks<'_> {
             ));
             return;
         }
-        self.check_metadata_kept(run);
-    }
-
-    /// Reads the cursor back: a broker that drops commit metadata loses the
-    /// record of out-of-order handled offsets, and the user must know.
-    fn check_metadata_kept(&self, run: &Ledger) {
         let recorded: usize = self.cursors.values().map(|c| c.handled.len()).sum();
         if recorded == 0 {
             return;
@@ -137,17 +129,15 @@ impl Marks<'_> {
     }
 }
 
+/// The reader, the marks and each partition's offsets of a run on `topic`.
 fn setup<'a>(kafka: &'a Kafka, topic: &str, group: &str) -> Result<(Reader, Marks<'a>, Vec<Part>)> {
     blocking(|| {
-        let committer = Arc::new(kafka.consumer(group)?);
-        let partitions = kafka.partitions(&committer, topic)?;
-        let parts = kafka.parts(&committer, topic, &partitions)?;
-        let cursors = kafka.cursors(&committer, topic, &partitions)?;
+        let (committer, parts, cursors) = kafka.open(topic, group)?;
         let reader = kafka.consumer(group)?;
         let marks = Marks {
             kafka,
             topic: topic.to_owned(),
-            committer,
+            committer: Arc::new(committer),
             lows: parts.iter().map(|p| (p.partition, p.low)).collect(),
             cursors,
             budgets: HashMap::new(),
@@ -158,34 +148,16 @@ fn setup<'a>(kafka: &'a Kafka, topic: &str, group: &str) -> Result<(Reader, Mark
     })
 }
 
-/// Which topics exist, asked once per name.
-struct Topics<'a> {
-    kafka: &'a Kafka,
-    reader: &'a Reader,
-    known: HashMap<String, bool>,
-}
-
-impl Topics<'_> {
-    fn exists(&mut self, topic: &str) -> bool {
-        if let Some(&known) = self.known.get(topic) {
-            return known;
-        }
-        let exists = blocking(|| self.kafka.partitions(self.reader, topic)).is_ok();
-        self.known.insert(topic.to_owned(), exists);
-        exists
-    }
-}
-
 pub async fn redrive(
     kafka: &Kafka,
     topic: &str,
     opts: &RedriveOptions,
     run: &Ledger,
 ) -> Result<()> {
-    let group = cursor_group(topic, &opts.read);
     // First, so that it connects while the cursor is read; `ready` then gets
     // its producer ID at once.
     let producer = blocking(|| kafka.producer())?;
+    let group = cursor_group(topic, &opts.read);
     let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
     blocking(|| kafka.ready(&producer, topic));
     let lookup = blocking(|| kafka.consumer(&group))?;
@@ -193,26 +165,23 @@ pub async fn redrive(
     if let Some(to) = &opts.to {
         blocking(|| kafka.partitions(&lookup, to))?;
     }
-    let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout).together();
+    let mut plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
+    plan.together = true;
     let mut rx = browse::spawn(kafka, reader, plan);
-    let mut topics = Topics {
-        kafka,
-        reader: &lookup,
-        known: HashMap::new(),
-    };
+    // Which topics exist, asked once per name.
+    let mut topics: HashMap<String, bool> = HashMap::new();
     let mut inflight: FuturesUnordered<Delivery> = FuturesUnordered::new();
-    let settled = |d: Delivered, marks: &mut Marks| match d.result {
-        Ok(()) => {
-            marks.mark(d.partition, d.offset);
-            run.done(&d.id, Some(&d.target));
-        }
-        Err(e) => run.failed(d.id, format!("{NAME}: producing to {}: {e}", d.target)),
-    };
     // Bytes of bodies not yet confirmed (shared with `send`'s wait for room).
     let held = AtomicUsize::new(0);
     let settle = |d: Delivered, marks: &mut Marks| {
         held.fetch_sub(d.bytes, Ordering::Relaxed);
-        settled(d, marks)
+        match d.result {
+            Ok(()) => {
+                marks.mark(d.partition, d.offset);
+                run.done(&d.id, Some(&d.target));
+            }
+            Err(e) => run.failed(d.id, format!("{NAME}: producing to {}: {e}", d.target)),
+        }
     };
 
     loop {
@@ -234,13 +203,9 @@ pub async fn redrive(
             }
             item = rx.recv() => item,
         };
-        let (p, o, m) = match item {
-            None => break,
-            Some(Err(e)) => {
-                run.stop_broker(&e);
-                break;
-            }
-            Some(Ok(read)) => read,
+        // A failed read stops the run.
+        let Some((p, o, m)) = item.and_then(|r| r.map_err(|e| run.stop_broker(&e)).ok()) else {
+            break;
         };
         if run.decide(&m) == Decision::Take {
             let (target, out) = match opts.copy_of(&m, &CAPABILITIES) {
@@ -250,7 +215,11 @@ pub async fn redrive(
                     continue;
                 }
             };
-            if !topics.exists(&target) {
+            if !topics.contains_key(&target) {
+                let known = blocking(|| kafka.partitions(&lookup, &target)).is_ok();
+                topics.insert(target.clone(), known);
+            }
+            if !topics[&target] {
                 run.failed(m.id, format!("{NAME}: target topic {target} not found"));
                 continue;
             }
@@ -264,15 +233,25 @@ pub async fn redrive(
                     settle(done, &mut marks);
                 }
             }
-            let copy = Copy {
-                target: &target,
-                m: &m,
-                out: &out,
-            };
-            match send(&producer, copy, &mut inflight, &mut marks, &settle).await {
+            match send(&producer, &target, &out, &mut inflight, &mut marks, &settle).await {
                 Ok(fut) => {
-                    held.fetch_add(out.body.len(), Ordering::Relaxed);
-                    inflight.push(fut)
+                    let (id, bytes) = (m.id, out.body.len());
+                    held.fetch_add(bytes, Ordering::Relaxed);
+                    inflight.push(Box::pin(async move {
+                        let result = match fut.await {
+                            Ok(Ok(_)) => Ok(()),
+                            Ok(Err((e, _))) => Err(e.to_string()),
+                            Err(_) => Err("the producer went away before confirming".to_owned()),
+                        };
+                        Delivered {
+                            partition: p,
+                            offset: o,
+                            id,
+                            target,
+                            bytes,
+                            result,
+                        }
+                    }));
                 }
                 Err(e) => run.failed(m.id, format!("{NAME}: producing to {target}: {e}")),
             }
@@ -285,26 +264,21 @@ pub async fn redrive(
     // With the broker gone, a delivery would wait for librdkafka's message
     // timeout: wait a bounded time, and leave the rest unmarked (at worst a
     // duplicate on the next run, never a loss).
-    let bound = tokio::time::sleep(if run.stopped() {
+    let bound = if run.stopped() {
         kafka.timeout
     } else {
         Duration::from_secs(365 * 86_400)
-    });
-    tokio::pin!(bound);
-    loop {
-        tokio::select! {
-            done = inflight.next() => match done {
-                Some(done) => settle(done, &mut marks),
-                None => break,
-            },
-            _ = &mut bound => {
-                run.note(format!(
-                    "{} copies were not confirmed in time: their originals stay on {topic}",
-                    inflight.len()
-                ));
-                break;
-            }
+    };
+    let drain = async {
+        while let Some(done) = inflight.next().await {
+            settle(done, &mut marks);
         }
+    };
+    if tokio::time::timeout(bound, drain).await.is_err() {
+        run.note(format!(
+            "{} copies were not confirmed in time: their originals stay on {topic}",
+            inflight.len()
+        ));
     }
     marks.finish(run);
     Ok(())
@@ -317,53 +291,24 @@ fn too_scattered(p: i32) -> anyhow::Error {
     ))
 }
 
-/// One copy to produce: where to, of which message, with what.
-struct Copy<'a> {
-    target: &'a str,
-    m: &'a Message,
-    out: &'a OutgoingMessage,
-}
-
 /// Queues one copy; when librdkafka's queue is full, waits for deliveries.
 async fn send(
-    producer: &rdkafka::producer::FutureProducer<super::Quiet>,
-    copy: Copy<'_>,
+    producer: &FutureProducer<super::Quiet>,
+    target: &str,
+    out: &OutgoingMessage,
     inflight: &mut FuturesUnordered<Delivery>,
     marks: &mut Marks<'_>,
     settle: &impl Fn(Delivered, &mut Marks),
-) -> Result<Delivery, String> {
-    let Copy { target, m, out } = copy;
+) -> Result<DeliveryFuture, String> {
     let headers = envelope::headers_to_record(&out.headers)?;
     let key = envelope::key_bytes(out, None);
-    let (partition, offset) = super::parse_id(&m.id).unwrap_or((-1, -1));
     loop {
         let mut record = FutureRecord::to(target)
             .payload(&out.body)
             .headers(headers.clone());
-        if let Some(k) = &key {
-            record = record.key(k);
-        }
+        record.key = key.as_ref();
         match producer.send_result(record) {
-            Ok(fut) => {
-                let id = m.id.clone();
-                let target = target.to_owned();
-                let bytes = out.body.len();
-                return Ok(Box::pin(async move {
-                    let result = match fut.await {
-                        Ok(Ok(_)) => Ok(()),
-                        Ok(Err((e, _))) => Err(e.to_string()),
-                        Err(_) => Err("the producer went away before confirming".to_owned()),
-                    };
-                    Delivered {
-                        partition,
-                        offset,
-                        id,
-                        target,
-                        bytes,
-                        result,
-                    }
-                }));
-            }
+            Ok(fut) => return Ok(fut),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 match inflight.next().await {
                     Some(done) => settle(done, marks),
@@ -382,82 +327,70 @@ pub async fn purge_all(
     opts: &PurgeOptions,
     run: &Ledger,
 ) -> Result<()> {
-    let group = cursor_group(topic, &opts.read);
-    let (_, mut marks, parts) = setup(kafka, topic, &group)?;
+    let (_, mut marks, parts) = setup(kafka, topic, &cursor_group(topic, &opts.read))?;
     let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
     for part in &parts {
-        marks
-            .cursors
-            .entry(part.partition)
-            .or_default()
-            .advance_to(part.high);
+        let cursor = marks.cursors.entry(part.partition).or_default();
+        cursor.advance_to(part.high);
     }
     marks.dirty = true;
     marks.finish(run);
     if !run.stopped() {
         run.done_unnamed(plan.count());
         if opts.delete_records {
-            delete_records(kafka, topic, &parts, &marks.cursors, run).await;
+            delete_records(&marks, &parts, run).await;
         }
     }
     Ok(())
 }
 
 pub async fn purge(kafka: &Kafka, topic: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
-    let group = cursor_group(topic, &opts.read);
-    let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
-    {
-        let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout).together();
-        let mut rx = browse::spawn(kafka, reader, plan);
-        let mut batch: Vec<(i32, i64, Message)> = Vec::new();
-        loop {
-            if let Some(e) = kafka.quiet.lost() {
-                run.stop_broker(&e);
-            }
-            let item = if run.interrupted() || run.stopped() {
-                None
-            } else {
-                rx.recv().await
-            };
-            let done_reading = match item {
-                None => true,
-                Some(Err(e)) => {
-                    run.stop_broker(&e);
-                    true
-                }
-                Some(Ok((p, o, m))) => {
-                    if run.decide(&m) == Decision::Take {
-                        if marks.budget(p, o) {
-                            batch.push((p, o, m));
-                        } else {
-                            run.stop_broker(&too_scattered(p));
-                        }
+    let (reader, mut marks, parts) = setup(kafka, topic, &cursor_group(topic, &opts.read))?;
+    let mut plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
+    plan.together = true;
+    let mut rx = browse::spawn(kafka, reader, plan);
+    let mut batch: Vec<(i32, i64, Message)> = Vec::new();
+    loop {
+        if let Some(e) = kafka.quiet.lost() {
+            run.stop_broker(&e);
+        }
+        let stop = run.interrupted() || run.stopped();
+        let item = if stop { None } else { rx.recv().await };
+        // A failed read stops the run.
+        let done_reading = match item.and_then(|r| r.map_err(|e| run.stop_broker(&e)).ok()) {
+            None => true,
+            Some((p, o, m)) => {
+                if run.decide(&m) == Decision::Take {
+                    if marks.budget(p, o) {
+                        batch.push((p, o, m));
+                    } else {
+                        run.stop_broker(&too_scattered(p));
                     }
-                    run.selection().exhausted() || run.stopped()
                 }
-            };
-            if batch.len() >= 500 || (done_reading && !batch.is_empty()) {
-                if !run.backup(batch.iter().map(|(_, _, m)| m)) {
-                    break;
-                }
-                for (p, o, m) in batch.drain(..) {
-                    marks.mark(p, o);
-                    run.done(&m.id, None);
-                }
-                if let Err(e) = marks.commit_due() {
-                    run.stop_broker(&e);
-                    break;
-                }
+                run.selection().exhausted() || run.stopped()
             }
-            if done_reading {
+        };
+        if batch.len() >= 500 || (done_reading && !batch.is_empty()) {
+            if !run.backup(batch.iter().map(|(_, _, m)| m)) {
+                break;
+            }
+            for (p, o, m) in batch.drain(..) {
+                marks.mark(p, o);
+                run.done(&m.id, None);
+            }
+            if let Err(e) = marks.commit_due() {
+                run.stop_broker(&e);
                 break;
             }
         }
-        drop(rx);
-        marks.finish(run);
+        if done_reading {
+            break;
+        }
     }
+    drop(rx);
+    marks.finish(run);
     if opts.delete_records && !run.stopped() {
-        delete_records(kafka, topic, &parts, &marks.cursors, run).await;
+        delete_records(&marks, &parts, run).await;
     }
     Ok(())
 }
@@ -474,32 +407,22 @@ fn refusal(e: &KafkaError) -> String {
 
 /// Truncates each partition up to the cursor with DeleteRecords; a broker
 /// that refuses leaves the cursor moved and says so in the report.
-async fn delete_records(
-    kafka: &Kafka,
-    topic: &str,
-    parts: &[Part],
-    cursors: &HashMap<i32, Cursor>,
-    run: &Ledger,
-) {
+async fn delete_records(marks: &Marks<'_>, parts: &[Part], run: &Ledger) {
+    let (kafka, topic) = (marks.kafka, &marks.topic);
     let mut tpl = TopicPartitionList::new();
     for part in parts {
-        if let Some(c) = cursors.get(&part.partition).and_then(|c| c.committed) {
-            if c > part.low {
-                let _ = tpl.add_partition_offset(
-                    topic,
-                    part.partition,
-                    Offset::Offset(c.min(part.high)),
-                );
-            }
+        let cursor = marks.cursors.get(&part.partition).and_then(|c| c.committed);
+        if let Some(c) = cursor.filter(|&c| c > part.low) {
+            let _ =
+                tpl.add_partition_offset(topic, part.partition, Offset::Offset(c.min(part.high)));
         }
     }
     if tpl.count() == 0 {
         run.note("nothing to delete: the log starts at dlq's cursor already");
         return;
     }
-    let admin: Result<AdminClient<super::Quiet>, _> =
-        kafka.base.create_with_context(kafka.quiet.clone());
-    let admin = match admin {
+    let made = kafka.base.create_with_context(kafka.quiet.clone());
+    let admin: AdminClient<super::Quiet> = match made {
         Ok(a) => a,
         Err(e) => {
             run.stop_broker(&crate::exit::broker(NAME, "DeleteRecords", e));
