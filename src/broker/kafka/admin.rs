@@ -28,10 +28,6 @@ use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind, ReadOptions};
 use crate::dlq_names;
 use crate::exit::not_found;
 
-fn is_dlq(kafka: &Kafka, name: &str) -> bool {
-    dlq_names::is_dlq(name, &kafka.dlq_patterns)
-}
-
 fn topics(kafka: &Kafka, c: &Reader) -> Result<Vec<(String, Vec<i32>)>> {
     let md = c
         .fetch_metadata(None, kafka.timeout)
@@ -57,38 +53,31 @@ pub fn queues(kafka: &Kafka) -> Result<Vec<QueueInfo>> {
     for (name, partitions) in topics(kafka, &c)? {
         let parts = kafka.parts(&c, &name, &partitions)?;
         let depth: i64 = parts.iter().map(|p| (p.high - p.low).max(0)).sum();
-        let dlq = is_dlq(kafka, &name);
-        if dlq {
-            if let Some(p) = parts.iter().find(|p| p.high > p.low) {
-                firsts.push(((name.clone(), p.partition), p.low));
-            }
+        let dlq = dlq_names::is_dlq(&name, &kafka.dlq_patterns);
+        if let Some(p) = parts.iter().find(|p| p.high > p.low).filter(|_| dlq) {
+            firsts.push(((name.clone(), p.partition), p.low));
         }
-        let mut extra = Map::new();
-        extra.insert("partitions".into(), json!(partitions.len()));
         out.push(QueueInfo {
             name,
             kind: QueueKind::Topic,
             depth: Some(depth as u64),
             is_dlq: dlq,
-            extra,
+            extra: Map::from_iter([("partitions".into(), json!(partitions.len()))]),
             ..Default::default()
         });
     }
     let firsts = first_records(kafka, &firsts, Duration::from_secs(2).min(kafka.timeout))?;
     let names: Vec<String> = out.iter().map(|q| q.name.clone()).collect();
     for ((topic, _), m) in firsts {
-        let Some(src) = m.dead_letter.source else {
-            continue;
-        };
-        if let Some(q) = out.iter_mut().find(|q| q.name == topic) {
+        let q = out.iter_mut().find(|q| q.name == topic);
+        if let (Some(src), Some(q)) = (m.dead_letter.source, q) {
             q.sources.push(src);
         }
     }
     for q in out.iter_mut().filter(|q| q.is_dlq) {
-        if let Some(src) = dlq_names::source_of(&q.name) {
-            if names.iter().any(|n| n == src) && !q.sources.iter().any(|s| s == src) {
-                q.sources.push(src.to_owned());
-            }
+        let src = dlq_names::source_of(&q.name).filter(|src| names.iter().any(|n| n == src));
+        if let Some(src) = src.filter(|src| !q.sources.iter().any(|s| s == src)) {
+            q.sources.push(src.to_owned());
         }
     }
     QueueInfo::link_sources(&mut out);
@@ -111,11 +100,10 @@ fn first_records(
     }
     let c = kafka.consumer("dlq")?;
     let mut tpl = TopicPartitionList::new();
-    for ((t, p), o) in wants {
-        tpl.add_partition_offset(t, *p, Offset::Offset(*o))
-            .map_err(|e| kafka.fail("reading first records", &e))?;
-    }
-    c.assign(&tpl)
+    wants
+        .iter()
+        .try_for_each(|((t, p), o)| tpl.add_partition_offset(t, *p, Offset::Offset(*o)))
+        .and_then(|()| c.assign(&tpl))
         .map_err(|e| kafka.fail("reading first records", &e))?;
     let deadline = Instant::now() + bound;
     while out.len() < wants.len() && Instant::now() < deadline {
@@ -176,11 +164,10 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
     let all_topics = topics(kafka, &c)?;
     let mut dlqs_of: HashMap<String, Vec<String>> = HashMap::new();
     for (name, _) in &all_topics {
-        if let Some(src) = dlq_names::source_of(name).filter(|_| is_dlq(kafka, name)) {
-            dlqs_of
-                .entry(src.to_owned())
-                .or_default()
-                .push(name.clone());
+        let dlq = dlq_names::is_dlq(name, &kafka.dlq_patterns);
+        if let Some(src) = dlq_names::source_of(name).filter(|_| dlq) {
+            let dlqs = dlqs_of.entry(src.to_owned()).or_default();
+            dlqs.push(name.clone());
         }
     }
     let topics: Vec<(String, Vec<i32>)> = match &q.topic {
@@ -190,16 +177,11 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
     let listed = c
         .fetch_group_list(None, kafka.timeout)
         .map_err(|e| kafka.fail("listing consumer groups", &e))?;
-    let info: BTreeMap<String, (String, usize)> = listed
-        .groups()
-        .iter()
-        .map(|g| {
-            (
-                g.name().to_owned(),
-                (g.state().to_owned(), g.members().len()),
-            )
-        })
-        .collect();
+    let mut info: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    for g in listed.groups() {
+        let about = (g.state().to_owned(), g.members().len());
+        info.insert(g.name().to_owned(), about);
+    }
     let named = !q.names.is_empty();
     let groups: Vec<String> = if named {
         q.names.clone()
@@ -242,15 +224,10 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
         let mut consumed: Vec<&String> = parts.iter().map(|p| &p.place.0).collect();
         consumed.dedup();
         for d in consumed.into_iter().flat_map(|t| dlqs_of.get(t)).flatten() {
-            let n = match dlq_depths.get(d) {
-                Some(n) => *n,
-                None => {
-                    let n = depth(kafka, d, &ReadOptions::default())?;
-                    dlq_depths.insert(d.clone(), n);
-                    n
-                }
-            };
-            *dlq_depth.get_or_insert(0) += n;
+            if !dlq_depths.contains_key(d) {
+                dlq_depths.insert(d.clone(), depth(kafka, d, &ReadOptions::default())?);
+            }
+            *dlq_depth.get_or_insert(0) += dlq_depths[d];
         }
         let (state, members) = known.cloned().unwrap_or_else(|| ("Unknown".into(), 0));
         rows.push(LagRow {
@@ -259,7 +236,7 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
             oldest_age: parts.iter().filter_map(age_of).max(),
             dlq_depth,
             checked: true,
-            extra: columns(None, Some(&state), Some(members)),
+            extra: columns(None, Some((&state, members))),
         });
         rows.extend(parts.iter().map(|p| LagRow {
             name: group.clone(),
@@ -267,7 +244,7 @@ pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
             oldest_age: age_of(p),
             dlq_depth: None,
             checked: false,
-            extra: columns(Some(p), None, None),
+            extra: columns(Some(p), None),
         }));
     }
     Ok(rows)
@@ -301,18 +278,14 @@ fn committed(
             continue;
         };
         let place = (el.topic().to_owned(), el.partition());
-        let (low, high) = match ends.get(&place) {
-            Some(v) => *v,
-            None => {
-                let v = c
-                    .fetch_watermarks(&place.0, place.1, kafka.timeout)
-                    .map_err(|e| {
-                        kafka.fail(format!("reading offsets of {}/{}", place.0, place.1), &e)
-                    })?;
-                ends.insert(place.clone(), v);
-                v
-            }
-        };
+        if !ends.contains_key(&place) {
+            let (t, p) = &place;
+            let v = c
+                .fetch_watermarks(t, *p, kafka.timeout)
+                .map_err(|e| kafka.fail(format!("reading offsets of {t}/{p}"), &e))?;
+            ends.insert(place.clone(), v);
+        }
+        let (low, high) = ends[&place];
         out.push(Committed {
             place,
             offset,
@@ -324,17 +297,13 @@ fn committed(
 }
 
 /// Kafka's own columns of a lag row: a partition's, or a group total's.
-fn columns(
-    p: Option<&Committed>,
-    state: Option<&str>,
-    members: Option<usize>,
-) -> Map<String, Value> {
+fn columns(p: Option<&Committed>, group: Option<(&str, usize)>) -> Map<String, Value> {
     let mut extra = Map::new();
     extra.insert("topic".into(), json!(p.map(|p| &p.place.0)));
     extra.insert("partition".into(), json!(p.map(|p| p.place.1)));
     extra.insert("current_offset".into(), json!(p.map(|p| p.offset)));
     extra.insert("log_end_offset".into(), json!(p.map(|p| p.high)));
-    extra.insert("state".into(), json!(state));
-    extra.insert("members".into(), json!(members));
+    extra.insert("state".into(), json!(group.map(|g| g.0)));
+    extra.insert("members".into(), json!(group.map(|g| g.1)));
     extra
 }
