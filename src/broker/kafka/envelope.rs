@@ -34,22 +34,16 @@ pub fn to_message<M: rdkafka::Message>(m: &M) -> Message {
         Timestamp::NotAvailable => (None, "not_available"),
     };
     broker.insert("timestamp_type".into(), json!(ts_type));
-    let key = match m.key() {
-        None => None,
-        Some(k) => match std::str::from_utf8(k) {
-            Ok(s) => Some(s.to_owned()),
-            Err(_) => {
-                broker.insert("key_base64".into(), json!(b64(k)));
-                None
-            }
-        },
-    };
-    let mut raw: Vec<(&str, Option<&[u8]>)> = Vec::new();
-    if let Some(hs) = m.headers() {
-        for h in hs.iter() {
-            raw.push((h.key, h.value));
+    let key = m.key().and_then(|k| match std::str::from_utf8(k) {
+        Ok(s) => Some(s.to_owned()),
+        Err(_) => {
+            broker.insert("key_base64".into(), json!(b64(k)));
+            None
         }
-    }
+    });
+    let raw: Vec<(&str, Option<&[u8]>)> = m
+        .headers()
+        .map_or_else(Vec::new, |hs| hs.iter().map(|h| (h.key, h.value)).collect());
     let headers = headers_to_json(&raw);
     let body = m.payload().unwrap_or_default().to_vec();
     let dead_letter = conventions::read(&conventions::Input {
@@ -74,33 +68,25 @@ fn millis(ms: i64) -> Option<SystemTime> {
 }
 
 fn header_value(v: Option<&[u8]>) -> Value {
-    match v {
-        None => Value::Null,
-        Some(bytes) => match std::str::from_utf8(bytes) {
-            Ok(s) => Value::String(s.to_owned()),
-            Err(_) => bytes_value(bytes),
-        },
-    }
+    v.map_or(Value::Null, |bytes| match std::str::from_utf8(bytes) {
+        Ok(s) => Value::String(s.to_owned()),
+        Err(_) => bytes_value(bytes),
+    })
 }
 
 /// Record headers as envelope headers (see the module docs).
 pub fn headers_to_json(raw: &[(&str, Option<&[u8]>)]) -> Headers {
     let mut out = Headers::new();
-    for (i, (name, value)) in raw.iter().enumerate() {
-        if out.contains_key(*name) {
-            continue;
+    for &(name, value) in raw {
+        let v = header_value(value);
+        // A single value is never an array: an array is a repeated name.
+        match out.get_mut(name) {
+            None => {
+                out.insert(name.to_owned(), v);
+            }
+            Some(Value::Array(all)) => all.push(v),
+            Some(first) => *first = Value::Array(vec![first.take(), v]),
         }
-        let all: Vec<Value> = raw[i..]
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| header_value(*v))
-            .collect();
-        let v = if all.len() == 1 {
-            header_value(*value)
-        } else {
-            Value::Array(all)
-        };
-        out.insert((*name).to_owned(), v);
     }
     out
 }
@@ -110,9 +96,9 @@ pub fn headers_to_json(raw: &[(&str, Option<&[u8]>)]) -> Headers {
 pub fn headers_to_record(headers: &Headers) -> Result<OwnedHeaders, String> {
     let mut out = OwnedHeaders::new_with_capacity(headers.len());
     for (name, value) in headers {
-        let values: Vec<&Value> = match value {
-            Value::Array(items) => items.iter().collect(),
-            other => vec![other],
+        let values = match value {
+            Value::Array(items) => items.as_slice(),
+            other => std::slice::from_ref(other),
         };
         for v in values {
             let bytes: Option<Vec<u8>> = match v {
@@ -123,10 +109,8 @@ pub fn headers_to_record(headers: &Headers) -> Result<OwnedHeaders, String> {
                     None => Some(other.to_string().into_bytes()),
                 },
             };
-            out = out.insert(Header {
-                key: name,
-                value: bytes.as_deref(),
-            });
+            let value = bytes.as_deref();
+            out = out.insert(Header { key: name, value });
         }
     }
     Ok(out)
@@ -138,12 +122,10 @@ pub fn key_bytes(m: &OutgoingMessage, fallback: Option<&str>) -> Option<Vec<u8>>
     if let Some(k) = &m.key {
         return Some(k.clone().into_bytes());
     }
-    if let Some(Value::String(b)) = m.broker.get("key_base64") {
-        if let Ok(bytes) = b64_decode(b) {
-            return Some(bytes);
-        }
-    }
-    fallback.map(|k| k.as_bytes().to_vec())
+    let binary = m.broker.get("key_base64").and_then(Value::as_str);
+    binary
+        .and_then(|b| b64_decode(b).ok())
+        .or_else(|| fallback.map(|k| k.as_bytes().to_vec()))
 }
 
 #[cfg(test)]
