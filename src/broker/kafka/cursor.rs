@@ -65,12 +65,27 @@ impl Cursor {
         }
     }
 
-    /// The metadata string to commit with the offset.
+    /// The metadata string to commit with the offset: `dlq1:5-7,9` from {5,6,7,9}.
     pub fn metadata(&self) -> String {
-        if self.handled.is_empty() {
+        let mut runs: Vec<(i64, i64)> = Vec::new();
+        for &o in &self.handled {
+            match runs.last_mut() {
+                Some((_, last)) if *last + 1 == o => *last = o,
+                _ => runs.push((o, o)),
+            }
+        }
+        if runs.is_empty() {
             return String::new();
         }
-        format!("{TAG}{}", format_ranges(&self.handled))
+        let run = |&(a, b): &(i64, i64)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        };
+        let runs: Vec<String> = runs.iter().map(run).collect();
+        format!("{TAG}{}", runs.join(","))
     }
 }
 
@@ -109,28 +124,6 @@ impl Budget {
         self.last = offset;
         self.base + self.ranges * 21 < METADATA_LIMIT
     }
-}
-
-/// `5-7,9` from {5,6,7,9}.
-fn format_ranges(set: &BTreeSet<i64>) -> String {
-    let mut out = String::new();
-    let mut iter = set.iter().copied().peekable();
-    while let Some(first) = iter.next() {
-        let mut last = first;
-        while iter.peek() == Some(&(last + 1)) {
-            last += 1;
-            iter.next();
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if first == last {
-            out.push_str(&first.to_string());
-        } else {
-            out.push_str(&format!("{first}-{last}"));
-        }
-    }
-    out
 }
 
 /// The offsets of a metadata string; anything not ours reads as empty.
@@ -193,15 +186,9 @@ mod tests {
     fn stale_or_foreign_metadata_is_ignored() {
         let c = Cursor::from_committed(Some(8), "dlq1:5-7,9");
         assert_eq!(c.metadata(), "dlq1:9");
-        assert!(Cursor::from_committed(Some(1), "app state")
-            .handled
-            .is_empty());
-        assert!(Cursor::from_committed(Some(1), "dlq1:5-x")
-            .handled
-            .is_empty());
-        assert!(Cursor::from_committed(Some(1), "dlq1:9-5")
-            .handled
-            .is_empty());
+        for foreign in ["app state", "dlq1:5-x", "dlq1:9-5"] {
+            assert!(Cursor::from_committed(Some(1), foreign).handled.is_empty());
+        }
     }
 
     #[test]
@@ -228,15 +215,9 @@ mod tests {
     fn budget_counts_ranges_after_a_gap() {
         let c = Cursor::from_committed(Some(10), "");
         let mut b = Budget::new(&c, 0);
-        for o in 10..10_000 {
-            assert!(b.take(&c, o));
-        }
+        assert!((10..10_000).all(|o| b.take(&c, o)));
         let mut b = Budget::new(&c, 0);
-        let mut ok = true;
-        for o in (11..100_000).step_by(2) {
-            ok &= b.take(&c, o);
-        }
-        assert!(!ok);
+        assert!(!(11..100_000).step_by(2).all(|o| b.take(&c, o)));
         let mut b = Budget::new(&c, 0);
         assert!((12..5000).all(|o| b.take(&c, o)), "one range after one gap");
     }
