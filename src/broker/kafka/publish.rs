@@ -37,18 +37,13 @@ impl Sender {
         // First, so that it connects while the topic is checked; `ready` then
         // gets its producer ID at once.
         let producer = blocking(|| kafka.producer())?;
-        let partitions = blocking(|| {
-            let c = kafka.consumer("dlq")?;
-            kafka.partitions(&c, topic)
-        })?;
+        let partitions = blocking(|| kafka.partitions(&kafka.consumer("dlq")?, topic))?;
         blocking(|| kafka.ready(&producer, topic));
-        if let Some(p) = opts.partition {
-            if !partitions.contains(&p) {
-                return Err(usage(format!(
-                    "--partition {p}: topic {topic} has partitions 0 to {}",
-                    partitions.len().saturating_sub(1)
-                )));
-            }
+        if let Some(p) = opts.partition.filter(|p| !partitions.contains(p)) {
+            return Err(usage(format!(
+                "--partition {p}: topic {topic} has partitions 0 to {}",
+                partitions.len().saturating_sub(1)
+            )));
         }
         Ok(Sender {
             producer,
@@ -72,19 +67,16 @@ impl Publisher for Sender {
     async fn send(&mut self, msg: OutgoingMessage) -> Result<Confirm, Refusal> {
         let headers = envelope::headers_to_record(&msg.headers).map_err(Refusal::Message)?;
         let key = envelope::key_bytes(&msg, self.key.as_deref());
+        let topic = &self.topic;
         loop {
-            let mut record = FutureRecord::to(&self.topic)
+            let mut record = FutureRecord::to(topic)
                 .payload(&msg.body)
                 .headers(headers.clone());
-            if let Some(k) = &key {
-                record = record.key(k);
-            }
-            if let Some(p) = self.partition {
-                record = record.partition(p);
-            }
+            record.key = key.as_ref();
+            record.partition = self.partition;
             match self.producer.send_result(record) {
                 Ok(delivery) => {
-                    let topic = self.topic.clone();
+                    let topic = topic.clone();
                     return Ok(Box::pin(async move {
                         match delivery.await {
                             Ok(Ok(d)) => Ok(Some(format!("{}:{}", d.partition, d.offset))),
@@ -105,8 +97,7 @@ impl Publisher for Sender {
                 }
                 Err((e, _)) => {
                     return Err(Refusal::Message(format!(
-                        "{NAME}: producing to {}: {e}",
-                        self.topic
+                        "{NAME}: producing to {topic}: {e}"
                     )))
                 }
             }
