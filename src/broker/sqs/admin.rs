@@ -12,36 +12,26 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use aws_sdk_sqs::types::QueueAttributeName;
-use futures::StreamExt;
-use serde_json::{json, Map, Value};
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{json, Map};
 
-use super::{count, fail, name_of, Attributes, Queue, Sqs};
+use super::{count, dead_letter_target, fail, Attributes, Queue, Sqs};
 use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind};
 use crate::bulk::Ledger;
 
 /// Every queue URL (ListQueues, paginated).
 async fn list(sqs: &Sqs) -> Result<Vec<Queue>> {
-    let mut queues = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = sqs
-            .client
-            .list_queues()
-            .max_results(1000)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| fail("listing queues", e))?;
-        queues.extend(out.queue_urls().iter().map(|u| Queue {
-            url: u.clone(),
-            name: name_of(u),
-        }));
-        match out.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-            _ => break,
-        }
-    }
-    Ok(queues)
+    let urls = sqs
+        .client
+        .list_queues()
+        .max_results(1000)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| fail("listing queues", e))?;
+    Ok(urls.iter().map(|u| Queue::at(u)).collect())
 }
 
 /// Attributes of many queues, several calls at once; a queue deleted
@@ -55,49 +45,32 @@ async fn with_attributes(sqs: &Sqs, queues: Vec<Queue>) -> Result<Vec<(Queue, At
         .buffered(8)
         .collect()
         .await;
-    let mut out = Vec::new();
-    for (q, a) in results {
-        match a {
-            Ok(a) => out.push((q, a)),
-            Err(e) if crate::exit::is_not_found(&e) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(out)
+    results
+        .into_iter()
+        .filter(|(_, a)| !matches!(a, Err(e) if crate::exit::is_not_found(e)))
+        .map(|(q, a)| Ok((q, a?)))
+        .collect()
 }
 
-/// The queues whose RedrivePolicy points at `dlq`, found by reading every
-/// queue's attributes: for SQS-compatible servers without
+/// The names of the queues whose RedrivePolicy points at `dlq`, found by
+/// reading every queue's attributes: for SQS-compatible servers without
 /// ListDeadLetterSourceQueues.
-pub(super) async fn sources_by_scan(sqs: &Sqs, dlq: &Queue) -> Result<Vec<Queue>> {
+pub(super) async fn sources_by_scan(sqs: &Sqs, dlq: &Queue) -> Result<Vec<String>> {
     let all = with_attributes(sqs, list(sqs).await?).await?;
     Ok(all
         .into_iter()
         .filter(|(q, a)| q.name != dlq.name && dead_letter_target(a).as_deref() == Some(&dlq.name))
-        .map(|(q, _)| q)
+        .map(|(q, _)| q.name)
         .collect())
 }
 
-/// The DLQ name a RedrivePolicy points at.
-fn dead_letter_target(attrs: &Attributes) -> Option<String> {
-    let policy = attrs.get(&QueueAttributeName::RedrivePolicy)?;
-    let v: Value = serde_json::from_str(policy).ok()?;
-    v["deadLetterTargetArn"].as_str().map(name_of)
-}
-
+/// Visible, in flight and delayed.
 fn counts(attrs: &Attributes) -> (u64, u64, u64) {
+    let n = |name| count(attrs, name).unwrap_or(0);
     (
-        count(attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0),
-        count(
-            attrs,
-            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-        )
-        .unwrap_or(0),
-        count(
-            attrs,
-            QueueAttributeName::ApproximateNumberOfMessagesDelayed,
-        )
-        .unwrap_or(0),
+        n(QueueAttributeName::ApproximateNumberOfMessages),
+        n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        n(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
     )
 }
 
@@ -132,8 +105,7 @@ pub async fn queues(sqs: &Sqs) -> Result<Vec<QueueInfo>> {
 }
 
 pub async fn depth(sqs: &Sqs, queue: &str) -> Result<Option<u64>> {
-    let q = sqs.queue(queue).await?;
-    let attrs = sqs.attributes(&q).await?;
+    let attrs = sqs.attributes(&sqs.queue(queue).await?).await?;
     Ok(count(
         &attrs,
         QueueAttributeName::ApproximateNumberOfMessages,
@@ -144,11 +116,8 @@ pub async fn lag(sqs: &Sqs, query: &LagQuery) -> Result<Vec<LagRow>> {
     let queues = if query.names.is_empty() {
         list(sqs).await?
     } else {
-        let mut qs = Vec::new();
-        for n in &query.names {
-            qs.push(sqs.queue(n).await?);
-        }
-        qs
+        let resolved = futures::stream::iter(&query.names).then(|n| sqs.queue(n));
+        resolved.try_collect().await?
     };
     let all = with_attributes(sqs, queues).await?;
     let mut rows = Vec::new();
@@ -180,7 +149,6 @@ pub async fn lag(sqs: &Sqs, query: &LagQuery) -> Result<Vec<LagRow>> {
     }
     Ok(rows)
 }
-
 /// PurgeQueue: every message at once, counted beforehand.
 pub async fn purge_all(sqs: &Sqs, queue: &str, run: &Ledger) -> Result<()> {
     let q = sqs.queue(queue).await?;

@@ -29,12 +29,11 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, Message as SqsMessage, MessageSystemAttributeName,
-    QueueAttributeName,
 };
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 
-use super::{codec, count, fail, Queue, Sqs};
+use super::{codec, fail, lock, Opened, Queue, Sqs};
 use crate::broker::round_trip::RoundTrip;
 use crate::broker::{Flow, ReadOptions, Visitor};
 use crate::exit::interrupted;
@@ -62,31 +61,25 @@ impl Held {
 
     /// Keeps a message invisible until [`Held::release_all`].
     pub fn hold(&self, id: &str, receipt: &str) {
-        self.lock()
-            .insert(id.to_owned(), (receipt.to_owned(), Instant::now()));
+        lock(&self.receipts).insert(id.to_owned(), (receipt.to_owned(), Instant::now()));
     }
 
-    /// Whether a message is held.
-    pub fn contains(&self, id: &str) -> bool {
-        self.lock().contains_key(id)
-    }
-
-    /// Refreshes the receipt of a message that came back.
-    pub fn refresh(&self, id: &str, receipt: &str) {
-        if let Some(entry) = self.lock().get_mut(id) {
-            *entry = (receipt.to_owned(), Instant::now());
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
-        self.receipts.lock().unwrap_or_else(|e| e.into_inner())
+    /// Refreshes the receipt of a message that came back; false when the
+    /// message is not held.
+    pub fn refresh(&self, id: &str, receipt: &str) -> bool {
+        let mut receipts = lock(&self.receipts);
+        let Some(entry) = receipts.get_mut(id) else {
+            return false;
+        };
+        *entry = (receipt.to_owned(), Instant::now());
+        true
     }
 
     /// Extends the messages held for more than half the visibility timeout.
     pub async fn extend_due(&self, sqs: &Sqs, q: &Queue) {
         let half = Duration::from_secs(self.visibility as u64 / 2);
         let due: Vec<String> = {
-            let mut map = self.lock();
+            let mut map = lock(&self.receipts);
             map.values_mut()
                 .filter(|(_, at)| at.elapsed() >= half)
                 .map(|(r, at)| {
@@ -102,7 +95,7 @@ impl Held {
 
     /// Makes every held message visible again at once.
     pub async fn release_all(&self, sqs: &Sqs, q: &Queue) {
-        let receipts: Vec<String> = self.lock().drain().map(|(_, (r, _))| r).collect();
+        let receipts: Vec<String> = lock(&self.receipts).drain().map(|(_, (r, _))| r).collect();
         let failed = change_visibility(sqs, q, receipts, 0, self.calls).await;
         if failed > 0 {
             sqs.warner.warn(&format!(
@@ -176,14 +169,15 @@ impl Gate {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, u64> {
-        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
+    /// Whether as many messages as counted at the start were seen.
+    pub fn all_seen(&self, seen: u64) -> bool {
+        self.at_start > 0 && seen >= self.at_start
     }
 
     /// Whether to receive now, `seen` messages in; true counts one in flight
     /// until [`Gate::leave`].
     pub fn enter(&self, seen: u64) -> bool {
-        let mut n = self.lock();
+        let mut n = lock(&self.inflight);
         let admit = self.at_start == 0 || *n == 0 || seen + 10 * *n < self.at_start;
         if admit {
             *n += 1;
@@ -193,7 +187,7 @@ impl Gate {
 
     /// A receive came back and its messages were counted.
     pub fn leave(&self) {
-        let mut n = self.lock();
+        let mut n = lock(&self.inflight);
         *n = n.saturating_sub(1);
     }
 }
@@ -215,16 +209,6 @@ pub(crate) async fn receive(sqs: &Sqs, q: &Queue, visibility: i32) -> Result<Vec
     Ok(out.messages.unwrap_or_default())
 }
 
-/// The one queue that dead-letters into `q`, when there is exactly one.
-pub(crate) async fn single_source(sqs: &Sqs, q: &Queue) -> Result<Option<Queue>> {
-    let mut sources = sqs.sources_of(q).await?;
-    Ok(if sources.len() == 1 {
-        sources.pop()
-    } else {
-        None
-    })
-}
-
 /// See the module docs.
 pub async fn browse(
     sqs: &Sqs,
@@ -232,36 +216,32 @@ pub async fn browse(
     opts: &ReadOptions,
     visit: &mut Visitor<'_>,
 ) -> Result<()> {
-    let (q, attrs) = sqs.readable(queue, opts.force).await?;
-    let at_start = count(&attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0);
-    let source = single_source(sqs, &q).await?.map(|s| s.name);
-    let rt = sqs.round_trip(&q).await;
-    let held = Held::new(sqs.visibility, rt);
+    let o = sqs.open(queue, opts.force).await?;
+    let held = Held::new(sqs.visibility, o.rt);
     // A FIFO queue gives no more of a group while some is in flight anyway.
-    let width = if q.is_fifo() {
+    let width = if o.q.is_fifo() {
         1
     } else {
-        rt.scale(RECEIVES, MAX_RECEIVES)
+        o.rt.scale(RECEIVES, MAX_RECEIVES)
     };
     let result = tokio::select! {
-        r = read(sqs, &q, at_start, source.as_deref(), &held, width, visit) => r,
+        r = read(sqs, &o, &held, width, visit) => r,
         _ = tokio::signal::ctrl_c() => Err(interrupted()),
     };
-    held.release_all(sqs, &q).await;
+    held.release_all(sqs, &o.q).await;
     result
 }
 
 async fn read(
     sqs: &Sqs,
-    q: &Queue,
-    at_start: u64,
-    source: Option<&str>,
+    o: &Opened,
     held: &Held,
     width: usize,
     visit: &mut Visitor<'_>,
 ) -> Result<()> {
+    let q = &o.q;
     let mut seen: HashSet<String> = HashSet::new();
-    let gate = Gate::new(at_start);
+    let gate = Gate::new(o.at_start);
     let mut inflight = FuturesUnordered::new();
     // Set once the read is over: an empty receive, the count reached, or the
     // visitor had enough; receives in flight are still taken in and held.
@@ -269,7 +249,7 @@ async fn read(
     let mut stopped = false;
     let mut failure = None;
     loop {
-        if at_start > 0 && seen.len() as u64 >= at_start {
+        if gate.all_seen(seen.len() as u64) {
             ended = true;
         }
         if !ended {
@@ -309,7 +289,7 @@ async fn read(
             continue;
         }
         for m in fresh {
-            match visit(codec::to_message(m, &q.name, source)) {
+            match visit(codec::to_message(m, &q.name, o.source.as_deref())) {
                 Ok(Flow::Continue) => continue,
                 Ok(Flow::Stop) => {}
                 Err(e) => failure = Some(e),

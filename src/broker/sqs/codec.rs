@@ -11,12 +11,14 @@
 //! characters; [`body_text`] says why a body cannot be sent instead of
 //! letting it be mangled.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_sqs::primitives::Blob;
+use aws_sdk_sqs::types::builders::SendMessageBatchRequestEntryBuilder;
 use aws_sdk_sqs::types::{
     Message as SqsMessage, MessageAttributeValue, MessageSystemAttributeName,
+    SendMessageBatchRequestEntry,
 };
 use serde_json::{Map, Value};
 
@@ -30,49 +32,39 @@ pub const TYPES_KEY: &str = "MessageAttributeTypes";
 /// SQS's limit on message attributes per message.
 pub const MAX_ATTRIBUTES: usize = 10;
 
+/// SQS's limit on the total size of one SendMessageBatch request.
+pub const BATCH_BYTES: usize = 1_048_576;
+
 /// Builds the envelope of a received message. `source` is the DLQ's single
 /// source queue, used when the message does not name its own origin.
 pub fn to_message(m: &SqsMessage, queue: &str, source: Option<&str>) -> Message {
-    let mut broker = Map::new();
-    let mut sys: Vec<(String, String)> = m
-        .attributes()
-        .map(|a| {
-            a.iter()
-                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    sys.sort();
-    for (k, v) in &sys {
-        broker.insert(k.clone(), Value::String(v.clone()));
+    let sys = m.attributes().into_iter().flatten();
+    let sorted: BTreeMap<&str, &String> = sys.map(|(k, v)| (k.as_str(), v)).collect();
+    let mut broker: Map<String, Value> = Map::new();
+    for (k, v) in sorted {
+        broker.insert(k.to_owned(), Value::String(v.clone()));
     }
-    let sys_get = |name: MessageSystemAttributeName| {
-        m.attributes()
-            .and_then(|a| a.get(&name))
-            .map(String::as_str)
-    };
-    let timestamp = sys_get(MessageSystemAttributeName::SentTimestamp)
+    let sent = m
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp));
+    let timestamp = sent
         .and_then(|t| t.parse::<u64>().ok())
         .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
 
     let mut headers = Headers::new();
     let mut types = Map::new();
-    if let Some(attrs) = m.message_attributes() {
-        let mut names: Vec<&String> = attrs.keys().collect();
-        names.sort();
-        for name in names {
-            let a = &attrs[name];
-            let data_type = a.data_type();
-            let value = if data_type.starts_with("Binary") {
-                bytes_value(a.binary_value().map(|b| b.as_ref()).unwrap_or_default())
-            } else {
-                Value::String(a.string_value().unwrap_or_default().to_owned())
-            };
-            if data_type != "String" {
-                types.insert(name.clone(), Value::String(data_type.to_owned()));
-            }
-            headers.insert(name.clone(), value);
+    let attrs = m.message_attributes().into_iter().flatten();
+    for (name, a) in attrs.collect::<BTreeMap<_, _>>() {
+        let data_type = a.data_type();
+        let value = if data_type.starts_with("Binary") {
+            bytes_value(a.binary_value().map(|b| b.as_ref()).unwrap_or_default())
+        } else {
+            Value::String(a.string_value().unwrap_or_default().to_owned())
+        };
+        if data_type != "String" {
+            types.insert(name.clone(), Value::String(data_type.to_owned()));
         }
+        headers.insert(name.clone(), value);
     }
     if !types.is_empty() {
         broker.insert(TYPES_KEY.into(), Value::Object(types));
@@ -178,25 +170,31 @@ pub fn attributes(out: &OutgoingMessage) -> Result<HashMap<String, MessageAttrib
     Ok(attrs)
 }
 
-/// Bytes a message counts against SQS's size limits: body plus every
-/// attribute's name, type and value.
-pub fn size(body: &str, attrs: &HashMap<String, MessageAttributeValue>) -> usize {
-    body.len()
-        + attrs
-            .iter()
-            .map(|(k, v)| {
-                k.len()
-                    + v.data_type().len()
-                    + v.string_value().map_or(0, str::len)
-                    + v.binary_value().map_or(0, |b| b.as_ref().len())
-            })
-            .sum::<usize>()
+/// The SendMessageBatch entry of a message, but its ID (its position in
+/// the batch it goes in) and what a FIFO queue needs; with the bytes it
+/// counts against SQS's size limits: body plus every attribute's name, type
+/// and value. An error says why SQS cannot carry the message.
+pub fn entry(
+    out: &OutgoingMessage,
+) -> Result<(SendMessageBatchRequestEntryBuilder, usize), String> {
+    let body = body_text(&out.body)?;
+    let attrs = attributes(out)?;
+    let size = attrs.iter().fold(body.len(), |n, (k, v)| {
+        n + k.len()
+            + v.data_type().len()
+            + v.string_value().map_or(0, str::len)
+            + v.binary_value().map_or(0, |b| b.as_ref().len())
+    });
+    let entry = SendMessageBatchRequestEntry::builder()
+        .message_body(body)
+        .set_message_attributes(Some(attrs).filter(|a| !a.is_empty()));
+    Ok((entry, size))
 }
 
-/// A string system attribute of the `broker` object (MessageGroupId, ...).
-pub fn broker_str<'a>(broker: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+/// The MessageGroupId the `broker` object of a message records.
+pub fn group_id(broker: &Map<String, Value>) -> Option<&str> {
     broker
-        .get(key)
+        .get(MessageSystemAttributeName::MessageGroupId.as_str())
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }

@@ -13,8 +13,10 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::Mutex;
+
+use super::lock;
 
 #[derive(Default)]
 pub(crate) struct Deliveries {
@@ -25,19 +27,8 @@ pub(crate) struct Deliveries {
     again: Mutex<Vec<(String, String)>>,
 }
 
-/// What to do with the later deliveries when the run ends.
-#[derive(Debug, Default, PartialEq)]
-pub(crate) struct Settled {
-    /// Receipts of messages already moved: delete them.
-    pub delete: Vec<String>,
-    /// Messages not moved: give them back (ID, receipt).
-    pub give_back: Vec<(String, String)>,
-}
-
 fn key(id: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish()
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
 }
 
 impl Deliveries {
@@ -53,31 +44,22 @@ impl Deliveries {
         true
     }
 
-    fn is_moved(&self, id: &str) -> bool {
-        lock(&self.taken).get(&key(id)).copied().unwrap_or(false)
-    }
-
     /// The message is moved: a later delivery of it can be deleted.
     pub fn moved(&self, id: &str) {
         lock(&self.taken).insert(key(id), true);
     }
 
-    /// Sorts the later deliveries once no more will come.
-    pub fn settle(&self) -> Settled {
-        let mut out = Settled::default();
-        for (id, receipt) in std::mem::take(&mut *lock(&self.again)) {
-            if self.is_moved(&id) {
-                out.delete.push(receipt);
-            } else {
-                out.give_back.push((id, receipt));
-            }
-        }
-        out
+    /// Sorts the later deliveries once no more will come: the receipts of
+    /// messages already moved, to delete, and the messages not moved (ID,
+    /// receipt), to give back.
+    pub fn settle(&self) -> (Vec<String>, Vec<(String, String)>) {
+        let again = std::mem::take(&mut *lock(&self.again));
+        let taken = lock(&self.taken);
+        let (moved, give_back): (Vec<_>, Vec<_>) = again
+            .into_iter()
+            .partition(|(id, _)| taken.get(&key(id)) == Some(&true));
+        (moved.into_iter().map(|(_, r)| r).collect(), give_back)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -94,13 +76,9 @@ mod tests {
         assert!(!d.first("b", "b2"));
         assert!(!d.first("a", "a3"));
         assert!(d.first("c", "c1"));
-        assert_eq!(
-            d.settle(),
-            Settled {
-                delete: vec!["a2".into(), "a3".into()],
-                give_back: vec![("b".into(), "b2".into())],
-            }
-        );
-        assert_eq!(d.settle(), Settled::default());
+        let (delete, give_back) = d.settle();
+        assert_eq!(delete, ["a2", "a3"]);
+        assert_eq!(give_back, [("b".into(), "b2".into())]);
+        assert_eq!(d.settle(), (vec![], vec![]));
     }
 }

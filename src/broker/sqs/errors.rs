@@ -8,6 +8,7 @@
 
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::BatchResultErrorEntry;
 
 use crate::exit::{broker_with, not_found};
 
@@ -21,20 +22,6 @@ pub fn is_not_found(code: &str) -> bool {
     )
 }
 
-/// The service's code and message, when the error came from the service
-/// and carries a code.
-pub fn code_and_message<E: ProvideErrorMetadata>(
-    err: &SdkError<E, HttpResponse>,
-) -> Option<(String, String)> {
-    match err {
-        SdkError::ServiceError(e) => {
-            let code = e.err().code()?;
-            Some((code.to_owned(), e.err().message().unwrap_or("").to_owned()))
-        }
-        _ => None,
-    }
-}
-
 /// Where an SQS user names a private CA.
 const CA_HINT: &str = "name the CA that signed it with tls_ca_file in the profile or AWS_CA_BUNDLE";
 
@@ -43,13 +30,9 @@ pub fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    if let Some((code, message)) = code_and_message(err) {
-        return explain(&code, &message);
-    }
-    if let SdkError::DispatchFailure(_) = err {
-        if let Some(why) = crate::tls::explain(&crate::exit::chain(err), false, false, CA_HINT) {
-            return why;
-        }
+    // Only an answer of the service carries a code.
+    if let Some(code) = err.code() {
+        return explain(code, err.message().unwrap_or(""));
     }
     match err {
         SdkError::ServiceError(e) => format!(
@@ -59,10 +42,12 @@ where
         SdkError::TimeoutError(_) => {
             "no answer within the timeout (is the endpoint reachable? see --timeout, --endpoint-url)".into()
         }
-        SdkError::DispatchFailure(_) => format!(
-            "cannot reach the endpoint ({}); check the region and --endpoint-url",
-            crate::exit::chain(err)
-        ),
+        SdkError::DispatchFailure(_) => {
+            let chain = crate::exit::chain(err);
+            crate::tls::explain(&chain, false, false, CA_HINT).unwrap_or_else(|| {
+                format!("cannot reach the endpoint ({chain}); check the region and --endpoint-url")
+            })
+        }
         SdkError::ResponseError(e) => format!(
             "the endpoint's answer is not an SQS response (HTTP {}); is it an SQS endpoint?",
             e.raw().status().as_u16()
@@ -97,13 +82,18 @@ pub fn explain(code: &str, message: &str) -> String {
     }
 }
 
+/// Why one entry of a batch call failed, in the operator's words.
+pub fn entry_failure(f: &BatchResultErrorEntry) -> String {
+    explain(f.code(), f.message().unwrap_or(""))
+}
+
 /// A broker error (exit 4): "sqs: OPERATION: what went wrong".
 pub fn fail<E>(operation: &str, err: SdkError<E, HttpResponse>) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let what = describe(&err);
-    if code_and_message(&err).is_some_and(|(code, _)| is_not_found(&code)) {
+    if err.code().is_some_and(is_not_found) {
         return not_found(format!("{NAME}: {operation}: {what}"), Some(Box::new(err)));
     }
     broker_with(NAME, operation, what, err)

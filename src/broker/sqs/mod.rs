@@ -79,10 +79,7 @@ fn parse_url(url: &str, display: &str) -> Result<SqsUrl> {
         .split_once("://")
         .map(|(_, r)| r)
         .ok_or_else(|| usage(format!("bad SQS URL {display}: expected sqs://[REGION]")))?;
-    let (host, query) = match rest.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (rest, None),
-    };
+    let (host, query) = rest.split_once('?').unwrap_or((rest, ""));
     let host = host.trim_end_matches('/');
     let mut out = SqsUrl::default();
     if !host.is_empty() {
@@ -94,14 +91,10 @@ fn parse_url(url: &str, display: &str) -> Result<SqsUrl> {
         }
         out.region = Some(host.to_owned());
     }
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
-            "endpoint" | "endpoint_url"
-                if v.starts_with("http://") || v.starts_with("https://") =>
-            {
-                out.endpoint = Some(v.to_owned())
-            }
+            "endpoint" | "endpoint_url" if is_http(v) => out.endpoint = Some(v.to_owned()),
             "endpoint" | "endpoint_url" => {
                 return Err(usage(format!(
                     "bad SQS URL {display}: endpoint must be an http:// or https:// URL"
@@ -116,6 +109,10 @@ fn parse_url(url: &str, display: &str) -> Result<SqsUrl> {
         }
     }
     Ok(out)
+}
+
+fn is_http(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
 }
 
 /// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`, `il-central-1`.
@@ -159,7 +156,7 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         .or(parsed.endpoint.as_ref())
         .or(profile.endpoint_url.as_ref());
     if let Some(ep) = endpoint {
-        if !(ep.starts_with("http://") || ep.starts_with("https://")) {
+        if !is_http(ep) {
             return Err(usage(format!(
                 "bad endpoint URL {ep:?}: expected http://HOST:PORT or https://HOST"
             )));
@@ -185,44 +182,40 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
                 .with_max_backoff(Duration::from_secs(2)),
         );
     let config = loader.load().await;
-    if config.region().is_none() {
+    let Some(region) = config.region().map(|r| r.to_string()) else {
         return Err(usage(
             "sqs: no AWS region: use sqs://REGION, a profile's region, or AWS_REGION / AWS_DEFAULT_REGION",
         ));
-    }
-    if let Some(provider) = config.credentials_provider() {
-        match tokio::time::timeout(timeout, provider.provide_credentials()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                let why = crate::exit::chain(&e);
-                let why = if why.contains("no credentials found in chain") {
-                    "none found in the environment, the AWS profile, web identity, ECS or instance metadata".to_owned()
-                } else {
-                    why
-                };
-                return Err(broker_msg(format!(
-                    "sqs: loading AWS credentials: {why}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
-                     AWS_PROFILE (or the profile's aws_profile), or run where an instance role is available"
-                )));
-            }
-            Err(_) => {
-                return Err(broker_msg(format!(
-                    "sqs: loading AWS credentials: no answer within {}",
-                    humantime::format_duration(timeout)
-                )))
-            }
-        }
-    } else {
+    };
+    let Some(provider) = config.credentials_provider() else {
         return Err(broker_msg(
             "sqs: no AWS credentials provider: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE",
         ));
+    };
+    match tokio::time::timeout(timeout, provider.provide_credentials()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            let mut why = crate::exit::chain(&e);
+            if why.contains("no credentials found in chain") {
+                why = "none found in the environment, the AWS profile, web identity, ECS or instance metadata".to_owned();
+            }
+            return Err(broker_msg(format!(
+                "sqs: loading AWS credentials: {why}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                 AWS_PROFILE (or the profile's aws_profile), or run where an instance role is available"
+            )));
+        }
+        Err(_) => {
+            return Err(broker_msg(format!(
+                "sqs: loading AWS credentials: no answer within {}",
+                humantime::format_duration(timeout)
+            )))
+        }
     }
     let visibility = std::env::var("DLQ_SQS_VISIBILITY_TIMEOUT")
         .ok()
         .and_then(|v| v.trim().parse::<i32>().ok())
         .filter(|v| (1..=43_200).contains(v))
         .unwrap_or(60);
-    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
     Ok(Box::new(Sqs {
         region,
         client: Client::new(&config),
@@ -273,6 +266,14 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
+    /// The queue at a URL.
+    pub fn at(url: &str) -> Queue {
+        Queue {
+            url: url.to_owned(),
+            name: name_of(url),
+        }
+    }
+
     pub fn is_fifo(&self) -> bool {
         self.name.ends_with(".fifo")
     }
@@ -291,11 +292,8 @@ impl Sqs {
     /// Resolves a QUEUE argument: a URL as is, an ARN by GetQueueUrl with
     /// its account, a name by GetQueueUrl.
     pub(crate) async fn queue(&self, arg: &str) -> Result<Queue> {
-        if arg.starts_with("http://") || arg.starts_with("https://") {
-            return Ok(Queue {
-                url: arg.to_owned(),
-                name: name_of(arg),
-            });
+        if is_http(arg) {
+            return Ok(Queue::at(arg));
         }
         let mut req = self.client.get_queue_url();
         let name = if let Some(rest) = arg.strip_prefix("arn:") {
@@ -350,58 +348,76 @@ impl Sqs {
         .await
     }
 
-    /// The queues whose RedrivePolicy points at `q`. A server that does not
-    /// know ListDeadLetterSourceQueues gets every queue's policy read instead.
-    pub(crate) async fn sources_of(&self, q: &Queue) -> Result<Vec<Queue>> {
-        let mut names = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = match self
-                .client
-                .list_dead_letter_source_queues()
-                .queue_url(&q.url)
-                .max_results(1000)
-                .set_next_token(token.take())
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) if e.code() == Some("InvalidAction") && names.is_empty() => {
-                    return admin::sources_by_scan(self, q).await;
-                }
-                Err(e) => return Err(fail(&format!("listing the source queues of {}", q.name), e)),
-            };
-            names.extend(out.queue_urls().iter().map(|u| Queue {
-                url: u.clone(),
-                name: name_of(u),
-            }));
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
-        Ok(names)
+    /// The one queue whose RedrivePolicy points at `q`, when there is exactly
+    /// one. A server that does not know ListDeadLetterSourceQueues gets every
+    /// queue's policy read instead.
+    async fn single_source(&self, q: &Queue) -> Result<Option<String>> {
+        let listed = self
+            .client
+            .list_dead_letter_source_queues()
+            .queue_url(&q.url)
+            .max_results(1000)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await;
+        let mut sources = match listed {
+            Ok(urls) => urls.iter().map(|u| name_of(u)).collect(),
+            Err(e) if e.code() == Some("InvalidAction") => admin::sources_by_scan(self, q).await?,
+            Err(e) => return Err(fail(&format!("listing the source queues of {}", q.name), e)),
+        };
+        Ok(if sources.len() == 1 {
+            sources.pop()
+        } else {
+            None
+        })
     }
 
-    /// Resolves a queue to read from, with its attributes, refusing a queue
-    /// that has a RedrivePolicy of its own (a receive raises the receive
-    /// count and can push its messages into its DLQ) unless `--force`.
-    pub(crate) async fn readable(&self, arg: &str, force: bool) -> Result<(Queue, Attributes)> {
+    /// Resolves a queue to read from, refusing a queue that has a
+    /// RedrivePolicy of its own (a receive raises the receive count and can
+    /// push its messages into its DLQ) unless `--force`.
+    pub(crate) async fn open(&self, arg: &str, force: bool) -> Result<Opened> {
         let q = self.queue(arg).await?;
         let attrs = self.attributes(&q).await?;
-        if let (false, Some(policy)) = (force, attrs.get(&QueueAttributeName::RedrivePolicy)) {
-            let dlq = serde_json::from_str::<serde_json::Value>(policy)
-                .ok()
-                .and_then(|v| v["deadLetterTargetArn"].as_str().map(name_of))
-                .unwrap_or_else(|| "its dead-letter queue".into());
+        if !force && attrs.contains_key(&QueueAttributeName::RedrivePolicy) {
+            let dlq = dead_letter_target(&attrs).unwrap_or_else(|| "its dead-letter queue".into());
             return Err(usage(format!(
                 "{} has a redrive policy of its own (to {dlq}): reading it receives its messages and raises \
                  their receive count, which can push them into {dlq}; pass --force to read it anyway",
                 q.name
             )));
         }
-        Ok((q, attrs))
+        Ok(Opened {
+            at_start: count(&attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0),
+            source: self.single_source(&q).await?,
+            rt: self.round_trip(&q).await,
+            q,
+        })
     }
+}
+
+/// A queue a read or a bulk run starts on.
+pub(crate) struct Opened {
+    pub q: Queue,
+    /// ApproximateNumberOfMessages at the start.
+    pub at_start: u64,
+    /// The one queue that dead-letters into it, if there is one.
+    pub source: Option<String>,
+    /// The round trip of a call, which sizes the windows.
+    pub rt: RoundTrip,
+}
+
+/// The DLQ name a RedrivePolicy points at.
+pub(crate) fn dead_letter_target(attrs: &Attributes) -> Option<String> {
+    let policy = attrs.get(&QueueAttributeName::RedrivePolicy)?;
+    let v: serde_json::Value = serde_json::from_str(policy).ok()?;
+    v["deadLetterTargetArn"].as_str().map(name_of)
+}
+
+/// Locks a mutex, also after a panic elsewhere.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A queue's attributes as GetQueueAttributes returns them.
@@ -431,11 +447,12 @@ impl Broker for Sqs {
     }
 
     async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
-        redrive::redrive(self, queue, opts, run).await
+        let action = redrive::Action::Redrive(opts);
+        redrive::execute(self, queue, opts.read.force, action, run).await
     }
 
     async fn purge(&self, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
-        redrive::purge(self, queue, opts, run).await
+        redrive::execute(self, queue, opts.read.force, redrive::Action::Purge, run).await
     }
 
     async fn purge_all(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {
@@ -477,25 +494,24 @@ mod tests {
         .unwrap();
         assert_eq!(u.endpoint.as_deref(), Some("http://127.0.0.1:4566"));
         assert_eq!(u.aws_profile.as_deref(), Some("dev"));
-        assert!(parse_url("sqs://127.0.0.1:4566", "")
-            .unwrap_err()
-            .to_string()
-            .contains("--endpoint-url"));
-        assert!(parse_url("sqs://localhost", "").is_err());
-        assert!(parse_url("sqs://us-east-1?endpoint=ftp://x", "").is_err());
+        for (bad, says) in [
+            ("sqs://127.0.0.1:4566", "--endpoint-url"),
+            ("sqs://localhost", ""),
+            ("sqs://us-east-1?endpoint=ftp://x", ""),
+        ] {
+            assert!(parse_url(bad, "").unwrap_err().to_string().contains(says));
+        }
         assert!(is_region("us-gov-west-1"));
         assert!(!is_region("us-east"));
     }
 
     #[test]
     fn names() {
-        assert_eq!(
-            name_of("http://h:4566/123456789012/orders.dlq"),
-            "orders.dlq"
-        );
-        assert_eq!(
-            name_of("arn:aws:sqs:us-east-1:123456789012:orders"),
-            "orders"
-        );
+        for (url_or_arn, name) in [
+            ("http://h:4566/123456789012/orders.dlq", "orders.dlq"),
+            ("arn:aws:sqs:us-east-1:123456789012:orders", "orders"),
+        ] {
+            assert_eq!(name_of(url_or_arn), name);
+        }
     }
 }

@@ -12,18 +12,15 @@
 //! the queue, see `Sqs::round_trip`). The loop itself is `bulk::publish`: a
 //! batch goes out when it is full, or when the loop is about to wait.
 
-use std::collections::HashMap;
-
 use anyhow::Result;
 use async_trait::async_trait;
-use aws_sdk_sqs::types::{
-    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
-};
+use aws_sdk_sqs::types::builders::SendMessageBatchRequestEntryBuilder;
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 use tokio::sync::oneshot;
 
-use super::codec::{self, broker_str};
-use super::errors::{describe, explain};
+use super::codec::{self, BATCH_BYTES};
+use super::errors::{describe, entry_failure};
 use super::redrive::fresh_dedup_id;
 use super::{Queue, Sqs, NAME};
 use crate::broker::{OutgoingMessage, PublishOptions};
@@ -34,7 +31,6 @@ use crate::exit::{broker_msg, usage};
 /// [`BATCH_BYTES`], so memory stays bounded).
 const WINDOW: usize = 16;
 const MAX_WINDOW: usize = 64;
-const BATCH_BYTES: usize = 1_048_576;
 
 type Answer = oneshot::Sender<Result<Option<String>, Refusal>>;
 
@@ -43,7 +39,6 @@ pub struct Sender {
     client: Client,
     q: Queue,
     opts: PublishOptions,
-    fifo: bool,
     content_dedup: bool,
     delay: Option<i32>,
     /// Batches awaited at once.
@@ -58,14 +53,12 @@ impl Sender {
     pub async fn open(sqs: &Sqs, target: &str, opts: &PublishOptions) -> Result<Sender> {
         let q = sqs.queue(target).await?;
         let fifo = q.is_fifo();
-        let content_dedup = if fifo {
-            sqs.attributes(&q)
+        let content_dedup = fifo
+            && sqs
+                .attributes(&q)
                 .await?
                 .get(&QueueAttributeName::ContentBasedDeduplication)
-                .is_some_and(|v| v == "true")
-        } else {
-            false
-        };
+                .is_some_and(|v| v == "true");
         let delay = match opts.delay {
             Some(_) if fifo => {
                 return Err(usage(format!(
@@ -96,7 +89,6 @@ impl Sender {
             client: sqs.client.clone(),
             q,
             opts: opts.clone(),
-            fifo,
             content_dedup,
             delay,
             batches,
@@ -110,39 +102,27 @@ impl Sender {
     fn entry(
         &self,
         msg: &OutgoingMessage,
-        body: &str,
-        attrs: HashMap<String, aws_sdk_sqs::types::MessageAttributeValue>,
+        e: SendMessageBatchRequestEntryBuilder,
         index: usize,
     ) -> Result<SendMessageBatchRequestEntry, Refusal> {
-        let group = self.opts.group_id.clone().or_else(|| {
-            broker_str(
-                &msg.broker,
-                MessageSystemAttributeName::MessageGroupId.as_str(),
-            )
-            .map(str::to_owned)
-        });
-        let mut e = SendMessageBatchRequestEntry::builder()
-            .id(index.to_string())
-            .message_body(body)
-            .set_message_attributes(Some(attrs).filter(|a| !a.is_empty()))
-            .set_delay_seconds(self.delay);
-        if self.fifo {
-            if group.is_none() {
+        let given = self.opts.group_id.as_deref();
+        let mut e = e.id(index.to_string()).set_delay_seconds(self.delay);
+        e = e.set_message_group_id(given.map(str::to_owned));
+        if self.q.is_fifo() {
+            let Some(group) = given.or_else(|| codec::group_id(&msg.broker)) else {
                 return Err(Refusal::Input(usage(format!(
                     "{} is a FIFO queue: pass --group-id GROUP (or publish envelopes whose broker.MessageGroupId is set)",
                     self.q.name
                 ))));
-            }
+            };
             let dedup = match &self.opts.dedup_id {
                 Some(d) => Some(d.clone()),
                 None if self.content_dedup => None,
                 None => Some(fresh_dedup_id(&format!("dlq-publish-{}", self.sent), 0)),
             };
             e = e
-                .set_message_group_id(group)
+                .message_group_id(group)
                 .set_message_deduplication_id(dedup);
-        } else if let Some(g) = &self.opts.group_id {
-            e = e.message_group_id(g);
         }
         e.build().map_err(|e| Refusal::Message(e.to_string()))
     }
@@ -183,11 +163,7 @@ impl Sender {
                         answer(s.id(), Ok(Some(s.message_id().to_owned())));
                     }
                     for f in out.failed() {
-                        let why = format!(
-                            "sending to {}: {}",
-                            q.name,
-                            explain(f.code(), f.message().unwrap_or(""))
-                        );
+                        let why = format!("sending to {}: {}", q.name, entry_failure(f));
                         answer(f.id(), Err(Refusal::Message(why)));
                     }
                 }
@@ -207,15 +183,13 @@ impl Publisher for Sender {
     }
 
     async fn send(&mut self, msg: OutgoingMessage) -> Result<Confirm, Refusal> {
-        let body = codec::body_text(&msg.body).map_err(Refusal::Message)?;
-        let attrs = codec::attributes(&msg).map_err(Refusal::Message)?;
-        let size = codec::size(body, &attrs);
+        let (entry, size) = codec::entry(&msg).map_err(Refusal::Message)?;
         // SQS's limit on one request: a big message goes in a batch of its own.
         if !self.batch.is_empty() && self.bytes + size > BATCH_BYTES {
             self.dispatch();
         }
         self.sent += 1;
-        let entry = self.entry(&msg, body, attrs, self.batch.len())?;
+        let entry = self.entry(&msg, entry, self.batch.len())?;
         let (tx, rx) = oneshot::channel();
         self.batch.push((entry, tx));
         self.bytes += size;

@@ -28,22 +28,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use aws_sdk_sqs::config::http::HttpResponse;
-use aws_sdk_sqs::error::SdkError;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::delete_message_batch::{
     DeleteMessageBatchError, DeleteMessageBatchOutput,
 };
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
-    SendMessageBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 
-use super::browse::{change_visibility, receive, single_source, Gate, Held};
-use super::codec::{self, broker_str};
+use super::browse::{change_visibility, receive, Gate, Held};
+use super::codec::{self, BATCH_BYTES};
 use super::deliveries::Deliveries;
-use super::errors::{describe, explain, is_not_found};
-use super::{count, fail, Queue, Sqs, CAPABILITIES, NAME};
-use crate::broker::round_trip::RoundTrip;
-use crate::broker::{Message, OutgoingMessage, PurgeOptions, RedriveOptions};
+use super::errors::{describe, entry_failure, is_not_found};
+use super::{fail, lock, Queue, Sqs, CAPABILITIES, NAME};
+use crate::broker::{Message, OutgoingMessage, RedriveOptions};
 use crate::bulk::Ledger;
 use crate::exit::{broker, broker_msg};
 use crate::select::Decision;
@@ -53,11 +51,8 @@ use crate::select::Decision;
 const PIPELINES: usize = 16;
 const MAX_PIPELINES: usize = 64;
 
-/// SQS's limit on the total size of one SendMessageBatch request.
-const BATCH_BYTES: usize = 1_048_576;
-
 /// What a run does with the messages it takes.
-enum Action<'a> {
+pub enum Action<'a> {
     /// Copy each to `--to` (resolved here) or to its own origin, rewritten.
     Redrive(&'a RedriveOptions),
     /// Save to the backup, then delete.
@@ -72,7 +67,6 @@ struct Run<'a> {
     run: &'a Ledger,
     held: Held,
     gate: Gate,
-    at_start: u64,
     source: Option<String>,
     /// Distinct messages received.
     seen: AtomicU64,
@@ -89,65 +83,33 @@ struct Taken {
     received: Instant,
 }
 
-pub async fn redrive(sqs: &Sqs, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
-    let opened = open(sqs, queue, opts.read.force).await?;
+/// A run of `action` on the DLQ `queue`: see the module docs.
+pub async fn execute(
+    sqs: &Sqs,
+    queue: &str,
+    force: bool,
+    action: Action<'_>,
+    run: &Ledger,
+) -> Result<()> {
+    let o = sqs.open(queue, force).await?;
     // `--to` must exist before anything moves; an origin is resolved when
     // its first message goes (see `crate::conventions`).
-    if let Some(to) = &opts.to {
+    if let Action::Redrive(RedriveOptions { to: Some(to), .. }) = action {
         sqs.queue(to).await?;
     }
-    execute(sqs, opened, Action::Redrive(opts), run).await
-}
-
-pub async fn purge(sqs: &Sqs, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
-    let opened = open(sqs, queue, opts.read.force).await?;
-    execute(sqs, opened, Action::Purge, run).await
-}
-
-/// A DLQ as a run starts on it.
-struct Opened {
-    dlq: Queue,
-    /// ApproximateNumberOfMessages at the start.
-    at_start: u64,
-    /// The one queue that dead-letters into it, if there is one.
-    source: Option<String>,
-    /// The round trip of a call, which sizes the pipelines.
-    rt: RoundTrip,
-}
-
-async fn open(sqs: &Sqs, queue: &str, force: bool) -> Result<Opened> {
-    let (dlq, attrs) = sqs.readable(queue, force).await?;
-    let source = single_source(sqs, &dlq).await?;
-    let rt = sqs.round_trip(&dlq).await;
-    Ok(Opened {
-        at_start: count(&attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0),
-        source: source.map(|s| s.name),
-        dlq,
-        rt,
-    })
-}
-
-async fn execute(sqs: &Sqs, opened: Opened, action: Action<'_>, run: &Ledger) -> Result<()> {
-    let Opened {
-        dlq,
-        at_start,
-        source,
-        rt,
-    } = opened;
-    let pipelines = if dlq.is_fifo() {
+    let pipelines = if o.q.is_fifo() {
         1
     } else {
-        rt.scale(PIPELINES, MAX_PIPELINES)
+        o.rt.scale(PIPELINES, MAX_PIPELINES)
     };
     let r = Run {
         sqs,
-        at_start,
-        gate: Gate::new(at_start),
-        dlq,
+        gate: Gate::new(o.at_start),
+        dlq: o.q,
         action,
         run,
-        held: Held::new(sqs.visibility, rt),
-        source,
+        held: Held::new(sqs.visibility, o.rt),
+        source: o.source,
         seen: AtomicU64::new(0),
         deliveries: Deliveries::default(),
         origins: Mutex::new(HashMap::new()),
@@ -160,8 +122,7 @@ async fn execute(sqs: &Sqs, opened: Opened, action: Action<'_>, run: &Ledger) ->
 
 impl Run<'_> {
     fn done_reading(&self) -> bool {
-        let seen = self.seen.load(Ordering::SeqCst);
-        self.run.should_stop() || (self.at_start > 0 && seen >= self.at_start)
+        self.run.should_stop() || self.gate.all_seen(self.seen.load(Ordering::SeqCst))
     }
 
     /// Stops every pipeline, recording why.
@@ -183,27 +144,21 @@ impl Run<'_> {
                 return;
             }
             let batch = match receive(self.sqs, &self.dlq, self.sqs.visibility).await {
-                Ok(b) => b,
-                Err(e) => {
+                Ok(b) if !b.is_empty() => b,
+                got => {
                     self.gate.leave();
-                    self.halt(format!("{e:#}"));
+                    if let Err(e) = got {
+                        self.halt(format!("{e:#}"));
+                    }
                     return;
                 }
             };
-            if batch.is_empty() {
-                self.gate.leave();
-                return;
-            }
             let mut taken = Vec::new();
             for m in &batch {
                 let (Some(id), Some(receipt)) = (m.message_id(), m.receipt_handle()) else {
                     continue;
                 };
-                if self.held.contains(id) {
-                    self.held.refresh(id, receipt);
-                    continue;
-                }
-                if !self.deliveries.first(id, receipt) {
+                if self.held.refresh(id, receipt) || !self.deliveries.first(id, receipt) {
                     continue;
                 }
                 self.seen.fetch_add(1, Ordering::SeqCst);
@@ -242,14 +197,12 @@ impl Run<'_> {
             }
         }
         for (name, group) in by_queue {
-            let cached = self.origins.lock().ok().and_then(|c| c.get(&name).cloned());
+            let cached = lock(&self.origins).get(&name).cloned();
             let queue = match cached {
                 Some(q) => q,
                 None => {
                     let q = self.sqs.queue(&name).await.map_err(|e| format!("{e:#}"));
-                    if let Ok(mut c) = self.origins.lock() {
-                        c.insert(name.clone(), q.clone());
-                    }
+                    lock(&self.origins).insert(name.clone(), q.clone());
                     q
                 }
             };
@@ -325,14 +278,8 @@ impl Run<'_> {
                 Ok(out) => {
                     for f in out.failed() {
                         if let Some(t) = by_id.get(f.id()) {
-                            self.fail(
-                                t,
-                                format!(
-                                    "sending to {}: {}",
-                                    target.name,
-                                    explain(f.code(), f.message().unwrap_or(""))
-                                ),
-                            );
+                            let why = format!("sending to {}: {}", target.name, entry_failure(f));
+                            self.fail(t, why);
                         }
                     }
                     let copied: Vec<&Taken> = out
@@ -361,12 +308,12 @@ impl Run<'_> {
     /// Deletes the later deliveries of moved messages with their own
     /// receipts, and holds those of messages not moved, to give back.
     async fn settle_deliveries_again(&self) {
-        let settled = self.deliveries.settle();
-        for (id, receipt) in &settled.give_back {
+        let (delete, give_back) = self.deliveries.settle();
+        for (id, receipt) in &give_back {
             self.held.hold(id, receipt);
         }
         let mut left = 0;
-        for chunk in settled.delete.chunks(10) {
+        for chunk in delete.chunks(10) {
             left += match self.delete_batch(chunk.iter().map(String::as_str)).await {
                 Ok(out) => out.failed().len(),
                 Err(_) => chunk.len(),
@@ -409,19 +356,15 @@ impl Run<'_> {
     /// Deletes messages from the DLQ, copied to `to` when re-driven; each
     /// success counts as done.
     async fn delete(&self, items: &[&Taken], to: Option<&str>) {
-        let copied = to.map(|t| format!("copied to {t}")).unwrap_or_default();
         if items.is_empty() {
             return;
         }
-        let why = |detail: String| {
-            if copied.is_empty() {
-                format!("deleting from {}: {detail}", self.dlq.name)
-            } else {
-                format!(
-                    "{copied}, but deleting from {} failed ({detail}): it is now in both queues",
-                    self.dlq.name
-                )
-            }
+        let dlq = &self.dlq.name;
+        let why = |detail: String| match to {
+            None => format!("deleting from {dlq}: {detail}"),
+            Some(t) => format!(
+                "copied to {t}, but deleting from {dlq} failed ({detail}): it is now in both queues"
+            ),
         };
         match self
             .delete_batch(items.iter().map(|t| t.receipt.as_str()))
@@ -438,7 +381,7 @@ impl Run<'_> {
                 let failed: HashMap<&str, String> = out
                     .failed()
                     .iter()
-                    .map(|f| (f.id(), explain(f.code(), f.message().unwrap_or(""))))
+                    .map(|f| (f.id(), entry_failure(f)))
                     .collect();
                 for (i, t) in items.iter().enumerate() {
                     match failed.get(i.to_string().as_str()) {
@@ -462,19 +405,9 @@ fn entry_for(
     target: &Queue,
     index: usize,
 ) -> Result<(SendMessageBatchRequestEntry, usize), String> {
-    let body = codec::body_text(&out.body)?;
-    let attrs = codec::attributes(out)?;
-    let size = codec::size(body, &attrs);
-    let mut entry = SendMessageBatchRequestEntry::builder()
-        .id(index.to_string())
-        .message_body(body)
-        .set_message_attributes(Some(attrs).filter(|a| !a.is_empty()));
+    let (mut entry, size) = codec::entry(out)?;
     if target.is_fifo() {
-        let group = broker_str(
-            &out.broker,
-            MessageSystemAttributeName::MessageGroupId.as_str(),
-        )
-        .ok_or_else(|| {
+        let group = codec::group_id(&out.broker).ok_or_else(|| {
             format!(
                 "{} is a FIFO queue and this message has no MessageGroupId to keep",
                 target.name
@@ -484,8 +417,8 @@ fn entry_for(
             .message_group_id(group)
             .message_deduplication_id(fresh_dedup_id(&msg.id, msg.redrives() + 1));
     }
-    let entry = entry.build().map_err(|e| e.to_string())?;
-    Ok((entry, size))
+    let entry = entry.id(index.to_string()).build();
+    Ok((entry.map_err(|e| e.to_string())?, size))
 }
 
 /// A deduplication ID no earlier copy used: the message ID, the re-drive
@@ -504,18 +437,9 @@ pub(crate) fn fresh_dedup_id(id: &str, redrives: u32) -> String {
 /// `retry-all --native`: StartMessageMoveTask, followed to its end.
 pub async fn native(sqs: &Sqs, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
     let dlq = sqs.queue(queue).await?;
-    let arn = |attrs: super::Attributes, q: &Queue| {
-        attrs
-            .get(&QueueAttributeName::QueueArn)
-            .cloned()
-            .ok_or_else(|| broker_msg(format!("{NAME}: {} has no QueueArn attribute", q.name)))
-    };
-    let source_arn = arn(sqs.attributes(&dlq).await?, &dlq)?;
+    let source_arn = arn(sqs, &dlq).await?;
     let destination_arn = match &opts.to {
-        Some(to) => {
-            let q = sqs.queue(to).await?;
-            Some(arn(sqs.attributes(&q).await?, &q)?)
-        }
+        Some(to) => Some(arn(sqs, &sqs.queue(to).await?).await?),
         None => None,
     };
     let started = sqs
@@ -528,13 +452,9 @@ pub async fn native(sqs: &Sqs, queue: &str, opts: &RedriveOptions, run: &Ledger)
     let handle = match started {
         Ok(out) => out.task_handle().unwrap_or_default().to_owned(),
         Err(e) => {
-            let unsupported = match super::errors::code_and_message(&e) {
-                Some((code, _)) => !is_known_refusal(&code),
-                None => matches!(
-                    &e,
-                    aws_sdk_sqs::error::SdkError::ResponseError(_)
-                        | aws_sdk_sqs::error::SdkError::ServiceError(_)
-                ),
+            let unsupported = match e.code() {
+                Some(code) => !is_known_refusal(code),
+                None => matches!(&e, SdkError::ResponseError(_) | SdkError::ServiceError(_)),
             };
             if unsupported {
                 return Err(broker(
@@ -594,6 +514,12 @@ pub async fn native(sqs: &Sqs, queue: &str, opts: &RedriveOptions, run: &Ledger)
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     Ok(())
+}
+
+async fn arn(sqs: &Sqs, q: &Queue) -> Result<String> {
+    let attrs = sqs.attributes(q).await?;
+    let arn = attrs.get(&QueueAttributeName::QueueArn).cloned();
+    arn.ok_or_else(|| broker_msg(format!("{NAME}: {} has no QueueArn attribute", q.name)))
 }
 
 /// Errors of StartMessageMoveTask that mean "supported, but not now".
