@@ -181,8 +181,9 @@ fn delivered_nowhere_else(t: FieldTable) -> FieldTable {
     }
     let mut out = t.inner().clone();
     for (name, kept) in DISTRIBUTION_HEADERS {
+        // A header already under the kept name wins, as it always has.
         if let Some(v) = out.remove(name) {
-            out.insert(kept.into(), v);
+            out.entry(kept.into()).or_insert(v);
         }
     }
     out.into()
