@@ -15,10 +15,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use anyhow::Result;
+use lapin::uri::AMQPUri;
 use serde_json::Value;
 
 use crate::exit::broker_msg;
 use crate::http::{Http, Service};
+use crate::message::value_text;
+use crate::tls::Files;
 
 /// A management API client for one vhost.
 pub struct Admin {
@@ -54,12 +57,13 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// Dead-letter queue to the queues that dead-letter into it.
-    pub fn sources(&self) -> BTreeMap<String, BTreeSet<String>> {
-        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    /// Dead-letter queue to the queues that dead-letter into it, sorted
+    /// (each source comes once, in the targets' order).
+    pub fn sources(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (src, dsts) in &self.targets {
             for d in dsts {
-                out.entry(d.clone()).or_default().insert(src.clone());
+                out.entry(d.clone()).or_default().push(src.clone());
             }
         }
         out
@@ -68,15 +72,14 @@ impl Topology {
 
 /// Percent-encodes one path segment (a vhost or queue name).
 pub fn segment(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).into()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn arg_or_policy(q: &Value, arg: &str, policy: &str) -> Option<Value> {
@@ -89,44 +92,43 @@ fn arg_or_policy(q: &Value, arg: &str, policy: &str) -> Option<Value> {
         .cloned()
 }
 
+/// The text field `k` of a JSON object.
+fn text<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
+    v.get(k)?.as_str()
+}
+
 fn stats(q: &Value) -> QueueStats {
     let u = |k: &str| q.get(k).and_then(Value::as_u64);
-    let s = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_owned));
+    let s = |arg: &str, policy: &str| Some(arg_or_policy(q, arg, policy)?.as_str()?.to_owned());
     QueueStats {
-        name: q
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
-        kind: q
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("classic")
-            .to_owned(),
+        name: text(q, "name").unwrap_or("").to_owned(),
+        kind: text(q, "type").unwrap_or("classic").to_owned(),
         messages: u("messages"),
         ready: u("messages_ready"),
         unacked: u("messages_unacknowledged"),
         ready_bytes: u("message_bytes_ready"),
         consumers: u("consumers"),
         head_timestamp: u("head_message_timestamp"),
-        dead_letter_exchange: s(arg_or_policy(
-            q,
-            "x-dead-letter-exchange",
-            "dead-letter-exchange",
-        )),
-        dead_letter_routing_key: s(arg_or_policy(
-            q,
-            "x-dead-letter-routing-key",
-            "dead-letter-routing-key",
-        )),
+        dead_letter_exchange: s("x-dead-letter-exchange", "dead-letter-exchange"),
+        dead_letter_routing_key: s("x-dead-letter-routing-key", "dead-letter-routing-key"),
         delivery_limit: arg_or_policy(q, "x-delivery-limit", "delivery-limit")
             .and_then(|v| v.as_i64())
             .or_else(|| q.get("delivery_limit").and_then(Value::as_i64)),
     }
 }
 
+/// Whether an exchange of type `kind` routes `key` through a binding with
+/// `binding_key` (headers and other types: every binding).
+pub fn routes(kind: &str, binding_key: &str, key: &str) -> bool {
+    match kind {
+        "direct" => binding_key == key,
+        "topic" => topic_matches(binding_key, key),
+        _ => true,
+    }
+}
+
 /// Whether a topic binding pattern matches a routing key.
-pub fn topic_matches(pattern: &str, key: &str) -> bool {
+fn topic_matches(pattern: &str, key: &str) -> bool {
     fn go(p: &[&str], k: &[&str]) -> bool {
         match (p.first(), k.first()) {
             (None, None) => true,
@@ -142,14 +144,10 @@ pub fn topic_matches(pattern: &str, key: &str) -> bool {
 }
 
 impl Admin {
-    pub fn new(
-        base: String,
-        user: String,
-        password: String,
-        vhost: String,
-        timeout: Duration,
-        tls: &crate::tls::Files,
-    ) -> Result<Self> {
+    /// A client at `base` with the user, password and vhost of the AMQP URL.
+    pub fn new(base: String, uri: &AMQPUri, timeout: Duration, tls: &Files) -> Result<Self> {
+        let user = &uri.authority.userinfo;
+        let auth = Some((user.username.clone(), user.password.clone()));
         let service = Service {
             name: "rabbitmq",
             api: "management API",
@@ -157,8 +155,8 @@ impl Admin {
             forbidden: "the user needs the management or monitoring tag",
         };
         Ok(Admin {
-            http: Http::new(service, &base, Some((user, password)), timeout, tls)?,
-            vhost,
+            http: Http::new(service, &base, auth, timeout, tls)?,
+            vhost: uri.vhost.clone(),
         })
     }
 
@@ -167,111 +165,71 @@ impl Admin {
         self.http.get(&format!("api/{path}")).await
     }
 
+    /// GET a list under `/api`; empty on 404.
+    async fn list(&self, path: &str) -> Result<Vec<Value>> {
+        match self.get(path).await? {
+            Some(Value::Array(a)) => Ok(a),
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// PUT or DELETE a path under `/api`; a DELETE of what is gone is fine.
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<()> {
         self.http.send(method, &format!("api/{path}"), body).await
     }
 
+    /// The path of the dynamic shovel `name` of the vhost, under `/api`.
+    pub fn shovel_path(&self, name: &str) -> String {
+        let (vhost, name) = (segment(&self.vhost), segment(name));
+        format!("parameters/shovel/{vhost}/{name}")
+    }
+
     /// Creates (or replaces) the dynamic shovel `name` of the vhost.
     pub async fn put_shovel(&self, name: &str, value: &Value) -> Result<()> {
         let body = serde_json::json!({ "value": value });
-        self.send(
-            reqwest::Method::PUT,
-            &format!(
-                "parameters/shovel/{}/{}",
-                segment(&self.vhost),
-                segment(name)
-            ),
-            Some(&body),
-        )
-        .await
+        let path = self.shovel_path(name);
+        self.send(reqwest::Method::PUT, &path, Some(&body)).await
     }
 
     /// Whether the shovel's parameter still exists (a shovel with
     /// `src-delete-after` removes it when done).
     pub async fn shovel_exists(&self, name: &str) -> Result<bool> {
-        Ok(self
-            .get(&format!(
-                "parameters/shovel/{}/{}",
-                segment(&self.vhost),
-                segment(name)
-            ))
-            .await?
-            .is_some())
+        Ok(self.get(&self.shovel_path(name)).await?.is_some())
     }
 
     /// The shovel's state and reason as the status API reports them
     /// (`running`, `starting`, `terminated`), None when not listed.
     pub async fn shovel_state(&self, name: &str) -> Result<Option<(String, Option<String>)>> {
-        let all = Self::list(
-            self.get(&format!("shovels/{}", segment(&self.vhost)))
-                .await?,
-        );
-        Ok(all
-            .iter()
-            .find(|s| s.get("name").and_then(Value::as_str) == Some(name))
-            .map(|s| {
-                let state = s
-                    .get("state")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                let reason = s.get("reason").map(|r| match r {
-                    Value::String(t) => t.clone(),
-                    other => other.to_string(),
-                });
-                (state, reason)
-            }))
+        let all = self
+            .list(&format!("shovels/{}", segment(&self.vhost)))
+            .await?;
+        Ok(all.iter().find(|s| text(s, "name") == Some(name)).map(|s| {
+            let state = text(s, "state").unwrap_or("").to_owned();
+            (state, s.get("reason").map(value_text))
+        }))
     }
 
     pub async fn delete_shovel(&self, name: &str) -> Result<()> {
-        self.send(
-            reqwest::Method::DELETE,
-            &format!(
-                "parameters/shovel/{}/{}",
-                segment(&self.vhost),
-                segment(name)
-            ),
-            None,
-        )
-        .await
+        let path = self.shovel_path(name);
+        self.send(reqwest::Method::DELETE, &path, None).await
     }
 
     /// The routing keys an exchange's queue bindings use, with its type;
     /// None when the exchange does not exist.
     pub async fn exchange_bindings(&self, name: &str) -> Result<Option<(String, Vec<String>)>> {
-        let vh = segment(&self.vhost);
-        let Some(x) = self
-            .get(&format!("exchanges/{vh}/{}", segment(name)))
-            .await?
-        else {
+        let path = format!("exchanges/{}/{}", segment(&self.vhost), segment(name));
+        let Some(x) = self.get(&path).await? else {
             return Ok(None);
         };
-        let kind = x
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("direct")
-            .to_owned();
-        let keys = Self::list(
-            self.get(&format!("exchanges/{vh}/{}/bindings/source", segment(name)))
-                .await?,
-        )
-        .iter()
-        .filter_map(|b| b.get("routing_key")?.as_str().map(str::to_owned))
-        .collect();
-        Ok(Some((kind, keys)))
+        let kind = text(&x, "type").unwrap_or("direct").to_owned();
+        let bindings = self.list(&format!("{path}/bindings/source")).await?;
+        let keys = bindings.iter().filter_map(|b| text(b, "routing_key"));
+        Ok(Some((kind, keys.map(str::to_owned).collect())))
     }
 
     /// The base URL, for the commands dlq prints.
     pub fn base(&self) -> &str {
         self.http.base()
-    }
-
-    fn list(v: Option<Value>) -> Vec<Value> {
-        match v {
-            Some(Value::Array(a)) => a,
-            _ => Vec::new(),
-        }
     }
 
     /// The server's major version (3 when the API does not say).
@@ -287,40 +245,29 @@ impl Admin {
 
     /// One queue, None when it does not exist.
     pub async fn queue(&self, name: &str) -> Result<Option<QueueStats>> {
-        let v = self
-            .get(&format!(
-                "queues/{}/{}",
-                segment(&self.vhost),
-                segment(name)
-            ))
-            .await?;
-        Ok(v.as_ref().map(stats))
+        let path = format!("queues/{}/{}", segment(&self.vhost), segment(name));
+        Ok(self.get(&path).await?.as_ref().map(stats))
     }
 
     /// Every queue of the vhost with the dead-letter graph.
     pub async fn topology(&self) -> Result<Topology> {
         let vh = segment(&self.vhost);
-        let queues: Vec<QueueStats> = Self::list(self.get(&format!("queues/{vh}")).await?)
+        let queues: Vec<QueueStats> = self
+            .list(&format!("queues/{vh}"))
+            .await?
             .iter()
             .map(stats)
             .collect();
         if queues.is_empty() && self.get(&format!("vhosts/{vh}")).await?.is_none() {
-            return Err(broker_msg(format!(
-                "rabbitmq: vhost '{}' not found",
-                self.vhost
-            )));
+            let vhost = &self.vhost;
+            return Err(broker_msg(format!("rabbitmq: vhost '{vhost}' not found")));
         }
-        let exchanges: HashMap<String, String> =
-            Self::list(self.get(&format!("exchanges/{vh}")).await?)
-                .iter()
-                .filter_map(|e| {
-                    Some((
-                        e.get("name")?.as_str()?.to_owned(),
-                        e.get("type")?.as_str()?.to_owned(),
-                    ))
-                })
-                .collect();
-        let bindings = Self::list(self.get(&format!("bindings/{vh}")).await?);
+        let exchanges = self.list(&format!("exchanges/{vh}")).await?;
+        let exchanges: HashMap<&str, &str> = exchanges
+            .iter()
+            .filter_map(|e| Some((text(e, "name")?, text(e, "type")?)))
+            .collect();
+        let bindings = self.list(&format!("bindings/{vh}")).await?;
         let names: BTreeSet<&str> = queues.iter().map(|q| q.name.as_str()).collect();
         let mut targets = BTreeMap::new();
         for q in &queues {
@@ -340,54 +287,35 @@ impl Admin {
 fn route(
     dlx: &str,
     q: &QueueStats,
-    exchanges: &HashMap<String, String>,
+    exchanges: &HashMap<&str, &str>,
     bindings: &[Value],
     names: &BTreeSet<&str>,
 ) -> Vec<String> {
     let key = q.dead_letter_routing_key.clone();
     if dlx.is_empty() {
         let target = key.unwrap_or_else(|| q.name.clone());
-        return if names.contains(target.as_str()) && target != q.name {
-            vec![target]
-        } else {
-            Vec::new()
-        };
+        let found = names.contains(target.as_str()) && target != q.name;
+        return found.then_some(target).into_iter().collect();
     }
-    let bound: Vec<(String, String)> = bindings
+    let bound: Vec<(&str, &str)> = bindings
         .iter()
-        .filter(|b| {
-            b.get("source").and_then(Value::as_str) == Some(dlx)
-                && b.get("destination_type").and_then(Value::as_str) == Some("queue")
-        })
-        .filter_map(|b| {
-            Some((
-                b.get("destination")?.as_str()?.to_owned(),
-                b.get("routing_key")?.as_str()?.to_owned(),
-            ))
-        })
+        .filter(|b| text(b, "source") == Some(dlx) && text(b, "destination_type") == Some("queue"))
+        .filter_map(|b| Some((text(b, "destination")?, text(b, "routing_key")?)))
         .collect();
-    let kind = exchanges.get(dlx).map(String::as_str).unwrap_or("direct");
+    let kind = exchanges.get(dlx).copied().unwrap_or("direct");
     let matching = |k: &str| -> Vec<String> {
         bound
             .iter()
-            .filter(|(_, bk)| match kind {
-                "direct" => bk == k,
-                "topic" => topic_matches(bk, k),
-                _ => true,
-            })
-            .map(|(d, _)| d.clone())
+            .filter(|(_, bk)| routes(kind, bk, k))
+            .map(|(d, _)| d.to_string())
             .collect()
     };
     let mut found = match &key {
         Some(k) => matching(k),
-        None => {
-            let by_name = matching(&q.name);
-            if by_name.is_empty() {
-                bound.iter().map(|(d, _)| d.clone()).collect()
-            } else {
-                by_name
-            }
-        }
+        // Every bound queue when none takes the queue's name.
+        None => Some(matching(&q.name))
+            .filter(|by_name| !by_name.is_empty())
+            .unwrap_or_else(|| bound.iter().map(|(d, _)| d.to_string()).collect()),
     };
     found.sort();
     found.dedup();
@@ -432,7 +360,7 @@ mod tests {
 
     #[test]
     fn routes_through_bindings() {
-        let exchanges = HashMap::from([("dlx".to_string(), "direct".to_string())]);
+        let exchanges = HashMap::from([("dlx", "direct")]);
         let bindings = vec![
             json!({"source": "dlx", "destination_type": "queue", "destination": "orders.dlq", "routing_key": "orders"}),
             json!({"source": "dlx", "destination_type": "queue", "destination": "other.dlq", "routing_key": "other"}),

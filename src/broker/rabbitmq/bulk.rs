@@ -28,12 +28,12 @@ use lapin::types::FieldTable;
 use lapin::{Channel, ExchangeKind};
 use tokio::sync::mpsc;
 
-use super::convert::{self, Delivery, Route};
+use super::convert::{self, Route};
 use super::read::{Reader, HOLDS_PER_CONSUMER};
 use super::{amqp_error, reply_code, RabbitMq, CAPABILITIES, NAME, WINDOW};
 use crate::broker::{Message, RedriveOptions};
 use crate::bulk::Ledger;
-use crate::exit::broker;
+use crate::exit::{broker, Context};
 use crate::select::Decision;
 
 type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -59,7 +59,6 @@ type Acked = (Vec<Done>, lapin::Result<()>);
 struct Acks {
     tx: mpsc::UnboundedSender<(u64, bool, Vec<Done>)>,
     done: mpsc::UnboundedReceiver<Acked>,
-    pending: usize,
 }
 
 impl Acks {
@@ -75,43 +74,27 @@ impl Acks {
                 }
             }
         });
-        Acks {
-            tx,
-            done,
-            pending: 0,
-        }
+        Acks { tx, done }
     }
 
     fn push(&mut self, tag: u64, multiple: bool, ids: Vec<Done>) {
-        // The task only ends with the runtime, so a send cannot fail here.
-        if self.tx.send((tag, multiple, ids)).is_ok() {
-            self.pending += 1;
-        }
+        // The task runs until `count_all` drops the sender: a send cannot fail.
+        let _ = self.tx.send((tag, multiple, ids));
     }
 
-    /// Acks already written.
-    fn ready(&mut self) -> Vec<Acked> {
-        let mut out = Vec::new();
+    /// Counts the acks already written.
+    fn count_ready(&mut self, run: &Ledger) {
         while let Ok(a) = self.done.try_recv() {
-            self.pending -= 1;
-            out.push(a);
+            count_acked(run, a);
         }
-        out
     }
 
-    /// Waits for every ack sent.
-    async fn all(&mut self) -> Vec<Acked> {
-        let mut out = Vec::new();
-        while self.pending > 0 {
-            match self.done.recv().await {
-                Some(a) => {
-                    self.pending -= 1;
-                    out.push(a);
-                }
-                None => break,
-            }
+    /// Waits for every ack sent, and counts them.
+    async fn count_all(mut self, run: &Ledger) {
+        drop(self.tx);
+        while let Some(a) = self.done.recv().await {
+            count_acked(run, a);
         }
-        out
     }
 }
 
@@ -151,40 +134,23 @@ fn count_acked(run: &Ledger, done: Acked) {
     }
 }
 
-/// The next delivery; None after the last one, or when reading failed
-/// (the run is stopped).
-async fn next_delivery(reader: &mut Reader, run: &Ledger, op: &str) -> Option<Delivery> {
-    match reader.next().await {
-        Ok(d) => d,
-        Err(e) => {
-            run.stop_broker(&broker(NAME, op, e));
-            None
-        }
-    }
-}
-
 /// Whether an exchange exists, asked on a throwaway channel (a failed
 /// passive declare closes its channel).
 pub(super) async fn exchange_exists(rmq: &RabbitMq, name: &str) -> Result<bool> {
-    let ch = rmq.channel(&format!("checking exchange '{name}'")).await?;
-    let r = ch
-        .exchange_declare(
-            name,
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
-    match r {
+    let op = format!("checking exchange '{name}'");
+    let ch = rmq.channel(&op).await?;
+    let passive = ExchangeDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let declared = ch.exchange_declare(name, ExchangeKind::Direct, passive, FieldTable::default());
+    match declared.await {
         Ok(()) => {
             let _ = ch.close(200, "checked").await;
             Ok(true)
         }
         Err(e) if reply_code(&e) == Some(404) => Ok(false),
-        Err(e) => Err(broker(NAME, format!("checking exchange '{name}'"), e)),
+        Err(e) => Err(broker(NAME, op, e)),
     }
 }
 
@@ -197,21 +163,17 @@ pub enum Take<'a> {
 }
 
 pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> Result<()> {
-    let (op, what) = match take {
-        Take::Copy(_) => (
-            format!("re-driving from queue '{queue}'"),
-            "re-drive selected messages of",
-        ),
-        Take::Purge => (
-            format!("purging queue '{queue}'"),
-            "purge selected messages of",
-        ),
+    let (doing, what) = match take {
+        Take::Copy(_) => ("re-driving from", "re-drive"),
+        Take::Purge => ("purging", "purge"),
     };
+    let op = format!("{doing} queue '{queue}'");
+    let what = format!("{what} selected messages of");
     let everything = run.selection().is_everything();
     // Each of these waits a round trip or several; far from the broker they
     // add up unless they overlap. Their errors count in this order.
     let (plan, to, read, publisher) = tokio::join!(
-        rmq.check_returnable(queue, what, !everything),
+        rmq.check_returnable(queue, &what, !everything),
         async {
             match take {
                 Take::Copy(RedriveOptions { to: Some(to), .. }) => rmq.require_queue(to).await,
@@ -228,13 +190,9 @@ pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> R
                 return Ok(None);
             }
             let conn = rmq.publisher().await?;
-            let ch = conn
-                .create_channel()
-                .await
-                .map_err(|e| broker(NAME, &op, e))?;
-            ch.confirm_select(ConfirmSelectOptions::default())
-                .await
-                .map_err(|e| broker(NAME, &op, e))?;
+            let ch = conn.create_channel().await.broker_err(NAME, &op)?;
+            let confirms = ch.confirm_select(ConfirmSelectOptions::default());
+            confirms.await.broker_err(NAME, &op)?;
             Ok::<_, anyhow::Error>(Some((conn, ch)))
         },
     );
@@ -242,7 +200,14 @@ pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> R
     to?;
     let (read_ch, count) = read?;
     let publisher = publisher?;
-    let mut reader = plan.reader(&read_ch, queue, WINDOW, count);
+    let mut reader = Reader::new(
+        read_ch.clone(),
+        queue,
+        WINDOW,
+        count,
+        plan.mean,
+        plan.quorum,
+    );
     // A paced run publishes each copy when its turn comes.
     let paced = run.paced();
     let mut inflight: FuturesOrdered<Pending<InFlight>> = FuturesOrdered::new();
@@ -265,14 +230,17 @@ pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> R
             }
         }
         ack_confirmed(&mut confirmed, reader.keeps_any(), &mut acks);
-        for a in acks.ready() {
-            count_acked(run, a);
-        }
+        acks.count_ready(run);
         if run.should_stop() {
             break;
         }
-        let Some(mut d) = next_delivery(&mut reader, run, &op).await else {
-            break;
+        let mut d = match reader.next().await {
+            Ok(Some(d)) => d,
+            Ok(None) => break,
+            Err(e) => {
+                run.stop_broker(&broker(NAME, &op, e));
+                break;
+            }
         };
         let m = convert::message(queue, &mut d);
         if run.decide(&m) != Decision::Take {
@@ -296,26 +264,18 @@ pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> R
                 continue;
             }
         };
-        if !origin.exchange.is_empty() {
-            let exists = match exchanges.get(&origin.exchange) {
-                Some(e) => *e,
-                None => {
-                    let e = exchange_exists(rmq, &origin.exchange).await?;
-                    exchanges.insert(origin.exchange.clone(), e);
-                    e
-                }
-            };
-            if !exists {
-                run.failed(
-                    &m.id,
-                    format!(
-                        "origin exchange '{}' does not exist any more: pass --to QUEUE",
-                        origin.exchange
-                    ),
-                );
-                hold(&mut reader, d.delivery_tag, run).await;
-                continue;
-            }
+        if !origin.exchange.is_empty() && !exchanges.contains_key(&origin.exchange) {
+            let exists = exchange_exists(rmq, &origin.exchange).await?;
+            exchanges.insert(origin.exchange.clone(), exists);
+        }
+        if exchanges.get(&origin.exchange) == Some(&false) {
+            let x = &origin.exchange;
+            run.failed(
+                &m.id,
+                format!("origin exchange '{x}' does not exist any more: pass --to QUEUE"),
+            );
+            hold(&mut reader, d.delivery_tag, run).await;
+            continue;
         }
         let count = (m.redrives() + 1).to_string();
         let (mut props, dropped) = convert::redrive_properties(&d.properties, &count, &rmq.user);
@@ -343,9 +303,7 @@ pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> R
         settle(f, &mut confirmed, &mut reader, run).await;
     }
     ack_confirmed(&mut confirmed, reader.keeps_any(), &mut acks);
-    for a in acks.all().await {
-        count_acked(run, a);
-    }
+    acks.count_all(run).await;
     if dropped_user_id {
         run.note(format!(
             "the user_id property was dropped from copies whose user_id is not '{}' (RabbitMQ refuses it otherwise)",
@@ -464,38 +422,26 @@ async fn hold(reader: &mut Reader, tag: u64, run: &Ledger) {
 }
 
 async fn settle(f: InFlight, confirmed: &mut Vec<(u64, Done)>, reader: &mut Reader, run: &Ledger) {
-    match f.confirm {
+    let dest = &f.dest;
+    let why = match f.confirm {
         Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => {
             confirmed.push((f.tag, (f.id, Some(f.dest))));
+            return;
         }
-        Ok(Confirmation::Ack(Some(ret))) | Ok(Confirmation::Nack(Some(ret))) => {
-            run.failed(
-                f.id,
-                format!(
-                    "unroutable: nothing is bound to {} ({} {}); the message stays",
-                    f.dest, ret.reply_code, ret.reply_text
-                ),
-            );
-            hold(reader, f.tag, run).await;
-        }
-        Ok(Confirmation::Nack(None)) => {
-            run.failed(
-                f.id,
-                format!("{} refused the copy (nack: full with overflow reject-publish, or unavailable); the message stays", f.dest),
-            );
-            hold(reader, f.tag, run).await;
-        }
+        Ok(Confirmation::Ack(Some(ret))) | Ok(Confirmation::Nack(Some(ret))) => format!(
+            "unroutable: nothing is bound to {dest} ({} {}); the message stays",
+            ret.reply_code, ret.reply_text
+        ),
+        Ok(Confirmation::Nack(None)) => format!("{dest} refused the copy (nack: full with overflow reject-publish, or unavailable); the message stays"),
         Err(e) => {
-            run.failed(
-                f.id,
-                format!(
-                    "no confirm for the copy to {}: {e}; the message stays",
-                    f.dest
-                ),
-            );
+            let why = format!("no confirm for the copy to {dest}: {e}; the message stays");
+            run.failed(f.id, why);
             run.stop_broker(&broker(NAME, "waiting for a confirm", e));
+            return;
         }
-    }
+    };
+    run.failed(f.id, why);
+    hold(reader, f.tag, run).await;
 }
 
 /// Selected messages waiting to be acked (after the backup, when there is one).

@@ -15,8 +15,10 @@
 //! `x-delivery-count` and `dlq-redrive-count`; `dlq-original-cc` and
 //! `dlq-original-bcc` count as the `CC` and `BCC` a re-drive renamed.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use lapin::message::Delivery;
 use lapin::types::{AMQPValue, DecimalValue, FieldArray, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 use serde_json::{json, Map, Number, Value};
@@ -24,17 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::broker::{Origin, OriginKind};
 use crate::conventions;
-use crate::message::{b64_decode, bytes_value, DeadLetter, Headers, Message, REDRIVE_HEADER};
-
-/// One message as a read hands it over: what the delivery frame said.
-pub struct Delivery {
-    pub delivery_tag: u64,
-    pub exchange: String,
-    pub routing_key: String,
-    pub redelivered: bool,
-    pub properties: BasicProperties,
-    pub data: Vec<u8>,
-}
+use crate::message::{b64_decode, bytes_value, Headers, Message, REDRIVE_HEADER};
 
 /// Where a re-drive publishes a message: an exchange and routing key (the
 /// default exchange, "", and a queue name for a queue).
@@ -93,19 +85,15 @@ pub fn amqp_to_json(v: &AMQPValue) -> Value {
         AMQPValue::Double(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
         AMQPValue::DecimalValue(d) => json!({ "$decimal": decimal_text(d) }),
         AMQPValue::ShortString(s) => Value::String(s.as_str().to_owned()),
-        AMQPValue::LongString(s) => bytes_to_json(s.as_bytes()),
+        AMQPValue::LongString(s) => match std::str::from_utf8(s.as_bytes()) {
+            Ok(text) => Value::String(text.to_owned()),
+            Err(_) => bytes_value(s.as_bytes()),
+        },
         AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(amqp_to_json).collect()),
         AMQPValue::Timestamp(t) => json!({ "$timestamp": t }),
         AMQPValue::FieldTable(t) => Value::Object(table_to_json(t)),
         AMQPValue::ByteArray(b) => bytes_value(b.as_slice()),
         AMQPValue::Void => Value::Null,
-    }
-}
-
-fn bytes_to_json(bytes: &[u8]) -> Value {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Value::String(s.to_owned()),
-        Err(_) => bytes_value(bytes),
     }
 }
 
@@ -169,11 +157,11 @@ fn parse_decimal(s: &str) -> Option<DecimalValue> {
 
 /// A JSON object as an AMQP table.
 pub fn json_to_table(o: &Map<String, Value>) -> FieldTable {
-    let mut t = FieldTable::default();
-    for (k, v) in o {
-        t.insert(ShortString::from(k.clone()), json_to_amqp(v));
-    }
-    t
+    let t: BTreeMap<_, _> = o
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), json_to_amqp(v)))
+        .collect();
+    t.into()
 }
 
 /// Headers with which RabbitMQ delivers a message to more routing keys than
@@ -191,15 +179,14 @@ fn delivered_nowhere_else(t: FieldTable) -> FieldTable {
     {
         return t;
     }
-    let mut out = FieldTable::default();
-    for (k, v) in t.inner() {
-        let name = DISTRIBUTION_HEADERS
-            .iter()
-            .find(|(name, _)| k.as_str() == *name)
-            .map_or(k.clone(), |(_, kept)| ShortString::from(*kept));
-        out.insert(name, v.clone());
+    let mut out = t.inner().clone();
+    for (name, kept) in DISTRIBUTION_HEADERS {
+        // A header already under the kept name wins, as it always has.
+        if let Some(v) = out.remove(name) {
+            out.entry(kept.into()).or_insert(v);
+        }
     }
-    out
+    out.into()
 }
 
 /// The headers of a rewritten copy as an AMQP table: a header whose JSON
@@ -211,12 +198,11 @@ pub fn rewritten_headers(p: &BasicProperties, copy: &Map<String, Value>) -> Fiel
     for (k, v) in copy {
         let kept = original
             .inner()
-            .iter()
-            .find(|(name, a)| name.as_str() == k && amqp_to_json(a) == *v)
-            .map(|(_, a)| a.clone());
+            .get(k.as_str())
+            .filter(|a| amqp_to_json(a) == *v);
         t.insert(
-            ShortString::from(k.clone()),
-            kept.unwrap_or_else(|| json_to_amqp(v)),
+            k.as_str().into(),
+            kept.cloned().unwrap_or_else(|| json_to_amqp(v)),
         );
     }
     delivered_nowhere_else(t)
@@ -232,28 +218,23 @@ fn volatile_header(name: &str) -> bool {
         || name.starts_with("x-last-death-")
 }
 
-fn text(s: &Option<ShortString>) -> Value {
-    s.as_ref()
-        .map_or(Value::Null, |s| Value::String(s.as_str().to_owned()))
-}
-
 /// The AMQP properties (all but headers) as JSON, every key present (null
-/// when unset).
+/// when unset; a `ShortString` serializes as its text).
 pub fn properties_json(p: &BasicProperties) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("content_type".into(), text(p.content_type()));
-    m.insert("content_encoding".into(), text(p.content_encoding()));
+    m.insert("content_type".into(), json!(p.content_type()));
+    m.insert("content_encoding".into(), json!(p.content_encoding()));
     m.insert("delivery_mode".into(), json!(p.delivery_mode()));
     m.insert("priority".into(), json!(p.priority()));
-    m.insert("correlation_id".into(), text(p.correlation_id()));
-    m.insert("reply_to".into(), text(p.reply_to()));
-    m.insert("expiration".into(), text(p.expiration()));
-    m.insert("message_id".into(), text(p.message_id()));
+    m.insert("correlation_id".into(), json!(p.correlation_id()));
+    m.insert("reply_to".into(), json!(p.reply_to()));
+    m.insert("expiration".into(), json!(p.expiration()));
+    m.insert("message_id".into(), json!(p.message_id()));
     m.insert("timestamp".into(), json!(p.timestamp()));
-    m.insert("type".into(), text(p.kind()));
-    m.insert("user_id".into(), text(p.user_id()));
-    m.insert("app_id".into(), text(p.app_id()));
-    m.insert("cluster_id".into(), text(p.cluster_id()));
+    m.insert("type".into(), json!(p.kind()));
+    m.insert("user_id".into(), json!(p.user_id()));
+    m.insert("app_id".into(), json!(p.app_id()));
+    m.insert("cluster_id".into(), json!(p.cluster_id()));
     m
 }
 
@@ -270,33 +251,24 @@ fn id_of(props: &Map<String, Value>, headers: &Map<String, Value>, body: &[u8]) 
     let mut hasher = Sha256::new();
     // Without `expiration`, in the order `Map::remove` leaves (the last key
     // takes its place): the order IDs have always been computed over.
-    let mut stable: Vec<(&String, &Value)> = props.iter().collect();
+    let mut stable: Vec<(&str, &Value)> = props.iter().map(|(k, v)| (k.as_str(), v)).collect();
     if let Some(i) = stable.iter().position(|(k, _)| *k == "expiration") {
         stable.swap_remove(i);
     }
     // Writing into a hasher cannot fail.
     let _ = serde_json::to_writer(HashWriter(&mut hasher), &Entries(&stable));
     hasher.update([0]);
-    let mut stable: Vec<(&String, &Value)> = headers
-        .iter()
-        .filter(|(k, _)| !volatile_header(k))
-        .collect();
     // A re-driven copy keeps `CC` under another name: hash it as `CC`, in
     // the table's (sorted) order, so the ID stays the same.
-    let renamed: Vec<(String, &Value)> = stable
+    let mut stable: Vec<(&str, &Value)> = headers
         .iter()
-        .filter_map(|(k, v)| {
-            DISTRIBUTION_HEADERS
-                .iter()
-                .find(|(_, kept)| k.as_str() == *kept)
-                .map(|(name, _)| ((*name).to_owned(), *v))
+        .filter(|(k, _)| !volatile_header(k))
+        .map(|(k, v)| {
+            let kept = DISTRIBUTION_HEADERS.iter().find(|(_, kept)| k == kept);
+            (kept.map_or(k.as_str(), |(name, _)| *name), v)
         })
         .collect();
-    if !renamed.is_empty() {
-        stable.retain(|(k, _)| !DISTRIBUTION_HEADERS.iter().any(|(_, kept)| k == kept));
-        stable.extend(renamed.iter().map(|(k, v)| (k, *v)));
-        stable.sort_by(|a, b| a.0.cmp(b.0));
-    }
+    stable.sort_by(|a, b| a.0.cmp(b.0));
     let _ = serde_json::to_writer(HashWriter(&mut hasher), &Entries(&stable));
     hasher.update([0]);
     hasher.update(body);
@@ -305,7 +277,7 @@ fn id_of(props: &Map<String, Value>, headers: &Map<String, Value>, body: &[u8]) 
 }
 
 /// Borrowed entries serialized as one JSON object.
-struct Entries<'a>(&'a [(&'a String, &'a Value)]);
+struct Entries<'a>(&'a [(&'a str, &'a Value)]);
 
 impl serde::Serialize for Entries<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -327,25 +299,13 @@ impl std::io::Write for HashWriter<'_> {
 }
 
 fn x_death_times(p: &BasicProperties) -> Option<u64> {
-    match p.headers().as_ref()?.inner().get("x-death")? {
-        AMQPValue::FieldArray(a) => a.as_slice().iter().find_map(|v| match v {
-            AMQPValue::FieldTable(t) => match t.inner().get("time")? {
-                AMQPValue::Timestamp(n) => Some(*n),
-                _ => None,
-            },
-            _ => None,
-        }),
-        _ => None,
-    }
+    let deaths = p.headers().as_ref()?.inner().get("x-death")?.as_array()?;
+    let time = |death: &AMQPValue| death.as_field_table()?.inner().get("time")?.as_timestamp();
+    deaths.as_slice().iter().find_map(time)
 }
 
 fn secs(t: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(t)
-}
-
-/// The dead-letter fields of a message, read by the conventions table.
-pub fn dead_letter(headers: &Headers, props: &Map<String, Value>, body: &[u8]) -> DeadLetter {
-    conventions::read(&conventions::Input::new(headers, props, body))
 }
 
 /// The shared message for a delivery read from `queue`; the body moves into
@@ -358,11 +318,11 @@ pub fn message(queue: &str, d: &mut Delivery) -> Message {
         Some(id) if !id.as_str().is_empty() => id.as_str().to_owned(),
         _ => id_of(&props, &headers, &d.data),
     };
-    let dead_letter = dead_letter(&headers, &props, &d.data);
+    let dead_letter = conventions::read(&conventions::Input::new(&headers, &props, &d.data));
     // Only the properties the message has; the envelope stays short.
     let mut broker: Map<String, Value> = props.into_iter().filter(|(_, v)| !v.is_null()).collect();
-    broker.insert("exchange".into(), json!(d.exchange));
-    broker.insert("routing_key".into(), json!(d.routing_key));
+    broker.insert("exchange".into(), json!(d.exchange.as_str()));
+    broker.insert("routing_key".into(), json!(d.routing_key.as_str()));
     broker.insert("redelivered".into(), json!(d.redelivered));
     if let Some(x) = headers.get("x-death") {
         broker.insert("x_death".into(), x.clone());
@@ -392,47 +352,31 @@ pub fn properties_from_json(
 ) -> BasicProperties {
     let s = |k: &str| broker.get(k).and_then(Value::as_str).map(ShortString::from);
     let n = |k: &str| broker.get(k).and_then(Value::as_u64);
-    let mut p = BasicProperties::default();
-    if let Some(v) = s("content_type") {
-        p = p.with_content_type(v);
+    let byte = |k: &str| n(k).and_then(|d| u8::try_from(d).ok());
+    let mut p = BasicProperties::default().with_delivery_mode(byte("delivery_mode").unwrap_or(2));
+    type Set<T> = fn(BasicProperties, T) -> BasicProperties;
+    let texts: [(&str, Set<ShortString>); 10] = [
+        ("content_type", BasicProperties::with_content_type),
+        ("content_encoding", BasicProperties::with_content_encoding),
+        ("correlation_id", BasicProperties::with_correlation_id),
+        ("reply_to", BasicProperties::with_reply_to),
+        ("expiration", BasicProperties::with_expiration),
+        ("message_id", BasicProperties::with_message_id),
+        ("type", BasicProperties::with_type),
+        ("user_id", BasicProperties::with_user_id),
+        ("app_id", BasicProperties::with_app_id),
+        ("cluster_id", BasicProperties::with_cluster_id),
+    ];
+    for (key, set) in texts {
+        if let Some(v) = s(key).filter(|v| key != "user_id" || v.as_str() == user) {
+            p = set(p, v);
+        }
     }
-    if let Some(v) = s("content_encoding") {
-        p = p.with_content_encoding(v);
-    }
-    p = p.with_delivery_mode(
-        n("delivery_mode")
-            .and_then(|d| u8::try_from(d).ok())
-            .unwrap_or(2),
-    );
-    if let Some(v) = n("priority").and_then(|d| u8::try_from(d).ok()) {
+    if let Some(v) = byte("priority") {
         p = p.with_priority(v);
-    }
-    if let Some(v) = s("correlation_id") {
-        p = p.with_correlation_id(v);
-    }
-    if let Some(v) = s("reply_to") {
-        p = p.with_reply_to(v);
-    }
-    if let Some(v) = s("expiration") {
-        p = p.with_expiration(v);
-    }
-    if let Some(v) = s("message_id") {
-        p = p.with_message_id(v);
     }
     if let Some(v) = n("timestamp") {
         p = p.with_timestamp(v);
-    }
-    if let Some(v) = s("type") {
-        p = p.with_type(v);
-    }
-    if let Some(v) = s("user_id").filter(|u| u.as_str() == user) {
-        p = p.with_user_id(v);
-    }
-    if let Some(v) = s("app_id") {
-        p = p.with_app_id(v);
-    }
-    if let Some(v) = s("cluster_id") {
-        p = p.with_cluster_id(v);
     }
     if !headers.is_empty() {
         p = p.with_headers(json_to_table(headers));
@@ -482,45 +426,42 @@ pub fn redrive_properties(p: &BasicProperties, count: &str, user: &str) -> (Basi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::DeadLetter;
 
     fn ls(s: &str) -> AMQPValue {
         AMQPValue::LongString(s.into())
     }
 
-    fn dead(
-        reason: &str,
-        queue: &str,
-        exchange: &str,
-        rk: &str,
-        count: i64,
-        time: u64,
-    ) -> AMQPValue {
-        let mut t = FieldTable::default();
-        t.insert("reason".into(), ls(reason));
-        t.insert("queue".into(), ls(queue));
-        t.insert("exchange".into(), ls(exchange));
-        t.insert(
-            "routing-keys".into(),
-            AMQPValue::FieldArray(vec![ls(rk)].into()),
-        );
-        t.insert("count".into(), AMQPValue::LongLongInt(count));
-        t.insert("time".into(), AMQPValue::Timestamp(time));
-        AMQPValue::FieldTable(t)
+    fn table<const N: usize>(entries: [(&str, AMQPValue); N]) -> FieldTable {
+        let t: BTreeMap<_, _> = entries.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        t.into()
+    }
+
+    fn dead(reason: &str, queue: &str, exchange: &str, rk: &str, count: i64, t: u64) -> AMQPValue {
+        AMQPValue::FieldTable(table([
+            ("reason", ls(reason)),
+            ("queue", ls(queue)),
+            ("exchange", ls(exchange)),
+            ("routing-keys", AMQPValue::FieldArray(vec![ls(rk)].into())),
+            ("count", AMQPValue::LongLongInt(count)),
+            ("time", AMQPValue::Timestamp(t)),
+        ]))
     }
 
     fn props(deaths: Vec<AMQPValue>, first_exchange: &str) -> BasicProperties {
-        let mut h = FieldTable::default();
-        h.insert("x-death".into(), AMQPValue::FieldArray(deaths.into()));
-        h.insert("x-first-death-queue".into(), ls("orders"));
-        h.insert("x-first-death-reason".into(), ls("rejected"));
-        h.insert("x-first-death-exchange".into(), ls(first_exchange));
-        h.insert("tenant".into(), ls("acme"));
-        BasicProperties::default().with_headers(h)
+        BasicProperties::default().with_headers(table([
+            ("x-death", AMQPValue::FieldArray(deaths.into())),
+            ("x-first-death-queue", ls("orders")),
+            ("x-first-death-reason", ls("rejected")),
+            ("x-first-death-exchange", ls(first_exchange)),
+            ("tenant", ls("acme")),
+        ]))
     }
 
     fn dl_of(p: &BasicProperties) -> DeadLetter {
         let headers = p.headers().as_ref().map(table_to_json).unwrap_or_default();
-        dead_letter(&headers, &properties_json(p), b"")
+        let props = properties_json(p);
+        conventions::read(&conventions::Input::new(&headers, &props, b""))
     }
 
     #[test]
@@ -556,17 +497,18 @@ mod tests {
 
     #[test]
     fn rewritten_headers_keep_untouched_amqp_types() {
-        let mut h = FieldTable::default();
-        h.insert("n".into(), AMQPValue::LongInt(7));
-        h.insert("t".into(), ls("a"));
-        h.insert("gone".into(), ls("x"));
+        let h = table([
+            ("n", AMQPValue::LongInt(7)),
+            ("t", ls("a")),
+            ("gone", ls("x")),
+        ]);
         let p = BasicProperties::default().with_headers(h);
         let mut copy = table_to_json(p.headers().as_ref().unwrap());
         copy.shift_remove("gone");
         copy.insert("t".into(), json!("b"));
         copy.insert("new".into(), json!(8));
         let out = rewritten_headers(&p, &copy);
-        let get = |k: &str| out.inner().get(&ShortString::from(k)).cloned();
+        let get = |k: &str| out.inner().get(k).cloned();
         assert_eq!(get("n"), Some(AMQPValue::LongInt(7)));
         assert_eq!(get("t"), Some(ls("b")));
         assert_eq!(get("new"), Some(AMQPValue::LongLongInt(8)));
@@ -575,14 +517,12 @@ mod tests {
 
     #[test]
     fn a_redriven_copy_is_delivered_nowhere_else() {
-        let mut h = FieldTable::default();
-        h.insert(
-            "CC".into(),
-            AMQPValue::FieldArray(vec![ls("orders.audit")].into()),
-        );
-        h.insert("BCC".into(), AMQPValue::FieldArray(vec![ls("b")].into()));
-        h.insert("tenant".into(), ls("acme"));
-        let p = BasicProperties::default().with_headers(h);
+        let cc = AMQPValue::FieldArray(vec![ls("orders.audit")].into());
+        let p = BasicProperties::default().with_headers(table([
+            ("CC", cc.clone()),
+            ("BCC", AMQPValue::FieldArray(vec![ls("b")].into())),
+            ("tenant", ls("acme")),
+        ]));
         let headers_of = |t: &FieldTable| -> Vec<String> {
             t.inner().keys().map(|k| k.as_str().to_owned()).collect()
         };
@@ -597,10 +537,7 @@ mod tests {
                 "tenant"
             ]
         );
-        assert_eq!(
-            t.inner().get(&ShortString::from("dlq-original-cc")),
-            Some(&AMQPValue::FieldArray(vec![ls("orders.audit")].into()))
-        );
+        assert_eq!(t.inner().get("dlq-original-cc"), Some(&cc));
         // The same with --set-header and friends.
         let json = table_to_json(p.headers().as_ref().unwrap());
         let t = rewritten_headers(&p, &json);
@@ -613,11 +550,8 @@ mod tests {
         // Nothing to rename: the table as it was.
         let plain = props(vec![], "");
         let (copy, _) = redrive_properties(&plain, "1", "guest");
-        assert!(!copy
-            .headers()
-            .as_ref()
-            .unwrap()
-            .contains_key("dlq-original-cc"));
+        let t = copy.headers().clone().unwrap();
+        assert!(!t.contains_key("dlq-original-cc"));
     }
 
     #[test]
@@ -660,8 +594,7 @@ mod tests {
 
     #[test]
     fn values_round_trip_through_json() {
-        let mut inner = FieldTable::default();
-        inner.insert("n".into(), AMQPValue::LongLongInt(-3));
+        let inner = table([("n", AMQPValue::LongLongInt(-3))]);
         let values = vec![
             AMQPValue::Boolean(true),
             AMQPValue::LongLongInt(42),

@@ -25,8 +25,8 @@ use async_trait::async_trait;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::uri::AMQPUri;
-use lapin::{Channel, Connection, ConnectionProperties};
-use serde_json::json;
+use lapin::{Channel, Connection, ConnectionProperties, Queue};
+use serde_json::{json, Map, Value};
 
 use super::capability::{Flag, Setting};
 use super::{
@@ -36,7 +36,7 @@ use super::{
 use crate::bulk::publish::Publisher;
 use crate::bulk::Ledger;
 use crate::config::BrokerSettings;
-use crate::exit::{broker, broker_with, not_found, usage};
+use crate::exit::{broker, broker_with, not_found, usage, Context};
 use admin::{Admin, QueueStats};
 use read::Reader;
 use tls::AmqpTls;
@@ -67,27 +67,11 @@ const WINDOW: u16 = 4096;
 const FRAME_MAX: u32 = 32 * 1024;
 
 /// What a read must know of its queue first.
+#[derive(Default)]
 struct ReadPlan {
     quorum: bool,
     /// The mean size of the ready messages, when the management API says.
     mean: Option<u64>,
-}
-
-impl ReadPlan {
-    /// A reader of the first `count` messages of `queue`: at most `cap` in
-    /// flight, fewer for big messages.
-    fn reader(&self, channel: &Channel, queue: &str, cap: u16, count: u64) -> Reader {
-        Reader::new(channel.clone(), queue, cap, count)
-            .fit_to(self.mean)
-            .per_consumer_return(self.quorum)
-    }
-}
-
-/// What a passive `queue.declare` tells of a queue.
-#[derive(Debug, Clone, Copy)]
-struct Counts {
-    ready: u64,
-    consumers: u64,
 }
 
 pub struct RabbitMq {
@@ -114,12 +98,7 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     })?;
     // lapin keeps two buffers of 32 frames per connection: 1 MiB each at
     // this size instead of 4 MiB at RabbitMQ's 128 KiB default.
-    if uri.query.frame_max.is_none() {
-        uri.query.frame_max = Some(FRAME_MAX);
-    }
-    let vhost = uri.vhost.clone();
-    let user = uri.authority.userinfo.username.clone();
-    let password = uri.authority.userinfo.password.clone();
+    uri.query.frame_max.get_or_insert(FRAME_MAX);
     let host = uri.authority.host.clone();
     let files = crate::tls::Files::load(&settings.profile)?;
     if files.any() && settings.scheme() != "amqps" {
@@ -132,39 +111,30 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     let conn = open(&uri, &tls, settings, "dlq").await?;
     let base = settings.profile.management_url.clone().unwrap_or_else(|| {
         // The management plugin's usual listeners: 15672, or 15671 with TLS.
-        if settings.scheme() == "amqps" {
-            format!("https://{}:15671", bracket_host(&host))
+        let (scheme, port) = if settings.scheme() == "amqps" {
+            ("https", 15671)
         } else {
-            format!("http://{}:15672", bracket_host(&host))
-        }
+            ("http", 15672)
+        };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        format!("{scheme}://{host}:{port}")
     });
-    let admin = Admin::new(
-        base,
-        user.clone(),
-        password,
-        vhost.clone(),
-        settings.timeout,
-        &files,
-    )?;
+    let admin = Admin::new(base, &uri, settings.timeout, &files)?;
     Ok(Box::new(RabbitMq {
         conn,
+        vhost: uri.vhost.clone(),
+        user: uri.authority.userinfo.username.clone(),
         uri,
         tls,
         settings: settings.clone(),
         admin,
-        vhost,
-        user,
         warned: Default::default(),
         probe: Default::default(),
     }))
-}
-
-fn bracket_host(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    }
 }
 
 /// Opens one AMQP connection within the timeout.
@@ -180,26 +150,18 @@ async fn open(
         .with_connection_name(name.into())
         .with_executor(tokio_executor_trait::Tokio::current())
         .with_reactor(tokio_reactor_trait::Tokio);
-    match tokio::time::timeout(
-        settings.timeout,
-        Connection::connect_uri_with_config(uri.clone(), props, tls.config()),
-    )
-    .await
-    {
-        Err(_) => Err(broker(
-            NAME,
-            op,
-            format!(
-                "no answer within {:?} (is RabbitMQ running there?)",
-                settings.timeout
-            ),
-        )),
-        Ok(Err(e)) => {
+    let connecting = Connection::connect_uri_with_config(uri.clone(), props, tls.config());
+    let timeout = settings.timeout;
+    tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| {
+            let why = format!("no answer within {timeout:?} (is RabbitMQ running there?)");
+            broker(NAME, &op, why)
+        })?
+        .map_err(|e| {
             let what = connect_error(&e, settings.scheme() == "amqps", tls.has_cert());
-            Err(broker_with(NAME, op, what, e))
-        }
-        Ok(Ok(c)) => Ok(c),
-    }
+            broker_with(NAME, &op, what, e)
+        })
 }
 
 /// A connect failure in words: a TLS failure, refused credentials, refused
@@ -225,15 +187,29 @@ pub(crate) fn reply_code(e: &lapin::Error) -> Option<u16> {
     }
 }
 
+/// "`what` not found in vhost ..." (exit 4), with the broker's answer that said so.
+fn missing(what: &str, vhost: &str, answer: Option<lapin::Error>) -> anyhow::Error {
+    let message = format!("{NAME}: {what} not found in vhost '{vhost}'");
+    not_found(message, answer.map(|e| Box::new(e) as crate::exit::Cause))
+}
+
 /// The error of an AMQP call, with "queue not found" said plainly.
 pub(crate) fn amqp_error(vhost: &str, queue: &str, op: &str, e: lapin::Error) -> anyhow::Error {
     if reply_code(&e) == Some(404) {
-        return not_found(
-            format!("{NAME}: queue '{queue}' not found in vhost '{vhost}'"),
-            Some(Box::new(e)),
-        );
+        return missing(&format!("queue '{queue}'"), vhost, Some(e));
     }
     broker(NAME, op, e)
+}
+
+/// A passive `queue.declare`: the queue's counts, exact at the moment of the call.
+async fn declare(channel: &Channel, queue: &str) -> lapin::Result<Queue> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(queue, passive, FieldTable::default())
+        .await
 }
 
 impl RabbitMq {
@@ -244,23 +220,23 @@ impl RabbitMq {
     }
 
     async fn channel(&self, op: &str) -> Result<Channel> {
-        self.conn
-            .create_channel()
-            .await
-            .map_err(|e| broker(NAME, op, e))
+        self.conn.create_channel().await.broker_err(NAME, op)
+    }
+
+    /// The channel kept in `slot` while it is open, else a new one kept
+    /// there (a failed passive declare closes its channel).
+    async fn live_channel(&self, slot: &mut Option<Channel>, op: &str) -> Result<Channel> {
+        if let Some(c) = slot.as_ref().filter(|c| c.status().connected()) {
+            return Ok(c.clone());
+        }
+        let c = self.channel(op).await?;
+        *slot = Some(c.clone());
+        Ok(c)
     }
 
     /// Messages ready in `queue` (passive declare), or "not found" (exit 4).
     async fn ready_count(&self, channel: &Channel, queue: &str) -> Result<u64> {
-        let q = channel
-            .queue_declare(
-                queue,
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
+        let q = declare(channel, queue)
             .await
             .map_err(|e| amqp_error(&self.vhost, queue, &format!("opening queue '{queue}'"), e))?;
         Ok(u64::from(q.message_count()))
@@ -275,57 +251,26 @@ impl RabbitMq {
     /// passive declare closes it; the next ask opens another).
     async fn probe_count(&self, queue: &str) -> Result<u64> {
         let mut slot = self.probe.lock().await;
-        let ch = match slot.as_ref() {
-            Some(c) if c.status().connected() => c.clone(),
-            _ => {
-                let c = self.channel(&format!("opening queue '{queue}'")).await?;
-                *slot = Some(c.clone());
-                c
-            }
-        };
-        let r = self.ready_count(&ch, queue).await;
-        if r.is_err() {
-            *slot = None;
-        }
-        r
+        let ch = self
+            .live_channel(&mut slot, &format!("opening queue '{queue}'"))
+            .await?;
+        self.ready_count(&ch, queue)
+            .await
+            .inspect_err(|_| *slot = None)
     }
 
     /// Ready messages and consumers of each queue, exact at the moment of
     /// the call (passive `queue.declare`, answered by the queue itself; the
     /// management API's figures lag by seconds). A queue gone meanwhile is
     /// left out; a failed declare closes its channel, so the next gets a new one.
-    async fn exact_counts(&self, names: &[&str]) -> Result<HashMap<String, Counts>> {
+    async fn exact_counts(&self, names: &[&str]) -> Result<HashMap<String, Queue>> {
         let op = "counting messages";
         let mut out = HashMap::new();
-        let mut ch: Option<Channel> = None;
+        let mut ch = None;
         for name in names {
-            let c = match &ch {
-                Some(c) if c.status().connected() => c.clone(),
-                _ => {
-                    let c = self.channel(op).await?;
-                    ch = Some(c.clone());
-                    c
-                }
-            };
-            let declared = c
-                .queue_declare(
-                    name,
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await;
-            match declared {
+            match declare(&self.live_channel(&mut ch, op).await?, name).await {
                 Ok(q) => {
-                    out.insert(
-                        (*name).to_owned(),
-                        Counts {
-                            ready: u64::from(q.message_count()),
-                            consumers: u64::from(q.consumer_count()),
-                        },
-                    );
+                    out.insert((*name).to_owned(), q);
                 }
                 Err(e) if reply_code(&e) == Some(404) => {}
                 Err(e) => return Err(amqp_error(&self.vhost, name, op, e)),
@@ -342,23 +287,18 @@ impl RabbitMq {
     /// returned message counts as a delivery and may be dead-lettered or
     /// dropped). Without the management API it cannot tell and says so.
     /// Only a stream is refused when `refuse` is false. Says the mean size
-    /// of the queue's messages (the
-    /// management API's figures may be a few seconds old).
+    /// of the queue's messages (the API's figures may be seconds old).
     async fn check_returnable(&self, queue: &str, what: &str, refuse: bool) -> Result<ReadPlan> {
-        let unknown = ReadPlan {
-            quorum: false,
-            mean: None,
-        };
         let stats = match self.admin.queue(queue).await {
             Ok(Some(s)) => s,
-            Ok(None) => return Ok(unknown),
+            Ok(None) => return Ok(ReadPlan::default()),
             Err(e) => {
                 if !self.warned.swap(true, std::sync::atomic::Ordering::SeqCst) {
                     self.settings.warner.warn(&format!(
                         "cannot check the type of queue '{queue}' ({e:#}); assuming a classic queue"
                     ));
                 }
-                return Ok(unknown);
+                return Ok(ReadPlan::default());
             }
         };
         if stats.kind == "stream" {
@@ -367,26 +307,18 @@ impl RabbitMq {
             )));
         }
         if stats.kind == "quorum" && refuse {
-            let limit = stats
-                .delivery_limit
-                .or(if self.admin.server_major().await >= 4 {
-                    Some(20)
-                } else {
-                    None
-                });
-            if let Some(limit) = limit.filter(|l| *l >= 0) {
+            // RabbitMQ 4 gives every quorum queue a limit of 20 by default.
+            let default = (self.admin.server_major().await >= 4).then_some(20);
+            if let Some(limit) = stats.delivery_limit.or(default).filter(|l| *l >= 0) {
                 return Err(usage(format!(
                     "{NAME}: refusing to {what} quorum queue '{queue}': it has a delivery limit of {limit}, and every message dlq reads and gives back counts as a delivery, so it could be dead-lettered or dropped; remove the limit (x-delivery-limit / policy delivery-limit) first, or move the messages with a full `dlq retry-all` or `dlq purge` without filters"
                 )));
             }
         }
-        let mean = match (stats.ready_bytes, stats.ready) {
-            (Some(b), Some(n)) if n > 0 => Some(b.div_ceil(n)),
-            _ => None,
-        };
+        let ready = stats.ready.filter(|n| *n > 0);
         Ok(ReadPlan {
             quorum: stats.kind == "quorum",
-            mean,
+            mean: stats.ready_bytes.zip(ready).map(|(b, n)| b.div_ceil(n)),
         })
     }
 }
@@ -406,19 +338,16 @@ impl Broker for RabbitMq {
             .queues
             .iter()
             .map(|q| {
-                let srcs: Vec<String> = sources
-                    .get(&q.name)
-                    .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default();
+                let srcs = sources.get(&q.name).cloned().unwrap_or_default();
                 let counts = exact.get(&q.name);
-                let mut extra = serde_json::Map::new();
-                extra.insert("queue_type".into(), json!(q.kind));
-                extra.insert(
-                    "consumers".into(),
-                    json!(counts.map(|c| c.consumers).or(q.consumers)),
-                );
-                extra.insert("ready".into(), json!(counts.map(|c| c.ready).or(q.ready)));
-                extra.insert("unacked".into(), json!(q.unacked));
+                let consumers = counts.map(|c| u64::from(c.consumer_count()));
+                let ready = counts.map(|c| u64::from(c.message_count()));
+                let extra = columns([
+                    ("queue_type", json!(q.kind)),
+                    ("consumers", json!(consumers.or(q.consumers))),
+                    ("ready", json!(ready.or(q.ready))),
+                    ("unacked", json!(q.unacked)),
+                ]);
                 QueueInfo {
                     name: q.name.clone(),
                     kind: QueueKind::Queue,
@@ -443,6 +372,7 @@ impl Broker for RabbitMq {
         visit: &mut Visitor<'_>,
     ) -> Result<()> {
         let op = format!("reading queue '{queue}'");
+        let err = |e| amqp_error(&self.vhost, queue, &op, e);
         // The check and the channel overlap: far away each costs round trips.
         let (plan, read) = tokio::join!(self.check_returnable(queue, "read", true), async {
             let ch = self.channel(&op).await?;
@@ -451,17 +381,10 @@ impl Broker for RabbitMq {
         });
         let plan = plan?;
         let (ch, count) = read?;
-        let mut reader = plan.reader(&ch, queue, WINDOW, count);
+        let mut reader = Reader::new(ch.clone(), queue, WINDOW, count, plan.mean, plan.quorum);
         let outcome: Result<()> = async {
-            while let Some(mut d) = reader
-                .next()
-                .await
-                .map_err(|e| amqp_error(&self.vhost, queue, &op, e))?
-            {
-                reader
-                    .hold(d.delivery_tag)
-                    .await
-                    .map_err(|e| amqp_error(&self.vhost, queue, &op, e))?;
+            while let Some(mut d) = reader.next().await.map_err(err)? {
+                reader.hold(d.delivery_tag).await.map_err(err)?;
                 let m = convert::message(queue, &mut d);
                 if visit(m)? == Flow::Stop {
                     break;
@@ -527,25 +450,22 @@ impl Broker for RabbitMq {
                 if query.names.is_empty() {
                     continue;
                 }
-                return Err(not_found(
-                    format!("{NAME}: queue '{name}' not found in vhost '{}'", self.vhost),
-                    None,
-                ));
+                return Err(missing(&format!("queue '{name}'"), &self.vhost, None));
             };
             let stats = by_name(name).cloned().unwrap_or_default();
             let dlq = topo.targets.get(name).and_then(|t| t.first());
-            let mut extra = serde_json::Map::new();
-            extra.insert(
-                "queue_type".into(),
-                json!(Some(&stats.kind).filter(|k| !k.is_empty())),
-            );
-            extra.insert("ready".into(), json!(counts.ready));
-            extra.insert("unacked".into(), json!(stats.unacked));
-            extra.insert("consumers".into(), json!(counts.consumers));
-            extra.insert("dead_letter_queue".into(), json!(dlq));
+            let ready = u64::from(counts.message_count());
+            let kind = Some(&stats.kind).filter(|k| !k.is_empty());
+            let extra = columns([
+                ("queue_type", json!(kind)),
+                ("ready", json!(ready)),
+                ("unacked", json!(stats.unacked)),
+                ("consumers", json!(counts.consumer_count())),
+                ("dead_letter_queue", json!(dlq)),
+            ]);
             rows.push(LagRow {
                 name: name.to_owned(),
-                lag: Some(counts.ready),
+                lag: Some(ready),
                 oldest_age: stats
                     .head_timestamp
                     .map(|t| Duration::from_secs(now.saturating_sub(t))),
@@ -563,9 +483,14 @@ impl Broker for RabbitMq {
 
 /// Messages in a queue: exact ready count plus the API's unacked figure;
 /// the API's figures alone when the queue did not answer; None when unknown.
-fn depth_of(counts: Option<&Counts>, stats: &QueueStats) -> Option<u64> {
+fn depth_of(counts: Option<&Queue>, stats: &QueueStats) -> Option<u64> {
     match counts {
-        Some(c) => Some(c.ready + stats.unacked.unwrap_or(0)),
+        Some(c) => Some(u64::from(c.message_count()) + stats.unacked.unwrap_or(0)),
         None => stats.messages.or(stats.ready),
     }
+}
+
+/// A broker's own columns, in display order.
+fn columns<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }

@@ -14,50 +14,37 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
 use lapin::Channel;
 
-use super::convert::properties_from_json;
-use super::{reply_code, RabbitMq, NAME, WINDOW};
+use super::convert::{properties_from_json, Route};
+use super::{missing, reply_code, RabbitMq, NAME, WINDOW};
 use crate::broker::{OutgoingMessage, PublishOptions};
 use crate::bulk::publish::{Confirm, Publisher, Refusal};
-use crate::exit::{broker, not_found};
+use crate::exit::{broker, Context};
 
 /// Publishes to one exchange and routing key on a confirm channel.
-pub struct Sender {
+pub struct Sender<'a> {
     ch: Channel,
-    exchange: String,
-    routing_key: String,
+    route: Route,
     dest: String,
-    user: String,
-    vhost: String,
+    rmq: &'a RabbitMq,
 }
 
-impl Sender {
+impl<'a> Sender<'a> {
     /// Checks that the target exists and opens the channel.
-    pub async fn open(rmq: &RabbitMq, target: &str, opts: &PublishOptions) -> Result<Sender> {
-        let exchange = opts.exchange.clone().unwrap_or_default();
-        let routing_key = opts
-            .routing_key
-            .clone()
-            .unwrap_or_else(|| target.to_owned());
-        let dest = if exchange.is_empty() {
-            format!("queue '{routing_key}'")
-        } else {
-            format!("exchange '{exchange}' routing key '{routing_key}'")
+    pub async fn open(rmq: &'a RabbitMq, target: &str, opts: &PublishOptions) -> Result<Self> {
+        let route = Route {
+            exchange: opts.exchange.clone().unwrap_or_default(),
+            routing_key: opts.routing_key.clone().unwrap_or(target.to_owned()),
         };
+        let (exchange, dest) = (&route.exchange, route.describe());
         let op = format!("publishing to {dest}");
         // The check and the channel overlap: far away each costs round trips.
         let (exists, ch) = tokio::join!(
             async {
                 if exchange.is_empty() {
-                    rmq.require_queue(&routing_key).await
-                } else if !super::bulk::exchange_exists(rmq, &exchange).await? {
+                    rmq.require_queue(&route.routing_key).await
+                } else if !super::bulk::exchange_exists(rmq, exchange).await? {
                     // Else the first publish closes the channel and reads as a lost connection.
-                    Err(not_found(
-                        format!(
-                            "{NAME}: exchange '{exchange}' not found in vhost '{}'",
-                            rmq.vhost
-                        ),
-                        None,
-                    ))
+                    Err(missing(&format!("exchange '{exchange}'"), &rmq.vhost, None))
                 } else {
                     Ok(())
                 }
@@ -66,24 +53,22 @@ impl Sender {
                 let ch = rmq.channel(&op).await?;
                 ch.confirm_select(ConfirmSelectOptions::default())
                     .await
-                    .map_err(|e| broker(NAME, &op, e))?;
+                    .broker_err(NAME, &op)?;
                 Ok::<_, anyhow::Error>(ch)
             }
         );
         exists?;
         Ok(Sender {
             ch: ch?,
-            exchange,
-            routing_key,
+            route,
             dest,
-            user: rmq.user.clone(),
-            vhost: rmq.vhost.clone(),
+            rmq,
         })
     }
 }
 
 #[async_trait]
-impl Publisher for Sender {
+impl Publisher for Sender<'_> {
     fn destination(&self) -> String {
         self.dest.clone()
     }
@@ -93,12 +78,12 @@ impl Publisher for Sender {
     }
 
     async fn send(&mut self, msg: OutgoingMessage) -> Result<Confirm, Refusal> {
-        let props = properties_from_json(&msg.broker, &msg.headers, &self.user);
+        let props = properties_from_json(&msg.broker, &msg.headers, &self.rmq.user);
         let sent = self
             .ch
             .basic_publish(
-                &self.exchange,
-                &self.routing_key,
+                &self.route.exchange,
+                &self.route.routing_key,
                 BasicPublishOptions {
                     mandatory: true,
                     immediate: false,
@@ -107,26 +92,14 @@ impl Publisher for Sender {
                 props,
             )
             .await;
-        let pending = match sent {
-            Ok(p) => p,
-            Err(e) if reply_code(&e) == Some(404) => {
-                let what = format!(
-                    "exchange '{}' not found in vhost '{}'",
-                    self.exchange, self.vhost
-                );
-                return Err(Refusal::Broker(not_found(
-                    format!("{NAME}: {what}"),
-                    Some(Box::new(e)),
-                )));
-            }
-            Err(e) => {
-                return Err(Refusal::Broker(broker(
-                    NAME,
-                    format!("publishing to {}", self.dest),
-                    e,
-                )))
-            }
-        };
+        let pending = sent.map_err(|e| {
+            Refusal::Broker(if reply_code(&e) == Some(404) {
+                let what = format!("exchange '{}'", self.route.exchange);
+                missing(&what, &self.rmq.vhost, Some(e))
+            } else {
+                broker(NAME, format!("publishing to {}", self.dest), e)
+            })
+        })?;
         let dest = self.dest.clone();
         Ok(Box::pin(async move {
             match pending.await {

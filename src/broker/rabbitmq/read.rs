@@ -11,7 +11,7 @@
 //! deliveries (50,000 in about 2 s), in order on classic and quorum queues
 //! alike. Memory stays flat however deep the queue: lapin buffers consumer
 //! deliveries without bound, so the consumer's prefetch is a window fitted to
-//! the message size (about 16 MiB of messages; see [`Reader::fit_to`]). A
+//! the message size (about 16 MiB of messages; see [`Reader::new`]). A
 //! message the caller keeps (see [`Reader::hold`]) still holds a prefetch
 //! slot, so after an eighth of a window of those the consumer is cancelled
 //! and a fresh one starts after it; the kept messages stay unacked on the
@@ -36,7 +36,9 @@ use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, 
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
 
-use super::convert::Delivery;
+use lapin::message::Delivery;
+
+use super::declare;
 
 /// Bytes of messages a window may hold: it narrows for big messages.
 const WINDOW_BYTES: u64 = 16 * 1024 * 1024;
@@ -87,25 +89,30 @@ pub struct Reader {
     fresh: bool,
 }
 
-fn from_lapin(d: lapin::message::Delivery) -> Delivery {
-    Delivery {
-        delivery_tag: d.delivery_tag,
-        exchange: d.exchange.as_str().to_owned(),
-        routing_key: d.routing_key.as_str().to_owned(),
-        redelivered: d.redelivered,
-        properties: d.properties,
-        data: d.data,
-    }
-}
-
 impl Reader {
-    pub fn new(channel: Channel, queue: &str, window: u16, limit: u64) -> Self {
+    /// A reader of the first `limit` messages of `queue`, at most `cap` in
+    /// flight. The window fits the message size: to `mean` bytes when the
+    /// queue's mean is known, else narrow until the first delivery shows a
+    /// size; then narrower whenever a bigger message comes, so the messages
+    /// in flight stay near [`WINDOW_BYTES`] however big they are.
+    /// `per_consumer` gives back one consumer's messages at a time, each
+    /// batch counted ready again before the next: a quorum queue returns
+    /// one nack that spans several consumers out of order.
+    pub fn new(
+        channel: Channel,
+        queue: &str,
+        cap: u16,
+        limit: u64,
+        mean: Option<u64>,
+        per_consumer: bool,
+    ) -> Self {
+        let cap = cap.max(2);
         Reader {
             channel,
             queue: queue.to_owned(),
-            window: window.max(2),
-            cap: window.max(2),
-            sized: true,
+            window: mean.map_or(MIN_WINDOW, window_for).min(cap),
+            cap,
+            sized: mean.is_some(),
             largest: 0,
             qos_due: true,
             limit,
@@ -117,31 +124,10 @@ impl Reader {
             held_in_consumer: 0,
             cancelling: false,
             held: Vec::new(),
-            per_consumer: false,
+            per_consumer,
             starts: Vec::new(),
             fresh: false,
         }
-    }
-
-    /// Gives back one consumer's messages at a time, each batch counted
-    /// ready again before the next: a quorum queue returns one nack that
-    /// spans several consumers out of order.
-    pub fn per_consumer_return(mut self, on: bool) -> Self {
-        self.per_consumer = on;
-        self
-    }
-
-    /// Fits the window to the message size: to `mean` bytes when the
-    /// queue's mean is known, else narrow until the first delivery shows a
-    /// size; then narrower whenever a bigger message comes, so the messages
-    /// in flight stay near [`WINDOW_BYTES`] however big they are.
-    pub fn fit_to(mut self, mean: Option<u64>) -> Self {
-        self.window = match mean {
-            Some(m) => window_for(m).min(self.cap),
-            None => MIN_WINDOW.min(self.cap),
-        };
-        self.sized = mean.is_some();
-        self
     }
 
     /// Messages in flight at most now.
@@ -197,16 +183,15 @@ impl Reader {
 
     /// Takes a consumer started by [`Reader::replace_consumer`], if any.
     async fn take_next(&mut self) -> lapin::Result<Option<(Consumer, String)>> {
-        match self.next.take() {
-            None => Ok(None),
-            Some(h) => match h.await {
-                Ok(r) => r.map(Some),
-                // The task only ends by returning; a panic there is a bug.
-                Err(e) => Err(lapin::Error::IOError(std::sync::Arc::new(
-                    std::io::Error::other(format!("starting the next consumer: {e}")),
-                ))),
-            },
-        }
+        let Some(h) = self.next.take() else {
+            return Ok(None);
+        };
+        // The task only ends by returning; a panic there is a bug.
+        let started = h.await.map_err(|e| {
+            let e = std::io::Error::other(format!("starting the next consumer: {e}"));
+            lapin::Error::IOError(std::sync::Arc::new(e))
+        })?;
+        started.map(Some)
     }
 
     /// The next message in queue order, None after the last one present at
@@ -259,15 +244,12 @@ impl Reader {
             }
         }
         let held = std::mem::take(&mut self.held);
-        let batches = if self.per_consumer {
-            segments(&held, &self.starts)
-        } else {
-            segments(&held, &[])
-        };
+        let starts = self.per_consumer.then_some(&self.starts[..]);
+        let batches = segments(&held, starts.unwrap_or_default());
         if batches.is_empty() {
             return Ok(());
         }
-        let base = u64::from(queue_ready(&self.channel, &self.queue).await?);
+        let base = self.ready().await?;
         let mut returned = 0;
         for (top, n) in batches {
             // A multiple nack names a tag still unacked, or the broker closes the channel.
@@ -299,12 +281,16 @@ impl Reader {
     async fn wait_ready(&self, ready: u64, n: u64) -> lapin::Result<()> {
         let deadline =
             std::time::Instant::now() + Duration::from_secs(5) + Duration::from_micros(40 * n);
-        while u64::from(queue_ready(&self.channel, &self.queue).await?) < ready
-            && std::time::Instant::now() < deadline
-        {
+        while self.ready().await? < ready && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         Ok(())
+    }
+
+    /// Messages ready in the queue now.
+    async fn ready(&self) -> lapin::Result<u64> {
+        let q = declare(&self.channel, &self.queue).await?;
+        Ok(u64::from(q.message_count()))
     }
 
     /// Whether any message handed out is being kept (not to be acked).
@@ -364,14 +350,14 @@ impl Reader {
                         self.fresh = false;
                         self.starts.push(d.delivery_tag);
                     }
-                    return Ok(Some(from_lapin(d)));
+                    return Ok(Some(d));
                 }
                 Ok(Some(Err(e))) => return Err(e),
                 // Cancelled and drained: start the next consumer after it.
                 Ok(None) => self.consumer = None,
                 Err(_idle) => {
                     // Nothing arrives: another consumer may have taken the rest.
-                    if queue_ready(&self.channel, &self.queue).await? == 0 {
+                    if self.ready().await? == 0 {
                         return Ok(None);
                     }
                 }
@@ -433,22 +419,6 @@ fn segments(held: &[(u64, u64)], starts: &[u64]) -> Vec<(u64, u64)> {
         }
     }
     out
-}
-
-async fn queue_ready(channel: &Channel, queue: &str) -> lapin::Result<u32> {
-    {
-        let q = channel
-            .queue_declare(
-                queue,
-                lapin::options::QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        Ok(q.message_count())
-    }
 }
 
 #[cfg(test)]

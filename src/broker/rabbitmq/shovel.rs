@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use super::admin::{segment, topic_matches};
+use super::admin::{routes, segment};
 use super::convert::{self, Route};
 use super::{RabbitMq, NAME};
 use crate::broker::{Broker, Flow, ReadOptions, RedriveOptions};
@@ -73,28 +73,18 @@ pub async fn redrive(
     rmq.admin
         .put_shovel(&name, &shovel_value(&rmq.vhost, queue, &dest))
         .await?;
-    let param = format!(
-        "{}/api/parameters/shovel/{}/{}",
-        rmq.admin.base(),
-        segment(&rmq.vhost),
-        segment(&name)
-    );
+    let param = format!("{}/api/{}", rmq.admin.base(), rmq.admin.shovel_path(&name));
     if opts.detach {
         let say = |text: String| rmq.settings.warner.note(&text);
+        let (to, base, vhost) = (dest.describe(), rmq.admin.base(), segment(&rmq.vhost));
+        say(format!("dlq: shovel '{name}' is moving {total} messages from '{queue}' to {to} and removes itself when done"));
         say(format!(
-            "dlq: shovel '{name}' is moving {total} messages from '{queue}' to {} and removes itself when done",
-            dest.describe()
-        ));
-        say(format!(
-            "dlq: follow it with `dlq lag {queue}` or `curl -u USER {}/api/shovels/{}/{}`",
-            rmq.admin.base(),
-            segment(&rmq.vhost),
+            "dlq: follow it with `dlq lag {queue}` or `curl -u USER {base}/api/shovels/{vhost}/{}`",
             segment(&name)
         ));
         say(format!("dlq: stop it with `curl -u USER -X DELETE {param}` (unconfirmed messages stay on '{queue}')"));
         run.note(format!(
-            "left shovel '{name}' running: {total} messages to {}",
-            dest.describe()
+            "left shovel '{name}' running: {total} messages to {to}"
         ));
         return Ok(());
     }
@@ -117,10 +107,7 @@ async fn follow(rmq: &RabbitMq, queue: &str, name: &str, total: u64, run: &Ledge
     let mut moved = 0u64;
     // A shovel that removes itself may show as terminated for a moment.
     let mut terminated = 0;
-    loop {
-        if run.interrupted() {
-            break;
-        }
+    while !run.interrupted() {
         tokio::time::sleep(POLL).await;
         let gone = !rmq.admin.shovel_exists(name).await?;
         let ready = rmq.ready_count(&ch, queue).await?;
@@ -183,19 +170,16 @@ async fn survey(rmq: &RabbitMq, queue: &str, find: bool) -> Result<(Option<Route
                 m.id
             ))
         })?;
-        match &found {
-            Some(f) if *f != origin => Err(usage(format!(
+        if let Some(f) = found.as_ref().filter(|f| **f != origin) {
+            return Err(usage(format!(
                 "{NAME}: --native sends every message to one place, but the messages of '{queue}' come from {} and {} (message {}): pass --to QUEUE, or run without --native",
                 f.describe(),
                 origin.describe(),
                 m.id
-            ))),
-            Some(_) => Ok(Flow::Continue),
-            None => {
-                found = Some(origin);
-                Ok(Flow::Continue)
-            }
+            )));
         }
+        found.get_or_insert(origin);
+        Ok(Flow::Continue)
     })
     .await?;
     Ok((found, read))
@@ -210,12 +194,7 @@ async fn require_route(rmq: &RabbitMq, dest: &Route) -> Result<()> {
             dest.exchange
         )));
     };
-    let routed = match kind.as_str() {
-        "direct" => keys.contains(&dest.routing_key),
-        "topic" => keys.iter().any(|k| topic_matches(k, &dest.routing_key)),
-        _ => !keys.is_empty(),
-    };
-    if routed {
+    if keys.iter().any(|k| routes(&kind, k, &dest.routing_key)) {
         Ok(())
     } else {
         Err(usage(format!(

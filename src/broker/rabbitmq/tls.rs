@@ -10,7 +10,7 @@ use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKeyChain};
 
 use crate::exit::usage;
-use crate::tls::Files;
+use crate::tls::{Files, Identity};
 
 /// What each AMQP connection of one run is opened with.
 #[derive(Clone, Default)]
@@ -28,35 +28,7 @@ impl AmqpTls {
             .ca_pem
             .as_ref()
             .map(|p| String::from_utf8_lossy(p).into_owned());
-        let pkcs12 = match &files.identity {
-            None => None,
-            Some(id) => {
-                let key = id.pkcs8.as_ref().ok_or_else(|| {
-                    usage(
-                        "tls_key_file: RabbitMQ needs a PKCS#8 key (-----BEGIN PRIVATE KEY-----); \
-                         convert it with: openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY8",
-                    )
-                })?;
-                let chain = id
-                    .chain
-                    .iter()
-                    .map(|der| Certificate::from_der(der))
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| usage(format!("tls_cert_file: not an X.509 certificate: {e}")))?;
-                let mut store = KeyStore::new();
-                store.add_entry(
-                    "dlq",
-                    KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(key, b"dlq", chain)),
-                );
-                let der = store
-                    .writer(PASSWORD)
-                    .encryption_iterations(1)
-                    .mac_iterations(1)
-                    .write()
-                    .map_err(|e| usage(format!("tls_cert_file / tls_key_file: {e}")))?;
-                Some(der)
-            }
-        };
+        let pkcs12 = files.identity.as_ref().map(pkcs12).transpose()?;
         Ok(AmqpTls { ca_pem, pkcs12 })
     }
 
@@ -75,4 +47,29 @@ impl AmqpTls {
             cert_chain: self.ca_pem.clone(),
         }
     }
+}
+
+/// The client certificate and its key as a PKCS#12 bundle.
+fn pkcs12(id: &Identity) -> Result<Vec<u8>> {
+    let key = id.pkcs8.as_ref().ok_or_else(|| {
+        usage(
+            "tls_key_file: RabbitMQ needs a PKCS#8 key (-----BEGIN PRIVATE KEY-----); \
+             convert it with: openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY8",
+        )
+    })?;
+    let chain = id
+        .chain
+        .iter()
+        .map(|der| Certificate::from_der(der))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| usage(format!("tls_cert_file: not an X.509 certificate: {e}")))?;
+    let mut store = KeyStore::new();
+    let entry = KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(key, b"dlq", chain));
+    store.add_entry("dlq", entry);
+    store
+        .writer(PASSWORD)
+        .encryption_iterations(1)
+        .mac_iterations(1)
+        .write()
+        .map_err(|e| usage(format!("tls_cert_file / tls_key_file: {e}")))
 }
