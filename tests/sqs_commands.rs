@@ -134,7 +134,11 @@ fn errors_have_the_right_exit_codes() {
             "queues",
         ]));
     assert_eq!(r.code, 4, "{r:?}");
-    assert!(r.stderr.contains("credentials"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("loading AWS credentials: none found in the environment"),
+        "{r:?}"
+    );
     // An ARN and a URL name the same queue as its name.
     let name = common::unique("sqs-arn");
     let url = m.create(&name, &[]);

@@ -281,23 +281,37 @@ pub struct Part {
     pub high: i64,
 }
 
+/// `defaults` under the profile's settings, copied by their real values
+/// (`config_map` shows a password as a placeholder).
+fn over(base: &ClientConfig, defaults: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    for (k, v) in defaults {
+        c.set(*k, *v);
+    }
+    for k in base.config_map().keys() {
+        c.set(*k, base.get(k).unwrap_or_default());
+    }
+    c
+}
+
 impl Kafka {
     /// A consumer in `group` that never commits by itself and never joins.
     fn consumer(&self, group: &str) -> Result<Reader> {
-        let mut c = ClientConfig::new();
-        c.set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "true")
-            .set("auto.offset.reset", "earliest")
-            .set("allow.auto.create.topics", "false")
-            .set("queued.max.messages.kbytes", "8192")
-            .set("fetch.max.bytes", "8388608")
-            .set("max.partition.fetch.bytes", "4194304")
-            // dlq reads up to end offsets it already knows: no long polls.
-            .set("fetch.wait.max.ms", "10");
-        for (k, v) in self.base.config_map() {
-            c.set(k, v);
-        }
+        let mut c = over(
+            &self.base,
+            &[
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("enable.partition.eof", "true"),
+                ("auto.offset.reset", "earliest"),
+                ("allow.auto.create.topics", "false"),
+                ("queued.max.messages.kbytes", "8192"),
+                ("fetch.max.bytes", "8388608"),
+                ("max.partition.fetch.bytes", "4194304"),
+                // dlq reads up to end offsets it already knows: no long polls.
+                ("fetch.wait.max.ms", "10"),
+            ],
+        );
         // The bound on one answer, whatever the broker does with the fetch
         // sizes (the read narrows its window when an answer is over it).
         if c.get("receive.message.max.bytes").is_none() {
@@ -313,16 +327,17 @@ impl Kafka {
 
     /// The producer: idempotent unless the profile says otherwise.
     fn producer(&self) -> Result<FutureProducer<Quiet>> {
-        let mut c = ClientConfig::new();
-        c.set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .set("queue.buffering.max.messages", "200000")
-            .set("queue.buffering.max.kbytes", "16384")
-            .set("message.max.bytes", "16777216")
-            .set("message.timeout.ms", "60000");
-        for (k, v) in self.base.config_map() {
-            c.set(k, v);
-        }
+        let mut c = over(
+            &self.base,
+            &[
+                ("enable.idempotence", "true"),
+                ("linger.ms", "5"),
+                ("queue.buffering.max.messages", "200000"),
+                ("queue.buffering.max.kbytes", "16384"),
+                ("message.max.bytes", "16777216"),
+                ("message.timeout.ms", "60000"),
+            ],
+        );
         c.set_log_level(RDKafkaLogLevel::Emerg);
         c.create_with_context(self.quiet.clone())
             .map_err(|e| broker(NAME, "creating a producer", e))
@@ -578,6 +593,8 @@ mod tests {
         assert_eq!(c.get("sasl.mechanism"), Some("PLAIN"));
         assert_eq!(c.get("sasl.username"), Some("svc"));
         assert_eq!(c.get("sasl.password"), Some(pw));
+        // The consumer and producer get the password itself.
+        assert_eq!(over(&c, &[]).get("sasl.password"), Some(pw));
         // Whatever dlq prints passes scrub; the settings' own form shows no password.
         let shown = crate::secrets::scrub(&format!("{:?}", c.config_map()));
         assert!(!shown.contains(pw), "{shown}");

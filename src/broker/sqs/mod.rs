@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use async_trait::async_trait;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_sqs::config::ProvideCredentials;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -195,10 +196,10 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     match tokio::time::timeout(timeout, provider.provide_credentials()).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
-            let mut why = crate::exit::chain(&e);
-            if why.contains("no credentials found in chain") {
-                why = "none found in the environment, the AWS profile, web identity, ECS or instance metadata".to_owned();
-            }
+            let why = match e {
+                CredentialsError::CredentialsNotLoaded(_) => "none found in the environment, the AWS profile, web identity, ECS or instance metadata".to_owned(),
+                e => crate::exit::chain(&e),
+            };
             return Err(broker_msg(format!(
                 "sqs: loading AWS credentials: {why}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
                  AWS_PROFILE (or the profile's aws_profile), or run where an instance role is available"

@@ -43,7 +43,7 @@ use super::errors::{describe, entry_failure, is_not_found};
 use super::{fail, lock, Queue, Sqs, CAPABILITIES, NAME};
 use crate::broker::{Message, OutgoingMessage, RedriveOptions};
 use crate::bulk::Ledger;
-use crate::exit::{broker, broker_msg};
+use crate::exit::{broker_msg, broker_with};
 use crate::select::Decision;
 
 /// Pipelines for a standard queue on loopback, and at most however far:
@@ -457,13 +457,14 @@ pub async fn native(sqs: &Sqs, queue: &str, opts: &RedriveOptions, run: &Ledger)
                 None => matches!(&e, SdkError::ResponseError(_) | SdkError::ServiceError(_)),
             };
             if unsupported {
-                return Err(broker(
+                return Err(broker_with(
                     NAME,
                     format!("moving {} server-side", dlq.name),
                     format!(
                         "this endpoint does not support StartMessageMoveTask; run without --native (it answered: {})",
                         describe(&e)
                     ),
+                    e,
                 ));
             }
             return Err(fail(
