@@ -14,32 +14,25 @@ use std::time::SystemTime;
 use anyhow::Result;
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::stream::Info;
-use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::{self, ErrorCode};
 use futures::stream::TryStreamExt;
 use serde_json::{json, Map, Value};
 
 use super::convert::{self, header};
-use super::rows::{get_seq, raw_get};
+use super::rows::{raw_get, Getter};
 use super::subjects;
 use super::{js_code, stream_missing, Nats, NAME};
 use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind};
 use crate::dlq_names;
-use crate::exit::{broker, is_not_found, not_found};
+use crate::exit::{is_not_found, not_found, Context as _};
 use crate::message::rfc3339;
 
 /// Every stream's info.
-async fn infos(nats: &Nats) -> Result<Vec<Info>> {
-    nats.js
-        .streams()
+pub(super) async fn infos(js: &jetstream::Context) -> Result<Vec<Info>> {
+    js.streams()
         .try_collect()
         .await
-        .map_err(|e| broker(NAME, "listing streams", e))
-}
-
-/// A stream named like a DLQ, or capturing subjects named so (`dlq.>`).
-fn named_dlq(info: &Info) -> bool {
-    let subject = |s: &String| s.split('.').any(|w| dlq_names::is_dlq(w, &[]));
-    dlq_names::is_dlq(&info.config.name, &[]) || info.config.subjects.iter().any(subject)
+        .broker_err(NAME, "listing streams")
 }
 
 /// The streams with their DLQ marks and links.
@@ -51,8 +44,10 @@ async fn topology(nats: &Nats, infos: &[Info]) -> Result<Vec<QueueInfo>> {
     let mut out: Vec<QueueInfo> = Vec::new();
     for info in infos {
         let c = &info.config;
-        let advisories = subjects::captures_advisories(&c.subjects);
-        let is_dlq = advisories || named_dlq(info);
+        let advisories = subjects::captures_advisories_of(&c.subjects, "*", "*");
+        // Named like a DLQ, or capturing subjects named so (`dlq.>`).
+        let named = |s: &String| s.split('.').any(|w| dlq_names::is_dlq(w, &[]));
+        let is_dlq = advisories || dlq_names::is_dlq(&c.name, &[]) || c.subjects.iter().any(named);
         let mut sources = Vec::new();
         if advisories {
             sources = infos
@@ -88,8 +83,8 @@ async fn topology(nats: &Nats, infos: &[Info]) -> Result<Vec<QueueInfo>> {
             depth: Some(info.state.messages),
             is_dlq,
             sources,
-            dead_letter_queue: None,
             extra,
+            ..Default::default()
         });
     }
     QueueInfo::link_sources(&mut out);
@@ -103,20 +98,10 @@ async fn copy_source(
     streams: &[(String, Vec<String>)],
 ) -> Result<Option<String>> {
     let name = &info.config.name;
-    let handle = nats
-        .js
-        .get_stream_no_info(name)
-        .await
-        .map_err(|e| broker(NAME, format!("opening stream '{name}'"), e))?;
-    let first = get_seq(
-        &nats.js,
-        &handle,
-        name,
-        info.config.allow_direct,
-        info.state.first_sequence,
-    )
-    .await?;
-    let Some(m) = first else { return Ok(None) };
+    let getter = Getter::new(nats, info).await?;
+    let Some(m) = getter.get(info.state.first_sequence, false).await? else {
+        return Ok(None);
+    };
     if let Some(s) = header(&m.headers, "Nats-Stream").filter(|s| s != name) {
         return Ok(Some(s.to_owned()));
     }
@@ -137,8 +122,7 @@ async fn vanished(nats: &Nats, name: &str, gone: bool) -> bool {
 }
 
 pub(super) async fn queues(nats: &Nats) -> Result<Vec<QueueInfo>> {
-    let infos = infos(nats).await?;
-    topology(nats, &infos).await
+    topology(nats, &infos(&nats.js).await?).await
 }
 
 /// Messages a DLQ stream holds for `stream`'s consumer `consumer` (`*`: any).
@@ -151,13 +135,9 @@ async fn advisory_count(nats: &Nats, dlq: &str, stream: &str, consumer: &str) ->
             &json!({"subjects_filter": filter}),
         )
         .await
-        .map_err(|e| broker(NAME, format!("reading stream '{dlq}'"), e))?;
-    let subjects = reply["state"]["subjects"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+        .broker_err(NAME, format!("reading stream '{dlq}'"))?;
+    let subjects = reply["state"]["subjects"].as_object().into_iter().flatten();
     Ok(subjects
-        .iter()
         .filter(|(s, _)| {
             s.starts_with(subjects::MAX_DELIVERIES) || s.starts_with(subjects::MSG_TERMINATED)
         })
@@ -201,22 +181,19 @@ async fn dlq_depth(
 }
 
 pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
-    let infos = infos(nats).await?;
+    let infos = infos(&nats.js).await?;
     let topo = topology(nats, &infos).await?;
     let by_name: HashMap<&str, &Info> = infos.iter().map(|i| (i.config.name.as_str(), i)).collect();
-    let mut wanted: Vec<(String, Option<String>, bool)> = Vec::new();
-    if query.names.is_empty() {
-        for i in &infos {
-            wanted.push((i.config.name.clone(), None, false));
-        }
+    let all = infos.iter().map(|i| (i.config.name.clone(), None, false));
+    let named = query.names.iter().map(|n| match n.split_once('/') {
+        Some((s, c)) => (s.to_owned(), Some(c.to_owned()), true),
+        None => (n.clone(), None, true),
+    });
+    let wanted: Vec<(String, Option<String>, bool)> = if query.names.is_empty() {
+        all.collect()
     } else {
-        for n in &query.names {
-            match n.split_once('/') {
-                Some((s, c)) => wanted.push((s.to_owned(), Some(c.to_owned()), true)),
-                None => wanted.push((n.clone(), None, true)),
-            }
-        }
-    }
+        named.collect()
+    };
     let now = SystemTime::now();
     let mut rows = Vec::new();
     for (stream_name, consumer, named) in wanted {
@@ -230,22 +207,17 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
             .js
             .get_stream_no_info(&stream_name)
             .await
-            .map_err(|e| broker(NAME, format!("opening stream '{stream_name}'"), e))?;
+            .broker_err(NAME, format!("opening stream '{stream_name}'"))?;
         let consumers: Vec<async_nats::jetstream::consumer::Info> = match &consumer {
             Some(c) => match stream.consumer_info(c).await {
-                Ok(ci) => vec![ci],
                 Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => {
                     return Err(not_found(
                         format!("nats: consumer '{c}' not found on stream '{stream_name}'"),
                         Some(Box::new(e)),
                     ))
                 }
-                Err(e) => {
-                    return Err(broker(
-                        NAME,
-                        format!("reading consumer '{stream_name}/{c}'"),
-                        e,
-                    ))
+                read => {
+                    vec![read.broker_err(NAME, format!("reading consumer '{stream_name}/{c}'"))?]
                 }
             },
             None => match stream.consumers().try_collect().await {
@@ -262,12 +234,8 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
                 {
                     continue
                 }
-                Err(e) => {
-                    return Err(broker(
-                        NAME,
-                        format!("listing the consumers of '{stream_name}'"),
-                        e,
-                    ))
+                listed => {
+                    listed.broker_err(NAME, format!("listing the consumers of '{stream_name}'"))?
                 }
             },
         };
@@ -287,22 +255,13 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
             continue;
         }
         for ci in consumers {
-            let pending_total = ci.num_pending + ci.num_ack_pending as u64;
-            let oldest = if pending_total > 0 {
-                let filter = if ci.config.filter_subject.is_empty() {
-                    ">".to_owned()
-                } else {
-                    ci.config.filter_subject.clone()
-                };
-                raw_get(
-                    &nats.js,
-                    &stream_name,
-                    ci.ack_floor.stream_sequence + 1,
-                    Some(&filter),
-                )
-                .await
-                .ok()
-                .map(|m| convert::from_nanos(m.time_nanos))
+            let filter = Some(ci.config.filter_subject.as_str()).filter(|f| !f.is_empty());
+            let oldest = if ci.num_pending + ci.num_ack_pending as u64 > 0 {
+                let first = ci.ack_floor.stream_sequence + 1;
+                raw_get(&nats.js, &stream_name, first, filter.or(Some(">")))
+                    .await
+                    .ok()
+                    .map(|m| convert::from_nanos(m.time_nanos))
             } else {
                 None
             };

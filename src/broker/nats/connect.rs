@@ -6,6 +6,7 @@
 //! Connecting also asks for the JetStream account info once, so that a server
 //! without JetStream is one clear error before any command starts.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use crate::broker::round_trip::RoundTrip;
 use crate::config::BrokerSettings;
 use crate::exit::{broker, broker_with, usage};
 use crate::secrets;
-use crate::url_parts::UrlParts;
+use crate::url_parts::{percent_decode, UrlParts};
 
 /// What the URL names: servers without credentials, and the credentials.
 #[derive(Debug, Default, PartialEq)]
@@ -29,13 +30,6 @@ pub(super) struct Target {
     pub password: Option<String>,
     pub token: Option<String>,
     pub tls: bool,
-}
-
-impl Target {
-    /// The servers as errors may show them (never with credentials).
-    pub fn shown(&self) -> String {
-        self.servers.join(",")
-    }
 }
 
 fn bad_url(why: &str) -> anyhow::Error {
@@ -61,8 +55,7 @@ pub(super) fn parse(url: &str) -> Result<Target> {
     if let Some(userinfo) = parts.userinfo {
         match userinfo.split_once(':') {
             Some((user, pass)) => {
-                let user = crate::url_parts::percent_decode(user);
-                let pass = crate::url_parts::percent_decode(pass);
+                let (user, pass) = (percent_decode(user), percent_decode(pass));
                 if user.is_empty() {
                     target.token = Some(pass);
                 } else {
@@ -70,9 +63,7 @@ pub(super) fn parse(url: &str) -> Result<Target> {
                     target.password = Some(pass);
                 }
             }
-            None if !userinfo.is_empty() => {
-                target.token = Some(crate::url_parts::percent_decode(userinfo))
-            }
+            None if !userinfo.is_empty() => target.token = Some(percent_decode(userinfo)),
             None => {}
         }
     }
@@ -84,18 +75,14 @@ pub(super) fn parse(url: &str) -> Result<Target> {
         }
         let parsed = url::Url::parse(&format!("{scheme}://{host}"))
             .map_err(|e| bad_url(&format!("{host:?}: {e}")))?;
-        let name = parsed.host_str().filter(|h| !h.is_empty());
-        let Some(name) = name else {
+        let Some(name) = parsed.host_str().filter(|h| !h.is_empty()) else {
             return Err(bad_url(&format!("{host:?} has no host name")));
         };
         let port = parsed.port().unwrap_or(4222);
         target.servers.push(format!("{scheme}://{name}:{port}"));
     }
-    if let Some(t) = &target.token {
-        secrets::register(t);
-    }
-    if let Some(p) = &target.password {
-        secrets::register(p);
+    for secret in [&target.token, &target.password].into_iter().flatten() {
+        secrets::register(secret);
     }
     Ok(target)
 }
@@ -114,17 +101,13 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
     let tls = target.tls || files.any();
     let violation: Violation = Arc::default();
     let options = options(settings, &target, violation.clone()).await?;
-    let shown = target.shown();
+    // The servers as errors may show them (never with credentials).
+    let shown = target.servers.join(",");
     let op = || format!("connecting to {shown}");
     let timeout = settings.timeout;
+    let waited = format!("no answer within {} (--timeout)", show(timeout));
     let client = match tokio::time::timeout(timeout, options.connect(addrs)).await {
-        Err(_) => {
-            return Err(broker(
-                NAME,
-                op(),
-                format!("no answer within {} (--timeout)", show(timeout)),
-            ))
-        }
+        Err(_) => return Err(broker(NAME, op(), waited)),
         Ok(Err(e)) => {
             let text = secrets::scrub(&crate::exit::chain(&e));
             let why = match crate::tls::explain(&text, tls, has_cert, crate::tls::CA_HINT) {
@@ -134,9 +117,7 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
                         "authorization violation: check the user, password, token or credentials"
                             .to_string()
                     }
-                    ConnectErrorKind::TimedOut => {
-                        format!("no answer within {} (--timeout)", show(timeout))
-                    }
+                    ConnectErrorKind::TimedOut => waited,
                     ConnectErrorKind::Tls => format!("TLS error: {text}"),
                     _ => text,
                 },
@@ -195,6 +176,9 @@ async fn options(
     violation: Violation,
 ) -> Result<ConnectOptions> {
     let p = &settings.profile;
+    let unreadable = |what: &str, path: &Path, e: std::io::Error| {
+        usage(format!("cannot read the {what} {}: {e}", path.display()))
+    };
     let mut o = ConnectOptions::new()
         .name("dlq")
         .connection_timeout(settings.timeout)
@@ -222,20 +206,12 @@ async fn options(
                 .filter(|l| !l.contains(' '))
                 .for_each(secrets::register);
         }
-        o = o.credentials_file(path).await.map_err(|e| {
-            usage(format!(
-                "cannot read the NATS credentials file {}: {e}",
-                path.display()
-            ))
-        })?;
+        o = (o.credentials_file(path).await)
+            .map_err(|e| unreadable("NATS credentials file", path, e))?;
     }
     if let Some(path) = &p.nkey_file {
-        let seed = std::fs::read_to_string(path).map_err(|e| {
-            usage(format!(
-                "cannot read the NKey seed file {}: {e}",
-                path.display()
-            ))
-        })?;
+        let seed =
+            std::fs::read_to_string(path).map_err(|e| unreadable("NKey seed file", path, e))?;
         let seed = seed
             .lines()
             .map(str::trim)

@@ -47,22 +47,14 @@ pub fn strip_direct_get(headers: &HeaderMap) -> HeaderMap {
 /// NATS headers as envelope headers.
 pub fn headers_to_json(headers: &HeaderMap) -> Headers {
     let mut names: Vec<_> = headers.iter().collect();
-    names.sort_by(|a, b| {
-        let (x, y): (&str, &str) = (a.0.as_ref(), b.0.as_ref());
-        x.cmp(y)
-    });
+    names.sort_by_key(|(n, _)| AsRef::<str>::as_ref(*n));
     let mut out = Headers::new();
     for (name, values) in names {
-        let n: &str = name.as_ref();
         let value = match values.as_slice() {
-            [one] => Value::String(one.as_str().to_owned()),
-            many => Value::Array(
-                many.iter()
-                    .map(|v| Value::String(v.as_str().to_owned()))
-                    .collect(),
-            ),
+            [one] => Value::from(one.as_str()),
+            many => many.iter().map(|v| v.as_str()).collect(),
         };
-        out.insert(n.to_owned(), value);
+        out.insert(AsRef::<str>::as_ref(name).to_owned(), value);
     }
     out
 }
@@ -81,11 +73,12 @@ pub fn headers_from_json(
         let hn: async_nats::HeaderName = name
             .parse()
             .map_err(|_| format!("header name {name:?} cannot be sent over NATS"))?;
-        let values: Vec<String> = match value {
-            Value::Array(items) => items.iter().map(crate::message::value_text).collect(),
-            other => vec![crate::message::value_text(other)],
+        let values = match value {
+            Value::Array(items) => items.as_slice(),
+            one => std::slice::from_ref(one),
         };
         for v in values {
+            let v = crate::message::value_text(v);
             let hv: async_nats::HeaderValue = v.parse().map_err(|_| {
                 format!("header {name:?} has a line break, which NATS cannot carry")
             })?;
@@ -99,10 +92,7 @@ pub fn headers_from_json(
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .iter()
-        .find(|(n, _)| {
-            let s: &str = n.as_ref();
-            s.eq_ignore_ascii_case(name)
-        })
+        .find(|(n, _)| AsRef::<str>::as_ref(*n).eq_ignore_ascii_case(name))
         .and_then(|(_, v)| v.last())
         .map(|v| v.as_str())
 }
@@ -129,11 +119,13 @@ pub fn parse_header_block(block: &[u8]) -> HeaderMap {
 
 /// Nanoseconds since the epoch as a time.
 pub fn from_nanos(nanos: i128) -> SystemTime {
-    if nanos >= 0 {
-        SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos.min(u64::MAX as i128) as u64)
-    } else {
-        SystemTime::UNIX_EPOCH
-    }
+    SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos.clamp(0, u64::MAX as i128) as u64)
+}
+
+/// A time as nanoseconds since the epoch (0 before it).
+pub fn to_nanos(t: SystemTime) -> i128 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@ mod rows;
 mod subjects;
 
 use anyhow::Result;
-use async_nats::jetstream::context::{GetStreamError, GetStreamErrorKind};
+use async_nats::jetstream::context::{
+    GetStreamByNameError, GetStreamByNameErrorKind, GetStreamError, GetStreamErrorKind,
+};
 use async_nats::jetstream::{self, stream::Stream, ErrorCode};
 use async_trait::async_trait;
 
@@ -34,7 +36,7 @@ use crate::broker::round_trip::RoundTrip;
 use crate::bulk::publish::Publisher;
 use crate::bulk::Ledger;
 use crate::config::BrokerSettings;
-use crate::exit::{broker, not_found};
+use crate::exit::{broker, not_found, usage, Context as _};
 
 /// How often `list --follow` asks whether the stream grew.
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(250);
@@ -73,12 +75,6 @@ pub struct Nats {
 }
 
 impl Nats {
-    /// A window of `base` (right on loopback) scaled to the round trip, at
-    /// most `max`.
-    fn window(&self, base: usize, max: usize) -> usize {
-        self.rt.scale(base, max)
-    }
-
     /// The stream and its current info; a missing stream is exit 4 with a
     /// message that names it.
     async fn stream(&self, name: &str) -> Result<Stream> {
@@ -99,6 +95,28 @@ impl Nats {
             Err(e) => Err(broker(NAME, format!("reading stream '{name}'"), e)),
         }
     }
+
+    /// The stream that stores `subject` (`named`: how the user gave it), or
+    /// the server's answer that none does; a subject dlq cannot publish to
+    /// is a usage error.
+    async fn storing(
+        &self,
+        named: &str,
+        subject: &str,
+    ) -> Result<Result<String, GetStreamByNameError>> {
+        if !subjects::is_publishable(subject) {
+            return Err(usage(format!(
+                "{named}{subject:?} is not a subject dlq can publish to (no spaces, no wildcards, no empty tokens)"
+            )));
+        }
+        match self.js.stream_by_subject(subject).await {
+            Err(e) if e.kind() == GetStreamByNameErrorKind::NotFound => Ok(Err(e)),
+            found => (found.map(Ok)).broker_err(
+                NAME,
+                format!("looking for the stream that captures {subject}"),
+            ),
+        }
+    }
 }
 
 /// True when the server answered that the stream does not exist.
@@ -109,14 +127,9 @@ fn stream_missing(e: &GetStreamError) -> bool {
 /// The JetStream error code anywhere in an error's chain, when the server
 /// answered with one.
 fn js_code(e: &(dyn std::error::Error + 'static)) -> Option<ErrorCode> {
-    let mut at = Some(e);
-    while let Some(err) = at {
-        if let Some(j) = err.downcast_ref::<async_nats::jetstream::Error>() {
-            return Some(j.error_code());
-        }
-        at = err.source();
-    }
-    None
+    std::iter::successors(Some(e), |e| e.source())
+        .find_map(|e| e.downcast_ref::<jetstream::Error>())
+        .map(|j| j.error_code())
 }
 
 #[async_trait]
@@ -130,8 +143,7 @@ impl Broker for Nats {
     }
 
     async fn depth(&self, queue: &str, _opts: &ReadOptions) -> Result<Option<u64>> {
-        let stream = self.stream(queue).await?;
-        Ok(Some(stream.cached_info().state.messages))
+        Ok(Some(self.stream(queue).await?.cached_info().state.messages))
     }
 
     async fn browse(&self, queue: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()> {

@@ -6,16 +6,14 @@
 
 use anyhow::Result;
 use async_nats::connection::State;
-use async_nats::jetstream::context::GetStreamByNameErrorKind;
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
 use super::convert;
-use super::subjects;
 use super::{Nats, NAME};
 use crate::broker::OutgoingMessage;
 use crate::bulk::publish::{Confirm, Publisher, Refusal};
-use crate::exit::{broker, broker_msg, usage};
+use crate::exit::{broker, broker_msg};
 
 /// Acks awaited at once on loopback, and at most however far (the window
 /// scales by the round trip).
@@ -39,28 +37,12 @@ pub struct Sender {
 impl Sender {
     /// Checks the subject and finds the stream that stores it.
     pub async fn open(nats: &Nats, target: &str) -> Result<Sender> {
-        if !subjects::is_publishable(target) {
-            return Err(usage(format!(
-                "{target:?} is not a subject dlq can publish to (no spaces, no wildcards, no empty tokens)"
-            )));
-        }
-        let stored_by = match nats.js.stream_by_subject(target).await {
-            Ok(name) => Some(name),
-            Err(e) if e.kind() == GetStreamByNameErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(broker(
-                    NAME,
-                    format!("looking for the stream that captures {target}"),
-                    e,
-                ))
-            }
-        };
         Ok(Sender {
+            stored_by: nats.storing("", target).await?.ok(),
             client: nats.client.clone(),
             js: nats.js.clone(),
             subject: target.to_owned(),
-            stored_by,
-            window: nats.window(WINDOW, MAX_WINDOW),
+            window: nats.rt.scale(WINDOW, MAX_WINDOW),
             unflushed: Vec::new(),
         })
     }
@@ -88,13 +70,7 @@ impl Publisher for Sender {
                     .publish_with_headers(subject.clone(), headers, msg.body.into())
                     .await
             };
-            if let Err(e) = sent {
-                return Err(Refusal::Broker(broker(
-                    NAME,
-                    format!("publishing to {subject}"),
-                    e,
-                )));
-            }
+            sent.map_err(|e| Refusal::Broker(broker(NAME, format!("publishing to {subject}"), e)))?;
             let (tx, rx) = oneshot::channel();
             self.unflushed.push(tx);
             if self.unflushed.len() >= FLUSH_EVERY {
@@ -118,14 +94,10 @@ impl Publisher for Sender {
                 Refusal::Broker(broker_msg(format!("{NAME}: lost the connection: {why}")))
             }
         };
-        let ack = match self
-            .js
+        let ack = (self.js)
             .publish_with_headers(self.subject.clone(), headers, msg.body.into())
             .await
-        {
-            Ok(ack) => ack,
-            Err(e) => return Err(refusal(&e)),
-        };
+            .map_err(|e| refusal(&e))?;
         Ok(Box::pin(async move {
             match ack.await {
                 Ok(a) if a.duplicate => Err(Refusal::Message(format!(
@@ -153,12 +125,10 @@ impl Publisher for Sender {
     }
 
     fn notes(&self) -> Vec<String> {
-        match self.stored_by {
-            Some(_) => Vec::new(),
-            None => vec![format!(
-                "no stream captures subject {}: sent with core NATS publish, so only subscribers listening at that moment got the messages and nothing stored them",
-                self.subject
-            )],
-        }
+        let core = self.stored_by.is_none().then(|| format!(
+            "no stream captures subject {}: sent with core NATS publish, so only subscribers listening at that moment got the messages and nothing stored them",
+            self.subject
+        ));
+        core.into_iter().collect()
     }
 }

@@ -17,7 +17,7 @@ use super::rows::{Row, Rows, FAR_WINDOW_BULK};
 use super::{Nats, NAME};
 use crate::broker::PurgeOptions;
 use crate::bulk::Ledger;
-use crate::exit::broker;
+use crate::exit::Context as _;
 use crate::select::Decision;
 
 /// Rows saved and deleted together on loopback, and at most however far
@@ -36,7 +36,7 @@ pub(super) async fn all(nats: &Nats, queue: &str, run: &Ledger) -> Result<()> {
     let purged = stream
         .purge()
         .await
-        .map_err(|e| broker(NAME, format!("purging stream '{queue}'"), e))?;
+        .broker_err(NAME, format!("purging stream '{queue}'"))?;
     run.done_unnamed(purged.purged);
     Ok(())
 }
@@ -46,8 +46,8 @@ pub(super) async fn run(nats: &Nats, queue: &str, opts: &PurgeOptions, run: &Led
     let mut rows = Rows::open(nats, stream, &opts.read.ids, FAR_WINDOW_BULK)
         .await?
         .through_consumer();
-    let most = nats.window(BATCH, MAX_BATCH);
-    let concurrent = nats.window(CONCURRENT, MAX_CONCURRENT);
+    let most = nats.rt.scale(BATCH, MAX_BATCH);
+    let concurrent = nats.rt.scale(CONCURRENT, MAX_CONCURRENT);
     let mut batch: Vec<Row> = Vec::with_capacity(most);
     let mut bytes = 0;
     // Deletes of saved batches, still running while the next batch is read.
@@ -68,11 +68,9 @@ pub(super) async fn run(nats: &Nats, queue: &str, opts: &PurgeOptions, run: &Led
             }
         };
         let end = next.is_none();
-        if let Some(row) = next {
-            if run.decide(&row.message) == Decision::Take {
-                bytes += row.message.body.len();
-                batch.push(row)
-            }
+        if let Some(row) = next.filter(|r| run.decide(&r.message) == Decision::Take) {
+            bytes += row.message.body.len();
+            batch.push(row)
         }
         while let Some(Some(done)) = deletes.next().now_or_never() {
             settle(run, done);

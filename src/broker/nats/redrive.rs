@@ -21,13 +21,12 @@
 //! message is deleted by sequence after its ack.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use async_nats::connection::State;
-use async_nats::jetstream::context::{GetStreamByNameErrorKind, PublishErrorKind};
+use async_nats::jetstream::context::PublishErrorKind;
+use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use serde_json::{json, Value};
@@ -35,11 +34,10 @@ use sha2::{Digest, Sha256};
 
 use super::convert;
 use super::rows::{Origin, Row, Rows, FAR_WINDOW_BULK};
-use super::subjects;
 use super::{Nats, NAME};
 use crate::broker::RedriveOptions;
 use crate::bulk::Ledger;
-use crate::exit::{broker, broker_msg, not_found, usage};
+use crate::exit::{broker, broker_msg, not_found, Context as _};
 use crate::rewrite::Rewrite;
 use crate::select::Decision;
 
@@ -62,7 +60,7 @@ enum Outcome {
     Failed(Option<u64>, String, String),
 }
 
-type Pending = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+type Pending = BoxFuture<'static, Outcome>;
 
 /// The re-driven messages at the front of the DLQ stream, removed by purge.
 #[derive(Default)]
@@ -84,14 +82,11 @@ struct Front {
 impl Front {
     /// Every stored message below this sequence is an acknowledged copy.
     fn bound(&self) -> u64 {
-        let mut b = self.read_upto + 1;
-        if let Some(&u) = self.unacked.first() {
-            b = b.min(u);
-        }
-        if let Some(x) = self.barrier {
-            b = b.min(x);
-        }
-        b
+        let first_unacked = self.unacked.first().copied();
+        [first_unacked, self.barrier]
+            .into_iter()
+            .flatten()
+            .fold(self.read_upto + 1, u64::min)
     }
 
     /// `seq` must stay: nothing at or after it is purged.
@@ -116,36 +111,19 @@ pub(super) async fn run(
     run: &Ledger,
 ) -> Result<()> {
     if let Some(to) = &opts.to {
-        if !subjects::is_publishable(to) {
-            return Err(usage(format!(
-                "--to {to:?} is not a subject dlq can publish to (no spaces, no wildcards, no empty tokens)"
-            )));
-        }
         // A copy nothing stores would be lost: `--to` must be captured, as on every broker.
-        match nats.js.stream_by_subject(to).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == GetStreamByNameErrorKind::NotFound => {
-                return Err(not_found(
-                    format!(
-                        "{NAME}: no stream captures subject {to}: the --to target does not exist"
-                    ),
-                    Some(Box::new(e)),
-                ))
-            }
-            Err(e) => {
-                return Err(broker(
-                    NAME,
-                    format!("looking for the stream that captures {to}"),
-                    e,
-                ))
-            }
+        if let Err(e) = nats.storing("--to ", to).await? {
+            return Err(not_found(
+                format!("{NAME}: no stream captures subject {to}: the --to target does not exist"),
+                Some(Box::new(e)),
+            ));
         }
     }
     let stream = nats.stream(queue).await?;
     let mut rows = Rows::open(nats, stream, &opts.read.ids, FAR_WINDOW_BULK)
         .await?
         .through_consumer();
-    let window = nats.window(WINDOW, MAX_WINDOW);
+    let window = nats.rt.scale(WINDOW, MAX_WINDOW);
     let mut r = Run {
         nats,
         queue,
@@ -192,24 +170,19 @@ pub(super) async fn run(
             continue;
         }
         let subject = match (&opts.to, &row.origin) {
-            (_, Origin::Missing(why)) => {
-                r.fail_now(
-                    &row,
-                    format!("cannot re-drive: {}", why.trim_start_matches("nothing: ")),
-                );
-                continue;
-            }
-            (Some(to), _) => to.clone(),
-            (None, Origin::Subject(s)) => s.clone(),
-            (None, Origin::Unknown) => {
-                r.fail_now(
-                    &row,
-                    "no origin recorded (no dlq-original-subject or Nats-Subject header): pass --to".into(),
-                );
-                continue;
-            }
+            (_, Origin::Missing(why)) => Err(format!(
+                "cannot re-drive: {}",
+                why.trim_start_matches("nothing: ")
+            )),
+            (Some(to), _) => Ok(to.clone()),
+            (None, Origin::Subject(s)) => Ok(s.clone()),
+            (None, Origin::Unknown) => Err(
+                "no origin recorded (no dlq-original-subject or Nats-Subject header): pass --to"
+                    .into(),
+            ),
         };
-        let (headers, body) = match copy_of(queue, &row, &opts.rewrite) {
+        let copy = subject.and_then(|s| Ok((s, copy_of(queue, &row, &opts.rewrite)?)));
+        let (subject, (headers, body)) = match copy {
             Ok(copy) => copy,
             Err(e) => {
                 r.fail_now(&row, e);
@@ -241,21 +214,16 @@ pub(super) async fn run(
         let js = nats.js.clone();
         let dlq = queue.to_owned();
         r.inflight.push(Box::pin(async move {
-            let published = match ack.await {
-                Err(e) if e.kind() == PublishErrorKind::StreamNotFound => Err(format!(
-                    "no stream captures subject {subject}: the message stays on the DLQ"
-                )),
-                Err(e) => Err(format!(
-                    "publishing to {subject}: {e}: the message stays on the DLQ"
-                )),
-                Ok(_) => Ok(()),
+            let why = match ack.await {
+                Ok(_) if front => return Outcome::Acked(seq, id, subject),
+                Ok(_) => return removed(&js, &dlq, seq, id, &subject).await,
+                Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
+                    format!("no stream captures subject {subject}")
+                }
+                Err(e) => format!("publishing to {subject}: {e}"),
             };
-            match (published, front) {
-                (Err(e), true) => Outcome::Failed(Some(seq), id, e),
-                (Err(e), false) => Outcome::Failed(None, id, e),
-                (Ok(()), true) => Outcome::Acked(seq, id, subject),
-                (Ok(()), false) => removed(&js, &dlq, seq, id, &subject).await,
-            }
+            let why = format!("{why}: the message stays on the DLQ");
+            Outcome::Failed(front.then_some(seq), id, why)
         }));
     }
     while let Some(done) = r.inflight.next().await {
@@ -318,11 +286,8 @@ impl Run<'_> {
                     self.front.unacked.remove(&seq);
                     self.front.block(seq);
                     // Acknowledged messages past the failed one are no longer at the front.
-                    let past: Vec<u64> = self.front.acked.range(seq..).map(|(s, _)| *s).collect();
-                    for s in past {
-                        if let Some((i, to)) = self.front.acked.remove(&s) {
-                            self.delete_later(s, i, to);
-                        }
+                    for (s, (i, to)) in self.front.acked.split_off(&seq) {
+                        self.delete_later(s, i, to);
                     }
                 }
                 if self.nats.client.connection_state() != State::Connected {
@@ -347,36 +312,27 @@ impl Run<'_> {
         }
         self.front.purged_at = Some(Instant::now());
         let bound = self.front.bound();
-        let below: Vec<u64> = self.front.acked.range(..bound).map(|(s, _)| *s).collect();
+        let above = self.front.acked.split_off(&bound);
+        let below = std::mem::replace(&mut self.front.acked, above);
         if below.is_empty() {
             return;
         }
         let purged = match self.nats.js.get_stream_no_info(self.queue).await {
-            Ok(stream) => stream
-                .purge()
-                .sequence(bound)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+            Ok(stream) => stream.purge().sequence(bound).await.is_ok(),
+            Err(_) => false,
         };
-        match purged {
-            Ok(_) => {
-                for s in below {
-                    if let Some((id, to)) = self.front.acked.remove(&s) {
-                        self.run.done(&id, Some(&to));
-                    }
-                }
-                self.run.flush();
+        for (s, (id, to)) in below {
+            if purged {
+                self.run.done(&id, Some(&to));
+            } else {
+                self.delete_later(s, id, to);
             }
-            Err(_) => {
-                for s in below {
-                    if let Some((id, to)) = self.front.acked.remove(&s) {
-                        self.delete_later(s, id, to);
-                    }
-                }
-                self.front.open = false;
-                self.front.barrier.get_or_insert(bound);
-            }
+        }
+        if purged {
+            self.run.flush();
+        } else {
+            self.front.open = false;
+            self.front.barrier.get_or_insert(bound);
         }
     }
 }
@@ -395,9 +351,7 @@ fn copy_of(
         .find(|(k, _)| k.eq_ignore_ascii_case("Nats-Msg-Id"))
         .map(|(_, v)| v.clone())
     {
-        if !out.headers.contains_key("dlq-original-msg-id") {
-            out.headers.insert("dlq-original-msg-id".into(), old);
-        }
+        out.headers.entry("dlq-original-msg-id").or_insert(old);
     }
     let mut headers = convert::headers_from_json(&out.headers, convert::is_control_header)?;
     let mut msg_id = format!("dlq:{queue}:{}:{}", row.seq, row.stored_nanos);
@@ -428,17 +382,14 @@ pub(super) async fn delete(
             &json!({"seq": seq, "no_erase": true}),
         )
         .await
-        .map_err(|e| broker(NAME, op(), e))?;
-    if let Some(err) = reply.get("error") {
+        .broker_err(NAME, op())?;
+    match reply.get("error") {
         // 10037: no message found.
-        if err.get("err_code").and_then(Value::as_u64) == Some(10037) {
-            return Ok(());
-        }
-        let text = err
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("error");
-        return Err(broker(NAME, op(), text));
+        Some(err) if err["err_code"].as_u64() != Some(10037) => Err(broker(
+            NAME,
+            op(),
+            err["description"].as_str().unwrap_or("error"),
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }

@@ -26,15 +26,16 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use anyhow::Result;
+use async_nats::jetstream;
 use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
 use async_nats::jetstream::consumer::DeliverPolicy;
-use async_nats::jetstream::stream::{DirectGetErrorKind, RetentionPolicy, Stream};
-use async_nats::jetstream::{self, message::StreamMessage};
+use async_nats::jetstream::stream::{DirectGetErrorKind, Info, RetentionPolicy, Stream};
 use async_nats::HeaderMap;
 use futures::future::BoxFuture;
-use futures::stream::{FuturesOrdered, StreamExt, TryStreamExt};
+use futures::stream::{FuturesOrdered, StreamExt};
 use futures::FutureExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::OnceCell;
@@ -42,9 +43,9 @@ use tokio::sync::OnceCell;
 use super::convert::{self, header};
 use super::subjects;
 use super::{Nats, NAME};
-use crate::broker::{Message, OriginKind};
+use crate::broker::{Headers, Message, OriginKind};
 use crate::conventions;
-use crate::exit::{broker, not_found};
+use crate::exit::{broker, not_found, Context as _};
 use crate::message::b64_decode;
 
 /// Gets in flight at most on loopback (more far away, scaled by the round
@@ -97,27 +98,16 @@ impl Stored {
     /// after it; None without its metadata.
     fn from_delivered(m: jetstream::Message) -> Option<(Self, u64)> {
         let info = m.info().ok()?;
-        let (seq, pending) = (info.stream_sequence, info.pending);
-        let time_nanos = info.published.unix_timestamp_nanos();
+        let (seq, pending, published) = (info.stream_sequence, info.pending, info.published);
         let m = m.split().0;
         let stored = Stored {
             seq,
             subject: m.subject.to_string(),
             headers: m.headers.unwrap_or_default(),
             payload: m.payload.to_vec(),
-            time_nanos,
+            time_nanos: published.unix_timestamp_nanos(),
         };
         Some((stored, pending))
-    }
-
-    fn from_direct(m: StreamMessage) -> Self {
-        Stored {
-            seq: m.sequence,
-            subject: m.subject.to_string(),
-            headers: convert::strip_direct_get(&m.headers),
-            payload: m.payload.to_vec(),
-            time_nanos: m.time.unix_timestamp_nanos(),
-        }
     }
 }
 
@@ -131,141 +121,150 @@ pub(super) struct Getter {
     streams: OnceCell<Vec<(String, Vec<String>)>>,
 }
 
+/// A row's origin (None: a copy, whose origin its convention records), the
+/// time, headers and body it is shown with.
+type Shown = (Option<Origin>, SystemTime, Headers, Vec<u8>);
+
 impl Getter {
-    pub async fn new(nats: &Nats, stream: &Stream) -> Result<Self> {
-        let info = stream.cached_info();
+    pub async fn new(nats: &Nats, info: &Info) -> Result<Self> {
         let name = info.config.name.clone();
-        let handle = nats
-            .js
-            .get_stream_no_info(&name)
-            .await
-            .map_err(|e| broker(NAME, format!("opening stream '{name}'"), e))?;
+        let stream = (nats.js.get_stream_no_info(&name).await)
+            .broker_err(NAME, format!("opening stream '{name}'"))?;
         Ok(Getter {
             js: nats.js.clone(),
-            stream: handle,
+            stream,
             direct: info.config.allow_direct,
             name,
             streams: OnceCell::new(),
         })
     }
 
-    /// The message at `seq`, None when there is none.
-    pub async fn get(&self, seq: u64) -> Result<Option<Stored>> {
-        get_seq(&self.js, &self.stream, &self.name, self.direct, seq).await
-    }
-
-    /// The sequence of the first message at or after `seq`.
-    pub async fn next_from(&self, seq: u64) -> Result<Option<u64>> {
-        let op = || format!("reading stream '{}' from sequence {seq}", self.name);
+    /// The message at `seq`, or (`next`) the first one at or after it; None
+    /// when there is none.
+    pub async fn get(&self, seq: u64, next: bool) -> Result<Option<Stored>> {
+        let at = if next { "from" } else { "at" };
+        let op = || format!("reading stream '{}' {at} sequence {seq}", self.name);
         if self.direct {
-            match self
-                .stream
-                .direct_get_builder()
-                .sequence(seq)
-                .next_by_subject(">")
-                .send()
-                .await
-            {
-                Ok(m) => Ok(Some(m.sequence)),
+            let got = if next {
+                let get = self.stream.direct_get_builder().sequence(seq);
+                get.next_by_subject(">").send().await
+            } else {
+                self.stream.direct_get(seq).await
+            };
+            match got {
+                Ok(m) => Ok(Some(Stored {
+                    seq: m.sequence,
+                    subject: m.subject.to_string(),
+                    headers: convert::strip_direct_get(&m.headers),
+                    payload: m.payload.to_vec(),
+                    time_nanos: m.time.unix_timestamp_nanos(),
+                })),
                 Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
                 Err(e) => Err(broker(NAME, op(), e)),
             }
         } else {
-            match raw_get(&self.js, &self.name, seq, Some(">")).await {
-                Ok(m) => Ok(Some(m.seq)),
+            match raw_get(&self.js, &self.name, seq, next.then_some(">")).await {
+                Ok(m) => Ok(Some(m)),
                 Err(RawGetError::NoMessage) => Ok(None),
+                Err(RawGetError::NoStream) if !next => Err(not_found(
+                    format!("{NAME}: stream '{}' not found", self.name),
+                    None,
+                )),
                 Err(e) => Err(broker(NAME, op(), e)),
             }
         }
     }
 
     async fn streams(&self) -> Result<&[(String, Vec<String>)]> {
-        let list = self
-            .streams
+        let list = (self.streams)
             .get_or_try_init(|| async {
-                let infos: Vec<_> = self
-                    .js
-                    .streams()
-                    .try_collect()
-                    .await
-                    .map_err(|e| broker(NAME, "listing streams", e))?;
-                Ok::<_, anyhow::Error>(
-                    infos
-                        .into_iter()
-                        .map(|i| (i.config.name, i.config.subjects))
-                        .collect::<Vec<_>>(),
-                )
+                let infos = super::admin::infos(&self.js).await?;
+                let named = infos
+                    .into_iter()
+                    .map(|i| (i.config.name, i.config.subjects));
+                Ok::<_, anyhow::Error>(named.collect())
             })
             .await?;
         Ok(list)
     }
 
-    /// Turns a stored message into a row.
-    pub async fn row(&self, stored: Stored) -> Result<Row> {
-        if stored.subject.starts_with("$JS.EVENT.ADVISORY.CONSUMER.") {
-            if let Ok(adv) = serde_json::from_slice::<Value>(&stored.payload) {
-                if adv.get("stream").and_then(Value::as_str).is_some()
-                    && adv.get("stream_seq").and_then(Value::as_u64).is_some()
-                {
-                    return self.advisory_row(stored, adv).await;
-                }
-            }
-        }
-        self.copy_row(stored).await
-    }
-
-    async fn copy_row(&self, s: Stored) -> Result<Row> {
-        let headers = convert::headers_to_json(&s.headers);
-        let mut broker_props = Map::new();
-        broker_props.insert("stream".into(), json!(self.name));
-        broker_props.insert("sequence".into(), json!(s.seq));
-        broker_props.insert("subject".into(), json!(s.subject));
-        broker_props.insert("pattern".into(), json!("copy"));
-        let time = convert::from_nanos(s.time_nanos);
+    /// Turns a stored message into a row: an advisory shows the original
+    /// message it points at, anything else (a copy) shows itself.
+    pub async fn row(&self, s: Stored) -> Result<Row> {
+        let (seq, stored_nanos) = (s.seq, s.time_nanos);
+        let stored_at = convert::from_nanos(stored_nanos);
+        let mut props = Map::new();
+        props.insert("stream".into(), json!(self.name));
+        props.insert("sequence".into(), json!(seq));
         let mut facts = Map::new();
-        let named = header(&s.headers, "dlq-original-subject")
-            .or_else(|| header(&s.headers, "Nats-Subject"));
-        if let (None, Some(subject)) = (header(&s.headers, "Nats-Stream"), named) {
-            // The stream that captures the original subject, when it is not this one.
-            let stream = subjects::stream_for(self.streams().await?, subject)
-                .filter(|n| *n != self.name)
-                .map(str::to_owned)
-                .unwrap_or_else(|| subject.to_owned());
-            facts.insert("source_stream".into(), json!(stream));
-        }
-        let mut dead_letter = conventions::read(&conventions::Input {
-            stored_at: Some(time),
-            facts: &facts,
-            ..conventions::Input::new(&headers, &broker_props, &s.payload)
-        });
-        let origin = match dead_letter.origin.take() {
-            Some(o) if o.kind == OriginKind::Subject && subjects::is_publishable(&o.name) => {
-                let subject = o.name.clone();
-                dead_letter.origin = Some(o);
-                Origin::Subject(subject)
+        let advisory = Some(&s)
+            .filter(|s| s.subject.starts_with("$JS.EVENT.ADVISORY.CONSUMER."))
+            .and_then(|s| serde_json::from_slice::<Value>(&s.payload).ok())
+            .filter(|adv| adv["stream"].is_string() && adv["stream_seq"].is_u64());
+        let (origin, timestamp, headers, body) = match advisory {
+            Some(adv) => self.advisory(&s, adv, &mut props, &mut facts).await?,
+            None => {
+                props.insert("subject".into(), json!(s.subject));
+                props.insert("pattern".into(), json!("copy"));
+                let named = header(&s.headers, "dlq-original-subject")
+                    .or_else(|| header(&s.headers, "Nats-Subject"));
+                if let (None, Some(subject)) = (header(&s.headers, "Nats-Stream"), named) {
+                    // The stream that captures the original subject, when it is not this one.
+                    let stream = subjects::stream_for(self.streams().await?, subject)
+                        .filter(|n| *n != self.name)
+                        .unwrap_or(subject);
+                    facts.insert("source_stream".into(), json!(stream));
+                }
+                let headers = convert::headers_to_json(&s.headers);
+                (None, stored_at, headers, s.payload)
             }
-            _ => Origin::Unknown,
+        };
+        let mut dead_letter = conventions::read(&conventions::Input {
+            headers: &headers,
+            broker: &props,
+            body: &body,
+            stored_at: Some(stored_at),
+            facts: &facts,
+        });
+        let origin = match (origin, &dead_letter.origin) {
+            (Some(o), _) => o,
+            (None, Some(o))
+                if o.kind == OriginKind::Subject && subjects::is_publishable(&o.name) =>
+            {
+                Origin::Subject(o.name.clone())
+            }
+            (None, _) => {
+                dead_letter.origin = None;
+                Origin::Unknown
+            }
         };
         let message = Message {
-            id: s.seq.to_string(),
+            id: seq.to_string(),
             queue: self.name.clone(),
-            timestamp: Some(time),
+            timestamp: Some(timestamp),
             headers,
-            key: None,
-            body: s.payload,
+            body,
             dead_letter,
-            decoded: None,
-            broker: broker_props,
+            broker: props,
+            ..Default::default()
         };
         Ok(Row {
             message,
-            seq: s.seq,
+            seq,
             origin,
-            stored_nanos: s.time_nanos,
+            stored_nanos,
         })
     }
 
-    async fn advisory_row(&self, s: Stored, adv: Value) -> Result<Row> {
+    /// An advisory's facts; it is shown as the original message it points
+    /// at, or empty when that is gone.
+    async fn advisory(
+        &self,
+        s: &Stored,
+        adv: Value,
+        props: &mut Map<String, Value>,
+        facts: &mut Map<String, Value>,
+    ) -> Result<Shown> {
         let source = adv["stream"].as_str().unwrap_or_default().to_owned();
         let source_seq = adv["stream_seq"].as_u64().unwrap_or_default();
         let terminated = s.subject.starts_with(subjects::MSG_TERMINATED)
@@ -277,23 +276,27 @@ impl Getter {
             (true, _) => "terminated".to_owned(),
             (false, _) => "max_deliveries".to_owned(),
         };
-        let original = get_original(&self.js, &source, source_seq).await?;
-        let mut broker_props = Map::new();
-        broker_props.insert("stream".into(), json!(self.name));
-        broker_props.insert("sequence".into(), json!(s.seq));
-        broker_props.insert(
-            "subject".into(),
-            json!(original.as_ref().map(|o| o.subject.clone())),
-        );
-        broker_props.insert("pattern".into(), json!("advisory"));
-        broker_props.insert("advisory_subject".into(), json!(s.subject));
-        broker_props.insert("advisory".into(), adv.clone());
-        broker_props.insert("original_stream".into(), json!(source));
-        broker_props.insert("original_sequence".into(), json!(source_seq));
-        broker_props.insert("original_missing".into(), json!(original.is_none()));
-        let (origin, timestamp, headers, body) = match original {
+        facts.insert("advisory_reason".into(), json!(reason));
+        // None when the original or its stream is gone.
+        let original = match raw_get(&self.js, &source, source_seq, None).await {
+            Ok(m) => Some(m),
+            Err(RawGetError::NoMessage | RawGetError::NoStream) => None,
+            Err(e) => {
+                let op = format!("reading the original message {source} #{source_seq}");
+                return Err(broker(NAME, op, e));
+            }
+        };
+        let subject = original.as_ref().map(|o| o.subject.clone());
+        props.insert("subject".into(), json!(subject));
+        props.insert("pattern".into(), json!("advisory"));
+        props.insert("advisory_subject".into(), json!(s.subject));
+        props.insert("advisory".into(), adv);
+        props.insert("original_stream".into(), json!(source));
+        props.insert("original_sequence".into(), json!(source_seq));
+        props.insert("original_missing".into(), json!(original.is_none()));
+        Ok(match original {
             Some(o) => (
-                Origin::Subject(o.subject.clone()),
+                Some(Origin::Subject(o.subject)),
                 convert::from_nanos(o.time_nanos),
                 convert::headers_to_json(&o.headers),
                 o.payload,
@@ -302,79 +305,15 @@ impl Getter {
                 let why = format!(
                     "nothing: the original message ({source} #{source_seq}) is gone from its stream"
                 );
+                let stored_at = convert::from_nanos(s.time_nanos);
                 (
-                    Origin::Missing(why),
-                    convert::from_nanos(s.time_nanos),
+                    Some(Origin::Missing(why)),
+                    stored_at,
                     Map::new(),
                     Vec::new(),
                 )
             }
-        };
-        let mut facts = Map::new();
-        facts.insert("advisory_reason".into(), json!(reason));
-        let dead_letter = conventions::read(&conventions::Input {
-            stored_at: Some(convert::from_nanos(s.time_nanos)),
-            facts: &facts,
-            ..conventions::Input::new(&headers, &broker_props, &body)
-        });
-        let message = Message {
-            id: s.seq.to_string(),
-            queue: self.name.clone(),
-            timestamp: Some(timestamp),
-            headers,
-            key: None,
-            body,
-            dead_letter,
-            decoded: None,
-            broker: broker_props,
-        };
-        Ok(Row {
-            message,
-            seq: s.seq,
-            origin,
-            stored_nanos: s.time_nanos,
         })
-    }
-}
-
-/// The message at `seq` of `stream`, None when there is none.
-pub(super) async fn get_seq(
-    js: &jetstream::Context,
-    stream: &Stream<()>,
-    name: &str,
-    direct: bool,
-    seq: u64,
-) -> Result<Option<Stored>> {
-    let op = || format!("reading stream '{name}' at sequence {seq}");
-    if direct {
-        match stream.direct_get(seq).await {
-            Ok(m) => Ok(Some(Stored::from_direct(m))),
-            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
-            Err(e) => Err(broker(NAME, op(), e)),
-        }
-    } else {
-        match raw_get(js, name, seq, None).await {
-            Ok(m) => Ok(Some(m)),
-            Err(RawGetError::NoMessage) => Ok(None),
-            Err(RawGetError::NoStream) => Err(not_found(
-                format!("{NAME}: stream '{name}' not found"),
-                None,
-            )),
-            Err(e) => Err(broker(NAME, op(), e)),
-        }
-    }
-}
-
-/// The original message an advisory points at; None when it or its stream is gone.
-async fn get_original(js: &jetstream::Context, stream: &str, seq: u64) -> Result<Option<Stored>> {
-    match raw_get(js, stream, seq, None).await {
-        Ok(m) => Ok(Some(m)),
-        Err(RawGetError::NoMessage | RawGetError::NoStream) => Ok(None),
-        Err(e) => Err(broker(
-            NAME,
-            format!("reading the original message {stream} #{seq}"),
-            e,
-        )),
     }
 }
 
@@ -400,9 +339,8 @@ pub(super) struct Rows {
 struct Feed {
     messages: Ordered,
     done: bool,
-    /// Its stream and name, to delete it once the walk is done (else the
-    /// server does 30 s after its last delivery).
-    stream: Stream,
+    /// Its name, to delete it once the walk is done (else the server does
+    /// 30 s after its last delivery).
     name: String,
 }
 
@@ -424,11 +362,11 @@ impl Rows {
             (state.first_sequence, state.last_sequence)
         };
         Ok(Rows {
-            getter: Arc::new(Getter::new(nats, &stream).await?),
+            getter: Arc::new(Getter::new(nats, info).await?),
             stream: stream.clone(),
             next,
             last,
-            window: window_for(state.bytes, state.messages, nats.window(MAX_WINDOW, far)),
+            window: window_for(state.bytes, state.messages, nats.rt.scale(MAX_WINDOW, far)),
             ids,
             misses: 0,
             inflight: FuturesOrdered::new(),
@@ -442,25 +380,16 @@ impl Rows {
     pub fn through_consumer(mut self) -> Self {
         let info = self.stream.cached_info();
         let avg = info.state.bytes / info.state.messages.max(1);
-        if self.ids.is_none()
+        self.consumer_due = self.ids.is_none()
             && info.config.retention == RetentionPolicy::Limits
-            && avg * 500 <= CONSUMER_BYTES
-        {
-            self.consumer_due = true;
-        }
+            && avg * 500 <= CONSUMER_BYTES;
         self
     }
 
     /// Starts the consumer at `next`; None when it cannot be created (the walk
     /// then uses gets) or nothing is pending.
     async fn start_feed(&mut self) -> Result<Option<Feed>> {
-        if !std::mem::take(&mut self.consumer_due) {
-            return Ok(None);
-        }
-        let stream = self.stream.clone();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let nanos = convert::to_nanos(SystemTime::now());
         let name = format!("dlq-{}-{nanos}", std::process::id());
         let config = OrderedConfig {
             name: Some(name.clone()),
@@ -469,18 +398,17 @@ impl Rows {
             },
             ..Default::default()
         };
-        let Ok(consumer) = stream.create_consumer(config).await else {
+        let Ok(consumer) = self.stream.create_consumer(config).await else {
             return Ok(None);
         };
         let done = consumer.cached_info().num_pending == 0;
         let messages = consumer
             .messages()
             .await
-            .map_err(|e| broker(NAME, format!("reading stream '{}'", self.getter.name), e))?;
+            .broker_err(NAME, format!("reading stream '{}'", self.getter.name))?;
         Ok(Some(Feed {
             messages,
             done,
-            stream,
             name,
         }))
     }
@@ -555,7 +483,7 @@ impl Rows {
     async fn end_feed(&mut self) {
         if let Some(f) = self.feed.take() {
             drop(f.messages);
-            let _ = f.stream.delete_consumer(&f.name).await;
+            let _ = self.stream.delete_consumer(&f.name).await;
         }
     }
 
@@ -576,7 +504,7 @@ impl Rows {
             };
             let g = self.getter.clone();
             self.inflight.push_back(Box::pin(async move {
-                match g.get(seq).await? {
+                match g.get(seq, false).await? {
                     Some(stored) => Ok(Some(g.row(stored).await?)),
                     None => Ok(None),
                 }
@@ -602,22 +530,16 @@ impl Rows {
     /// a window at the end of a deep stream reads only the window, with no
     /// consumer created. An earlier message may still come (a copy's time is
     /// the original's); the filter decides.
-    pub async fn seek_time(&mut self, since: std::time::SystemTime) -> Result<()> {
+    pub async fn seek_time(&mut self, since: SystemTime) -> Result<()> {
         if self.ids.is_some() {
             return Ok(());
         }
-        let target = since
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128);
+        let target = convert::to_nanos(since);
         let (mut lo, mut hi) = (self.next, self.last.saturating_add(1));
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let stored = match self.getter.next_from(mid).await? {
-                Some(seq) if seq <= self.last => self.getter.get(seq).await?,
-                _ => None,
-            };
-            match stored {
-                Some(s) if s.time_nanos < target => lo = s.seq + 1,
+            match self.getter.get(mid, true).await? {
+                Some(s) if s.seq <= self.last && s.time_nanos < target => lo = s.seq + 1,
                 _ => hi = mid,
             }
         }
@@ -627,7 +549,7 @@ impl Rows {
 
     /// The next row, None at the end of what was there at the start.
     pub async fn next(&mut self) -> Result<Option<Row>> {
-        if self.consumer_due {
+        if std::mem::take(&mut self.consumer_due) {
             self.feed = self.start_feed().await?;
         }
         if self.feed.is_some() {
@@ -650,8 +572,8 @@ impl Rows {
                         return Ok(None);
                     }
                     self.misses = 0;
-                    match self.getter.next_from(self.next).await? {
-                        Some(seq) if seq <= self.last => self.next = seq,
+                    match self.getter.get(self.next, true).await? {
+                        Some(s) if s.seq <= self.last => self.next = s.seq,
                         _ => return Ok(None),
                     }
                 }
@@ -696,10 +618,10 @@ pub(super) async fn raw_get(
     seq: u64,
     next: Option<&str>,
 ) -> Result<Stored, RawGetError> {
-    let request = match next {
-        Some(filter) => json!({"seq": seq, "next_by_subj": filter}),
-        None => json!({"seq": seq}),
-    };
+    let mut request = json!({"seq": seq});
+    if let Some(filter) = next {
+        request["next_by_subj"] = json!(filter);
+    }
     let reply: Value = js
         .request(format!("STREAM.MSG.GET.{stream}"), &request)
         .await
@@ -720,18 +642,14 @@ pub(super) async fn raw_get(
         Some(Value::String(_)) => convert::parse_header_block(&b64(&m["hdrs"])?),
         _ => HeaderMap::new(),
     };
-    let time = m["time"]
-        .as_str()
-        .and_then(crate::message::parse_time)
-        .unwrap_or(std::time::UNIX_EPOCH);
     Ok(Stored {
         seq: m["seq"].as_u64().unwrap_or(seq),
         subject: m["subject"].as_str().unwrap_or_default().to_owned(),
         headers,
         payload: b64(&m["data"])?,
-        time_nanos: time
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i128)
-            .unwrap_or(0),
+        time_nanos: m["time"]
+            .as_str()
+            .and_then(crate::message::parse_time)
+            .map_or(0, convert::to_nanos),
     })
 }

@@ -17,27 +17,16 @@ pub fn matches(pattern: &str, subject: &str) -> bool {
     let mut s = subject.split('.');
     loop {
         match (p.next(), s.next()) {
-            (Some(">"), Some(_)) => return true,
-            (Some(pt), Some(st)) => {
-                if pt != "*" && st != "*" && pt != st {
-                    return false;
-                }
-            }
-            (None, None) => return true,
+            (Some(">"), Some(_)) | (None, None) => return true,
+            (Some(pt), Some(st)) if pt != "*" && st != "*" && pt != st => return false,
+            (Some(_), Some(_)) => {}
             _ => return false,
         }
     }
 }
 
-/// True when a stream capturing `subjects` receives dead-letter advisories.
-pub fn captures_advisories(subjects: &[String]) -> bool {
-    subjects.iter().any(|p| {
-        matches(p, &format!("{MAX_DELIVERIES}.*.*")) || matches(p, &format!("{MSG_TERMINATED}.*.*"))
-    })
-}
-
 /// True when a stream capturing `subjects` receives the dead-letter
-/// advisories of `stream` (consumer `consumer`, or any consumer for `*`).
+/// advisories of `stream` (consumer `consumer`); `*` stands for any.
 pub fn captures_advisories_of(subjects: &[String], stream: &str, consumer: &str) -> bool {
     subjects.iter().any(|p| {
         matches(p, &format!("{MAX_DELIVERIES}.{stream}.{consumer}"))
@@ -77,7 +66,7 @@ mod tests {
     #[test]
     fn advisory_capture() {
         let dlq = vec![format!("{MAX_DELIVERIES}.ORDERS.>")];
-        assert!(captures_advisories(&dlq));
+        assert!(captures_advisories_of(&dlq, "*", "*"));
         assert!(captures_advisories_of(&dlq, "ORDERS", "*"));
         assert!(captures_advisories_of(&dlq, "ORDERS", "worker"));
         assert!(!captures_advisories_of(&dlq, "BILLING", "*"));
@@ -86,7 +75,7 @@ mod tests {
         let one = vec![format!("{MSG_TERMINATED}.ORDERS.worker")];
         assert!(captures_advisories_of(&one, "ORDERS", "*"));
         assert!(!captures_advisories_of(&one, "ORDERS", "other"));
-        assert!(!captures_advisories(&["orders.>".to_string()]));
+        assert!(!captures_advisories_of(&["orders.>".to_string()], "*", "*"));
     }
 
     #[test]
