@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::schema::Decoded;
+use crate::schema::decoded::Decoded;
 
 /// Header that carries how many times dlq has sent a message back.
 pub const REDRIVE_HEADER: &str = "dlq-redrive-count";

@@ -14,26 +14,18 @@ use std::time::SystemTime;
 use anyhow::Result;
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::stream::Info;
-use async_nats::jetstream::{self, ErrorCode};
+use async_nats::jetstream::ErrorCode;
 use futures::stream::TryStreamExt;
 use serde_json::{json, Map, Value};
 
 use super::convert::{self, header};
-use super::rows::{raw_get, Getter};
+use super::rows::{infos, raw_get, Getter};
 use super::subjects;
 use super::{js_code, stream_missing, Nats, NAME};
 use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind};
 use crate::dlq_names;
 use crate::exit::{is_not_found, not_found, Context as _};
 use crate::message::rfc3339;
-
-/// Every stream's info.
-pub(super) async fn infos(js: &jetstream::Context) -> Result<Vec<Info>> {
-    js.streams()
-        .try_collect()
-        .await
-        .broker_err(NAME, "listing streams")
-}
 
 /// The streams with their DLQ marks and links.
 async fn topology(nats: &Nats, infos: &[Info]) -> Result<Vec<QueueInfo>> {

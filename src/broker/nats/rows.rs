@@ -35,7 +35,7 @@ use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::stream::{DirectGetErrorKind, Info, RetentionPolicy, Stream};
 use async_nats::HeaderMap;
 use futures::future::BoxFuture;
-use futures::stream::{FuturesOrdered, StreamExt};
+use futures::stream::{FuturesOrdered, StreamExt, TryStreamExt};
 use futures::FutureExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::OnceCell;
@@ -178,7 +178,7 @@ impl Getter {
     async fn streams(&self) -> Result<&[(String, Vec<String>)]> {
         let list = (self.streams)
             .get_or_try_init(|| async {
-                let infos = super::admin::infos(&self.js).await?;
+                let infos = infos(&self.js).await?;
                 let named = infos
                     .into_iter()
                     .map(|i| (i.config.name, i.config.subjects));
@@ -652,4 +652,12 @@ pub(super) async fn raw_get(
             .and_then(crate::message::parse_time)
             .map_or(0, convert::to_nanos),
     })
+}
+
+/// Every stream's info.
+pub(super) async fn infos(js: &jetstream::Context) -> Result<Vec<Info>> {
+    js.streams()
+        .try_collect()
+        .await
+        .broker_err(NAME, "listing streams")
 }
