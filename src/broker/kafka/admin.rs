@@ -26,7 +26,7 @@ use super::browse::Plan;
 use super::{cursor_group, envelope, Kafka, Reader, NAME};
 use crate::broker::{LagQuery, LagRow, QueueInfo, QueueKind, ReadOptions};
 use crate::dlq_names;
-use crate::exit::not_found;
+use crate::exit::{is_not_found, not_found};
 
 fn topics(kafka: &Kafka, c: &Reader) -> Result<Vec<(String, Vec<i32>)>> {
     let md = c
@@ -51,7 +51,11 @@ pub fn queues(kafka: &Kafka) -> Result<Vec<QueueInfo>> {
     let mut out = Vec::new();
     let mut firsts = Vec::new();
     for (name, partitions) in topics(kafka, &c)? {
-        let parts = kafka.parts(&c, &name, &partitions)?;
+        let parts = match kafka.parts(&c, &name, &partitions) {
+            // Deleted since the listing: not a queue any more.
+            Err(e) if is_not_found(&e) => continue,
+            r => r?,
+        };
         let depth: i64 = parts.iter().map(|p| (p.high - p.low).max(0)).sum();
         let dlq = dlq_names::is_dlq(&name, &kafka.dlq_patterns);
         if let Some(p) = parts.iter().find(|p| p.high > p.low).filter(|_| dlq) {

@@ -386,6 +386,16 @@ impl Kafka {
         broker_with(NAME, op, self.quiet.explain(e), e.clone())
     }
 
+    /// A topic deleted since its partitions were listed is not found.
+    fn offsets_failed(&self, topic: &str, p: i32, e: KafkaError) -> anyhow::Error {
+        match e.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                not_found(format!("{NAME}: topic {topic} not found"), Some(e.into()))
+            }
+            _ => self.fail(format!("reading offsets of {topic}/{p}"), &e),
+        }
+    }
+
     /// The partitions of `topic`; an unknown topic is a broker error.
     fn partitions(&self, consumer: &Reader, topic: &str) -> Result<Vec<i32>> {
         let md = consumer
@@ -423,7 +433,7 @@ impl Kafka {
         let one = |p: i32| {
             let (low, high) = consumer
                 .fetch_watermarks(topic, p, self.timeout)
-                .map_err(|e| self.fail(format!("reading offsets of {topic}/{p}"), &e))?;
+                .map_err(|e| self.offsets_failed(topic, p, e))?;
             Ok(Part {
                 partition: p,
                 low,
