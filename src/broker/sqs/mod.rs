@@ -37,7 +37,7 @@ use crate::broker::round_trip::RoundTrip;
 use crate::bulk::publish::Publisher;
 use crate::bulk::Ledger;
 use crate::config::BrokerSettings;
-use crate::exit::{broker_msg, usage};
+use crate::exit::{broker_msg, broker_with, usage};
 
 pub(crate) use errors::fail;
 
@@ -196,14 +196,15 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     match tokio::time::timeout(timeout, provider.provide_credentials()).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
-            let why = match e {
+            let why = match &e {
                 CredentialsError::CredentialsNotLoaded(_) => "none found in the environment, the AWS profile, web identity, ECS or instance metadata".to_owned(),
-                e => crate::exit::chain(&e),
+                e => crate::exit::chain(e),
             };
-            return Err(broker_msg(format!(
-                "sqs: loading AWS credentials: {why}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+            // The provider's error stays the cause, for -v.
+            return Err(broker_with(NAME, "loading AWS credentials", format!(
+                "{why}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
                  AWS_PROFILE (or the profile's aws_profile), or run where an instance role is available"
-            )));
+            ), e));
         }
         Err(_) => {
             return Err(broker_msg(format!(
