@@ -1,8 +1,9 @@
 //! What NATS JetStream has of its own: the stream-of-copies and republish
 //! patterns, multi-value headers and `Nats-Msg-Id`, subjects no stream
 //! captures, credentials and JetStream errors of a server of the test's own,
-//! retry-all removing a taken front with one purge and reading a whole
-//! stream through an ordered consumer that it deletes after. What every broker
+//! retry-all removing a taken front with one purge (or one by one where the
+//! purge is refused) and reading a whole stream through a consumer that it
+//! deletes after. What every broker
 //! shares is in tests/conformance/.
 
 mod common;
@@ -294,6 +295,64 @@ fn credentials_and_jetstream_errors() {
     assert!(r.stderr.contains("permission violation"), "{r:?}");
 }
 
+/// A server that refuses the purge (the user may not purge the DLQ stream):
+/// retry-all deletes each moved message on its own instead, and nothing is
+/// lost or left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_all_deletes_one_by_one_when_the_purge_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nats.conf");
+    let store = dir.path().join("js");
+    std::fs::write(
+        &config,
+        format!(
+            r#"jetstream {{ store_dir: "{}" }}
+            authorization {{ users = [
+                {{ user: ops, password: opspw, permissions: {{ publish: {{ deny: ["$JS.API.STREAM.PURGE.>"] }} }} }}
+            ] }}"#,
+            store.display()
+        ),
+    )
+    .unwrap();
+    let server = Private::start(&config)
+        .expect("nats-server on the PATH or in /usr/sbin (scripts/brokers/nats.sh installs it)");
+    let url = format!("nats://ops:opspw@127.0.0.1:{}", server.1);
+    let client = async_nats::ConnectOptions::with_user_and_password("ops".into(), "opspw".into())
+        .connect(format!("127.0.0.1:{}", server.1))
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client);
+    let (work, dlq_name, subject) = setup(&js).await;
+    const N: usize = 300;
+    for i in 0..N {
+        let h = headers(&[("dlq-original-subject", &format!("{subject}.orders"))]);
+        publish(
+            &js,
+            &format!("dlq.{subject}"),
+            h,
+            format!("order {i}").as_bytes(),
+        )
+        .await;
+    }
+    let r = run(dlq(&url).args([
+        "--timeout",
+        "2s",
+        "retry-all",
+        &dlq_name,
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], N, "{r:?}");
+    assert_eq!(count(&js, &dlq_name).await, 0);
+    let back = messages(&js, &work).await;
+    assert_eq!(back.len(), N);
+    for (i, (_, _, _, body)) in back.iter().enumerate() {
+        assert_eq!(body, format!("order {i}").as_bytes());
+    }
+}
+
 /// retry-all removes a taken front with one purge: what a filter leaves, a
 /// message that fails, and everything after them must stay exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,8 +486,8 @@ async fn lag_watch_outlives_streams_deleted_under_it() {
     );
 }
 
-/// A whole limits-retention stream is re-driven through an ordered consumer
-/// (more than one of its batches of 500 here): every copy arrives in order
+/// A whole limits-retention stream is re-driven through a consumer (more
+/// than one of its pulls of 1,024 here): every copy arrives in order
 /// with its multi-value headers, the DLQ ends empty, and the consumer is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_all_through_a_consumer_keeps_order_and_leaves_no_consumer() {

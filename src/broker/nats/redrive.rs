@@ -58,6 +58,8 @@ enum Outcome {
     Acked(u64, String, String),
     /// Failed; the sequence is given for a front message.
     Failed(Option<u64>, String, String),
+    /// A purge of the front ended (true: done): the messages it removes.
+    Purged(bool, BTreeMap<u64, (String, String)>),
 }
 
 type Pending = BoxFuture<'static, Outcome>;
@@ -77,6 +79,8 @@ struct Front {
     read_upto: u64,
     /// When the front was last purged.
     purged_at: Option<Instant>,
+    /// A purge is in flight.
+    purging: bool,
 }
 
 impl Front {
@@ -141,11 +145,11 @@ pub(super) async fn run(
         // messages) on every turn, not only when the window is full: with
         // `--rate` the window may never fill.
         while let Some(Some(done)) = r.inflight.next().now_or_never() {
-            r.settle(done).await;
+            r.settle(done);
         }
         while r.inflight.len() >= window {
             if let Some(done) = r.inflight.next().await {
-                r.settle(done).await;
+                r.settle(done);
             }
         }
         if run.should_stop() {
@@ -226,12 +230,15 @@ pub(super) async fn run(
             Outcome::Failed(front.then_some(seq), id, why)
         }));
     }
-    while let Some(done) = r.inflight.next().await {
-        r.settle(done).await;
+    // The last purge waits for every ack, then for any purge still in flight.
+    if r.inflight.is_empty() {
+        r.purge_front(true);
     }
-    r.purge_front(true).await;
     while let Some(done) = r.inflight.next().await {
-        r.settle(done).await;
+        r.settle(done);
+        if r.inflight.is_empty() {
+            r.purge_front(true);
+        }
     }
     Ok(())
 }
@@ -269,7 +276,7 @@ impl Run<'_> {
         }));
     }
 
-    async fn settle(&mut self, outcome: Outcome) {
+    fn settle(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Moved(id, subject) => self.run.done(&id, Some(&subject)),
             Outcome::Acked(seq, id, subject) => {
@@ -278,9 +285,10 @@ impl Run<'_> {
                     self.delete_later(seq, id, subject);
                 } else {
                     self.front.acked.insert(seq, (id, subject));
-                    self.purge_front(false).await;
+                    self.purge_front(false);
                 }
             }
+            Outcome::Purged(purged, below) => self.purged(purged, below),
             Outcome::Failed(seq, id, error) => {
                 if let Some(seq) = seq {
                     self.front.unacked.remove(&seq);
@@ -300,14 +308,15 @@ impl Run<'_> {
     }
 
     /// Purges the acknowledged front messages, every [`PURGE_EVERY`] or when
-    /// `all`; on a failed purge each is deleted on its own instead.
-    async fn purge_front(&mut self, all: bool) {
+    /// `all`, one purge in flight at a time (the loop goes on meanwhile); on a
+    /// failed purge each is deleted on its own instead.
+    fn purge_front(&mut self, all: bool) {
         let due = self.front.acked.len() >= PURGE_EVERY
             || self
                 .front
                 .purged_at
                 .is_some_and(|t| t.elapsed() >= PURGE_AFTER);
-        if self.front.acked.is_empty() || !(all || due) {
+        if self.front.purging || self.front.acked.is_empty() || !(all || due) {
             return;
         }
         self.front.purged_at = Some(Instant::now());
@@ -317,22 +326,33 @@ impl Run<'_> {
         if below.is_empty() {
             return;
         }
-        let purged = match self.nats.js.get_stream_no_info(self.queue).await {
-            Ok(stream) => stream.purge().sequence(bound).await.is_ok(),
-            Err(_) => false,
-        };
-        for (s, (id, to)) in below {
-            if purged {
-                self.run.done(&id, Some(&to));
-            } else {
-                self.delete_later(s, id, to);
-            }
-        }
+        self.front.purging = true;
+        let js = self.nats.js.clone();
+        let dlq = self.queue.to_owned();
+        self.inflight.push(Box::pin(async move {
+            let purged = match js.get_stream_no_info(&dlq).await {
+                Ok(stream) => stream.purge().sequence(bound).await.is_ok(),
+                Err(_) => false,
+            };
+            Outcome::Purged(purged, below)
+        }));
+    }
+
+    /// A purge ended: its messages are moved; when it failed, each is deleted
+    /// on its own, and so is every front message after it (no more purges).
+    fn purged(&mut self, purged: bool, below: BTreeMap<u64, (String, String)>) {
+        self.front.purging = false;
         if purged {
+            below
+                .values()
+                .for_each(|(id, to)| self.run.done(id, Some(to)));
             self.run.flush();
-        } else {
-            self.front.open = false;
-            self.front.barrier.get_or_insert(bound);
+            return;
+        }
+        self.front.block(0);
+        let rest = std::mem::take(&mut self.front.acked);
+        for (s, (id, to)) in below.into_iter().chain(rest) {
+            self.delete_later(s, id, to);
         }
     }
 }

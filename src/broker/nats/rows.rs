@@ -9,14 +9,19 @@
 //! consumer on a work-queue or interest stream could remove messages).
 //!
 //! A re-drive or purge of a whole limits-retention stream of small messages
-//! ([`Rows::through_consumer`]) reads through an ordered pull consumer
-//! instead: the server pushes batches of 500 without a request per message,
-//! which on such a stream removes nothing (limits retention keeps what a
-//! consumer was sent). Its batches are not bounded in bytes, so it is taken
-//! only when 500 average messages fit in [`CONSUMER_BYTES`]. The walk ends at
-//! the last sequence present at the start, or when the consumer says nothing
-//! more is pending; a consumer that cannot be created (permissions) leaves the
-//! walk to the gets.
+//! ([`Rows::through_consumer`]) reads through an ephemeral pull consumer
+//! that acknowledges nothing instead: the server sends batches of up to
+//! [`PULL`] messages and [`PULL_BYTES`] (more far away, so that the pulls
+//! cover the round trip), the next asked for when half of one has come,
+//! without a request per message; on such a stream that removes nothing
+//! (limits retention keeps what a consumer was sent). It is taken only when
+//! 500 average messages fit in [`CONSUMER_BYTES`]. Each delivery's consumer
+//! sequence follows the last one: a gap (deliveries lost to a reconnect) or
+//! an error starts a new consumer from the next sequence wanted, a few times
+//! at most, then the walk goes on with gets. The walk ends at the last
+//! sequence present at the start, or when the consumer says nothing more is
+//! pending; a consumer that cannot be created (permissions) leaves the walk
+//! to the gets.
 //!
 //! A stored message becomes a [`Row`]: a copy (its own body and headers,
 //! origin from `dlq-original-subject` or `Nats-Subject`), or an advisory
@@ -30,8 +35,7 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 use async_nats::jetstream;
-use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
-use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::stream::{DirectGetErrorKind, Info, RetentionPolicy, Stream};
 use async_nats::HeaderMap;
 use futures::future::BoxFuture;
@@ -59,6 +63,13 @@ pub(super) const FAR_WINDOW_BULK: usize = 1024;
 const JUMP_AFTER: usize = 64;
 /// The most a consumer's batch of 500 average messages may hold.
 const CONSUMER_BYTES: u64 = 8 << 20;
+/// Messages one pull asks for on loopback, and at most however far...
+const PULL: usize = 1024;
+const FAR_PULL: usize = 4096;
+/// ...and the bytes it may bring.
+const PULL_BYTES: usize = 2 << 20;
+/// Consumers a walk starts at most (the first, then one after each gap).
+const FEEDS: usize = 4;
 /// How long a consumer may deliver nothing while messages are said to be
 /// pending before the walk goes on with gets.
 const QUIET: std::time::Duration = std::time::Duration::from_secs(5);
@@ -94,11 +105,12 @@ pub(super) struct Stored {
 }
 
 impl Stored {
-    /// A message an ordered consumer delivered, with how many are pending
-    /// after it; None without its metadata.
-    fn from_delivered(m: jetstream::Message) -> Option<(Self, u64)> {
+    /// A message a consumer delivered, with its consumer sequence and how
+    /// many are pending after it; None without its metadata.
+    fn from_delivered(m: jetstream::Message) -> Option<(Self, u64, u64)> {
         let info = m.info().ok()?;
         let (seq, pending, published) = (info.stream_sequence, info.pending, info.published);
+        let delivered = info.consumer_sequence;
         let m = m.split().0;
         let stored = Stored {
             seq,
@@ -107,7 +119,7 @@ impl Stored {
             payload: m.payload.to_vec(),
             time_nanos: published.unix_timestamp_nanos(),
         };
-        Some((stored, pending))
+        Some((stored, delivered, pending))
     }
 }
 
@@ -330,15 +342,23 @@ pub(super) struct Rows {
     inflight: FuturesOrdered<BoxFuture<'static, Result<Option<Row>>>>,
     /// Read through a consumer, until one is started.
     consumer_due: bool,
+    /// Consumers still allowed to start.
+    feeds_left: usize,
+    /// Messages one pull asks for.
+    pull: usize,
     /// The stream as opened, for the consumer.
     stream: Stream,
     feed: Option<Feed>,
 }
 
-/// An ordered consumer's deliveries, and whether the walk has reached its end.
+/// A consumer's deliveries, and whether the walk has reached its end.
 struct Feed {
-    messages: Ordered,
+    messages: pull::Stream,
     done: bool,
+    /// The consumer sequence of the last delivery taken.
+    delivered: u64,
+    /// A delivery was missed or the consumer failed: start another.
+    broken: bool,
     /// Its name, to delete it once the walk is done (else the server does
     /// 30 s after its last delivery).
     name: String,
@@ -371,6 +391,8 @@ impl Rows {
             misses: 0,
             inflight: FuturesOrdered::new(),
             consumer_due: false,
+            feeds_left: FEEDS,
+            pull: nats.rt.scale(PULL, FAR_PULL),
             feed: None,
         })
     }
@@ -386,16 +408,25 @@ impl Rows {
         self
     }
 
-    /// Starts the consumer at `next`; None when it cannot be created (the walk
+    /// Starts a consumer at `next`; None when it cannot be created (the walk
     /// then uses gets) or nothing is pending.
     async fn start_feed(&mut self) -> Result<Option<Feed>> {
+        if self.feeds_left == 0 {
+            return Ok(None);
+        }
+        self.feeds_left -= 1;
         let nanos = convert::to_nanos(SystemTime::now());
         let name = format!("dlq-{}-{nanos}", std::process::id());
-        let config = OrderedConfig {
+        let config = pull::Config {
             name: Some(name.clone()),
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: self.next,
             },
+            ack_policy: AckPolicy::None,
+            // As an ordered consumer is: in memory, one replica, gone when idle.
+            memory_storage: true,
+            num_replicas: 1,
+            inactive_threshold: std::time::Duration::from_secs(30),
             ..Default::default()
         };
         let Ok(consumer) = self.stream.create_consumer(config).await else {
@@ -403,23 +434,35 @@ impl Rows {
         };
         let done = consumer.cached_info().num_pending == 0;
         let messages = consumer
+            .stream()
+            .max_messages_per_batch(self.pull)
+            .max_bytes_per_batch(PULL_BYTES)
             .messages()
             .await
             .broker_err(NAME, format!("reading stream '{}'", self.getter.name))?;
         Ok(Some(Feed {
             messages,
             done,
+            delivered: 0,
+            broken: false,
             name,
         }))
     }
 
     /// Queues the row of a delivered message; marks the end after the last
-    /// sequence of the walk or when nothing more is pending.
+    /// sequence of the walk or when nothing more is pending, and a break
+    /// when a delivery was missed.
     fn take_delivered(&mut self, m: jetstream::Message) {
-        let Some((stored, pending)) = Stored::from_delivered(m) else {
+        let feed = self.feed.as_mut().expect("a feed");
+        let Some((stored, delivered, pending)) = Stored::from_delivered(m) else {
+            feed.broken = true;
             return;
         };
-        let feed = self.feed.as_mut().expect("a feed");
+        if delivered != feed.delivered + 1 {
+            feed.broken = true;
+            return;
+        }
+        feed.delivered = delivered;
         if stored.seq > self.last {
             feed.done = true;
             return;
@@ -434,12 +477,13 @@ impl Rows {
     /// The next row from the consumer: rows are built in order, a window at
     /// a time, from what it has delivered. None when the consumer went
     /// quiet with messages still said to be pending (deleted meanwhile by
-    /// someone else): the walk goes on from there with gets.
+    /// someone else), or broke: the walk goes on from there with another
+    /// consumer or with gets.
     async fn next_delivered(&mut self) -> Result<Option<Option<Row>>> {
         loop {
             while self.inflight.len() < self.window {
                 let feed = self.feed.as_mut().expect("a feed");
-                if feed.done {
+                if feed.done || feed.broken {
                     break;
                 }
                 let delivered = if self.inflight.is_empty() {
@@ -459,15 +503,18 @@ impl Rows {
                 };
                 match delivered {
                     Some(Ok(m)) => self.take_delivered(m),
-                    Some(Err(e)) => {
-                        let op = format!("reading stream '{}'", self.getter.name);
-                        return Err(broker(NAME, op, e));
-                    }
+                    // Another consumer, from the next sequence wanted, goes on.
+                    Some(Err(_)) => self.feed.as_mut().expect("a feed").broken = true,
                     None => self.feed.as_mut().expect("a feed").done = true,
                 }
             }
             match self.inflight.next().await {
                 Some(row) => return row.map(Some),
+                None if self.feed.as_ref().is_some_and(|f| f.broken) => {
+                    self.end_feed().await;
+                    self.consumer_due = true;
+                    return Ok(None);
+                }
                 None if self.feed.as_ref().is_some_and(|f| f.done) => {
                     self.end_feed().await;
                     // The walk is over; a later call must not walk on with gets.
@@ -549,10 +596,13 @@ impl Rows {
 
     /// The next row, None at the end of what was there at the start.
     pub async fn next(&mut self) -> Result<Option<Row>> {
-        if std::mem::take(&mut self.consumer_due) {
-            self.feed = self.start_feed().await?;
-        }
-        if self.feed.is_some() {
+        loop {
+            if std::mem::take(&mut self.consumer_due) {
+                self.feed = self.start_feed().await?;
+            }
+            if self.feed.is_none() {
+                break;
+            }
             if let Some(row) = self.next_delivered().await? {
                 return Ok(row);
             }
