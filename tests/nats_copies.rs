@@ -23,6 +23,27 @@ async fn setup(js: &async_nats::jetstream::Context) -> (String, String, String) 
     (work, dlq_name, subject)
 }
 
+/// Checks that retry-all exited 0 having moved all `n` messages ("order 0"
+/// to "order n-1"): the DLQ stream is empty and the work stream holds them in
+/// order, which it returns.
+async fn moved_in_order(
+    js: &async_nats::jetstream::Context,
+    r: &common::Run,
+    dlq_name: &str,
+    work: &str,
+    n: usize,
+) -> Vec<(u64, String, async_nats::HeaderMap, Vec<u8>)> {
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], n, "{r:?}");
+    assert_eq!(count(js, dlq_name).await, 0);
+    let back = messages(js, work).await;
+    assert_eq!(back.len(), n);
+    for (i, (_, _, _, body)) in back.iter().enumerate() {
+        assert_eq!(body, format!("order {i}").as_bytes());
+    }
+    back
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_list_and_retry() {
     let js = js().await;
@@ -296,8 +317,9 @@ fn credentials_and_jetstream_errors() {
 }
 
 /// A server that refuses the purge (the user may not purge the DLQ stream):
-/// retry-all deletes each moved message on its own instead, and nothing is
-/// lost or left behind.
+/// retry-all deletes each moved message on its own instead, those acked
+/// while the refused purge was in flight too, and nothing is lost or left
+/// behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_all_deletes_one_by_one_when_the_purge_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -321,9 +343,12 @@ async fn retry_all_deletes_one_by_one_when_the_purge_is_refused() {
         .connect(format!("127.0.0.1:{}", server.1))
         .await
         .unwrap();
-    let js = async_nats::jetstream::new(client);
+    let js = async_nats::jetstream::ContextBuilder::new()
+        .timeout(std::time::Duration::from_secs(2))
+        .build(client);
     let (work, dlq_name, subject) = setup(&js).await;
-    const N: usize = 300;
+    // Over 4,096, so that acks also come in while the first purge is refused.
+    const N: usize = 5000;
     for i in 0..N {
         let h = headers(&[("dlq-original-subject", &format!("{subject}.orders"))]);
         publish(
@@ -334,6 +359,10 @@ async fn retry_all_deletes_one_by_one_when_the_purge_is_refused() {
         )
         .await;
     }
+    // The server does refuse this user's purge, so only deletes can empty the DLQ.
+    let dlq_stream = js.get_stream(&dlq_name).await.unwrap();
+    assert!(dlq_stream.purge().await.is_err());
+    assert_eq!(count(&js, &dlq_name).await, N as u64);
     let r = run(dlq(&url).args([
         "--timeout",
         "2s",
@@ -343,14 +372,7 @@ async fn retry_all_deletes_one_by_one_when_the_purge_is_refused() {
         "-o",
         "json",
     ]));
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.json()["moved"], N, "{r:?}");
-    assert_eq!(count(&js, &dlq_name).await, 0);
-    let back = messages(&js, &work).await;
-    assert_eq!(back.len(), N);
-    for (i, (_, _, _, body)) in back.iter().enumerate() {
-        assert_eq!(body, format!("order {i}").as_bytes());
-    }
+    moved_in_order(&js, &r, &dlq_name, &work, N).await;
 }
 
 /// retry-all removes a taken front with one purge: what a filter leaves, a
@@ -502,13 +524,8 @@ async fn retry_all_through_a_consumer_keeps_order_and_leaves_no_consumer() {
         publish(&js, &to_dlq, h, format!("order {i}").as_bytes()).await;
     }
     let r = run(dlq(&nats_url()).args(["retry-all", &dlq_name, "--yes", "-o", "json"]));
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.json()["moved"], N, "{r:?}");
-    assert_eq!(count(&js, &dlq_name).await, 0);
-    let back = messages(&js, &work).await;
-    assert_eq!(back.len(), N);
-    for (i, (_, _, h, body)) in back.iter().enumerate() {
-        assert_eq!(body, format!("order {i}").as_bytes());
+    let back = moved_in_order(&js, &r, &dlq_name, &work, N).await;
+    for (i, (_, _, h, _)) in back.iter().enumerate() {
         let tags: Vec<&str> = h.get_all("tag").map(|v| v.as_str()).collect();
         assert_eq!(tags, ["a", "b"], "message {i}");
     }

@@ -230,17 +230,16 @@ pub(super) async fn run(
             Outcome::Failed(front.then_some(seq), id, why)
         }));
     }
-    // The last purge waits for every ack, then for any purge still in flight.
-    if r.inflight.is_empty() {
+    // The last purge once every ack is in, then what it leaves to do.
+    loop {
+        while let Some(done) = r.inflight.next().await {
+            r.settle(done);
+        }
         r.purge_front(true);
-    }
-    while let Some(done) = r.inflight.next().await {
-        r.settle(done);
         if r.inflight.is_empty() {
-            r.purge_front(true);
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 /// Deletes a published message from the DLQ and says how that went.

@@ -16,9 +16,9 @@
 //! without a request per message; on such a stream that removes nothing
 //! (limits retention keeps what a consumer was sent). It is taken only when
 //! 500 average messages fit in [`CONSUMER_BYTES`]. Each delivery's consumer
-//! sequence follows the last one: a gap (deliveries lost to a reconnect) or
-//! an error starts a new consumer from the next sequence wanted, a few times
-//! at most, then the walk goes on with gets. The walk ends at the last
+//! sequence follows the last one: after a gap (deliveries lost to a
+//! reconnect) or an error, the walk goes on with gets from the next sequence
+//! wanted, as after a quiet consumer. The walk ends at the last
 //! sequence present at the start, or when the consumer says nothing more is
 //! pending; a consumer that cannot be created (permissions) leaves the walk
 //! to the gets.
@@ -68,8 +68,6 @@ const PULL: usize = 1024;
 const FAR_PULL: usize = 4096;
 /// ...and the bytes it may bring.
 const PULL_BYTES: usize = 2 << 20;
-/// Consumers a walk starts at most (the first, then one after each gap).
-const FEEDS: usize = 4;
 /// How long a consumer may deliver nothing while messages are said to be
 /// pending before the walk goes on with gets.
 const QUIET: std::time::Duration = std::time::Duration::from_secs(5);
@@ -342,8 +340,6 @@ pub(super) struct Rows {
     inflight: FuturesOrdered<BoxFuture<'static, Result<Option<Row>>>>,
     /// Read through a consumer, until one is started.
     consumer_due: bool,
-    /// Consumers still allowed to start.
-    feeds_left: usize,
     /// Messages one pull asks for.
     pull: usize,
     /// The stream as opened, for the consumer.
@@ -357,7 +353,7 @@ struct Feed {
     done: bool,
     /// The consumer sequence of the last delivery taken.
     delivered: u64,
-    /// A delivery was missed or the consumer failed: start another.
+    /// A delivery was missed or the consumer failed: gets go on.
     broken: bool,
     /// Its name, to delete it once the walk is done (else the server does
     /// 30 s after its last delivery).
@@ -391,7 +387,6 @@ impl Rows {
             misses: 0,
             inflight: FuturesOrdered::new(),
             consumer_due: false,
-            feeds_left: FEEDS,
             pull: nats.rt.scale(PULL, FAR_PULL),
             feed: None,
         })
@@ -411,10 +406,6 @@ impl Rows {
     /// Starts a consumer at `next`; None when it cannot be created (the walk
     /// then uses gets) or nothing is pending.
     async fn start_feed(&mut self) -> Result<Option<Feed>> {
-        if self.feeds_left == 0 {
-            return Ok(None);
-        }
-        self.feeds_left -= 1;
         let nanos = convert::to_nanos(SystemTime::now());
         let name = format!("dlq-{}-{nanos}", std::process::id());
         let config = pull::Config {
@@ -477,8 +468,7 @@ impl Rows {
     /// The next row from the consumer: rows are built in order, a window at
     /// a time, from what it has delivered. None when the consumer went
     /// quiet with messages still said to be pending (deleted meanwhile by
-    /// someone else), or broke: the walk goes on from there with another
-    /// consumer or with gets.
+    /// someone else), or broke: the walk goes on from there with gets.
     async fn next_delivered(&mut self) -> Result<Option<Option<Row>>> {
         loop {
             while self.inflight.len() < self.window {
@@ -503,7 +493,7 @@ impl Rows {
                 };
                 match delivered {
                     Some(Ok(m)) => self.take_delivered(m),
-                    // Another consumer, from the next sequence wanted, goes on.
+                    // Gets go on from the next sequence wanted.
                     Some(Err(_)) => self.feed.as_mut().expect("a feed").broken = true,
                     None => self.feed.as_mut().expect("a feed").done = true,
                 }
@@ -512,7 +502,6 @@ impl Rows {
                 Some(row) => return row.map(Some),
                 None if self.feed.as_ref().is_some_and(|f| f.broken) => {
                     self.end_feed().await;
-                    self.consumer_due = true;
                     return Ok(None);
                 }
                 None if self.feed.as_ref().is_some_and(|f| f.done) => {
@@ -596,13 +585,10 @@ impl Rows {
 
     /// The next row, None at the end of what was there at the start.
     pub async fn next(&mut self) -> Result<Option<Row>> {
-        loop {
-            if std::mem::take(&mut self.consumer_due) {
-                self.feed = self.start_feed().await?;
-            }
-            if self.feed.is_none() {
-                break;
-            }
+        if std::mem::take(&mut self.consumer_due) {
+            self.feed = self.start_feed().await?;
+        }
+        if self.feed.is_some() {
             if let Some(row) = self.next_delivered().await? {
                 return Ok(row);
             }
