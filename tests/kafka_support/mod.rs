@@ -10,6 +10,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -170,10 +171,15 @@ pub fn read_partition(topic: &str, p: i32, from: Option<i64>) -> Vec<(i64, Rec)>
             Instant::now() < deadline,
             "reading {topic}/{p} timed out at {next}/{high}"
         );
-        let Some(m) = c.poll(Duration::from_millis(200)) else {
-            continue;
+        let m = match c.poll(Duration::from_millis(200)) {
+            None => continue,
+            // A dropped connection is an event, not the end: librdkafka
+            // reconnects, and the deadline above still bounds the read.
+            Some(Err(KafkaError::MessageConsumption(
+                RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure,
+            ))) => continue,
+            Some(m) => m.unwrap(),
         };
-        let m = m.unwrap();
         next = m.offset() + 1;
         let headers = m
             .headers()
