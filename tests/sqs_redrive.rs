@@ -163,7 +163,9 @@ fn target_deleted_midway_loses_nothing_still_on_the_dlq() {
     let dlq = m.create(&dlq_name, &[]);
     let target_name = common::unique("sqs-midway-to");
     let target = m.create(&target_name, &[]);
-    for i in 0..40 {
+    // At 10 a second, 200 leave the run 15 s after the fifth moved for
+    // the queue's deletion to land in, even on a loaded host.
+    for i in 0..200 {
         m.send(&dlq, &format!("m{i}"), &[], None);
     }
     let child = m
@@ -205,7 +207,7 @@ fn target_deleted_midway_loses_nothing_still_on_the_dlq() {
     wait_for(
         "the rest visible on the DLQ",
         Duration::from_secs(20),
-        || (m.counts(&dlq).0 + moved == 40).then_some(()),
+        || (m.counts(&dlq).0 + moved == 200).then_some(()),
     );
     m.delete_queue(&dlq);
 }
