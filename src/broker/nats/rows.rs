@@ -400,6 +400,11 @@ impl Rows {
         self.consumer_due = self.ids.is_none()
             && info.config.retention == RetentionPolicy::Limits
             && avg * 500 <= CONSUMER_BYTES;
+        if self.consumer_due {
+            // The first copy's row needs the streams: asked beside the consumer, not after its first delivery.
+            let g = self.getter.clone();
+            tokio::spawn(async move { g.streams().await.map(|_| ()) });
+        }
         self
     }
 
