@@ -47,7 +47,7 @@ fn topics(kafka: &Kafka, c: &Reader) -> Result<Vec<(String, Vec<i32>)>> {
 }
 
 pub fn queues(kafka: &Kafka) -> Result<Vec<QueueInfo>> {
-    let c = kafka.consumer("dlq")?;
+    let c = kafka.kept("dlq")?;
     let mut out = Vec::new();
     let mut firsts = Vec::new();
     for (name, partitions) in topics(kafka, &c)? {
@@ -102,7 +102,7 @@ fn first_records(
     if wants.is_empty() {
         return Ok(out);
     }
-    let c = kafka.consumer("dlq")?;
+    let c = kafka.reader("dlq")?;
     let mut tpl = TopicPartitionList::new();
     wants
         .iter()
@@ -127,7 +127,7 @@ fn first_records(
 }
 
 pub fn depth(kafka: &Kafka, topic: &str, opts: &ReadOptions) -> Result<u64> {
-    let c = kafka.consumer(&cursor_group(topic, opts))?;
+    let c = kafka.kept(&cursor_group(topic, opts))?;
     let partitions = kafka.partitions(&c, topic)?;
     let parts = kafka.parts(&c, topic, &partitions)?;
     let cursors = if opts.all {
@@ -164,7 +164,7 @@ impl Committed {
 /// unconsumed record's age, the depth of the DLQs of its topics) and a row
 /// per partition it committed on.
 pub fn lag(kafka: &Kafka, q: &LagQuery) -> Result<Vec<LagRow>> {
-    let c = kafka.consumer("dlq")?;
+    let c = kafka.kept("dlq")?;
     let all_topics = topics(kafka, &c)?;
     let mut dlqs_of: HashMap<String, Vec<String>> = HashMap::new();
     for (name, _) in &all_topics {

@@ -530,7 +530,8 @@ pub async fn browse(
     opts: &ReadOptions,
     visit: &mut Visitor<'_>,
 ) -> Result<()> {
-    let (consumer, parts, cursors) = blocking(|| kafka.open(topic, &cursor_group(topic, opts)))?;
+    let group = cursor_group(topic, opts);
+    let (consumer, parts, cursors) = blocking(|| kafka.open(topic, &group))?;
     let mut plan = Plan::new(topic, &parts, &cursors, opts, kafka.timeout);
     if let (Some(since), None) = (opts.since, &plan.exact) {
         let starts = blocking(|| offsets_at(kafka, &consumer, topic, &parts, since));
@@ -539,7 +540,10 @@ pub async fn browse(
     if opts.follow && plan.exact.is_none() {
         plan.follow_from = Some(parts.iter().map(|p| (p.partition, p.high)).collect());
     }
-    let mut rx = spawn(kafka, consumer, plan);
+    // The one that looked up the offsets, when no one else holds it.
+    drop(consumer);
+    let reader = blocking(|| kafka.reader(&group))?;
+    let mut rx = spawn(kafka, reader, plan);
     while let Some(item) = rx.recv().await {
         let (_, _, m) = item?;
         if visit(m)? == Flow::Stop {

@@ -12,6 +12,7 @@
 
 mod admin;
 mod browse;
+mod client;
 mod cursor;
 mod envelope;
 mod publish;
@@ -26,7 +27,7 @@ use anyhow::Result;
 use async_trait::async_trait;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -159,7 +160,7 @@ impl ClientContext for Quiet {
 
 impl ConsumerContext for Quiet {}
 
-pub type Reader = BaseConsumer<Quiet>;
+pub use client::{Kept, Reader};
 
 /// dlq's cursor on each partition of a topic.
 pub type Cursors = HashMap<i32, Cursor>;
@@ -171,6 +172,8 @@ pub struct Kafka {
     timeout: Duration,
     dlq_patterns: Vec<String>,
     warner: Warner,
+    /// Consumers kept for lookups, offsets and commits, one per group.
+    kept: Kept,
 }
 
 /// Connects to kafka: checks that the cluster answers within the timeout.
@@ -181,9 +184,10 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         timeout: settings.timeout,
         dlq_patterns: settings.profile.dlq_patterns.clone(),
         warner: settings.warner.clone(),
+        kept: Kept::default(),
     };
     let display = &settings.display_url;
-    blocking(|| kafka.wait_for_cluster(&kafka.consumer("dlq")?)).map_err(|e| {
+    blocking(|| kafka.wait_for_cluster(&*kafka.kept("dlq")?)).map_err(|e| {
         let what = format!("{e:#}");
         broker_with(NAME, format!("connecting to {display}"), what, e)
     })?;
@@ -322,6 +326,7 @@ impl Kafka {
         c.set("group.id", group);
         c.set_log_level(RDKafkaLogLevel::Emerg);
         c.create_with_context(self.quiet.clone())
+            .map(Reader::new)
             .map_err(|e| broker(NAME, "creating a consumer", e))
     }
 
@@ -417,10 +422,28 @@ impl Kafka {
         ))
     }
 
-    /// A consumer in `group`, the offsets of each partition of `topic`, and
-    /// dlq's cursor on them.
-    fn open(&self, topic: &str, group: &str) -> Result<(Reader, Vec<Part>, Cursors)> {
-        let consumer = self.consumer(group)?;
+    /// The kept consumer of `group` (see [`Kept`]), made when there is none.
+    fn kept(&self, group: &str) -> Result<Arc<Reader>> {
+        if let Some(c) = self.kept.get(group) {
+            return Ok(c);
+        }
+        let c = Arc::new(self.consumer(group)?);
+        Ok(self.kept.keep(group, c))
+    }
+
+    /// A consumer of `group` to read with (it is assigned partitions): the
+    /// kept one when nothing else holds it, taken out of the keep, else a new one.
+    fn reader(&self, group: &str) -> Result<Reader> {
+        match self.kept.take(group) {
+            Some(c) => Ok(c),
+            None => self.consumer(group),
+        }
+    }
+
+    /// The kept consumer of `group`, the offsets of each partition of
+    /// `topic`, and dlq's cursor on them.
+    fn open(&self, topic: &str, group: &str) -> Result<(Arc<Reader>, Vec<Part>, Cursors)> {
+        let consumer = self.kept(group)?;
         let partitions = self.partitions(&consumer, topic)?;
         let parts = self.parts(&consumer, topic, &partitions)?;
         let cursors = self.cursors(&consumer, topic, &partitions)?;

@@ -37,7 +37,7 @@ impl Sender {
         // First, so that it connects while the topic is checked; `ready` then
         // gets its producer ID at once.
         let producer = blocking(|| kafka.producer())?;
-        let partitions = blocking(|| kafka.partitions(&kafka.consumer("dlq")?, topic))?;
+        let partitions = blocking(|| kafka.partitions(&*kafka.kept("dlq")?, topic))?;
         blocking(|| kafka.ready(&producer, topic));
         if let Some(p) = opts.partition.filter(|p| !partitions.contains(p)) {
             return Err(usage(format!(

@@ -133,11 +133,11 @@ impl Marks<'_> {
 fn setup<'a>(kafka: &'a Kafka, topic: &str, group: &str) -> Result<(Reader, Marks<'a>, Vec<Part>)> {
     blocking(|| {
         let (committer, parts, cursors) = kafka.open(topic, group)?;
-        let reader = kafka.consumer(group)?;
+        let reader = kafka.reader(group)?;
         let marks = Marks {
             kafka,
             topic: topic.to_owned(),
-            committer: Arc::new(committer),
+            committer,
             lows: parts.iter().map(|p| (p.partition, p.low)).collect(),
             cursors,
             budgets: HashMap::new(),
@@ -160,7 +160,7 @@ pub async fn redrive(
     let group = cursor_group(topic, &opts.read);
     let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
     blocking(|| kafka.ready(&producer, topic));
-    let lookup = blocking(|| kafka.consumer(&group))?;
+    let lookup = marks.committer.clone();
     // `--to` must exist before anything moves, as on every broker.
     if let Some(to) = &opts.to {
         blocking(|| kafka.partitions(&lookup, to))?;
