@@ -100,8 +100,11 @@ mod tests {
     /// A consumer that never connects: nothing listens on port 9.
     fn offline() -> Arc<Reader> {
         let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", "127.0.0.1:9").set("group.id", "g");
-        Arc::new(Reader::new(c.create_with_context(Quiet::default()).unwrap()))
+        c.set("bootstrap.servers", "127.0.0.1:9")
+            .set("group.id", "g");
+        Arc::new(Reader::new(
+            c.create_with_context(Quiet::default()).unwrap(),
+        ))
     }
 
     #[test]
@@ -118,6 +121,9 @@ mod tests {
         assert!(kept.get("g").is_some_and(|c| Arc::ptr_eq(&c, &first)));
         drop(first);
         assert!(kept.take("g").is_some());
-        assert!(kept.get("g").is_none(), "taken out: the next lookup makes its own");
+        assert!(
+            kept.get("g").is_none(),
+            "taken out: the next lookup makes its own"
+        );
     }
 }
