@@ -68,13 +68,20 @@ impl Kept {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn get(&self, group: &str) -> Option<Arc<Reader>> {
-        self.map().get(group).cloned()
-    }
-
-    /// Keeps `c` for `group`, unless one was kept meanwhile: the kept one.
-    pub fn keep(&self, group: &str, c: Arc<Reader>) -> Arc<Reader> {
-        self.map().entry(group.to_owned()).or_insert(c).clone()
+    /// The kept consumer of `group`, made by `make` when there is none
+    /// (making one does not wait on the network).
+    pub fn get_or_make(
+        &self,
+        group: &str,
+        make: impl FnOnce() -> anyhow::Result<Reader>,
+    ) -> anyhow::Result<Arc<Reader>> {
+        let mut map = self.map();
+        if let Some(c) = map.get(group) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(make()?);
+        map.insert(group.to_owned(), c.clone());
+        Ok(c)
     }
 
     /// The kept consumer of `group` for a reader of its own: only when
@@ -98,32 +105,34 @@ mod tests {
     use rdkafka::ClientConfig;
 
     /// A consumer that never connects: nothing listens on port 9.
-    fn offline() -> Arc<Reader> {
+    fn offline() -> anyhow::Result<Reader> {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", "127.0.0.1:9")
             .set("group.id", "g");
-        Arc::new(Reader::new(
-            c.create_with_context(Quiet::default()).unwrap(),
-        ))
+        Ok(Reader::new(c.create_with_context(Quiet::default())?))
     }
 
     #[test]
     fn a_reader_takes_the_kept_consumer_only_when_nothing_else_holds_it() {
         let kept = Kept::default();
         assert!(kept.take("g").is_none(), "nothing kept yet");
-        let first = kept.keep("g", offline());
-        // Kept twice: the first one stays.
-        let again = kept.keep("g", offline());
+        let first = kept.get_or_make("g", offline).unwrap();
+        // Asked for twice: the first one stays.
+        let again = kept.get_or_make("g", offline).unwrap();
         assert!(Arc::ptr_eq(&first, &again));
         drop(again);
         // A committer still holds it: a reader must not assign its partitions.
         assert!(kept.take("g").is_none());
-        assert!(kept.get("g").is_some_and(|c| Arc::ptr_eq(&c, &first)));
-        drop(first);
+        let still = kept.get_or_make("g", offline).unwrap();
+        assert!(Arc::ptr_eq(&still, &first));
+        drop((first, still));
         assert!(kept.take("g").is_some());
-        assert!(
-            kept.get("g").is_none(),
-            "taken out: the next lookup makes its own"
-        );
+        let mut made = false;
+        kept.get_or_make("g", || {
+            made = true;
+            offline()
+        })
+        .unwrap();
+        assert!(made, "taken out: the next lookup makes its own");
     }
 }

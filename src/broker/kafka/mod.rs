@@ -424,11 +424,7 @@ impl Kafka {
 
     /// The kept consumer of `group` (see [`Kept`]), made when there is none.
     fn kept(&self, group: &str) -> Result<Arc<Reader>> {
-        if let Some(c) = self.kept.get(group) {
-            return Ok(c);
-        }
-        let c = Arc::new(self.consumer(group)?);
-        Ok(self.kept.keep(group, c))
+        self.kept.get_or_make(group, || self.consumer(group))
     }
 
     /// A consumer of `group` to read with (it is assigned partitions): the
