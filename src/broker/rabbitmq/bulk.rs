@@ -26,7 +26,7 @@ use lapin::options::{
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 use lapin::{Channel, ExchangeKind};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::convert::{self, Route};
 use super::read::{Reader, HOLDS_PER_CONSUMER};
@@ -62,12 +62,17 @@ struct Acks {
 }
 
 impl Acks {
-    fn new(ch: &Channel) -> Self {
+    /// `allowed`: see [`Reader::acks_allowed`].
+    fn new(ch: &Channel, mut allowed: Option<watch::Receiver<u64>>) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<(u64, bool, Vec<Done>)>();
         let (done_tx, done) = mpsc::unbounded_channel();
         let ch = ch.clone();
         tokio::spawn(async move {
             while let Some((tag, multiple, ids)) = rx.recv().await {
+                if let Some(allowed) = &mut allowed {
+                    // An error: the reader is gone, nothing holds acks back.
+                    let _ = allowed.wait_for(|below| tag < *below).await;
+                }
                 let r = ch.basic_ack(tag, BasicAckOptions { multiple }).await;
                 if done_tx.send((ids, r)).is_err() {
                     break;
@@ -211,7 +216,7 @@ pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> R
     // A paced run publishes each copy when its turn comes.
     let paced = run.paced();
     let mut inflight: FuturesOrdered<Pending<InFlight>> = FuturesOrdered::new();
-    let mut acks = Acks::new(&read_ch);
+    let mut acks = Acks::new(&read_ch, reader.acks_allowed());
     let mut confirmed: Vec<(u64, Done)> = Vec::new();
     let mut exchanges: HashMap<String, bool> = HashMap::new();
     let mut dropped_user_id = false;
@@ -303,6 +308,9 @@ pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> R
         settle(f, &mut confirmed, &mut reader, run).await;
     }
     ack_confirmed(&mut confirmed, reader.keeps_any(), &mut acks);
+    if let Err(e) = reader.release_acks().await {
+        run.stop_broker(&broker(NAME, "stopping the read", e));
+    }
     acks.count_all(run).await;
     if dropped_user_id {
         run.note(format!(

@@ -21,6 +21,15 @@
 //! consumer's deliveries all follow the old one's, and far from the broker
 //! the switch costs no round trips of waiting.
 //!
+//! A quorum queue (3.10) sends on the deliveries that reach the channel
+//! after it cancelled their consumer, not to the client, but back to the
+//! queue, where they come again only at some later point: a filtered run
+//! saw them out of order, or not at all, and gave them back out of place.
+//! So on a quorum queue nothing is in flight when a consumer is cancelled:
+//! acks of its messages wait until then (see [`Reader::acks_allowed`]), so
+//! it is sent its prefetch once and no more, and it is replaced once every
+//! message of that prefetch arrived, held or not.
+//!
 //! Giving back is one `basic.nack` with `multiple` and `requeue` up to the
 //! highest kept tag: every lower tag still unacked is kept too (the caller
 //! acked the rest), so the broker puts them all back in their places at
@@ -35,6 +44,7 @@ use futures::{FutureExt, StreamExt};
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
+use tokio::sync::watch;
 
 use lapin::message::Delivery;
 
@@ -75,7 +85,7 @@ pub struct Reader {
     consumer: Option<Consumer>,
     consumer_tag: String,
     /// The next consumer, being started after the cancel of this one.
-    next: Option<tokio::task::JoinHandle<lapin::Result<(Consumer, String)>>>,
+    next: Option<tokio::task::JoinHandle<lapin::Result<(Consumer, String, u16)>>>,
     consumers_started: u32,
     held_in_consumer: u32,
     cancelling: bool,
@@ -87,6 +97,16 @@ pub struct Reader {
     starts: Vec<u64>,
     /// The current consumer has delivered nothing yet.
     fresh: bool,
+    /// Quorum queue: delivery tags below this may be acked now (see
+    /// [`Reader::acks_allowed`]).
+    ackable: Option<watch::Sender<u64>>,
+    /// Quorum queue: the current consumer's prefetch, and how many of it arrived.
+    prefetch: u16,
+    arrived: u64,
+    /// The highest delivery tag handed out.
+    top: u64,
+    /// Consumers cancelled and drained for good.
+    stopped: bool,
 }
 
 impl Reader {
@@ -127,12 +147,25 @@ impl Reader {
             per_consumer,
             starts: Vec::new(),
             fresh: false,
+            ackable: per_consumer.then(|| watch::channel(0).0),
+            prefetch: 0,
+            arrived: 0,
+            top: 0,
+            stopped: false,
         }
     }
 
     /// Messages in flight at most now.
     pub fn window(&self) -> u16 {
         self.window
+    }
+
+    /// On a quorum queue, the tags below which an ack may go out now: those
+    /// of consumers already cancelled, all of them once [`Reader::stop`]
+    /// ran. An ack to a live consumer would make room for a delivery that
+    /// can be in flight when it is cancelled. None: acks go out at once.
+    pub fn acks_allowed(&self) -> Option<watch::Receiver<u64>> {
+        self.ackable.as_ref().map(watch::Sender::subscribe)
     }
 
     /// Narrows (or, on the first delivery, sets) the window for a body of
@@ -148,6 +181,10 @@ impl Reader {
         self.sized = true;
         self.window = want;
         self.qos_due = true;
+        // A quorum queue's consumer is sent no more than its prefetch anyway.
+        if self.ackable.is_some() {
+            return Ok(());
+        }
         self.replace_consumer().await
     }
 
@@ -162,6 +199,7 @@ impl Reader {
             let queue = self.queue.clone();
             let old = self.consumer_tag.clone();
             let qos = std::mem::take(&mut self.qos_due).then_some(self.window);
+            let prefetch = qos.unwrap_or(self.prefetch);
             let tag = self.next_tag();
             // Polled in order, so the frames go out in order: cancel first.
             self.next = Some(tokio::spawn(async move {
@@ -170,7 +208,7 @@ impl Reader {
                     start(&channel, &queue, qos, &tag)
                 );
                 cancelled?;
-                started.map(|c| (c, tag))
+                started.map(|c| (c, tag, prefetch))
             }));
         }
         Ok(())
@@ -182,7 +220,7 @@ impl Reader {
     }
 
     /// Takes a consumer started by [`Reader::replace_consumer`], if any.
-    async fn take_next(&mut self) -> lapin::Result<Option<(Consumer, String)>> {
+    async fn take_next(&mut self) -> lapin::Result<Option<(Consumer, String, u16)>> {
         let Some(h) = self.next.take() else {
             return Ok(None);
         };
@@ -203,7 +241,14 @@ impl Reader {
         let d = self.next_consumed().await?;
         if let Some(d) = &d {
             self.received += 1;
+            self.top = self.top.max(d.delivery_tag);
             self.fit(d.data.len() as u64).await?;
+            if self.ackable.is_some() {
+                self.arrived += 1;
+                if self.arrived >= u64::from(self.prefetch) {
+                    self.replace_consumer().await?;
+                }
+            }
         }
         Ok(d)
     }
@@ -217,6 +262,34 @@ impl Reader {
         if self.held.is_empty() && self.next.is_none() && !self.per_consumer {
             return Ok(());
         }
+        self.stop().await?;
+        self.give_back().await
+    }
+
+    /// Lets the last acks go out: on a quorum queue they wait for the
+    /// consumers' cancel, so this stops the read. Call it before waiting for
+    /// them. Elsewhere it changes nothing.
+    pub async fn release_acks(&mut self) -> lapin::Result<()> {
+        if self.ackable.is_none() {
+            return Ok(());
+        }
+        self.stop().await
+    }
+
+    /// Cancels the consumers and keeps what they still had buffered; then
+    /// every ack may go out.
+    async fn stop(&mut self) -> lapin::Result<()> {
+        if std::mem::replace(&mut self.stopped, true) {
+            return Ok(());
+        }
+        let stopped = self.cancel_all().await;
+        if let Some(a) = &self.ackable {
+            a.send_replace(u64::MAX);
+        }
+        stopped
+    }
+
+    async fn cancel_all(&mut self) -> lapin::Result<()> {
         if let Some(mut c) = self.consumer.take() {
             if !self.cancelling {
                 self.channel
@@ -230,7 +303,7 @@ impl Reader {
             }
         }
         // A consumer started after it: cancelled too, its deliveries kept.
-        if let Some((mut c, tag)) = self.take_next().await? {
+        if let Some((mut c, tag, _)) = self.take_next().await? {
             self.channel
                 .basic_cancel(&tag, BasicCancelOptions::default())
                 .await?;
@@ -243,6 +316,11 @@ impl Reader {
                 self.keep(d.delivery_tag);
             }
         }
+        Ok(())
+    }
+
+    /// Gives back what was kept, in queue order.
+    async fn give_back(&mut self) -> lapin::Result<()> {
         let held = std::mem::take(&mut self.held);
         let starts = self.per_consumer.then_some(&self.starts[..]);
         let batches = segments(&held, starts.unwrap_or_default());
@@ -309,7 +387,8 @@ impl Reader {
     /// goes on (left in place, skipped, or its copy failed).
     pub async fn hold(&mut self, tag: u64) -> lapin::Result<()> {
         self.keep(tag);
-        if self.consumer.is_none() {
+        // A quorum queue's consumer is replaced once its prefetch arrived.
+        if self.consumer.is_none() || self.ackable.is_some() {
             return Ok(());
         }
         self.held_in_consumer += 1;
@@ -322,16 +401,20 @@ impl Reader {
     async fn next_consumed(&mut self) -> lapin::Result<Option<Delivery>> {
         loop {
             if self.consumer.is_none() {
-                let (c, tag) = match self.take_next().await? {
+                let (c, tag, prefetch) = match self.take_next().await? {
                     Some(next) => next,
                     None => {
                         let qos = std::mem::take(&mut self.qos_due).then_some(self.window);
+                        let prefetch = qos.unwrap_or(self.prefetch);
                         let tag = self.next_tag();
-                        (start(&self.channel, &self.queue, qos, &tag).await?, tag)
+                        let c = start(&self.channel, &self.queue, qos, &tag).await?;
+                        (c, tag, prefetch)
                     }
                 };
                 self.consumer_tag = tag;
                 self.consumer = Some(c);
+                self.prefetch = prefetch;
+                self.arrived = 0;
                 self.fresh = true;
                 self.held_in_consumer = 0;
                 self.cancelling = false;
@@ -354,7 +437,16 @@ impl Reader {
                 }
                 Ok(Some(Err(e))) => return Err(e),
                 // Cancelled and drained: start the next consumer after it.
-                Ok(None) => self.consumer = None,
+                Ok(None) => {
+                    self.consumer = None;
+                    // Its cancel-ok came: its messages may be acked.
+                    if let Some(a) = &self.ackable {
+                        a.send_replace(self.top + 1);
+                    }
+                }
+                // Cancelled but no cancel-ok yet (a quorum queue's can take seconds):
+                // none ready then means the next consumer has them.
+                Err(_idle) if self.cancelling => {}
                 Err(_idle) => {
                     // Nothing arrives: another consumer may have taken the rest.
                     if self.ready().await? == 0 {
