@@ -169,8 +169,9 @@ impl Reader {
 
     /// On a quorum queue, the tags below which an ack may go out now: those
     /// of consumers already cancelled, all of them once
-    /// [`Reader::release_acks`] or [`Reader::finish`] ran. An ack to a live consumer would make room for a delivery that
-    /// can be in flight when it is cancelled. None: acks go out at once.
+    /// [`Reader::release_acks`] or [`Reader::finish`] ran. An ack to a live
+    /// consumer would make room for a delivery that can be in flight when it
+    /// is cancelled. None: acks go out at once.
     pub fn acks_allowed(&self) -> Option<watch::Receiver<u64>> {
         self.ackable.as_ref().map(watch::Sender::subscribe)
     }
