@@ -369,3 +369,43 @@ fn filtered_runs_on_a_deep_quorum_queue_keep_the_rest_in_order() {
     assert_eq!(bodies(&r.consume_all(&target)), of("move"), "the copies");
     assert_eq!(bodies(&r.consume_all(&q)), of("keep"), "after the re-drive");
 }
+
+/// Another client takes messages off the DLQ during a run: dlq acts on what
+/// it was delivered, ends when the queue has no more, and says the read came
+/// short of what the queue held at the start (the run is not an error).
+#[test]
+fn a_read_that_comes_short_says_so() {
+    const N: usize = 20_000;
+    let r = Rmq::new();
+    let dlq_q = unique("short.dlq");
+    let target = unique("short");
+    r.declare(&dlq_q, FieldTable::default());
+    r.declare(&target, FieldTable::default());
+    r.publish_many(&dlq_q, (0..N).map(|i| format!("short-{i:05}").into_bytes()));
+    let child = dlq()
+        .args(["-o", "json", "retry-all", &dlq_q, "--to", &target])
+        .args(["--yes", "--rate", "2000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the run to start moving", Duration::from_secs(30), || {
+        (r.count(&target) >= 100).then_some(())
+    });
+    // The other client: whatever is ready now is gone before dlq reaches it.
+    let taken = r.drain(&dlq_q).len();
+    assert!(taken > 0, "the other client took nothing");
+    let out = child.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    let moved = report["moved"].as_u64().unwrap() as usize;
+    assert_eq!(moved + taken, N, "{report}");
+    assert_eq!(r.count(&target) as usize, moved);
+    assert_eq!(r.count(&dlq_q), 0);
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains(&format!("delivered {moved} of the {N} messages")),
+        "{report}"
+    );
+}

@@ -312,6 +312,12 @@ pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> R
         run.stop_broker(&broker(NAME, "stopping the read", e));
     }
     acks.count_all(run).await;
+    if let Some((had, of)) = reader.short() {
+        // Not an error (another client may consume the queue), but never quiet.
+        run.note(format!(
+            "the queue delivered {had} of the {of} messages it held at the start, then none for 2 s with none ready (another consumer may have taken them): the rest were not read; run again to act on any left"
+        ));
+    }
     if dropped_user_id {
         run.note(format!(
             "the user_id property was dropped from copies whose user_id is not '{}' (RabbitMQ refuses it otherwise)",

@@ -113,6 +113,8 @@ pub struct Reader {
     stopped: bool,
     /// Consumers replaced because nothing came while messages were missing.
     resubscribes: u32,
+    /// The read ended because nothing came and none was ready.
+    dried_up: bool,
 }
 
 impl Reader {
@@ -159,6 +161,7 @@ impl Reader {
             top: 0,
             stopped: false,
             resubscribes: 0,
+            dried_up: false,
         }
     }
 
@@ -259,6 +262,12 @@ impl Reader {
             }
         }
         Ok(d)
+    }
+
+    /// When the read ended before every message counted at its start came
+    /// (nothing arrived and none was ready): how many it had, and of how many.
+    pub fn short(&self) -> Option<(u64, u64)> {
+        (self.dried_up && self.received < self.limit).then_some((self.received, self.limit))
     }
 
     /// Gives back every message handed out and not acked, in queue order.
@@ -465,6 +474,7 @@ impl Reader {
                             self.replace_consumer().await?;
                             continue;
                         }
+                        self.dried_up = true;
                         return Ok(None);
                     }
                 }
