@@ -41,15 +41,19 @@ fn last(v: &Value) -> Option<&Value> {
 }
 
 impl Ctx<'_> {
+    /// The header of that name, exact case first. One pass, no hashing: a
+    /// message has a few headers, and most names asked for are absent.
     fn header(&self, name: &str) -> Option<&Value> {
-        let h = self.input.headers;
-        h.get(name)
-            .or_else(|| {
-                h.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v)
-            })
-            .and_then(last)
+        let mut folded = None;
+        for (k, v) in self.input.headers {
+            if k == name {
+                return last(v);
+            }
+            if folded.is_none() && k.eq_ignore_ascii_case(name) {
+                folded = Some(v);
+            }
+        }
+        folded.and_then(last)
     }
 
     fn body(&self) -> Option<&Value> {

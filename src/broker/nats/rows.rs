@@ -29,8 +29,8 @@
 //! points at, fetched from the source stream by sequence. When the original
 //! is gone the row still comes, with an empty body and `original_missing`.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use anyhow::Result;
@@ -129,7 +129,13 @@ pub(super) struct Getter {
     direct: bool,
     /// Every stream's name and subjects, loaded when a copy needs its source.
     streams: OnceCell<Vec<(String, Vec<String>)>>,
+    /// The stream found for each original subject (matching every stream's
+    /// patterns per message costs more than the rest of a row on a busy server).
+    sources: Mutex<HashMap<String, String>>,
 }
+
+/// Original subjects whose stream is remembered, at most (memory stays flat).
+const SOURCES_KEPT: usize = 4096;
 
 /// A row's origin (None: a copy, whose origin its convention records), the
 /// time, headers and body it is shown with.
@@ -146,6 +152,7 @@ impl Getter {
             direct: info.config.allow_direct,
             name,
             streams: OnceCell::new(),
+            sources: Mutex::default(),
         })
     }
 
@@ -198,6 +205,29 @@ impl Getter {
         Ok(list)
     }
 
+    /// The stream that captures an original subject, when it is not this
+    /// one; else the subject itself.
+    async fn source_of(&self, subject: &str) -> Result<String> {
+        let known = self
+            .sources
+            .lock()
+            .ok()
+            .and_then(|m| m.get(subject).cloned());
+        if let Some(stream) = known {
+            return Ok(stream);
+        }
+        let stream = subjects::stream_for(self.streams().await?, subject)
+            .filter(|n| *n != self.name)
+            .unwrap_or(subject)
+            .to_owned();
+        if let Ok(mut m) = self.sources.lock() {
+            if m.len() < SOURCES_KEPT {
+                m.insert(subject.to_owned(), stream.clone());
+            }
+        }
+        Ok(stream)
+    }
+
     /// Turns a stored message into a row: an advisory shows the original
     /// message it points at, anything else (a copy) shows itself.
     pub async fn row(&self, s: Stored) -> Result<Row> {
@@ -219,10 +249,7 @@ impl Getter {
                 let named = header(&s.headers, "dlq-original-subject")
                     .or_else(|| header(&s.headers, "Nats-Subject"));
                 if let (None, Some(subject)) = (header(&s.headers, "Nats-Stream"), named) {
-                    // The stream that captures the original subject, when it is not this one.
-                    let stream = subjects::stream_for(self.streams().await?, subject)
-                        .filter(|n| *n != self.name)
-                        .unwrap_or(subject);
+                    let stream = self.source_of(subject).await?;
                     facts.insert("source_stream".into(), json!(stream));
                 }
                 let headers = convert::headers_to_json(&s.headers);
