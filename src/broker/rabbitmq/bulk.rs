@@ -315,7 +315,7 @@ pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> R
     if let Some((had, of)) = reader.short() {
         // Not an error (another client may consume the queue), but never quiet.
         run.note(format!(
-            "the queue delivered {had} of the {of} messages it held at the start, then none for 2 s with none ready (another consumer may have taken them): the rest were not read; run again to act on any left"
+            "the queue delivered {had} of the {of} messages it held at the start, then no more, with none ready and two fresh consumers sent nothing (another consumer may have taken them): the rest were not read; run again to act on any left"
         ));
     }
     if dropped_user_id {
