@@ -513,19 +513,44 @@ fn sigkill_duplicates_only_past_the_cursor() {
     delete_topic(&origin);
 }
 
+/// How `fill_kib` writes its batches.
+#[derive(Clone, Copy, PartialEq)]
+enum Batches {
+    Plain,
+    /// lz4, which dlq's own reader leaves to librdkafka, over bodies that do
+    /// not compress (so the answers stay as large as plain ones).
+    Compressed,
+}
+
 /// Fills `topic` with `per` records of 1 KiB in each of `parts` partitions,
 /// batched (as a producing application would), all naming `origin`.
-fn fill_kib(topic: &str, origin: &str, parts: i32, per: usize) {
+fn fill_kib(topic: &str, origin: &str, parts: i32, per: usize, batches: Batches) {
+    let compression = match batches {
+        Batches::Plain => "none",
+        Batches::Compressed => "lz4",
+    };
     let producer: FutureProducer = config()
         .set("batch.num.messages", "10000")
         .set("linger.ms", "20")
+        .set("compression.type", compression)
         .create()
         .unwrap();
-    let body = vec![b'x'; 1024];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     rt().block_on(async {
         let mut futs = Vec::new();
         for i in 0..per * parts as usize {
             let key = format!("k{i}");
+            let body: Vec<u8> = match batches {
+                Batches::Plain => vec![b'x'; 1024],
+                Batches::Compressed => (0..1024)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        seed as u8
+                    })
+                    .collect(),
+            };
             let f = producer
                 .send_result(
                     FutureRecord::to(topic)
@@ -567,16 +592,17 @@ fn small_receive_profile(limit: u64) -> tempfile::NamedTempFile {
     cfg
 }
 
-/// An answer over the receive limit narrows the read to fewer partitions at
-/// once instead of ending the run: every message moves, in order per
-/// partition, keys and headers kept, the cursor at the end.
+/// In librdkafka's read (compressed batches are left to it), an answer over
+/// the receive limit narrows the read to fewer partitions at once instead of
+/// ending the run: every message moves, in order per partition, keys and
+/// headers kept, the cursor at the end.
 #[test]
 fn an_answer_over_the_receive_limit_narrows_the_read() {
     let (origin, topic) = (unique("wide"), unique("wide") + ".dlq");
     create_topic(&origin, 4);
     create_topic(&topic, 4);
     let per = 1500;
-    fill_kib(&topic, &origin, 4, per);
+    fill_kib(&topic, &origin, 4, per, Batches::Compressed);
     // About 1.7 MB per partition: four (6.8 MB) or two (3.4 MB) at once are over 3 MB.
     let cfg = small_receive_profile(3_000_000);
     let r = run(dlq(&url()).env("DLQ_CONFIG", cfg.path()).args([
@@ -626,8 +652,8 @@ fn an_answer_over_the_receive_limit_narrows_the_read() {
     delete_topic(&origin);
 }
 
-/// One partition's answer over the limit ends the run with a broker error
-/// naming the setting, and moves nothing.
+/// In librdkafka's read, one partition's answer over the limit ends the run
+/// with a broker error naming the setting, and moves nothing.
 #[test]
 fn one_partition_over_the_receive_limit_names_the_setting() {
     if common::kafka_server() == "tansu" {
@@ -637,7 +663,7 @@ fn one_partition_over_the_receive_limit_names_the_setting() {
     let (origin, topic) = (unique("wide"), unique("wide") + ".dlq");
     create_topic(&origin, 1);
     create_topic(&topic, 1);
-    fill_kib(&topic, &origin, 1, 1500);
+    fill_kib(&topic, &origin, 1, 1500, Batches::Compressed);
     let cfg = small_receive_profile(1_100_000);
     let r = run(dlq(&url()).env("DLQ_CONFIG", cfg.path()).args([
         "-p",
@@ -651,6 +677,93 @@ fn one_partition_over_the_receive_limit_names_the_setting() {
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("receive.message.max.bytes"), "{r:?}");
     assert!(read_all(&origin).is_empty());
+    delete_topic(&topic);
+    delete_topic(&origin);
+}
+
+/// Over a plain connection dlq takes each answer off the socket a batch at a
+/// time, so a partition whose answer is over the receive limit (noida-db
+/// answers with whole partitions) is listed and moved whole: every message
+/// once, byte for byte, in order, the cursor at the end.
+#[test]
+fn a_partition_over_the_receive_limit_is_read_over_a_plain_connection() {
+    let (origin, topic) = (unique("deep"), unique("deep") + ".dlq");
+    create_topic(&origin, 2);
+    create_topic(&topic, 2);
+    let per = 1500;
+    fill_kib(&topic, &origin, 2, per, Batches::Plain);
+    let cfg = small_receive_profile(1_100_000);
+    let small = |args: &[&str]| {
+        let mut c = dlq(&url());
+        c.env("DLQ_CONFIG", cfg.path())
+            .args(["-p", "small", "--timeout", "5s"]);
+        run(c.args(args))
+    };
+    let r = small(&["list", &topic, "--limit", "100000", "-o", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let listed = r.json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2 * per, "every message listed");
+    let order: Vec<(i64, i64)> = listed
+        .iter()
+        .map(|m| {
+            (
+                m["broker"]["partition"].as_i64().unwrap(),
+                m["broker"]["offset"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "partition order, then offset order");
+
+    let r = small(&["retry-all", &topic, "--yes", "-o", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], json!(2 * per), "{r:?}");
+    let dlq_recs = read_all(&topic);
+    let moved = read_all(&origin);
+    assert_eq!(moved.len(), 2 * per, "every message on the origin once");
+    let mut want: Vec<(Option<Vec<u8>>, Vec<u8>)> = dlq_recs
+        .iter()
+        .map(|(_, _, r)| (r.key.clone(), r.body.clone()))
+        .collect();
+    let mut got: Vec<(Option<Vec<u8>>, Vec<u8>)> = moved
+        .iter()
+        .map(|(_, _, r)| (r.key.clone(), r.body.clone()))
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "keys and bodies byte for byte");
+    for (_, _, rec) in &moved {
+        assert!(rec
+            .headers
+            .iter()
+            .any(|(k, v)| k == "dlq-original-topic" && v.as_deref() == Some(origin.as_bytes())));
+    }
+    // Per DLQ partition the copies keep their order (keys k0, k2, ... and k1, k3, ...).
+    let mut by_source: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (p, _, rec) in &moved {
+        let i: usize = std::str::from_utf8(&rec.key.clone().unwrap()[1..])
+            .unwrap()
+            .parse()
+            .unwrap();
+        by_source
+            .entry(i % 2 * 100 + *p as usize)
+            .or_default()
+            .push(i);
+    }
+    for v in by_source.values() {
+        assert!(
+            v.windows(2).all(|w| w[0] < w[1]),
+            "order per partition kept"
+        );
+    }
+    let cursor = committed(&format!("dlq.{topic}"), &topic, 2);
+    assert_eq!(
+        cursor,
+        vec![per as i64; 2],
+        "the cursor at the end of each partition"
+    );
     delete_topic(&topic);
     delete_topic(&origin);
 }

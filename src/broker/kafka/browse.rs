@@ -5,7 +5,10 @@
 //! messages come in partition order, then offset order), or for a bulk run
 //! ([`Plan::together`]) up to [`TOGETHER`] partitions at once, so that one
 //! fetch brings records of all of them and the partitions move in parallel,
-//! each still in offset order. Memory is bounded by the consumer's settings:
+//! each still in offset order. Over a plain connection (no TLS, no SASL) the
+//! ranges are read first by [`stream`], which takes each fetch answer off the
+//! socket a record batch at a time; librdkafka reads whatever it leaves (see
+//! there). With librdkafka, memory is bounded by the consumer's settings:
 //! Kafka honours the fetch sizes, and an answer over
 //! `receive.message.max.bytes` is refused by librdkafka before it is read. A
 //! broker that ignores the fetch sizes (noida-db answers with whole
@@ -43,6 +46,9 @@ use super::{
 };
 use crate::broker::{Flow, Message, ReadOptions, Visitor};
 use crate::exit::broker;
+
+mod stream;
+pub use stream::Direct;
 
 /// Partitions a bulk read assigns at once.
 const TOGETHER: usize = 4;
@@ -149,6 +155,7 @@ impl Plan {
 pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> Records {
     let (tx, rx) = mpsc::channel(BATCHES);
     let quiet = kafka.quiet.clone();
+    let direct = kafka.direct();
     std::thread::spawn(move || {
         let mut tx = Sink {
             tx,
@@ -157,10 +164,16 @@ pub fn spawn(kafka: &Kafka, consumer: Reader, plan: Plan) -> Records {
         };
         let result = match plan.exact {
             Some(_) => read_exact(&consumer, &plan, &mut tx),
-            None if plan.together && plan.ranges.len() > 1 => {
-                read_windows(&consumer, &plan, &quiet, &mut tx)
+            None => {
+                let left = match direct {
+                    Some(d) => stream::read(&consumer, d, &plan, &plan.ranges, &mut tx),
+                    None => Ok(plan.ranges.clone()),
+                };
+                left.and_then(|left| match plan.together {
+                    true => read_windows(&consumer, &plan, &left, &quiet, &mut tx),
+                    false => read_ranges(&consumer, &plan, &left, &quiet, &mut tx),
+                })
             }
-            None => read_ranges(&consumer, &plan, &quiet, &mut tx),
         };
         let result = match (result, &plan.follow_from) {
             (Ok(()), Some(from)) => read_on(&consumer, &plan.topic, from, &mut tx),
@@ -304,8 +317,17 @@ fn too_large(topic: &str, left: &[(i32, i64, i64)], quiet: &Quiet) -> anyhow::Er
 
 /// Reads the ranges a window of partitions at a time, narrowing the window
 /// when an answer is over the receive limit.
-fn read_windows(consumer: &Reader, plan: &Plan, quiet: &Quiet, tx: &mut Sink) -> Result<(), Stop> {
-    let mut todo: VecDeque<(i32, i64, i64)> = plan.ranges.iter().copied().collect();
+fn read_windows(
+    consumer: &Reader,
+    plan: &Plan,
+    ranges: &[(i32, i64, i64)],
+    quiet: &Quiet,
+    tx: &mut Sink,
+) -> Result<(), Stop> {
+    if ranges.len() < 2 {
+        return read_ranges(consumer, plan, ranges, quiet, tx);
+    }
+    let mut todo: VecDeque<(i32, i64, i64)> = ranges.iter().copied().collect();
     let mut width = TOGETHER;
     while !todo.is_empty() {
         let set: Vec<_> = todo.drain(..width.min(todo.len())).collect();
@@ -342,8 +364,14 @@ fn assign(
 }
 
 /// Reads each partition's range in turn.
-fn read_ranges(consumer: &Reader, plan: &Plan, quiet: &Quiet, tx: &mut Sink) -> Result<(), Stop> {
-    for &range in &plan.ranges {
+fn read_ranges(
+    consumer: &Reader,
+    plan: &Plan,
+    ranges: &[(i32, i64, i64)],
+    quiet: &Quiet,
+    tx: &mut Sink,
+) -> Result<(), Stop> {
+    for &range in ranges {
         read_together(consumer, plan, &[range], quiet, tx)
             .map_err(|s| s.at(&plan.topic, range.0))?;
     }

@@ -21,37 +21,61 @@ use crate::broker::{Headers, Message, OutgoingMessage};
 use crate::conventions;
 use crate::message::{b64, b64_decode, bytes_value, value_bytes};
 
-/// Builds the message for one record read from `topic`.
+/// One record's parts, however it was read.
+pub struct Raw<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: Timestamp,
+    pub key: Option<&'a [u8]>,
+    pub payload: Option<&'a [u8]>,
+    pub headers: &'a [(&'a str, Option<&'a [u8]>)],
+}
+
+/// Builds the message for one record read by librdkafka.
 pub fn to_message<M: rdkafka::Message>(m: &M) -> Message {
-    let topic = m.topic().to_owned();
+    let raw: Vec<(&str, Option<&[u8]>)> = m
+        .headers()
+        .map_or_else(Vec::new, |hs| hs.iter().map(|h| (h.key, h.value)).collect());
+    from_raw(&Raw {
+        topic: m.topic(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp: m.timestamp(),
+        key: m.key(),
+        payload: m.payload(),
+        headers: &raw,
+    })
+}
+
+/// Builds the message for one record.
+pub fn from_raw(m: &Raw) -> Message {
+    let topic = m.topic.to_owned();
     let mut broker = Map::new();
     broker.insert("topic".into(), json!(topic));
-    broker.insert("partition".into(), json!(m.partition()));
-    broker.insert("offset".into(), json!(m.offset()));
-    let (timestamp, ts_type) = match m.timestamp() {
+    broker.insert("partition".into(), json!(m.partition));
+    broker.insert("offset".into(), json!(m.offset));
+    let (timestamp, ts_type) = match m.timestamp {
         Timestamp::CreateTime(ms) => (millis(ms), "create_time"),
         Timestamp::LogAppendTime(ms) => (millis(ms), "log_append_time"),
         Timestamp::NotAvailable => (None, "not_available"),
     };
     broker.insert("timestamp_type".into(), json!(ts_type));
-    let key = m.key().and_then(|k| match std::str::from_utf8(k) {
+    let key = m.key.and_then(|k| match std::str::from_utf8(k) {
         Ok(s) => Some(s.to_owned()),
         Err(_) => {
             broker.insert("key_base64".into(), json!(b64(k)));
             None
         }
     });
-    let raw: Vec<(&str, Option<&[u8]>)> = m
-        .headers()
-        .map_or_else(Vec::new, |hs| hs.iter().map(|h| (h.key, h.value)).collect());
-    let headers = headers_to_json(&raw);
-    let body = m.payload().unwrap_or_default().to_vec();
+    let headers = headers_to_json(m.headers);
+    let body = m.payload.unwrap_or_default().to_vec();
     let dead_letter = conventions::read(&conventions::Input {
         stored_at: timestamp,
         ..conventions::Input::new(&headers, &broker, &body)
     });
     Message {
-        id: format!("{}:{}", m.partition(), m.offset()),
+        id: format!("{}:{}", m.partition, m.offset),
         queue: topic,
         timestamp,
         headers,

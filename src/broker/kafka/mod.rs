@@ -17,6 +17,7 @@ mod cursor;
 mod envelope;
 mod publish;
 mod redrive;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -299,6 +300,20 @@ fn over(base: &ClientConfig, defaults: &[(&str, &str)]) -> ClientConfig {
 }
 
 impl Kafka {
+    /// How a bulk read reads over a plain connection, when the profile's is
+    /// one (`browse::stream` speaks neither TLS nor SASL).
+    fn direct(&self) -> Option<browse::Direct> {
+        let plain = self
+            .base
+            .get("security.protocol")
+            .is_none_or(|p| p.eq_ignore_ascii_case("plaintext"));
+        let read_committed = !self
+            .base
+            .get("isolation.level")
+            .is_some_and(|l| l.eq_ignore_ascii_case("read_uncommitted"));
+        plain.then_some(browse::Direct { read_committed })
+    }
+
     /// A consumer in `group` that never commits by itself and never joins.
     fn consumer(&self, group: &str) -> Result<Reader> {
         let mut c = over(
