@@ -286,6 +286,17 @@ pub struct Part {
     pub high: i64,
 }
 
+/// See [`Kafka::direct`].
+fn direct(base: &ClientConfig) -> Option<browse::Direct> {
+    let plain = base
+        .get("security.protocol")
+        .is_none_or(|p| p.eq_ignore_ascii_case("plaintext"));
+    let read_committed = !base
+        .get("isolation.level")
+        .is_some_and(|l| l.eq_ignore_ascii_case("read_uncommitted"));
+    plain.then_some(browse::Direct { read_committed })
+}
+
 /// `defaults` under the profile's settings, copied by their real values
 /// (`config_map` shows a password as a placeholder).
 fn over(base: &ClientConfig, defaults: &[(&str, &str)]) -> ClientConfig {
@@ -300,18 +311,10 @@ fn over(base: &ClientConfig, defaults: &[(&str, &str)]) -> ClientConfig {
 }
 
 impl Kafka {
-    /// How a bulk read reads over a plain connection, when the profile's is
-    /// one (`browse::stream` speaks neither TLS nor SASL).
+    /// How a read of offset ranges goes over a plain connection, when the
+    /// profile's is one (`browse::stream` speaks neither TLS nor SASL).
     fn direct(&self) -> Option<browse::Direct> {
-        let plain = self
-            .base
-            .get("security.protocol")
-            .is_none_or(|p| p.eq_ignore_ascii_case("plaintext"));
-        let read_committed = !self
-            .base
-            .get("isolation.level")
-            .is_some_and(|l| l.eq_ignore_ascii_case("read_uncommitted"));
-        plain.then_some(browse::Direct { read_committed })
+        direct(&self.base)
     }
 
     /// A consumer in `group` that never commits by itself and never joins.
@@ -604,6 +607,24 @@ mod tests {
         assert!(bootstrap_servers("kafka://h:port").is_err());
         assert_eq!(url_user("kafka://alice:pw@a:1").as_deref(), Some("alice"));
         assert_eq!(url_user("kafka://a:1"), None);
+    }
+
+    #[test]
+    fn only_a_plain_connection_is_read_directly() {
+        let plain = client_config(&settings_for("kafka://a:9092", Default::default())).unwrap();
+        assert!(direct(&plain).is_some_and(|d| d.read_committed));
+        let tls = crate::config::Profile {
+            tls_ca_file: Some("/etc/dlq/ca.pem".into()),
+            ..Default::default()
+        };
+        let tls = client_config(&settings_for("kafka://a:9093", tls)).unwrap();
+        assert!(direct(&tls).is_none(), "TLS is librdkafka's");
+        let mut c = plain.clone();
+        c.set("security.protocol", "SASL_PLAINTEXT");
+        assert!(direct(&c).is_none(), "SASL is librdkafka's");
+        c.set("security.protocol", "PLAINTEXT");
+        c.set("isolation.level", "read_uncommitted");
+        assert!(direct(&c).is_some_and(|d| !d.read_committed));
     }
 
     fn settings_for(url: &str, profile: crate::config::Profile) -> BrokerSettings {

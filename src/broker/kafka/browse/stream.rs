@@ -20,7 +20,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -223,7 +223,7 @@ impl Conn {
 
 /// Takes one answer off the connection, handing on its records.
 fn take(
-    conn: &mut BufReader<TcpStream>,
+    conn: &mut impl Read,
     asked: i32,
     plan: &Plan,
     part: &mut Part,
@@ -300,4 +300,119 @@ fn connect(addr: &str, timeout: Duration) -> io::Result<TcpStream> {
         }
     }
     Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::broker::kafka::wire::tests::{answer, batch, Rec};
+
+    /// Takes `bytes` as one answer to fetch 7 of partition 3 of `dlq`; the
+    /// offsets handed on, and how it ended.
+    fn taken(bytes: &[u8], part: &mut Part, skip: &[i64]) -> (Vec<i64>, Result<(), Failed>) {
+        let mut plan = Plan {
+            topic: "dlq".into(),
+            ..Default::default()
+        };
+        plan.skip
+            .insert(3, skip.iter().copied().collect::<BTreeSet<i64>>());
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut sink = Sink {
+            tx,
+            batch: Vec::new(),
+            bytes: 0,
+        };
+        let ended = take(&mut &bytes[..], 7, &plan, part, &mut Vec::new(), &mut sink);
+        let _ = sink.flush();
+        drop(sink);
+        let mut got = Vec::new();
+        while let Ok(Ok(batch)) = rx.try_recv() {
+            got.extend(batch.into_iter().map(|(p, o, m)| {
+                assert_eq!((p, m.id.clone()), (3, format!("3:{o}")));
+                o
+            }));
+        }
+        (got, ended)
+    }
+
+    fn one(value: &'static [u8]) -> Rec<'static> {
+        (0, 0, None, Some(value), vec![])
+    }
+
+    #[test]
+    fn hands_on_the_range_without_markers_skipped_offsets_or_what_is_past_the_end() {
+        let mut records = batch(
+            0,
+            0,
+            2,
+            &[
+                one(b"0"),
+                (0, 1, None, Some(b"1"), vec![]),
+                (0, 2, None, Some(b"2"), vec![]),
+            ],
+        );
+        // A transaction's commit marker takes offset 3.
+        records.extend(batch(3, 0x30, 0, &[one(b"")]));
+        records.extend(batch(
+            4,
+            0,
+            2,
+            &[
+                one(b"4"),
+                (0, 1, None, Some(b"5"), vec![]),
+                (0, 2, None, Some(b"6"), vec![]),
+            ],
+        ));
+        let mut part = Part {
+            partition: 3,
+            next: 1,
+            end: 6,
+        };
+        let (got, ended) = taken(&answer(0, 0, &records), &mut part, &[4]);
+        assert!(ended.is_ok());
+        assert_eq!(got, [1, 2, 5], "from next, without the marker, 4 or 6");
+        assert_eq!(part.next, 6);
+    }
+
+    #[test]
+    fn goes_past_offsets_compaction_removed() {
+        // Records at 10 and 11 of a batch that ran to 14.
+        let records = batch(10, 0, 4, &[one(b"a"), (0, 1, None, Some(b"b"), vec![])]);
+        let mut part = Part {
+            partition: 3,
+            next: 10,
+            end: 20,
+        };
+        let (got, ended) = taken(&answer(0, 0, &records), &mut part, &[]);
+        assert!(ended.is_ok());
+        assert_eq!((got, part.next), (vec![10, 11], 15));
+    }
+
+    #[test]
+    fn leaves_to_librdkafka_what_it_does_not_read() {
+        let records = batch(0, 0, 0, &[one(b"a")]);
+        for (bytes, why) in [
+            (answer(6, 0, &records), "an error code"),
+            (answer(0, 1, &records), "aborted transactions"),
+            (answer(0, 0, &[]), "nothing new"),
+            (
+                answer(0, 0, &batch(0, 4, 0, &[one(b"a")])),
+                "a compressed batch",
+            ),
+        ] {
+            let mut part = Part {
+                partition: 3,
+                next: 0,
+                end: 5,
+            };
+            let (got, ended) = taken(&bytes, &mut part, &[]);
+            assert!(matches!(ended, Err(Failed::Over)), "{why}");
+            assert!(got.is_empty(), "{why}");
+            assert_eq!(part.next, 0, "{why}: handed back where it was");
+        }
+    }
 }

@@ -24,7 +24,7 @@ fn nullable(b: &mut Vec<u8>, v: Option<&[u8]>) {
     }
 }
 
-type Rec<'a> = (
+pub type Rec<'a> = (
     i64,
     i64,
     Option<&'a [u8]>,
@@ -33,7 +33,7 @@ type Rec<'a> = (
 );
 
 /// A v2 record batch: (timestamp delta, offset delta, key, value, headers).
-fn batch(base: i64, attributes: i16, last_delta: i32, recs: &[Rec]) -> Vec<u8> {
+pub fn batch(base: i64, attributes: i16, last_delta: i32, recs: &[Rec]) -> Vec<u8> {
     let mut body = Vec::new();
     for (ts, od, key, value, headers) in recs {
         let mut r = vec![0u8];
@@ -66,7 +66,7 @@ fn batch(base: i64, attributes: i16, last_delta: i32, recs: &[Rec]) -> Vec<u8> {
 }
 
 /// An answer for partition 3 of "dlq" holding `records`.
-fn answer(error: i16, aborted: i32, records: &[u8]) -> Vec<u8> {
+pub fn answer(error: i16, aborted: i32, records: &[u8]) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(&7i32.to_be_bytes());
     b.extend_from_slice(&0i32.to_be_bytes());
