@@ -1,6 +1,6 @@
-//! A bulk read straight from each partition's leader, over the plain TCP
-//! connection Kafka speaks without TLS or SASL, taking each answer off the
-//! socket one record batch at a time.
+//! Reading offset ranges straight from each partition's leader, over the
+//! plain TCP connection Kafka speaks without TLS or SASL, taking each answer
+//! off the socket one record batch at a time.
 //!
 //! librdkafka reads a whole fetch answer into memory before it hands on a
 //! record. Kafka keeps an answer under `fetch.max.bytes`, but a server that
@@ -128,7 +128,10 @@ fn leaders(consumer: &Reader, topic: &str, timeout: Duration) -> Result<HashMap<
     let brokers: HashMap<i32, String> = md
         .brokers()
         .iter()
-        .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
+        .map(|b| match b.host().contains(':') {
+            true => (b.id(), format!("[{}]:{}", b.host(), b.port())),
+            false => (b.id(), format!("{}:{}", b.host(), b.port())),
+        })
         .collect();
     let t = md.topics().iter().find(|t| t.name() == topic).ok_or(())?;
     Ok(t.partitions()
