@@ -65,6 +65,9 @@ pub fn read(
     ranges: &[(i32, i64, i64)],
     tx: &mut Sink,
 ) -> Result<Vec<(i32, i64, i64)>, Stop> {
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
     let Ok(leaders) = leaders(consumer, &plan.topic, plan.stall) else {
         return Ok(ranges.to_vec());
     };
