@@ -74,8 +74,7 @@ pub fn read(
     if ranges.iter().any(|r| !leaders.contains_key(&r.0)) {
         return Ok(ranges.to_vec());
     }
-    // The partitions read together on one connection: all of a leader's in a
-    // bulk read, else each run of a leader's that are next to each other.
+    // A bulk read takes all of a leader's partitions at once; others keep the order.
     let mut groups: Vec<(&str, Vec<Part>)> = Vec::new();
     for &(partition, next, end) in ranges {
         let addr = leaders[&partition].as_str();
@@ -285,8 +284,7 @@ fn take(
     }
     answer.finish()?;
     if part.next == before {
-        // Nothing new (a transaction still open, or a gap this reader cannot
-        // see past): librdkafka knows how to wait for it.
+        // Nothing new (an open transaction, say): librdkafka knows how to wait.
         return Err(Failed::Over);
     }
     Ok(())
