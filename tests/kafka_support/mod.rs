@@ -172,7 +172,15 @@ pub fn read_partition(topic: &str, p: i32, from: Option<i64>) -> Vec<(i64, Rec)>
             "reading {topic}/{p} timed out at {next}/{high}"
         );
         let m = match c.poll(Duration::from_millis(200)) {
-            None => continue,
+            // Transaction markers take offsets but are never delivered.
+            None => {
+                let at = c.position().ok().and_then(|tpl| {
+                    tpl.find_partition(topic, p)
+                        .and_then(|e| e.offset().to_raw())
+                });
+                next = next.max(at.unwrap_or(next));
+                continue;
+            }
             // A dropped connection is an event, not the end: librdkafka
             // reconnects, and the deadline above still bounds the read.
             Some(Err(KafkaError::MessageConsumption(
