@@ -770,22 +770,58 @@ fn a_partition_over_the_receive_limit_is_read_over_a_plain_connection() {
 
 /// Transaction markers take offsets but are not messages: dlq's reads step
 /// over them and list and move what a read-committed consumer sees, each
-/// once. With committed transactions only, dlq's own reader reads them; an
-/// aborted one in the answer hands the partition to librdkafka, which leaves
-/// the aborted records out.
+/// once, and the cursor ends past the last marker. With committed
+/// transactions only, dlq's own reader reads them; an aborted one in the
+/// answer hands the partition to librdkafka, which leaves its records out.
 #[test]
 fn transaction_markers_are_stepped_over() {
     transactions_are_read(&[(&["c1", "c2"], true), (&["c3"], true)]);
     transactions_are_read(&[(&["c1", "c2"], true), (&["a1"], false), (&["c3"], true)]);
 }
 
-/// Writes each transaction to a fresh DLQ (committed or aborted), then
-/// checks that `list` and `retry-all` see exactly c1, c2 and c3.
-fn transactions_are_read(transactions: &[(&[&str], bool)]) {
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    let (origin, topic) = (unique("tx"), unique("tx") + ".dlq");
+/// A DLQ written one transaction per message (as an exactly-once
+/// application writes it) is purged and moved whole: the marker after each
+/// message does not leave the next one handled out of order in the cursor,
+/// which could record only about 190 such messages.
+#[test]
+fn a_dlq_written_in_transactions_is_moved_whole() {
+    let (origin, topic) = (unique("txm"), unique("txm") + ".dlq");
     create_topic(&origin, 1);
     create_topic(&topic, 1);
+    let bodies: Vec<String> = (0..250).map(|i| format!("m{i:03}")).collect();
+    let each: Vec<Vec<&str>> = bodies.iter().map(|b| vec![b.as_str()]).collect();
+    let transactions: Vec<(&[&str], bool)> = each.iter().map(|b| (&b[..], true)).collect();
+    transact(&topic, &transactions);
+    let r = run(k().args(["purge", &topic, "--grep", "m0", "--yes", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["purged"], json!(100), "{r:?}");
+    let r = run(k().args(["retry-all", &topic, "--to", &origin, "--yes", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], json!(150), "{r:?}");
+    let moved: Vec<Vec<u8>> = read_all(&origin)
+        .into_iter()
+        .map(|(_, _, r)| r.body)
+        .collect();
+    let want: Vec<Vec<u8>> = bodies[100..]
+        .iter()
+        .map(|b| b.clone().into_bytes())
+        .collect();
+    assert_eq!(moved, want, "every message left once, in order");
+    let (_, high) = consumer("t")
+        .fetch_watermarks(&topic, 0, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(
+        committed(&format!("dlq.{topic}"), &topic, 1),
+        [high],
+        "the cursor at the end"
+    );
+    delete_topic(&topic);
+    delete_topic(&origin);
+}
+
+/// Writes each transaction (its bodies, committed or aborted) to `topic`.
+fn transact(topic: &str, transactions: &[(&[&str], bool)]) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     let producer: BaseProducer = config()
         .set("transactional.id", format!("dlq-test-{topic}"))
         .create()
@@ -796,7 +832,7 @@ fn transactions_are_read(transactions: &[(&[&str], bool)]) {
         producer.begin_transaction().unwrap();
         for b in bodies {
             producer
-                .send(BaseRecord::to(&topic).payload(*b).key("k"))
+                .send(BaseRecord::to(topic).payload(*b).key("k"))
                 .unwrap();
         }
         producer.flush(wait).unwrap();
@@ -806,6 +842,15 @@ fn transactions_are_read(transactions: &[(&[&str], bool)]) {
             producer.abort_transaction(wait).unwrap();
         }
     }
+}
+
+/// Writes each transaction to a fresh DLQ (committed or aborted), then
+/// checks that `list` and `retry-all` see exactly c1, c2 and c3.
+fn transactions_are_read(transactions: &[(&[&str], bool)]) {
+    let (origin, topic) = (unique("tx"), unique("tx") + ".dlq");
+    create_topic(&origin, 1);
+    create_topic(&topic, 1);
+    transact(&topic, transactions);
     let bodies = |recs: Vec<(i32, i64, Rec)>| -> Vec<String> {
         recs.into_iter()
             .map(|(_, _, r)| String::from_utf8(r.body).unwrap())
@@ -828,6 +873,14 @@ fn transactions_are_read(transactions: &[(&[&str], bool)]) {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["moved"], json!(3), "{r:?}");
     assert_eq!(bodies(read_all(&origin)), want);
+    let (_, high) = consumer("t")
+        .fetch_watermarks(&topic, 0, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(
+        committed(&format!("dlq.{topic}"), &topic, 1),
+        [high],
+        "the cursor past the last marker"
+    );
     // Run again: nothing is left to move, and nothing moves twice.
     let r = run(k().args(["retry-all", &topic, "--to", &origin, "--yes", "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");

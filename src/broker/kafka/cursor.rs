@@ -111,14 +111,15 @@ impl Budget {
         }
     }
 
-    /// Plans to record `offset`; false when that could exceed the limit.
-    pub fn take(&mut self, cursor: &Cursor, offset: i64) -> bool {
+    /// Plans to record `from..=offset` (a record and the offsets before it
+    /// that are no messages); false when that could exceed the limit.
+    pub fn take(&mut self, cursor: &Cursor, from: i64, offset: i64) -> bool {
         while cursor.handled.contains(&self.next) {
             self.next += 1;
         }
-        if self.ranges == 0 && offset == self.next {
+        if self.ranges == 0 && (from..=offset).contains(&self.next) {
             self.next = offset + 1;
-        } else if offset != self.last + 1 {
+        } else if from > self.last + 1 {
             self.ranges += 1;
         }
         self.last = offset;
@@ -215,10 +216,19 @@ mod tests {
     fn budget_counts_ranges_after_a_gap() {
         let c = Cursor::from_committed(Some(10), "");
         let mut b = Budget::new(&c, 0);
-        assert!((10..10_000).all(|o| b.take(&c, o)));
+        assert!((10..10_000).all(|o| b.take(&c, o, o)));
         let mut b = Budget::new(&c, 0);
-        assert!(!(11..100_000).step_by(2).all(|o| b.take(&c, o)));
+        assert!(!(11..100_000).step_by(2).all(|o| b.take(&c, o, o)));
         let mut b = Budget::new(&c, 0);
-        assert!((12..5000).all(|o| b.take(&c, o)), "one range after one gap");
+        assert!(
+            (12..5000).all(|o| b.take(&c, o, o)),
+            "one range after one gap"
+        );
+        // A marker after each record: taken with the record after it, in order.
+        let mut b = Budget::new(&c, 0);
+        assert!((11..100_000).step_by(2).all(|o| b.take(&c, o - 1, o)));
+        // Behind a record left out, the same is one range.
+        let mut b = Budget::new(&c, 0);
+        assert!((13..100_000).step_by(2).all(|o| b.take(&c, o - 1, o)));
     }
 }

@@ -6,7 +6,12 @@
 //! is confirmed; the cursor (offset plus out-of-order record, see `cursor`)
 //! is committed every second and at the end. A SIGKILL can therefore only
 //! lose the marks of the last second: those messages are sent again by the
-//! next run (duplicates), never lost. Purge marks the selected messages
+//! next run (duplicates), never lost. Offsets the read steps over between
+//! two records are no messages (transaction markers, aborted or compacted
+//! records, offsets handled before): they are marked with the record after
+//! them, and after a read to the end, the ones after the last record, so the
+//! cursor does not stop at each marker of a DLQ written in transactions.
+//! Purge marks the selected messages
 //! handled once the backup holds them; a full purge without backup moves the
 //! cursor to the end offsets without reading, and `--delete-records` then
 //! truncates the log up to the cursor.
@@ -43,6 +48,8 @@ const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// A copy's delivery report: which DLQ message, where it went, how it went.
 struct Delivered {
     partition: i32,
+    /// The first offset of the gap before `offset` (see [`Gaps`]).
+    from: i64,
     offset: i64,
     id: String,
     target: String,
@@ -68,19 +75,32 @@ struct Marks<'a> {
 impl Marks<'_> {
     /// Plans to mark `o` of partition `p`; false when the cursor's record
     /// could outgrow Kafka's metadata limit.
-    fn budget(&mut self, p: i32, o: i64) -> bool {
+    fn budget(&mut self, p: i32, from: i64, o: i64) -> bool {
         let low = self.lows.get(&p).copied().unwrap_or(0);
         let cursor = self.cursors.entry(p).or_default();
         self.budgets
             .entry(p)
             .or_insert_with(|| Budget::new(cursor, low))
-            .take(cursor, o)
+            .take(cursor, from, o)
     }
 
-    fn mark(&mut self, p: i32, o: i64) {
+    /// Marks `from..=o` handled: a record and the gap before it.
+    fn mark(&mut self, p: i32, from: i64, o: i64) {
         let low = self.lows.get(&p).copied().unwrap_or(0);
-        self.cursors.entry(p).or_default().mark(o, low);
+        let cursor = self.cursors.entry(p).or_default();
+        for x in from.max(cursor.start(low))..=o {
+            cursor.mark(x, low);
+        }
         self.dirty = true;
+    }
+
+    /// After a read to the end: the offsets after each partition's last record.
+    fn mark_tails(&mut self, gaps: &Gaps) {
+        for (&p, &(next, end)) in &gaps.next {
+            if next < end {
+                self.mark(p, next, end - 1);
+            }
+        }
     }
 
     fn commit_now(&mut self) -> Result<()> {
@@ -129,6 +149,32 @@ impl Marks<'_> {
     }
 }
 
+/// Per partition, the offset after the last record read and the end of the
+/// read: what the reader steps over between records is no message (it hands
+/// on every message of its ranges but those handled before).
+struct Gaps {
+    next: HashMap<i32, (i64, i64)>,
+}
+
+impl Gaps {
+    fn new(plan: &Plan) -> Gaps {
+        let next = plan
+            .ranges
+            .iter()
+            .map(|&(p, start, end)| (p, (start, end)))
+            .collect();
+        Gaps { next }
+    }
+
+    /// The first offset of the gap before record `o` of partition `p`.
+    fn before(&mut self, p: i32, o: i64) -> i64 {
+        match self.next.get_mut(&p) {
+            Some((next, _)) => std::mem::replace(next, o + 1).min(o),
+            None => o,
+        }
+    }
+}
+
 /// The reader, the marks and each partition's offsets of a run on `topic`.
 fn setup<'a>(kafka: &'a Kafka, topic: &str, group: &str) -> Result<(Reader, Marks<'a>, Vec<Part>)> {
     blocking(|| {
@@ -167,7 +213,9 @@ pub async fn redrive(
     }
     let mut plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
     plan.together = true;
+    let mut gaps = Gaps::new(&plan);
     let mut rx = browse::spawn(kafka, reader, plan);
+    let mut read_to_end = false;
     // Which topics exist, asked once per name.
     let mut topics: HashMap<String, bool> = HashMap::new();
     let mut inflight: FuturesUnordered<Delivery> = FuturesUnordered::new();
@@ -177,7 +225,7 @@ pub async fn redrive(
         held.fetch_sub(d.bytes, Ordering::Relaxed);
         match d.result {
             Ok(()) => {
-                marks.mark(d.partition, d.offset);
+                marks.mark(d.partition, d.from, d.offset);
                 run.done(&d.id, Some(&d.target));
             }
             Err(e) => run.failed(d.id, format!("{NAME}: producing to {}: {e}", d.target)),
@@ -203,10 +251,15 @@ pub async fn redrive(
             }
             item = rx.recv() => item,
         };
-        // A failed read stops the run.
-        let Some((p, o, m)) = item.and_then(|r| r.map_err(|e| run.stop_broker(&e)).ok()) else {
+        let Some(item) = item else {
+            read_to_end = true;
             break;
         };
+        // A failed read stops the run.
+        let Ok((p, o, m)) = item.map_err(|e| run.stop_broker(&e)) else {
+            break;
+        };
+        let from = gaps.before(p, o);
         if run.decide(&m) == Decision::Take {
             let (target, out) = match opts.copy_of(&m, &CAPABILITIES) {
                 Ok((to, out)) => (to.name, out),
@@ -223,7 +276,7 @@ pub async fn redrive(
                 run.failed(m.id, format!("{NAME}: target topic {target} not found"));
                 continue;
             }
-            if !marks.budget(p, o) {
+            if !marks.budget(p, from, o) {
                 run.stop_broker(&too_scattered(p));
                 break;
             }
@@ -245,6 +298,7 @@ pub async fn redrive(
                         };
                         Delivered {
                             partition: p,
+                            from,
                             offset: o,
                             id,
                             target,
@@ -279,6 +333,9 @@ pub async fn redrive(
             "{} copies were not confirmed in time: their originals stay on {topic}",
             inflight.len()
         ));
+    }
+    if read_to_end && !run.stopped() && !run.interrupted() {
+        marks.mark_tails(&gaps);
     }
     marks.finish(run);
     Ok(())
@@ -348,8 +405,10 @@ pub async fn purge(kafka: &Kafka, topic: &str, opts: &PurgeOptions, run: &Ledger
     let (reader, mut marks, parts) = setup(kafka, topic, &cursor_group(topic, &opts.read))?;
     let mut plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
     plan.together = true;
+    let mut gaps = Gaps::new(&plan);
     let mut rx = browse::spawn(kafka, reader, plan);
-    let mut batch: Vec<(i32, i64, Message)> = Vec::new();
+    let mut read_to_end = false;
+    let mut batch: Vec<(i32, i64, i64, Message)> = Vec::new();
     loop {
         if let Some(e) = kafka.quiet.lost() {
             run.stop_broker(&e);
@@ -357,12 +416,17 @@ pub async fn purge(kafka: &Kafka, topic: &str, opts: &PurgeOptions, run: &Ledger
         let stop = run.interrupted() || run.stopped();
         let item = if stop { None } else { rx.recv().await };
         // A failed read stops the run.
+        let ended = item.is_none() && !stop;
         let done_reading = match item.and_then(|r| r.map_err(|e| run.stop_broker(&e)).ok()) {
-            None => true,
+            None => {
+                read_to_end = ended;
+                true
+            }
             Some((p, o, m)) => {
+                let from = gaps.before(p, o);
                 if run.decide(&m) == Decision::Take {
-                    if marks.budget(p, o) {
-                        batch.push((p, o, m));
+                    if marks.budget(p, from, o) {
+                        batch.push((p, from, o, m));
                     } else {
                         run.stop_broker(&too_scattered(p));
                     }
@@ -371,11 +435,11 @@ pub async fn purge(kafka: &Kafka, topic: &str, opts: &PurgeOptions, run: &Ledger
             }
         };
         if batch.len() >= 500 || (done_reading && !batch.is_empty()) {
-            if !run.backup(batch.iter().map(|(_, _, m)| m)) {
+            if !run.backup(batch.iter().map(|(_, _, _, m)| m)) {
                 break;
             }
-            for (p, o, m) in batch.drain(..) {
-                marks.mark(p, o);
+            for (p, from, o, m) in batch.drain(..) {
+                marks.mark(p, from, o);
                 run.done(&m.id, None);
             }
             if let Err(e) = marks.commit_due() {
@@ -388,6 +452,9 @@ pub async fn purge(kafka: &Kafka, topic: &str, opts: &PurgeOptions, run: &Ledger
         }
     }
     drop(rx);
+    if read_to_end && !run.stopped() && !run.interrupted() {
+        marks.mark_tails(&gaps);
+    }
     marks.finish(run);
     if opts.delete_records && !run.stopped() {
         delete_records(&marks, &parts, run).await;
@@ -456,5 +523,29 @@ async fn delete_records(marks: &Marks<'_>, parts: &[Part], run: &Ledger) {
         Some(why) => run.stop(Stopped::refused(&broker_msg(format!(
             "{NAME}: the broker did not delete records (DeleteRecords: {why}); dlq's cursor moved, the log was not truncated"
         )))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_run_from_the_last_record_to_the_next_then_to_the_end() {
+        let plan = Plan {
+            ranges: vec![(0, 5, 20), (1, 0, 3)],
+            ..Default::default()
+        };
+        let mut gaps = Gaps::new(&plan);
+        assert_eq!(
+            gaps.before(0, 5),
+            5,
+            "the first record at the start: no gap"
+        );
+        assert_eq!(gaps.before(0, 7), 6, "a marker at 6");
+        assert_eq!(gaps.before(0, 8), 8);
+        assert_eq!(gaps.before(9, 4), 4, "a partition not read: no gap");
+        assert_eq!(gaps.next[&0], (9, 20), "9..20 after the last record");
+        assert_eq!(gaps.next[&1], (0, 3), "nothing read: all of it");
     }
 }
