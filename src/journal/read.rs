@@ -21,7 +21,10 @@ use std::fs::File;
 use std::io;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+/// How far a file's modification time may trail the clock that named a run.
+const MTIME_SLACK: Duration = Duration::from_secs(2);
 
 use serde_json::{json, Map, Value};
 
@@ -335,11 +338,11 @@ impl View {
         }
         // Not indexed: written by an older dlq, or by a run killed between
         // its first record and its index entry. Only files written to after
-        // the run started can hold it.
+        // the run started can hold it (a file's time lags the clock by a tick).
         let started = files::time_of(run_id);
         let may_hold = |f: &&JournalFile| match (&f.id, started, f.modified) {
             (None, _, _) => true,
-            (Some(_), Some(t), Some(m)) => m >= t,
+            (Some(_), Some(t), Some(m)) => m + MTIME_SLACK >= t,
             (Some(_), _, _) => false,
         };
         let mut found = false;
