@@ -571,6 +571,30 @@ fn fill_kib(topic: &str, origin: &str, parts: i32, per: usize, batches: Batches)
     });
 }
 
+/// Copies of `fill_kib`'s records (key `kI` came from DLQ partition
+/// `I % parts`) keep the DLQ's order on each partition they reached, and
+/// dlq's cursor is at the end of each of the `parts` DLQ partitions.
+fn moved_in_order_to_the_end(moved: &[(i32, i64, Rec)], topic: &str, parts: i32, per: usize) {
+    let mut seqs: HashMap<(usize, i32), Vec<usize>> = HashMap::new();
+    for (p, _, rec) in moved {
+        let key = String::from_utf8(rec.key.clone().unwrap()).unwrap();
+        let i: usize = key[1..].parse().unwrap();
+        seqs.entry((i % parts as usize, *p)).or_default().push(i);
+    }
+    for v in seqs.values() {
+        assert!(
+            v.windows(2).all(|w| w[0] < w[1]),
+            "order per partition kept"
+        );
+    }
+    let cursor = committed(&format!("dlq.{topic}"), topic, parts);
+    assert_eq!(
+        cursor,
+        vec![per as i64; parts as usize],
+        "the cursor at the end of each partition"
+    );
+}
+
 /// A profile whose receive limit is under what a broker that ignores the
 /// fetch sizes (noida-db) answers for all partitions at once.
 fn small_receive_profile(limit: u64) -> tempfile::NamedTempFile {
@@ -618,36 +642,14 @@ fn an_answer_over_the_receive_limit_narrows_the_read() {
     assert_eq!(r.json()["moved"], json!(4 * per), "{r:?}");
     let moved = read_all(&origin);
     assert_eq!(moved.len(), 4 * per, "every message on the origin once");
-    // The key picks the partition of a copy: per key, offsets come in DLQ order.
-    let mut by_part: HashMap<i32, Vec<usize>> = HashMap::new();
-    for (p, _, rec) in &moved {
-        let key = String::from_utf8(rec.key.clone().unwrap()).unwrap();
-        let i: usize = key[1..].parse().unwrap();
+    for (_, _, rec) in &moved {
         assert_eq!(rec.body.len(), 1024);
         assert!(rec
             .headers
             .iter()
             .any(|(k, v)| k == "dlq-original-topic" && v.as_deref() == Some(origin.as_bytes())));
-        by_part.entry(*p).or_default().push(i);
     }
-    for seq in by_part.values() {
-        let mut per_source: HashMap<usize, Vec<usize>> = HashMap::new();
-        for &i in seq {
-            per_source.entry(i % 4).or_default().push(i);
-        }
-        for v in per_source.values() {
-            assert!(
-                v.windows(2).all(|w| w[0] < w[1]),
-                "order per partition kept"
-            );
-        }
-    }
-    let cursor = committed(&format!("dlq.{topic}"), &topic, 4);
-    assert_eq!(
-        cursor,
-        vec![per as i64; 4],
-        "the cursor at the end of each partition"
-    );
+    moved_in_order_to_the_end(&moved, &topic, 4, per);
     delete_topic(&topic);
     delete_topic(&origin);
 }
@@ -740,30 +742,7 @@ fn a_partition_over_the_receive_limit_is_read_over_a_plain_connection() {
             .iter()
             .any(|(k, v)| k == "dlq-original-topic" && v.as_deref() == Some(origin.as_bytes())));
     }
-    // Per DLQ partition the copies keep their order (keys k0, k2, ... and k1, k3, ...).
-    let mut by_source: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (p, _, rec) in &moved {
-        let i: usize = std::str::from_utf8(&rec.key.clone().unwrap()[1..])
-            .unwrap()
-            .parse()
-            .unwrap();
-        by_source
-            .entry(i % 2 * 100 + *p as usize)
-            .or_default()
-            .push(i);
-    }
-    for v in by_source.values() {
-        assert!(
-            v.windows(2).all(|w| w[0] < w[1]),
-            "order per partition kept"
-        );
-    }
-    let cursor = committed(&format!("dlq.{topic}"), &topic, 2);
-    assert_eq!(
-        cursor,
-        vec![per as i64; 2],
-        "the cursor at the end of each partition"
-    );
+    moved_in_order_to_the_end(&moved, &topic, 2, per);
     delete_topic(&topic);
     delete_topic(&origin);
 }
