@@ -48,6 +48,26 @@ use cursor::Cursor;
 
 const NAME: &str = "kafka";
 
+/// How long a producer waits for more of a partition's messages.
+#[derive(Clone, Copy)]
+enum Linger {
+    /// `publish`: a message typed at the prompt goes out at once.
+    Short,
+    /// A re-drive: idempotent, librdkafka keeps at most 5 produce requests in
+    /// flight, each with one partition's batch; a longer wait makes each
+    /// carry more, which sets the pace far from the broker (docs/kafka.md).
+    Long,
+}
+
+impl Linger {
+    fn ms(self) -> &'static str {
+        match self {
+            Linger::Short => "5",
+            Linger::Long => "50",
+        }
+    }
+}
+
 /// The largest answer a reader takes from a broker, by default (bytes).
 const RECEIVE_LIMIT: u64 = 32 << 20;
 /// What librdkafka says when it refuses an answer over that limit.
@@ -348,13 +368,14 @@ impl Kafka {
             .map_err(|e| broker(NAME, "creating a consumer", e))
     }
 
-    /// The producer: idempotent unless the profile says otherwise.
-    fn producer(&self) -> Result<FutureProducer<Quiet>> {
+    /// The producer: idempotent unless the profile says otherwise, waiting
+    /// `linger` for more of a partition's messages before it sends them.
+    fn producer(&self, linger: Linger) -> Result<FutureProducer<Quiet>> {
         let mut c = over(
             &self.base,
             &[
                 ("enable.idempotence", "true"),
-                ("linger.ms", "5"),
+                ("linger.ms", linger.ms()),
                 ("queue.buffering.max.messages", "200000"),
                 ("queue.buffering.max.kbytes", "16384"),
                 ("message.max.bytes", "16777216"),

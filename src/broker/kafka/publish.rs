@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use super::{blocking, envelope, Kafka, Quiet, NAME};
+use super::{blocking, envelope, Kafka, Linger, Quiet, NAME};
 use crate::broker::{OutgoingMessage, PublishOptions};
 use crate::bulk::publish::{Confirm, Publisher, Refusal};
 use crate::exit::{broker, usage};
@@ -36,7 +36,7 @@ impl Sender {
     pub fn open(kafka: &Kafka, topic: &str, opts: &PublishOptions) -> Result<Sender> {
         // First, so that it connects while the topic is checked; `ready` then
         // gets its producer ID at once.
-        let producer = blocking(|| kafka.producer())?;
+        let producer = blocking(|| kafka.producer(Linger::Short))?;
         let partitions = blocking(|| kafka.partitions(&*kafka.kept("dlq")?, topic))?;
         blocking(|| kafka.ready(&producer, topic));
         if let Some(p) = opts.partition.filter(|p| !partitions.contains(p)) {

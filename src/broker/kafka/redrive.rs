@@ -31,7 +31,9 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::browse::{self, Plan};
 use super::cursor::Budget;
-use super::{blocking, cursor_group, envelope, Cursors, Kafka, Part, Reader, CAPABILITIES, NAME};
+use super::{
+    blocking, cursor_group, envelope, Cursors, Kafka, Linger, Part, Reader, CAPABILITIES, NAME,
+};
 use crate::broker::{Message, OutgoingMessage, PurgeOptions, RedriveOptions};
 use crate::bulk::Ledger;
 use crate::exit::broker_msg;
@@ -202,7 +204,7 @@ pub async fn redrive(
 ) -> Result<()> {
     // First, so that it connects while the cursor is read; `ready` then gets
     // its producer ID at once.
-    let producer = blocking(|| kafka.producer())?;
+    let producer = blocking(|| kafka.producer(Linger::Long))?;
     let group = cursor_group(topic, &opts.read);
     let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
     blocking(|| kafka.ready(&producer, topic));
