@@ -273,3 +273,78 @@ fn export_out_keeps_an_existing_file_when_it_fails() {
     // Nothing is left beside it.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+/// A read another consumer cuts short says so: while dlq's output waits
+/// (its stdout pipe full), another client takes the messages dlq counted at
+/// the start and had not yet been sent. `list` lists what it got, warns that
+/// the rest were not read, exits 0, and gives back what it listed.
+#[test]
+fn a_read_cut_short_by_another_consumer_says_so() {
+    use common::wait_for;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let r = Rmq::new();
+    const N: usize = 1200;
+    let q = unique("short");
+    r.declare(&q, FieldTable::default());
+    // 32 KiB bodies: dlq's window is a few hundred, and two lines fill the pipe.
+    let all: Vec<Vec<u8>> = (0..N)
+        .map(|i| format!("{i:04} {}", "x".repeat(32 * 1024)).into_bytes())
+        .collect();
+    r.publish_many(&q, all.clone());
+    let child = dlq()
+        .args(["-o", "ndjson", "list", &q])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "dlq's consumer on the queue",
+        Duration::from_secs(30),
+        || (r.consumers(&q) > 0).then_some(()),
+    );
+    // Another application's consumer: it removes whatever is ready.
+    let taken = wait_for(
+        "another client to take messages",
+        Duration::from_secs(30),
+        || Some(r.drain(&q)).filter(|got| !got.is_empty()),
+    );
+    let done = child.wait_with_output().unwrap();
+    let (out, err) = (
+        String::from_utf8(done.stdout).unwrap(),
+        String::from_utf8_lossy(&done.stderr),
+    );
+    assert_eq!(done.status.code(), Some(0), "{err}");
+
+    let listed: Vec<Vec<u8>> = out
+        .lines()
+        .map(|l| {
+            let e: Value = serde_json::from_str(l).unwrap();
+            e["body"].as_str().unwrap().as_bytes().to_vec()
+        })
+        .collect();
+    let taken = bodies(&taken);
+    assert_eq!(
+        listed.len() + taken.len(),
+        N,
+        "each message listed or taken"
+    );
+    let mut together: Vec<Vec<u8>> = listed.iter().chain(&taken).cloned().collect();
+    together.sort();
+    assert_eq!(together, all, "listed and taken: every message once");
+    assert!(
+        listed.windows(2).all(|w| w[0] < w[1]),
+        "listed in queue order"
+    );
+    assert!(
+        err.contains(&format!(
+            "delivered {} of the {N} messages it held at the start",
+            listed.len()
+        )),
+        "the short read is said: {err}"
+    );
+    // What dlq listed is back, ready; what the other client took is gone.
+    assert_eq!(r.count(&q) as usize, listed.len());
+    assert_eq!(bodies(&r.drain(&q)), listed);
+}

@@ -393,6 +393,13 @@ impl Broker for RabbitMq {
             Ok(())
         }
         .await;
+        if let Some((had, of)) = reader.short() {
+            // Not an error (another client may consume the queue), but never quiet.
+            self.settings.warner.warn(&format!(
+                "queue '{queue}' delivered {had} of the {of} messages it held at the start, then \
+                 no more, with none ready (another consumer may have taken them): the rest were not read"
+            ));
+        }
         let given_back = reader.finish().await;
         let _ = ch.close(200, "browse done").await;
         outcome?;
