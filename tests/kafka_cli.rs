@@ -786,16 +786,21 @@ fn a_dlq_written_in_transactions_is_moved_whole() {
         .map(|b| b.clone().into_bytes())
         .collect();
     assert_eq!(moved, want, "every message left once, in order");
-    let (_, high) = consumer("t")
-        .fetch_watermarks(&topic, 0, Duration::from_secs(5))
-        .unwrap();
-    assert_eq!(
-        committed(&format!("dlq.{topic}"), &topic, 1),
-        [high],
-        "the cursor at the end"
-    );
+    cursor_at_the_end(&topic, "the cursor at the end");
     delete_topic(&topic);
     delete_topic(&origin);
+}
+
+/// dlq's cursor on the one partition of `topic` is at its high watermark.
+fn cursor_at_the_end(topic: &str, what: &str) {
+    let (_, high) = consumer("t")
+        .fetch_watermarks(topic, 0, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(
+        committed(&format!("dlq.{topic}"), topic, 1),
+        [high],
+        "{what}"
+    );
 }
 
 /// Writes each transaction (its bodies, committed or aborted) to `topic`.
@@ -852,14 +857,7 @@ fn transactions_are_read(transactions: &[(&[&str], bool)]) {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["moved"], json!(3), "{r:?}");
     assert_eq!(bodies(read_all(&origin)), want);
-    let (_, high) = consumer("t")
-        .fetch_watermarks(&topic, 0, Duration::from_secs(5))
-        .unwrap();
-    assert_eq!(
-        committed(&format!("dlq.{topic}"), &topic, 1),
-        [high],
-        "the cursor past the last marker"
-    );
+    cursor_at_the_end(&topic, "the cursor past the last marker");
     // Run again: nothing is left to move, and nothing moves twice.
     let r = run(k().args(["retry-all", &topic, "--to", &origin, "--yes", "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");

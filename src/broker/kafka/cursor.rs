@@ -46,11 +46,23 @@ impl Cursor {
 
     /// Records `offset` as handled and advances over contiguous offsets.
     pub fn mark(&mut self, offset: i64, low: i64) {
+        self.mark_range(offset, offset, low);
+    }
+
+    /// Records `from..=to` as handled (a record and the offsets before it
+    /// that hold no message) and advances over contiguous offsets; a range
+    /// that reaches the cursor moves it at once, however long the range.
+    pub fn mark_range(&mut self, from: i64, to: i64, low: i64) {
         let mut c = self.start(low);
-        if offset < c {
+        if to < c {
             return;
         }
-        self.handled.insert(offset);
+        if from <= c {
+            c = to + 1;
+            self.handled = self.handled.split_off(&c);
+        } else {
+            self.handled.extend(from..=to);
+        }
         while self.handled.remove(&c) {
             c += 1;
         }
@@ -158,6 +170,22 @@ mod tests {
         c.mark(1, 0);
         assert_eq!(c.committed, Some(2));
         assert_eq!(c.metadata(), "");
+    }
+
+    #[test]
+    fn a_range_moves_the_cursor_or_waits_above_it() {
+        let mut c = Cursor::from_committed(Some(10), "");
+        c.mark_range(20, 22, 0);
+        assert_eq!(
+            (c.committed, c.metadata().as_str()),
+            (Some(10), "dlq1:20-22")
+        );
+        c.mark(24, 0);
+        c.mark_range(8, 19, 0);
+        assert_eq!((c.committed, c.metadata().as_str()), (Some(23), "dlq1:24"));
+        c.mark_range(23, 1_000_000_000, 0);
+        assert_eq!(c.committed, Some(1_000_000_001));
+        assert!(c.handled.is_empty());
     }
 
     #[test]

@@ -89,10 +89,7 @@ impl Marks<'_> {
     /// Marks `from..=o` handled: a record and the gap before it.
     fn mark(&mut self, p: i32, from: i64, o: i64) {
         let low = self.lows.get(&p).copied().unwrap_or(0);
-        let cursor = self.cursors.entry(p).or_default();
-        for x in from.max(cursor.start(low))..=o {
-            cursor.mark(x, low);
-        }
+        self.cursors.entry(p).or_default().mark_range(from, o, low);
         self.dirty = true;
     }
 
