@@ -41,14 +41,14 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::{
-    blocking, cursor_group, envelope, parse_id, Cursors, Kafka, Part, Quiet, Reader, NAME,
+    blocking, cursor_group, envelope, parse_id, Cursors, Kafka, Opened, Part, Quiet, Reader, NAME,
     RECEIVE_REFUSED,
 };
 use crate::broker::{Flow, Message, ReadOptions, Visitor};
 use crate::exit::broker;
 
 mod stream;
-pub use stream::Direct;
+pub use stream::{leaders_in, Direct};
 
 /// Partitions a bulk read assigns at once.
 const TOGETHER: usize = 4;
@@ -76,6 +76,10 @@ pub struct Plan {
     /// `--follow`: once the ranges are read, from where to read on, per
     /// partition.
     pub follow_from: Option<Vec<(i32, i64)>>,
+    /// Each partition's leader, when the metadata that listed the partitions
+    /// said (the direct read then asks no metadata of its own: a fresh
+    /// consumer's metadata is three round trips).
+    pub leaders: HashMap<i32, String>,
 }
 
 impl Plan {
@@ -559,8 +563,14 @@ pub async fn browse(
     visit: &mut Visitor<'_>,
 ) -> Result<()> {
     let group = cursor_group(topic, opts);
-    let (consumer, parts, cursors) = blocking(|| kafka.open(topic, &group))?;
+    let Opened {
+        consumer,
+        parts,
+        cursors,
+        leaders,
+    } = blocking(|| kafka.open(topic, &group))?;
     let mut plan = Plan::new(topic, &parts, &cursors, opts, kafka.timeout);
+    plan.leaders = leaders;
     if let (Some(since), None) = (opts.since, &plan.exact) {
         let starts = blocking(|| offsets_at(kafka, &consumer, topic, &parts, since));
         plan.start_at(&starts);

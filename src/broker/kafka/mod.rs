@@ -306,6 +306,17 @@ pub struct Part {
     pub high: i64,
 }
 
+/// Each partition's leader's address (`host:port`).
+pub type Leaders = HashMap<i32, String>;
+
+/// What [`Kafka::open`] finds of a topic before a read.
+pub struct Opened {
+    pub consumer: Arc<Reader>,
+    pub parts: Vec<Part>,
+    pub cursors: Cursors,
+    pub leaders: Leaders,
+}
+
 /// See [`Kafka::direct`].
 fn direct(base: &ClientConfig) -> Option<browse::Direct> {
     let plain = base
@@ -442,6 +453,12 @@ impl Kafka {
 
     /// The partitions of `topic`; an unknown topic is a broker error.
     fn partitions(&self, consumer: &Reader, topic: &str) -> Result<Vec<i32>> {
+        self.layout(consumer, topic).map(|(ps, _)| ps)
+    }
+
+    /// The partitions of `topic` and each one's leader, from one metadata
+    /// answer; an unknown topic is a broker error.
+    fn layout(&self, consumer: &Reader, topic: &str) -> Result<(Vec<i32>, Leaders)> {
         let md = consumer
             .fetch_metadata(Some(topic), self.timeout)
             .map_err(|e| self.fail(format!("reading metadata of topic {topic}"), &e))?;
@@ -449,7 +466,7 @@ impl Kafka {
         if let Some(t) = t.filter(|t| t.error().is_none() && !t.partitions().is_empty()) {
             let mut ps: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
             ps.sort_unstable();
-            return Ok(ps);
+            return Ok((ps, browse::leaders_in(&md, topic)));
         }
         // The broker's answer for this topic: UnknownTopicOrPartition, or none at all.
         let code = t
@@ -476,13 +493,23 @@ impl Kafka {
     }
 
     /// The kept consumer of `group`, the offsets of each partition of
-    /// `topic`, and dlq's cursor on them.
-    fn open(&self, topic: &str, group: &str) -> Result<(Arc<Reader>, Vec<Part>, Cursors)> {
+    /// `topic`, dlq's cursor on them and their leaders. The offsets and the
+    /// cursor are asked at once (each ask waits a round trip or two).
+    fn open(&self, topic: &str, group: &str) -> Result<Opened> {
         let consumer = self.kept(group)?;
-        let partitions = self.partitions(&consumer, topic)?;
-        let parts = self.parts(&consumer, topic, &partitions)?;
-        let cursors = self.cursors(&consumer, topic, &partitions)?;
-        Ok((consumer, parts, cursors))
+        let (partitions, leaders) = self.layout(&consumer, topic)?;
+        let (parts, cursors) = std::thread::scope(|s| {
+            let cursors = s.spawn(|| self.cursors(&consumer, topic, &partitions));
+            let parts = self.parts(&consumer, topic, &partitions);
+            let lost = || broker_msg(format!("{NAME}: reading dlq's cursor on {topic} failed"));
+            (parts, cursors.join().unwrap_or_else(|_| Err(lost())))
+        });
+        Ok(Opened {
+            consumer,
+            parts: parts?,
+            cursors: cursors?,
+            leaders,
+        })
     }
 
     /// Low and high watermarks of each partition, asked for several

@@ -32,7 +32,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::browse::{self, Plan};
 use super::cursor::Budget;
 use super::{
-    blocking, cursor_group, envelope, Cursors, Kafka, Linger, Part, Reader, CAPABILITIES, NAME,
+    blocking, cursor_group, envelope, Cursors, Kafka, Leaders, Linger, Part, Reader, CAPABILITIES,
+    NAME,
 };
 use crate::broker::{Message, OutgoingMessage, PurgeOptions, RedriveOptions};
 use crate::bulk::Ledger;
@@ -174,23 +175,26 @@ impl Gaps {
     }
 }
 
-/// The reader, the marks and each partition's offsets of a run on `topic`.
-fn setup<'a>(kafka: &'a Kafka, topic: &str, group: &str) -> Result<(Reader, Marks<'a>, Vec<Part>)> {
-    blocking(|| {
-        let (committer, parts, cursors) = kafka.open(topic, group)?;
-        let reader = kafka.reader(group)?;
-        let marks = Marks {
-            kafka,
-            topic: topic.to_owned(),
-            committer,
-            lows: parts.iter().map(|p| (p.partition, p.low)).collect(),
-            cursors,
-            budgets: HashMap::new(),
-            dirty: false,
-            last_commit: Instant::now(),
-        };
-        Ok((reader, marks, parts))
-    })
+/// The reader, the marks, each partition's offsets and their leaders for a
+/// run on `topic` (it blocks: call it off the async loop).
+fn setup<'a>(
+    kafka: &'a Kafka,
+    topic: &str,
+    group: &str,
+) -> Result<(Reader, Marks<'a>, Vec<Part>, Leaders)> {
+    let opened = kafka.open(topic, group)?;
+    let reader = kafka.reader(group)?;
+    let marks = Marks {
+        kafka,
+        topic: topic.to_owned(),
+        committer: opened.consumer,
+        lows: opened.parts.iter().map(|p| (p.partition, p.low)).collect(),
+        cursors: opened.cursors,
+        budgets: HashMap::new(),
+        dirty: false,
+        last_commit: Instant::now(),
+    };
+    Ok((reader, marks, opened.parts, opened.leaders))
 }
 
 pub async fn redrive(
@@ -203,20 +207,27 @@ pub async fn redrive(
     // its producer ID at once.
     let producer = blocking(|| kafka.producer(Linger::Long))?;
     let group = cursor_group(topic, &opts.read);
-    let (reader, mut marks, parts) = setup(kafka, topic, &group)?;
-    blocking(|| kafka.ready(&producer, topic));
+    // The producer gets ready while the cursor is read: each waits round trips.
+    let (reader, mut marks, parts, leaders) = blocking(|| {
+        std::thread::scope(|s| {
+            s.spawn(|| kafka.ready(&producer, topic));
+            setup(kafka, topic, &group)
+        })
+    })?;
     let lookup = marks.committer.clone();
+    // Which topics exist, asked once per name.
+    let mut topics: HashMap<String, bool> = HashMap::new();
     // `--to` must exist before anything moves, as on every broker.
     if let Some(to) = &opts.to {
         blocking(|| kafka.partitions(&lookup, to))?;
+        topics.insert(to.clone(), true);
     }
     let mut plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
     plan.together = true;
+    plan.leaders = leaders;
     let mut gaps = Gaps::new(&plan);
     let mut rx = browse::spawn(kafka, reader, plan);
     let mut read_to_end = false;
-    // Which topics exist, asked once per name.
-    let mut topics: HashMap<String, bool> = HashMap::new();
     let mut inflight: FuturesUnordered<Delivery> = FuturesUnordered::new();
     // Bytes of bodies not yet confirmed (shared with `send`'s wait for room).
     let held = AtomicUsize::new(0);
@@ -383,7 +394,8 @@ pub async fn purge_all(
     opts: &PurgeOptions,
     run: &Ledger,
 ) -> Result<()> {
-    let (_, mut marks, parts) = setup(kafka, topic, &cursor_group(topic, &opts.read))?;
+    let group = cursor_group(topic, &opts.read);
+    let (_, mut marks, parts, _) = blocking(|| setup(kafka, topic, &group))?;
     let plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
     for part in &parts {
         let cursor = marks.cursors.entry(part.partition).or_default();
@@ -401,8 +413,10 @@ pub async fn purge_all(
 }
 
 pub async fn purge(kafka: &Kafka, topic: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
-    let (reader, mut marks, parts) = setup(kafka, topic, &cursor_group(topic, &opts.read))?;
+    let group = cursor_group(topic, &opts.read);
+    let (reader, mut marks, parts, leaders) = blocking(|| setup(kafka, topic, &group))?;
     let mut plan = Plan::new(topic, &parts, &marks.cursors, &opts.read, kafka.timeout);
+    plan.leaders = leaders;
     plan.together = true;
     let mut gaps = Gaps::new(&plan);
     let mut rx = browse::spawn(kafka, reader, plan);

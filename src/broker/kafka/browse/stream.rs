@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Timestamp;
+use rdkafka::metadata::Metadata;
 
 use super::{Plan, Reader, Sink, Stop};
 use crate::broker::kafka::envelope::{self, Raw};
@@ -68,8 +69,18 @@ pub fn read(
     if ranges.is_empty() {
         return Ok(Vec::new());
     }
-    let Ok(leaders) = leaders(consumer, &plan.topic, plan.stall) else {
-        return Ok(ranges.to_vec());
+    // The leaders the plan brought (from metadata already asked), else asked now.
+    let covered = ranges.iter().all(|r| plan.leaders.contains_key(&r.0));
+    let asked;
+    let leaders = match covered {
+        true => &plan.leaders,
+        false => match leaders(consumer, &plan.topic, plan.stall) {
+            Ok(l) => {
+                asked = l;
+                &asked
+            }
+            Err(()) => return Ok(ranges.to_vec()),
+        },
     };
     if ranges.iter().any(|r| !leaders.contains_key(&r.0)) {
         return Ok(ranges.to_vec());
@@ -127,6 +138,12 @@ fn leaders(consumer: &Reader, topic: &str, timeout: Duration) -> Result<HashMap<
     let md = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(|_| ())?;
+    Ok(leaders_in(&md, topic))
+}
+
+/// The leader's address of each partition of `topic` in `md` (none for a
+/// topic it does not list).
+pub fn leaders_in(md: &Metadata, topic: &str) -> HashMap<i32, String> {
     let brokers: HashMap<i32, String> = md
         .brokers()
         .iter()
@@ -135,11 +152,13 @@ fn leaders(consumer: &Reader, topic: &str, timeout: Duration) -> Result<HashMap<
             false => (b.id(), format!("{}:{}", b.host(), b.port())),
         })
         .collect();
-    let t = md.topics().iter().find(|t| t.name() == topic).ok_or(())?;
-    Ok(t.partitions()
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+        return HashMap::new();
+    };
+    t.partitions()
         .iter()
         .filter_map(|p| Some((p.id(), brokers.get(&p.leader())?.clone())))
-        .collect())
+        .collect()
 }
 
 enum Failed {
