@@ -166,6 +166,7 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
         rt: RoundTrip::of(started.elapsed()),
         client,
         js,
+        counted: Default::default(),
     })
 }
 

@@ -67,11 +67,19 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
 }
 
 /// A connected client and its JetStream context.
+/// How long the info `depth` read stands for a bulk run's start (a run
+/// asked to confirm first reads the stream again).
+const COUNTED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct Nats {
     /// The round trip of the first JetStream request; windows scale by it.
     rt: RoundTrip,
     client: async_nats::Client,
     js: jetstream::Context,
+    /// The stream `depth` read last and when: a bulk run that follows at
+    /// once starts from that info, which saves a round trip and makes the
+    /// run's end the count the user was shown.
+    counted: std::sync::Mutex<Option<(Stream, std::time::Instant)>>,
 }
 
 impl Nats {
@@ -93,6 +101,22 @@ impl Nats {
                 Some(Box::new(e)),
             )),
             Err(e) => Err(broker(NAME, format!("reading stream '{name}'"), e)),
+        }
+    }
+
+    /// The stream for a bulk run: the one `depth` read, when it read this
+    /// one within [`COUNTED_FOR`], else asked again.
+    async fn stream_for_run(&self, name: &str) -> Result<Stream> {
+        let counted = self
+            .counted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match counted {
+            Some((s, at)) if s.cached_info().config.name == name && at.elapsed() < COUNTED_FOR => {
+                Ok(s)
+            }
+            _ => self.stream(name).await,
         }
     }
 
@@ -143,7 +167,11 @@ impl Broker for Nats {
     }
 
     async fn depth(&self, queue: &str, _opts: &ReadOptions) -> Result<Option<u64>> {
-        Ok(Some(self.stream(queue).await?.cached_info().state.messages))
+        let stream = self.stream(queue).await?;
+        let depth = stream.cached_info().state.messages;
+        *self.counted.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((stream, std::time::Instant::now()));
+        Ok(Some(depth))
     }
 
     async fn browse(&self, queue: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()> {

@@ -42,7 +42,7 @@ pub(super) async fn all(nats: &Nats, queue: &str, run: &Ledger) -> Result<()> {
 }
 
 pub(super) async fn run(nats: &Nats, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
-    let stream = nats.stream(queue).await?;
+    let stream = nats.stream_for_run(queue).await?;
     let mut rows = Rows::open(nats, stream, &opts.read.ids, FAR_WINDOW_BULK)
         .await?
         .through_consumer();

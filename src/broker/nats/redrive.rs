@@ -123,7 +123,7 @@ pub(super) async fn run(
             ));
         }
     }
-    let stream = nats.stream(queue).await?;
+    let stream = nats.stream_for_run(queue).await?;
     let mut rows = Rows::open(nats, stream, &opts.read.ids, FAR_WINDOW_BULK)
         .await?
         .through_consumer();
