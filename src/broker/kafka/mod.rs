@@ -386,6 +386,10 @@ impl Kafka {
             &self.base,
             &[
                 ("enable.idempotence", "true"),
+                // dlq checks every topic it produces to; its producer's
+                // metadata requests (`ready`, now beside the cursor's read)
+                // must never create one.
+                ("allow.auto.create.topics", "false"),
                 ("linger.ms", linger.ms()),
                 ("queue.buffering.max.messages", "200000"),
                 ("queue.buffering.max.kbytes", "16384"),
@@ -398,8 +402,8 @@ impl Kafka {
             .map_err(|e| broker(NAME, "creating a producer", e))
     }
 
-    /// Asks the producer for the metadata of `topic`, which must exist (a
-    /// producer's metadata request may create a missing one). An idempotent
+    /// Asks the producer for the metadata of `topic` (it never creates a
+    /// missing one: see `producer`). An idempotent
     /// producer first asks for its producer ID while its bootstrap connection
     /// is being replaced by the broker's own; finding none up, it tries again
     /// on a 500 ms timer, and produces nothing until then (a second lost

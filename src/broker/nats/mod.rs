@@ -66,11 +66,11 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     Ok(Box::new(connect::open(settings).await?))
 }
 
-/// A connected client and its JetStream context.
 /// How long the info `depth` read stands for a bulk run's start (a run
 /// asked to confirm first reads the stream again).
 const COUNTED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A connected client and its JetStream context.
 pub struct Nats {
     /// The round trip of the first JetStream request; windows scale by it.
     rt: RoundTrip,

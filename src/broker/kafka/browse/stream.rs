@@ -70,17 +70,15 @@ pub fn read(
         return Ok(Vec::new());
     }
     // The leaders the plan brought (from metadata already asked), else asked now.
-    let covered = ranges.iter().all(|r| plan.leaders.contains_key(&r.0));
     let asked;
-    let leaders = match covered {
-        true => &plan.leaders,
-        false => match leaders(consumer, &plan.topic, plan.stall) {
-            Ok(l) => {
-                asked = l;
-                &asked
-            }
-            Err(()) => return Ok(ranges.to_vec()),
-        },
+    let leaders = if ranges.iter().all(|r| plan.leaders.contains_key(&r.0)) {
+        &plan.leaders
+    } else {
+        let Ok(l) = leaders(consumer, &plan.topic, plan.stall) else {
+            return Ok(ranges.to_vec());
+        };
+        asked = l;
+        &asked
     };
     if ranges.iter().any(|r| !leaders.contains_key(&r.0)) {
         return Ok(ranges.to_vec());
