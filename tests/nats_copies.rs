@@ -533,3 +533,101 @@ async fn retry_all_through_a_consumer_keeps_order_and_leaves_no_consumer() {
     assert_eq!(s.info().await.unwrap().state.consumer_count, 0);
     delete(&js, &[&work, &dlq_name]).await;
 }
+
+/// The consumers created and deleted on `stream`, as the server announces
+/// them: (created, deleted). A consumer of the test's own, made last, marks
+/// the end: the server sends its advisories in order, so once the marker's
+/// creation is seen, every earlier one has been.
+async fn consumer_events(
+    js: &async_nats::jetstream::Context,
+    events: &mut async_nats::Subscriber,
+    stream: &str,
+) -> (usize, usize) {
+    use futures::StreamExt;
+    let s = js.get_stream(stream).await.unwrap();
+    s.create_consumer(async_nats::jetstream::consumer::pull::Config {
+        name: Some("marker".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (mut created, mut deleted) = (0, 0);
+    loop {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+            .await
+            .expect("the marker consumer's advisory")
+            .unwrap();
+        let created_now = m.subject.contains(".CONSUMER.CREATED.");
+        if m.subject.ends_with(".marker") {
+            if created_now {
+                s.delete_consumer("marker").await.unwrap();
+                return (created, deleted);
+            }
+            continue;
+        }
+        if created_now {
+            created += 1;
+        } else if m.subject.contains(".CONSUMER.DELETED.") {
+            deleted += 1;
+        }
+    }
+}
+
+/// The first messages of a re-drive are read by gets while its consumer is
+/// created after them: a stream longer than any head (1,024 messages at
+/// most) is read through exactly one consumer, deleted at the end, with
+/// gaps on both sides of where gets hand over kept in order; a stream
+/// shorter than the smallest head (64) is read without a consumer at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_all_reads_its_head_by_gets_beside_the_consumer_it_creates() {
+    let js = js().await;
+    let (work, dlq_name, subject) = setup(&js).await;
+    let to_dlq = format!("dlq.{subject}");
+    let events_client = async_nats::connect(nats_url().trim_start_matches("nats://"))
+        .await
+        .unwrap();
+    let mut events = events_client
+        .subscribe(format!("$JS.EVENT.ADVISORY.CONSUMER.*.{dlq_name}.*"))
+        .await
+        .unwrap();
+    events_client.flush().await.unwrap();
+
+    const N: usize = 1500;
+    for i in 0..N {
+        let h = headers(&[("dlq-original-subject", &format!("{subject}.orders"))]);
+        publish(&js, &to_dlq, h, format!("body {i}").as_bytes()).await;
+    }
+    // Gaps: one in the smallest head, one across its end, one in the consumer's part.
+    let gone: Vec<u64> = (5..=6).chain(40..=90).chain(700..=701).collect();
+    let s = js.get_stream(&dlq_name).await.unwrap();
+    for seq in &gone {
+        s.delete_message(*seq).await.unwrap();
+    }
+    let kept: Vec<String> = (1..=N as u64)
+        .filter(|seq| !gone.contains(seq))
+        .map(|seq| format!("body {}", seq - 1))
+        .collect();
+    let r = run(dlq(&nats_url()).args(["retry-all", &dlq_name, "--yes", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], kept.len(), "{r:?}");
+    assert_eq!(count(&js, &dlq_name).await, 0);
+    let back: Vec<String> = messages(&js, &work)
+        .await
+        .into_iter()
+        .map(|(_, _, _, body)| String::from_utf8(body).unwrap())
+        .collect();
+    assert_eq!(back, kept);
+    assert_eq!(consumer_events(&js, &mut events, &dlq_name).await, (1, 1));
+
+    for i in 0..20 {
+        let h = headers(&[("dlq-original-subject", &format!("{subject}.orders"))]);
+        publish(&js, &to_dlq, h, format!("small {i}").as_bytes()).await;
+    }
+    let r = run(dlq(&nats_url()).args(["retry-all", &dlq_name, "--yes", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], 20, "{r:?}");
+    assert_eq!(count(&js, &dlq_name).await, 0);
+    assert_eq!(count(&js, &work).await, (kept.len() + 20) as u64);
+    assert_eq!(consumer_events(&js, &mut events, &dlq_name).await, (0, 0));
+    delete(&js, &[&work, &dlq_name]).await;
+}

@@ -4,7 +4,9 @@
 //! wait. async-nats does not read credentials from the URL, so they are taken
 //! out here and passed as options; the server list it gets has none.
 //! Connecting also asks for the JetStream account info once, so that a server
-//! without JetStream is one clear error before any command starts.
+//! without JetStream is one clear error; the question goes out at once, and
+//! the command's first request goes out beside it instead of a round trip
+//! later ([`Nats::checked`]).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -13,6 +15,7 @@ use std::time::Duration;
 use anyhow::Result;
 use async_nats::jetstream::context::RequestErrorKind;
 use async_nats::{ConnectErrorKind, ConnectOptions, Event, ServerAddr, ServerError};
+use futures::FutureExt;
 use serde_json::{json, Value};
 
 use super::{Nats, NAME};
@@ -130,13 +133,49 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
         .timeout(timeout)
         .max_ack_inflight(8192)
         .build(client.clone());
+    let ready = check(js.clone(), violation, shown, timeout)
+        .boxed()
+        .shared();
+    // Polled once here so that the question goes out now; whoever waits on
+    // it next drives it on.
+    let _ = ready.clone().now_or_never();
+    Ok(Nats {
+        ready,
+        client,
+        js,
+        counted: Default::default(),
+    })
+}
+
+/// Why the JetStream check failed: the operation and the cause, kept as
+/// text so that every command waiting on the check gets the same error.
+#[derive(Clone, Debug)]
+pub(super) struct Refusal {
+    pub op: String,
+    pub why: String,
+}
+
+impl Refusal {
+    pub fn error(&self) -> anyhow::Error {
+        broker(NAME, &self.op, self.why.clone())
+    }
+}
+
+/// Asks for the JetStream account info: its time is the round trip; an
+/// error or a permission violation is the reason no command can run.
+async fn check(
+    js: async_nats::jetstream::Context,
+    violation: Violation,
+    shown: String,
+    timeout: Duration,
+) -> Result<RoundTrip, Refusal> {
     let empty = json!({});
-    // The first request after the handshake: its time is the round trip.
     let started = std::time::Instant::now();
+    let op = format!("using JetStream on {shown}");
     let asked = tokio::select! {
         asked = tokio::time::timeout(timeout, js.request::<_, _, Value>("INFO", &empty)) => asked,
         text = denied(&violation) => {
-            return Err(broker(NAME, format!("using JetStream on {shown}"), format!("permission violation: {text}")));
+            return Err(Refusal { op, why: format!("permission violation: {text}") });
         }
     };
     let not_enabled =
@@ -159,15 +198,10 @@ pub(super) async fn open(settings: &BrokerSettings) -> Result<Nats> {
             }
         }),
     };
-    if let Some(why) = why {
-        return Err(broker(NAME, format!("using JetStream on {shown}"), why));
+    match why {
+        Some(why) => Err(Refusal { op, why }),
+        None => Ok(RoundTrip::of(started.elapsed())),
     }
-    Ok(Nats {
-        rt: RoundTrip::of(started.elapsed()),
-        client,
-        js,
-        counted: Default::default(),
-    })
 }
 
 /// Connect options from the URL's credentials and the profile.

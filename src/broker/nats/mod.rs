@@ -20,12 +20,17 @@ mod redrive;
 mod rows;
 mod subjects;
 
+use std::future::Future;
+
 use anyhow::Result;
 use async_nats::jetstream::context::{
     GetStreamByNameError, GetStreamByNameErrorKind, GetStreamError, GetStreamErrorKind,
 };
 use async_nats::jetstream::{self, stream::Stream, ErrorCode};
 use async_trait::async_trait;
+use futures::future::{BoxFuture, Shared};
+
+use connect::Refusal;
 
 use super::capability::{Flag, Setting};
 use super::{
@@ -72,8 +77,9 @@ const COUNTED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A connected client and its JetStream context.
 pub struct Nats {
-    /// The round trip of the first JetStream request; windows scale by it.
-    rt: RoundTrip,
+    /// The JetStream check asked at connect: the round trip it took
+    /// (windows scale by it), or why no command can run.
+    ready: Shared<BoxFuture<'static, Result<RoundTrip, Refusal>>>,
     client: async_nats::Client,
     js: jetstream::Context,
     /// The stream `depth` read last and when: a bulk run that follows at
@@ -83,6 +89,37 @@ pub struct Nats {
 }
 
 impl Nats {
+    /// Runs a read's `op` beside the JetStream check made at connect, so
+    /// that its first request need not wait a round trip for the check.
+    /// The check's error wins, at once: an `op` refused for the same reason
+    /// may only time out. A read dropped midway changes nothing.
+    async fn checked<T>(&self, op: impl Future<Output = Result<T>>) -> Result<T> {
+        let ready = self.ready.clone();
+        tokio::pin!(op);
+        tokio::select! {
+            biased;
+            checked = ready.clone() => {
+                checked.map_err(|r| r.error())?;
+                op.await
+            }
+            out = &mut op => {
+                ready.await.map_err(|r| r.error())?;
+                out
+            }
+        }
+    }
+
+    /// Waits for the JetStream check before a change starts (a bulk run
+    /// usually follows a count, which has waited for it already).
+    async fn ready(&self) -> Result<()> {
+        self.ready.clone().await.map(|_| ()).map_err(|r| r.error())
+    }
+
+    /// The round trip of the JetStream check (known once it answered).
+    async fn rt(&self) -> RoundTrip {
+        self.ready.clone().await.unwrap_or_default()
+    }
+
     /// The stream and its current info; a missing stream is exit 4 with a
     /// message that names it.
     async fn stream(&self, name: &str) -> Result<Stream> {
@@ -163,11 +200,11 @@ impl Broker for Nats {
     }
 
     async fn queues(&self) -> Result<Vec<QueueInfo>> {
-        admin::queues(self).await
+        self.checked(admin::queues(self)).await
     }
 
     async fn depth(&self, queue: &str, _opts: &ReadOptions) -> Result<Option<u64>> {
-        let stream = self.stream(queue).await?;
+        let stream = self.checked(self.stream(queue)).await?;
         let depth = stream.cached_info().state.messages;
         *self.counted.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((stream, std::time::Instant::now()));
@@ -175,7 +212,7 @@ impl Broker for Nats {
     }
 
     async fn browse(&self, queue: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()> {
-        let stream = self.stream(queue).await?;
+        let stream = self.checked(self.stream(queue)).await?;
         let mut rows = rows::Rows::open(self, stream, &opts.ids, rows::FAR_WINDOW).await?;
         if let Some(since) = opts.since {
             rows.seek_time(since).await?;
@@ -202,14 +239,17 @@ impl Broker for Nats {
     }
 
     async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
+        self.ready().await?;
         redrive::run(self, queue, opts, run).await
     }
 
     async fn purge(&self, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        self.ready().await?;
         purge::run(self, queue, opts, run).await
     }
 
     async fn purge_all(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        self.ready().await?;
         purge::all(self, queue, run).await
     }
 
@@ -218,10 +258,11 @@ impl Broker for Nats {
         target: &str,
         _opts: &PublishOptions,
     ) -> Result<Box<dyn Publisher + 'a>> {
+        self.ready().await?;
         Ok(Box::new(publish::Sender::open(self, target).await?))
     }
 
     async fn lag(&self, query: &LagQuery) -> Result<Vec<LagRow>> {
-        admin::lag(self, query).await
+        self.checked(admin::lag(self, query)).await
     }
 }

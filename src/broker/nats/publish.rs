@@ -42,7 +42,7 @@ impl Sender {
             client: nats.client.clone(),
             js: nats.js.clone(),
             subject: target.to_owned(),
-            window: nats.rt.scale(WINDOW, MAX_WINDOW),
+            window: nats.rt().await.scale(WINDOW, MAX_WINDOW),
             unflushed: Vec::new(),
         })
     }

@@ -127,7 +127,7 @@ pub(super) async fn run(
     let mut rows = Rows::open(nats, stream, &opts.read.ids, FAR_WINDOW_BULK)
         .await?
         .through_consumer();
-    let window = nats.rt.scale(WINDOW, MAX_WINDOW);
+    let window = nats.rt().await.scale(WINDOW, MAX_WINDOW);
     let mut r = Run {
         nats,
         queue,

@@ -21,7 +21,10 @@
 //! wanted, as after a quiet consumer. The walk ends at the last
 //! sequence present at the start, or when the consumer says nothing more is
 //! pending; a consumer that cannot be created (permissions) leaves the walk
-//! to the gets.
+//! to the gets. The first [`HEAD`] messages (scaled by the round trip) are
+//! read by gets while the consumer is being created at the sequence after
+//! them, so its creation costs no round trip of its own; a stream no longer
+//! than that is read by gets alone, with no consumer to create or delete.
 //!
 //! A stored message becomes a [`Row`]: a copy (its own body and headers,
 //! origin from `dlq-original-subject` or `Nats-Subject`), or an advisory
@@ -68,6 +71,9 @@ const PULL: usize = 1024;
 const FAR_PULL: usize = 4096;
 /// ...and the bytes it may bring.
 const PULL_BYTES: usize = 2 << 20;
+/// Messages read by gets while the consumer is created, on loopback (more
+/// far away: about what arrives in one round trip, at most a pull).
+const HEAD: usize = 64;
 /// How long a consumer may deliver nothing while messages are said to be
 /// pending before the walk goes on with gets.
 const QUIET: std::time::Duration = std::time::Duration::from_secs(5);
@@ -369,6 +375,12 @@ pub(super) struct Rows {
     consumer_due: bool,
     /// Messages one pull asks for.
     pull: usize,
+    /// Messages read by gets while the consumer is created.
+    head: usize,
+    /// Gets stop before this sequence while a consumer is being created
+    /// there (`starting`); u64::MAX otherwise.
+    until: u64,
+    starting: Option<tokio::task::JoinHandle<Result<Option<Feed>>>>,
     /// The stream as opened, for the consumer.
     stream: Stream,
     feed: Option<Feed>,
@@ -404,17 +416,23 @@ impl Rows {
         } else {
             (state.first_sequence, state.last_sequence)
         };
+        let rt = nats.rt().await;
+        let window = window_for(state.bytes, state.messages, rt.scale(MAX_WINDOW, far));
+        let pull = rt.scale(PULL, FAR_PULL);
         Ok(Rows {
             getter: Arc::new(Getter::new(nats, info).await?),
             stream: stream.clone(),
             next,
             last,
-            window: window_for(state.bytes, state.messages, nats.rt.scale(MAX_WINDOW, far)),
+            window,
             ids,
             misses: 0,
             inflight: FuturesOrdered::new(),
             consumer_due: false,
-            pull: nats.rt.scale(PULL, FAR_PULL),
+            pull,
+            head: rt.scale(HEAD, pull).min(window),
+            until: u64::MAX,
+            starting: None,
             feed: None,
         })
     }
@@ -435,41 +453,27 @@ impl Rows {
         self
     }
 
-    /// Starts a consumer at `next`; None when it cannot be created (the walk
-    /// then uses gets) or nothing is pending.
-    async fn start_feed(&mut self) -> Result<Option<Feed>> {
-        let nanos = convert::to_nanos(SystemTime::now());
-        let name = format!("dlq-{}-{nanos}", std::process::id());
-        let config = pull::Config {
-            name: Some(name.clone()),
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: self.next,
-            },
-            ack_policy: AckPolicy::None,
-            // As an ordered consumer is: in memory, one replica, gone when idle.
-            memory_storage: true,
-            num_replicas: 1,
-            inactive_threshold: std::time::Duration::from_secs(30),
-            ..Default::default()
-        };
-        let Ok(consumer) = self.stream.create_consumer(config).await else {
-            return Ok(None);
-        };
-        let done = consumer.cached_info().num_pending == 0;
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(self.pull)
-            .max_bytes_per_batch(PULL_BYTES)
-            .messages()
-            .await
-            .broker_err(NAME, format!("reading stream '{}'", self.getter.name))?;
-        Ok(Some(Feed {
-            messages,
-            done,
-            delivered: 0,
-            broken: false,
-            name,
-        }))
+    /// Starts creating the consumer after the head, which gets read
+    /// meanwhile; a walk no longer than the head needs none.
+    fn start_feed(&mut self) {
+        let from = self.next.saturating_add(self.head as u64);
+        if from > self.last {
+            return;
+        }
+        self.until = from;
+        let (stream, pull, name) = (self.stream.clone(), self.pull, self.getter.name.clone());
+        self.starting = Some(tokio::spawn(feed(stream, from, pull, name)));
+    }
+
+    /// The consumer started after the head, once the head is read.
+    async fn take_feed(&mut self) -> Result<()> {
+        self.until = u64::MAX;
+        if let Some(starting) = self.starting.take() {
+            self.feed = starting
+                .await
+                .map_err(|e| broker(NAME, "starting a consumer", e))??;
+        }
+        Ok(())
     }
 
     /// Queues the row of a delivered message; marks the end after the last
@@ -563,7 +567,8 @@ impl Rows {
                     None => return,
                 },
                 None => {
-                    if self.next > self.last || self.misses >= JUMP_AFTER {
+                    if self.next > self.last || self.next >= self.until || self.misses >= JUMP_AFTER
+                    {
                         return;
                     }
                     self.next += 1;
@@ -618,14 +623,14 @@ impl Rows {
     /// The next row, None at the end of what was there at the start.
     pub async fn next(&mut self) -> Result<Option<Row>> {
         if std::mem::take(&mut self.consumer_due) {
-            self.feed = self.start_feed().await?;
-        }
-        if self.feed.is_some() {
-            if let Some(row) = self.next_delivered().await? {
-                return Ok(row);
-            }
+            self.start_feed();
         }
         loop {
+            if self.feed.is_some() {
+                if let Some(row) = self.next_delivered().await? {
+                    return Ok(row);
+                }
+            }
             self.fill();
             match self.inflight.next().await {
                 Some(result) => match result? {
@@ -635,19 +640,72 @@ impl Rows {
                     }
                     None => self.misses += 1,
                 },
+                // The head is read: the consumer goes on from there.
+                None if self.ids.is_none() && self.next >= self.until && self.next <= self.last => {
+                    self.take_feed().await?;
+                }
                 None => {
                     if self.ids.is_some() || self.next > self.last {
+                        self.drop_starting().await;
                         return Ok(None);
                     }
                     self.misses = 0;
                     match self.getter.get(self.next, true).await? {
                         Some(s) if s.seq <= self.last => self.next = s.seq,
-                        _ => return Ok(None),
+                        _ => {
+                            self.drop_starting().await;
+                            return Ok(None);
+                        }
                     }
                 }
             }
         }
     }
+
+    /// A walk that ended within its head deletes the consumer started after it.
+    async fn drop_starting(&mut self) {
+        if self.starting.is_some() {
+            let _ = self.take_feed().await;
+            self.end_feed().await;
+        }
+    }
+}
+
+/// Creates a consumer at `start` and its pulls; None when it cannot be
+/// created (the walk then uses gets) or nothing is pending.
+async fn feed(stream: Stream, start: u64, pull: usize, name: String) -> Result<Option<Feed>> {
+    let nanos = convert::to_nanos(SystemTime::now());
+    let consumer_name = format!("dlq-{}-{nanos}", std::process::id());
+    let config = pull::Config {
+        name: Some(consumer_name.clone()),
+        deliver_policy: DeliverPolicy::ByStartSequence {
+            start_sequence: start,
+        },
+        ack_policy: AckPolicy::None,
+        // As an ordered consumer is: in memory, one replica, gone when idle.
+        memory_storage: true,
+        num_replicas: 1,
+        inactive_threshold: std::time::Duration::from_secs(30),
+        ..Default::default()
+    };
+    let Ok(consumer) = stream.create_consumer(config).await else {
+        return Ok(None);
+    };
+    let done = consumer.cached_info().num_pending == 0;
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(pull)
+        .max_bytes_per_batch(PULL_BYTES)
+        .messages()
+        .await
+        .broker_err(NAME, format!("reading stream '{name}'"))?;
+    Ok(Some(Feed {
+        messages,
+        done,
+        delivered: 0,
+        broken: false,
+        name: consumer_name,
+    }))
 }
 
 /// Gets in flight for a stream of that size: about 4 MiB of bodies, at
