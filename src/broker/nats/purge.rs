@@ -46,8 +46,9 @@ pub(super) async fn run(nats: &Nats, queue: &str, opts: &PurgeOptions, run: &Led
     let mut rows = Rows::open(nats, stream, &opts.read.ids, FAR_WINDOW_BULK)
         .await?
         .through_consumer();
-    let most = nats.rt().await.scale(BATCH, MAX_BATCH);
-    let concurrent = nats.rt().await.scale(CONCURRENT, MAX_CONCURRENT);
+    let rt = nats.rt().await;
+    let most = rt.scale(BATCH, MAX_BATCH);
+    let concurrent = rt.scale(CONCURRENT, MAX_CONCURRENT);
     let mut batch: Vec<Row> = Vec::with_capacity(most);
     let mut bytes = 0;
     // Deletes of saved batches, still running while the next batch is read.

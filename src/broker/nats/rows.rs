@@ -641,7 +641,7 @@ impl Rows {
                     None => self.misses += 1,
                 },
                 // The head is read: the consumer goes on from there.
-                None if self.ids.is_none() && self.next >= self.until && self.next <= self.last => {
+                None if self.next >= self.until && self.next <= self.last => {
                     self.take_feed().await?;
                 }
                 None => {
