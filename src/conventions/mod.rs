@@ -185,9 +185,17 @@ pub fn read(input: &Input) -> DeadLetter {
     let mut out = DeadLetter::default();
     let mut stack_trace = None;
     let mut origin_closed = false;
+    let names = Names::of(input.headers);
     for c in CONVENTIONS
         .iter()
-        .filter(|c| c.marker.iter().any(|f| ctx.raw(*f).is_some()))
+        .zip(Names::markers())
+        .filter(|(_, bits)| names.may_hold(**bits))
+        .map(|(c, _)| c)
+        .filter(|c| {
+            c.marker
+                .iter()
+                .any(|f| names.may_hold(Names::bits(f)) && ctx.raw(*f).is_some())
+        })
     {
         out.convention.get_or_insert(c.name);
         fill(&mut out.reason, || ctx.text(c.reason));
@@ -225,6 +233,55 @@ pub fn read(input: &Input) -> DeadLetter {
         stack_trace.as_deref(),
     );
     out
+}
+
+/// A sketch of a message's header names (each name's length and first byte,
+/// case folded, as one bit of 64): a marker header whose bit is not set is
+/// absent, so most of the table's markers cost one test instead of a scan of
+/// the headers each.
+struct Names(u64);
+
+impl Names {
+    fn of(headers: &Headers) -> Names {
+        Names(headers.keys().fold(0, |m, k| m | Names::bit(k)))
+    }
+
+    fn bit(name: &str) -> u64 {
+        let first = name.bytes().next().map_or(0, |b| b.to_ascii_lowercase());
+        1 << ((name.len() * 7 + usize::from(first)) % 64)
+    }
+
+    /// The bit of the header `from` reads; None for any other place.
+    fn bits(from: &Where) -> Option<u64> {
+        match from {
+            Where::Header(n) | Where::HeaderJson(n, _) | Where::HeaderTable(n, _) => {
+                Some(Names::bit(n))
+            }
+            _ => None,
+        }
+    }
+
+    /// False only when every place of `bits` is a header the message cannot hold.
+    fn may_hold(&self, bits: Option<u64>) -> bool {
+        bits.is_none_or(|b| self.0 & b != 0)
+    }
+
+    /// Per convention, the bits of its markers, or None when one of them is
+    /// not a header: a message none of whose header names shares a bit
+    /// cannot have that convention.
+    fn markers() -> &'static [Option<u64>] {
+        static BITS: std::sync::OnceLock<Vec<Option<u64>>> = std::sync::OnceLock::new();
+        BITS.get_or_init(|| {
+            CONVENTIONS
+                .iter()
+                .map(|c| {
+                    c.marker
+                        .iter()
+                        .try_fold(0, |m, f| Some(m | Names::bits(f)?))
+                })
+                .collect()
+        })
+    }
 }
 
 fn fill<T>(slot: &mut Option<T>, f: impl FnOnce() -> Option<T>) {

@@ -721,3 +721,29 @@ fn error_type_matches_the_name_its_last_segment_and_the_root_cause() {
     );
     assert_eq!(m.error_message_line(), Some("first"));
 }
+
+#[test]
+fn every_marker_header_names_its_convention_in_any_case_among_other_headers() {
+    // The header-name sketch that skips absent markers must never skip a present one.
+    for c in CONVENTIONS {
+        for m in c.marker {
+            let Where::Header(name) = m else { continue };
+            for shown in [name.to_string(), name.to_uppercase(), name.to_lowercase()] {
+                let mut h = Map::new();
+                h.insert("content-type".into(), json!("application/json"));
+                h.insert(shown.clone(), json!("x"));
+                h.insert("z".into(), json!("1"));
+                let d = read(&Input::new(&h, &Map::new(), b"{}"));
+                let found = CONVENTIONS
+                    .iter()
+                    .find(|k| {
+                        k.marker
+                            .iter()
+                            .any(|w| matches!(w, Where::Header(n) if n.eq_ignore_ascii_case(name)))
+                    })
+                    .map(|k| k.name);
+                assert_eq!(d.convention, found, "{} by {shown}", c.name);
+            }
+        }
+    }
+}

@@ -51,7 +51,7 @@ pub fn to_message<M: rdkafka::Message>(m: &M) -> Message {
 /// Builds the message for one record.
 pub fn from_raw(m: &Raw) -> Message {
     let topic = m.topic.to_owned();
-    let mut broker = Map::new();
+    let mut broker = Map::with_capacity(5);
     broker.insert("topic".into(), json!(topic));
     broker.insert("partition".into(), json!(m.partition));
     broker.insert("offset".into(), json!(m.offset));
@@ -100,7 +100,7 @@ fn header_value(v: Option<&[u8]>) -> Value {
 
 /// Record headers as envelope headers (see the module docs).
 pub fn headers_to_json(raw: &[(&str, Option<&[u8]>)]) -> Headers {
-    let mut out = Headers::new();
+    let mut out = Headers::with_capacity(raw.len());
     for &(name, value) in raw {
         let v = header_value(value);
         // A single value is never an array: an array is a repeated name.

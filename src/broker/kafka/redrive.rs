@@ -278,11 +278,15 @@ pub async fn redrive(
                     continue;
                 }
             };
-            if !topics.contains_key(&target) {
-                let known = blocking(|| kafka.partitions(&lookup, &target)).is_ok();
-                topics.insert(target.clone(), known);
-            }
-            if !topics[&target] {
+            let known = match topics.get(&target) {
+                Some(&known) => known,
+                None => {
+                    let known = blocking(|| kafka.partitions(&lookup, &target)).is_ok();
+                    topics.insert(target.clone(), known);
+                    known
+                }
+            };
+            if !known {
                 run.failed(m.id, format!("{NAME}: target topic {target} not found"));
                 continue;
             }
@@ -369,14 +373,14 @@ async fn send(
 ) -> Result<DeliveryFuture, String> {
     let headers = envelope::headers_to_record(&out.headers)?;
     let key = envelope::key_bytes(out, None);
+    let mut record = FutureRecord::to(target).payload(&out.body).headers(headers);
+    record.key = key.as_ref();
     loop {
-        let mut record = FutureRecord::to(target)
-            .payload(&out.body)
-            .headers(headers.clone());
-        record.key = key.as_ref();
+        // A refused record comes back whole: it is sent again as it is.
         match producer.send_result(record) {
             Ok(fut) => return Ok(fut),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), again)) => {
+                record = again;
                 match inflight.next().await {
                     Some(done) => settle(done, marks),
                     None => tokio::time::sleep(Duration::from_millis(5)).await,
