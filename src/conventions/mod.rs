@@ -191,11 +191,7 @@ pub fn read(input: &Input) -> DeadLetter {
         .zip(Names::markers())
         .filter(|(_, bits)| names.may_hold(**bits))
         .map(|(c, _)| c)
-        .filter(|c| {
-            c.marker
-                .iter()
-                .any(|f| names.may_hold(Names::bits(f)) && ctx.raw(*f).is_some())
-        })
+        .filter(|c| c.marker.iter().any(|f| ctx.raw(*f).is_some()))
     {
         out.convention.get_or_insert(c.name);
         fill(&mut out.reason, || ctx.text(c.reason));
@@ -236,9 +232,9 @@ pub fn read(input: &Input) -> DeadLetter {
 }
 
 /// A sketch of a message's header names (each name's length and first byte,
-/// case folded, as one bit of 64): a marker header whose bit is not set is
-/// absent, so most of the table's markers cost one test instead of a scan of
-/// the headers each.
+/// case folded, as one bit of 64): a convention none of whose marker headers
+/// has its bit set cannot apply, so most of the table costs one test instead
+/// of a scan of the headers per marker.
 struct Names(u64);
 
 impl Names {
@@ -261,7 +257,7 @@ impl Names {
         }
     }
 
-    /// False only when every place of `bits` is a header the message cannot hold.
+    /// False only when every marker of `bits` is a header the message cannot hold.
     fn may_hold(&self, bits: Option<u64>) -> bool {
         bits.is_none_or(|b| self.0 & b != 0)
     }
