@@ -866,3 +866,57 @@ fn transactions_are_read(transactions: &[(&[&str], bool)]) {
     delete_topic(&topic);
     delete_topic(&origin);
 }
+
+/// A producer queue far smaller than the re-drive's window (a profile may
+/// set it): each copy librdkafka refuses while its queue is full is sent
+/// again once a delivery makes room, so every message moves once, byte for
+/// byte and in order per partition, and the cursor ends at the end.
+#[test]
+fn a_full_producer_queue_sends_each_refused_copy_again() {
+    let (origin, topic) = (unique("qfull"), unique("qfull") + ".dlq");
+    create_topic(&origin, 4);
+    create_topic(&topic, 4);
+    let per = 300;
+    fill_kib(&topic, &origin, 4, per, Batches::Plain);
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        cfg.path(),
+        format!(
+            "[profiles.tiny]\nurl = \"{}\"\n[profiles.tiny.kafka]\n\
+             \"queue.buffering.max.messages\" = \"8\"\n\"queue.buffering.max.kbytes\" = \"16\"\n",
+            url()
+        ),
+    )
+    .unwrap();
+    let r = run(dlq(&url()).env("DLQ_CONFIG", cfg.path()).args([
+        "-p",
+        "tiny",
+        "retry-all",
+        &topic,
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["moved"], json!(4 * per), "{r:?}");
+    let mut want: Vec<Rec> = read_all(&topic).into_iter().map(|(_, _, r)| r).collect();
+    let moved = read_all(&origin);
+    let mut got: Vec<Rec> = moved.iter().map(|(_, _, r)| r.clone()).collect();
+    let by_key = |r: &Rec| r.key.clone();
+    want.sort_by_key(by_key);
+    got.sort_by_key(by_key);
+    assert_eq!(got.len(), 4 * per, "every message on the origin once");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(
+            (&g.key, &g.body),
+            (&w.key, &w.body),
+            "keys and bodies byte for byte"
+        );
+        for h in &w.headers {
+            assert!(g.headers.contains(h), "header {h:?} kept on {:?}", g.key);
+        }
+    }
+    moved_in_order_to_the_end(&moved, &topic, 4, per);
+    delete_topic(&topic);
+    delete_topic(&origin);
+}
