@@ -299,6 +299,27 @@ impl OutgoingMessage {
             line: 0,
         }
     }
+
+    /// [`OutgoingMessage::redrive_of`] a message that is no longer needed:
+    /// its body and maps become the copy's instead of being cloned.
+    pub fn redrive_from(message: Message) -> Self {
+        let count = message.redrives() + 1;
+        let Message {
+            body,
+            mut headers,
+            key,
+            broker,
+            ..
+        } = message;
+        headers.insert(REDRIVE_HEADER.into(), Value::String(count.to_string()));
+        OutgoingMessage {
+            body,
+            headers,
+            key,
+            broker,
+            line: 0,
+        }
+    }
 }
 
 /// A header value as text: strings as they are, anything else as JSON.

@@ -129,6 +129,16 @@ impl Rewrite {
             && self.replace.is_none()
     }
 
+    /// [`Rewrite::copy_of`] a message the caller has done with: as it is
+    /// (the usual re-drive), the copy takes its body and maps instead of
+    /// cloning them.
+    pub fn copy_from(&self, m: Message) -> Result<OutgoingMessage, String> {
+        if self.is_identity() {
+            return Ok(OutgoingMessage::redrive_from(m));
+        }
+        self.copy_of(&m)
+    }
+
     /// The copy to send back, or why this message cannot be sent.
     pub fn copy_of(&self, m: &Message) -> Result<OutgoingMessage, String> {
         let mut out = OutgoingMessage::redrive_of(m);
@@ -284,6 +294,34 @@ mod tests {
         let r = Rewrite::default();
         assert!(r.is_identity());
         assert_eq!(r.copy_of(&m).unwrap(), OutgoingMessage::redrive_of(&m));
+    }
+
+    /// A copy made from the message itself is the copy made from a borrow of
+    /// it, header order included, whatever the rewrite and the count so far.
+    #[test]
+    fn a_copy_from_the_message_is_its_copy() {
+        let mut counted = msg("{\"amount\":1}");
+        counted.broker.insert("partition".into(), json!(3));
+        counted
+            .headers
+            .shift_insert(0, REDRIVE_HEADER.into(), json!("4"));
+        let rewrites = [
+            Rewrite::default(),
+            rw(&[("tenant", "globex")], &["x-error"], None),
+            rw(&[], &[], Some(".amount |= . * 100")),
+        ];
+        for m in [msg("{\"amount\":1}"), counted] {
+            for r in &rewrites {
+                let borrowed = r.copy_of(&m).unwrap();
+                let owned = r.copy_from(m.clone()).unwrap();
+                assert_eq!(owned, borrowed);
+                let names = |o: &OutgoingMessage| o.headers.keys().cloned().collect::<Vec<_>>();
+                assert_eq!(names(&owned), names(&borrowed));
+            }
+        }
+        let out = Rewrite::default().copy_from(msg("{}")).unwrap();
+        assert_eq!(out.headers[REDRIVE_HEADER], "1");
+        assert!(out.broker.is_empty());
     }
 
     #[test]

@@ -115,15 +115,37 @@ impl RedriveOptions {
         m: &Message,
         caps: &Capabilities,
     ) -> std::result::Result<(Origin, OutgoingMessage), String> {
-        let to = match &self.to {
+        Ok((self.target(m, caps)?, self.rewrite.copy_of(m)?))
+    }
+
+    /// [`RedriveOptions::copy_of`] a message the caller has done with (it
+    /// keeps only the ID, returned beside the outcome).
+    pub fn copy_from(
+        &self,
+        mut m: Message,
+        caps: &Capabilities,
+    ) -> (
+        String,
+        std::result::Result<(Origin, OutgoingMessage), String>,
+    ) {
+        let id = std::mem::take(&mut m.id);
+        let copy = self
+            .target(&m, caps)
+            .and_then(|to| Ok((to, self.rewrite.copy_from(m)?)));
+        (id, copy)
+    }
+
+    /// Where a taken message goes: `--to`, else the origin its convention
+    /// records, of one of the kinds `caps` has.
+    fn target(&self, m: &Message, caps: &Capabilities) -> std::result::Result<Origin, String> {
+        Ok(match &self.to {
             Some(t) => Origin {
                 kind: caps.origins[0],
                 name: t.clone(),
                 routing_key: None,
             },
             None => crate::conventions::origin_for(&m.dead_letter, caps.origins)?.clone(),
-        };
-        Ok((to, self.rewrite.copy_of(m)?))
+        })
     }
 
     /// The broker-specific flags these options stand for.

@@ -271,10 +271,11 @@ pub async fn redrive(
         };
         let from = gaps.before(p, o);
         if run.decide(&m) == Decision::Take {
-            let (target, out) = match opts.copy_of(&m, &CAPABILITIES) {
+            let (id, copy) = opts.copy_from(m, &CAPABILITIES);
+            let (target, out) = match copy {
                 Ok((to, out)) => (to.name, out),
                 Err(why) => {
-                    run.failed(m.id, why);
+                    run.failed(id, why);
                     continue;
                 }
             };
@@ -287,7 +288,7 @@ pub async fn redrive(
                 }
             };
             if !known {
-                run.failed(m.id, format!("{NAME}: target topic {target} not found"));
+                run.failed(id, format!("{NAME}: target topic {target} not found"));
                 continue;
             }
             if !marks.budget(p, from, o) {
@@ -302,7 +303,7 @@ pub async fn redrive(
             }
             match send(&producer, &target, &out, &mut inflight, &mut marks, &settle).await {
                 Ok(fut) => {
-                    let (id, bytes) = (m.id, out.body.len());
+                    let bytes = out.body.len();
                     held.fetch_add(bytes, Ordering::Relaxed);
                     inflight.push(Box::pin(async move {
                         let result = match fut.await {
@@ -321,7 +322,7 @@ pub async fn redrive(
                         }
                     }));
                 }
-                Err(e) => run.failed(m.id, format!("{NAME}: producing to {target}: {e}")),
+                Err(e) => run.failed(id, format!("{NAME}: producing to {target}: {e}")),
             }
         }
         if run.selection().exhausted() {

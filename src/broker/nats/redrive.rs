@@ -33,9 +33,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::convert;
-use super::rows::{Origin, Row, Rows, FAR_WINDOW_BULK};
+use super::rows::{Origin, Rows, FAR_WINDOW_BULK};
 use super::{Nats, NAME};
-use crate::broker::RedriveOptions;
+use crate::broker::{Message, RedriveOptions};
 use crate::bulk::Ledger;
 use crate::exit::{broker, broker_msg, not_found, Context as _};
 use crate::rewrite::Rewrite;
@@ -155,7 +155,7 @@ pub(super) async fn run(
         if run.should_stop() {
             break;
         }
-        let row = match rows.next().await {
+        let mut row = match rows.next().await {
             Ok(Some(row)) => row,
             Ok(None) => break,
             Err(e)
@@ -185,17 +185,20 @@ pub(super) async fn run(
                     .into(),
             ),
         };
-        let copy = subject.and_then(|s| Ok((s, copy_of(queue, &row, &opts.rewrite)?)));
+        let (seq, stored) = (row.seq, row.stored_nanos);
+        let id = std::mem::take(&mut row.message.id);
+        let copy =
+            subject.and_then(|s| Ok((s, copy_of(queue, seq, stored, row.message, &opts.rewrite)?)));
         let (subject, (headers, body)) = match copy {
             Ok(copy) => copy,
             Err(e) => {
-                r.fail_now(&row, e);
+                // A taken message that could not be sent: it stays, and so does the front.
+                r.front.block(seq);
+                run.failed(id, e);
                 continue;
             }
         };
         run.pace().await;
-        let id = row.message.id.clone();
-        let seq = row.seq;
         let sent = nats
             .js
             .publish_with_headers(subject.clone(), headers, body.into())
@@ -261,12 +264,6 @@ async fn removed(
 }
 
 impl Run<'_> {
-    /// A taken message that could not be sent: it stays, and so does the front.
-    fn fail_now(&mut self, row: &Row, error: String) {
-        self.front.block(row.seq);
-        self.run.failed(&row.message.id, error);
-    }
-
     fn delete_later(&mut self, seq: u64, id: String, subject: String) {
         let js = self.nats.js.clone();
         let dlq = self.queue.to_owned();
@@ -356,14 +353,17 @@ impl Run<'_> {
     }
 }
 
-/// The copy's headers and body: the row's, rewritten, the re-drive count
-/// raised, control headers dropped, a Nats-Msg-Id that names this DLQ message.
+/// The copy's headers and body: the message's (sequence `seq`, stored at
+/// `stored` ns), rewritten, the re-drive count raised, control headers
+/// dropped, a Nats-Msg-Id that names this DLQ message.
 fn copy_of(
     queue: &str,
-    row: &Row,
+    seq: u64,
+    stored: i128,
+    message: Message,
     rewrite: &Rewrite,
 ) -> Result<(async_nats::HeaderMap, Vec<u8>), String> {
-    let mut out = rewrite.copy_of(&row.message)?;
+    let mut out = rewrite.copy_from(message)?;
     if let Some(old) = out
         .headers
         .iter()
@@ -373,7 +373,7 @@ fn copy_of(
         out.headers.entry("dlq-original-msg-id").or_insert(old);
     }
     let mut headers = convert::headers_from_json(&out.headers, convert::is_control_header)?;
-    let mut msg_id = format!("dlq:{queue}:{}:{}", row.seq, row.stored_nanos);
+    let mut msg_id = format!("dlq:{queue}:{seq}:{stored}");
     if !rewrite.is_identity() {
         // A rewritten copy must not be dropped as a duplicate of an earlier, unrewritten one.
         let mut h = Sha256::new();
