@@ -603,9 +603,9 @@ fn moved_in_order_to_the_end(moved: &[(i32, i64, Rec)], topic: &str, parts: i32,
     );
 }
 
-/// A profile whose receive limit is under what a broker that ignores the
-/// fetch sizes (noida-db) answers for all partitions at once.
-fn small_receive_profile(limit: u64) -> tempfile::NamedTempFile {
+/// A profile `name` with these librdkafka `settings` (TOML lines); on tansu
+/// dlq's copies also go one record a batch (see the module doc).
+fn kafka_profile(name: &str, settings: &str) -> tempfile::NamedTempFile {
     let cfg = tempfile::NamedTempFile::new().unwrap();
     let batch = if common::kafka_server() == "tansu" {
         "\"batch.num.messages\" = \"1\"\n"
@@ -615,13 +615,37 @@ fn small_receive_profile(limit: u64) -> tempfile::NamedTempFile {
     std::fs::write(
         cfg.path(),
         format!(
-            "[profiles.small]\nurl = \"{}\"\n[profiles.small.kafka]\n\"fetch.max.bytes\" = \"1000000\"\n\
-             \"max.partition.fetch.bytes\" = \"1000000\"\n\"receive.message.max.bytes\" = \"{limit}\"\n{batch}",
+            "[profiles.{name}]\nurl = \"{}\"\n[profiles.{name}.kafka]\n{settings}{batch}",
             url()
         ),
     )
     .unwrap();
     cfg
+}
+
+/// A profile whose receive limit is under what a broker that ignores the
+/// fetch sizes (noida-db) answers for all partitions at once.
+fn small_receive_profile(limit: u64) -> tempfile::NamedTempFile {
+    kafka_profile(
+        "small",
+        &format!(
+            "\"fetch.max.bytes\" = \"1000000\"\n\"max.partition.fetch.bytes\" = \"1000000\"\n\
+             \"receive.message.max.bytes\" = \"{limit}\"\n"
+        ),
+    )
+}
+
+/// `retry-all TOPIC --yes -o json` through `profile` of `cfg`.
+fn retry_all_with(cfg: &tempfile::NamedTempFile, profile: &str, topic: &str) -> common::Run {
+    run(dlq(&url()).env("DLQ_CONFIG", cfg.path()).args([
+        "-p",
+        profile,
+        "retry-all",
+        topic,
+        "--yes",
+        "-o",
+        "json",
+    ]))
 }
 
 /// In librdkafka's read (compressed batches are left to it), an answer over
@@ -637,15 +661,7 @@ fn an_answer_over_the_receive_limit_narrows_the_read() {
     fill_kib(&topic, &origin, 4, per, Batches::Compressed);
     // About 1.7 MB per partition: four (6.8 MB) or two (3.4 MB) at once are over 3 MB.
     let cfg = small_receive_profile(3_000_000);
-    let r = run(dlq(&url()).env("DLQ_CONFIG", cfg.path()).args([
-        "-p",
-        "small",
-        "retry-all",
-        &topic,
-        "--yes",
-        "-o",
-        "json",
-    ]));
+    let r = retry_all_with(&cfg, "small", &topic);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["moved"], json!(4 * per), "{r:?}");
     let moved = read_all(&origin);
@@ -886,30 +902,11 @@ fn a_full_producer_queue_sends_each_refused_copy_again() {
     create_topic(&topic, 4);
     let per = 300;
     fill_kib(&topic, &origin, 4, per, Batches::Plain);
-    let cfg = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        cfg.path(),
-        format!(
-            "[profiles.tiny]\nurl = \"{}\"\n[profiles.tiny.kafka]\n\
-             \"queue.buffering.max.messages\" = \"8\"\n\"queue.buffering.max.kbytes\" = \"16\"\n{}",
-            url(),
-            if common::kafka_server() == "tansu" {
-                "\"batch.num.messages\" = \"1\"\n"
-            } else {
-                ""
-            }
-        ),
-    )
-    .unwrap();
-    let r = run(dlq(&url()).env("DLQ_CONFIG", cfg.path()).args([
-        "-p",
+    let cfg = kafka_profile(
         "tiny",
-        "retry-all",
-        &topic,
-        "--yes",
-        "-o",
-        "json",
-    ]));
+        "\"queue.buffering.max.messages\" = \"8\"\n\"queue.buffering.max.kbytes\" = \"16\"\n",
+    );
+    let r = retry_all_with(&cfg, "tiny", &topic);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["moved"], json!(4 * per), "{r:?}");
     let mut want: Vec<Rec> = read_all(&topic).into_iter().map(|(_, _, r)| r).collect();
