@@ -146,6 +146,18 @@ fn retry_then_retry_all_redrives_each_once() {
     assert_eq!(r.json()["moved"], 0);
     assert_eq!(read_all(&origin).len(), 6);
 
+    // A handled ID is no longer on the DLQ: retry and purge refuse it, and
+    // send nothing twice; peek still shows it.
+    for verb in [&["retry"][..], &["purge", "--yes"]] {
+        let r = run(k().args(verb).args([&topic, "0:0", "0:3"]));
+        assert_eq!(r.code, 4, "{r:?}");
+        assert!(r.stderr.contains("no message with ID 0:0, 0:3"), "{r:?}");
+    }
+    assert_eq!(read_all(&origin).len(), 6);
+    let r = run(k().args(["peek", &topic, "0:3", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()[0]["body"], "{\"n\":3}");
+
     let r = run(k().args(["list", &topic, "-o", "json"]));
     assert!(ids(&r).is_empty(), "{r:?}");
     let r = run(k().args(["list", &topic, "--all", "-o", "json"]));

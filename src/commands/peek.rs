@@ -83,7 +83,8 @@ pub async fn find(
     }
     let wanted = (!ids.is_empty()).then_some(ids);
     let sel = criteria(&args, wanted, None)?.start();
-    let opts = read_options(read, all, ids);
+    // Peeking by ID finds a message dlq already handled too: reading changes nothing.
+    let opts = read_options(read, all || !ids.is_empty(), ids);
     let mut found: Vec<Message> = Vec::new();
     selected::browse_decoded(broker, queue, &opts, &sel, decoder, &mut |m, d| {
         if d == Decision::Take {

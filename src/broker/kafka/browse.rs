@@ -84,7 +84,8 @@ pub struct Plan {
 
 impl Plan {
     /// The plan for a read with these options: from the cursor unless `all`,
-    /// or straight to the hinted IDs when every hint is a `P:O`.
+    /// or straight to the hinted IDs when every hint is a `P:O` (those the
+    /// cursor marks handled are no longer on the DLQ, unless `all`).
     pub fn new(
         topic: &str,
         parts: &[Part],
@@ -103,11 +104,12 @@ impl Plan {
         if let Some(ids) = hinted {
             let mut exact: BTreeMap<i32, BTreeSet<i64>> = BTreeMap::new();
             for (p, o) in ids {
-                // An ID names its message wherever dlq's cursor is.
-                if parts
+                // What was handled is no longer on the DLQ, unless the whole log is asked for.
+                let handled = !opts.all && cursors.get(&p).is_some_and(|c| c.has_handled(o));
+                let stored = parts
                     .iter()
-                    .any(|x| x.partition == p && (x.low..x.high).contains(&o))
-                {
+                    .any(|x| x.partition == p && (x.low..x.high).contains(&o));
+                if stored && !handled {
                     exact.entry(p).or_default().insert(o);
                 }
             }
@@ -613,5 +615,32 @@ mod tests {
         plan.start_at(&starts);
         assert_eq!(plan.ranges, [(0, 90, 100), (1, 10, 50)]);
         assert_eq!(plan.count(), 10 + 40);
+    }
+
+    #[test]
+    fn an_id_behind_the_cursor_names_no_message_unless_all() {
+        let parts = [Part {
+            partition: 0,
+            low: 0,
+            high: 10,
+        }];
+        let cursors = HashMap::from([(
+            0,
+            super::super::cursor::Cursor::from_committed(Some(3), "dlq1:5"),
+        )]);
+        let ids = ["0:1", "0:4", "0:5", "0:6", "0:12"]
+            .map(String::from)
+            .to_vec();
+        let exact = |all| {
+            let opts = ReadOptions {
+                all,
+                ids: ids.clone(),
+                ..Default::default()
+            };
+            let plan = Plan::new("t", &parts, &cursors, &opts, Duration::from_secs(1));
+            plan.exact.unwrap()[&0].iter().copied().collect::<Vec<_>>()
+        };
+        assert_eq!(exact(false), [4, 6]);
+        assert_eq!(exact(true), [1, 4, 5, 6]);
     }
 }

@@ -44,6 +44,11 @@ impl Cursor {
         self.committed.map_or(low, |c| c.max(low))
     }
 
+    /// Whether `offset` was handled (re-driven or purged).
+    pub fn has_handled(&self, offset: i64) -> bool {
+        self.committed.is_some_and(|c| offset < c) || self.handled.contains(&offset)
+    }
+
     /// Records `offset` as handled and advances over contiguous offsets.
     pub fn mark(&mut self, offset: i64, low: i64) {
         self.mark_range(offset, offset, low);
@@ -218,6 +223,14 @@ mod tests {
         for foreign in ["app state", "dlq1:5-x", "dlq1:9-5"] {
             assert!(Cursor::from_committed(Some(1), foreign).handled.is_empty());
         }
+    }
+
+    #[test]
+    fn handled_offsets_are_below_the_cursor_or_recorded() {
+        let c = Cursor::from_committed(Some(5), "dlq1:7-8");
+        let handled: Vec<i64> = (0..10).filter(|&o| c.has_handled(o)).collect();
+        assert_eq!(handled, vec![0, 1, 2, 3, 4, 7, 8]);
+        assert!(!Cursor::from_committed(None, "").has_handled(0));
     }
 
     #[test]
