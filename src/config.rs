@@ -98,7 +98,7 @@ pub struct Profile {
     pub url: Option<String>,
     /// Environment variable holding the password (RabbitMQ, NATS, Kafka SASL).
     pub password_env: Option<String>,
-    /// RabbitMQ: management HTTP API base URL (default `http://HOST:15672`).
+    /// RabbitMQ: management HTTP API base URL (default `http://HOST:15672`, the AMQP port plus 10000).
     pub management_url: Option<String>,
     /// SQS: AWS region.
     pub region: Option<String>,

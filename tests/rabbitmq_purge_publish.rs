@@ -169,7 +169,7 @@ fn lag_thresholds() {
             let row = &out.json()["rows"][0];
             assert_eq!(row["lag"], 3, "{out:?}");
             assert_eq!(row["dlq_depth"], 1, "{out:?}");
-            (!row["unacked"].is_null()).then_some(())
+            (!row["unacked"].is_null() && !row["oldest_age_seconds"].is_null()).then_some(())
         },
     );
     let out = run(dlq().args(["-o", "json", "lag", &work, &dlq_q]));
@@ -198,6 +198,16 @@ fn lag_thresholds() {
     assert_eq!(out.code, 0, "{out:?}");
     let rows = out.json()["rows"].as_array().unwrap().clone();
     assert!(rows.iter().any(|r| r["name"] == work.as_str()), "{out:?}");
+    // Consumed: the API's head message (seconds old figures) is gone, and
+    // no age is reported for a queue with none ready.
+    assert_eq!(r.drain(&work).len(), 3);
+    let out = run(dlq().args(["-o", "json", "lag", &work, "--max-age", "1h"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.json()["rows"][0]["oldest_age_seconds"].is_null(),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("warning"), "{out:?}");
 }
 
 /// Fills a queue, purges it all with a backup, and checks the queue is

@@ -59,6 +59,46 @@ fn quorum_queue_default_delivery_limit() {
 }
 
 /// The `count` of the x-death entry for `queue`.
+/// Without a profile, dlq finds the management API at the AMQP port plus
+/// 10000 (15672 for 5672, 15673 for a second server on 5673), so the
+/// delivery-limit check reaches this server's API. Pointed at the other
+/// server's API, which does not know the queue, a read is refused rather
+/// than taken for a classic queue's. Needs both servers (the test matrix
+/// runs 3.10 on 5672 and 4.0 on 5673).
+#[test]
+fn the_management_api_is_this_servers_or_a_read_is_refused() {
+    let major = major();
+    let r = Rmq::new();
+    let queue = unique("versions-api");
+    r.declare(&queue, table(&[("x-queue-type", ls("quorum"))]));
+    r.publish(&queue, b"keep me", Default::default());
+    let out = run(common::dlq(&common::amqp_url()).args(["list", &queue, "-o", "json"]));
+    assert_eq!(out.code, if major >= 4 { 2 } else { 0 }, "{out:?}");
+
+    let other = match common::amqp_management_url().as_str() {
+        "http://127.0.0.1:15672" => "http://127.0.0.1:15673",
+        _ => "http://127.0.0.1:15672",
+    };
+    let listening = std::net::TcpStream::connect(other.trim_start_matches("http://"));
+    assert!(
+        listening.is_ok(),
+        "this test needs the other RabbitMQ's management API at {other} (scripts/brokers/start-all.sh starts both)"
+    );
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        cfg.path(),
+        format!("[profiles.other]\nmanagement_url = \"{other}\"\n"),
+    )
+    .unwrap();
+    let out = run(common::dlq(&common::amqp_url())
+        .args(["--config", &cfg.path().display().to_string(), "-p", "other"])
+        .args(["list", &queue, "-o", "json"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("belongs to another server"), "{out:?}");
+    assert_eq!(bodies(&r.peek_all(&queue)), [b"keep me".to_vec()]);
+    r.delete(&queue);
+}
+
 fn death_count(got: &rabbitmq_support::Got, queue: &str) -> Option<i64> {
     let AMQPValue::FieldArray(deaths) = got.header("x-death")? else {
         return None;

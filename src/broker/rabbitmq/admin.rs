@@ -1,8 +1,9 @@
 //! The RabbitMQ management HTTP API: the queue list, dead-letter links, lag
 //! figures and queue types, none of which AMQP 0-9-1 can tell.
 //!
-//! The base URL is the profile's `management_url`, else `http://HOST:15672`
-//! with the AMQP user and password. Dead-letter links come from each queue's
+//! The base URL is the profile's `management_url`, else `http://HOST:PORT`
+//! at the AMQP port plus 10000 (15672 for 5672), with the AMQP user and
+//! password. Dead-letter links come from each queue's
 //! `x-dead-letter-exchange`/`x-dead-letter-routing-key` arguments (which win,
 //! as in RabbitMQ) or its policy's `dead-letter-exchange`/
 //! `dead-letter-routing-key`, resolved through the exchange's bindings the way

@@ -110,12 +110,14 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     let tls = AmqpTls::new(&files)?;
     let conn = open(&uri, &tls, settings, "dlq").await?;
     let base = settings.profile.management_url.clone().unwrap_or_else(|| {
-        // The management plugin's usual listeners: 15672, or 15671 with TLS.
-        let (scheme, port) = if settings.scheme() == "amqps" {
-            ("https", 15671)
+        // RabbitMQ's own pairs, 5672 and 15672, 5671 and 15671, extended to
+        // other ports: a second broker on 5673 has its API on 15673.
+        let scheme = if settings.scheme() == "amqps" {
+            "https"
         } else {
-            ("http", 15672)
+            "http"
         };
+        let port = management_port(uri.authority.port);
         let host = if host.contains(':') {
             format!("[{host}]")
         } else {
@@ -135,6 +137,12 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
         warned: Default::default(),
         probe: Default::default(),
     }))
+}
+
+/// The management API's port when the profile does not name its URL: the
+/// AMQP port plus 10000, as RabbitMQ's defaults pair them.
+fn management_port(amqp: u16) -> u16 {
+    amqp.checked_add(10_000).unwrap_or(15672)
 }
 
 /// Opens one AMQP connection within the timeout.
@@ -282,6 +290,31 @@ impl RabbitMq {
         Ok(out)
     }
 
+    /// What the management API says of `queue`. When it does not know a
+    /// queue the AMQP server has (after a moment's grace for one declared
+    /// just now), the API is another server's: refused, since it is what
+    /// tells a quorum queue's delivery limit.
+    async fn api_queue(&self, queue: &str) -> Result<Option<QueueStats>> {
+        let mut asks = 0;
+        loop {
+            let stats = self.admin.queue(queue).await?;
+            if stats.is_some() || self.probe_count(queue).await.is_err() {
+                return Ok(stats);
+            }
+            asks += 1;
+            if asks == 6 {
+                return Err(usage(format!(
+                    "{NAME}: the management API at {} has no queue '{queue}' in vhost '{}', but the AMQP server has: \
+                     the API belongs to another server; set `management_url` in the profile to this server's \
+                     (dlq needs it to tell whether a read could count as a delivery of a quorum queue)",
+                    self.admin.base(),
+                    self.vhost
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Refuses reads that would change the queue: a stream (no per-message
     /// removal or return) and a quorum queue with a delivery limit (a
     /// returned message counts as a delivery and may be dead-lettered or
@@ -289,9 +322,10 @@ impl RabbitMq {
     /// Only a stream is refused when `refuse` is false. Says the mean size
     /// of the queue's messages (the API's figures may be seconds old).
     async fn check_returnable(&self, queue: &str, what: &str, refuse: bool) -> Result<ReadPlan> {
-        let stats = match self.admin.queue(queue).await {
+        let stats = match self.api_queue(queue).await {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(ReadPlan::default()),
+            Err(e) if crate::exit::kind_of(&e) == Some(crate::exit::Kind::Usage) => return Err(e),
             Err(e) => {
                 if !self.warned.swap(true, std::sync::atomic::Ordering::SeqCst) {
                     self.settings.warner.warn(&format!(
@@ -333,6 +367,16 @@ impl Broker for RabbitMq {
         let topo = self.admin.topology().await?;
         let names: Vec<&str> = topo.queues.iter().map(|q| q.name.as_str()).collect();
         let exact = self.exact_counts(&names).await?;
+        if exact.is_empty() && !names.is_empty() {
+            // Not one of the API's queues is on this server: the API is another's.
+            return Err(usage(format!(
+                "{NAME}: none of the {} queues the management API at {} lists in vhost '{}' is on the AMQP server: \
+                 the API belongs to another server; set `management_url` in the profile to this server's",
+                names.len(),
+                self.admin.base(),
+                self.vhost
+            )));
+        }
         let sources = topo.sources();
         Ok(topo
             .queues
@@ -473,8 +517,10 @@ impl Broker for RabbitMq {
             rows.push(LagRow {
                 name: name.to_owned(),
                 lag: Some(ready),
+                // The API's head message may be seconds gone: none is ready now.
                 oldest_age: stats
                     .head_timestamp
+                    .filter(|_| ready > 0)
                     .map(|t| Duration::from_secs(now.saturating_sub(t))),
                 dlq_depth: dlq.and_then(|d| {
                     let stats = by_name(d).cloned().unwrap_or_default();
