@@ -631,3 +631,65 @@ async fn retry_all_reads_its_head_by_gets_beside_the_consumer_it_creates() {
     assert_eq!(consumer_events(&js, &mut events, &dlq_name).await, (0, 0));
     delete(&js, &[&work, &dlq_name]).await;
 }
+
+/// A consumer made to deliver only new messages: `lag` ages its oldest
+/// pending message, the one it will deliver next, not the older messages
+/// before its start it never delivers (that age would breach `--max-age`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_ages_the_next_message_a_new_only_consumer_delivers() {
+    use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+    let js = js().await;
+    let (work, subject) = names("LAGNEW");
+    stream(&js, &work, vec![subject.clone()], true).await;
+    publish(&js, &subject, headers(&[]), b"before the consumer").await;
+    js.get_stream(&work)
+        .await
+        .unwrap()
+        .create_consumer(pull::Config {
+            durable_name: Some("fromnew".into()),
+            deliver_policy: DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // The message before the consumer must be older than --max-age below.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    publish(&js, &subject, headers(&[]), b"for the consumer").await;
+    let r = run(dlq(&nats_url()).args([
+        "lag",
+        &format!("{work}/fromnew"),
+        "--max-age",
+        "2s",
+        "-o",
+        "json",
+    ]));
+    delete(&js, &[&work]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let row = &r.json()["rows"][0];
+    assert_eq!(row["lag"], 1, "{r:?}");
+    assert!(row["oldest_age_seconds"].as_u64().unwrap() < 2, "{r:?}");
+}
+
+/// Sequences start at 1: `0` is an ID that names no message, said as such
+/// beside the other IDs not found, and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_0_names_no_message() {
+    let js = js().await;
+    let (work, dlq_name, subject) = setup(&js).await;
+    let h = headers(&[("dlq-original-subject", &format!("{subject}.orders"))]);
+    publish(&js, &format!("dlq.{subject}"), h, b"order 0").await;
+    let url = nats_url();
+    let peek = run(dlq(&url).args(["peek", &dlq_name, "0", "abc"]));
+    let retry = run(dlq(&url).args(["retry", &dlq_name, "0", "1"]));
+    let left = count(&js, &dlq_name).await;
+    let moved = count(&js, &work).await;
+    delete(&js, &[&work, &dlq_name]).await;
+    assert_eq!(peek.code, 4, "{peek:?}");
+    assert!(
+        peek.stderr.contains("no message with ID 0, abc"),
+        "{peek:?}"
+    );
+    assert_eq!(retry.code, 4, "{retry:?}");
+    assert!(retry.stderr.contains("no message with ID 0 "), "{retry:?}");
+    assert_eq!((left, moved), (1, 0));
+}

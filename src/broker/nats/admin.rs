@@ -249,7 +249,12 @@ pub(super) async fn lag(nats: &Nats, query: &LagQuery) -> Result<Vec<LagRow>> {
         for ci in consumers {
             let filter = Some(ci.config.filter_subject.as_str()).filter(|f| !f.is_empty());
             let oldest = if ci.num_pending + ci.num_ack_pending as u64 > 0 {
-                let first = ci.ack_floor.stream_sequence + 1;
+                // Awaiting an ack, the oldest is past the ack floor; else it is the next
+                // to deliver (what lies before it, this consumer never delivers).
+                let first = match ci.num_ack_pending {
+                    0 => ci.delivered.stream_sequence + 1,
+                    _ => ci.ack_floor.stream_sequence + 1,
+                };
                 raw_get(&nats.js, &stream_name, first, filter.or(Some(">")))
                     .await
                     .ok()

@@ -406,7 +406,12 @@ impl Rows {
         let info = stream.cached_info();
         let state = &info.state;
         let ids = (!ids.is_empty()).then(|| {
-            let mut seqs: Vec<u64> = ids.iter().filter_map(|i| i.trim().parse().ok()).collect();
+            // Sequences start at 1: `0` names no message, like any other ID that is not one.
+            let mut seqs: Vec<u64> = ids
+                .iter()
+                .filter_map(|i| i.trim().parse().ok())
+                .filter(|&s| s > 0)
+                .collect();
             seqs.sort_unstable();
             seqs.dedup();
             seqs.into_iter().collect::<VecDeque<u64>>()
