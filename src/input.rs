@@ -73,6 +73,7 @@ pub fn open(
     };
     // An empty pipe is no message; an explicit --body "" or empty file is one.
     let skip_empty = matches!(source, Source::Stdin);
+    let headers = flag_headers(headers);
     let (tx, rx) = mpsc::channel(256);
     std::thread::spawn(move || {
         let emit = |m: Result<OutgoingMessage>| -> bool {
@@ -83,7 +84,7 @@ pub fn open(
             match m {
                 Ok(mut m) => {
                     for (k, v) in &headers {
-                        m.headers.insert(k.clone(), Value::String(v.clone()));
+                        m.headers.insert(k.clone(), v.clone());
                     }
                     (0..count).all(|_| tx.blocking_send(Ok(m.clone())).is_ok())
                 }
@@ -96,6 +97,20 @@ pub fn open(
         read_all(reader, format, skip_empty, emit);
     });
     Ok(ChannelInput { rx })
+}
+
+/// `--header` flags as envelope headers: a name given more than once is a
+/// repeated header, its values in the order given (an array, as read ones are).
+fn flag_headers(flags: Vec<(String, String)>) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = Vec::new();
+    for (k, v) in flags {
+        match out.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, Value::Array(all))) => all.push(Value::String(v)),
+            Some((_, first)) => *first = Value::Array(vec![first.take(), Value::String(v)]),
+            None => out.push((k, Value::String(v))),
+        }
+    }
+    out
 }
 
 /// The message with its JSON body written by `encoder`; errors name the line.
@@ -212,6 +227,20 @@ mod tests {
             },
         );
         out
+    }
+
+    #[test]
+    fn a_header_flag_given_twice_is_a_repeated_header() {
+        let flags = [("tag", "a"), ("x", "1"), ("tag", "b"), ("tag", "c")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .to_vec();
+        assert_eq!(
+            flag_headers(flags),
+            vec![
+                ("tag".to_owned(), serde_json::json!(["a", "b", "c"])),
+                ("x".to_owned(), serde_json::json!("1")),
+            ]
+        );
     }
 
     #[test]
