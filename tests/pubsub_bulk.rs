@@ -174,3 +174,135 @@ fn publish_sends_headers_as_attributes_and_key_as_ordering_key() {
     e.delete_subscription(&sub);
     e.delete_topic(&topic);
 }
+
+/// A paced re-drive acknowledges each original and records it in the
+/// journal as it goes, not at the end of the run: killed midway, every
+/// message the journal names as moved has its copy at the origin and is
+/// off the DLQ, and every message is in one place or the other.
+#[test]
+fn a_paced_retry_all_records_each_move_as_it_goes() {
+    let e = Emulator::new();
+    let s = e.setup("ps-pace");
+    let n = 10;
+    let msgs: Vec<Out> = (0..n).map(|i| Out::new(format!("m{i}"))).collect();
+    e.dead_letter(&s, &msgs);
+    // The dead-lettering attempts left nothing on the source subscription.
+    assert!(e.peek_all(&s.source).is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.ndjson");
+    let mut child = e
+        .dlq()
+        .env("DLQ_JOURNAL", &journal)
+        .args(["retry-all", &s.dlq, "--rate", "4", "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let moved = || -> Vec<String> {
+        std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| r["type"] == "message" && r["action"] == "moved")
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    common::wait_for(
+        "a moved message in the journal while the run goes on",
+        std::time::Duration::from_secs(30),
+        || {
+            if !moved().is_empty() {
+                return Some(());
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before it recorded any message"
+            );
+            None
+        },
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let recorded = moved();
+    assert!(recorded.len() < n, "killed midway: {recorded:?}");
+    let copies = e.peek_all(&s.source);
+    let copied: Vec<&[u8]> = copies.iter().map(|m| m.data.as_slice()).collect();
+    // The originals the run held come back once their lease ends.
+    let left = common::wait_for(
+        "the unacknowledged originals back on the DLQ",
+        std::time::Duration::from_secs(60),
+        || {
+            let left = e.peek_all(&s.dlq);
+            (left.len() + recorded.len() >= n).then_some(left)
+        },
+    );
+    assert_eq!(
+        left.len() + recorded.len(),
+        n,
+        "every recorded original acknowledged, no other"
+    );
+    for id in &recorded {
+        assert!(
+            left.iter().all(|m| &m.message_id != id),
+            "{id} recorded as moved but still on the DLQ"
+        );
+    }
+    for m in &msgs {
+        let on_dlq = left.iter().any(|l| l.data == m.data);
+        assert!(
+            on_dlq || copied.contains(&m.data.as_slice()),
+            "{:?} lost",
+            m.data
+        );
+    }
+    assert!(
+        copies.len() >= recorded.len(),
+        "{} copies for {} recorded",
+        copies.len(),
+        recorded.len()
+    );
+    e.cleanup(&s);
+}
+
+/// A full purge removes what another subscriber holds too: after pulling
+/// and acknowledging what it can (the emulator cannot count by Monitoring),
+/// it seeks the subscription to the present.
+#[test]
+fn a_full_purge_removes_what_another_subscriber_holds() {
+    let e = Emulator::new();
+    let topic = common::unique("ps-held");
+    let sub = format!("{topic}-sub");
+    e.create_topic(&topic);
+    e.create_subscription(&sub, &topic, None);
+    e.publish(&topic, &[Out::new("a"), Out::new("b"), Out::new("c")]);
+    let held = common::wait_for(
+        "a message to hold",
+        std::time::Duration::from_secs(10),
+        || {
+            let got = e.pull(&sub, 1);
+            (!got.is_empty()).then_some(got)
+        },
+    );
+    let r = run(e.dlq().args(["purge", &sub, "--yes", "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["purged"], 2, "{r:?}");
+    assert!(
+        r.json()["notes"]
+            .to_string()
+            .contains("sought to the present"),
+        "{r:?}"
+    );
+    // Given back by its holder, the held message would be delivered again, unless the seek took it.
+    let _ = e.call(
+        "POST",
+        &format!("subscriptions/{sub}:modifyAckDeadline"),
+        serde_json::json!({"ackIds": [held[0].ack_id], "ackDeadlineSeconds": 0}),
+    );
+    assert!(
+        e.peek_all(&sub).is_empty(),
+        "{:?} survived the purge",
+        held[0].data
+    );
+    e.delete_subscription(&sub);
+    e.delete_topic(&topic);
+}

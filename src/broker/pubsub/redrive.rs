@@ -23,7 +23,8 @@
 //! A full purge seeks the subscription to the present where the run can
 //! say how many messages that removed (Cloud Monitoring counts them); where
 //! nothing counts them (the emulator) it pulls and acknowledges everything,
-//! so that the summary's count is exact, never a guess.
+//! so that the summary's count is exact, never a guess, then seeks too, so
+//! that what another subscriber held goes as well (uncounted, and said).
 //!
 //! Publishing to a topic delivers to each of its subscriptions: the
 //! summary (and the dry run, through `fan_out`) names the subscriptions
@@ -114,7 +115,7 @@ async fn open(ps: &PubSub, queue: &str, force: bool, verb: &str) -> Result<Subsc
     let sub = ps.subscription(queue).await?;
     if let (false, Some(dl)) = (force, dead_letter_topic(&sub)) {
         return Err(usage(format!(
-            "{} has a dead-letter policy of its own (to topic {}): to {verb} dlq pulls its messages, and each one \
+            "{} has a dead-letter policy of its own (to topic {}): to {verb} it, dlq pulls its messages, and each one \
              it gives back has had a delivery attempt that can dead-letter it; pass --force to {verb} it anyway",
             ps.names.short(&sub.name),
             ps.names.short(dl)
@@ -152,19 +153,26 @@ pub async fn purge_all(ps: &PubSub, queue: &str, opts: &PurgeOptions, run: &Ledg
         let mut r = Run::new(ps, &sub, run);
         let result = r.take(&Act::Purge).await;
         r.finish().await;
-        return result;
+        if result.is_err() || run.stopped() {
+            return result;
+        }
+        // What another subscriber holds was not pulled: the seek removes it too.
+        return match seek_to_now(ps, &sub).await {
+            Ok(_) => {
+                run.note(format!(
+                    "{NAME}: {} was then sought to the present, which also removed any message other subscribers held (not counted)",
+                    ps.names.short(&sub.name)
+                ));
+                Ok(())
+            }
+            Err(s) if s.code() == gcloud_gax::grpc::Code::Unimplemented => Ok(()),
+            Err(s) => Err(fail(
+                &format!("seeking {} to the present", ps.names.short(&sub.name)),
+                s,
+            )),
+        };
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let req = SeekRequest {
-        subscription: sub.name.clone(),
-        target: Some(seek_request::Target::Time(prost_types::Timestamp {
-            seconds: now.as_secs() as i64,
-            nanos: now.subsec_nanos() as i32,
-        })),
-    };
-    match ps.subscriber.seek(req, None).await {
+    match seek_to_now(ps, &sub).await {
         Ok(_) => {
             run.done_unnamed(count);
             run.note(format!(
@@ -185,6 +193,22 @@ pub async fn purge_all(ps: &PubSub, queue: &str, opts: &PurgeOptions, run: &Ledg
             s,
         )),
     }
+}
+
+/// Seeks the subscription to the present: every message published before
+/// is acknowledged, wherever it is held.
+async fn seek_to_now(ps: &PubSub, sub: &Subscription) -> Result<(), gcloud_gax::grpc::Status> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let req = SeekRequest {
+        subscription: sub.name.clone(),
+        target: Some(seek_request::Target::Time(prost_types::Timestamp {
+            seconds: now.as_secs() as i64,
+            nanos: now.subsec_nanos() as i32,
+        })),
+    };
+    ps.subscriber.seek(req, None).await.map(|_| ())
 }
 
 impl<'a> Run<'a> {
@@ -249,6 +273,8 @@ impl<'a> Run<'a> {
                 if let Some((m, ack_id)) = self.one(act, rm).await {
                     saved.push((m, ack_id));
                 }
+                // A paced batch takes seconds: acknowledge and record what is confirmed meanwhile.
+                self.settle_ready().await;
             }
             if !saved.is_empty() {
                 self.save_and_ack(saved).await;
