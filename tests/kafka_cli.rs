@@ -942,3 +942,76 @@ fn a_full_producer_queue_sends_each_refused_copy_again() {
     delete_topic(&topic);
     delete_topic(&origin);
 }
+
+/// The value of each record of partition 0 of `topic`: None for a tombstone.
+fn values(topic: &str) -> Vec<Option<Vec<u8>>> {
+    use rdkafka::consumer::BaseConsumer;
+    use rdkafka::Message;
+    let c: BaseConsumer = config()
+        .set("group.id", unique("dlq-test-values"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let (low, high) = c
+        .fetch_watermarks(topic, 0, Duration::from_secs(5))
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Offset(low))
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut out = Vec::new();
+    while (out.len() as i64) < high - low {
+        assert!(std::time::Instant::now() < deadline, "reading {topic}");
+        if let Some(m) = c.poll(Duration::from_millis(200)) {
+            out.push(m.unwrap().payload().map(<[u8]>::to_vec));
+        }
+    }
+    out
+}
+
+/// A tombstone (a record with no value, which deletes its key on a
+/// compacted topic) stays one: re-driven, and exported then replayed with
+/// `publish --format ndjson`, its copy has no value, not an empty one.
+#[test]
+fn a_tombstone_stays_a_tombstone() {
+    let (origin, topic) = (unique("compact"), unique("compact") + ".dlq");
+    let replay = unique("compact-replay");
+    for t in [&origin, &topic, &replay] {
+        create_topic(t, 1);
+    }
+    let producer: FutureProducer = config().create().unwrap();
+    rt().block_on(async {
+        let h = OwnedHeaders::new().insert(Header {
+            key: "dlq-original-topic",
+            value: Some(origin.as_bytes()),
+        });
+        for (key, value) in [("gone", None), ("empty", Some(&b""[..]))] {
+            let mut r: FutureRecord<str, [u8]> =
+                FutureRecord::to(&topic).key(key).headers(h.clone());
+            r.payload = value;
+            producer.send(r, Duration::from_secs(10)).await.unwrap();
+        }
+    });
+    let listed = run(k().args(["list", &topic, "-o", "json"]));
+    assert_eq!(listed.json()[0]["broker"]["tombstone"], true, "{listed:?}");
+    assert!(
+        listed.json()[1]["broker"].get("tombstone").is_none(),
+        "{listed:?}"
+    );
+    let exported = run(k().args(["export", &topic]));
+    assert_eq!(exported.code, 0, "{exported:?}");
+    let r = run_with_stdin(
+        k().args(["publish", &replay, "--format", "ndjson"]),
+        exported.stdout.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run(k().args(["retry-all", &topic, "--yes"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let want = vec![None, Some(Vec::new())];
+    assert_eq!(values(&origin), want, "re-driven");
+    assert_eq!(values(&replay), want, "replayed");
+    for t in [&origin, &topic, &replay] {
+        delete_topic(t);
+    }
+}

@@ -7,7 +7,11 @@
 //! `key: null` plus `broker.key_base64`; a UTF-8 header value is a string, a
 //! binary one `{"$bytes": BASE64}` as on every broker (`{"base64": ...}` from
 //! older exports is read too), a null one `null`, and a name that repeats
-//! becomes an array of those values in order. The dead-letter fields come from
+//! becomes an array of those values in order. A record with no value at all
+//! (a tombstone, which deletes its key on a compacted topic) has an empty
+//! body and `broker.tombstone: true`, and goes out with no value again, so a
+//! re-drive or a replay does not turn it into an empty record. The
+//! dead-letter fields come from
 //! the conventions table (`crate::conventions`), which reads these headers
 //! and the record's own timestamp (the failure time of a DLT record).
 
@@ -68,6 +72,9 @@ pub fn from_raw(m: &Raw) -> Message {
             None
         }
     });
+    if m.payload.is_none() {
+        broker.insert("tombstone".into(), Value::Bool(true));
+    }
     let headers = headers_to_json(m.headers);
     let body = m.payload.unwrap_or_default().to_vec();
     let dead_letter = conventions::read(&conventions::Input {
@@ -140,6 +147,12 @@ pub fn headers_to_record(headers: &Headers) -> Result<OwnedHeaders, String> {
     Ok(out)
 }
 
+/// Whether an outgoing message goes out with no value: read as a
+/// tombstone, and its body still empty (an edit that wrote one is a record).
+pub fn is_tombstone(m: &OutgoingMessage) -> bool {
+    m.body.is_empty() && m.broker.get("tombstone") == Some(&Value::Bool(true))
+}
+
 /// The key bytes of an outgoing message: its `key`, else `broker.key_base64`
 /// (a binary key read from Kafka), else `fallback` (`--key`).
 pub fn key_bytes(m: &OutgoingMessage, fallback: Option<&str>) -> Option<Vec<u8>> {
@@ -205,6 +218,37 @@ mod tests {
         assert_eq!(d.attempts, Some(3));
         // The DLT record's time, not the original record's.
         assert_eq!(d.first_death_at, Some(stored));
+    }
+
+    #[test]
+    fn a_record_without_a_value_is_a_tombstone_and_goes_out_as_one() {
+        let raw = |payload| Raw {
+            topic: "t",
+            partition: 0,
+            offset: 7,
+            timestamp: Timestamp::NotAvailable,
+            key: Some(b"k"),
+            payload,
+            headers: &[],
+        };
+        let out = |m: Message| OutgoingMessage {
+            body: m.body,
+            broker: m.broker,
+            ..Default::default()
+        };
+        let gone = from_raw(&raw(None));
+        assert_eq!(gone.broker["tombstone"], json!(true));
+        assert!(gone.body.is_empty());
+        assert!(is_tombstone(&out(gone.clone())));
+        let empty = from_raw(&raw(Some(b"")));
+        assert!(!empty.broker.contains_key("tombstone"));
+        assert!(!is_tombstone(&out(empty)));
+        let mut written = out(gone);
+        written.body = b"{}".to_vec();
+        assert!(
+            !is_tombstone(&written),
+            "a body written over it is a record"
+        );
     }
 
     #[test]

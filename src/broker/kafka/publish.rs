@@ -74,6 +74,9 @@ impl Publisher for Sender {
                 .headers(headers.clone());
             record.key = key.as_ref();
             record.partition = self.partition;
+            if envelope::is_tombstone(&msg) {
+                record.payload = None;
+            }
             match self.producer.send_result(record) {
                 Ok(delivery) => {
                     let topic = topic.clone();

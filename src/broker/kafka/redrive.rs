@@ -376,6 +376,9 @@ async fn send(
     let key = envelope::key_bytes(out, None);
     let mut record = FutureRecord::to(target).payload(&out.body).headers(headers);
     record.key = key.as_ref();
+    if envelope::is_tombstone(out) {
+        record.payload = None;
+    }
     loop {
         // A refused record comes back whole: it is sent again as it is.
         match producer.send_result(record) {
