@@ -97,6 +97,7 @@ fn queues_and_lag_thresholds() {
     let row = &r.json()["rows"][0];
     assert_eq!(row["name"], src_name.as_str());
     assert_eq!(row["lag"], 1);
+    assert_eq!(row["visible"], 1, "SQS's own name for it: {r:?}");
     assert_eq!(row["dlq_depth"], 3);
     let r = run(m.dlq().args(["lag", &src_name, "--max-dlq", "0"]));
     assert_eq!(r.code, 1, "{r:?}");
@@ -308,4 +309,86 @@ fn a_profile_carries_region_and_endpoint() {
     .args(["lag", &name, "-o", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
     m.delete_queue(&url);
+}
+
+/// A FIFO queue hands out no more of a group while earlier messages of it
+/// are held: a read, or a filtered run, that keeps messages sees the first
+/// 10 of the group only, and says so instead of passing for complete.
+#[test]
+fn a_fifo_read_that_cannot_see_a_whole_group_says_so() {
+    let m = Moto::new();
+    let name = format!("{}.fifo", common::unique("sqs-fifo-deep"));
+    let q = m.create(
+        &name,
+        &[(
+            aws_sdk_sqs::types::QueueAttributeName::FifoQueue,
+            "true".to_owned(),
+        )],
+    );
+    for i in 0..15 {
+        m.send(&q, &format!("F{i:02}"), &[], Some("G"));
+    }
+    let r = run(m.dlq().args(["list", &name, "-o", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json().as_array().unwrap().len(), 10, "{r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("{name} held 15 messages and 10 could be read")),
+        "{r:?}"
+    );
+    // F12 is past the first 10 of its group: the filtered run cannot reach it, and says so.
+    let r = run(m.dlq().args([
+        "retry-all",
+        &name,
+        "--grep",
+        "F12",
+        "--to",
+        &name,
+        "--yes",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(r.json()["moved"], 0, "{r:?}");
+    assert!(
+        r.json()["notes"]
+            .to_string()
+            .contains("held 15 messages and 10 could be read"),
+        "{r:?}"
+    );
+    let (visible, in_flight) = m.counts(&q);
+    assert_eq!(visible + in_flight, 15, "nothing taken");
+    m.delete_queue(&q);
+}
+
+/// Two queues dead-letter into one DLQ: a message that records no origin
+/// fails alone, naming both sources to choose from with --to, and stays.
+#[test]
+fn several_sources_are_named_when_the_origin_is_unknown() {
+    let m = Moto::new();
+    let (a_name, _a, dlq_name, dlq) = m.pair("sqs-two", false);
+    let arn = m.attr(&dlq, aws_sdk_sqs::types::QueueAttributeName::QueueArn);
+    let b_name = common::unique("sqs-two-b");
+    let b = m.create(
+        &b_name,
+        &[(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"1"}}"#),
+        )],
+    );
+    m.send(&dlq, "orphan", &[], None);
+    let r = run(m
+        .dlq()
+        .args(["retry-all", &dlq_name, "--yes", "-o", "json"]));
+    assert_eq!(r.code, 3, "{r:?}");
+    let why = r.json()["failures"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(why.contains("several queues dead-letter into"), "{why}");
+    assert!(why.contains(&a_name) && why.contains(&b_name), "{why}");
+    assert!(why.contains("--to"), "{why}");
+    assert_eq!(m.peek_all(&dlq).len(), 1);
+    for q in [&_a, &b, &dlq] {
+        m.delete_queue(q);
+    }
 }

@@ -135,6 +135,8 @@ pub async fn lag(sqs: &Sqs, query: &LagQuery) -> Result<Vec<LagRow>> {
             None => None,
         };
         let mut extra = Map::new();
+        // Lag is the visible count; named too, as SQS names it.
+        extra.insert("visible".into(), json!(visible));
         extra.insert("in_flight".into(), json!(in_flight));
         extra.insert("delayed".into(), json!(delayed));
         extra.insert("dead_letter_queue".into(), json!(dlq));

@@ -299,8 +299,26 @@ async fn read(
             break;
         }
     }
+    if let Some(why) = fifo_unread(q, seen.len() as u64, o.at_start).filter(|_| !stopped) {
+        sqs.warner.warn(&why);
+    }
     match failure {
         Some(e) if !stopped => Err(e),
         _ => Ok(()),
     }
+}
+
+/// What a run on a FIFO queue could not read: SQS hands out no more of a
+/// message group while some of it is held, so a run that keeps messages (a
+/// read, a filter) sees the first of each group only. Said, never silent.
+pub(crate) fn fifo_unread(q: &Queue, seen: u64, at_start: u64) -> Option<String> {
+    (q.is_fifo() && seen < at_start).then(|| {
+        format!(
+            "sqs: {} held {at_start} messages and {seen} could be read: a FIFO queue hands out no more of a \
+             message group while earlier ones of it are held, so only the first of each group (up to 10) \
+             can be read without removing them; the rest were not read (a retry-all or purge without \
+             filters moves them all)",
+            q.name
+        )
+    })
 }

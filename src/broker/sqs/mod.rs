@@ -350,10 +350,9 @@ impl Sqs {
         .await
     }
 
-    /// The one queue whose RedrivePolicy points at `q`, when there is exactly
-    /// one. A server that does not know ListDeadLetterSourceQueues gets every
-    /// queue's policy read instead.
-    async fn single_source(&self, q: &Queue) -> Result<Option<String>> {
+    /// The queues whose RedrivePolicy points at `q`. A server that does not
+    /// know ListDeadLetterSourceQueues gets every queue's policy read instead.
+    async fn sources(&self, q: &Queue) -> Result<Vec<String>> {
         let listed = self
             .client
             .list_dead_letter_source_queues()
@@ -364,16 +363,11 @@ impl Sqs {
             .send()
             .try_collect()
             .await;
-        let mut sources = match listed {
-            Ok(urls) => urls.iter().map(|u| name_of(u)).collect(),
-            Err(e) if e.code() == Some("InvalidAction") => admin::sources_by_scan(self, q).await?,
-            Err(e) => return Err(fail(&format!("listing the source queues of {}", q.name), e)),
-        };
-        Ok(if sources.len() == 1 {
-            sources.pop()
-        } else {
-            None
-        })
+        match listed {
+            Ok(urls) => Ok(urls.iter().map(|u| name_of(u)).collect()),
+            Err(e) if e.code() == Some("InvalidAction") => admin::sources_by_scan(self, q).await,
+            Err(e) => Err(fail(&format!("listing the source queues of {}", q.name), e)),
+        }
     }
 
     /// Resolves a queue to read from, refusing a queue that has a
@@ -390,9 +384,14 @@ impl Sqs {
                 q.name
             )));
         }
+        let sources = self.sources(&q).await?;
         Ok(Opened {
             at_start: count(&attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0),
-            source: self.single_source(&q).await?,
+            source: match sources.as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            },
+            sources,
             rt: self.round_trip(&q).await,
             q,
         })
@@ -404,8 +403,10 @@ pub(crate) struct Opened {
     pub q: Queue,
     /// ApproximateNumberOfMessages at the start.
     pub at_start: u64,
-    /// The one queue that dead-letters into it, if there is one.
+    /// The one queue that dead-letters into it, if there is one...
     pub source: Option<String>,
+    /// ...and every one that does.
+    pub sources: Vec<String>,
     /// The round trip of a call, which sizes the windows.
     pub rt: RoundTrip,
 }
@@ -446,6 +447,10 @@ impl Broker for Sqs {
 
     async fn browse(&self, queue: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()> {
         browse::browse(self, queue, opts, visit).await
+    }
+
+    async fn check_target(&self, to: &str) -> Result<()> {
+        self.queue(to).await.map(|_| ())
     }
 
     async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {

@@ -36,7 +36,7 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 
-use super::browse::{change_visibility, receive, Gate, Held};
+use super::browse::{change_visibility, fifo_unread, receive, Gate, Held};
 use super::codec::{self, BATCH_BYTES};
 use super::deliveries::Deliveries;
 use super::errors::{describe, entry_failure, is_not_found};
@@ -68,6 +68,8 @@ struct Run<'a> {
     held: Held,
     gate: Gate,
     source: Option<String>,
+    /// The source queues, when more than one dead-letters into the DLQ.
+    several: Option<String>,
     /// Distinct messages received.
     seen: AtomicU64,
     /// The messages taken, to tell a second delivery of one.
@@ -102,6 +104,7 @@ pub async fn execute(
     } else {
         o.rt.scale(PIPELINES, MAX_PIPELINES)
     };
+    let o_at_start = o.at_start;
     let r = Run {
         sqs,
         gate: Gate::new(o.at_start),
@@ -110,13 +113,19 @@ pub async fn execute(
         run,
         held: Held::new(sqs.visibility, o.rt),
         source: o.source,
+        several: (o.sources.len() > 1).then(|| o.sources.join(", ")),
         seen: AtomicU64::new(0),
         deliveries: Deliveries::default(),
         origins: Mutex::new(HashMap::new()),
     };
+    let at_start = o_at_start;
     futures::future::join_all((0..pipelines).map(|_| r.pipeline())).await;
     r.settle_deliveries_again().await;
     r.held.release_all(sqs, &r.dlq).await;
+    let seen = r.seen.load(Ordering::Relaxed);
+    if let Some(why) = fifo_unread(&r.dlq, seen, at_start).filter(|_| !run.stopped()) {
+        run.note(why);
+    }
     Ok(())
 }
 
@@ -193,7 +202,19 @@ impl Run<'_> {
                     Some((_, group)) => group.push((t, copy)),
                     None => by_queue.push((to.name, vec![(t, copy)])),
                 },
-                Err(why) => self.fail(&t, why),
+                Err(why) => {
+                    // Without a recorded origin, the sources are what the operator must choose from.
+                    let why = match &self.several {
+                        Some(all) if opts.to.is_none() && t.msg.dead_letter.origin.is_none() => {
+                            format!(
+                                "several queues dead-letter into {} ({all}) and the message does not record which it came from: pass --to",
+                                self.dlq.name
+                            )
+                        }
+                        _ => why,
+                    };
+                    self.fail(&t, why)
+                }
             }
         }
         for (name, group) in by_queue {
