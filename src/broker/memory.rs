@@ -179,6 +179,10 @@ impl Broker for Memory {
         Ok(())
     }
 
+    async fn check_target(&self, to: &str) -> Result<()> {
+        self.snapshot(to).map(|_| ())
+    }
+
     async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
         for m in self.snapshot(queue)? {
             if run.should_stop() {

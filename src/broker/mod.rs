@@ -367,6 +367,10 @@ pub trait Broker: Send + Sync {
     /// messages present at the start have all been seen.
     async fn browse(&self, queue: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()>;
 
+    /// Fails as a re-drive would when `to` (`--to`) names no destination,
+    /// so a dry run says so too. It changes nothing.
+    async fn check_target(&self, to: &str) -> Result<()>;
+
     /// Sends the messages the run selects back to their origin (or
     /// `opts.to`) and removes each from `queue` only after its copy is
     /// confirmed, reporting each to `run`. An error means the run could not

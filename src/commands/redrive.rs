@@ -36,6 +36,10 @@ pub async fn dry_run(
     sel: &Selection,
     opts: &RedriveOptions,
 ) -> Result<Exit> {
+    // A dry run exits as the run would: a --to that does not exist stops both.
+    if let Some(to) = &opts.to {
+        broker.check_target(to).await?;
+    }
     if !opts.rewrite.is_identity() {
         return rewrite_dry_run(ctx, broker, queue, sel, opts).await;
     }

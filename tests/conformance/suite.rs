@@ -891,6 +891,20 @@ pub fn retry_needs_an_origin_or_to(f: &dyn Fixture) {
     );
     let moved = without_redrive(&f.read_origin(&other), "1");
     assert_same(f, "the --to target", &moved, &msgs);
+
+    // A --to that does not exist stops the run, and its dry run says so alike.
+    let missing = f.missing_target();
+    for last in ["--dry-run", "--yes"] {
+        let r = dlq(f, &["retry-all", &plain.dlq, "--to", &missing, last]);
+        assert_eq!(
+            r.code,
+            4,
+            "{}: retry-all {last} to {missing}: {r:?}",
+            f.name()
+        );
+    }
+    f.settle(&plain);
+    assert_eq!(f.read_dlq(&plain).len(), 2, "{}: nothing moved", f.name());
     for p in [&plain, &other, &pair] {
         f.cleanup(p);
     }

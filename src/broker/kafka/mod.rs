@@ -617,6 +617,13 @@ impl Broker for Kafka {
         browse::browse(self, queue, opts, visit).await
     }
 
+    async fn check_target(&self, to: &str) -> Result<()> {
+        blocking(|| {
+            let lookup = self.kept(&cursor_group(to, &ReadOptions::default()))?;
+            self.partitions(&lookup, to).map(|_| ())
+        })
+    }
+
     async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
         redrive::redrive(self, queue, opts, run).await
     }

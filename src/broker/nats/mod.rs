@@ -238,6 +238,11 @@ impl Broker for Nats {
         }
     }
 
+    async fn check_target(&self, to: &str) -> Result<()> {
+        self.ready().await?;
+        redrive::check_target(self, to).await
+    }
+
     async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
         self.ready().await?;
         redrive::run(self, queue, opts, run).await

@@ -115,13 +115,7 @@ pub(super) async fn run(
     run: &Ledger,
 ) -> Result<()> {
     if let Some(to) = &opts.to {
-        // A copy nothing stores would be lost: `--to` must be captured, as on every broker.
-        if let Err(e) = nats.storing("--to ", to).await? {
-            return Err(not_found(
-                format!("{NAME}: no stream captures subject {to}: the --to target does not exist"),
-                Some(Box::new(e)),
-            ));
-        }
+        check_target(nats, to).await?;
     }
     let stream = nats.stream_for_run(queue).await?;
     let mut rows = Rows::open(nats, stream, &opts.read.ids, FAR_WINDOW_BULK)
@@ -242,6 +236,17 @@ pub(super) async fn run(
         if r.inflight.is_empty() {
             return Ok(());
         }
+    }
+}
+
+/// A copy nothing stores would be lost: `--to` must be captured, as on every broker.
+pub(super) async fn check_target(nats: &Nats, to: &str) -> Result<()> {
+    match nats.storing("--to ", to).await? {
+        Ok(_) => Ok(()),
+        Err(e) => Err(not_found(
+            format!("{NAME}: no stream captures subject {to}: the --to target does not exist"),
+            Some(Box::new(e)),
+        )),
     }
 }
 

@@ -108,6 +108,10 @@ impl Broker for PubSub {
         browse::browse(self, queue, opts, visit).await
     }
 
+    async fn check_target(&self, to: &str) -> Result<()> {
+        self.existing_topic(to).await.map(|_| ())
+    }
+
     async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
         redrive::redrive(self, queue, opts, run).await
     }

@@ -450,6 +450,10 @@ impl Broker for RabbitMq {
         given_back.map_err(|e| broker(NAME, format!("giving back the messages of '{queue}'"), e))
     }
 
+    async fn check_target(&self, to: &str) -> Result<()> {
+        self.require_queue(to).await
+    }
+
     async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
         bulk::run(self, queue, bulk::Take::Copy(opts), run).await
     }
