@@ -99,6 +99,36 @@ fn the_management_api_is_this_servers_or_a_read_is_refused() {
     r.delete(&queue);
 }
 
+/// Through an AMQP port relayed alone (nothing listens at its port plus
+/// 10000), dlq falls back to the default management port: on the server
+/// there (3.10 here) the read of a delivery-limited quorum queue is still
+/// refused for its limit; any other server's queue is unknown to that API,
+/// and the read is refused for that. Never read as a classic queue's.
+#[test]
+fn a_relayed_amqp_port_falls_back_to_the_default_management_port() {
+    let r = Rmq::new();
+    let queue = unique("versions-relayed");
+    r.declare(
+        &queue,
+        table(&[
+            ("x-queue-type", ls("quorum")),
+            ("x-delivery-limit", AMQPValue::LongLongInt(5)),
+        ]),
+    );
+    r.publish(&queue, b"keep me", Default::default());
+    let relay = common::relay::Relay::start(&common::host_port(&common::amqp_url()));
+    let via = format!("amqp://guest:guest@127.0.0.1:{}/%2f", relay.port);
+    let out = run(common::dlq(&via).args(["list", &queue]));
+    assert_eq!(out.code, 2, "{out:?}");
+    let why = match common::amqp_management_url().as_str() {
+        "http://127.0.0.1:15672" => "delivery limit of 5",
+        _ => "belongs to another server",
+    };
+    assert!(out.stderr.contains(why), "{out:?}");
+    assert_eq!(bodies(&r.peek_all(&queue)), [b"keep me".to_vec()]);
+    r.delete(&queue);
+}
+
 fn death_count(got: &rabbitmq_support::Got, queue: &str) -> Option<i64> {
     let AMQPValue::FieldArray(deaths) = got.header("x-death")? else {
         return None;

@@ -109,22 +109,20 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
     }
     let tls = AmqpTls::new(&files)?;
     let conn = open(&uri, &tls, settings, "dlq").await?;
-    let base = settings.profile.management_url.clone().unwrap_or_else(|| {
-        // RabbitMQ's own pairs, 5672 and 15672, 5671 and 15671, extended to
-        // other ports: a second broker on 5673 has its API on 15673.
-        let scheme = if settings.scheme() == "amqps" {
-            "https"
-        } else {
-            "http"
-        };
-        let port = management_port(uri.authority.port);
-        let host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host
-        };
-        format!("{scheme}://{host}:{port}")
-    });
+    let base = match settings.profile.management_url.clone() {
+        Some(url) => url,
+        None => {
+            let amqps = settings.scheme() == "amqps";
+            let port = management_port(&host, uri.authority.port, amqps, settings.timeout).await;
+            let scheme = if amqps { "https" } else { "http" };
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            format!("{scheme}://{host}:{port}")
+        }
+    };
     let admin = Admin::new(base, &uri, settings.timeout, &files)?;
     Ok(Box::new(RabbitMq {
         conn,
@@ -140,9 +138,22 @@ pub async fn connect(settings: &BrokerSettings) -> Result<Box<dyn Broker>> {
 }
 
 /// The management API's port when the profile does not name its URL: the
-/// AMQP port plus 10000, as RabbitMQ's defaults pair them.
-fn management_port(amqp: u16) -> u16 {
-    amqp.checked_add(10_000).unwrap_or(15672)
+/// AMQP port plus 10000, as RabbitMQ's defaults pair them (5672 and 15672,
+/// 5671 and 15671; a second server on 5673 has its API on 15673), when it
+/// takes a connection; else the default one (an AMQP port forwarded or
+/// relayed alone). Which server answers there is checked by each read.
+async fn management_port(host: &str, amqp: u16, tls: bool, timeout: Duration) -> u16 {
+    let default = if tls { 15671 } else { 15672 };
+    let paired = match amqp.checked_add(10_000) {
+        Some(p) if p != default => p,
+        _ => return default,
+    };
+    let wait = timeout.min(Duration::from_millis(500));
+    let open = tokio::time::timeout(wait, tokio::net::TcpStream::connect((host, paired))).await;
+    match open {
+        Ok(Ok(_)) => paired,
+        _ => default,
+    }
 }
 
 /// Opens one AMQP connection within the timeout.
