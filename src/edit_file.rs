@@ -111,6 +111,13 @@ pub fn render(m: &Message, destination: &str) -> String {
     }
     if let Some(k) = &m.key {
         out.push_str(&header_line("@key", &Value::String(k.clone()), true));
+    } else if let Some(k) = m.broker.get("key_base64").and_then(Value::as_str) {
+        // A key that is not text, as a binary header value is written.
+        out.push_str(&header_line(
+            "@key",
+            &serde_json::json!({"$bytes": k}),
+            true,
+        ));
     }
     let kind = match &value {
         Some((f, _)) => BodyKind::Decoded(*f),
@@ -187,6 +194,7 @@ pub fn parse(text: &str, original: &Message) -> Result<Edited, String> {
     }
     let mut headers = Headers::new();
     let mut key = None;
+    let mut key_base64 = None;
     let mut kind = None;
     let mut body_start = lines.len();
     for (i, raw) in lines.iter().enumerate() {
@@ -210,7 +218,13 @@ pub fn parse(text: &str, original: &Message) -> Result<Edited, String> {
             "@key" => match value {
                 Value::String(s) => key = Some(s),
                 Value::Null => key = None,
-                _ => return Err(at("@key must be text or null".into())),
+                other => match crate::message::value_bytes(&other) {
+                    Some(Ok(bytes)) => key_base64 = Some(crate::message::b64(&bytes)),
+                    Some(Err(e)) => return Err(at(format!("@key: {e}"))),
+                    None => {
+                        return Err(at("@key must be text, {\"$bytes\": BASE64} or null".into()))
+                    }
+                },
             },
             "@body" => {
                 let named = value.as_str().and_then(BodyKind::named);
@@ -293,6 +307,7 @@ pub fn parse(text: &str, original: &Message) -> Result<Edited, String> {
     Ok(Edited::Message(Replacement {
         headers,
         key,
+        key_base64,
         body,
         encode,
     }))
@@ -431,6 +446,33 @@ mod tests {
         assert!(e.contains("decoded as avro"), "{e}");
         let e = parse(&text, &msg(b"x")).unwrap_err();
         assert!(e.contains("was not decoded"), "{e}");
+    }
+
+    #[test]
+    fn a_binary_key_is_in_the_file_and_goes_only_if_it_stays() {
+        let mut m = msg(b"x");
+        m.key = None;
+        m.broker
+            .insert("key_base64".into(), Value::String("AP9rMw==".into()));
+        let text = render(&m, "orders");
+        assert!(
+            text.contains("@key:= {\"$bytes\":\"AP9rMw==\"}\n"),
+            "{text}"
+        );
+        let r = round_trip(&m);
+        assert_eq!(
+            (r.key.as_deref(), r.key_base64.as_deref()),
+            (None, Some("AP9rMw=="))
+        );
+        let dropped = text.replace("@key:= {\"$bytes\":\"AP9rMw==\"}\n", "");
+        let Edited::Message(r) = parse(&dropped, &m).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.key_base64, None);
+        let out = crate::rewrite::Rewrite::replace_with(r)
+            .copy_of(&m)
+            .unwrap();
+        assert!(!out.broker.contains_key("key_base64"), "{:?}", out.broker);
     }
 
     #[test]

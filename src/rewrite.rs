@@ -41,6 +41,8 @@ pub struct Transform {
 pub struct Replacement {
     pub headers: Headers,
     pub key: Option<String>,
+    /// A key that is not UTF-8, in base64 (`broker.key_base64` on Kafka).
+    pub key_base64: Option<String>,
     pub body: Vec<u8>,
     /// The body is the JSON of a decoded value, to be encoded again with
     /// the original's schema.
@@ -147,6 +149,13 @@ impl Rewrite {
         if let Some(r) = &self.replace {
             out.headers = r.headers.clone();
             out.key = r.key.clone();
+            // The file says which key goes: a binary one removed there is not sent.
+            match &r.key_base64 {
+                Some(k) => out
+                    .broker
+                    .insert("key_base64".into(), Value::String(k.clone())),
+                None => out.broker.remove("key_base64"),
+            };
             out.body = r.body.clone();
             if r.encode {
                 let v = serde_json::from_slice(&r.body)
@@ -413,7 +422,7 @@ mod tests {
             headers,
             key: None,
             body: b"edited".to_vec(),
-            encode: false,
+            ..Default::default()
         });
         let out = r.copy_of(&msg("{}")).unwrap();
         assert_eq!(out.body, b"edited");

@@ -162,6 +162,9 @@ pub struct Capabilities {
     pub flags: &'static [Flag],
     /// The profile settings it uses.
     pub settings: &'static [Setting],
+    /// A message carries a key (Kafka's key, Pub/Sub's ordering key);
+    /// elsewhere an envelope's key is not sent, and `publish` says so.
+    pub keys: bool,
 }
 
 impl Capabilities {

@@ -31,6 +31,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     origins: &[OriginKind::Queue],
     flags: &[Flag::Exchange, Flag::RoutingKey],
     settings: &[Setting::PasswordEnv],
+    keys: true,
 };
 
 /// The brokers tests made, by the name in their URL.

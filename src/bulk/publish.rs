@@ -75,8 +75,15 @@ pub trait MessageInput: Send {
 }
 
 /// Publishes every message of `input` through `publisher`; see the module docs.
-pub async fn publish(publisher: &mut dyn Publisher, input: &mut dyn MessageInput, run: &Ledger) {
+pub async fn publish(
+    publisher: &mut dyn Publisher,
+    input: &mut dyn MessageInput,
+    keys: bool,
+    run: &Ledger,
+) {
     let dest = publisher.destination();
+    // Keys the broker has no place for (an export of Kafka replayed elsewhere).
+    let mut keyless = 0u64;
     let window = publisher.window().max(1);
     let mut inflight = FuturesUnordered::new();
     let mut n = 0u64;
@@ -104,6 +111,9 @@ pub async fn publish(publisher: &mut dyn Publisher, input: &mut dyn MessageInput
             Some(Ok(m)) => m,
         };
         n += 1;
+        if !keys && (msg.key.is_some() || msg.broker.contains_key("key_base64")) {
+            keyless += 1;
+        }
         let label = if msg.line > 0 {
             format!("line {}", msg.line)
         } else {
@@ -121,6 +131,11 @@ pub async fn publish(publisher: &mut dyn Publisher, input: &mut dyn MessageInput
     }
     for note in publisher.notes() {
         run.note(note);
+    }
+    if keyless > 0 {
+        run.note(format!(
+            "{keyless} message(s) had a key (`key` or `broker.key_base64`), which this broker's messages do not carry: sent without it"
+        ));
     }
 }
 
@@ -206,13 +221,45 @@ mod tests {
     fn run(
         input: Vec<Result<OutgoingMessage, String>>,
     ) -> (crate::report::BulkReport, Vec<String>) {
+        run_keys(input, true)
+    }
+
+    fn run_keys(
+        input: Vec<Result<OutgoingMessage, String>>,
+        keys: bool,
+    ) -> (crate::report::BulkReport, Vec<String>) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         let ledger = Ledger::new(Setup::plain(Action::Published, Selection::everything()));
         let mut p = Batches::default();
-        rt.block_on(publish(&mut p, &mut Lines(input.into_iter()), &ledger));
+        rt.block_on(publish(
+            &mut p,
+            &mut Lines(input.into_iter()),
+            keys,
+            &ledger,
+        ));
         (ledger.finish(), p.sent)
+    }
+
+    #[test]
+    fn keys_a_broker_does_not_carry_are_said() {
+        let keyed = || {
+            line(1, "a").map(|mut m| {
+                m.key = Some("k".into());
+                m
+            })
+        };
+        let (r, sent) = run_keys(vec![keyed(), line(2, "b")], false);
+        assert_eq!(sent, ["a", "b"]);
+        assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
+        assert!(
+            r.notes[0].starts_with("1 message(s) had a key"),
+            "{:?}",
+            r.notes
+        );
+        let (r, _) = run_keys(vec![keyed()], true);
+        assert!(r.notes.is_empty(), "{:?}", r.notes);
     }
 
     #[test]

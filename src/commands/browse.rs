@@ -133,9 +133,8 @@ impl<'a> Session<'a> {
                         Effect::None => {}
                         Effect::Quit => return Ok(Exit::Ok),
                         Effect::Reload => {
-                            view.clear();
                             view.status = "reloading".into();
-                            loader = Some(self.source.load());
+                            loader = Some(self.reload(view).await);
                         }
                         Effect::Interrupt => {
                             if let Some((_, _, stop)) = &action {
@@ -151,8 +150,7 @@ impl<'a> Session<'a> {
                         }
                         Effect::Edit(id) => {
                             self.edit(screen, &keys, view, &id).await?;
-                            view.clear();
-                            loader = Some(self.source.load());
+                            loader = Some(self.reload(view).await);
                         }
                     }
                 }
@@ -162,12 +160,22 @@ impl<'a> Session<'a> {
                     view.running = None;
                     self.drain(screen, view, &mut loader);
                     view.status = outcome(res, &front);
-                    view.clear();
-                    loader = Some(self.source.load());
+                    loader = Some(self.reload(view).await);
                 }
                 _ = tick => {}
             }
         }
+    }
+
+    /// Reads the queue again, with its depth as it is now (the title's
+    /// "first N of M" follows what was added or moved since).
+    async fn reload(&self, view: &mut View) -> Loader {
+        view.clear();
+        let s = self.source;
+        if let Ok(depth) = s.broker.depth(&s.queue, &s.read).await {
+            view.depth = depth;
+        }
+        s.load()
     }
 
     /// Takes what arrived: messages read, lines written to stderr.
@@ -180,6 +188,9 @@ impl<'a> Session<'a> {
                     Ok(Loaded::Message(m)) => view.push(*m, now),
                     Ok(Loaded::Done) => {
                         view.loading = false;
+                        if view.status == "reloading" {
+                            view.status.clear();
+                        }
                         view.keep_marks_loaded();
                         *loader = None;
                         break;
@@ -234,6 +245,8 @@ impl<'a> Session<'a> {
                     retry::run(&ctx, &a).await
                 }
                 Act::Purge => purge::exactly(&ctx, &queue, &p.ids, &read).await,
+                // Its dialog hands the loop an `Effect::Edit` instead: the view must step aside.
+                Act::Edit => Ok(Exit::Ok),
                 Act::Export(path) => {
                     let a = ExportArgs {
                         queue,

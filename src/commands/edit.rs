@@ -133,6 +133,11 @@ fn as_replacement(m: &Message) -> Replacement {
     Replacement {
         headers: m.headers.clone(),
         key: m.key.clone(),
+        key_base64: m
+            .broker
+            .get("key_base64")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
         body: m.body.clone(),
         encode: false,
     }

@@ -45,7 +45,7 @@ pub async fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Exit> {
         dedup_id: args.dedup_id.clone(),
         delay: args.delay,
     };
-    ctx.check(&opts.flags())?;
+    let (_, caps) = ctx.check(&opts.flags())?;
     let encoder = encoder(ctx, &args.encode, args.format)?;
     let broker = ctx.connect_with(&opts.flags()).await?;
     let mut input = input::open(
@@ -65,7 +65,7 @@ pub async fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Exit> {
         backup: None,
         selection: Selection::everything(),
     });
-    publish(&mut *publisher, &mut input, &run).await;
+    publish(&mut *publisher, &mut input, caps.keys, &run).await;
     drop(publisher);
     ctx.conclude(run, Ok(()), Action::Published)
 }

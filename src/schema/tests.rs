@@ -720,6 +720,7 @@ fn an_edited_value_is_encoded_with_the_original_schema() {
         key: None,
         body: serde_json::to_vec(&edited).unwrap(),
         encode: true,
+        ..Default::default()
     })
     .with_schema(Some(registry_decoder()));
     let out = r.copy_of(&message_of(&g.bytes)).unwrap();
@@ -732,6 +733,7 @@ fn an_edited_value_is_encoded_with_the_original_schema() {
         key: None,
         body: serde_json::to_vec(&edited).unwrap(),
         encode: true,
+        ..Default::default()
     })
     .with_schema(Some(registry_decoder()));
     let e = r.copy_of(&message_of(&g.bytes)).unwrap_err();

@@ -76,6 +76,8 @@ pub enum Act {
     Retry,
     Purge,
     Export(PathBuf),
+    /// Edit the one message, then send the copy: the loop suspends the view.
+    Edit,
 }
 
 /// An action waiting for `y`, or handed to the loop to run.
@@ -96,6 +98,10 @@ impl Pending {
             Act::Retry => format!("Retry {what} to {}?", self.destination),
             Act::Purge => format!("Purge {what} from {}?", self.destination),
             Act::Export(_) => format!("Export {what} to {}?", self.destination),
+            Act::Edit => format!(
+                "Edit {what} in the editor, then send the copy to {}?",
+                self.destination
+            ),
         }
     }
 }
@@ -136,7 +142,7 @@ pub struct View {
     group: Option<(GroupBy, (String, String))>,
     pub mode: Mode,
     pub status: String,
-    /// The queue's depth when the view opened, when the broker says.
+    /// The queue's depth at the last load, when the broker says.
     pub depth: Option<u64>,
     pub limit: u64,
     pub loading: bool,
@@ -466,8 +472,15 @@ impl View {
                 }
             }
             _ => {
-                let id = self.current().map(|i| i.message.id.clone());
-                return id.map_or(Effect::None, Effect::Edit);
+                let Some(id) = self.current().map(|i| i.message.id.clone()) else {
+                    return Effect::None;
+                };
+                let destination = self.destinations(std::slice::from_ref(&id));
+                self.mode = Mode::Dialog(Pending {
+                    act: Act::Edit,
+                    ids: vec![id],
+                    destination,
+                });
             }
         }
         Effect::None
@@ -553,7 +566,10 @@ impl View {
         match key.code {
             KeyCode::Char('y') | KeyCode::Char('Y') => {
                 self.mode = Mode::List;
-                Effect::Run(pending)
+                match pending.act {
+                    Act::Edit => Effect::Edit(pending.ids.into_iter().next().unwrap_or_default()),
+                    _ => Effect::Run(pending),
+                }
             }
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
                 self.mode = Mode::List;

@@ -376,7 +376,19 @@ fn x_asks_for_a_path_then_confirms() {
 fn e_edits_the_current_one_and_capital_r_reloads() {
     let mut v = view();
     key(&mut v, KeyCode::End);
-    assert_eq!(ch(&mut v, 'e'), Effect::Edit("m4".into()));
+    // Like every action, an edit asks first, naming where the copy goes.
+    assert_eq!(ch(&mut v, 'e'), Effect::None);
+    match &v.mode {
+        Mode::Dialog(p) => assert!(
+            p.question().starts_with("Edit 1 message in the editor"),
+            "{p:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ch(&mut v, 'n'), Effect::None);
+    assert_eq!(v.mode, Mode::List);
+    ch(&mut v, 'e');
+    assert_eq!(ch(&mut v, 'y'), Effect::Edit("m4".into()));
     assert_eq!(ch(&mut v, 'R'), Effect::Reload);
 }
 

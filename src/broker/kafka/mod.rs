@@ -95,6 +95,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         Setting::TlsCertFile,
         Setting::TlsKeyFile,
     ],
+    keys: true,
 };
 
 /// The context of every client: librdkafka's log lines go nowhere (they

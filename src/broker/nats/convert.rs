@@ -78,7 +78,14 @@ pub fn headers_from_json(
             one => std::slice::from_ref(one),
         };
         for v in values {
-            let v = crate::message::value_text(v);
+            // A byte value (another broker's export) is text here only when it is UTF-8.
+            let v = match crate::message::value_bytes(v) {
+                Some(bytes) => String::from_utf8(bytes.map_err(|e| format!("header {name:?}: {e}"))?)
+                    .map_err(|_| {
+                        format!("header {name:?} has a binary value, which NATS headers (text) cannot carry")
+                    })?,
+                None => crate::message::value_text(v),
+            };
             let hv: async_nats::HeaderValue = v.parse().map_err(|_| {
                 format!("header {name:?} has a line break, which NATS cannot carry")
             })?;
@@ -148,6 +155,19 @@ mod tests {
             .unwrap()
             .get("tag")
             .is_none());
+    }
+
+    #[test]
+    fn a_byte_header_from_another_broker_is_text_or_refused() {
+        let text = headers_from_json(
+            json!({"b": {"$bytes": "b2s="}}).as_object().unwrap(),
+            |_| false,
+        )
+        .unwrap();
+        assert_eq!(header(&text, "b"), Some("ok"));
+        let binary = json!({"raw": {"$bytes": "AP8B"}});
+        let err = headers_from_json(binary.as_object().unwrap(), |_| false).unwrap_err();
+        assert!(err.contains("\"raw\" has a binary value"), "{err}");
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         Setting::TlsCertFile,
         Setting::TlsKeyFile,
     ],
+    keys: false,
 };
 
 /// Connects to nats.

@@ -61,6 +61,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     origins: &[OriginKind::Topic],
     flags: &[Flag::Key, Flag::EndpointUrl, Flag::Force],
     settings: &[Setting::EndpointUrl],
+    keys: true,
 };
 
 /// A connected client: the admin and data calls of one project.

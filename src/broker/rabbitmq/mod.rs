@@ -56,6 +56,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         Setting::TlsCertFile,
         Setting::TlsKeyFile,
     ],
+    keys: false,
 };
 
 /// Messages in flight at most: prefetch and unconfirmed copies in bulk

@@ -63,6 +63,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         Setting::AwsProfile,
         Setting::TlsCaFile,
     ],
+    keys: false,
 };
 
 /// What `sqs://...` says.
