@@ -334,7 +334,6 @@ fn resolve_url(
                 "the profile's password_env names {var}, which is not set"
             ))
         })?;
-        secrets::register(&value);
         full = with_password(url, &value);
         password = Some(value);
     }
@@ -494,6 +493,20 @@ kafka = { "security.protocol" = "SASL_SSL" }
         assert_eq!(
             crate::secrets::scrub("auth failed: s3cr3t/pw"),
             "auth failed: ***"
+        );
+    }
+
+    #[test]
+    fn a_password_from_env_equal_to_the_user_name_masks_the_password_only() {
+        let (_d, path) = write_config(
+            "[profiles.same]\nurl = \"amqp://samename@rabbit:5672\"\npassword_env = \"DLQ_TEST_SAME_PW\"\n",
+        );
+        std::env::set_var("DLQ_TEST_SAME_PW", "samename");
+        let s = resolve(&sel(None, None, Some("same"), Some(path))).unwrap();
+        assert_eq!(s.display_url, "amqp://samename:***@rabbit:5672");
+        assert_eq!(
+            crate::secrets::scrub("queue 'samename.dlq' not found"),
+            "queue 'samename.dlq' not found"
         );
     }
 
