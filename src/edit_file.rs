@@ -111,7 +111,11 @@ pub fn render(m: &Message, destination: &str) -> String {
     }
     if let Some(k) = &m.key {
         out.push_str(&header_line("@key", &Value::String(k.clone()), true));
-    } else if let Some(k) = m.broker.get("key_base64").and_then(Value::as_str) {
+    } else if let Some(k) = m
+        .broker
+        .get(crate::message::KEY_BASE64)
+        .and_then(Value::as_str)
+    {
         // A key that is not text, as a binary header value is written.
         out.push_str(&header_line(
             "@key",

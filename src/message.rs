@@ -14,6 +14,10 @@ use serde_json::{Map, Value};
 
 use crate::schema::decoded::Decoded;
 
+/// The `broker` field that holds a key that is not UTF-8, in base64 (a
+/// Kafka key is bytes); `key` is null then.
+pub const KEY_BASE64: &str = "key_base64";
+
 /// Header that carries how many times dlq has sent a message back.
 pub const REDRIVE_HEADER: &str = "dlq-redrive-count";
 

@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use crate::exit::usage;
 use crate::jq::{self, Query};
-use crate::message::{Headers, Message, OutgoingMessage, REDRIVE_HEADER};
+use crate::message::{Headers, Message, OutgoingMessage, KEY_BASE64, REDRIVE_HEADER};
 use crate::schema::Decoder;
 
 /// A compiled jq filter for the body.
@@ -153,8 +153,8 @@ impl Rewrite {
             match &r.key_base64 {
                 Some(k) => out
                     .broker
-                    .insert("key_base64".into(), Value::String(k.clone())),
-                None => out.broker.remove("key_base64"),
+                    .insert(KEY_BASE64.into(), Value::String(k.clone())),
+                None => out.broker.remove(KEY_BASE64),
             };
             out.body = r.body.clone();
             if r.encode {

@@ -111,7 +111,7 @@ pub async fn publish(
             Some(Ok(m)) => m,
         };
         n += 1;
-        if !keys && (msg.key.is_some() || msg.broker.contains_key("key_base64")) {
+        if !keys && (msg.key.is_some() || msg.broker.contains_key(crate::message::KEY_BASE64)) {
             keyless += 1;
         }
         let label = if msg.line > 0 {

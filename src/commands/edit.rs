@@ -135,7 +135,7 @@ fn as_replacement(m: &Message) -> Replacement {
         key: m.key.clone(),
         key_base64: m
             .broker
-            .get("key_base64")
+            .get(crate::message::KEY_BASE64)
             .and_then(|v| v.as_str())
             .map(str::to_owned),
         body: m.body.clone(),

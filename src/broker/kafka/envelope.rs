@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 
 use crate::broker::{Headers, Message, OutgoingMessage};
 use crate::conventions;
-use crate::message::{b64, b64_decode, bytes_value, value_bytes};
+use crate::message::{b64, b64_decode, bytes_value, value_bytes, KEY_BASE64};
 
 /// One record's parts, however it was read.
 pub struct Raw<'a> {
@@ -68,7 +68,7 @@ pub fn from_raw(m: &Raw) -> Message {
     let key = m.key.and_then(|k| match std::str::from_utf8(k) {
         Ok(s) => Some(s.to_owned()),
         Err(_) => {
-            broker.insert("key_base64".into(), json!(b64(k)));
+            broker.insert(KEY_BASE64.into(), json!(b64(k)));
             None
         }
     });
@@ -159,7 +159,7 @@ pub fn key_bytes(m: &OutgoingMessage, fallback: Option<&str>) -> Option<Vec<u8>>
     if let Some(k) = &m.key {
         return Some(k.clone().into_bytes());
     }
-    let binary = m.broker.get("key_base64").and_then(Value::as_str);
+    let binary = m.broker.get(KEY_BASE64).and_then(Value::as_str);
     binary
         .and_then(|b| b64_decode(b).ok())
         .or_else(|| fallback.map(|k| k.as_bytes().to_vec()))

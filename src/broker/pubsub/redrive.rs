@@ -140,7 +140,12 @@ pub async fn redrive(ps: &PubSub, queue: &str, opts: &RedriveOptions, run: &Ledg
 
 pub async fn purge(ps: &PubSub, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
     let sub = open(ps, queue, opts.read.force, "purge").await?;
-    let mut r = Run::new(ps, &sub, run);
+    purge_pulled(ps, &sub, run).await
+}
+
+/// Pulls and acknowledges what the run selects.
+async fn purge_pulled(ps: &PubSub, sub: &Subscription, run: &Ledger) -> Result<()> {
+    let mut r = Run::new(ps, sub, run);
     let result = r.take(&Act::Purge).await;
     r.finish().await;
     result
@@ -148,50 +153,36 @@ pub async fn purge(ps: &PubSub, queue: &str, opts: &PurgeOptions, run: &Ledger) 
 
 /// A full purge; see the module docs.
 pub async fn purge_all(ps: &PubSub, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+    let _ = opts;
     let sub = ps.subscription(queue).await?;
-    let Some(count) = ps.undelivered(&sub.name).await else {
-        let mut r = Run::new(ps, &sub, run);
-        let result = r.take(&Act::Purge).await;
-        r.finish().await;
-        if result.is_err() || run.stopped() {
-            return result;
+    let name = ps.names.short(&sub.name);
+    let counted = ps.undelivered(&sub.name).await;
+    if counted.is_none() {
+        // Nothing counts what a seek removes: what is pulled is counted, the seek takes the rest.
+        purge_pulled(ps, &sub, run).await?;
+        if run.stopped() {
+            return Ok(());
         }
-        // What another subscriber holds was not pulled: the seek removes it too.
-        return match seek_to_now(ps, &sub).await {
-            Ok(_) => {
-                run.note(format!(
-                    "{NAME}: {} was then sought to the present, which also removed any message other subscribers held (not counted)",
-                    ps.names.short(&sub.name)
-                ));
-                Ok(())
-            }
-            Err(s) if s.code() == gcloud_gax::grpc::Code::Unimplemented => Ok(()),
-            Err(s) => Err(fail(
-                &format!("seeking {} to the present", ps.names.short(&sub.name)),
-                s,
-            )),
-        };
-    };
-    match seek_to_now(ps, &sub).await {
-        Ok(_) => {
+    }
+    match (seek_to_now(ps, &sub).await, counted) {
+        (Ok(()), Some(count)) => {
             run.done_unnamed(count);
             run.note(format!(
-                "{NAME}: {} was sought to the present; the count is Cloud Monitoring's, taken just before",
-                ps.names.short(&sub.name)
+                "{NAME}: {name} was sought to the present; the count is Cloud Monitoring's, taken just before"
             ));
             Ok(())
         }
-        Err(s) if s.code() == gcloud_gax::grpc::Code::Unimplemented => {
-            let _ = opts;
-            let mut r = Run::new(ps, &sub, run);
-            let result = r.take(&Act::Purge).await;
-            r.finish().await;
-            result
+        (Ok(()), None) => {
+            run.note(format!(
+                "{NAME}: {name} was then sought to the present, which also removed any message other subscribers held (not counted)"
+            ));
+            Ok(())
         }
-        Err(s) => Err(fail(
-            &format!("seeking {} to the present", ps.names.short(&sub.name)),
-            s,
-        )),
+        (Err(s), counted) if s.code() == gcloud_gax::grpc::Code::Unimplemented => match counted {
+            Some(_) => purge_pulled(ps, &sub, run).await,
+            None => Ok(()),
+        },
+        (Err(s), _) => Err(fail(&format!("seeking {name} to the present"), s)),
     }
 }
 

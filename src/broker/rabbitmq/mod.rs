@@ -302,6 +302,17 @@ impl RabbitMq {
         Ok(out)
     }
 
+    /// The refusal when the management API is another server's (`what` it
+    /// showed): it is what tells a quorum queue's delivery limit.
+    fn another_server(&self, what: &str) -> anyhow::Error {
+        usage(format!(
+            "{NAME}: the management API at {} {what}: the API belongs to another server; set `management_url` \
+             in the profile to this server's (dlq needs it to tell whether a read could count as a delivery \
+             of a quorum queue)",
+            self.admin.base()
+        ))
+    }
+
     /// What the management API says of `queue`. When it does not know a
     /// queue the AMQP server has (after a moment's grace for one declared
     /// just now), the API is another server's: refused, since it is what
@@ -315,11 +326,8 @@ impl RabbitMq {
             }
             asks += 1;
             if asks == 6 {
-                return Err(usage(format!(
-                    "{NAME}: the management API at {} has no queue '{queue}' in vhost '{}', but the AMQP server has: \
-                     the API belongs to another server; set `management_url` in the profile to this server's \
-                     (dlq needs it to tell whether a read could count as a delivery of a quorum queue)",
-                    self.admin.base(),
+                return Err(self.another_server(&format!(
+                    "has no queue '{queue}' in vhost '{}', but the AMQP server has",
                     self.vhost
                 )));
             }
@@ -381,11 +389,9 @@ impl Broker for RabbitMq {
         let exact = self.exact_counts(&names).await?;
         if exact.is_empty() && !names.is_empty() {
             // Not one of the API's queues is on this server: the API is another's.
-            return Err(usage(format!(
-                "{NAME}: none of the {} queues the management API at {} lists in vhost '{}' is on the AMQP server: \
-                 the API belongs to another server; set `management_url` in the profile to this server's",
+            return Err(self.another_server(&format!(
+                "lists {} queues in vhost '{}', and none of them is on the AMQP server",
                 names.len(),
-                self.admin.base(),
                 self.vhost
             )));
         }

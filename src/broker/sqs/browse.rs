@@ -289,7 +289,7 @@ async fn read(
             continue;
         }
         for m in fresh {
-            match visit(codec::to_message(m, &q.name, o.source.as_deref())) {
+            match visit(codec::to_message(m, &q.name, o.source())) {
                 Ok(Flow::Continue) => continue,
                 Ok(Flow::Stop) => {}
                 Err(e) => failure = Some(e),

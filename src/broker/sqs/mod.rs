@@ -385,14 +385,9 @@ impl Sqs {
                 q.name
             )));
         }
-        let sources = self.sources(&q).await?;
         Ok(Opened {
             at_start: count(&attrs, QueueAttributeName::ApproximateNumberOfMessages).unwrap_or(0),
-            source: match sources.as_slice() {
-                [one] => Some(one.clone()),
-                _ => None,
-            },
-            sources,
+            sources: self.sources(&q).await?,
             rt: self.round_trip(&q).await,
             q,
         })
@@ -404,12 +399,20 @@ pub(crate) struct Opened {
     pub q: Queue,
     /// ApproximateNumberOfMessages at the start.
     pub at_start: u64,
-    /// The one queue that dead-letters into it, if there is one...
-    pub source: Option<String>,
-    /// ...and every one that does.
+    /// The queues that dead-letter into it.
     pub sources: Vec<String>,
     /// The round trip of a call, which sizes the windows.
     pub rt: RoundTrip,
+}
+
+impl Opened {
+    /// The one queue that dead-letters into it, if there is exactly one.
+    pub fn source(&self) -> Option<&str> {
+        match self.sources.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
 }
 
 /// The DLQ name a RedrivePolicy points at.

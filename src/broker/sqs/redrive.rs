@@ -104,7 +104,7 @@ pub async fn execute(
     } else {
         o.rt.scale(PIPELINES, MAX_PIPELINES)
     };
-    let o_at_start = o.at_start;
+    let (at_start, source) = (o.at_start, o.source().map(str::to_owned));
     let r = Run {
         sqs,
         gate: Gate::new(o.at_start),
@@ -112,13 +112,12 @@ pub async fn execute(
         action,
         run,
         held: Held::new(sqs.visibility, o.rt),
-        source: o.source,
+        source,
         several: (o.sources.len() > 1).then(|| o.sources.join(", ")),
         seen: AtomicU64::new(0),
         deliveries: Deliveries::default(),
         origins: Mutex::new(HashMap::new()),
     };
-    let at_start = o_at_start;
     futures::future::join_all((0..pipelines).map(|_| r.pipeline())).await;
     r.settle_deliveries_again().await;
     r.held.release_all(sqs, &r.dlq).await;
