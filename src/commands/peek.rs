@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 use serde_json::Value;
 
-use super::{criteria, read_options, selected, Ctx};
+use super::{criteria, read_options, selected, warn_where_failures, Ctx};
 use crate::broker::{Capabilities, Flow, Message};
 use crate::cli::{BinaryFormat, FilterArgs, PeekArgs, ReadArgs};
 use crate::exit::Exit;
@@ -38,8 +38,18 @@ pub async fn run(ctx: &Ctx, a: &PeekArgs) -> Result<Exit> {
     let broker = ctx
         .connect_with(&read_options(read, all, &[]).flags())
         .await?;
-    let messages = find(&*broker, queue, ids, filters, read, all, decoder.as_ref()).await?;
     let p = &ctx.printer;
+    let messages = find(
+        &*broker,
+        queue,
+        ids,
+        filters,
+        read,
+        all,
+        decoder.as_ref(),
+        p,
+    )
+    .await?;
     if !p.is_table() {
         p.values(&messages.iter().map(Message::envelope).collect::<Vec<_>>())?;
         return Ok(Exit::Ok);
@@ -76,6 +86,7 @@ pub async fn find(
     read: &ReadArgs,
     all: bool,
     decoder: Option<&Decoder>,
+    p: &Printer,
 ) -> Result<Vec<Message>> {
     let mut args = filters.clone();
     if ids.is_empty() && args.limit.is_none() {
@@ -93,6 +104,7 @@ pub async fn find(
         Ok(Flow::Continue)
     })
     .await?;
+    warn_where_failures(p, &sel.criteria);
     selected::check_ids(queue, &sel)?;
     // With a repeated ID, show the message once.
     if !ids.is_empty() {

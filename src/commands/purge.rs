@@ -67,6 +67,7 @@ pub async fn run(ctx: &Ctx, a: &PurgeArgs) -> Result<Exit> {
             Ok(Flow::Continue)
         })
         .await?;
+        super::warn_where_failures(&ctx.printer, &sel.criteria);
         redrive::print_plan(ctx, &plan, &report, Action::Purged)?;
         return Ok(Exit::Ok);
     }

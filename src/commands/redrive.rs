@@ -79,6 +79,7 @@ pub async fn dry_run(
     })
     .await?;
     report.notes.extend(broker.fan_out(&copies).await);
+    super::warn_where_failures(&ctx.printer, &sel.criteria);
     print_plan(ctx, &plan, &report, Action::Moved)?;
     Ok(report.exit())
 }
@@ -156,6 +157,7 @@ async fn rewrite_dry_run(
     })
     .await?;
     report.notes.extend(broker.fan_out(&copies).await);
+    super::warn_where_failures(&ctx.printer, &sel.criteria);
     print_rewritten(ctx, &plan, &report)?;
     Ok(report.exit())
 }

@@ -187,6 +187,33 @@ pub fn filters_select_on_every_broker(f: &dyn Fixture) {
         "{}: {r:?}",
         f.name()
     );
+    // The same one warning from peek and from the dry runs, which change nothing.
+    let target = pair.origin.as_str();
+    for args in [
+        vec!["peek", q, "--limit", "10", "-o", "json"],
+        vec!["purge", q, "--dry-run", "-o", "json"],
+        vec!["retry-all", q, "--dry-run", "--to", target, "-o", "json"],
+        vec![
+            "retry-all",
+            q,
+            "--dry-run",
+            "--set-header",
+            "x=1",
+            "--to",
+            target,
+            "-o",
+            "json",
+        ],
+    ] {
+        let mut args = args;
+        args.extend(["--where", r#".headers.kind | test("b")"#]);
+        let r = ok(f, &args);
+        assert!(
+            r.stderr.contains("failed on 3 messages") && r.stderr.matches("warning").count() == 1,
+            "{} {args:?}: {r:?}",
+            f.name()
+        );
+    }
 
     // A time window: from the timestamp of one message on.
     let stamps: Vec<&str> = all.iter().filter_map(|e| e["timestamp"].as_str()).collect();
