@@ -125,9 +125,10 @@ pub fn parse_keys(text: &str) -> Result<Vec<Key>> {
 }
 
 /// `field:FILTER` on one message: the first output of the filter on the
-/// decoded value, else on the JSON body; a string as its text, anything
-/// else as compact JSON. None when the body is not JSON, or the filter
-/// yields nothing (or null) or fails.
+/// decoded value, else on the JSON body, as compact JSON (so `100` and
+/// `"100"` are two groups, and JSON shows each as the filter gave it).
+/// None when the body is not JSON, or the filter yields nothing (or null)
+/// or fails.
 fn field(q: &Query, m: &Message) -> Option<String> {
     let input = match m.decoded.as_ref().and_then(|d| d.value_text()) {
         Some(text) => jq::parse(text.as_bytes()),
@@ -136,13 +137,28 @@ fn field(q: &Query, m: &Message) -> Option<String> {
     .ok()?;
     match q.first(input).ok()?? {
         Val::Null => None,
-        v => {
-            let text = v.to_string();
-            match serde_json::from_str::<Value>(&text) {
-                Ok(Value::String(s)) => Some(s),
-                _ => Some(text),
-            }
+        v => Some(v.to_string()),
+    }
+}
+
+/// A key value as JSON: a field's compact JSON as the value it is, any
+/// other key's text as a string.
+fn key_json(k: &Key, v: Option<&str>) -> Value {
+    match (k, v) {
+        (_, None) => Value::Null,
+        (Key::Field(_), Some(text)) => {
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
         }
+        (_, Some(text)) => Value::String(text.to_owned()),
+    }
+}
+
+/// A key value as the table shows it: a field's string without its quotes.
+fn key_text(k: &Key, v: Option<&str>) -> String {
+    match key_json(k, v) {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s,
+        other => other.to_string(),
     }
 }
 
@@ -256,7 +272,7 @@ impl<'g> GroupRow<'g> {
         let key = keys
             .iter()
             .zip(&g.key)
-            .map(|(k, v)| (k.name(), v.clone().map_or(Value::Null, Value::String)))
+            .map(|(k, v)| (k.name(), key_json(k, v.as_deref())))
             .collect();
         GroupRow {
             key,
@@ -283,8 +299,9 @@ pub async fn run(ctx: &Ctx, a: &StatsArgs) -> Result<Exit> {
     let keys = parse_keys(by)?;
     let sel = selection(filters, None)?;
     let decoder = ctx.decoder(&a.schema)?;
-    let broker = ctx.connect().await?;
     let opts = read_options(read, all, &[]);
+    // Flags the broker cannot honour are refused before connecting.
+    let broker = ctx.connect_with(&opts.flags()).await?;
     let p = &ctx.printer;
     let mut grouper = Grouper::new(keys.clone(), SystemTime::now());
     let progress = p.progress(None, "reading");
@@ -359,10 +376,10 @@ fn print_table(
             .unwrap_or_else(|| "-".into())
     };
     for g in groups {
-        let mut row: Vec<String> = g
-            .key
+        let mut row: Vec<String> = keys
             .iter()
-            .map(|v| escape(v.as_deref().unwrap_or("-"), false))
+            .zip(&g.key)
+            .map(|(k, v)| escape(&key_text(k, v.as_deref()), false))
             .collect();
         if let Some(f) = g.failure.as_ref().filter(|_| by_fingerprint) {
             row.push(escape(f.error_type.as_deref().unwrap_or("-"), false));
@@ -514,6 +531,40 @@ mod tests {
         assert_eq!(v["oldest"], v["newest"]);
         let fields: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(fields, ["key", "count", "oldest", "newest", "sample_id"]);
+    }
+
+    #[test]
+    fn a_field_key_keeps_the_type_the_filter_gave() {
+        let keys = parse_keys("field:.n").unwrap();
+        let mut g = Grouper::new(keys.clone(), now());
+        for (id, body) in [
+            ("1", r#"{"n": 100}"#),
+            ("2", r#"{"n": 100}"#),
+            ("3", r#"{"n": "100"}"#),
+            ("4", r#"{"n": {"a": [1]}}"#),
+            ("5", "not json"),
+        ] {
+            let mut m = msg(id, None, "orders", None);
+            m.body = body.as_bytes().to_vec();
+            g.add(&m);
+        }
+        let groups = g.sorted();
+        let json: Vec<Value> = groups
+            .iter()
+            .map(|x| group_json(&keys, x)["key"]["field:.n"].clone())
+            .collect();
+        assert_eq!(json[0], json!(100));
+        assert_eq!(groups[0].count, 2);
+        assert!(json.contains(&json!("100")), "{json:?}");
+        assert!(json.contains(&json!({"a": [1]})), "{json:?}");
+        assert!(json.contains(&Value::Null), "{json:?}");
+        let shown: Vec<String> = groups
+            .iter()
+            .map(|x| key_text(&keys[0], x.key[0].as_deref()))
+            .collect();
+        assert!(shown.contains(&"100".to_owned()), "{shown:?}");
+        assert!(shown.contains(&r#"{"a":[1]}"#.to_owned()), "{shown:?}");
+        assert!(shown.contains(&"-".to_owned()), "{shown:?}");
     }
 
     #[test]
