@@ -222,7 +222,7 @@ impl Rewrite {
             .encoder_for(&d)
             .map_err(|e| format!("cannot encode with {}: {e}", d.label()))?;
         encoder
-            .encode(value)
+            .encode_like(value, Some(&m.body))
             .map_err(|e| format!("the new value does not fit its schema ({}): {e}", d.label()))
     }
 }

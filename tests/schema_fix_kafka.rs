@@ -359,9 +359,29 @@ fn publish_encode_with_refused_credentials_is_one_line() {
         r.stderr.starts_with("dlq: error: ") && r.stderr.contains("refused the credentials"),
         "{r:?}"
     );
+    // By schema ID too: one error line, no read's warning beside it.
+    let r = run(k()
+        .args(["publish", &topic, "--encode", "avro", "--schema-id", "1"])
+        .args(["--schema-registry", &reg.url, "--body", &body]));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    assert!(r.stderr.starts_with("dlq: error: "), "{r:?}");
+    let with = reg.url.replace("://", "://ops:pw-2718@");
+    let r = run(k()
+        .args([
+            "publish",
+            &topic,
+            "--encode",
+            "avro",
+            "--schema-id",
+            "999999",
+        ])
+        .args(["--schema-registry", &with, "--body", &body]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    assert!(r.stderr.contains("999999"), "{r:?}");
     assert!(bodies_on(&topic).is_empty());
     // With them (in the URL), it goes out.
-    let with = reg.url.replace("://", "://ops:pw-2718@");
     let r = run(k()
         .args([
             "publish",

@@ -10,8 +10,11 @@
 //! the schema's names on every call and its JSON conversion writes bytes as
 //! arrays of numbers; walking the schema once parsed, with the names looked
 //! up in a table built once, keeps a decode at a few hundred nanoseconds.
-//! Encoding turns JSON into the crate's `Value` (picking a union's branch
-//! by the JSON value's shape) and lets the crate validate and write it.
+//! Encoding walks the schema over the JSON value and writes the bytes (a
+//! map's entries in the JSON object's order, so an untouched map keeps its
+//! order); a union takes the branch the original datum took where there is
+//! one (read back by the crate), else the first that holds the value
+//! exactly.
 
 use std::collections::HashMap;
 
@@ -227,15 +230,43 @@ impl AvroSchema {
     /// Encodes a JSON value as an Avro datum (no framing). Errors say why it
     /// does not fit.
     pub fn encode(&self, value: &Value) -> Result<Vec<u8>, String> {
-        let v = self.to_avro(&self.root, value, &None, "")?;
-        // The crate resolves names in order: the named types before their users.
-        let mut schemata: Vec<&Schema> = self.references.iter().collect();
-        schemata.push(&self.root);
-        apache_avro::to_avro_datum_schemata(&self.root, schemata, v)
-            .map_err(|e| format!("the value does not fit the Avro schema: {e}"))
+        self.encode_like(value, None)
     }
 
-    fn to_avro(&self, s: &Schema, v: &Value, ns: &Namespace, at: &str) -> Result<Avro, String> {
+    /// Encodes `value` as an edit of `original` (a datum of this schema):
+    /// where the original took a branch of a union that the new value still
+    /// fits, the copy takes it too, so a field nobody changed keeps its
+    /// bytes (JSON cannot tell a `double` from a `float`, an `int` from a
+    /// `long`). Elsewhere a union takes the first branch that holds the value
+    /// exactly.
+    pub fn encode_like(&self, value: &Value, original: Option<&[u8]>) -> Result<Vec<u8>, String> {
+        let hint = original.and_then(|mut bytes| {
+            let mut schemata: Vec<&Schema> = self.references.iter().collect();
+            schemata.push(&self.root);
+            apache_avro::from_avro_datum_schemata(&self.root, schemata, &mut bytes, None).ok()
+        });
+        let mut out = Vec::new();
+        self.write(&self.root, value, &None, "", hint.as_ref(), 0, &mut out)?;
+        Ok(out)
+    }
+
+    /// Writes `v` as a value of schema `s` onto `out` (Avro's binary
+    /// encoding; a map's entries in the JSON object's order). `hint` is the
+    /// same place in the original datum, when there is one.
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &self,
+        s: &Schema,
+        v: &Value,
+        ns: &Namespace,
+        at: &str,
+        hint: Option<&Avro>,
+        depth: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err("the value nests too deep".into());
+        }
         let here = || {
             if at.is_empty() {
                 "the value".to_owned()
@@ -244,52 +275,47 @@ impl AvroSchema {
             }
         };
         let want = |what: &str| format!("{} must be {what}, not {}", here(), kind(v));
-        Ok(match s {
+        let int = |what: &str| int32(v).map(i64::from).ok_or_else(|| want(what));
+        let long = || v.as_i64().ok_or_else(|| want("an integer"));
+        match s {
             Schema::Null => match v {
-                Value::Null => Avro::Null,
+                Value::Null => {}
                 _ => return Err(want("null")),
             },
-            Schema::Boolean => Avro::Boolean(v.as_bool().ok_or_else(|| want("a boolean"))?),
-            Schema::Int => Avro::Int(int32(v).ok_or_else(|| want("a 32-bit integer"))?),
-            Schema::Date => Avro::Date(int32(v).ok_or_else(|| want("a 32-bit integer (days)"))?),
-            Schema::TimeMillis => {
-                Avro::TimeMillis(int32(v).ok_or_else(|| want("a 32-bit integer"))?)
+            Schema::Boolean => out.push(u8::from(v.as_bool().ok_or_else(|| want("a boolean"))?)),
+            Schema::Int | Schema::TimeMillis => zigzag(int("a 32-bit integer")?, out),
+            Schema::Date => zigzag(int("a 32-bit integer (days)")?, out),
+            Schema::Long
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos => zigzag(long()?, out),
+            Schema::Float => {
+                let f = v.as_f64().ok_or_else(|| want("a number"))? as f32;
+                out.extend_from_slice(&f.to_le_bytes());
             }
-            Schema::Long => Avro::Long(v.as_i64().ok_or_else(|| want("an integer"))?),
-            Schema::TimeMicros => Avro::TimeMicros(v.as_i64().ok_or_else(|| want("an integer"))?),
-            Schema::TimestampMillis => {
-                Avro::TimestampMillis(v.as_i64().ok_or_else(|| want("an integer"))?)
+            Schema::Double => {
+                let f = v.as_f64().ok_or_else(|| want("a number"))?;
+                out.extend_from_slice(&f.to_le_bytes());
             }
-            Schema::TimestampMicros => {
-                Avro::TimestampMicros(v.as_i64().ok_or_else(|| want("an integer"))?)
+            Schema::Bytes => {
+                let b = unlatin1(v).ok_or_else(|| want("a string of code points up to U+00FF"))?;
+                bytes(&b, out);
             }
-            Schema::TimestampNanos => {
-                Avro::TimestampNanos(v.as_i64().ok_or_else(|| want("an integer"))?)
-            }
-            Schema::LocalTimestampMillis => {
-                Avro::LocalTimestampMillis(v.as_i64().ok_or_else(|| want("an integer"))?)
-            }
-            Schema::LocalTimestampMicros => {
-                Avro::LocalTimestampMicros(v.as_i64().ok_or_else(|| want("an integer"))?)
-            }
-            Schema::LocalTimestampNanos => {
-                Avro::LocalTimestampNanos(v.as_i64().ok_or_else(|| want("an integer"))?)
-            }
-            Schema::Float => Avro::Float(v.as_f64().ok_or_else(|| want("a number"))? as f32),
-            Schema::Double => Avro::Double(v.as_f64().ok_or_else(|| want("a number"))?),
-            Schema::Bytes => Avro::Bytes(
-                unlatin1(v).ok_or_else(|| want("a string of code points up to U+00FF"))?,
-            ),
             Schema::BigDecimal => {
                 return Err(format!(
                     "{}: big-decimal values cannot be encoded from JSON",
                     here()
                 ))
             }
-            Schema::String => Avro::String(v.as_str().ok_or_else(|| want("a string"))?.to_owned()),
-            Schema::Uuid => {
-                Avro::String(v.as_str().ok_or_else(|| want("a UUID string"))?.to_owned())
-            }
+            Schema::String => bytes(v.as_str().ok_or_else(|| want("a string"))?.as_bytes(), out),
+            Schema::Uuid => bytes(
+                v.as_str().ok_or_else(|| want("a UUID string"))?.as_bytes(),
+                out,
+            ),
             Schema::Fixed(f) => {
                 let b = unlatin1(v).ok_or_else(|| want("a string of code points up to U+00FF"))?;
                 if b.len() != f.size {
@@ -300,28 +326,29 @@ impl AvroSchema {
                         b.len()
                     ));
                 }
-                Avro::Fixed(f.size, b)
+                out.extend_from_slice(&b);
             }
             Schema::Duration => {
                 let b = unlatin1(v).ok_or_else(|| want("12 bytes as a string"))?;
-                let arr: [u8; 12] = b
-                    .try_into()
-                    .map_err(|_| format!("{} must be 12 bytes", here()))?;
-                Avro::Duration(arr.into())
+                if b.len() != 12 {
+                    return Err(format!("{} must be 12 bytes", here()));
+                }
+                out.extend_from_slice(&b);
             }
             Schema::Decimal(d) => {
                 let b = unlatin1(v).ok_or_else(|| want("a string of code points up to U+00FF"))?;
-                if let Schema::Fixed(f) = d.inner.as_ref() {
-                    if b.len() != f.size {
+                match d.inner.as_ref() {
+                    Schema::Fixed(f) if b.len() != f.size => {
                         return Err(format!(
                             "{} must be {} bytes, not {}",
                             here(),
                             f.size,
                             b.len()
-                        ));
+                        ))
                     }
+                    Schema::Fixed(_) => out.extend_from_slice(&b),
+                    _ => bytes(&b, out),
                 }
-                Avro::Decimal(apache_avro::Decimal::from(b))
             }
             Schema::Enum(e) => {
                 let sym = v.as_str().ok_or_else(|| want("an enum symbol"))?;
@@ -333,14 +360,44 @@ impl AvroSchema {
                         e.symbols.join(", ")
                     )
                 })?;
-                Avro::Enum(i as u32, sym.to_owned())
+                zigzag(i as i64, out);
             }
             Schema::Union(u) => {
+                let branches = u.variants();
+                // The original's branch first, then each in order.
+                let first = match hint {
+                    Some(Avro::Union(i, inner)) => Some((*i as usize, inner.as_ref())),
+                    _ => None,
+                };
+                let order = first
+                    .iter()
+                    .map(|&(i, h)| (i, Some(h)))
+                    .chain((0..branches.len()).map(|i| (i, None)));
                 let mut why = Vec::new();
-                for (i, branch) in u.variants().iter().enumerate() {
-                    match self.to_avro(branch, v, ns, at) {
-                        Ok(x) => return Ok(Avro::Union(i as u32, Box::new(x))),
-                        Err(e) => why.push(e),
+                let mark = out.len();
+                for (i, h) in order {
+                    let Some(branch) = branches.get(i) else {
+                        continue;
+                    };
+                    // Without the original's word, a number takes a float only when it is exact.
+                    if h.is_none() {
+                        if let (Schema::Float, Some(x)) = (branch, v.as_f64()) {
+                            if f64::from(x as f32) != x
+                                && branches[i + 1..].contains(&Schema::Double)
+                            {
+                                continue;
+                            }
+                        }
+                    }
+                    zigzag(i as i64, out);
+                    match self.write(branch, v, ns, at, h, depth + 1, out) {
+                        Ok(()) => return Ok(()),
+                        Err(e) => {
+                            out.truncate(mark);
+                            if h.is_none() {
+                                why.push(e);
+                            }
+                        }
                     }
                 }
                 return Err(format!(
@@ -351,19 +408,34 @@ impl AvroSchema {
             }
             Schema::Array(a) => {
                 let items = v.as_array().ok_or_else(|| want("an array"))?;
-                let mut out = Vec::with_capacity(items.len());
-                for (i, x) in items.iter().enumerate() {
-                    out.push(self.to_avro(&a.items, x, ns, &format!("{at}[{i}]"))?);
+                let hints = match hint {
+                    Some(Avro::Array(h)) => h.as_slice(),
+                    _ => &[],
+                };
+                if !items.is_empty() {
+                    zigzag(items.len() as i64, out);
+                    for (i, x) in items.iter().enumerate() {
+                        let at = format!("{at}[{i}]");
+                        self.write(&a.items, x, ns, &at, hints.get(i), depth + 1, out)?;
+                    }
                 }
-                Avro::Array(out)
+                out.push(0);
             }
             Schema::Map(m) => {
                 let obj = v.as_object().ok_or_else(|| want("an object"))?;
-                let mut out = HashMap::with_capacity(obj.len());
-                for (k, x) in obj {
-                    out.insert(k.clone(), self.to_avro(&m.types, x, ns, &path(at, k))?);
+                let hints = match hint {
+                    Some(Avro::Map(h)) => Some(h),
+                    _ => None,
+                };
+                if !obj.is_empty() {
+                    zigzag(obj.len() as i64, out);
+                    for (k, x) in obj {
+                        bytes(k.as_bytes(), out);
+                        let h = hints.and_then(|h| h.get(k));
+                        self.write(&m.types, x, ns, &path(at, k), h, depth + 1, out)?;
+                    }
                 }
-                Avro::Map(out)
+                out.push(0);
             }
             Schema::Record(RecordSchema { name, fields, .. }) => {
                 let obj = v
@@ -377,7 +449,10 @@ impl AvroSchema {
                         name.fullname(None)
                     ));
                 }
-                let mut out = Vec::with_capacity(fields.len());
+                let hints = match hint {
+                    Some(Avro::Record(h)) => h.as_slice(),
+                    _ => &[],
+                };
                 for f in fields {
                     let fv = match (obj.get(&f.name), &f.default) {
                         (Some(x), _) => x,
@@ -391,19 +466,33 @@ impl AvroSchema {
                             ))
                         }
                     };
-                    out.push((
-                        f.name.clone(),
-                        self.to_avro(&f.schema, fv, &inner, &path(at, &f.name))?,
-                    ));
+                    let h = hints.iter().find(|(n, _)| n == &f.name).map(|(_, h)| h);
+                    self.write(&f.schema, fv, &inner, &path(at, &f.name), h, depth + 1, out)?;
                 }
-                Avro::Record(out)
             }
             Schema::Ref { name } => {
                 let s = self.named(name, ns)?;
-                return self.to_avro(s, v, ns, at);
+                return self.write(s, v, ns, at, hint, depth + 1, out);
             }
-        })
+        }
+        Ok(())
     }
+}
+
+/// A long in Avro's zigzag variable-length encoding.
+fn zigzag(n: i64, out: &mut Vec<u8>) {
+    let mut z = ((n << 1) ^ (n >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8 & 0x7f) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// Bytes or a string: its length, then the bytes.
+fn bytes(b: &[u8], out: &mut Vec<u8>) {
+    zigzag(b.len() as i64, out);
+    out.extend_from_slice(b);
 }
 
 fn path(at: &str, k: &str) -> String {
@@ -590,4 +679,76 @@ impl Reader<'_> {
 
 fn short() -> String {
     "the bytes end inside an Avro value: they do not fit the schema".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const UNION: &str = r#"{"type": "record", "name": "U", "fields": [
+        {"name": "x", "type": ["null", "float", "double"]},
+        {"name": "n", "type": ["null", "int", "long"]},
+        {"name": "m", "type": {"type": "map", "values": ["float", "double"]}},
+        {"name": "tag", "type": "string"}]}"#;
+
+    fn schema() -> AvroSchema {
+        AvroSchema::parse(UNION, &[]).unwrap()
+    }
+
+    #[test]
+    fn an_edit_keeps_the_union_branches_the_original_took() {
+        let s = schema();
+        // x: double 0.5 (branch 2), n: long 7 (branch 2), m: {"b": double 0.5, "a": float 0.25}.
+        let mut original = vec![4];
+        original.extend_from_slice(&0.5f64.to_le_bytes());
+        original.extend_from_slice(&[4, 14, 4, 2, b'b', 2]);
+        original.extend_from_slice(&0.5f64.to_le_bytes());
+        original.extend_from_slice(&[2, b'a', 0]);
+        original.extend_from_slice(&0.25f32.to_le_bytes());
+        original.extend_from_slice(&[0, 2, b'a']);
+        let v: Value = serde_json::from_str(&s.decode(&original).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            json!({"x": 0.5, "n": 7, "m": {"b": 0.5, "a": 0.25}, "tag": "a"})
+        );
+        // Untouched fields keep their bytes; only the tag changes.
+        let mut edited = v.clone();
+        edited["tag"] = json!("b");
+        let again = s.encode_like(&edited, Some(&original)).unwrap();
+        let mut want = original.clone();
+        *want.last_mut().unwrap() = b'b';
+        assert_eq!(again, want);
+        // Without the original, each takes the first branch that holds it exactly.
+        let plain = s.encode(&edited).unwrap();
+        assert_eq!(plain[0], 2, "0.5 fits a float exactly");
+        assert_eq!(plain[5], 2, "7 fits an int");
+        // A value the original's branch cannot hold takes another.
+        edited["n"] = json!(1_i64 << 40);
+        let wide = s.encode_like(&edited, Some(&original)).unwrap();
+        let back: Value = serde_json::from_str(&s.decode(&wide).unwrap()).unwrap();
+        assert_eq!(back["n"], json!(1_i64 << 40));
+    }
+
+    #[test]
+    fn a_number_a_float_cannot_hold_takes_the_double() {
+        let s = schema();
+        let v = json!({"x": 0.1, "n": null, "m": {}, "tag": ""});
+        let bytes = s.encode(&v).unwrap();
+        assert_eq!(bytes[0], 4, "the double branch");
+        let back: Value = serde_json::from_str(&s.decode(&bytes).unwrap()).unwrap();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn a_map_is_written_in_its_order() {
+        let s = AvroSchema::parse(r#"{"type": "map", "values": "int"}"#, &[]).unwrap();
+        let v: Value = serde_json::from_str(r#"{"d": 4, "a": 1, "c": 3, "b": 2}"#).unwrap();
+        let bytes = s.encode(&v).unwrap();
+        assert_eq!(
+            bytes,
+            [8, 2, b'd', 8, 2, b'a', 2, 2, b'c', 6, 2, b'b', 4, 0]
+        );
+        assert_eq!(s.decode(&bytes).unwrap(), r#"{"d":4,"a":1,"c":3,"b":2}"#);
+    }
 }

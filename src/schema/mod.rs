@@ -156,8 +156,9 @@ pub struct SchemaSettings {
 impl SchemaSettings {
     /// From the flags (`registry_flag` is `--schema-registry`), then
     /// `DLQ_SCHEMA_REGISTRY` (`registry_env`), then the profile: the first
-    /// named wins. User and password come from the profile
-    /// (`schema_registry_user`, `schema_registry_password_env`) or the URL.
+    /// named wins. User and password come from the URL, or, for the
+    /// profile's own registry (same scheme, host and port), from the profile
+    /// (`schema_registry_user`, `schema_registry_password_env`).
     pub fn resolve(
         flags: SchemaSettings,
         registry_flag: Option<&str>,
@@ -184,10 +185,22 @@ impl SchemaSettings {
             crate::secrets::register(p);
         }
         let bare = format!("{}://{}{}", parts.scheme, parts.hosts, parts.tail);
-        if let Some(u) = &profile.schema_registry_user {
+        // The profile's credentials go to the profile's registry only, never
+        // to another one a flag or the environment names.
+        let own = from_profile
+            .and_then(|p| UrlParts::split(p.trim()))
+            .is_some_and(|p| {
+                p.scheme.eq_ignore_ascii_case(parts.scheme)
+                    && p.hosts.eq_ignore_ascii_case(parts.hosts)
+            });
+        if let Some(u) = profile.schema_registry_user.as_ref().filter(|_| own) {
             user = Some(u.clone());
         }
-        if let Some(var) = &profile.schema_registry_password_env {
+        if let Some(var) = profile
+            .schema_registry_password_env
+            .as_ref()
+            .filter(|_| own)
+        {
             let v = std::env::var(var).map_err(|_| {
                 usage(format!(
                     "the profile's schema_registry_password_env names {var}, which is not set"
@@ -313,8 +326,24 @@ impl Decoder {
         d
     }
 
-    /// The schema of an ID: from the cache, else from the registry (once).
+    /// The schema of an ID for a read: a failure is also one warning per
+    /// kind, since the read goes on without it.
     fn schema(&self, id: u32) -> std::result::Result<Arc<Entry>, Failure> {
+        let result = self.fetch(id);
+        if let Err(f) = &result {
+            self.warn_once(
+                f.kind,
+                &format!(
+                    "{}; bodies it would decode show as they are, with decoded.error",
+                    f.text
+                ),
+            );
+        }
+        result
+    }
+
+    /// The schema of an ID: from the cache, else from the registry (once).
+    fn fetch(&self, id: u32) -> std::result::Result<Arc<Entry>, Failure> {
         if let Some(r) = self.cache.lock().unwrap().get(&id) {
             return r.clone();
         }
@@ -343,15 +372,6 @@ impl Decoder {
                 }
             },
         };
-        if let Err(f) = &result {
-            self.warn_once(
-                f.kind,
-                &format!(
-                    "{}; bodies it would decode show as they are, with decoded.error",
-                    f.text
-                ),
-            );
-        }
         self.cache.lock().unwrap().insert(id, result.clone());
         result
     }
@@ -405,7 +425,8 @@ impl Decoder {
                 self.cache.lock().unwrap().insert(f.id, Ok(entry.clone()));
                 (entry, Some(f.id))
             }
-            (Some(_), SchemaSource::Id(id)) => (self.schema(*id)?, Some(*id)),
+            // Publish stops on a failure with its error: no read's warning beside it.
+            (Some(_), SchemaSource::Id(id)) => (self.fetch(*id)?, Some(*id)),
             (_, SchemaSource::Local) => match &self.local {
                 Some(l) => (l.entry.clone(), None),
                 None => return Err(Failure::new(FailureKind::Unusable, "no schema: name a registry, or --avro-schema, --proto or --descriptor-set".into())),
@@ -480,8 +501,25 @@ impl Encoder {
     /// The body for `value`: framing and payload. A value that does not fit
     /// the schema is an error that says why.
     pub fn encode(&self, value: &Value) -> std::result::Result<Vec<u8>, String> {
+        self.encode_like(value, None)
+    }
+
+    /// The body for `value` as an edit of `original` (a body this encoder's
+    /// schema reads): what JSON cannot say (an Avro union's branch) is kept
+    /// as the original had it.
+    pub fn encode_like(
+        &self,
+        value: &Value,
+        original: Option<&[u8]>,
+    ) -> std::result::Result<Vec<u8>, String> {
         let payload = match (&self.entry.parsed, &self.message) {
-            (Parsed::Avro(s), _) => s.encode(value)?,
+            (Parsed::Avro(s), _) => {
+                let before = match &self.framing {
+                    Framing::Framed { .. } => original.and_then(wire::split).map(|f| f.rest),
+                    Framing::Plain => original,
+                };
+                s.encode_like(value, before)?
+            }
             (Parsed::Protobuf(_), Some(desc)) => protobuf::encode(desc, value)?,
             (Parsed::Protobuf(_), None) => return Err("the message type is unknown".into()),
             (Parsed::Json(s), _) => {

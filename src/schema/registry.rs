@@ -191,9 +191,19 @@ impl Registry {
             let why = crate::tls::explain(&text, base.starts_with("https:"), false, hint)
                 .unwrap_or_else(|| {
                     if e.is_timeout() {
-                        "no answer within the timeout (--timeout)".to_owned()
+                        return "no answer within the timeout (--timeout)".to_owned();
+                    }
+                    // The deepest cause says what happened (connection refused, no such host).
+                    let mut root: &dyn std::error::Error = &e;
+                    while let Some(next) = root.source() {
+                        root = next;
+                    }
+                    let root = root.to_string();
+                    let top = e.without_url().to_string();
+                    if root == top {
+                        top
                     } else {
-                        e.without_url().to_string()
+                        format!("{top}: {root}")
                     }
                 });
             Failure::new(
