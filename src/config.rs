@@ -181,11 +181,14 @@ pub struct Selector {
     pub config: Option<PathBuf>,
     pub timeout: Option<Duration>,
     pub endpoint_url: Option<String>,
+    /// The path `--config` gave, if it did (`config` may come from `DLQ_CONFIG`).
+    pub config_flag: Option<PathBuf>,
 }
 
 impl Selector {
     /// Reads `DLQ_BROKER`, `DLQ_PROFILE` and `DLQ_CONFIG` where the flags are absent.
     pub fn with_env(mut self) -> Self {
+        self.config_flag = self.config.clone();
         self.broker_env = std::env::var("DLQ_BROKER").ok().filter(|s| !s.is_empty());
         if self.profile.is_none() {
             self.profile = std::env::var("DLQ_PROFILE").ok().filter(|s| !s.is_empty());
@@ -240,6 +243,14 @@ pub fn resolve(sel: &Selector) -> Result<BrokerSettings> {
     let (cfg, path) = if needs_file {
         load(sel.config.as_deref())?
     } else {
+        // `--config PATH` names a file the user expects read: a typo must not pass
+        // unseen. (`DLQ_CONFIG` pointing nowhere is how scripts run without one.)
+        if let Some(flag) = sel.config_flag.as_deref().filter(|p| !p.exists()) {
+            return Err(usage(format!(
+                "cannot read config file {}: it does not exist",
+                flag.display()
+            )));
+        }
         (ConfigFile::default(), None)
     };
     let where_ = || {
@@ -326,6 +337,16 @@ fn resolve_url(
             secrets::redact_url(url)
         ))
     })?;
+    if secrets::unencoded_userinfo(url).is_some() {
+        return Err(usage(format!(
+            "bad broker URL {}: its password holds a '/', '?' or '#': percent-encode them (%2F, %3F, %23), \
+             or put the password in an environment variable named by the profile's password_env",
+            secrets::redact_url(url)
+        )));
+    }
+    for p in secrets::nested_passwords(url) {
+        secrets::register(&p);
+    }
     let mut full = url.to_owned();
     let mut password = userinfo_password(url);
     if let Some(var) = &profile.password_env {
@@ -445,6 +466,41 @@ kafka = { "security.protocol" = "SASL_SSL" }
         let default = resolve(&sel(None, None, None, Some(path))).unwrap();
         assert_eq!(default.profile_name.as_deref(), Some("local"));
         assert_eq!(default.display_url, "amqp://guest:***@127.0.0.1:5672/%2f");
+    }
+
+    #[test]
+    fn a_missing_config_named_by_the_flag_is_an_error_even_with_a_url() {
+        let missing = PathBuf::from("/nonexistent/dlq-config-typo.toml");
+        let mut s = sel(Some("amqp://h"), None, None, Some(missing.clone()));
+        // From DLQ_CONFIG it is not read when the URL is given...
+        assert!(resolve(&s).is_ok());
+        // ...from --config it is an error that names it.
+        s.config_flag = Some(missing);
+        let e = resolve(&s).unwrap_err();
+        assert_eq!(crate::exit::code_for(&e), crate::exit::Exit::Usage);
+        assert!(e.to_string().contains("dlq-config-typo.toml"), "{e}");
+    }
+
+    #[test]
+    fn an_unencoded_password_is_refused_and_an_endpoints_is_masked() {
+        let e = resolve(&sel(
+            Some("amqp://u:pa/ss-w0rd@h:5672/%2f"),
+            None,
+            None,
+            None,
+        ))
+        .unwrap_err();
+        assert!(!e.to_string().contains("ss-w0rd"), "{e}");
+        assert!(e.to_string().contains("percent-encode"), "{e}");
+        let s = resolve(&sel(
+            Some("sqs://us-east-1?endpoint=http://admin:endp-S3cret@127.0.0.1:4566"),
+            None,
+            None,
+            None,
+        ))
+        .unwrap();
+        assert!(!s.display_url.contains("endp-S3cret"), "{}", s.display_url);
+        assert_eq!(secrets::scrub("to admin:endp-S3cret@h"), "to admin:***@h");
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
     }
     if read_only::changes_messages(&cli.command) {
         ctx.refuse_if_read_only(command_name(&cli.command))?;
+    } else if !matches!(cli.command, Command::Completions(_) | Command::Man(_)) {
+        // A DLQ_READ_ONLY that says neither yes nor no is refused by every command.
+        read_only::why(false, std::env::var("DLQ_READ_ONLY").ok().as_deref(), None)?;
     }
     match &cli.command {
         Command::Queues => queues::run(ctx).await,

@@ -44,8 +44,11 @@ pub fn scrub(text: &str) -> String {
 /// would reject, such as Kafka's comma-separated host lists.
 pub fn redact_url(url: &str) -> String {
     let Some(p) = UrlParts::split(url) else {
-        return scrub(url);
+        return scrub(&mask_nested(url));
     };
+    if let Some((user, hosts)) = unencoded_userinfo(url) {
+        return scrub(&format!("{}://{user}:***@{hosts}", p.scheme));
+    }
     let scheme = p.scheme.to_ascii_lowercase();
     let userinfo = match p.userinfo {
         Some(u) => match u.find(':') {
@@ -56,7 +59,75 @@ pub fn redact_url(url: &str) -> String {
         },
         None => String::new(),
     };
-    scrub(&format!("{}://{userinfo}{}{}", p.scheme, p.hosts, p.tail))
+    let tail = mask_nested(p.tail);
+    scrub(&format!("{}://{userinfo}{}{tail}", p.scheme, p.hosts))
+}
+
+/// Where a URL's authority ends inside other text (a query value, a line).
+const AUTHORITY_END: [char; 8] = ['/', '?', '#', '&', ' ', '"', '\'', ','];
+
+/// Masks the password of every `scheme://user:password@` inside `text`,
+/// such as an endpoint in a query (`sqs://us-east-1?endpoint=http://u:p@h`).
+fn mask_nested(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, after) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = after.find(AUTHORITY_END).unwrap_or(after.len());
+        let authority = &after[..end];
+        match authority.rfind('@').map(|at| authority.split_at(at)) {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => out.push_str(&format!("{user}:***{host}")),
+                None => out.push_str(authority),
+            },
+            None => out.push_str(authority),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The passwords of the URLs inside `url`'s query (an endpoint's), to register.
+pub fn nested_passwords(url: &str) -> Vec<String> {
+    let Some(p) = UrlParts::split(url) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut rest = p.tail;
+    while let Some(i) = rest.find("://") {
+        let after = &rest[i + 3..];
+        let end = after.find(AUTHORITY_END).unwrap_or(after.len());
+        if let Some((userinfo, _)) = after[..end].rsplit_once('@') {
+            if let Some((_, pw)) = userinfo.split_once(':') {
+                out.push(percent_decode(pw));
+            }
+        }
+        rest = &after[end..];
+    }
+    out
+}
+
+/// A password written with a `/`, `?` or `#` it should have percent-encoded
+/// (`amqp://u:pa/ss@host`): no parser finds the userinfo, so it would show
+/// whole. Returns the user and what follows the last `@`; None for a URL
+/// whose `@` is not in such a userinfo (a port is digits, not a password).
+pub fn unencoded_userinfo(url: &str) -> Option<(&str, &str)> {
+    let (_, rest) = url.split_once("://")?;
+    let token = rest.split(char::is_whitespace).next().unwrap_or("");
+    let authority_end = token.find(['/', '?', '#']).unwrap_or(token.len());
+    if token[..authority_end].contains('@') {
+        return None;
+    }
+    let (userinfo, hosts) = token.rsplit_once('@')?;
+    let (user, password) = userinfo.split_once(':')?;
+    if user.contains(['/', '?', '#']) {
+        return None;
+    }
+    let before_delimiter = &password[..password.find(['/', '?', '#'])?];
+    let port = !before_delimiter.is_empty() && before_delimiter.bytes().all(|b| b.is_ascii_digit());
+    (!port).then_some((user, hosts))
 }
 
 #[cfg(test)]
@@ -77,6 +148,33 @@ mod tests {
             "kafka://u:***@a:9092,b:9092"
         );
         assert_eq!(redact_url("amqp://u:p@ss@h/v?x=1"), "amqp://u:***@h/v?x=1");
+    }
+
+    #[test]
+    fn redacts_urls_inside_urls_and_unencoded_passwords() {
+        let sqs = "sqs://us-east-1?endpoint=http://admin:S3cret@127.0.0.1:4566&x=1";
+        assert_eq!(
+            redact_url(sqs),
+            "sqs://us-east-1?endpoint=http://admin:***@127.0.0.1:4566&x=1"
+        );
+        assert_eq!(nested_passwords(sqs), ["S3cret"]);
+        assert_eq!(
+            redact_url("pubsub://p?endpoint=http://127.0.0.1:8085"),
+            "pubsub://p?endpoint=http://127.0.0.1:8085"
+        );
+        assert_eq!(
+            redact_url("amqp://guest:my/S3cretPw@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(
+            redact_url("kafka://ops:pa?S3cret#x@127.0.0.1:9094"),
+            "kafka://ops:***@127.0.0.1:9094"
+        );
+        // An @ after a port, or in a path or query, is no password.
+        assert_eq!(unencoded_userinfo("amqp://h:5672/v?x=a@b"), None);
+        assert_eq!(unencoded_userinfo("amqp://h/v?x=a:b@c"), None);
+        assert_eq!(unencoded_userinfo("amqp://u:p@h/v"), None);
+        assert_eq!(redact_url("amqp://h:5672/v?x=a@b"), "amqp://h:5672/v?x=a@b");
     }
 
     #[test]

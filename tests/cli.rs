@@ -316,6 +316,21 @@ fn uses(flag: Flag) -> &'static [&'static str] {
     }
 }
 
+/// `stats` reads like `list`: its read flags are refused the same way.
+#[test]
+fn stats_refuses_read_flags_its_broker_lacks_before_connecting() {
+    for (url, args) in [
+        ("amqp://127.0.0.1:1", vec!["--all"]),
+        ("amqp://127.0.0.1:1", vec!["--group", "g"]),
+        ("nats://127.0.0.1:1", vec!["--force"]),
+        ("kafka://127.0.0.1:1", vec!["--force"]),
+    ] {
+        let r = run(bare().args(["-b", url, "stats", "q"]).args(&args));
+        assert_eq!(r.code, 2, "{url} {args:?}: {r:?}");
+        assert!(r.stderr.contains(args[0]), "{r:?}");
+    }
+}
+
 /// A profile setting of another broker is a configuration error.
 #[test]
 fn profile_settings_of_another_broker_are_refused() {
@@ -509,6 +524,24 @@ fn a_read_only_profile_refuses_changes_before_connecting() {
     ]));
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("DLQ_READ_ONLY"), "{r:?}");
+    // A read refuses it too, before connecting, rather than guess.
+    let r =
+        run(bare()
+            .env("DLQ_READ_ONLY", "maybe")
+            .args(["-b", "amqp://127.0.0.1:1", "list", "q"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("DLQ_READ_ONLY"), "{r:?}");
+    // A --config that names no file is an error, also beside --broker.
+    let r = run(bare().args([
+        "--config",
+        "/nonexistent/dlq-typo.toml",
+        "-b",
+        "amqp://127.0.0.1:1",
+        "list",
+        "q",
+    ]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("dlq-typo.toml"), "{r:?}");
 }
 
 #[test]
