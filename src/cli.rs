@@ -41,7 +41,8 @@ Exit codes:
   1    a lag threshold was exceeded (the tool itself worked)
   2    usage or configuration error (bad flag, bad URL, unknown profile, no broker named)
   3    partly done: some messages failed, the rest went through; the summary says which
-  4    broker error: cannot connect, authenticate, or find the queue; nothing changed
+  4    broker error: cannot connect, authenticate, or find the queue, or the connection
+       failed mid-run; the summary says what was done before
   130  interrupted (Ctrl-C); the summary says what was done";
 
 const BROKERS: &str = "\

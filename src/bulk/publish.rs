@@ -87,6 +87,7 @@ pub async fn publish(
     let window = publisher.window().max(1);
     let mut inflight = FuturesUnordered::new();
     let mut n = 0u64;
+    let (mut prev_line, mut copy) = (0usize, 0u64);
     loop {
         while let Some(Some(r)) = inflight.next().now_or_never() {
             settle(run, &dest, r);
@@ -114,10 +115,17 @@ pub async fn publish(
         if !keys && (msg.key.is_some() || msg.broker.contains_key(crate::message::KEY_BASE64)) {
             keyless += 1;
         }
-        let label = if msg.line > 0 {
-            format!("line {}", msg.line)
+        // `--count N` sends each input message N times in a row: each its own label.
+        copy = if msg.line > 0 && msg.line == prev_line {
+            copy + 1
         } else {
-            format!("message {n}")
+            1
+        };
+        prev_line = msg.line;
+        let label = match (msg.line, copy) {
+            (0, _) => format!("message {n}"),
+            (line, 1) => format!("line {line}"),
+            (line, k) => format!("line {line}, copy {k}"),
         };
         run.pace().await;
         match publisher.send(msg).await {
@@ -274,6 +282,19 @@ mod tests {
         assert_eq!((r.done, r.failed), (3, 1));
         assert_eq!(r.failures[0].id, "line 2");
         assert_eq!(r.exit(), Exit::Partial);
+    }
+
+    #[test]
+    fn each_copy_of_a_counted_line_has_its_own_label() {
+        let (r, sent) = run(vec![
+            line(1, "a"),
+            line(1, "bad"),
+            line(1, "bad"),
+            line(2, "bad"),
+        ]);
+        assert_eq!(sent, ["a"]);
+        let ids: Vec<&str> = r.failures.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["line 1, copy 2", "line 1, copy 3", "line 2"]);
     }
 
     #[test]
