@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{criteria, read_options, selected, warn_where_failures, Ctx};
 use crate::broker::{Capabilities, Flow, Message};
-use crate::cli::{BinaryFormat, FilterArgs, PeekArgs, ReadArgs};
+use crate::cli::{BinaryFormat, FilterArgs, PeekArgs};
 use crate::exit::Exit;
 use crate::message::{b64, rfc3339};
 use crate::output::{human_age, human_size, Printer};
@@ -39,17 +39,7 @@ pub async fn run(ctx: &Ctx, a: &PeekArgs) -> Result<Exit> {
         .connect_with(&read_options(read, all, &[]).flags())
         .await?;
     let p = &ctx.printer;
-    let messages = find(
-        &*broker,
-        queue,
-        ids,
-        filters,
-        read,
-        all,
-        decoder.as_ref(),
-        p,
-    )
-    .await?;
+    let messages = find(&*broker, queue, ids, a, decoder.as_ref(), p).await?;
     if !p.is_table() {
         p.values(&messages.iter().map(Message::envelope).collect::<Vec<_>>())?;
         return Ok(Exit::Ok);
@@ -82,13 +72,12 @@ pub async fn find(
     broker: &dyn crate::broker::Broker,
     queue: &str,
     ids: &[String],
-    filters: &FilterArgs,
-    read: &ReadArgs,
-    all: bool,
+    a: &PeekArgs,
     decoder: Option<&Decoder>,
     p: &Printer,
 ) -> Result<Vec<Message>> {
-    let mut args = filters.clone();
+    let (read, all) = (&a.read, a.all);
+    let mut args = a.filters.clone();
     if ids.is_empty() && args.limit.is_none() {
         args.limit = Some(1);
     }
