@@ -108,12 +108,14 @@ pub enum OriginRule {
     /// rule, a topic ARN), named by `source`: retry needs `--to`.
     NotAQueue(&'static str),
     /// A fixed kind, named by the first field with a value; an exchange
-    /// takes its routing key from `routing_key` (the default exchange, named
-    /// "", means the queue the routing key names).
+    /// takes its routing key from `routing_key`. The default exchange, named
+    /// "", means the queue `default_queue` names, else the one the routing
+    /// key names.
     Named {
         kind: OriginKind,
         name: &'static [Field],
         routing_key: &'static [Field],
+        default_queue: &'static [Field],
     },
     /// An endpoint URI whose scheme and path say the kind:
     /// `rabbitmq://host/vhost/orders`, `rabbitmq://exchange/orders`,
@@ -212,10 +214,13 @@ pub fn read(input: &Input) -> DeadLetter {
                     kind,
                     name,
                     routing_key,
+                    default_queue,
                 } => {
-                    out.origin = ctx
-                        .text_or_empty(name)
-                        .and_then(|n| value::named(kind, n, ctx.text_or_empty(routing_key)));
+                    out.origin = ctx.text_or_empty(name).and_then(|n| {
+                        let queue = n.is_empty().then(|| ctx.text(default_queue)).flatten();
+                        let key = queue.or_else(|| ctx.text_or_empty(routing_key));
+                        value::named(kind, n, key)
+                    });
                 }
                 OriginRule::Endpoint(fields) => {
                     out.origin = ctx.text(fields).and_then(|uri| value::endpoint(&uri));

@@ -54,11 +54,19 @@ fn origin(o: &OriginRule) -> String {
             kind,
             name,
             routing_key,
+            default_queue,
         } => {
             let kind = format!("{kind:?}").to_lowercase();
             let mut s = format!("{kind} named by {}", fields(name));
             if !routing_key.is_empty() {
                 let _ = write!(s, ", routing key {}", fields(routing_key));
+            }
+            if !default_queue.is_empty() {
+                let _ = write!(
+                    s,
+                    "; through the default exchange, the queue {}",
+                    fields(default_queue)
+                );
             }
             s
         }

@@ -334,6 +334,27 @@ fn broker_native_conventions() {
     }));
     assert_eq!(d.attempts, Some(20));
     assert_eq!(d.origin, origin(OriginKind::Queue, "orders", None));
+    // Through the default exchange, the queue it died in: not a CC or BCC
+    // key's queue, which got its own copy.
+    for first_death in [
+        json!({"x-first-death-queue": "audit", "x-first-death-exchange": ""}),
+        json!({}),
+    ] {
+        let mut h = json!({
+            "x-death": [{"count": 1, "reason": "rejected", "queue": "audit", "exchange": "",
+                         "routing-keys": ["billing", "audit"], "time": {"$timestamp": 5}}],
+        });
+        h.as_object_mut()
+            .unwrap()
+            .extend(first_death.as_object().unwrap().clone());
+        let d = headers(h);
+        assert_eq!(d.source.as_deref(), Some("audit"));
+        assert_eq!(
+            d.origin,
+            origin(OriginKind::Queue, "audit", None),
+            "{first_death}"
+        );
+    }
 
     let d = read_with(
         json!({}),
