@@ -194,7 +194,11 @@ impl std::fmt::Display for SkipReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SkipReason::MaxRedrives { count, max } => {
-                write!(f, "already re-driven {count} times (--max-redrives {max})")
+                write!(
+                    f,
+                    "already re-driven {count} time{} (--max-redrives {max})",
+                    if *count == 1 { "" } else { "s" }
+                )
             }
         }
     }

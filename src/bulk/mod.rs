@@ -106,11 +106,29 @@ pub struct Backup {
 }
 
 impl Backup {
-    /// Creates (or truncates) the file.
+    /// Opens the file to append to, creating it: an earlier backup in it
+    /// may be the only copy of what an earlier purge removed.
     pub fn create(path: &Path) -> Result<Self> {
-        let file = File::create(path).map_err(|e| {
-            crate::exit::usage(format!("cannot create backup file {}: {e}", path.display()))
-        })?;
+        let cannot = |e: std::io::Error| {
+            crate::exit::usage(format!("cannot open backup file {}: {e}", path.display()))
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(cannot)?;
+        // A last line cut short stays a line of its own.
+        let len = file.metadata().map_err(cannot)?.len();
+        if len > 0 {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut last = [0u8];
+            file.seek(SeekFrom::Start(len - 1)).map_err(cannot)?;
+            file.read_exact(&mut last).map_err(cannot)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n").map_err(cannot)?;
+            }
+        }
         Ok(Backup {
             file: Mutex::new(BufWriter::new(file)),
         })
@@ -207,5 +225,15 @@ mod tests {
         b.save([&m, &m]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2);
+        drop(b);
+        // A later backup to the same file adds to it, after a line cut short too.
+        std::fs::write(&path, format!("{text}{{\"id\":\"cut")).unwrap();
+        Backup::create(&path).unwrap().save([&m]).unwrap();
+        let again = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = again.lines().collect();
+        assert_eq!(lines.len(), 4, "{again}");
+        assert_eq!(lines[..2], text.lines().collect::<Vec<_>>()[..]);
+        assert_eq!(lines[2], "{\"id\":\"cut");
+        assert!(lines[3].starts_with("{\"id\":\"1\""), "{again}");
     }
 }
