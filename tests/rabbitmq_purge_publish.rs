@@ -184,6 +184,27 @@ fn lag_thresholds() {
     assert_eq!(out.code, 1, "{out:?}");
     let out = run(dlq().args(["lag", &work, "--max-lag", "10", "--max-dlq", "5"]));
     assert_eq!(out.code, 0, "{out:?}");
+    // The DLQ's message held unacknowledged until the API counts it, then
+    // given back: its stale unacked figure is no part of the DLQ depth.
+    let ch = r.channel();
+    r.rt.block_on(async {
+        ch.basic_get(&dlq_q, lapin::options::BasicGetOptions::default())
+            .await
+            .unwrap()
+            .expect("the DLQ's message");
+    });
+    common::wait_for(
+        "the API's unacked figure",
+        std::time::Duration::from_secs(30),
+        || {
+            let out = run(dlq().args(["-o", "json", "lag", &dlq_q]));
+            (out.json()["rows"][0]["unacked"] == 1).then_some(())
+        },
+    );
+    r.rt.block_on(ch.close(200, "given back")).unwrap();
+    let out = run(dlq().args(["-o", "json", "lag", &work, "--max-dlq", "1"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["rows"][0]["dlq_depth"], 1, "{out:?}");
     // A message without a timestamp has no age: said, never taken for a pass in silence.
     let out = run(dlq().args(["lag", &dlq_q, "--max-age", "1h"]));
     assert_eq!(out.code, 0, "{out:?}");

@@ -544,9 +544,11 @@ impl Broker for RabbitMq {
                     .head_timestamp
                     .filter(|_| ready > 0)
                     .map(|t| Duration::from_secs(now.saturating_sub(t))),
-                dlq_depth: dlq.and_then(|d| {
-                    let stats = by_name(d).cloned().unwrap_or_default();
-                    depth_of(exact.get(d.as_str()), &stats)
+                // The DLQ's exact ready count: the API's unacked figure can be
+                // seconds old, and --max-dlq must not breach on it.
+                dlq_depth: dlq.and_then(|d| match exact.get(d.as_str()) {
+                    Some(c) => Some(u64::from(c.message_count())),
+                    None => depth_of(None, &by_name(d).cloned().unwrap_or_default()),
                 }),
                 checked: true,
                 extra,
