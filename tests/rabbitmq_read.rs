@@ -135,6 +135,48 @@ fn quorum_queue_with_delivery_limit_is_refused() {
     assert_eq!(bodies(&got), vec![b"keep me".to_vec()]);
 }
 
+/// A policy set a moment before the read: the queue already applies it,
+/// though the API's figures of the queue do not show it for seconds.
+#[test]
+fn quorum_queue_with_a_fresh_policy_limit_is_refused() {
+    let r = Rmq::new();
+    let q = unique("read-quorum-policy");
+    r.declare(&q, table(&[("x-queue-type", ls("quorum"))]));
+    r.publish(&q, b"keep me too", Default::default());
+    let policy = format!("{q}-limit");
+    let url = format!(
+        "{}/api/policies/%2F/{policy}",
+        common::amqp_management_url()
+    );
+    let curl = |args: &[&str]| {
+        let ok = std::process::Command::new("curl")
+            .args([
+                "-fsS",
+                "-u",
+                "guest:guest",
+                "-H",
+                "content-type: application/json",
+            ])
+            .args(args)
+            .arg(&url)
+            .status()
+            .expect("curl")
+            .success();
+        assert!(ok, "curl {args:?} {url}");
+    };
+    let body = format!(
+        r#"{{"pattern": "^{q}$", "definition": {{"delivery-limit": 1}}, "apply-to": "queues"}}"#
+    );
+    curl(&["-X", "PUT", "-d", &body]);
+    for args in [vec!["list", &q], vec!["peek", &q]] {
+        let out = run(dlq().args(&args));
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains("delivery limit of 1"), "{out:?}");
+    }
+    curl(&["-X", "DELETE"]);
+    assert_eq!(r.count(&q), 1, "the message is still there");
+}
+
 #[test]
 fn quorum_queue_without_limit_reads_in_order() {
     let r = Rmq::new();

@@ -118,6 +118,27 @@ fn stats(q: &Value) -> QueueStats {
     }
 }
 
+/// The delivery limit of the policies of `policies` that apply to quorum
+/// queue `name` with the highest priority (a pattern that does not compile
+/// here is taken to match: a limit is never missed).
+fn applying_limit(policies: &[Value], name: &str) -> Option<i64> {
+    let priority = |p: &Value| p.get("priority").and_then(Value::as_i64).unwrap_or(0);
+    let applies = |p: &&Value| {
+        matches!(
+            text(p, "apply-to").unwrap_or("all"),
+            "all" | "queues" | "quorum_queues"
+        ) && text(p, "pattern")
+            .is_none_or(|pat| regex::Regex::new(pat).map_or(true, |r| r.is_match(name)))
+    };
+    let matching: Vec<&Value> = policies.iter().filter(applies).collect();
+    let top = matching.iter().map(|p| priority(p)).max()?;
+    matching
+        .iter()
+        .filter(|p| priority(p) == top)
+        .filter_map(|p| p.get("definition")?.get("delivery-limit")?.as_i64())
+        .min()
+}
+
 /// Whether an exchange of type `kind` routes `key` through a binding with
 /// `binding_key` (headers and other types: every binding).
 pub fn routes(kind: &str, binding_key: &str, key: &str) -> bool {
@@ -250,6 +271,21 @@ impl Admin {
         Ok(self.get(&path).await?.as_ref().map(stats))
     }
 
+    /// The delivery limit the vhost's policies give quorum queue `name`, as
+    /// RabbitMQ applies them: of the policies and of the operator policies,
+    /// the matching ones of the highest priority, the lower limit of the
+    /// two. Asked of the policies themselves, which a new policy reaches at
+    /// once; the queue's own figures in the API follow seconds later.
+    pub async fn policy_delivery_limit(&self, name: &str) -> Result<Option<i64>> {
+        let vh = segment(&self.vhost);
+        let mut limits = Vec::new();
+        for kind in ["policies", "operator-policies"] {
+            let list = self.list(&format!("{kind}/{vh}")).await?;
+            limits.extend(applying_limit(&list, name));
+        }
+        Ok(limits.into_iter().min())
+    }
+
     /// Every queue of the vhost with the dead-letter graph.
     pub async fn topology(&self) -> Result<Topology> {
         let vh = segment(&self.vhost);
@@ -325,6 +361,27 @@ fn route(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_highest_priority_matching_policy_sets_the_delivery_limit() {
+        let p = |pattern: &str, to: &str, prio: i64, def: serde_json::Value| json!({"pattern": pattern, "apply-to": to, "priority": prio, "definition": def});
+        let policies = [
+            p("^orders$", "queues", 0, json!({"delivery-limit": 3})),
+            p("^other$", "all", 9, json!({"delivery-limit": 1})),
+            p("^ord", "exchanges", 9, json!({"delivery-limit": 1})),
+        ];
+        assert_eq!(applying_limit(&policies, "orders"), Some(3));
+        assert_eq!(applying_limit(&policies, "billing"), None);
+        // A higher priority policy without a limit is the one that applies.
+        let mut over = policies.to_vec();
+        over.push(p(".*", "quorum_queues", 5, json!({"max-length": 10})));
+        assert_eq!(applying_limit(&over, "orders"), None);
+        // A pattern that does not compile here counts as matching.
+        assert_eq!(
+            applying_limit(&[p("(?<=x)y", "all", 0, json!({"delivery-limit": 2}))], "q"),
+            Some(2)
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -363,7 +363,17 @@ impl RabbitMq {
         if stats.kind == "quorum" && refuse {
             // RabbitMQ 4 gives every quorum queue a limit of 20 by default.
             let default = (self.admin.server_major().await >= 4).then_some(20);
-            if let Some(limit) = stats.delivery_limit.or(default).filter(|l| *l >= 0) {
+            // A policy set a moment ago is not in the queue's figures yet.
+            let from_policy = self.admin.policy_delivery_limit(queue).await.ok().flatten();
+            let known: Vec<i64> = [stats.delivery_limit, from_policy]
+                .into_iter()
+                .flatten()
+                .collect();
+            let limit = match known.is_empty() {
+                true => default,
+                false => known.into_iter().filter(|l| *l >= 0).min(),
+            };
+            if let Some(limit) = limit.filter(|l| *l >= 0) {
                 return Err(usage(format!(
                     "{NAME}: refusing to {what} quorum queue '{queue}': it has a delivery limit of {limit}, and every message dlq reads and gives back counts as a delivery, so it could be dead-lettered or dropped; remove the limit (x-delivery-limit / policy delivery-limit) first, or move the messages with a full `dlq retry-all` or `dlq purge` without filters"
                 )));
