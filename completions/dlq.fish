@@ -113,7 +113,7 @@ never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
-complete -c dlq -n "__fish_dlq_using_subcommand list" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand list" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ); RabbitMQ: read a queue whose type the management API cannot tell (a quorum queue\'s delivery limit could drop what a read gives back)'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s f -l follow -d 'Kafka, NATS: after what is there, print each new message as it comes, until Ctrl-C or --limit'
 complete -c dlq -n "__fish_dlq_using_subcommand list" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
@@ -159,7 +159,7 @@ never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
-complete -c dlq -n "__fish_dlq_using_subcommand peek" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand peek" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ); RabbitMQ: read a queue whose type the management API cannot tell (a quorum queue\'s delivery limit could drop what a read gives back)'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -l full -d 'Show whole bodies at a terminal (else the first 64 KiB of each)'
 complete -c dlq -n "__fish_dlq_using_subcommand peek" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
@@ -197,7 +197,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry" -l timeout -d 'Bound on c
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l dry-run -d 'Print what would move where; change nothing'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
-complete -c dlq -n "__fish_dlq_using_subcommand retry" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand retry" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ); RabbitMQ: read a queue whose type the management API cannot tell (a quorum queue\'s delivery limit could drop what a read gives back)'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
 complete -c dlq -n "__fish_dlq_using_subcommand retry" -l no-journal -d 'Do not record this run in the journal (see `dlq history`)'
@@ -245,7 +245,7 @@ complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l timeout -d 'Bound 
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l dry-run -d 'Print what would move where; change nothing'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
-complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ); RabbitMQ: read a queue whose type the management API cannot tell (a quorum queue\'s delivery limit could drop what a read gives back)'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -s y -l yes -d 'Do not ask for confirmation'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l native -d 'SQS: let SQS move the messages server-side (StartMessageMoveTask); RabbitMQ: a dynamic shovel to the one origin all messages share (or --to). No filters, no re-drive count header'
 complete -c dlq -n "__fish_dlq_using_subcommand retry-all" -l detach -d 'With --native: start the move, print how to follow and stop it, and return'
@@ -277,7 +277,7 @@ always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand edit" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand edit" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ); RabbitMQ: read a queue whose type the management API cannot tell (a quorum queue\'s delivery limit could drop what a read gives back)'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -s y -l yes -d 'Run without a terminal (the editor is a script)'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l dry-run -d 'Print what would be sent; change nothing'
 complete -c dlq -n "__fish_dlq_using_subcommand edit" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
@@ -316,7 +316,7 @@ always\t''
 never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
-complete -c dlq -n "__fish_dlq_using_subcommand purge" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand purge" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ); RabbitMQ: read a queue whose type the management API cannot tell (a quorum queue\'s delivery limit could drop what a read gives back)'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -s y -l yes -d 'Do not ask for confirmation'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l dry-run -d 'Print what would be purged; change nothing'
 complete -c dlq -n "__fish_dlq_using_subcommand purge" -l delete-records -d 'Kafka: also truncate the log with DeleteRecords'
@@ -361,7 +361,7 @@ never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
-complete -c dlq -n "__fish_dlq_using_subcommand export" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand export" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ); RabbitMQ: read a queue whose type the management API cannot tell (a quorum queue\'s delivery limit could drop what a read gives back)'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand export" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
@@ -476,7 +476,7 @@ never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
-complete -c dlq -n "__fish_dlq_using_subcommand stats" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand stats" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ); RabbitMQ: read a queue whose type the management API cannot tell (a quorum queue\'s delivery limit could drop what a read gives back)'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand stats" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'
@@ -542,7 +542,7 @@ never\t''"
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -l timeout -d 'Bound on connecting and on each broker call, such as 10s or 1m' -r
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -l endpoint-url -d 'SQS: endpoint of an SQS-compatible server (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS); Pub/Sub: of the emulator (also PUBSUB_EMULATOR_HOST)' -r
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -l no-decode -d 'Show schema-encoded bodies as they are, without decoding them'
-complete -c dlq -n "__fish_dlq_using_subcommand browse" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)'
+complete -c dlq -n "__fish_dlq_using_subcommand browse" -l force -d 'SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ); RabbitMQ: read a queue whose type the management API cannot tell (a quorum queue\'s delivery limit could drop what a read gives back)'
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -l all -d 'Kafka: the whole log, also what is before dlq\'s cursor'
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -s q -l quiet -d 'Print only data and errors: no progress, no summaries on stderr'
 complete -c dlq -n "__fish_dlq_using_subcommand browse" -s v -l verbose -d 'Say more: the cause chain of errors, broker details'

@@ -265,7 +265,7 @@ pub struct ReadArgs {
     #[arg(long, value_name = "GROUP")]
     pub group: Option<String>,
 
-    /// SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ)
+    /// SQS, Pub/Sub: read a queue (subscription) that has a redrive (dead-letter) policy of its own (a read can push its messages into its DLQ); RabbitMQ: read a queue whose type the management API cannot tell (a quorum queue's delivery limit could drop what a read gives back)
     #[arg(long)]
     pub force: bool,
 }

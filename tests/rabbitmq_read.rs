@@ -177,6 +177,55 @@ fn quorum_queue_with_a_fresh_policy_limit_is_refused() {
     assert_eq!(r.count(&q), 1, "the message is still there");
 }
 
+/// Without the management API no read can tell a quorum queue's limit:
+/// refused, unless --force says to read the queue as a classic one.
+#[test]
+fn without_the_management_api_a_read_needs_force() {
+    let r = Rmq::new();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[profiles.noapi]\nmanagement_url = \"http://127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let dlq = || {
+        let mut c = common::dlq(&common::amqp_url());
+        c.args(["--config", cfg.to_str().unwrap(), "-p", "noapi"]);
+        c
+    };
+    let quorum = unique("noapi-quorum");
+    r.declare(
+        &quorum,
+        table(&[
+            ("x-queue-type", ls("quorum")),
+            ("x-delivery-limit", AMQPValue::LongLongInt(1)),
+        ]),
+    );
+    r.publish(&quorum, b"keep", Default::default());
+    for args in [
+        vec!["list", quorum.as_str()],
+        vec!["purge", quorum.as_str(), "--grep", "keep", "--yes"],
+    ] {
+        let out = run(dlq().args(&args));
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains("--force"), "{out:?}");
+    }
+    assert_eq!(r.count(&quorum), 1);
+    let classic = unique("noapi-classic");
+    r.declare(&classic, FieldTable::default());
+    r.publish(&classic, b"read me", Default::default());
+    let out = run(dlq().args(["-o", "json", "list", &classic, "--force"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json().as_array().unwrap().len(), 1, "{out:?}");
+    assert!(out.stderr.contains("warning"), "{out:?}");
+    common::wait_for(
+        "the message back",
+        std::time::Duration::from_secs(10),
+        || (r.count(&classic) == 1).then_some(()),
+    );
+}
+
 #[test]
 fn quorum_queue_without_limit_reads_in_order() {
     let r = Rmq::new();

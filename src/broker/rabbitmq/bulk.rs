@@ -167,7 +167,14 @@ pub enum Take<'a> {
     Purge,
 }
 
-pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> Result<()> {
+/// `force`: go on without the management API's word on a delivery limit.
+pub async fn run(
+    rmq: &RabbitMq,
+    queue: &str,
+    take: Take<'_>,
+    force: bool,
+    run: &Ledger,
+) -> Result<()> {
     let (doing, what) = match take {
         Take::Copy(_) => ("re-driving from", "re-drive"),
         Take::Purge => ("purging", "purge"),
@@ -178,7 +185,7 @@ pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> R
     // Each of these waits a round trip or several; far from the broker they
     // add up unless they overlap. Their errors count in this order.
     let (plan, to, read, publisher) = tokio::join!(
-        rmq.check_returnable(queue, &what, !everything),
+        rmq.check_returnable(queue, &what, !everything, force),
         async {
             match take {
                 Take::Copy(RedriveOptions { to: Some(to), .. }) => rmq.require_queue(to).await,

@@ -48,7 +48,13 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     name: NAME,
     purge_all: true,
     origins: &[OriginKind::Queue, OriginKind::Exchange],
-    flags: &[Flag::Exchange, Flag::RoutingKey, Flag::Native, Flag::Detach],
+    flags: &[
+        Flag::Exchange,
+        Flag::RoutingKey,
+        Flag::Native,
+        Flag::Detach,
+        Flag::Force,
+    ],
     settings: &[
         Setting::PasswordEnv,
         Setting::ManagementUrl,
@@ -338,14 +344,29 @@ impl RabbitMq {
     /// Refuses reads that would change the queue: a stream (no per-message
     /// removal or return) and a quorum queue with a delivery limit (a
     /// returned message counts as a delivery and may be dead-lettered or
-    /// dropped). Without the management API it cannot tell and says so.
-    /// Only a stream is refused when `refuse` is false. Says the mean size
-    /// of the queue's messages (the API's figures may be seconds old).
-    async fn check_returnable(&self, queue: &str, what: &str, refuse: bool) -> Result<ReadPlan> {
+    /// dropped). Without the management API it cannot tell: a read that
+    /// gives messages back is refused unless `force` (then it says so and
+    /// reads the queue as a classic one). Only a stream is refused when
+    /// `refuse` is false. Says the mean size of the queue's messages (the
+    /// API's figures may be seconds old).
+    async fn check_returnable(
+        &self,
+        queue: &str,
+        what: &str,
+        refuse: bool,
+        force: bool,
+    ) -> Result<ReadPlan> {
         let stats = match self.api_queue(queue).await {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(ReadPlan::default()),
             Err(e) if crate::exit::kind_of(&e) == Some(crate::exit::Kind::Usage) => return Err(e),
+            Err(e) if refuse && !force => {
+                return Err(usage(format!(
+                    "{NAME}: cannot tell whether queue '{queue}' is a quorum queue with a delivery limit ({e:#}): \
+                     every message a {what} gives back counts as a delivery there and could be dead-lettered or dropped; \
+                     set management_url in the profile, or pass --force if it is a classic queue or has no limit"
+                )))
+            }
             Err(e) => {
                 if !self.warned.swap(true, std::sync::atomic::Ordering::SeqCst) {
                     self.settings.warner.warn(&format!(
@@ -437,16 +458,12 @@ impl Broker for RabbitMq {
         self.probe_count(queue).await.map(Some)
     }
 
-    async fn browse(
-        &self,
-        queue: &str,
-        _opts: &ReadOptions,
-        visit: &mut Visitor<'_>,
-    ) -> Result<()> {
+    async fn browse(&self, queue: &str, opts: &ReadOptions, visit: &mut Visitor<'_>) -> Result<()> {
         let op = format!("reading queue '{queue}'");
         let err = |e| amqp_error(&self.vhost, queue, &op, e);
         // The check and the channel overlap: far away each costs round trips.
-        let (plan, read) = tokio::join!(self.check_returnable(queue, "read", true), async {
+        let check = self.check_returnable(queue, "read", true, opts.force);
+        let (plan, read) = tokio::join!(check, async {
             let ch = self.channel(&op).await?;
             let count = self.ready_count(&ch, queue).await?;
             Ok::<_, anyhow::Error>((ch, count))
@@ -483,15 +500,15 @@ impl Broker for RabbitMq {
     }
 
     async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
-        bulk::run(self, queue, bulk::Take::Copy(opts), run).await
+        bulk::run(self, queue, bulk::Take::Copy(opts), opts.read.force, run).await
     }
 
     async fn native_move(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
         shovel::redrive(self, queue, opts, run).await
     }
 
-    async fn purge(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {
-        bulk::run(self, queue, bulk::Take::Purge, run).await
+    async fn purge(&self, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
+        bulk::run(self, queue, bulk::Take::Purge, opts.read.force, run).await
     }
 
     async fn purge_all(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {

@@ -37,7 +37,8 @@ pub async fn redrive(
     opts: &RedriveOptions,
     run: &Ledger,
 ) -> Result<()> {
-    rmq.check_returnable(queue, "re-drive", false).await?;
+    rmq.check_returnable(queue, "re-drive", false, false)
+        .await?;
     if let Some(to) = &opts.to {
         rmq.require_queue(to).await?;
     }
