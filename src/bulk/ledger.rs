@@ -131,6 +131,18 @@ impl Ledger {
         self.stop.load(Ordering::SeqCst)
     }
 
+    /// After the run: each ID given that named no message read is a
+    /// failure, unless Ctrl-C or a stop cut the run short (then the rest
+    /// was not reached, and is still there).
+    pub fn fail_unseen_ids(&self) {
+        if self.interrupted() || self.stopped() {
+            return;
+        }
+        for id in self.setup.selection.missing_ids() {
+            self.failed(id, "no such message (it was removed or moved meanwhile)");
+        }
+    }
+
     /// True once Ctrl-C was pressed.
     pub fn interrupted(&self) -> bool {
         self.setup.interrupt.is_set()
@@ -227,6 +239,24 @@ mod tests {
         m.headers
             .insert(REDRIVE_HEADER.into(), json!(redrives.to_string()));
         m
+    }
+
+    #[test]
+    fn ids_not_reached_before_a_stop_are_no_failures() {
+        let ids = ["a".to_string(), "b".into()];
+        let criteria = Criteria::new(Some(&ids), Filter::default(), None, None);
+        let run = Ledger::new(Setup::plain(Action::Moved, criteria.start()));
+        run.fail_unseen_ids();
+        assert_eq!(run.counts(), (0, 2));
+        let setup = Setup::plain(Action::Moved, criteria.start());
+        setup.interrupt.set();
+        let run = Ledger::new(setup);
+        run.fail_unseen_ids();
+        assert_eq!(run.counts(), (0, 0));
+        let run = Ledger::new(Setup::plain(Action::Moved, criteria.start()));
+        run.stop_broker(&anyhow::anyhow!("connection lost"));
+        run.fail_unseen_ids();
+        assert_eq!(run.counts(), (0, 0));
     }
 
     #[test]

@@ -301,9 +301,7 @@ impl Ctx {
             run.stop(Stopped::broker(&e));
         }
         warn_where_failures(&self.printer, &run.selection().criteria);
-        for id in run.selection().missing_ids() {
-            run.failed(id, "no such message (it was removed or moved meanwhile)");
-        }
+        run.fail_unseen_ids();
         let report = run.finish();
         finish_journal(&journal, Ok(&report));
         self.front.summary(&self.printer, &report, verb)?;
