@@ -408,7 +408,8 @@ Home/End move; Enter opens the message card, Esc goes back; Space marks, a marks
 u unmarks all; / filters by text; s groups by reason and error type, f by fingerprint; r retries, \
 p purges, x exports the marked messages (or the current one), e edits the current one; each asks \
 first (y/n) and runs as the command of that name does, journal included. R reloads, ? helps, \
-q or Ctrl-C quits. Needs a terminal (exit 2 without one).\n\n\
+q or Ctrl-C quits. Needs a terminal (exit 2 without one). SQS has no true peek: each read (and \
+each R) raises the messages' ApproximateReceiveCount; on Pub/Sub, each message's delivery attempt.\n\n\
 Examples:\n  dlq browse orders.dlq\n  dlq browse orders.dlq --reason rejected --limit 500"
     )]
     Browse(BrowseArgs),

@@ -196,6 +196,28 @@ fn rabbitmq_filter_group_mark_retry_purge_quit() {
     let left = ready_once_given_back(&r, &dlq_q, 1);
     assert_eq!(left, [b"order 1 ok".to_vec()]);
     t.quit_restored();
+    // Export and an edit that sends nothing say so in the status bar.
+    let t = Tmux::start(&common::amqp_url(), &["browse", &dlq_q]);
+    t.wait(&format!("{dlq_q}: 1 message"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.ndjson");
+    t.keys(&["x"]);
+    t.wait("export to file");
+    t.text(&file.display().to_string());
+    t.keys(&["Enter"]);
+    t.wait("Export 1 message to");
+    t.keys(&["y"]);
+    t.wait("exported 1 message");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(saved.contains("order 1 ok"), "{saved}");
+    // An action waits for the reload after the export to end: asked again until it asks.
+    wait_for("the edit dialog", Duration::from_secs(30), || {
+        t.keys(&["e"]);
+        t.screen().contains("Edit 1 message").then_some(())
+    });
+    t.keys(&["y"]);
+    t.wait("unchanged: nothing sent");
+    t.quit_restored();
     let runs = journaled(&dlq_q);
     assert!(
         runs.contains(&"retry".to_owned()) && runs.contains(&"purge".to_owned()),

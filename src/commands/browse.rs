@@ -158,8 +158,9 @@ impl<'a> Session<'a> {
                     if action.is_some() => {
                     let (_, front, _) = action.take().expect("an action");
                     view.running = None;
+                    let said = last_said(screen).or_else(|| Some(view.status.clone()));
                     self.drain(screen, view, &mut loader);
-                    view.status = outcome(res, &front);
+                    view.status = outcome(res, &front, said);
                     loader = Some(self.reload(view).await);
                 }
                 _ = tick => {}
@@ -271,6 +272,8 @@ impl<'a> Session<'a> {
         view: &mut View,
         id: &str,
     ) -> Result<()> {
+        // What the edit says is its own: nothing from before stays beside it.
+        view.status.clear();
         let front = Arc::new(ViewFront::default());
         let ctx = self.action_ctx(front.clone(), Interrupt::default());
         let a = EditArgs {
@@ -288,21 +291,33 @@ impl<'a> Session<'a> {
         let back = screen.resume();
         keys.resume();
         back?;
+        let said = last_said(screen).or_else(|| Some(view.status.clone()));
         let mut none = None;
         self.drain(screen, view, &mut none);
-        view.status = outcome(res, &front);
+        view.status = outcome(res, &front, said);
         Ok(())
     }
 }
 
 /// The status line after an action: its summary, or the error that stopped
 /// it before anything changed, or the last thing it said.
-fn outcome(res: Result<Exit>, front: &ViewFront) -> String {
+fn outcome(res: Result<Exit>, front: &ViewFront, said: Option<String>) -> String {
     match (res, front.take_summary()) {
         (Err(e), _) => format!("error: {}", escape(&one_line(&e), false)),
         (Ok(_), Some(line)) => line,
-        (Ok(_), None) => String::new(),
+        (Ok(_), None) => said.unwrap_or_default(),
     }
+}
+
+/// The last line an action wrote to stderr (`exported 2 messages to ...`,
+/// `unchanged: nothing sent`), escaped and with secrets masked.
+fn last_said(screen: &Screen) -> Option<String> {
+    let line = screen
+        .said()
+        .into_iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())?;
+    Some(crate::secrets::scrub(&escape(line.trim(), false)))
 }
 
 /// The keys, read on a thread of their own so the loop can wait on them

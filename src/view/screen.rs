@@ -106,6 +106,26 @@ fn install_panic_hook() {
 /// The write end of the pipe, closed when the view ends.
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 
+impl Screen {
+    /// The lines written to stderr until now: a marker written after them
+    /// comes back through the pipe last (waited for up to a second), so
+    /// what an action said just before it ended is not missed.
+    pub fn said(&self) -> Vec<String> {
+        const MARK: &str = "\u{1}dlq-view-said";
+        eprintln!("{MARK}");
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let mut out = Vec::new();
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(line) if line == MARK => break,
+                Ok(line) => out.push(line),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
 fn capture_stderr() -> Result<mpsc::Receiver<String>> {
     let mut fds: [RawFd; 2] = [0; 2];
     // SAFETY: plain POSIX calls on descriptors this function owns.

@@ -433,7 +433,7 @@ impl View {
             return Effect::None;
         }
         if self.read_only && matches!(c, 'r' | 'p' | 'e') {
-            self.status = "read-only: retry, purge and edit are off in this profile".into();
+            self.status = "read-only: retry, purge and edit are off (a read-only profile, --read-only or DLQ_READ_ONLY)".into();
             return Effect::None;
         }
         if c == 'R' {
