@@ -311,9 +311,14 @@ pub fn no_origin(dl: &DeadLetter) -> String {
         (Some(what), Some(name)) => format!(
             "the message came from {what} ({name} dead letter), not from a queue: pass --to"
         ),
-        (_, Some(name)) => {
-            format!("no origin recorded ({name} dead letter without one): pass --to")
-        }
+        (_, Some(name)) => match &dl.source {
+            // Named but not found: a Pub/Sub source subscription deleted since.
+            Some(source) => format!(
+                "no origin known: the {name} dead letter names its source {source}, which does not say \
+                 where to send it back (or no longer exists): pass --to"
+            ),
+            None => format!("no origin recorded ({name} dead letter without one): pass --to"),
+        },
         _ => "no origin recorded (no dead-letter convention names one): pass --to".into(),
     }
 }

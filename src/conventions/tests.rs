@@ -427,7 +427,7 @@ fn pubsub_dead_letter_policy() {
     assert_eq!(d.convention, Some("pubsub-dead-letter"));
     assert_eq!(d.origin, None);
     assert!(
-        no_origin(&d).contains("pubsub-dead-letter"),
+        no_origin(&d).contains("pubsub-dead-letter") && no_origin(&d).contains("orders-sub"),
         "{}",
         no_origin(&d)
     );

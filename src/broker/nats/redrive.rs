@@ -174,10 +174,8 @@ pub(super) async fn run(
             )),
             (Some(to), _) => Ok(to.clone()),
             (None, Origin::Subject(s)) => Ok(s.clone()),
-            (None, Origin::Unknown) => Err(
-                "no origin recorded (no dlq-original-subject or Nats-Subject header): pass --to"
-                    .into(),
-            ),
+            // Worded as the dry run words it.
+            (None, Origin::Unknown) => Err(crate::conventions::no_origin(&row.message.dead_letter)),
         };
         let (seq, stored) = (row.seq, row.stored_nanos);
         let id = std::mem::take(&mut row.message.id);
