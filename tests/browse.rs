@@ -148,6 +148,35 @@ fn a_panic_gives_the_terminal_back() {
     assert!(s.contains("a bug in the view"), "{s}");
 }
 
+/// A signal from outside (`kill`, a closed window, an abort inside a client
+/// library) gives the terminal back too.
+#[test]
+fn a_signal_gives_the_terminal_back() {
+    let r = Rmq::new();
+    let (_, dlq_q) = r.dead_letter_pair("browse-signal");
+    for (sig, code) in [("-TERM", 143), ("-INT", 130), ("-HUP", 129)] {
+        let t = Tmux::start(&common::amqp_url(), &["browse", &dlq_q]);
+        t.wait(&format!("{dlq_q}: 0 messages"));
+        let shell = t.tmux(&["display", "-p", "#{pane_pid}"]);
+        let pid = child_named(shell.trim(), "dlq")
+            .unwrap_or_else(|| panic!("no dlq under the shell {shell}"));
+        let _ = Command::new("kill").args([sig, &pid]).status();
+        t.restored(code);
+    }
+}
+
+/// The PID of the child of `parent` whose command is `name` (from /proc).
+fn child_named(parent: &str, name: &str) -> Option<String> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // pid (comm) state ppid ...
+        let (head, rest) = stat.rsplit_once(") ")?;
+        let comm = head.split_once(" (")?.1;
+        let ppid = rest.split_whitespace().nth(1)?;
+        (comm == name && ppid == parent).then(|| e.file_name().to_string_lossy().into_owned())
+    })
+}
+
 #[test]
 fn rabbitmq_filter_group_mark_retry_purge_quit() {
     let r = Rmq::new();

@@ -56,6 +56,8 @@ impl Interrupt {
                     "dlq: interrupted: finishing what is in flight (Ctrl-C again to stop at once)"
                 );
                 if tokio::signal::ctrl_c().await.is_ok() {
+                    // exit() runs no Drop: the view gives the terminal back here.
+                    crate::view::screen::leave();
                     std::process::exit(130);
                 }
             }

@@ -110,6 +110,10 @@ impl<'a> Session<'a> {
         let (keys, mut keys_rx) = Keys::start();
         let mut loader = Some(self.source.load());
         let mut action: Option<(ActionFuture<'_>, Arc<ViewFront>, Interrupt)> = None;
+        // A SIGINT from outside (`kill -INT`; the key is read in raw mode) is
+        // the Ctrl-C key's: it stops the action, else it quits, the terminal restored.
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("setting up the Ctrl-C handler")?;
         loop {
             self.drain(screen, view, &mut loader);
             if let Some((_, front, _)) = &action {
@@ -163,6 +167,10 @@ impl<'a> Session<'a> {
                     view.status = outcome(res, &front, said);
                     loader = Some(self.reload(view).await);
                 }
+                _ = sigint.recv() => match &action {
+                    Some((_, _, stop)) => stop.set(),
+                    None => return Ok(Exit::Interrupted),
+                },
                 _ = tick => {}
             }
         }

@@ -5,8 +5,10 @@
 //! warning printed by a command or a client library would otherwise be
 //! drawn over the view, so its lines are read from the pipe and shown in
 //! the status bar instead. Leaving restores all three, in reverse order;
-//! it runs from `Drop` (an error, `q`, Ctrl-C) and from the panic hook,
-//! so the shell is never left in raw mode. `suspend` and `resume` give the
+//! it runs from `Drop` (an error, `q`, Ctrl-C), from the panic hook, and
+//! from a handler of the signals that end the process (an abort inside a
+//! client library, `kill`, a closed window), so the shell is never left in
+//! raw mode. `suspend` and `resume` give the
 //! terminal to the editor for `e`; stderr stays in the pipe meanwhile, so
 //! what the edit reports shows in the status bar too.
 
@@ -73,7 +75,44 @@ pub fn leave() {
     restore_stderr();
 }
 
+/// The terminal's mode before the view, for the signal handler.
+static COOKED: std::sync::OnceLock<libc::termios> = std::sync::OnceLock::new();
+
+/// A signal that ends the process (a library's abort, `kill`, a closed
+/// window) gives the terminal back first: only calls a signal handler may
+/// make (`write`, `tcsetattr`), then the signal again with its default action.
+extern "C" fn restore_then_die(sig: libc::c_int) {
+    const BACK: &[u8] = b"\x1b[?1049l\x1b[?25h";
+    // SAFETY: async-signal-safe calls only; COOKED is set before the handler is.
+    unsafe {
+        if ACTIVE.load(Ordering::SeqCst) {
+            libc::write(1, BACK.as_ptr().cast(), BACK.len());
+            if let Some(t) = COOKED.get() {
+                libc::tcsetattr(0, libc::TCSANOW, t);
+            }
+        }
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+fn install_signal_restore() {
+    // SAFETY: tcgetattr fills a plain struct; the handler is installed once.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(0, &mut t) == 0 {
+            let _ = COOKED.set(t);
+        }
+        for sig in [libc::SIGABRT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+            libc::signal(sig, restore_then_die as *const () as libc::sighandler_t);
+        }
+    }
+}
+
 fn take_terminal() -> std::io::Result<()> {
+    if COOKED.get().is_none() {
+        install_signal_restore();
+    }
     terminal::enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
     execute!(
