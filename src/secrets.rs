@@ -66,26 +66,39 @@ pub fn redact_url(url: &str) -> String {
 /// Where a URL's authority ends inside other text (a query value, a line).
 const AUTHORITY_END: [char; 8] = ['/', '?', '#', '&', ' ', '"', '\'', ','];
 
+/// The authority after each `://` inside `text` (an endpoint in a query),
+/// with where it starts.
+fn nested_authorities(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(i) = text[at..].find("://") {
+        let start = at + i + 3;
+        let len = text[start..]
+            .find(AUTHORITY_END)
+            .unwrap_or(text.len() - start);
+        out.push((start, &text[start..start + len]));
+        at = start + len;
+    }
+    out
+}
+
 /// Masks the password of every `scheme://user:password@` inside `text`,
 /// such as an endpoint in a query (`sqs://us-east-1?endpoint=http://u:p@h`).
 fn mask_nested(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, after) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = after.find(AUTHORITY_END).unwrap_or(after.len());
-        let authority = &after[..end];
-        match authority.rfind('@').map(|at| authority.split_at(at)) {
-            Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, _)) => out.push_str(&format!("{user}:***{host}")),
-                None => out.push_str(authority),
-            },
-            None => out.push_str(authority),
+    let mut copied = 0;
+    for (start, authority) in nested_authorities(text) {
+        out.push_str(&text[copied..start]);
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) if userinfo.contains(':') => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                out.push_str(&format!("{user}:***@{host}"));
+            }
+            _ => out.push_str(authority),
         }
-        rest = &after[end..];
+        copied = start + authority.len();
     }
-    out.push_str(rest);
+    out.push_str(&text[copied..]);
     out
 }
 
@@ -94,19 +107,13 @@ pub fn nested_passwords(url: &str) -> Vec<String> {
     let Some(p) = UrlParts::split(url) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    let mut rest = p.tail;
-    while let Some(i) = rest.find("://") {
-        let after = &rest[i + 3..];
-        let end = after.find(AUTHORITY_END).unwrap_or(after.len());
-        if let Some((userinfo, _)) = after[..end].rsplit_once('@') {
-            if let Some((_, pw)) = userinfo.split_once(':') {
-                out.push(percent_decode(pw));
-            }
-        }
-        rest = &after[end..];
-    }
-    out
+    nested_authorities(p.tail)
+        .into_iter()
+        .filter_map(|(_, authority)| {
+            let (userinfo, _) = authority.rsplit_once('@')?;
+            Some(percent_decode(userinfo.split_once(':')?.1))
+        })
+        .collect()
 }
 
 /// A password written with a `/`, `?` or `#` it should have percent-encoded

@@ -162,9 +162,7 @@ impl<'a> Session<'a> {
                     if action.is_some() => {
                     let (_, front, _) = action.take().expect("an action");
                     view.running = None;
-                    let said = last_said(screen).or_else(|| Some(view.status.clone()));
-                    self.drain(screen, view, &mut loader);
-                    view.status = outcome(res, &front, said);
+                    self.conclude(screen, view, &mut loader, res, &front);
                     loader = Some(self.reload(view).await);
                 }
                 _ = sigint.recv() => match &action {
@@ -299,11 +297,23 @@ impl<'a> Session<'a> {
         let back = screen.resume();
         keys.resume();
         back?;
-        let said = last_said(screen).or_else(|| Some(view.status.clone()));
-        let mut none = None;
-        self.drain(screen, view, &mut none);
-        view.status = outcome(res, &front, said);
+        self.conclude(screen, view, &mut None, res, &front);
         Ok(())
+    }
+
+    /// After an action: the status bar shows its summary, its error, or the
+    /// last line it wrote to stderr (read back to the end, not raced).
+    fn conclude(
+        &self,
+        screen: &mut Screen,
+        view: &mut View,
+        loader: &mut Option<Loader>,
+        res: Result<Exit>,
+        front: &ViewFront,
+    ) {
+        let said = last_said(screen).or_else(|| Some(view.status.clone()));
+        self.drain(screen, view, loader);
+        view.status = outcome(res, front, said);
     }
 }
 

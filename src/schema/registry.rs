@@ -191,19 +191,10 @@ impl Registry {
             let why = crate::tls::explain(&text, base.starts_with("https:"), false, hint)
                 .unwrap_or_else(|| {
                     if e.is_timeout() {
-                        return "no answer within the timeout (--timeout)".to_owned();
-                    }
-                    // The deepest cause says what happened (connection refused, no such host).
-                    let mut root: &dyn std::error::Error = &e;
-                    while let Some(next) = root.source() {
-                        root = next;
-                    }
-                    let root = root.to_string();
-                    let top = e.without_url().to_string();
-                    if root == top {
-                        top
+                        "no answer within the timeout (--timeout)".to_owned()
                     } else {
-                        format!("{top}: {root}")
+                        // The causes say what happened (connection refused, no such host).
+                        crate::exit::chain(&e.without_url())
                     }
                 });
             Failure::new(

@@ -361,6 +361,9 @@ fn route(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use serde_json::json;
+
     #[test]
     fn the_highest_priority_matching_policy_sets_the_delivery_limit() {
         let p = |pattern: &str, to: &str, prio: i64, def: serde_json::Value| json!({"pattern": pattern, "apply-to": to, "priority": prio, "definition": def});
@@ -381,9 +384,6 @@ mod tests {
             Some(2)
         );
     }
-
-    use super::*;
-    use serde_json::json;
 
     #[test]
     fn topic_patterns() {

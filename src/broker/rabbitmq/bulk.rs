@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, watch};
 use super::convert::{self, Route};
 use super::read::{Reader, HOLDS_PER_CONSUMER};
 use super::{amqp_error, reply_code, RabbitMq, CAPABILITIES, NAME, WINDOW};
-use crate::broker::{Message, RedriveOptions};
+use crate::broker::{Message, PurgeOptions, RedriveOptions};
 use crate::bulk::Ledger;
 use crate::exit::{broker, Context};
 use crate::select::Decision;
@@ -164,20 +164,23 @@ pub enum Take<'a> {
     /// Publish a copy to its origin (or `--to`); ack once it is confirmed.
     Copy(&'a RedriveOptions),
     /// Save it to the backup, if any; then ack.
-    Purge,
+    Purge(&'a PurgeOptions),
 }
 
-/// `force`: go on without the management API's word on a delivery limit.
-pub async fn run(
-    rmq: &RabbitMq,
-    queue: &str,
-    take: Take<'_>,
-    force: bool,
-    run: &Ledger,
-) -> Result<()> {
+impl Take<'_> {
+    /// `--force`: go on without the management API's word on a delivery limit.
+    fn force(&self) -> bool {
+        match self {
+            Take::Copy(o) => o.read.force,
+            Take::Purge(o) => o.read.force,
+        }
+    }
+}
+
+pub async fn run(rmq: &RabbitMq, queue: &str, take: Take<'_>, run: &Ledger) -> Result<()> {
     let (doing, what) = match take {
         Take::Copy(_) => ("re-driving from", "re-drive"),
-        Take::Purge => ("purging", "purge"),
+        Take::Purge(_) => ("purging", "purge"),
     };
     let op = format!("{doing} queue '{queue}'");
     let what = format!("{what} selected messages of");
@@ -185,7 +188,7 @@ pub async fn run(
     // Each of these waits a round trip or several; far from the broker they
     // add up unless they overlap. Their errors count in this order.
     let (plan, to, read, publisher) = tokio::join!(
-        rmq.check_returnable(queue, &what, !everything, force),
+        rmq.check_returnable(queue, &what, !everything, take.force()),
         async {
             match take {
                 Take::Copy(RedriveOptions { to: Some(to), .. }) => rmq.require_queue(to).await,
@@ -198,7 +201,7 @@ pub async fn run(
             Ok::<_, anyhow::Error>((ch, count))
         },
         async {
-            if matches!(take, Take::Purge) {
+            if matches!(take, Take::Purge(_)) {
                 return Ok(None);
             }
             let conn = rmq.publisher().await?;

@@ -386,13 +386,10 @@ impl RabbitMq {
             let default = (self.admin.server_major().await >= 4).then_some(20);
             // A policy set a moment ago is not in the queue's figures yet.
             let from_policy = self.admin.policy_delivery_limit(queue).await.ok().flatten();
-            let known: Vec<i64> = [stats.delivery_limit, from_policy]
-                .into_iter()
-                .flatten()
-                .collect();
-            let limit = match known.is_empty() {
-                true => default,
-                false => known.into_iter().filter(|l| *l >= 0).min(),
+            // The lower of the two known limits (a negative one is none).
+            let limit = match (stats.delivery_limit, from_policy) {
+                (None, None) => default,
+                (a, b) => a.into_iter().chain(b).filter(|l| *l >= 0).min(),
             };
             if let Some(limit) = limit.filter(|l| *l >= 0) {
                 return Err(usage(format!(
@@ -500,7 +497,7 @@ impl Broker for RabbitMq {
     }
 
     async fn redrive(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
-        bulk::run(self, queue, bulk::Take::Copy(opts), opts.read.force, run).await
+        bulk::run(self, queue, bulk::Take::Copy(opts), run).await
     }
 
     async fn native_move(&self, queue: &str, opts: &RedriveOptions, run: &Ledger) -> Result<()> {
@@ -508,7 +505,7 @@ impl Broker for RabbitMq {
     }
 
     async fn purge(&self, queue: &str, opts: &PurgeOptions, run: &Ledger) -> Result<()> {
-        bulk::run(self, queue, bulk::Take::Purge, opts.read.force, run).await
+        bulk::run(self, queue, bulk::Take::Purge(opts), run).await
     }
 
     async fn purge_all(&self, queue: &str, _opts: &PurgeOptions, run: &Ledger) -> Result<()> {
