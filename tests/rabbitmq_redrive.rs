@@ -409,3 +409,31 @@ fn a_read_that_comes_short_says_so() {
         "{report}"
     );
 }
+
+/// A message published to one queue with a CC to another died in the CC'd
+/// one: the copy goes back to the queue it died in, not to the first
+/// routing key (whose queue processed it already), and carries no CC.
+#[test]
+fn a_cc_copy_goes_back_to_the_queue_it_died_in() {
+    let r = Rmq::new();
+    let (work, dlq_q) = r.dead_letter_pair("redrive-cc");
+    let other = unique("redrive-cc-other");
+    r.declare(&other, FieldTable::default());
+    let props = lapin::BasicProperties::default().with_headers(table(&[(
+        "CC",
+        AMQPValue::FieldArray(vec![ls(&work)].into()),
+    )]));
+    r.publish(&other, b"copied twice", props);
+    // The other queue's consumer handled its copy; the work queue's failed.
+    assert_eq!(bodies(&r.drain(&other)), [b"copied twice".to_vec()]);
+    r.reject(&work, 1);
+    assert_eq!(r.count(&dlq_q), 1);
+    let out = run(dlq().args(["retry-all", &dlq_q, "--yes", "-o", "json"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["moved"], 1, "{out:?}");
+    let back = r.drain(&work);
+    assert_eq!(bodies(&back), [b"copied twice".to_vec()]);
+    assert!(back[0].header("CC").is_none(), "the copy carries no CC");
+    assert_eq!(r.count(&other), 0, "nothing went to the other queue");
+    assert_eq!(r.count(&dlq_q), 0);
+}
